@@ -1,0 +1,90 @@
+"""The ``twinstar`` command line.
+
+Each group of commands lives in its own module and registers itself on
+:data:`main`; this module holds the group, the shared options, and the one
+place where a :class:`~twinstar.errors.TwinstarError` becomes a one-line
+message and an exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from twinstar import config as config_mod
+from twinstar import log
+from twinstar.errors import ExitStatus, TwinstarError
+
+
+class Obj:
+    """Per-invocation context: where the configuration is, loaded on demand."""
+
+    def __init__(self, config_path: str | None, verbose: bool) -> None:
+        self.config_path = config_mod.config_path(config_path)
+        self.verbose = verbose
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load(self.config_path)
+        return self._config
+
+
+class TwinstarGroup(click.Group):
+    """Turns twinstar errors into one line on stderr and the contract's exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TwinstarError as exc:
+            click.echo(f"twinstar: error: {exc}", err=True)
+            ctx.exit(int(exc.exit_status))
+        except click.UsageError as exc:
+            # Usage errors are bad input: exit 2 per the contract (click's default too).
+            exc.exit_code = int(ExitStatus.BAD_INPUT)
+            raise
+
+
+@click.group(cls=TwinstarGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    metavar="PATH",
+    help="Configuration file (default: $TWINSTAR_CONFIG or /etc/twinstar/twinstar.yaml).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
+@click.version_option(package_name="twinstar")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Failover for two-server Asterisk PBX clusters on Astribank TwinStar units.
+
+    Exit statuses: 0 success, 1 an operation failed, 2 bad usage, configuration
+    or input (nothing was changed), 3 refused by a safety guard.
+    """
+    log.setup(verbose=verbose, use_syslog=ctx.invoked_subcommand not in _NO_SYSLOG)
+    ctx.obj = Obj(config_path, verbose)
+
+
+#: Read-only commands whose output should not go to syslog.
+_NO_SYSLOG = {"status", "ports", "check", "sim", "demo"}
+
+
+def _register() -> None:
+    """Import the command modules; each adds its commands to :data:`main`."""
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"twinstar.cli.{name}")
+
+
+_COMMAND_MODULES: tuple[str, ...] = ("engine",)
+
+_register()
+
+
+def run() -> None:  # pragma: no cover - console entry point alias
+    sys.exit(main())

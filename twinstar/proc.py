@@ -1,0 +1,210 @@
+"""The one way twinstar runs an external program.
+
+argv only, never a shell. Each program runs in its own process group with a
+sanitised environment (fixed PATH, ``LC_ALL=C``); its output goes to
+temporary files rather than pipes, so a daemon that inherits them cannot make
+us wait. When the timeout passes, the whole group gets SIGTERM, then SIGKILL
+after a grace period, and :class:`ProgramTimeout` is raised.
+
+The runner reports what happened; the caller, which knows what an exit
+status means, decides whether it is a failure (``ok_codes``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from twinstar import settings
+from twinstar.errors import ProgramError, ProgramTimeout
+
+log = logging.getLogger("twinstar.proc")
+
+DEFAULT_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished program did."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, stripped, for messages."""
+        return "\n".join(p for p in (self.stdout.strip(), self.stderr.strip()) if p)
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every program gets: fixed PATH, C locale, and ``extra``."""
+    env = {"PATH": settings.SAFE_PATH, "LC_ALL": "C", "LANG": "C"}
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _describe(argv: Sequence[str], rc: int | None, out: str, err: str) -> str:
+    parts = [shlex.join(argv)]
+    if rc is not None:
+        parts.append(f"exited with status {rc}" if rc >= 0 else f"killed by signal {-rc}")
+    for label, text in (("stdout", out), ("stderr", err)):
+        text = text.strip()
+        if text:
+            last = text.splitlines()[-1]
+            parts.append(f"{label}: {last}")
+    return "; ".join(parts)
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read(f: tempfile._TemporaryFileWrapper[bytes]) -> str:  # type: ignore[name-defined]
+    f.seek(0)
+    return f.read().decode("utf-8", "replace")
+
+
+@dataclass
+class ProgramRunner:
+    """Runs programs by name or path, with the operator's ``programs:`` overrides.
+
+    ``argv[0]`` without a slash is a program name: it is looked up in
+    ``programs`` first, then on the fixed PATH.
+    """
+
+    programs: Mapping[str, str] = field(default_factory=dict)
+    grace: float = DEFAULT_GRACE
+    env_extra: Mapping[str, str] = field(default_factory=dict)
+
+    def resolve(self, name: str) -> str:
+        """Absolute path of program ``name``, or :class:`ProgramError`."""
+        if "/" in name:
+            if os.access(name, os.X_OK) and os.path.isfile(name):
+                return name
+            raise ProgramError(
+                f"program {name} does not exist or is not executable",
+                argv=(name,),
+                hint="install it or fix its path under programs: in the configuration",
+            )
+        configured = self.programs.get(name)
+        if configured is not None:
+            return self.resolve(configured)
+        found = shutil.which(name, path=settings.SAFE_PATH)
+        if found is None:
+            raise ProgramError(
+                f"program {name} not found in {settings.SAFE_PATH}",
+                argv=(name,),
+                hint=f"install it or set programs: {{{name}: /absolute/path}} in the configuration",
+            )
+        return found
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        ok_codes: Collection[int] | None = (0,),
+        input: str | None = None,
+        env: Mapping[str, str] | None = None,
+        quiet: bool = False,
+    ) -> Result:
+        """Run ``argv`` and wait at most ``timeout`` seconds.
+
+        Raises :class:`ProgramTimeout` when the timeout passed (the process
+        group is gone by then) and :class:`ProgramError` when the program
+        cannot start or, unless ``ok_codes`` is None, exits with another status.
+        """
+        if not argv:
+            raise ProgramError("empty command line")
+        resolved = (self.resolve(argv[0]), *argv[1:])
+        full_env = clean_env({**self.env_extra, **(env or {})})
+        if not quiet:
+            log.info("run: %s", shlex.join(resolved))
+        start = time.monotonic()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.Popen(
+                    resolved,
+                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=full_env,
+                    close_fds=True,
+                    start_new_session=True,
+                    cwd="/",
+                )
+            except OSError as exc:
+                raise ProgramError(
+                    f"cannot run {shlex.join(resolved)}: {exc.strerror}", argv=resolved
+                ) from exc
+            if input is not None:
+                assert proc.stdin is not None
+                try:
+                    proc.stdin.write(input.encode())
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._terminate(proc)
+                so, se = _read(out), _read(err)
+                raise ProgramTimeout(
+                    f"{shlex.join(resolved)} did not finish within {timeout:g} s; "
+                    "its process group was killed",
+                    argv=resolved,
+                    stdout=so,
+                    stderr=se,
+                ) from None
+            result = Result(resolved, rc, _read(out), _read(err), time.monotonic() - start)
+        if ok_codes is not None and rc not in ok_codes:
+            raise ProgramError(
+                _describe(resolved, rc, result.stdout, result.stderr),
+                argv=resolved,
+                returncode=rc,
+                stdout=result.stdout,
+                stderr=result.stderr,
+            )
+        return result
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the program's group, then SIGKILL it after the grace period."""
+        pgid = proc.pid  # start_new_session: the group id is the leader's pid
+        _kill_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not _group_alive(pgid):
+                return
+            time.sleep(0.02)
+        _kill_group(pgid, signal.SIGKILL)
+        proc.wait()
+        # Members of the group may be children of the leader, now reparented;
+        # wait briefly until the kernel has removed them.
+        deadline = time.monotonic() + 1.0
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,46 @@
+"""System-dependent paths and program names, in one place.
+
+Every external program twinstar runs is looked up here by name; the
+configuration's ``programs:`` mapping overrides any of them.
+"""
+
+from __future__ import annotations
+
+CONFIG_PATH = "/etc/twinstar/twinstar.yaml"
+CONFIG_ENV = "TWINSTAR_CONFIG"
+STATE_DIR = "/run/twinstar"
+MAINTENANCE_FILE = "/etc/twinstar/maintenance"
+SYSFS_ROOT = "/sys"
+XPP_ORDER = "/etc/dahdi/xpp_order"
+SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
+
+#: The fixed PATH every external program runs with.
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: External programs twinstar runs, by name. Each is looked up on SAFE_PATH
+#: unless the configuration's ``programs:`` names an absolute path for it.
+PROGRAMS: tuple[str, ...] = (
+    "dahdi_cfg",
+    "drbdadm",
+    "fsck",
+    "mount",
+    "umount",
+    "findmnt",
+    "ip",
+    "systemctl",
+    "service",
+    "asterisk",
+)
+
+#: Unit names used by the ``systemd`` hand-off.
+TAKEOVER_UNIT = "twinstar-takeover.service"
+RELEASE_UNIT = "twinstar-release.service"
+
+#: File names inside ``state_dir``.
+LOCK_FILE = "lock"
+STATE_FILE = "state.json"
+JOURNAL_FILE = "journal.jsonl"
+HANDOFF_LOCK_FILE = "handoff.lock"
+DAEMON_STATE_FILE = "daemon.json"
+
+SYSLOG_IDENT = "twinstar"

@@ -1,0 +1,248 @@
+"""The node's state on disk: ``state_dir`` with the lock, ``state.json`` and the journal.
+
+``state.json`` says which role the node is in and, while a takeover or
+release runs, which process runs it; a role of ``starting``/``stopping``
+whose process is gone means that transition was interrupted. The journal
+is one JSON object per line, one line per step event. Files are opened with
+O_NOFOLLOW and replaced atomically, so a crash leaves the old or the new
+content, never a mix, and a planted symlink is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import stat
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from twinstar import settings
+from twinstar.errors import LockBusyError, StateError
+
+
+class Role(str, Enum):
+    STANDBY = "standby"
+    STARTING = "starting"
+    ACTIVE = "active"
+    STOPPING = "stopping"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What ``state.json`` holds."""
+
+    role: Role = Role.STANDBY
+    pid: int | None = None
+    since: float = 0.0
+    last_transition: dict[str, Any] | None = None
+    node: str = ""
+
+    @property
+    def in_transition(self) -> bool:
+        return self.role in (Role.STARTING, Role.STOPPING)
+
+    def interrupted(self) -> bool:
+        """A transition whose process is gone: it was killed half-way."""
+        return self.in_transition and not pid_alive(self.pid)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["role"] = self.role.value
+        return d
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] != b"Z"
+    except (OSError, ValueError):
+        return True
+
+
+def ensure_dir(path: str) -> None:
+    """Create ``state_dir`` (mode 0700) or check that it is a real, private directory."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create state directory {path}: {exc.strerror}") from None
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateError(f"state directory {path} is not a directory (a symlink or file is in the way)")
+    if st.st_uid != os.geteuid():
+        raise StateError(
+            f"state directory {path} is owned by uid {st.st_uid}, not by this user",
+            hint=f"remove it or chown it to uid {os.geteuid()}",
+        )
+
+
+def _open_nofollow(path: str, flags: int, mode: int = 0o600) -> int:
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
+        raise StateError(f"cannot open {path}: {exc.strerror}") from None
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or None when the file does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read()
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise StateError(f"{path} is not valid JSON", hint="remove it; the next run rebuilds it") from None
+    if not isinstance(value, dict):
+        raise StateError(f"{path} does not hold a JSON object", hint="remove it")
+    return value
+
+
+def write_json(path: str, value: dict[str, Any]) -> None:
+    """Replace ``path`` atomically with ``value`` (temp file, fsync, rename)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        os.write(fd, json.dumps(value, sort_keys=True).encode() + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+@dataclass
+class StateStore:
+    """``state_dir`` and what it holds."""
+
+    directory: str
+
+    @property
+    def state_path(self) -> str:
+        return os.path.join(self.directory, settings.STATE_FILE)
+
+    @property
+    def journal_path(self) -> str:
+        return os.path.join(self.directory, settings.JOURNAL_FILE)
+
+    @property
+    def lock_path(self) -> str:
+        return os.path.join(self.directory, settings.LOCK_FILE)
+
+    def read(self) -> NodeState:
+        raw = read_json(self.state_path)
+        if raw is None:
+            return NodeState()
+        try:
+            return NodeState(
+                role=Role(raw.get("role", "standby")),
+                pid=raw.get("pid"),
+                since=float(raw.get("since", 0.0)),
+                last_transition=raw.get("last_transition"),
+                node=str(raw.get("node", "")),
+            )
+        except (ValueError, TypeError):
+            raise StateError(
+                f"{self.state_path} has an unknown role {raw.get('role')!r}",
+                hint="remove it; the next takeover or release rebuilds it",
+            ) from None
+
+    def write(self, state: NodeState) -> None:
+        ensure_dir(self.directory)
+        write_json(self.state_path, state.to_json())
+
+    def journal(self, record: dict[str, Any]) -> None:
+        """Append one event to the journal (a single write: never interleaved)."""
+        ensure_dir(self.directory)
+        fd = _open_nofollow(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            os.write(fd, json.dumps(record, sort_keys=True).encode() + b"\n")
+        finally:
+            os.close(fd)
+
+    def read_journal(self, last: int | None = None) -> list[dict[str, Any]]:
+        try:
+            with open(self.journal_path, "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines[-last:] if last else lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line after a power cut
+        return out
+
+
+@dataclass
+class FileLock:
+    """An exclusive flock(2) on a file in ``state_dir``; released when the process dies."""
+
+    path: str
+    fd: int | None = field(default=None, init=False)
+
+    def acquire(self, *, timeout: float, poll: float = 0.02) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
+        ensure_dir(os.path.dirname(self.path))
+        fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockBusyError(
+                        f"another twinstar process holds {self.path} (waited {timeout:g} s)",
+                        hint="wait for it to finish; see the journal in the state directory",
+                    ) from None
+                time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def held_by_other(self) -> bool:
+        """True when another process holds the lock right now (does not take it)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def __enter__(self) -> FileLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
