@@ -14,7 +14,7 @@ import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import yaml
@@ -28,7 +28,7 @@ except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
 
 
-class Handoff(str, Enum):
+class Handoff(StrEnum):
     """How the hook hands a takeover or release off out of udev."""
 
     AUTO = "auto"
@@ -37,14 +37,14 @@ class Handoff(str, Enum):
     INLINE = "inline"
 
 
-class OnStepDown(str, Enum):
+class OnStepDown(StrEnum):
     """What the daemon does when a periodic check finds an active step down."""
 
     LOG = "log"
     RESTART = "restart"
 
 
-class FsckMode(str, Enum):
+class FsckMode(StrEnum):
     """When the drbd step checks the filesystem before mounting it."""
 
     AUTO = "auto"
@@ -52,7 +52,7 @@ class FsckMode(str, Enum):
     NEVER = "never"
 
 
-class ServiceManager(str, Enum):
+class ServiceManager(StrEnum):
     """Which service manager the service step drives."""
 
     AUTO = "auto"

@@ -17,14 +17,14 @@ import os
 import stat
 import time
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from twinstar import settings
 from twinstar.errors import LockBusyError, StateError
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     STANDBY = "standby"
     STARTING = "starting"
     ACTIVE = "active"

@@ -1,0 +1,126 @@
+"""``twinstar check``: validate the configuration and the environment it needs.
+
+Each check is a small function returning findings; nothing here changes the
+system. A finding at level ``error`` makes ``twinstar check`` exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from twinstar.config import Config, DrbdSpec, IpSpec
+from twinstar.errors import ProgramError, TwinstarError
+from twinstar.proc import ProgramRunner
+from twinstar.steps import StepContext, build_steps
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"level": self.level.value, "subject": self.subject, "message": self.message}
+
+
+Check = Callable[[Config], Iterable[Finding]]
+
+
+def check_programs(config: Config) -> Iterable[Finding]:
+    runner = ProgramRunner(programs=config.program_map)
+    steps = build_steps(config, StepContext(config=config, runner=runner))
+    seen: set[str] = set()
+    for step in steps:
+        for name in step.programs():
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                path = runner.resolve(name)
+            except ProgramError as exc:
+                yield Finding(Level.ERROR, f"program {name}", f"{exc} (needed by step {step.name})")
+            else:
+                yield Finding(Level.OK, f"program {name}", path)
+
+
+def check_steps(config: Config) -> Iterable[Finding]:
+    for spec in config.takeover:
+        if isinstance(spec, IpSpec):
+            if os.path.exists(f"/sys/class/net/{spec.interface}"):
+                yield Finding(Level.OK, f"step {spec.name}", f"interface {spec.interface} exists")
+            else:
+                yield Finding(Level.ERROR, f"step {spec.name}", f"interface {spec.interface} does not exist on this host")
+        elif isinstance(spec, DrbdSpec):
+            if os.path.isdir(spec.mountpoint):
+                yield Finding(Level.OK, f"step {spec.name}", f"mountpoint {spec.mountpoint} exists")
+            else:
+                yield Finding(
+                    Level.ERROR, f"step {spec.name}", f"mountpoint {spec.mountpoint} is not a directory (mkdir -p {spec.mountpoint})"
+                )
+        else:
+            yield Finding(Level.OK, f"step {spec.name}", "configured")
+
+
+def check_state_dir(config: Config) -> Iterable[Finding]:
+    path = config.state_dir
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        parent = os.path.dirname(path.rstrip("/")) or "/"
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if os.access(parent, os.W_OK | os.X_OK):
+            yield Finding(Level.OK, "state_dir", f"{path} will be created (mode 0700)")
+        else:
+            yield Finding(Level.ERROR, "state_dir", f"{path} does not exist and {parent} is not writable")
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        yield Finding(Level.ERROR, "state_dir", f"{path} is not a directory (symlink or file in the way)")
+    elif st.st_uid != os.geteuid():
+        yield Finding(Level.ERROR, "state_dir", f"{path} is owned by uid {st.st_uid}, not by this user")
+    elif not os.access(path, os.W_OK | os.X_OK):
+        yield Finding(Level.ERROR, "state_dir", f"{path} is not writable")
+    else:
+        yield Finding(Level.OK, "state_dir", f"{path} is usable")
+
+
+def check_xpp_order(config: Config) -> Iterable[Finding]:
+    path = config.astribanks.xpp_order
+    try:
+        from twinstar.astribank import xpporder
+    except ImportError:  # pragma: no cover - the hotplug package is part of twinstar
+        xpporder = None  # type: ignore[assignment]
+    if xpporder is None:
+        readable = os.access(path, os.R_OK)
+        yield Finding(Level.OK if readable else Level.ERROR, "xpp_order", f"{path} {'is' if readable else 'is not'} readable")
+        return
+    try:
+        order = xpporder.load(path)
+    except TwinstarError as exc:
+        yield Finding(Level.ERROR, "xpp_order", str(exc))
+        return
+    yield Finding(Level.OK, "xpp_order", f"{path}: {len(order.entries)} unit(s) listed")
+
+
+CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order]
+
+
+def run_checks(config: Config, checks: Iterable[Check] = CHECKS) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in checks:
+        try:
+            findings.extend(check(config))
+        except TwinstarError as exc:
+            findings.append(Finding(Level.ERROR, check.__name__.removeprefix("check_"), str(exc)))
+    return findings

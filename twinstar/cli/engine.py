@@ -1,0 +1,102 @@
+"""``twinstar takeover``, ``release`` and ``check``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from twinstar.checks import Level, run_checks
+from twinstar.cli import Obj, main
+from twinstar.engine import Report, Result, engine_for
+from twinstar.errors import ExitStatus
+
+_WORDS = {
+    Result.DONE: "done",
+    Result.ALREADY: "already",
+    Result.UNDONE: "undone",
+    Result.FAILED: "FAILED",
+    Result.REFUSED: "REFUSED",
+    Result.WOULD_APPLY: "would apply",
+    Result.WOULD_UNDO: "would undo",
+}
+
+
+def render_report(report: Report) -> str:
+    """The human-readable form of a takeover or release report."""
+    title = f"{report.action.value}{' (dry run)' if report.dry_run else ''}"
+    lines = [title + ":"]
+    if report.recovered:
+        lines.append(f"  note: {report.recovered}")
+    for o in report.steps:
+        line = f"  {o.step:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
+        if o.error:
+            line += f"  {o.error}"
+        elif o.detail and report.dry_run:
+            line += f"  ({o.detail})"
+        lines.append(line)
+    if report.rollback:
+        lines.append("rollback:")
+        for o in report.rollback:
+            line = f"  {o.step:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
+            if o.error:
+                line += f"  {o.error}"
+            lines.append(line)
+    if not report.dry_run:
+        verdict = "ok" if report.ok else ("refused" if report.exit_status == ExitStatus.REFUSED else "FAILED")
+        lines.append(f"result: {verdict}, role {report.role.value}, {report.duration * 1000:.0f} ms")
+    return "\n".join(lines)
+
+
+def _emit(report: Report, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_json(), sort_keys=True))
+    else:
+        click.echo(render_report(report))
+    raise SystemExit(int(report.exit_status))
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show the plan and each step's check result; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration.")
+@click.pass_obj
+def takeover(obj: Obj, dry_run: bool, as_json: bool) -> None:
+    """Bring this node up: run the takeover steps in order (idempotent).
+
+    A failed step undoes the steps before it in reverse order. Exit 0 when the
+    node is active, 1 when a step failed, 3 when a safety guard refused.
+    """
+    _emit(engine_for(obj.config).takeover(dry_run=dry_run), as_json)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be undone; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration.")
+@click.pass_obj
+def release(obj: Obj, dry_run: bool, as_json: bool) -> None:
+    """Take this node down: undo every takeover step in reverse order.
+
+    Every undo runs even when one fails; exit 1 if any failed.
+    """
+    _emit(engine_for(obj.config).release(dry_run=dry_run), as_json)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+@click.pass_obj
+def check(obj: Obj, as_json: bool) -> None:
+    """Validate the configuration and the environment it needs (like nginx -t).
+
+    Exit 0 when everything is usable, 2 when anything is not.
+    """
+    config = obj.config
+    findings = run_checks(config)
+    bad = any(f.level == Level.ERROR for f in findings)
+    if as_json:
+        click.echo(json.dumps({"config": config.source, "ok": not bad, "findings": [f.to_json() for f in findings]}))
+    else:
+        click.echo(f"configuration {config.source}: valid ({len(config.takeover)} takeover steps)")
+        for f in findings:
+            click.echo(f"  {f.level.value:<8} {f.subject}: {f.message}")
+        click.echo("check: " + ("FAILED" if bad else "ok"))
+    raise SystemExit(int(ExitStatus.BAD_INPUT if bad else ExitStatus.OK))

@@ -1,0 +1,381 @@
+"""The takeover/release engine: ordered steps, verification, rollback, journal, lock.
+
+Takeover runs the steps in configured order; each is checked (already up?),
+applied and verified. When a step fails or a safety guard refuses, the steps
+that are up before it are undone in reverse order and the node is recorded as
+``failed`` (refused: back to ``standby``): never half-active. Release undoes every
+step in reverse order and carries on past failures, reporting each.
+
+Everything runs under an exclusive lock in ``state_dir``. ``state.json``
+records the transition in progress with its pid; a transition found there
+whose process is gone was interrupted (SIGKILL, power cut) and is reported,
+then completed by the next takeover or rolled back by the next release: the
+steps are idempotent, so both simply run again from the real state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import FrameType
+from typing import Any
+
+from twinstar import log as tlog
+from twinstar.config import Config
+from twinstar.errors import (
+    ConfigError,
+    ExitStatus,
+    ProgramError,
+    RefusedError,
+    TwinstarError,
+)
+from twinstar.proc import ProgramRunner
+from twinstar.state import FileLock, NodeState, Role, StateStore
+from twinstar.steps import Step, StepContext, build_steps
+
+logger = logging.getLogger("twinstar.engine")
+
+
+class Action(StrEnum):
+    TAKEOVER = "takeover"
+    RELEASE = "release"
+
+
+class Result(StrEnum):
+    """What happened to one step in one phase."""
+
+    DONE = "done"  # applied and verified
+    ALREADY = "already"  # already in the wanted state: nothing done
+    UNDONE = "undone"  # taken down and verified down
+    FAILED = "failed"
+    REFUSED = "refused"
+    WOULD_APPLY = "would-apply"  # dry run
+    WOULD_UNDO = "would-undo"  # dry run
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    step: str
+    phase: str
+    result: Result
+    duration: float
+    detail: str = ""
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "phase": self.phase,
+            "result": self.result.value,
+            "duration_ms": round(self.duration * 1000, 1),
+            "detail": self.detail,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one takeover or release."""
+
+    action: Action
+    exit_status: ExitStatus
+    role: Role
+    steps: tuple[StepOutcome, ...]
+    rollback: tuple[StepOutcome, ...] = ()
+    duration: float = 0.0
+    error: str | None = None
+    recovered: str | None = None
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == ExitStatus.OK
+
+    @property
+    def changed(self) -> bool:
+        return any(o.result in (Result.DONE, Result.UNDONE) for o in self.steps + self.rollback)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "ok": self.ok,
+            "exit_status": int(self.exit_status),
+            "dry_run": self.dry_run,
+            "role": self.role.value,
+            "changed": self.changed,
+            "duration_ms": round(self.duration * 1000, 1),
+            "error": self.error,
+            "recovered": self.recovered,
+            "steps": [o.to_json() for o in self.steps],
+            "rollback": [o.to_json() for o in self.rollback],
+        }
+
+
+class Interrupted(TwinstarError):
+    """SIGTERM or SIGINT arrived while steps were running."""
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Turn SIGTERM/SIGINT into :class:`Interrupted` so a stopped takeover rolls back."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+    try:
+        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not in the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@dataclass
+class Engine:
+    """Runs takeover and release for one configuration.
+
+    ``steps`` and ``store`` are injected; :func:`engine_for` builds the real ones.
+    """
+
+    config: Config
+    steps: Sequence[Step]
+    store: StateStore
+    clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    log: logging.Logger = field(default_factory=lambda: logger)
+
+    # -- public --------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Every program every step needs exists: else ConfigError, before anything runs."""
+        runner = self.steps[0].ctx.runner if self.steps else None
+        if runner is None:
+            return
+        for step in self.steps:
+            for name in step.programs():
+                try:
+                    runner.resolve(name)
+                except ProgramError as exc:
+                    raise ConfigError(f"step {step.name}: {exc}", path=self.config.source) from None
+
+    def takeover(self, *, dry_run: bool = False) -> Report:
+        self.preflight()
+        if dry_run:
+            return self._dry_run(Action.TAKEOVER)
+        with self._locked():
+            return self._takeover()
+
+    def release(self, *, dry_run: bool = False) -> Report:
+        self.preflight()
+        if dry_run:
+            return self._dry_run(Action.RELEASE)
+        with self._locked():
+            return self._release()
+
+    # -- internals -----------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = FileLock(self.store.lock_path)
+        lock.acquire(timeout=self.config.lock_timeout)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _recover(self, action: Action) -> str | None:
+        """Report a transition that a dead process left half-done (we hold the lock)."""
+        prev = self.store.read()
+        if not prev.in_transition:
+            return None
+        was = "takeover" if prev.role == Role.STARTING else "release"
+        how = "completing it" if action == Action.TAKEOVER else "rolling it back"
+        message = f"previous {was} (pid {prev.pid}) was interrupted; {how} from the real state"
+        self.log.warning(message)
+        self.store.journal({"ts": self.clock(), "event": "recovery", "action": action.value, "message": message})
+        return message
+
+    def _begin(self, role: Role) -> None:
+        self.store.write(NodeState(role=role, pid=os.getpid(), since=self.clock(), node=self.config.node))
+
+    def _finish(self, report: Report, started_wall: float) -> None:
+        transition = {
+            "action": report.action.value,
+            "result": "ok" if report.ok else ("refused" if report.exit_status == ExitStatus.REFUSED else "failed"),
+            "started": started_wall,
+            "ended": self.clock(),
+            "duration_ms": round(report.duration * 1000, 1),
+            "error": report.error,
+            "recovered": report.recovered,
+            "steps": [o.to_json() for o in report.steps],
+            "rollback": [o.to_json() for o in report.rollback],
+        }
+        self.store.write(
+            NodeState(role=report.role, pid=None, since=self.clock(), last_transition=transition, node=self.config.node)
+        )
+        self.store.journal({"ts": self.clock(), "event": "end", **transition})
+
+    def _run_phase(self, run_id: str, action: Action, step: Step, phase: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+        """Run one phase of one step, journal and log it; re-raise failures."""
+        start_wall, start = self.clock(), self.monotonic()
+        record: dict[str, Any] = {"run": run_id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall}
+        if phase in ("apply", "undo"):
+            self.store.journal({**record, "result": "started"})
+        try:
+            value = fn()
+        except TwinstarError as exc:
+            duration = self.monotonic() - start
+            result = Result.REFUSED if isinstance(exc, RefusedError) else Result.FAILED
+            self.store.journal({**record, "end": self.clock(), "result": result.value, "error": str(exc)})
+            tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result.value, duration=duration, error=str(exc))
+            raise
+        except Exception as exc:  # a bug in a step must still roll back, never leave half-done
+            duration = self.monotonic() - start
+            error = f"unexpected {type(exc).__name__}: {exc}"
+            self.store.journal({**record, "end": self.clock(), "result": "failed", "error": error})
+            tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result="failed", duration=duration, error=error)
+            raise TwinstarError(f"step {step.name}: {error}") from exc
+        duration = self.monotonic() - start
+        result_word = ("up" if value.up else "down") if phase == "check" else "ok"
+        self.store.journal({**record, "end": self.clock(), "result": result_word})
+        tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result_word, duration=duration)
+        return value, duration
+
+    def _takeover(self) -> Report:
+        run_id = uuid.uuid4().hex[:12]
+        started_wall, started = self.clock(), self.monotonic()
+        recovered = self._recover(Action.TAKEOVER)
+        self._begin(Role.STARTING)
+        self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": "takeover", "pid": os.getpid()})
+        outcomes: list[StepOutcome] = []
+        up: list[Step] = []
+        t0 = started
+        try:
+            with _signals_raise():
+                for step in self.steps:
+                    t0 = self.monotonic()
+                    probe, _ = self._run_phase(run_id, Action.TAKEOVER, step, "check", step.check)
+                    if probe.up:
+                        outcomes.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
+                        up.append(step)
+                        continue
+                    self._run_phase(run_id, Action.TAKEOVER, step, "apply", step.apply)
+                    self._run_phase(run_id, Action.TAKEOVER, step, "verify", step.verify)
+                    outcomes.append(StepOutcome(step.name, "apply", Result.DONE, self.monotonic() - t0))
+                    up.append(step)
+        except TwinstarError as exc:
+            refused = isinstance(exc, RefusedError)
+            failed_step = self.steps[len(up)].name if len(up) < len(self.steps) else "?"
+            outcomes.append(
+                StepOutcome(failed_step, "apply", Result.REFUSED if refused else Result.FAILED, self.monotonic() - t0, error=str(exc))
+            )
+            rollback = self._undo_all(run_id, Action.TAKEOVER, list(reversed(up)))
+            clean = all(o.result != Result.FAILED for o in rollback)
+            role = Role.STANDBY if refused and clean else Role.FAILED
+            report = Report(
+                Action.TAKEOVER,
+                ExitStatus.REFUSED if refused else ExitStatus.FAILED,
+                role,
+                tuple(outcomes),
+                tuple(rollback),
+                self.monotonic() - started,
+                error=str(exc),
+                recovered=recovered,
+            )
+            self._finish(report, started_wall)
+            return report
+        report = Report(
+            Action.TAKEOVER, ExitStatus.OK, Role.ACTIVE, tuple(outcomes), (), self.monotonic() - started, recovered=recovered
+        )
+        self._finish(report, started_wall)
+        return report
+
+    def _undo_all(self, run_id: str, action: Action, steps: Sequence[Step]) -> list[StepOutcome]:
+        """Undo each step (already in the order wanted), carrying on past failures."""
+        out: list[StepOutcome] = []
+        for step in steps:
+            t0 = self.monotonic()
+            try:
+                if action == Action.RELEASE:
+                    probe, _ = self._run_phase(run_id, action, step, "check", step.check)
+                    if not probe.up:
+                        out.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
+                        continue
+                self._run_phase(run_id, action, step, "undo", step.undo)
+                self._run_phase(run_id, action, step, "verify-undone", step.verify_undone)
+                out.append(StepOutcome(step.name, "undo", Result.UNDONE, self.monotonic() - t0))
+            except TwinstarError as exc:
+                out.append(StepOutcome(step.name, "undo", Result.FAILED, self.monotonic() - t0, error=str(exc)))
+        return out
+
+    def _release(self) -> Report:
+        run_id = uuid.uuid4().hex[:12]
+        started_wall, started = self.clock(), self.monotonic()
+        recovered = self._recover(Action.RELEASE)
+        self._begin(Role.STOPPING)
+        self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": "release", "pid": os.getpid()})
+        # Release must finish even when asked to stop: the signals stay as they were
+        # only while undoing; an interrupted release is recovered by the next one.
+        outcomes = self._undo_all(run_id, Action.RELEASE, list(reversed(self.steps)))
+        failures = [o for o in outcomes if o.result == Result.FAILED]
+        report = Report(
+            Action.RELEASE,
+            ExitStatus.FAILED if failures else ExitStatus.OK,
+            Role.FAILED if failures else Role.STANDBY,
+            tuple(outcomes),
+            (),
+            self.monotonic() - started,
+            error="; ".join(o.error or "" for o in failures) or None,
+            recovered=recovered,
+        )
+        self._finish(report, started_wall)
+        return report
+
+    def _dry_run(self, action: Action) -> Report:
+        """Check every step and say what would be done; changes nothing."""
+        started = self.monotonic()
+        order = self.steps if action == Action.TAKEOVER else list(reversed(self.steps))
+        outcomes: list[StepOutcome] = []
+        for step in order:
+            t0 = self.monotonic()
+            try:
+                probe = step.check()
+            except TwinstarError as exc:
+                outcomes.append(StepOutcome(step.name, "check", Result.FAILED, self.monotonic() - t0, error=str(exc)))
+                continue
+            if action == Action.TAKEOVER:
+                result = Result.ALREADY if probe.up else Result.WOULD_APPLY
+            else:
+                result = Result.WOULD_UNDO if probe.up else Result.ALREADY
+            outcomes.append(StepOutcome(step.name, "check", result, self.monotonic() - t0, probe.detail))
+        failed = any(o.result == Result.FAILED for o in outcomes)
+        try:
+            role = self.store.read().role
+        except TwinstarError:
+            role = Role.STANDBY
+        return Report(
+            action,
+            ExitStatus.FAILED if failed else ExitStatus.OK,
+            role,
+            tuple(outcomes),
+            duration=self.monotonic() - started,
+            dry_run=True,
+        )
+
+
+def engine_for(config: Config, *, runner: ProgramRunner | None = None) -> Engine:
+    """The engine with real steps, runner and state store for ``config``."""
+    runner = runner or ProgramRunner(programs=config.program_map)
+    ctx = StepContext(config=config, runner=runner)
+    return Engine(config=config, steps=build_steps(config, ctx), store=StateStore(config.state_dir))

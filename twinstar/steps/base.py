@@ -1,0 +1,88 @@
+"""What every takeover step is: check, apply, verify, undo.
+
+A step is a small object built from its configuration spec and a
+:class:`StepContext` that carries the side-effect edges (the program runner,
+paths, a clock). The engine drives it:
+
+* ``check()``   reads the real state: is this step's resource up right now?
+* ``apply()``   brings it up; a step cleans up its own partial work when apply fails.
+* ``verify()``  reads the state back after apply and raises when it is not up.
+* ``undo()``    takes it down again (release, rollback); ``verify_undone()`` reads it back.
+
+Steps raise :class:`~twinstar.errors.StepError` for failures and
+:class:`~twinstar.errors.RefusedError` when a safety guard says no.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twinstar.config import Config
+from twinstar.errors import StepError
+from twinstar.proc import ProgramRunner
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The result of a step's check: is it up, and what was seen."""
+
+    up: bool
+    detail: str = ""
+
+
+@dataclass
+class StepContext:
+    """The edges a step may touch, injected so tests can replace exactly one."""
+
+    config: Config
+    runner: ProgramRunner
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("twinstar.steps"))
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
+class Step(ABC):
+    """One ordered part of the takeover."""
+
+    #: Step type as written in the configuration (``dahdi``, ``drbd``...).
+    kind: str = ""
+
+    def __init__(self, name: str, timeout: float, ctx: StepContext) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.ctx = ctx
+
+    def programs(self) -> tuple[str, ...]:
+        """External programs this step runs (checked before any step runs)."""
+        return ()
+
+    @abstractmethod
+    def check(self) -> Probe:
+        """Read the real state; never changes anything."""
+
+    @abstractmethod
+    def apply(self) -> None:
+        """Bring the resource up."""
+
+    @abstractmethod
+    def undo(self) -> None:
+        """Take the resource down."""
+
+    def verify(self) -> None:
+        """Read the state back after apply; raise when it is not up."""
+        probe = self.check()
+        if not probe.up:
+            raise StepError(self.name, f"not up after apply: {probe.detail or 'check failed'}")
+
+    def verify_undone(self) -> None:
+        """Read the state back after undo; raise when it is still up."""
+        probe = self.check()
+        if probe.up:
+            raise StepError(self.name, f"still up after undo: {probe.detail or 'check says up'}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
