@@ -1,0 +1,30 @@
+"""Duplicate-address detection (RFC 5227 probe) before the shared address is added."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from twinstar.net import arp
+from twinstar.net.rawsock import ArpSocket
+
+
+def probe(
+    interface: str, address: ipaddress.IPv4Address, *, timeout: float, probes: int = 3
+) -> bytes | None:
+    """Ask who has ``address`` for ``timeout`` seconds; the hardware address that answered, or None.
+
+    Sends ``probes`` probes spread over the timeout (a lost frame must not
+    let a duplicate through) and listens the whole time.
+    """
+    with ArpSocket(interface) as sock:
+        packet = arp.probe(sock.mac, address)
+        start = time.monotonic()
+        end = start + timeout
+        for i in range(max(1, probes)):
+            sock.send(packet)
+            next_send = start + timeout * (i + 1) / max(1, probes) if i + 1 < probes else end
+            for seen in sock.receive(min(next_send, end)):
+                if arp.conflict(seen, our_mac=sock.mac, address=address):
+                    return seen.sender_mac
+        return None

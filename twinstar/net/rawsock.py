@@ -1,0 +1,73 @@
+"""The AF_PACKET edge: an ARP socket bound to one interface."""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import time
+from collections.abc import Iterator
+
+from twinstar.errors import TwinstarError
+from twinstar.net import arp
+
+
+class NetError(TwinstarError):
+    """The interface cannot be used for ARP (missing, down, not Ethernet)."""
+
+
+class ArpSocket:
+    """A raw socket sending and receiving ARP frames on ``interface``."""
+
+    def __init__(self, interface: str) -> None:
+        self.interface = interface
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(arp.ETH_P_ARP))
+        except OSError as exc:
+            raise NetError(f"cannot open a raw ARP socket: {exc.strerror}", hint="run as root") from None
+        try:
+            self.sock.bind((interface, arp.ETH_P_ARP))
+            # (ifname, proto, pkttype, hatype, hwaddr)
+            _, _, _, hatype, hwaddr = self.sock.getsockname()
+        except OSError as exc:
+            self.sock.close()
+            if exc.errno == errno.ENODEV:
+                raise NetError(f"interface {interface} does not exist") from None
+            raise NetError(f"cannot bind an ARP socket to {interface}: {exc.strerror}") from None
+        if hatype != arp.ARPHRD_ETHER or len(hwaddr) != 6:
+            self.sock.close()
+            raise NetError(f"interface {interface} is not an Ethernet interface (hardware type {hatype})")
+        self.mac: bytes = hwaddr
+
+    def send(self, packet: arp.ArpPacket) -> None:
+        try:
+            self.sock.send(arp.build(packet))
+        except OSError as exc:
+            if exc.errno in (errno.ENETDOWN, errno.ENXIO):
+                raise NetError(f"interface {self.interface} is down") from None
+            raise NetError(f"cannot send ARP on {self.interface}: {exc.strerror}") from None
+
+    def receive(self, deadline: float) -> Iterator[arp.ArpPacket]:
+        """ARP packets received from other hosts until ``deadline`` (time.monotonic)."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                return
+            frame, addr = self.sock.recvfrom(2048)
+            if addr[2] == socket.PACKET_OUTGOING:
+                continue
+            packet = arp.parse(frame)
+            if packet is not None:
+                yield packet
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> ArpSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

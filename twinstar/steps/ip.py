@@ -1,0 +1,146 @@
+"""The ``ip`` step: the shared cluster address, checked for duplicates and announced.
+
+apply: duplicate-address detection (RFC 5227 probe for ``dad_timeout``
+seconds; another host answering is a refusal, exit 3), ``ip addr add``, one
+gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
+detached process (:mod:`twinstar.net.garp`), off the takeover's critical
+path. undo: stop that sender if it still runs, ``ip addr del``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from twinstar.config import IpSpec
+from twinstar.errors import ProgramError, RefusedError, StepError
+from twinstar.net import dad, garp
+from twinstar.net.arp import mac_text
+from twinstar.net.iproute import Link, LinkError, read_link
+from twinstar.net.rawsock import NetError
+from twinstar.steps.base import Probe, Step, StepContext
+
+
+class IpStep(Step):
+    kind = "ip"
+
+    def __init__(self, spec: IpSpec, ctx: StepContext) -> None:
+        super().__init__(spec.name, spec.timeout, ctx)
+        self.spec = spec
+        self.announcer: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _where(self) -> str:
+        return f"{self.spec.address.with_prefixlen} on {self.spec.interface}"
+
+    def programs(self) -> tuple[str, ...]:
+        return ("ip",)
+
+    def _link(self) -> Link:
+        try:
+            return read_link(self.ctx.runner, self.spec.interface, timeout=self.timeout)
+        except (LinkError, ProgramError) as exc:
+            raise StepError(self.name, exc.message, hint=exc.hint) from None
+
+    def check(self) -> Probe:
+        link = self._link()
+        if link.has(self.spec.address):
+            return Probe(True, f"{self._where}")
+        other = link.same_ip(self.spec.address)
+        if other is not None:
+            return Probe(False, f"{other.with_prefixlen} on {self.spec.interface} has the wrong prefix")
+        return Probe(False, f"{self.spec.address.ip} not on {self.spec.interface}")
+
+    def apply(self) -> None:
+        link = self._link()
+        if link.has(self.spec.address):
+            return
+        other = link.same_ip(self.spec.address)
+        if other is not None:
+            raise StepError(
+                self.name,
+                f"{other.with_prefixlen} is on {self.spec.interface} with another prefix than configured",
+                hint=f"remove it (ip addr del {other.with_prefixlen} dev {self.spec.interface}) or fix address:",
+            )
+        if not link.admin_up:
+            raise StepError(
+                self.name,
+                f"interface {self.spec.interface} is down",
+                hint=f"bring it up in the system's network configuration (ip link set dev {self.spec.interface} up)",
+            )
+        if not link.carrier:
+            raise StepError(
+                self.name,
+                f"interface {self.spec.interface} has no carrier (state {link.operstate})",
+                hint="check the cable and the switch port",
+            )
+        self._detect_duplicate()
+        try:
+            self.ctx.runner.run(
+                ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
+                timeout=self.timeout,
+            )
+        except ProgramError as exc:
+            raise StepError(self.name, f"cannot add {self._where}: {exc}") from None
+        self.announce(self.spec.arp_count)
+
+    def _detect_duplicate(self) -> None:
+        if self.spec.dad_timeout <= 0:
+            return
+        try:
+            owner = dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout)
+        except NetError as exc:
+            raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
+        if owner is not None:
+            raise RefusedError(
+                f"step {self.name}: {self.spec.address.ip} is already used by {mac_text(owner)} "
+                f"on {self.spec.interface}",
+                hint="another host (the peer?) answers for the shared address; not taking it over",
+            )
+
+    def announce(self, count: int) -> None:
+        """Announce the address: one gratuitous ARP now, ``count - 1`` from a detached sender.
+
+        Also used for the periodic re-announcement while active. Failures
+        are logged, not raised: the address is up, peers relearn it by ARP.
+        """
+        if count <= 0:
+            return
+        try:
+            garp.announce(self.spec.interface, self.spec.address.ip, count=1)
+        except NetError as exc:
+            self.ctx.log.warning("%s: gratuitous ARP not sent: %s", self.name, exc)
+            return
+        if count == 1:
+            return
+        self._stop_announcer()
+        try:
+            self.announcer = garp.spawn(
+                self.spec.interface,
+                self.spec.address,
+                count=count - 1,
+                interval=self.spec.arp_interval,
+                delay=self.spec.arp_interval,
+                ip_program=self.ctx.runner.resolve("ip"),
+            )
+        except (OSError, ProgramError) as exc:
+            self.ctx.log.warning("%s: remaining gratuitous ARPs not sent: %s", self.name, exc)
+
+    def _stop_announcer(self) -> None:
+        proc, self.announcer = self.announcer, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
+    def undo(self) -> None:
+        # The detached sender also stops by itself once the address is gone;
+        # when this process started it, stop it now.
+        self._stop_announcer()
+        link = self._link()
+        if not link.has(self.spec.address):
+            return
+        try:
+            self.ctx.runner.run(
+                ["ip", "addr", "del", self.spec.address.with_prefixlen, "dev", self.spec.interface],
+                timeout=self.timeout,
+            )
+        except ProgramError as exc:
+            raise StepError(self.name, f"cannot remove {self._where}: {exc}") from None
