@@ -46,6 +46,17 @@ class TwinstarGroup(click.Group):
             # Usage errors are bad input: exit 2 per the contract (click's default too).
             exc.exit_code = int(ExitStatus.BAD_INPUT)
             raise
+        except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must still end with one clear line
+            obj = ctx.find_object(Obj)
+            if obj is not None and obj.verbose:
+                raise
+            click.echo(
+                f"twinstar: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+                err=True,
+            )
+            ctx.exit(int(ExitStatus.FAILED))
 
 
 @click.group(cls=TwinstarGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,65 @@
+"""Build command-step configurations around the recorder program."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RECORDER = Path(__file__).with_name("recorder.py")
+TWINSTAR = [sys.executable, "-m", "twinstar"]
+
+
+def recorder_wrapper(tmp: Path) -> Path:
+    """An executable wrapper so command steps run the recorder by absolute path."""
+    path = tmp / "recorder"
+    if not path.exists():
+        path.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(RECORDER)!r}\nrunpy.run_path({str(RECORDER)!r}, run_name='__main__')\n")
+        path.chmod(0o755)
+    return path
+
+
+def command_steps_config(tmp: Path, n: int, *, behaviour: dict[str, list[str]] | None = None, extra: str = "") -> Path:
+    """A configuration of ``n`` command steps ``s1..sn`` that log to tmp/calls.
+
+    ``behaviour`` maps 'start3' / 'stop2' to extra recorder arguments.
+    Each step's check is ``test -e tmp/up-<i>``; start creates it, stop removes it.
+    """
+    behaviour = behaviour or {}
+    rec = recorder_wrapper(tmp)
+    calls = tmp / "calls"
+    lines = [f"node: test\nstate_dir: {tmp / 'state'}\nastribanks: {{sysfs: {tmp}, xpp_order: {tmp / 'xpp_order'}}}\n{extra}takeover:"]
+    for i in range(1, n + 1):
+        up = tmp / f"up-{i}"
+        start = [str(rec), str(calls), f"start{i}", "--create", str(up), *behaviour.get(f"start{i}", [])]
+        stop = [str(rec), str(calls), f"stop{i}", "--remove", str(up), *behaviour.get(f"stop{i}", [])]
+        lines.append(
+            f"  - command:\n      name: s{i}\n      start: {json.dumps(start)}\n"
+            f"      stop: {json.dumps(stop)}\n"
+            f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n      timeout: 5"
+        )
+    path = tmp / "twinstar.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o644)
+    return path
+
+
+def calls(tmp: Path) -> list[str]:
+    try:
+        return (tmp / "calls").read_text().split()
+    except FileNotFoundError:
+        return []
+
+
+def run_twinstar(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TWINSTAR, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )

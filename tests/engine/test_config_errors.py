@@ -1,0 +1,106 @@
+"""Bad configuration: one-line error naming the problem and where, exit 2, no step runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import calls, command_steps_config, recorder_wrapper, run_twinstar
+
+GOOD_STEP = """  - command: {{name: s1, start: [{rec}, {calls}, start1], stop: [{rec}, {calls}, stop1]}}
+"""
+
+
+def _config(tmp: Path, body: str, *, steps: bool = True) -> Path:
+    rec = recorder_wrapper(tmp)
+    text = f"state_dir: {tmp / 'state'}\n" + body
+    if steps:
+        text += "takeover:\n" + GOOD_STEP.format(rec=rec, calls=tmp / "calls")
+    path = tmp / "twinstar.yaml"
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+CASES = {
+    "yaml syntax": ("node: [unclosed\n", False, r"twinstar.yaml:\d+: YAML syntax error"),
+    "unknown key": ("nodee: a\n", True, r"twinstar.yaml:2: nodee: unknown key \(did you mean 'node'\?\)"),
+    "wrong type": ("lock_timeout: soon\n", True, r"twinstar.yaml:2: lock_timeout: expected a number, found a string"),
+    "nested unknown": ("astribanks: {xpp_ordr: /etc/x}\n", True, r"astribanks.xpp_ordr: unknown key \(did you mean 'xpp_order'\?\)"),
+    "relative path": ("maintenance_file: etc/maint\n", True, r"maintenance_file: must be an absolute path"),
+    "bad handoff": ("handoff: later\n", True, r"handoff: must be one of auto, systemd, spawn, inline"),
+    "invalid cidr": ("takeover:\n  - ip: {address: 10.213.9.300/24, interface: eth0}\n", False, r"takeover\[0\].ip.address: invalid IPv4 address/prefix"),
+    "bad prefix": ("takeover:\n  - ip: {address: 10.213.9.3/33, interface: eth0}\n", False, r"takeover\[0\].ip.address: invalid IPv4"),
+    "no prefix": ("takeover:\n  - ip: {address: 10.213.9.3, interface: eth0}\n", False, r"expected an address with prefix length"),
+    "interface too long": ("takeover:\n  - ip: {address: 10.213.9.3/24, interface: averyveryverylongname0}\n", False, r"longer than 15 characters"),
+    "unknown step": ("takeover:\n  - servce: asterisk\n", False, r"takeover\[0\].servce: unknown step type \(did you mean 'service'\?\)"),
+    "duplicate step": ("takeover:\n  - service: asterisk\n  - service: asterisk\n", False, r"takeover\[1\]: duplicate step service:asterisk"),
+    "duplicate key": ("node: a\nnode: b\n", True, r"node: duplicate key"),
+    "relative command": ("takeover:\n  - command: {name: x, start: [bin/x], stop: [/bin/true]}\n", False, r"must be an absolute path or a program name"),
+    "missing key": ("takeover:\n  - drbd: {resource: r0, device: /dev/drbd0}\n", False, r"takeover\[0\].drbd.mountpoint: required key is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_configuration_is_exit_2_with_location(tmp_path: Path, case: str) -> None:
+    import re
+
+    body, steps, pattern = CASES[case]
+    config = _config(tmp_path, body, steps=steps)
+    for action in ("takeover", "release", "check"):
+        result = run_twinstar(config, action)
+        assert result.returncode == 2, (action, result.stdout, result.stderr)
+        assert re.search(pattern, result.stderr), result.stderr
+        assert result.stderr.strip().count("\n") == 0, "error must be one line"
+        assert "Traceback" not in result.stderr
+    assert calls(tmp_path) == []
+    assert not (tmp_path / "state").exists()
+
+
+def test_missing_configuration(tmp_path: Path) -> None:
+    result = run_twinstar(tmp_path / "nope.yaml", "takeover")
+    assert result.returncode == 2
+    assert "nope.yaml: configuration file not found" in result.stderr
+
+
+def test_nonexistent_program_is_exit_2_before_any_step(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2)
+    text = config.read_text().replace(f"[{tmp_path / 'recorder'}", "[/nonexistent/prog", 1)
+    text = text.replace(f'["{tmp_path / "recorder"}"', '["/nonexistent/prog"', 1)
+    config.write_text(text)
+    assert "/nonexistent/prog" in text
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 2, result.stderr
+    assert "/nonexistent/prog does not exist or is not executable" in result.stderr
+    assert calls(tmp_path) == []
+    check = run_twinstar(config, "check")
+    assert check.returncode == 2
+    assert "/nonexistent/prog" in check.stdout
+
+
+def test_unknown_program_name_in_programs(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 1, extra="programs: {drbdadm: /nonexistent/drbdadm}\n")
+    text = config.read_text() + "  - drbd: {resource: r0, device: /dev/drbd0, mountpoint: /replica}\n"
+    config.write_text(text)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 2, result.stderr
+    assert "/nonexistent/drbdadm" in result.stderr
+    assert calls(tmp_path) == []
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("problem", ["group-writable", "world-writable", "not-root-owned"])
+def test_insecure_configuration_file_is_refused_as_root(tmp_path: Path, problem: str) -> None:
+    config = command_steps_config(tmp_path, 1)
+    if problem == "group-writable":
+        config.chmod(0o664)
+    elif problem == "world-writable":
+        config.chmod(0o646)
+    else:
+        os.chown(config, 65534, 65534)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 2
+    assert "insecure configuration file" in result.stderr
+    assert calls(tmp_path) == []

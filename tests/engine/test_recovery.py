@@ -1,0 +1,123 @@
+"""Crash recovery, timeouts and concurrent takeovers, with real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import TWINSTAR, calls, command_steps_config, run_twinstar
+from twinstar.errors import ProgramTimeout
+from twinstar.proc import ProgramRunner
+from twinstar.state import pid_alive
+
+
+@pytest.mark.parametrize("next_action", ["takeover", "release"])
+def test_takeover_killed_between_steps_is_completed_or_rolled_back(tmp_path: Path, next_action: str) -> None:
+    """Step 2's start SIGKILLs the twinstar process after doing its work."""
+    config = command_steps_config(tmp_path, 3, behaviour={"start2": ["kill-parent"]})
+    crashed = run_twinstar(config, "takeover")
+    assert crashed.returncode == -9
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["role"] == "starting" and not pid_alive(state["pid"])
+    assert calls(tmp_path) == ["start1", "start2"]
+
+    # The next run must not crash again: drop the kill from step 2.
+    config = command_steps_config(tmp_path, 3)
+    result = run_twinstar(config, next_action, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "interrupted" in report["recovered"]
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    if next_action == "takeover":
+        assert state["role"] == "active"
+        assert calls(tmp_path) == ["start1", "start2", "start3"]
+        assert all((tmp_path / f"up-{i}").exists() for i in (1, 2, 3))
+    else:
+        assert state["role"] == "standby"
+        assert calls(tmp_path) == ["start1", "start2", "stop2", "stop1"]
+        assert not any((tmp_path / f"up-{i}").exists() for i in (1, 2, 3))
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(p) for line in path.read_text().splitlines() for p in line.split()]
+
+
+def test_program_ignoring_sigterm_is_killed_with_its_group(tmp_path: Path) -> None:
+    from tests.engine.helpers import recorder_wrapper
+
+    rec = recorder_wrapper(tmp_path)
+    runner = ProgramRunner(grace=0.3)
+    start = time.monotonic()
+    with pytest.raises(ProgramTimeout) as err:
+        runner.run([str(rec), str(tmp_path / "calls"), "x", "hang"], timeout=1.0)
+    assert time.monotonic() - start < 10
+    assert "did not finish within 1 s" in str(err.value)
+    pids = _pids(tmp_path / "calls.pids")
+    assert len(pids) == 2
+    for pid in pids:
+        assert not pid_alive(pid), f"pid {pid} of the timed-out group survived"
+
+
+def test_step_timeout_fails_the_step_and_rolls_back(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2, behaviour={"start2": ["hang"]})
+    text = config.read_text().replace("timeout: 5", "timeout: 1")
+    config.write_text(text)
+    result = run_twinstar(config, "takeover", "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert "did not finish within 1 s" in report["error"]
+    assert calls(tmp_path) == ["start1", "start2", "stop1"]
+    for pid in _pids(tmp_path / "calls.pids"):
+        assert not pid_alive(pid)
+
+
+def test_concurrent_takeovers_never_run_a_step_twice(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 3, behaviour={"start1": ["sleep", "0.5"]})
+    procs = [
+        subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+        for _ in range(6)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [o[1] for o in outs]
+    assert calls(tmp_path) == ["start1", "start2", "start3"]
+    changed = [json.loads(o[0])["changed"] for o in outs]
+    assert changed.count(True) == 1
+
+
+def test_second_takeover_gives_up_cleanly_after_lock_timeout(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 1, behaviour={"start1": ["sleep", "3"]}, extra="lock_timeout: 0.5\n")
+    first = subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not calls(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = run_twinstar(config, "takeover")
+        assert second.returncode == 1
+        assert "another twinstar process holds" in second.stderr
+        assert second.stderr.count("\n") <= 2 and "Traceback" not in second.stderr
+    finally:
+        first.wait(timeout=30)
+    assert calls(tmp_path) == ["start1"]
+
+
+def test_twinstar_hook_calling_convention(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2)
+    env = {**os.environ, "TWINSTAR_CONFIG": str(config)}
+    hook = Path(__file__).resolve().parents[2] / "hooks" / "twinstar_hook"
+    import sys
+
+    on = subprocess.run([sys.executable, str(hook)], env={**env, "ACTION": "online"}, capture_output=True, text=True)
+    assert on.returncode == 0, on.stderr
+    assert calls(tmp_path) == ["start1", "start2"]
+    off = subprocess.run([sys.executable, str(hook)], env={**env, "ACTION": "offline"}, capture_output=True, text=True)
+    assert off.returncode == 0, off.stderr
+    assert calls(tmp_path) == ["start1", "start2", "stop2", "stop1"]
+    bad = subprocess.run([sys.executable, str(hook)], env={**env, "ACTION": "bind"}, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "ACTION must be" in bad.stderr
+    assert len(calls(tmp_path)) == 4

@@ -1,0 +1,1 @@
+"""twinstar: failover for two-server Asterisk PBX clusters on Astribank TwinStar units."""

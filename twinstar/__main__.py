@@ -1,0 +1,5 @@
+"""``python -m twinstar``: the same as the ``twinstar`` command."""
+
+from twinstar.cli import main
+
+main(prog_name="twinstar")
