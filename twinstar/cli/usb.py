@@ -1,0 +1,234 @@
+"""Hardware commands: ``status``, ``ports``, ``jump``, ``enable-wd``, ``disable-wd``, and ``sim``.
+
+Each works on every unit this host sees, or on the units named with
+``--device`` (``usb:BBB/DDD`` or a label). A failing unit does not stop the
+others; every unit's result is printed (failures on stderr) and the exit status
+is 1 if any failed, 3 if any was refused by a safety guard, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from twinstar.cli import Obj, main
+from twinstar.config import Config
+from twinstar.errors import ExitStatus, TwinstarError
+from twinstar.usb.transport import SIMULATOR_ENV
+
+if TYPE_CHECKING:
+    from twinstar.usb.units import Astribanks, Outcome
+
+
+def usb_config(obj: Obj) -> Config | None:
+    """The configuration, or None (defaults) when only $TWINSTAR_USB_SIMULATOR is set up.
+
+    A missing configuration file is tolerated only when the environment
+    selects the simulator; otherwise the usual configuration error stands.
+    """
+    if os.environ.get(SIMULATOR_ENV) and not os.path.exists(obj.config_path):
+        return None
+    return obj.config
+
+
+def _hardware(obj: Obj) -> Astribanks:
+    from twinstar.usb.units import Astribanks
+
+    return Astribanks.from_config(usb_config(obj))
+
+
+class UnitsFailed(TwinstarError):
+    """Some units failed or were refused; the per-unit messages were printed already."""
+
+    def __init__(self, message: str, exit_status: ExitStatus) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+def _report(command: str, outcomes: Sequence[Outcome]) -> None:
+    """Print each unit's outcome and raise the aggregate status if it is not success."""
+    from twinstar.usb.transport import NO_UNIT
+    from twinstar.usb.units import Result, overall_status
+
+    for o in outcomes:
+        if o.result is Result.DONE:
+            click.echo(f"{o.unit}: {o.message}")
+        elif o.result is Result.SKIPPED:
+            click.echo(f"{o.unit}: skipped: {o.message}")
+        else:
+            click.echo(f"twinstar: error: {o.message}", err=True)
+    status = overall_status(outcomes)
+    if status == ExitStatus.OK:
+        return
+    bad = [o for o in outcomes if o.result in (Result.FAILED, Result.REFUSED)]
+    if not bad:
+        raise UnitsFailed(NO_UNIT, ExitStatus.FAILED)
+    what = "refused" if status == ExitStatus.REFUSED else "failed"
+    raise UnitsFailed(f"{command} {what} on {len(bad)} of {len(outcomes)} units", status)
+
+
+device_option = click.option(
+    "--device",
+    "-D",
+    "devices",
+    multiple=True,
+    metavar="D",
+    help="A unit as usb:BBB/DDD or its label; repeatable. Default: every unit on this host.",
+)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.pass_obj
+def status_command(obj: Obj, as_json: bool) -> None:
+    """Show each Astribank on this host: port, watchdog and power of both ports."""
+    from twinstar.usb.errors import NoUnitError
+    from twinstar.usb.units import render_status, status_rows
+
+    try:
+        rows = status_rows(_hardware(obj))
+    except NoUnitError as exc:
+        if as_json:
+            click.echo(json.dumps({"units": [], "error": str(exc)}))
+        raise
+    if as_json:
+        click.echo(json.dumps({"units": [r.to_json() for r in rows]}, sort_keys=True))
+    else:
+        click.echo(render_status(rows))
+    failed = [r for r in rows if r.error]
+    for r in failed:
+        if not as_json:
+            click.echo(f"twinstar: error: {r.error}", err=True)
+    if failed:
+        raise UnitsFailed(f"status could not be read from {len(failed)} of {len(rows)} units", ExitStatus.FAILED)
+
+
+@main.command("ports")
+@device_option
+@click.pass_obj
+def ports_command(obj: Obj, devices: tuple[str, ...]) -> None:
+    """Print the active port of each unit, one per line."""
+    from twinstar.usb.units import read_port, run_each
+
+    hw = _hardware(obj)
+    units = hw.units(devices)
+    _report("ports", run_each(hw, units, read_port, explicit=bool(devices)))
+
+
+@main.command("jump")
+@device_option
+@click.pass_obj
+def jump_command(obj: Obj, devices: tuple[str, ...]) -> None:
+    """Switch units to their other port; refused when that port has no power."""
+    from twinstar.usb.units import DEFAULT_LEAVE_TIMEOUT, jump, run_each
+
+    config = usb_config(obj)
+    hw = _hardware(obj)
+    leave_timeout = config.switchover.leave_timeout if config is not None else DEFAULT_LEAVE_TIMEOUT
+    units = hw.units(devices)
+    action, after = jump(hw, leave_timeout=leave_timeout)
+    _report("jump", run_each(hw, units, action, explicit=bool(devices), after=after))
+
+
+def _watchdog(obj: Obj, devices: tuple[str, ...], on: bool) -> None:
+    from twinstar.usb.units import run_each, set_watchdog
+
+    hw = _hardware(obj)
+    units = hw.units(devices)
+    _report("enable-wd" if on else "disable-wd", run_each(hw, units, set_watchdog(on), explicit=bool(devices)))
+
+
+@main.command("enable-wd")
+@device_option
+@click.pass_obj
+def enable_wd_command(obj: Obj, devices: tuple[str, ...]) -> None:
+    """Turn the TwinStar watchdog on."""
+    _watchdog(obj, devices, True)
+
+
+@main.command("disable-wd")
+@device_option
+@click.pass_obj
+def disable_wd_command(obj: Obj, devices: tuple[str, ...]) -> None:
+    """Turn the TwinStar watchdog off."""
+    _watchdog(obj, devices, False)
+
+
+# --- the simulated Astribank -----------------------------------------------------------------
+
+
+@main.group("sim")
+def sim_group() -> None:
+    """Manage a simulated Astribank state file (no configuration needed)."""
+
+
+@sim_group.command("init")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--units", "count", type=int, required=True, help="How many units.")
+@click.option("--port", type=int, default=0, show_default=True, help="Active port of every unit.")
+def sim_init(file: str, count: int, port: int) -> None:
+    """Create FILE: COUNT units, both ports powered, watchdog off."""
+    from twinstar.usb import sim
+
+    state = sim.init_state(os.path.abspath(file), units=count, port=port)
+    click.echo(f"{file}: {len(state['units'])} simulated units on port {port}")
+
+
+def _sim_table(state: dict[str, Any], only: Sequence[dict[str, Any]] | None = None) -> str:
+    lines = [f"{'#':<3}{'SERIAL':<12}{'PRODUCT':<9}{'DEVICE':<13}{'PORT':<6}{'WATCHDOG':<10}"
+             f"{'POWER0':<8}{'POWER1':<8}{'TWINSTAR':<10}{'EEPROM':<8}FAULTS"]
+    for i, u in enumerate(state["units"], 1):
+        if only is not None and not any(u is o for o in only):
+            continue
+        device = f"usb:{u['bus']:03d}/{u['address']:03d}"
+        lines.append(
+            f"{i:<3}{u['serial']:<12}{u['product']:<9}{device:<13}"
+            f"{u['port']:<6}{'on' if u['watchdog'] else 'off':<10}{'yes' if u['power0'] else 'no':<8}"
+            f"{'yes' if u['power1'] else 'no':<8}{'yes' if u['twinstar'] else 'no':<10}{u['eeprom']:<8}"
+            f"{','.join(u['faults']) or '-'}".rstrip()
+        )
+    return "\n".join(lines)
+
+
+@sim_group.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="The whole state as one JSON object.")
+def sim_show(file: str, as_json: bool) -> None:
+    """Show the simulated units in FILE."""
+    from twinstar.usb import sim
+
+    state = sim.load(os.path.abspath(file))
+    click.echo(json.dumps(state, sort_keys=True) if as_json else _sim_table(state))
+
+
+@sim_group.command("set")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("unit")
+@click.argument("settings", nargs=-1, required=True, metavar="KEY=VALUE...")
+def sim_set(file: str, unit: str, settings: tuple[str, ...]) -> None:
+    """Change simulated UNIT (1-based index, serial, label, or all), e.g. power1=off port=1 busy=on.
+
+    Keys: port, watchdog, power0, power1, twinstar, eeprom, product, serial, bus,
+    trace, and the fault knobs no_reply, short_reply, wrong_seq, nopwr, busy,
+    timeout, denied, unplug (on/off).
+    """
+    from twinstar.errors import BadInputError
+    from twinstar.usb import sim
+
+    pairs = []
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInputError(f"{item!r}: expected KEY=VALUE", hint="keys: " + ", ".join(sim.SETTINGS))
+        pairs.append((key, value))
+    with sim.update(os.path.abspath(file)) as state:
+        targets = sim.find_units(state, unit)
+        for u in targets:
+            for key, value in pairs:
+                sim.apply_setting(state, u, key, value)
+        table = _sim_table(state, targets)
+    click.echo(table)

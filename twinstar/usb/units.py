@@ -1,0 +1,253 @@
+"""The TwinStar operations on the units this host sees: status, ports, watchdog, jump.
+
+Each operation runs on every selected unit; a failure on one unit is recorded
+in its :class:`Outcome` and the others still run. Commands print the outcomes
+and derive the exit status with :func:`overall_status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from twinstar.config import Config, UsbConfig
+from twinstar.errors import ExitStatus, TwinstarError
+from twinstar.usb import mpp
+from twinstar.usb.errors import LeaveTimeoutError, NoPowerError, NotCapableError, NoUnitError
+from twinstar.usb.transport import (
+    NO_UNIT,
+    BusChoice,
+    Link,
+    UsbUnit,
+    choose_bus,
+    open_backend,
+    scan,
+    select,
+    wait_gone,
+)
+
+DEFAULT_LEAVE_TIMEOUT = 15.0
+
+
+class Astribanks:
+    """The Astribanks one host sees through one backend (real libusb or the simulator)."""
+
+    def __init__(self, choice: BusChoice, *, backend: Any = None) -> None:
+        self.choice = choice
+        self.backend = backend if backend is not None else open_backend(choice)
+
+    @classmethod
+    def from_config(cls, config: Config | None, environ: Mapping[str, str] | None = None) -> Astribanks:
+        return cls(choose_bus(config.usb if config is not None else UsbConfig(), environ))
+
+    def scan(self) -> list[UsbUnit]:
+        return scan(self.backend)
+
+    def units(self, devices: Sequence[str] = ()) -> list[UsbUnit]:
+        """The units named by ``devices`` (all when empty); none at all is an error."""
+        units = self.scan()
+        if not units:
+            raise NoUnitError(NO_UNIT)
+        return select(units, devices) if devices else units
+
+    @contextmanager
+    def session(self, unit: UsbUnit) -> Iterator[mpp.MppSession]:
+        with Link(unit, lock_dir=self.choice.lock_dir) as link:
+            yield mpp.MppSession(link, unit.title)
+
+
+def capability_note(session: mpp.MppSession, unit: UsbUnit) -> str | None:
+    """None when ``unit`` is TwinStar-capable, else why not (asks STATUS_GET and CAPS_GET)."""
+    return mpp.twinstar_capability(unit.product_id, session.status(), session.caps())
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    """One row of ``twinstar status``."""
+
+    device: str
+    label: str
+    product: str
+    capable: bool | None = None
+    note: str | None = None
+    port: int | None = None
+    watchdog: bool | None = None
+    power0: bool | None = None
+    power1: bool | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device, "label": self.label, "product": self.product,
+            "twinstar_capable": self.capable, "note": self.note, "port": self.port,
+            "watchdog": self.watchdog, "power0": self.power0, "power1": self.power1, "error": self.error,
+        }
+
+
+def query(hw: Astribanks, unit: UsbUnit) -> UnitStatus:
+    """Read one unit's TwinStar state; errors end up in the row, not raised."""
+    base = {"device": unit.name, "label": unit.label, "product": f"{unit.product_id:04x}"}
+    note = mpp.product_note(unit.product_id)
+    if note is not None:
+        return UnitStatus(**base, capable=False, note=note)
+    try:
+        with hw.session(unit) as s:
+            note = capability_note(s, unit)
+            if note is not None:
+                return UnitStatus(**base, capable=False, note=note)
+            power0, power1 = s.power()
+            return UnitStatus(
+                **base, capable=True, port=s.port(), watchdog=s.watchdog(), power0=power0, power1=power1
+            )
+    except TwinstarError as exc:
+        return UnitStatus(**base, error=str(exc))
+
+
+def status_rows(hw: Astribanks) -> list[UnitStatus]:
+    units = hw.units()
+    return [query(hw, u) for u in units]
+
+
+def usb_status(config: Config | None, *, environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every Astribank on this host with its TwinStar state, as JSON-ready dicts.
+
+    Raises :class:`NoUnitError` when no Astribank is connected.
+    """
+    return [row.to_json() for row in status_rows(Astribanks.from_config(config, environ))]
+
+
+def _yes(value: bool | None, yes: str = "yes", no: str = "no") -> str:
+    return "-" if value is None else (yes if value else no)
+
+
+def render_status(rows: Sequence[UnitStatus] | Sequence[Mapping[str, Any]]) -> str:
+    """The USB table of ``twinstar status`` (columns of the original tool, plus LABEL and NOTE)."""
+    lines = [f"{'DEVICE':<15}{'LABEL':<21}{'PORT':<10}{'WATCHDOG':<15}{'POWER0':<10}{'POWER1':<10}NOTE"]
+    for row in rows:
+        r = row.to_json() if isinstance(row, UnitStatus) else dict(row)
+        note = ""
+        if r["error"]:
+            note = f"error: {r['error']}"
+        elif r["twinstar_capable"] is False:
+            note = f"not TwinStar-capable: {r['note']}"
+        port = "-" if r["port"] is None else str(r["port"])
+        line = (
+            f"{r['device']:<15}{r['label'] or '-':<21}{port:<10}{_yes(r['watchdog'], 'on', 'off'):<15}"
+            f"{_yes(r['power0']):<10}{_yes(r['power1']):<10}{note}"
+        )
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+# --- operations on each unit ---------------------------------------------------------------
+
+
+class Result(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation did on one unit."""
+
+    unit: str
+    result: Result
+    message: str
+
+
+Action = Callable[[mpp.MppSession, UsbUnit], str]
+After = Callable[[UsbUnit, str], str]
+
+
+def run_each(
+    hw: Astribanks, units: Sequence[UsbUnit], action: Action, *, explicit: bool, after: After | None = None
+) -> list[Outcome]:
+    """Run ``action`` on each TwinStar-capable unit; never stops at a failing unit.
+
+    Units that are not TwinStar-capable are skipped when the operator did not
+    name them (``explicit`` False) and fail when they did. ``after`` runs once
+    the unit's interface is released (the jump's leave check).
+    """
+    outcomes = []
+    for unit in units:
+        try:
+            note = mpp.product_note(unit.product_id)
+            message = ""
+            if note is None:
+                with hw.session(unit) as s:
+                    note = capability_note(s, unit)
+                    if note is None:
+                        message = action(s, unit)
+            if note is not None:
+                if explicit:
+                    raise NotCapableError(f"{unit.title}: not TwinStar-capable: {note}")
+                outcomes.append(Outcome(unit.title, Result.SKIPPED, f"not TwinStar-capable: {note}"))
+                continue
+            if after is not None:
+                message = after(unit, message)
+            outcomes.append(Outcome(unit.title, Result.DONE, message))
+        except TwinstarError as exc:
+            refused = exc.exit_status == ExitStatus.REFUSED
+            outcomes.append(Outcome(unit.title, Result.REFUSED if refused else Result.FAILED, str(exc)))
+    return outcomes
+
+
+def overall_status(outcomes: Sequence[Outcome]) -> ExitStatus:
+    """1 if any unit failed, else 3 if any was refused, else 0 (none done at all: 1)."""
+    results = {o.result for o in outcomes}
+    if Result.FAILED in results:
+        return ExitStatus.FAILED
+    if Result.REFUSED in results:
+        return ExitStatus.REFUSED
+    if Result.DONE not in results:
+        return ExitStatus.FAILED
+    return ExitStatus.OK
+
+
+def set_watchdog(on: bool) -> Action:
+    def action(s: mpp.MppSession, unit: UsbUnit) -> str:
+        s.set_watchdog(on)
+        if s.watchdog() != on:
+            raise TwinstarError(f"{unit.title}: the watchdog still reads {'off' if on else 'on'} after setting it")
+        return f"watchdog {'on' if on else 'off'}"
+
+    return action
+
+
+def read_port(s: mpp.MppSession, unit: UsbUnit) -> str:
+    return str(s.port())
+
+
+def jump(hw: Astribanks, *, leave_timeout: float) -> tuple[Action, After]:
+    """Switch to the other port, refusing when it has no power; then confirm the unit left."""
+
+    def action(s: mpp.MppSession, unit: UsbUnit) -> str:
+        port = s.port()
+        other = 1 - port
+        if not s.power()[other]:
+            raise NoPowerError(
+                f"{unit.title}: refused to jump from port {port} to port {other}: "
+                f"USB-{other} has no power; nothing was changed",
+                hint=f"start or cable the server on USB-{other} first",
+            )
+        s.set_port(other)
+        return f"jumped from port {port} to port {other}"
+
+    def after(unit: UsbUnit, message: str) -> str:
+        if not wait_gone(unit, hw.backend, timeout=leave_timeout):
+            raise LeaveTimeoutError(
+                f"{unit.title}: sent the port switch but the unit is still on this host after {leave_timeout:g} s",
+                hint="check the other port's cable; run twinstar status",
+            )
+        return f"{message}; it has left this host"
+
+    return action, after
