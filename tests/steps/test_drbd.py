@@ -1,0 +1,307 @@
+"""The ``drbd`` step with a real ext4 filesystem on a loop device, really mounted.
+
+Stand-in: only ``drbdadm`` (twinstar.standins.drbdadm, state in a JSON
+file listing both nodes), because the DRBD kernel module cannot load here.
+fsck, mount, umount, findmnt and the processes holding the mount are real.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from twinstar.config import Config, DrbdSpec, FsckMode
+from twinstar.errors import RefusedError, StepError
+from twinstar.proc import ProgramRunner
+from twinstar.standins import drbdadm
+from twinstar.steps.base import StepContext
+from twinstar.steps.drbd import DrbdStep
+
+pytestmark = pytest.mark.privileged
+
+
+def sh(*argv: str) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+
+
+def mounted_on(mountpoint: Path) -> bool:
+    return subprocess.run(["findmnt", "--mountpoint", str(mountpoint)], capture_output=True).returncode == 0
+
+
+@dataclass
+class Volume:
+    image: Path
+    device: str
+    mountpoint: Path
+
+
+@pytest.fixture
+def volume(tmp_path: Path) -> Iterator[Volume]:
+    image = tmp_path / "replica.img"
+    mountpoint = tmp_path / "replica"
+    mountpoint.mkdir()
+    sh("truncate", "-s", "24M", str(image))
+    device = sh("losetup", "-f", "--show", str(image)).strip()
+    try:
+        sh("mkfs.ext4", "-q", device)
+        yield Volume(image, device, mountpoint)
+    finally:
+        for _ in range(5):
+            if not mounted_on(mountpoint):
+                break
+            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+@dataclass
+class Rig:
+    volume: Volume
+    state: Path
+    ctx: StepContext
+    spec: DrbdSpec
+
+    def step(self, **changes: object) -> DrbdStep:
+        return DrbdStep(replace(self.spec, **changes), self.ctx)
+
+    def role(self, node: str = "pbx-a") -> str:
+        return drbdadm.read_state(self.state)["resources"]["r0"]["nodes"][node]["role"]
+
+    def calls(self, command: str) -> list[list[str]]:
+        return [c["argv"] for c in drbdadm.read_state(self.state)["calls"] if c["argv"][0] == command]
+
+    def configure(self, **res: object) -> None:
+        with drbdadm.locked(self.state) as state:
+            state["resources"]["r0"].update(res)
+
+
+def make_rig(volume: Volume, tmp_path: Path, *, format: str = "8.4", primary: str | None = None) -> Rig:
+    state = tmp_path / "drbd.json"
+    drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b"), primary=primary, device=volume.device, format=format))
+    wrapper = drbdadm.write_wrapper(tmp_path / "drbdadm", state, "pbx-a")
+    config = Config(source="test", node="pbx-a", state_dir=str(tmp_path), programs=(("drbdadm", str(wrapper)),))
+    ctx = StepContext(config=config, runner=ProgramRunner(programs=config.program_map), log=logging.getLogger("twinstar.steps.test"))
+    spec = DrbdSpec(resource="r0", device=volume.device, mountpoint=str(volume.mountpoint), timeout=10.0, kill_grace=0.3)
+    return Rig(volume, state, ctx, spec)
+
+
+@pytest.fixture(params=["8.4", "9"])
+def rig(request: pytest.FixtureRequest, volume: Volume, tmp_path: Path) -> Rig:
+    return make_rig(volume, tmp_path, format=request.param)
+
+
+@pytest.fixture
+def holders() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+HOLDER = """
+import signal, sys, time
+if sys.argv[2] == "ignore-term":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+f = open(sys.argv[1], "w")
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def start_holder(path: Path, mode: str, procs: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), mode], stdout=subprocess.PIPE, text=True)
+    procs.append(p)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    return p
+
+
+def test_apply_promotes_and_mounts_then_undo_releases(rig: Rig) -> None:
+    step = rig.step()
+    assert step.check().up is False
+    step.apply()
+    step.verify()
+    probe = step.check()
+    assert probe.up and f"{rig.volume.device} mounted on {rig.volume.mountpoint}" in probe.detail
+    assert rig.role() == "Primary" and mounted_on(rig.volume.mountpoint)
+    # The filesystem is really there and writable.
+    (rig.volume.mountpoint / "asterisk.conf").write_text("[general]\n")
+
+    step.undo()
+    step.verify_undone()
+    assert rig.role() == "Secondary" and not mounted_on(rig.volume.mountpoint)
+    assert not (rig.volume.mountpoint / "asterisk.conf").exists()
+
+
+def test_refuses_when_peer_is_primary(rig: Rig) -> None:
+    drbdadm.set_role(rig.state, "r0", "pbx-b", "Primary")
+    with pytest.raises(RefusedError) as err:
+        rig.step().apply()
+    assert err.value.exit_status == 3 and "peer is Primary" in str(err.value)
+    assert rig.calls("primary") == []
+    assert rig.role() == "Secondary" and not mounted_on(rig.volume.mountpoint)
+
+
+def test_drbd_refusal_exit_17_is_not_retried(volume: Volume, tmp_path: Path) -> None:
+    """Disconnected: the peer's role is Unknown locally, DRBD itself refuses (exit 17)."""
+    rig = make_rig(volume, tmp_path, primary="pbx-b")
+    rig.configure(connected=False)
+    with pytest.raises(RefusedError) as err:
+        rig.step().apply()
+    assert err.value.exit_status == 3 and "Refusing to be Primary while peer is not outdated" in str(err.value)
+    assert len(rig.calls("primary")) == 1
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+
+
+def test_primary_retried_with_backoff_until_it_succeeds(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    rig.configure(fail_primary=3)
+    slept: list[float] = []
+    rig.ctx.sleep = slept.append
+    rig.step().apply()
+    assert len(rig.calls("primary")) == 4
+    assert slept == sorted(slept) and slept[0] < slept[-1]
+    assert rig.role() == "Primary" and mounted_on(volume.mountpoint)
+
+
+def test_primary_gives_up_at_the_step_timeout(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    rig.configure(fail_primary=1000)
+    clock = [0.0]
+    rig.ctx.monotonic = lambda: clock[0]
+    rig.ctx.sleep = lambda s: clock.__setitem__(0, clock[0] + s)
+    with pytest.raises(StepError, match="still failing after .* attempts in 5 s: .*Need access to UpToDate data"):
+        rig.step(timeout=5.0).apply()
+    assert clock[0] <= 5.0
+    assert 3 <= len(rig.calls("primary")) < 20
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+
+
+def test_failed_mount_demotes_again(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    with pytest.raises(StepError, match="cannot mount"):
+        rig.step(mount_options="no_such_option").apply()
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+    assert len(rig.calls("secondary")) == 1
+
+
+def test_failed_fsck_demotes_and_does_not_mount(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    with open(volume.device, "r+b") as dev:  # wipe the superblocks: fsck exits 8
+        dev.write(b"\0" * (2 * 1024 * 1024))
+    with pytest.raises(StepError, match="fsck of .* failed with exit status 8"):
+        rig.step().apply()
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+
+
+@pytest.mark.parametrize("mode, fstype, runs", [(FsckMode.AUTO, "ext4", True), (FsckMode.NEVER, "ext4", False), (FsckMode.AUTO, "ext2", True)])
+def test_fsck_runs_when_the_type_needs_it(volume: Volume, tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: FsckMode, fstype: str, runs: bool) -> None:
+    rig = make_rig(volume, tmp_path)
+    if fstype == "ext2":
+        sh("mkfs.ext2", "-q", "-F", volume.device)
+    with caplog.at_level(logging.INFO, logger="twinstar.proc"):
+        rig.step(fsck=mode, fstype=fstype).apply()
+    fsck_runs = [r.getMessage() for r in caplog.records if " -p " + volume.device in r.getMessage()]
+    assert bool(fsck_runs) is runs
+    findmnt = json.loads(sh("findmnt", "-J", "-o", "FSTYPE", "--mountpoint", str(volume.mountpoint)))
+    assert findmnt["filesystems"][0]["fstype"] == fstype
+
+
+def test_missing_mountpoint_fails_before_promotion(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    with pytest.raises(StepError, match="mountpoint .*/nowhere does not exist"):
+        rig.step(mountpoint=str(tmp_path / "nowhere")).apply()
+    assert rig.calls("primary") == []
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_other_filesystem_on_mountpoint_is_not_ours(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    sh("mount", "-t", "tmpfs", "tmpfs", str(volume.mountpoint))
+    try:
+        step = rig.step()
+        probe = step.check()
+        assert probe.up is False and "tmpfs (not" in probe.detail
+        with pytest.raises(StepError, match="already has tmpfs mounted"):
+            step.apply()
+        assert rig.calls("primary") == []
+        step.undo()  # leaves the foreign mount alone
+        assert mounted_on(volume.mountpoint)
+    finally:
+        subprocess.run(["umount", str(volume.mountpoint)], capture_output=True)
+
+
+def test_apply_when_already_primary_only_mounts(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path, primary="pbx-a")
+    step = rig.step()
+    assert step.check().up is False
+    step.apply()
+    assert rig.calls("primary") == [] and mounted_on(volume.mountpoint)
+
+
+def test_busy_mount_holder_is_terminated_and_reported(
+    volume: Volume, tmp_path: Path, holders: list[subprocess.Popen[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig(volume, tmp_path)
+    step = rig.step()
+    step.apply()
+    holder = start_holder(volume.mountpoint / "held.log", "normal", holders)
+    comm = Path(f"/proc/{holder.pid}/comm").read_text().strip()
+    with caplog.at_level(logging.WARNING, logger="twinstar.steps.test"):
+        step.undo()
+    step.verify_undone()
+    assert holder.wait(timeout=10) == -signal.SIGTERM
+    assert f"terminating pid {holder.pid} ({comm}) holding {volume.mountpoint}" in caplog.text
+    assert "killing pid" not in caplog.text
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+
+
+def test_holder_ignoring_sigterm_is_killed(
+    volume: Volume, tmp_path: Path, holders: list[subprocess.Popen[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig(volume, tmp_path)
+    step = rig.step()
+    step.apply()
+    stubborn = start_holder(volume.mountpoint / "held.log", "ignore-term", holders)
+    polite = start_holder(volume.mountpoint / "other.log", "normal", holders)
+    with caplog.at_level(logging.WARNING, logger="twinstar.steps.test"):
+        step.undo()
+    assert stubborn.wait(timeout=10) == -signal.SIGKILL
+    assert polite.wait(timeout=10) == -signal.SIGTERM
+    assert f"terminating pid {stubborn.pid} " in caplog.text and f"terminating pid {polite.pid} " in caplog.text
+    assert f"killing pid {stubborn.pid} " in caplog.text and f"killing pid {polite.pid} " not in caplog.text
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+
+
+def test_holder_with_cwd_on_mount_is_found(volume: Volume, tmp_path: Path, holders: list[subprocess.Popen[str]]) -> None:
+    rig = make_rig(volume, tmp_path)
+    step = rig.step()
+    step.apply()
+    p = subprocess.Popen([sys.executable, "-c", "print('ready', flush=True); import time; time.sleep(60)"], cwd=volume.mountpoint, stdout=subprocess.PIPE, text=True)
+    holders.append(p)
+    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    step.undo()
+    assert p.wait(timeout=10) == -signal.SIGTERM
+    assert not mounted_on(volume.mountpoint)
+
+
+def test_undo_when_nothing_is_up_changes_nothing(rig: Rig) -> None:
+    step = rig.step()
+    step.undo()
+    step.verify_undone()
+    assert rig.calls("secondary") == [] and rig.calls("primary") == []
+
+
+def test_check_reports_unconfigured_resource(volume: Volume, tmp_path: Path) -> None:
+    rig = make_rig(volume, tmp_path)
+    with pytest.raises(StepError, match="drbdadm role r9 failed: .*not defined in your config"):
+        rig.step(resource="r9").check()

@@ -1,0 +1,88 @@
+"""The drbdadm stand-in shared by two simulated servers: one Primary at most, drbd-utils output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twinstar.standins import drbdadm
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> tuple[Path, Path, Path]:
+    state = tmp_path / "drbd.json"
+    drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b")))
+    a = drbdadm.write_wrapper(tmp_path / "drbdadm-a", state, "pbx-a")
+    b = drbdadm.write_wrapper(tmp_path / "drbdadm-b", state, "pbx-b")
+    return state, a, b
+
+
+def run(wrapper: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # An empty environment, like the program runner's: the wrapper carries what it needs.
+    return subprocess.run([str(wrapper), *args], capture_output=True, text=True, env={}, timeout=30)
+
+
+def test_single_primary_between_two_servers(nodes: tuple[Path, Path, Path]) -> None:
+    state, a, b = nodes
+    assert run(a, "primary", "r0").returncode == 0
+    refused = run(b, "primary", "r0")
+    assert refused.returncode == 17 and "Multiple primaries not allowed" in refused.stderr
+    assert run(a, "role", "r0").stdout == "Primary/Secondary\n"
+    assert run(b, "role", "r0").stdout == "Secondary/Primary\n"
+    assert run(a, "secondary", "r0").returncode == 0
+    assert run(b, "primary", "r0").returncode == 0
+    assert run(a, "role", "r0").stdout == "Secondary/Primary\n"
+    assert [c["node"] for c in drbdadm.read_state(state)["calls"]].count("pbx-b") == 3
+
+
+def test_disconnected_peer_is_unknown_and_fencing_refuses(nodes: tuple[Path, Path, Path]) -> None:
+    state, a, b = nodes
+    drbdadm.set_role(state, "r0", "pbx-b", "Primary")
+    drbdadm.set_connected(state, "r0", False)
+    assert run(a, "role", "r0").stdout == "Secondary/Unknown\n"
+    assert run(a, "cstate", "r0").stdout == "WFConnection\n"
+    assert run(a, "dstate", "r0").stdout == "UpToDate/DUnknown\n"
+    refused = run(a, "primary", "r0")
+    assert refused.returncode == 17 and "Refusing to be Primary while peer is not outdated" in refused.stderr
+
+
+def test_drbd9_output(tmp_path: Path) -> None:
+    state = tmp_path / "drbd.json"
+    drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b"), primary="pbx-b", format="9"))
+    a = drbdadm.write_wrapper(tmp_path / "drbdadm", state, "pbx-a")
+    assert run(a, "role", "r0").stdout == "Secondary\n"
+    assert run(a, "status", "r0").stdout == (
+        "r0 role:Secondary\n  disk:UpToDate\n  pbx-b role:Primary\n    peer-disk:UpToDate\n"
+    )
+
+
+def test_failures_are_counted_down_and_recorded(nodes: tuple[Path, Path, Path]) -> None:
+    state, a, _ = nodes
+    with drbdadm.locked(state) as s:
+        s["resources"]["r0"]["fail_primary"] = 1
+    first = run(a, "primary", "r0")
+    assert first.returncode == 11 and "Need access to UpToDate data" in first.stderr
+    assert run(a, "primary", "r0").returncode == 0
+    assert [c["argv"] for c in drbdadm.read_state(state)["calls"]] == [["primary", "r0"], ["primary", "r0"]]
+
+
+@pytest.mark.parametrize("args, status", [(["role", "r9"], 10), (["frobnicate", "r0"], 20), (["role"], 20)])
+def test_bad_commands(nodes: tuple[Path, Path, Path], args: list[str], status: int) -> None:
+    _, a, _ = nodes
+    assert run(a, *args).returncode == status
+
+
+def test_env_selects_node_and_state(nodes: tuple[Path, Path, Path]) -> None:
+    state, _, _ = nodes
+    r = subprocess.run(
+        [sys.executable, "-m", "twinstar.standins.drbdadm", "role", "r0"],
+        capture_output=True,
+        text=True,
+        env={drbdadm.STATE_ENV: str(state), drbdadm.NODE_ENV: "pbx-b"},
+        cwd=Path(drbdadm.__file__).resolve().parents[2],
+        timeout=30,
+    )
+    assert r.returncode == 0 and r.stdout == "Secondary/Secondary\n"

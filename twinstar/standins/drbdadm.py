@@ -1,0 +1,269 @@
+"""A ``drbdadm`` stand-in: DRBD's user-facing role changes, with the state in a JSON file.
+
+The DRBD kernel module cannot load on a build machine; everything above
+``drbdadm`` (the drbd step, the mount, fsck) stays real. Two simulated
+servers share one state file, which holds both nodes' roles, so the
+stand-in enforces what DRBD enforces: a single Primary. ``primary`` while
+the peer is Primary exits 17 with DRBD's message.
+
+Commands (output as drbd-utils prints it; ``format`` "8.4" or "9")::
+
+    role RES        8.4: "Secondary/Primary" (local/peer, peer "Unknown" when disconnected)
+                    9:   "Secondary"
+    primary RES     [--force]
+    secondary RES
+    cstate RES      Connected | WFConnection (8.4) / Connecting (9)
+    dstate RES      "UpToDate/UpToDate" (peer "DUnknown" when disconnected)
+    status RES      the DRBD 9 ``drbdadm status`` layout
+
+Which node it speaks for and the state file come from ``--node`` and
+``--state`` (baked into a wrapper by :func:`write_wrapper`) or from
+$TWINSTAR_DRBDADM_NODE and $TWINSTAR_DRBDADM_STATE.
+
+State file::
+
+    {"format": "8.4",
+     "resources": {"r0": {"nodes": {"pbx-a": {"role": "Secondary", "disk": "UpToDate"},
+                                    "pbx-b": {"role": "Primary", "disk": "UpToDate"}},
+                          "connected": true,
+                          "device": "/dev/loop3",      # optional: refuse secondary while mounted
+                          "fail_primary": 0}},         # optional: fail the next N promotions (exit 11)
+     "calls": [{"node": "pbx-a", "argv": ["role", "r0"]}, ...]}
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+NODE_ENV = "TWINSTAR_DRBDADM_NODE"
+STATE_ENV = "TWINSTAR_DRBDADM_STATE"
+
+#: drbdadm's exit status when a state change is refused by the peer's role or fencing.
+EXIT_REFUSED = 17
+#: drbdadm's exit status for other failed state changes.
+EXIT_STATE_CHANGE_FAILED = 11
+EXIT_NO_RESOURCE = 10
+EXIT_USAGE = 20
+
+State = dict[str, Any]
+
+
+def new_state(
+    resource: str,
+    nodes: tuple[str, str],
+    *,
+    primary: str | None = None,
+    connected: bool = True,
+    device: str | None = None,
+    format: str = "8.4",
+) -> State:
+    """A state with one resource shared by two nodes, ``primary`` (if any) Primary."""
+    if format not in ("8.4", "9"):
+        raise ValueError(f"format must be 8.4 or 9, not {format!r}")
+    res: dict[str, Any] = {
+        "nodes": {n: {"role": "Primary" if n == primary else "Secondary", "disk": "UpToDate"} for n in nodes},
+        "connected": connected,
+        "fail_primary": 0,
+    }
+    if device is not None:
+        res["device"] = device
+    return {"format": format, "resources": {resource: res}, "calls": []}
+
+
+def write_state(path: str | os.PathLike[str], state: State) -> None:
+    """Replace the state file atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_state(path: str | os.PathLike[str]) -> State:
+    return json.loads(Path(path).read_text())
+
+
+@contextmanager
+def locked(path: str | os.PathLike[str]) -> Iterator[State]:
+    """The state, read and written back under an exclusive lock (two servers share it)."""
+    with open(f"{os.fspath(path)}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = read_state(path)
+        yield state
+        write_state(path, state)
+
+
+def set_role(path: str | os.PathLike[str], resource: str, node: str, role: str) -> None:
+    """Change one node's role directly (as a crashed or remote peer would)."""
+    with locked(path) as state:
+        state["resources"][resource]["nodes"][node]["role"] = role
+
+
+def set_connected(path: str | os.PathLike[str], resource: str, connected: bool) -> None:
+    with locked(path) as state:
+        state["resources"][resource]["connected"] = connected
+
+
+def write_wrapper(path: str | os.PathLike[str], state_file: str | os.PathLike[str], node: str) -> Path:
+    """Write an executable ``drbdadm`` for ``programs: {drbdadm: PATH}`` speaking for ``node``."""
+    path = Path(path)
+    package_root = Path(__file__).resolve().parents[2]
+    path.write_text(
+        f"#!{sys.executable}\n"
+        '"""drbdadm stand-in (twinstar.standins.drbdadm)."""\n'
+        "import sys\n"
+        f"sys.path.insert(0, {str(package_root)!r})\n"
+        "from twinstar.standins.drbdadm import main\n"
+        f"sys.exit(main(['--state', {os.fspath(state_file)!r}, '--node', {node!r}, *sys.argv[1:]]))\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+# --- the commands --------------------------------------------------------------------------
+
+
+class _Exit(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _peer(res: dict[str, Any], node: str) -> str:
+    peers = [n for n in res["nodes"] if n != node]
+    if len(peers) != 1:
+        raise _Exit(EXIT_USAGE, f"stand-in state must list exactly two nodes, found {sorted(res['nodes'])}")
+    return peers[0]
+
+
+def _device_mounted(device: str) -> bool:
+    try:
+        rdev = os.stat(device).st_rdev
+    except OSError:
+        return False
+    if not stat.S_ISBLK(os.stat(device).st_mode):
+        return False
+    want = f"{os.major(rdev)}:{os.minor(rdev)}"
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[2] == want for line in f)
+
+
+def _cmd_role(fmt: str, res: dict[str, Any], node: str, resource: str) -> str:
+    me, peer = res["nodes"][node], res["nodes"][_peer(res, node)]
+    if fmt == "9":
+        return me["role"]
+    return f"{me['role']}/{peer['role'] if res['connected'] else 'Unknown'}"
+
+
+def _cmd_cstate(fmt: str, res: dict[str, Any], node: str, resource: str) -> str:
+    if res["connected"]:
+        return "Connected"
+    return "WFConnection" if fmt == "8.4" else "Connecting"
+
+
+def _cmd_dstate(fmt: str, res: dict[str, Any], node: str, resource: str) -> str:
+    me, peer = res["nodes"][node], res["nodes"][_peer(res, node)]
+    return f"{me['disk']}/{peer['disk'] if res['connected'] else 'DUnknown'}"
+
+
+def _cmd_status(fmt: str, res: dict[str, Any], node: str, resource: str) -> str:
+    peer_name = _peer(res, node)
+    me, peer = res["nodes"][node], res["nodes"][peer_name]
+    lines = [f"{resource} role:{me['role']}", f"  disk:{me['disk']}"]
+    if res["connected"]:
+        lines += [f"  {peer_name} role:{peer['role']}", f"    peer-disk:{peer['disk']}"]
+    else:
+        lines += [f"  {peer_name} connection:Connecting"]
+    return "\n".join(lines)
+
+
+def _cmd_primary(res: dict[str, Any], node: str, resource: str, force: bool) -> None:
+    me, peer = res["nodes"][node], res["nodes"][_peer(res, node)]
+    if me["role"] == "Primary":
+        return
+    if res.get("fail_primary", 0) > 0:
+        res["fail_primary"] -= 1
+        raise _Exit(EXIT_STATE_CHANGE_FAILED, f"{resource}: State change failed: (-2) Need access to UpToDate data")
+    if peer["role"] == "Primary":
+        if res["connected"]:
+            raise _Exit(EXIT_REFUSED, f"{resource}: State change failed: (-1) Multiple primaries not allowed by config")
+        raise _Exit(EXIT_REFUSED, f"{resource}: State change failed: (-7) Refusing to be Primary while peer is not outdated")
+    if me["disk"] != "UpToDate" and not force:
+        raise _Exit(EXIT_STATE_CHANGE_FAILED, f"{resource}: State change failed: (-2) Need access to UpToDate data")
+    me["role"] = "Primary"
+
+
+def _cmd_secondary(res: dict[str, Any], node: str, resource: str) -> None:
+    device = res.get("device")
+    if res["nodes"][node]["role"] == "Primary" and device and _device_mounted(device):
+        raise _Exit(EXIT_STATE_CHANGE_FAILED, f"{resource}: State change failed: (-12) Device is held open by someone")
+    res["nodes"][node]["role"] = "Secondary"
+
+
+_READERS: dict[str, Callable[[str, dict[str, Any], str, str], str]] = {
+    "role": _cmd_role,
+    "cstate": _cmd_cstate,
+    "dstate": _cmd_dstate,
+    "status": _cmd_status,
+}
+
+
+def run(argv: list[str], *, state_file: str, node: str) -> tuple[int, str, str]:
+    """Run one drbdadm command line; (exit status, stdout, stderr)."""
+    options = [a for a in argv if a.startswith("-")]
+    words = [a for a in argv if not a.startswith("-")]
+    if len(words) != 2:
+        return EXIT_USAGE, "", "USAGE: drbdadm COMMAND RESOURCE (stand-in: role primary secondary cstate dstate status)\n"
+    command, resource = words
+    with locked(state_file) as state:
+        # Record and keep every change, also when the command fails.
+        state.setdefault("calls", []).append({"node": node, "argv": argv})
+        try:
+            return _dispatch(state, command, resource, node, options)
+        except _Exit as exc:
+            return exc.status, "", exc.message + "\n"
+
+
+def _dispatch(state: State, command: str, resource: str, node: str, options: list[str]) -> tuple[int, str, str]:
+    res = state["resources"].get(resource)
+    if res is None or node not in res["nodes"]:
+        raise _Exit(EXIT_NO_RESOURCE, f"'{resource}' not defined in your config (for this host).")
+    if command in _READERS:
+        return 0, _READERS[command](state.get("format", "8.4"), res, node, resource) + "\n", ""
+    if command == "primary":
+        _cmd_primary(res, node, resource, "--force" in options)
+    elif command == "secondary":
+        _cmd_secondary(res, node, resource)
+    else:
+        raise _Exit(EXIT_USAGE, f"Unknown command '{command}'")
+    return 0, "", ""
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    state_file = os.environ.get(STATE_ENV)
+    node = os.environ.get(NODE_ENV)
+    while args[:1] and args[0] in ("--state", "--node") and len(args) >= 2:
+        if args[0] == "--state":
+            state_file = args[1]
+        else:
+            node = args[1]
+        args = args[2:]
+    if not state_file or not node:
+        print(f"drbdadm stand-in: set --state and --node (or ${STATE_ENV} and ${NODE_ENV})", file=sys.stderr)
+        return EXIT_USAGE
+    status, out, err = run(args, state_file=state_file, node=node)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

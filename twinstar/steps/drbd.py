@@ -1,0 +1,451 @@
+"""The ``drbd`` step: promote the replicated resource and mount it.
+
+apply: refuse (exit 3) when the peer is Primary; ``drbdadm primary RES``
+retried with backoff until the step timeout (exit 17, DRBD refusing because
+of the peer or fencing, is a refusal and is not retried); fsck when the
+filesystem type needs it; mount. A mount that fails after the promotion
+demotes again. undo: unmount; when the mount is busy, wait ``kill_grace``,
+then SIGTERM the processes holding it, SIGKILL those still there after
+``kill_grace``, reporting each; then ``drbdadm secondary RES``.
+
+The mount is identified by device number (``findmnt`` MAJ:MIN against the
+device's st_rdev), not by path strings: /dev/drbd0, /dev/drbd/by-res/r0/0 and
+a loop device in tests are all found the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import stat
+import time
+from dataclasses import dataclass
+
+from twinstar.config import DrbdSpec, FsckMode
+from twinstar.errors import ProgramError, RefusedError, StepError
+from twinstar.proc import Result
+from twinstar.steps.base import Probe, Step, StepContext
+
+PRIMARY = "Primary"
+#: drbdadm's exit status when DRBD refuses a promotion (peer Primary, not outdated).
+DRBDADM_REFUSED = 17
+#: Filesystem types checked before mounting in fsck mode ``auto``.
+FSCK_TYPES = frozenset({"ext2", "ext3", "ext4"})
+_BACKOFF_START = 0.2
+_BACKOFF_MAX = 2.0
+_KILL_WAIT = 5.0
+
+
+# --- pure parts ------------------------------------------------------------------------
+
+
+def parse_role(text: str) -> tuple[str, str | None]:
+    """``drbdadm role``: "Primary/Secondary" (8.4, local/peer) or "Primary" (9, local only)."""
+    words = text.split()
+    if len(words) != 1:
+        raise ValueError(f"unexpected drbdadm role output {text.strip()!r}")
+    local, _, peer = words[0].partition("/")
+    return local, (peer or None)
+
+
+def parse_status_peer_roles(text: str) -> list[str]:
+    """Peer roles from DRBD 9 ``drbdadm status`` (peer lines: two-space indent, ``role:``)."""
+    roles = []
+    for line in text.splitlines()[1:]:
+        if line.startswith("  ") and not line.startswith("   "):
+            for token in line.split()[1:]:
+                if token.startswith("role:"):
+                    roles.append(token.removeprefix("role:"))
+    return roles
+
+
+def fsck_needed(mode: FsckMode, fstype: str) -> bool:
+    if mode is FsckMode.ALWAYS:
+        return True
+    if mode is FsckMode.NEVER:
+        return False
+    return fstype in FSCK_TYPES
+
+
+@dataclass(frozen=True)
+class Mount:
+    """What ``findmnt`` reports for the mountpoint."""
+
+    source: str
+    fstype: str
+    majmin: str
+
+    def is_device(self, device: str) -> bool:
+        """Same device by number (st_rdev), or by resolved path for filesystems without one."""
+        try:
+            rdev = os.stat(device).st_rdev
+        except OSError:
+            return False
+        if self.majmin == f"{os.major(rdev)}:{os.minor(rdev)}":
+            return True
+        return os.path.realpath(self.source) == os.path.realpath(device)
+
+
+def parse_findmnt(text: str) -> Mount | None:
+    """``findmnt -J -o SOURCE,FSTYPE,MAJ:MIN``: the topmost mount, or None."""
+    if not text.strip():
+        return None
+    fs = json.loads(text)["filesystems"]
+    if not fs:
+        return None
+    top = fs[-1]
+    return Mount(source=top["source"], fstype=top["fstype"], majmin=top["maj:min"])
+
+
+# --- processes holding a mount ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    comm: str
+
+
+def _majmin_hex(text: str) -> tuple[int, int] | None:
+    major, _, minor = text.partition(":")
+    try:
+        return int(major, 16), int(minor, 16)
+    except ValueError:
+        return None
+
+
+def _holds(base: str, dev: int) -> bool:
+    for link in ("cwd", "root", "exe"):
+        try:
+            if os.stat(f"{base}/{link}").st_dev == dev:
+                return True
+        except OSError:
+            pass
+    try:
+        fds = os.listdir(f"{base}/fd")
+    except OSError:
+        fds = []
+    for fd in fds:
+        try:
+            if os.stat(f"{base}/fd/{fd}").st_dev == dev:
+                return True
+        except OSError:
+            pass
+    want = (os.major(dev), os.minor(dev))
+    try:
+        with open(f"{base}/maps") as f:
+            for line in f:
+                fields = line.split(maxsplit=5)
+                if len(fields) >= 5 and fields[4] != "0" and _majmin_hex(fields[3]) == want:
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def find_holders(dev: int, *, proc: str = "/proc") -> list[Holder]:
+    """Processes with a cwd, root, executable, open file or mapping on filesystem ``dev``."""
+    me = os.getpid()
+    holders = []
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        base = f"{proc}/{entry.name}"
+        if _holds(base, dev):
+            try:
+                with open(f"{base}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                comm = "?"
+            holders.append(Holder(int(entry.name), comm))
+    return holders
+
+
+def _wait_exited(pidfds: dict[int, int], timeout: float) -> set[int]:
+    """Wait up to ``timeout`` for the processes behind ``pidfds`` (pid -> fd); the pids still running."""
+    poller = select.poll()
+    for fd in pidfds.values():
+        poller.register(fd, select.POLLIN)
+    running = set(pidfds)
+    by_fd = {fd: pid for pid, fd in pidfds.items()}
+    deadline = time.monotonic() + timeout
+    while running:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for fd, _ in poller.poll(left * 1000):
+            poller.unregister(fd)
+            running.discard(by_fd[fd])
+    return running
+
+
+# --- the step ----------------------------------------------------------------------------
+
+
+class DrbdStep(Step):
+    kind = "drbd"
+
+    def __init__(self, spec: DrbdSpec, ctx: StepContext) -> None:
+        super().__init__(spec.name, spec.timeout, ctx)
+        self.spec = spec
+
+    def programs(self) -> tuple[str, ...]:
+        progs = ["drbdadm", "findmnt", "mount", "umount"]
+        if self.spec.fsck is not FsckMode.NEVER:
+            progs.append("fsck")
+        return tuple(progs)
+
+    # -- reading state --
+
+    def _drbdadm(self, *args: str, ok_codes: tuple[int, ...] | None = (0,)) -> Result:
+        argv = ["drbdadm", *args, self.spec.resource]
+        try:
+            return self.ctx.runner.run(
+                argv, timeout=self.timeout, ok_codes=ok_codes, quiet=args[0] not in ("primary", "secondary")
+            )
+        except ProgramError as exc:
+            raise StepError(
+                self.name,
+                f"drbdadm {args[0]} {self.spec.resource} failed: {exc}",
+                hint=f"is the resource configured and up? (drbdadm up {self.spec.resource})",
+            ) from None
+
+    def _local_role(self) -> str:
+        text = self._drbdadm("role").stdout
+        try:
+            return parse_role(text)[0]
+        except ValueError as exc:
+            raise StepError(self.name, str(exc)) from None
+
+    def _roles(self) -> tuple[str, list[str]]:
+        """The local role and the peers' roles (8.4: from ``role``; 9: from ``status``)."""
+        try:
+            local, peer = parse_role(self._drbdadm("role").stdout)
+        except ValueError as exc:
+            raise StepError(self.name, str(exc)) from None
+        if peer is not None:
+            return local, [peer]
+        return local, parse_status_peer_roles(self._drbdadm("status").stdout)
+
+    def _mounted(self) -> Mount | None:
+        argv = ["findmnt", "-J", "-n", "-o", "SOURCE,TARGET,FSTYPE,MAJ:MIN", "--mountpoint", self.spec.mountpoint]
+        try:
+            result = self.ctx.runner.run(argv, timeout=self.timeout, ok_codes=(0, 1), quiet=True)
+        except ProgramError as exc:
+            raise StepError(self.name, f"cannot read mounts: {exc}") from None
+        try:
+            return parse_findmnt(result.stdout) if result.returncode == 0 else None
+        except (ValueError, KeyError, TypeError):
+            raise StepError(self.name, f"cannot read the output of {' '.join(argv)}") from None
+
+    def _describe(self, role: str, mount: Mount | None) -> str:
+        if mount is None:
+            where = f"nothing mounted on {self.spec.mountpoint}"
+        elif mount.is_device(self.spec.device):
+            where = f"{self.spec.device} mounted on {self.spec.mountpoint}"
+        else:
+            where = f"{mount.source} (not {self.spec.device}) mounted on {self.spec.mountpoint}"
+        return f"{self.spec.resource} {role}, {where}"
+
+    def check(self) -> Probe:
+        role = self._local_role()
+        mount = self._mounted()
+        up = role == PRIMARY and mount is not None and mount.is_device(self.spec.device)
+        return Probe(up, self._describe(role, mount))
+
+    def verify_undone(self) -> None:
+        role = self._local_role()
+        mount = self._mounted()
+        if role == PRIMARY or (mount is not None and mount.is_device(self.spec.device)):
+            raise StepError(self.name, f"still up after undo: {self._describe(role, mount)}")
+
+    # -- apply --
+
+    def apply(self) -> None:
+        self._require_paths()
+        mount = self._mounted()
+        if mount is not None and not mount.is_device(self.spec.device):
+            raise StepError(
+                self.name,
+                f"{self.spec.mountpoint} already has {mount.source} mounted, not {self.spec.device}",
+                hint=f"unmount it (umount {self.spec.mountpoint}) or fix mountpoint:",
+            )
+        local, peers = self._roles()
+        if PRIMARY in peers:
+            raise RefusedError(
+                f"step {self.name}: the peer is Primary for {self.spec.resource}; not promoting",
+                hint="release the resource on the peer first (twinstar release there)",
+            )
+        if "Unknown" in peers:
+            self.ctx.log.warning(
+                "%s: peer role unknown (disconnected); relying on DRBD fencing to refuse a second Primary",
+                self.name,
+            )
+        promoted = False
+        if local != PRIMARY:
+            self._change_role("primary")
+            promoted = True
+        if mount is not None:
+            return
+        try:
+            if fsck_needed(self.spec.fsck, self.spec.fstype):
+                self._fsck()
+            self._mount()
+        except StepError:
+            if promoted:
+                self._demote_after_failure()
+            raise
+
+    def _require_paths(self) -> None:
+        if not os.path.isdir(self.spec.mountpoint):
+            raise StepError(
+                self.name,
+                f"mountpoint {self.spec.mountpoint} does not exist or is not a directory",
+                hint=f"create it (mkdir {self.spec.mountpoint}) on both servers",
+            )
+        try:
+            st = os.stat(self.spec.device)
+        except OSError as exc:
+            raise StepError(
+                self.name,
+                f"device {self.spec.device}: {exc.strerror}",
+                hint=f"is the DRBD resource up? (drbdadm up {self.spec.resource})",
+            ) from None
+        if not stat.S_ISBLK(st.st_mode):
+            raise StepError(self.name, f"{self.spec.device} is not a block device")
+
+    def _change_role(self, role: str) -> None:
+        """``drbdadm primary|secondary`` retried with backoff until the step timeout."""
+        deadline = self.ctx.monotonic() + self.timeout
+        delay = _BACKOFF_START
+        attempts = 0
+        while True:
+            attempts += 1
+            result = self._drbdadm(role, ok_codes=None)
+            if result.returncode == 0:
+                return
+            message = result.output.splitlines()[-1] if result.output else f"exit status {result.returncode}"
+            if role == "primary" and result.returncode == DRBDADM_REFUSED:
+                raise RefusedError(
+                    f"step {self.name}: DRBD refused to promote {self.spec.resource}: {message}",
+                    hint="the peer is Primary or not outdated; release it there first",
+                )
+            if self.ctx.monotonic() + delay >= deadline:
+                raise StepError(
+                    self.name,
+                    f"drbdadm {role} {self.spec.resource} still failing after {attempts} attempts "
+                    f"in {self.timeout:g} s: {message}",
+                )
+            self.ctx.log.warning(
+                "%s: drbdadm %s %s failed (%s), retrying in %.1f s", self.name, role, self.spec.resource, message, delay
+            )
+            self.ctx.sleep(delay)
+            delay = min(delay * 2, _BACKOFF_MAX)
+
+    def _demote_after_failure(self) -> None:
+        try:
+            self._change_role("secondary")
+        except StepError as exc:
+            self.ctx.log.error("%s: could not demote again after the failed mount: %s", self.name, exc)
+
+    def _fsck(self) -> None:
+        argv = ["fsck", "-T", "-t", self.spec.fstype, "-p", self.spec.device]
+        try:
+            result = self.ctx.runner.run(argv, timeout=self.timeout, ok_codes=None)
+        except ProgramError as exc:
+            raise StepError(self.name, f"fsck failed: {exc}") from None
+        if result.returncode == 1:
+            self.ctx.log.warning("%s: fsck corrected errors on %s", self.name, self.spec.device)
+        elif result.returncode != 0:
+            last = result.output.splitlines()[-1] if result.output else ""
+            raise StepError(
+                self.name,
+                f"fsck of {self.spec.device} failed with exit status {result.returncode}: {last}",
+                hint=f"check it by hand: fsck -t {self.spec.fstype} {self.spec.device}",
+            )
+
+    def _mount(self) -> None:
+        argv = ["mount", "-t", self.spec.fstype, "-o", self.spec.mount_options, self.spec.device, self.spec.mountpoint]
+        try:
+            self.ctx.runner.run(argv, timeout=self.timeout)
+        except ProgramError as exc:
+            raise StepError(self.name, f"cannot mount {self.spec.device} on {self.spec.mountpoint}: {exc}") from None
+
+    # -- undo --
+
+    def undo(self) -> None:
+        mount = self._mounted()
+        if mount is not None:
+            if mount.is_device(self.spec.device):
+                self._unmount()
+            else:
+                self.ctx.log.warning(
+                    "%s: leaving %s mounted on %s: it is not %s",
+                    self.name, mount.source, self.spec.mountpoint, self.spec.device,
+                )
+        if self._local_role() == PRIMARY:
+            self._change_role("secondary")
+
+    def _try_umount(self) -> str | None:
+        """Unmount once; None when done, else umount's message."""
+        try:
+            result = self.ctx.runner.run(["umount", self.spec.mountpoint], timeout=self.timeout, ok_codes=None)
+        except ProgramError as exc:
+            raise StepError(self.name, f"cannot unmount {self.spec.mountpoint}: {exc}") from None
+        if result.returncode == 0 or self._mounted() is None:
+            return None
+        return result.output.splitlines()[-1] if result.output else f"umount exited {result.returncode}"
+
+    def _unmount(self) -> None:
+        dev = os.stat(self.spec.mountpoint).st_dev
+        if self._try_umount() is None:
+            return
+        # Busy: give the processes (services just stopped) the grace period to leave.
+        deadline = self.ctx.monotonic() + self.spec.kill_grace
+        while self.ctx.monotonic() < deadline:
+            self.ctx.sleep(min(0.2, max(0.0, deadline - self.ctx.monotonic())))
+            if self._try_umount() is None:
+                return
+        self._kill_holders(dev)
+        problem = self._try_umount()
+        if problem is not None:
+            left = ", ".join(f"{h.pid} ({h.comm})" for h in find_holders(dev)) or "none found (kernel users?)"
+            raise StepError(
+                self.name,
+                f"cannot unmount {self.spec.mountpoint}: {problem}; processes still holding it: {left}",
+            )
+
+    def _kill_holders(self, dev: int) -> None:
+        pidfds: dict[int, int] = {}
+        comms: dict[int, str] = {}
+        try:
+            for holder in find_holders(dev):
+                try:
+                    fd = os.pidfd_open(holder.pid)
+                except ProcessLookupError:
+                    continue
+                pidfds[holder.pid], comms[holder.pid] = fd, holder.comm
+                self.ctx.log.warning(
+                    "%s: terminating pid %d (%s) holding %s", self.name, holder.pid, holder.comm, self.spec.mountpoint
+                )
+                _signal(fd, signal.SIGTERM)
+            survivors = _wait_exited(pidfds, self.spec.kill_grace)
+            for pid in sorted(survivors):
+                self.ctx.log.warning(
+                    "%s: killing pid %d (%s), still holding %s after SIGTERM",
+                    self.name, pid, comms[pid], self.spec.mountpoint,
+                )
+                _signal(pidfds[pid], signal.SIGKILL)
+            _wait_exited({pid: pidfds[pid] for pid in survivors}, _KILL_WAIT)
+        finally:
+            for fd in pidfds.values():
+                os.close(fd)
+
+
+def _signal(pidfd: int, sig: int) -> None:
+    try:
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        pass
