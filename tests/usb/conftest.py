@@ -1,0 +1,76 @@
+"""Fixtures for the USB tests: a simulated Astribank state file and the real CLI.
+
+The simulated Astribank (twinstar/usb/sim.py) stands in for the USB hardware at
+the narrowest boundary, the pyusb backend; pyusb, the transport, MPP and the
+commands are the production code. Commands run as real processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TWINSTAR = [sys.executable, "-m", "twinstar"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+Runner = Callable[..., Run]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, port: int | None = None, sim: Path | None = None) -> Run:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
+    full["TWINSTAR_CONFIG"] = "/nonexistent/twinstar.yaml"
+    if sim is not None:
+        full["TWINSTAR_USB_SIMULATOR"] = str(sim)
+    if port is not None:
+        full["TWINSTAR_USB_SIM_PORT"] = str(port)
+    full.update(env or {})
+    p = subprocess.run([*TWINSTAR, *args], capture_output=True, text=True, env=full, timeout=60)
+    return Run(p.returncode, p.stdout, p.stderr)
+
+
+@pytest.fixture
+def sim_file(tmp_path: Path) -> Path:
+    """A state file with three units on port 0, both ports powered, watchdog off."""
+    path = tmp_path / "astribanks.json"
+    r = run_cli("sim", "init", str(path), "--units", "3")
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+@pytest.fixture
+def host(sim_file: Path) -> Runner:
+    """Run twinstar as the host cabled to port 0 of the simulated units."""
+
+    def run(*args: str, port: int = 0, env: dict[str, str] | None = None) -> Run:
+        return run_cli(*args, sim=sim_file, port=port, env=env)
+
+    return run
+
+
+@pytest.fixture
+def cli() -> Runner:
+    """Run twinstar with a clean TWINSTAR_* environment and no configuration file."""
+    return run_cli
+
+
+@pytest.fixture
+def read_state() -> Callable[[Path], dict[str, Any]]:
+    return lambda path: json.loads(path.read_text())
