@@ -1,0 +1,171 @@
+"""Preparing a node: ``twinstar setup`` and ``twinstar replica add|list|check|link``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from twinstar.cli import Obj, main
+from twinstar.config import DrbdSpec
+from twinstar.errors import BadInputError, ExitStatus
+from twinstar.replica import links, move
+from twinstar.replica.manifest import LOCAL_MANIFEST_NAME
+from twinstar.replica.paths import Replica, replica_root
+
+
+class ReplicaObj:
+    """What the ``replica`` commands share: the replica and the local copy of the managed list."""
+
+    def __init__(self, obj: Obj, replica_opt: str | None, local_manifest: str | None) -> None:
+        self.obj = obj
+        self._replica_opt = replica_opt
+        self.local_manifest = local_manifest or os.path.join(
+            os.path.dirname(obj.config_path), LOCAL_MANIFEST_NAME
+        )
+
+    @property
+    def replica(self) -> Replica:
+        if self._replica_opt is not None:
+            return replica_root(self._replica_opt)
+        config = self.obj.config
+        drbd = [s for s in config.takeover if isinstance(s, DrbdSpec)]
+        if len(drbd) == 1:
+            return replica_root(drbd[0].mountpoint)
+        if not drbd:
+            raise BadInputError(
+                f"{config.source}: the takeover has no drbd step, so the replica's mount point is unknown",
+                hint="pass --replica PATH",
+            )
+        points = ", ".join(s.mountpoint for s in drbd)
+        raise BadInputError(
+            f"{config.source}: the takeover mounts several replicas ({points})", hint="choose one with --replica PATH"
+        )
+
+
+@main.group()
+@click.option(
+    "--replica",
+    "replica_opt",
+    metavar="PATH",
+    help="Mount point of the replicated partition (default: the mountpoint of the takeover's drbd step).",
+)
+@click.option(
+    "--local-manifest",
+    metavar="PATH",
+    help="This node's copy of the managed list (default: replica-managed.json next to the configuration).",
+)
+@click.pass_context
+def replica(ctx: click.Context, replica_opt: str | None, local_manifest: str | None) -> None:
+    """Keep configuration and data on the replica, reached through symlinks.
+
+    The managed list lives on the replica (.twinstar/managed.json) so both
+    nodes agree; each node keeps a local copy for when the replica is mounted
+    on the other node.
+    """
+    ctx.obj = ReplicaObj(ctx.obj, replica_opt, local_manifest)
+
+
+@replica.command("add")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--force", is_flag=True, help="Move a path even when a running process uses it.")
+@click.pass_obj
+def replica_add(robj: ReplicaObj, paths: tuple[str, ...], force: bool) -> None:
+    """Move each PATH into the mounted replica and leave a symlink in its place.
+
+    Crash-safe: an interrupted move is completed by running the same command
+    again. Exit 0 done, 1 the move failed (the original is untouched), 2 bad
+    input (nothing changed), 3 a process uses the path (see --force).
+    """
+    crash_at = os.environ.get(move.CRASH_ENV)
+    mover = move.Mover(
+        replica=robj.replica,
+        local_manifest=robj.local_manifest,
+        force=force,
+        checkpoint=move.kill_at(crash_at) if crash_at else move.no_checkpoint,
+    )
+    for report in mover.add(paths):
+        what = "moved" if report.outcome == move.Outcome.MOVED else "completed the interrupted move of"
+        size = f" ({report.entries} entries, {report.bytes} bytes)" if report.entries else ""
+        click.echo(f"{what} {report.path} -> {report.target}{size}")
+
+
+@replica.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each entry.")
+@click.pass_obj
+def replica_list(robj: ReplicaObj, as_json: bool) -> None:
+    """Print the managed paths, one per line.
+
+    Read from the replica when it is mounted here, else from the local copy.
+    """
+    listing = links.read_listing(robj.replica, robj.local_manifest)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "source": listing.source.value,
+                    "location": listing.location,
+                    "mounted": listing.mounted,
+                    "paths": [e.to_json() for e in listing.manifest.entries],
+                },
+                sort_keys=True,
+            )
+        )
+        return
+    if listing.source == links.Source.NONE:
+        raise BadInputError(
+            f"no managed list: the replica {robj.replica.root} is not mounted here "
+            f"and {robj.local_manifest} does not exist"
+        )
+    for path in listing.manifest.paths:
+        click.echo(path)
+
+
+@replica.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON object.")
+@click.pass_obj
+def replica_check(robj: ReplicaObj, as_json: bool) -> None:
+    """Check that every managed path is a link into the replica.
+
+    On the node without the replica mounted, the links dangle: that is
+    correct and reported as such. Exit 0 when all is well, 1 otherwise.
+    """
+    listing, findings = links.check(robj.replica, robj.local_manifest)
+    bad = any(f.level == links.Level.PROBLEM for f in findings)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not bad,
+                    "mounted": listing.mounted,
+                    "source": listing.source.value,
+                    "findings": [f.to_json() for f in findings],
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        state = "mounted" if listing.mounted else "not mounted on this node"
+        click.echo(f"replica {robj.replica.root}: {state}; managed list from {listing.source.value} {listing.location}")
+        for f in findings:
+            click.echo(f"  {f.level.value:<8} {f.subject}: {f.message}")
+        click.echo("replica check: " + ("FAILED" if bad else "ok"))
+    raise SystemExit(int(ExitStatus.FAILED if bad else ExitStatus.OK))
+
+
+@replica.command("link")
+@click.argument("paths", nargs=-1, metavar="[PATH...]")
+@click.option("--force", is_flag=True, help="Replace a local copy even when a running process uses it.")
+@click.pass_obj
+def replica_link(robj: ReplicaObj, paths: tuple[str, ...], force: bool) -> None:
+    """Make each managed path a symlink into the replica (on the standby node).
+
+    A local copy in the way is kept under PATH.twinstar-local-<time>. Without
+    PATHs, the managed list is used (from the replica, or the local copy).
+    """
+    for report in links.link(robj.replica, robj.local_manifest, paths, force=force):
+        line = f"{report.path} -> {report.target}: {report.outcome.value}"
+        if report.aside:
+            line += f" at {report.aside}"
+        click.echo(line)
