@@ -92,7 +92,7 @@ def _register() -> None:
         importlib.import_module(f"twinstar.cli.{name}")
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("engine", "usb", "prepare")
+_COMMAND_MODULES: tuple[str, ...] = ("engine", "usb", "prepare", "daemon")
 
 _register()
 

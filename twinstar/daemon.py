@@ -1,0 +1,616 @@
+"""``twinstar daemon``: the long-running alternative to the udev hook.
+
+One loop, one thread, waiting with ``select`` on the uevent monitor and on a
+self-pipe that carries signals (``signal.set_wakeup_fd``). It
+
+* hands every Astribank uevent to the same decision code as ``atribank_hook``
+  (:func:`twinstar.hook.evaluate`, hand-off ``inline``), so takeover and
+  release run in this process exactly when the hook would start them;
+* re-evaluates on start, every ``daemon.evaluate_interval`` seconds and after a
+  monitor error, so a lost event cannot strand the node;
+* while the node is active: runs every step's check every
+  ``daemon.check_interval`` seconds (a step found down is logged, journaled and,
+  with ``on_step_down: restart``, applied again) and re-announces the shared
+  address every ``daemon.arp_refresh_interval`` seconds (0 = never);
+* speaks the systemd notify protocol (READY after the first evaluation,
+  STATUS, WATCHDOG, RELOADING, STOPPING);
+* reloads the configuration on SIGHUP, keeping the old one when the new one is
+  invalid; stops on SIGTERM/SIGINT without releasing anything unless
+  ``release_on_stop`` says so (restarting the daemon must not drop calls).
+
+What it sees and did is kept in ``state_dir/daemon.json`` for ``twinstar status``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol, runtime_checkable
+
+from twinstar import config as config_mod
+from twinstar import settings
+from twinstar.config import Config, OnStepDown
+from twinstar.engine import Engine, engine_for
+from twinstar.errors import LockBusyError, TwinstarError
+from twinstar.monitor import EventSource, MonitorError, Uevent
+from twinstar.notify import Notifier
+from twinstar.state import FileLock, Role, StateStore, ensure_dir, pid_alive, read_json, write_json
+from twinstar.steps import Probe, Step
+
+log = logging.getLogger("twinstar.daemon")
+
+#: At most this many queued events are handled before timers get a turn.
+MAX_BURST = 1024
+#: Wait this long before reopening a failed monitor, doubling up to evaluate_interval.
+REOPEN_DELAY = 1.0
+
+
+# --- the shared decision ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation found and did, as the daemon records it."""
+
+    decision: str  # "takeover", "release" or "none"
+    summary: str  # the readiness line the hook logs
+    readiness: dict[str, Any] | None = None
+
+
+class Decide(Protocol):
+    def __call__(self, config: Config, event: Uevent | None) -> Evaluation: ...
+
+
+def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
+    """Decide and hand off through the hook's code, running the transition inline."""
+    from twinstar import hook  # the hook's module: one copy of readiness and hand-off
+
+    environ = event.environ if event is not None else {}
+    result = hook.evaluate(config, environ, handoff=config_mod.Handoff.INLINE)
+    readiness = getattr(result, "readiness", None)
+    return Evaluation(
+        decision=str(getattr(result, "decision", "none")),
+        summary=str(getattr(result, "summary", "") or (readiness.summary() if readiness is not None else "")),
+        readiness=_readiness_json(readiness),
+    )
+
+
+def _readiness_json(readiness: Any) -> dict[str, Any] | None:
+    if readiness is None:
+        return None
+    units = []
+    for item in readiness.listed:
+        unit = item.unit
+        units.append(
+            {
+                "entry": item.entry.text,
+                "state": item.state,
+                "detail": item.detail,
+                "xbus": unit.xbus if unit is not None else None,
+            }
+        )
+    return {
+        "ready": readiness.ready_count,
+        "listed": len(readiness.listed),
+        "all_ready": readiness.all_ready,
+        "summary": readiness.summary(),
+        "units": units,
+    }
+
+
+# --- what the periodic work needs from a step ------------------------------------------
+
+
+@runtime_checkable
+class Announcer(Protocol):
+    """A step that can re-announce its address (the ip step)."""
+
+    def announce(self, count: int) -> None: ...
+
+
+# --- the loop ---------------------------------------------------------------------------
+
+
+class Daemon:
+    """The event loop. Every edge is injected; :func:`run` wires the real ones."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str,
+        open_monitor: Callable[[], EventSource],
+        notifier: Notifier | None = None,
+        decide: Decide = shared_decide,
+        load_config: Callable[[str], Config] = config_mod.load,
+        build_engine: Callable[[Config], Engine] = engine_for,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.open_monitor = open_monitor
+        self.notifier = notifier or Notifier()
+        self.decide = decide
+        self.load_config = load_config
+        self.build_engine = build_engine
+        self.monotonic = monotonic
+        self.clock = clock
+        self.engine = build_engine(config)
+        self.monitor: EventSource | None = None
+        self.stopping = False
+        self.ready = False
+        self.evaluations = 0
+        self._reopen_at = 0.0
+        self._reopen_delay = REOPEN_DELAY
+        self._wake_r, self._wake_w = -1, -1
+        self._old_signals: dict[int, Any] = {}
+        self._old_wakeup = -1
+        now = monotonic()
+        self._next_eval = now
+        self._next_check = now
+        self._next_arp = now
+        self._next_ping = now
+        self._info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "node": config.node,
+            "config": config_path,
+            "started": clock(),
+            "stopped": None,
+            "ready": False,
+            "readiness": None,
+            "last_event": None,
+            "last_evaluation": None,
+            "checks": {},
+            "last_check": None,
+            "last_arp_refresh": None,
+            "last_error": None,
+            "last_reload": None,
+        }
+        self._written: dict[str, Any] | None = None
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, loop until SIGTERM/SIGINT, stop. Returns the exit status (0)."""
+        self.start()
+        try:
+            while not self.stopping:
+                self.run_once()
+        finally:
+            self.stop()
+        return 0
+
+    def start(self) -> None:
+        """Install signal handling, open the monitor, evaluate once, tell systemd READY."""
+        self._install_signals()
+        self._open_monitor()
+        self._evaluate(None, "start")
+        self.ready = True
+        self._info["ready"] = True
+        self.notifier.ready(self.status_line())
+        self._schedule_active_work()
+        self._next_ping = self.monotonic()
+        self._save()
+
+    def stop(self) -> None:
+        """Release first when configured to; then close everything and say so."""
+        self.notifier.stopping(f"stopping; {self.status_line()}")
+        if self.config.daemon.release_on_stop and self._role() != Role.STANDBY:
+            log.info("stopping: release_on_stop is set, releasing")
+            with self.notifier.keepalive():
+                try:
+                    report = self.engine.release()
+                    log.info("release on stop: %s", "ok" if report.ok else report.error)
+                except TwinstarError as exc:
+                    self._error(f"release on stop failed: {exc}")
+        else:
+            log.info("stopping; resources left as they are (role %s)", self._role().value)
+        if self.monitor is not None:
+            self.monitor.close()
+            self.monitor = None
+        self._info["stopped"] = self.clock()
+        self._save(force=True)
+        self._restore_signals()
+        self.notifier.close()
+
+    # -- one turn of the loop -----------------------------------------------------------
+
+    def run_once(self, timeout: float | None = None) -> None:
+        """Wait for an event, a signal or the next timer (at most ``timeout`` s); handle it."""
+        if self.monitor is None and self.monotonic() >= self._reopen_at:
+            self._open_monitor()
+        wait = self._time_to_next() if timeout is None else min(timeout, self._time_to_next())
+        fds = [self._wake_r] if self._wake_r >= 0 else []
+        monitor_fd = self._monitor_fd()
+        if monitor_fd is not None:
+            fds.append(monitor_fd)
+        try:
+            readable, _, _ = select.select(fds, [], [], max(0.0, wait))
+        except InterruptedError:  # pragma: no cover - PEP 475 retries select
+            readable = []
+        if self._wake_r in readable:
+            self._handle_signals()
+        if self.stopping:
+            return
+        if monitor_fd is not None and monitor_fd in readable:
+            self._drain_monitor()
+        self._run_timers()
+        self._save()
+
+    def _time_to_next(self) -> float:
+        deadlines = [self._next_eval]
+        if self._role() == Role.ACTIVE:
+            if self.config.daemon.check_interval > 0:
+                deadlines.append(self._next_check)
+            if self.config.daemon.arp_refresh_interval > 0:
+                deadlines.append(self._next_arp)
+        if self.notifier.watchdog is not None:
+            deadlines.append(self._next_ping)
+        if self.monitor is None:
+            deadlines.append(self._reopen_at)
+        return max(0.0, min(deadlines) - self.monotonic())
+
+    def _run_timers(self) -> None:
+        now = self.monotonic()
+        if self.notifier.watchdog is not None and now >= self._next_ping:
+            self.notifier.ping()
+            self._next_ping = now + self.notifier.watchdog
+        if now >= self._next_eval:
+            self._evaluate(None, "periodic")
+        if self._role() != Role.ACTIVE:
+            return
+        daemon = self.config.daemon
+        if daemon.check_interval > 0 and self.monotonic() >= self._next_check:
+            self._next_check = self.monotonic() + daemon.check_interval
+            self.check_steps()
+        if daemon.arp_refresh_interval > 0 and self.monotonic() >= self._next_arp:
+            self._next_arp = self.monotonic() + daemon.arp_refresh_interval
+            self.refresh_arp()
+
+    # -- events ------------------------------------------------------------------------
+
+    def _monitor_fd(self) -> int | None:
+        if self.monitor is None:
+            return None
+        try:
+            return self.monitor.fileno()
+        except (OSError, MonitorError, ValueError) as exc:
+            self._monitor_failed(f"event monitor unusable: {exc}")
+            return None
+
+    def _open_monitor(self) -> None:
+        try:
+            self.monitor = self.open_monitor()
+        except TwinstarError as exc:
+            self._monitor_failed(str(exc))
+            return
+        self._reopen_delay = REOPEN_DELAY
+
+    def _monitor_failed(self, message: str) -> None:
+        """Log, drop the monitor, reopen it later and re-read sysfs now: events may be lost."""
+        self._error(f"{message}; re-evaluating from sysfs, reopening the monitor in {self._reopen_delay:g} s")
+        if self.monitor is not None:
+            try:
+                self.monitor.close()
+            except (OSError, MonitorError):
+                pass
+        self.monitor = None
+        self._reopen_at = self.monotonic() + self._reopen_delay
+        self._reopen_delay = min(self._reopen_delay * 2, max(REOPEN_DELAY, self.config.daemon.evaluate_interval))
+        self._next_eval = self.monotonic()
+
+    def _drain_monitor(self) -> None:
+        """Handle every queued event (a burst), each through the shared decision."""
+        for _ in range(MAX_BURST):
+            if self.monitor is None:
+                return
+            try:
+                event = self.monitor.poll(0)
+            except MonitorError as exc:
+                self._monitor_failed(str(exc))
+                return
+            if event is None:
+                return
+            self.handle_event(event)
+            if self.stopping:
+                return
+
+    def handle_event(self, event: Uevent) -> None:
+        self._info["last_event"] = {"action": event.action, "devpath": event.devpath, "at": self.clock()}
+        self._evaluate(event, event.describe())
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def _evaluate(self, event: Uevent | None, why: str) -> None:
+        """One decision through the hook's code; the transition (if any) runs here."""
+        self._next_eval = self.monotonic() + self.config.daemon.evaluate_interval
+        before = self._role()
+        try:
+            with self.notifier.keepalive():
+                result = self.decide(self.config, event)
+        except TwinstarError as exc:
+            self._error(f"evaluation ({why}): {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad event must not stop the daemon
+            log.exception("evaluation (%s) failed unexpectedly", why)
+            self._error(f"evaluation ({why}): unexpected {type(exc).__name__}: {exc}")
+            return
+        self.evaluations += 1
+        self._info["readiness"] = result.readiness or {"summary": result.summary}
+        self._info["last_evaluation"] = {"at": self.clock(), "why": why, "decision": result.decision}
+        after = self._role()
+        if event is None:
+            log.debug("evaluation (%s): %s; %s", why, result.summary, result.decision)
+        if result.decision != "none" or after != before:
+            log.info("%s: %s, role %s -> %s", why, result.decision, before.value, after.value)
+            if after == Role.FAILED:
+                self._error(f"{result.decision} failed; role is failed (see twinstar status and the journal)")
+            self._schedule_active_work()
+        if self.ready:
+            self.notifier.status(self.status_line())
+
+    def _schedule_active_work(self) -> None:
+        """Checks and announcements start one interval after the node became active."""
+        now = self.monotonic()
+        self._next_check = now + self.config.daemon.check_interval
+        self._next_arp = now + self.config.daemon.arp_refresh_interval
+
+    # -- while active ----------------------------------------------------------------------
+
+    @contextmanager
+    def _while_active(self, what: str) -> Iterator[bool]:
+        """Hold the engine's lock (without waiting) and yield whether the node is active.
+
+        A takeover or release running in another process holds the lock: then
+        this round is skipped rather than fighting it.
+        """
+        lock = FileLock(StateStore(self.config.state_dir).lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except LockBusyError:
+            log.debug("%s skipped: a takeover or release is running", what)
+            yield False
+            return
+        except TwinstarError as exc:
+            self._error(f"{what}: {exc}")
+            yield False
+            return
+        try:
+            yield self._role() == Role.ACTIVE
+        finally:
+            lock.release()
+
+    def check_steps(self) -> dict[str, dict[str, Any]]:
+        """Run every step's check; log, journal and (per on_step_down) restart the ones down."""
+        results: dict[str, dict[str, Any]] = {}
+        with self._while_active("step check") as active, self.notifier.keepalive():
+            if not active:
+                return results
+            for step in self.engine.steps:
+                results[step.name] = self._check_one(step)
+        self._info["checks"] = results
+        self._info["last_check"] = self.clock()
+        return results
+
+    def _check_one(self, step: Step) -> dict[str, Any]:
+        at = self.clock()
+        probe = _probe(step)
+        entry: dict[str, Any] = {"up": probe.up, "detail": probe.detail, "at": at, "action": None}
+        if probe.up:
+            return entry
+        store = StateStore(self.config.state_dir)
+        log.warning("step %s is down while active: %s", step.name, probe.detail)
+        if self.config.daemon.on_step_down != OnStepDown.RESTART:
+            entry["action"] = "logged"
+            store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
+            self._error(f"step {step.name} is down: {probe.detail}")
+            return entry
+        try:
+            step.apply()
+            step.verify()
+        except TwinstarError as exc:
+            entry["action"] = "restart-failed"
+            entry["error"] = str(exc)
+            store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)})
+            self._error(f"step {step.name} is down and restarting it failed: {exc}")
+            return entry
+        except Exception as exc:  # noqa: BLE001 - a bug in a step must not stop the daemon
+            entry["action"] = "restart-failed"
+            entry["error"] = f"unexpected {type(exc).__name__}: {exc}"
+            self._error(f"step {step.name}: restart failed: {entry['error']}")
+            return entry
+        entry["action"] = "restarted"
+        entry["up"] = True
+        store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
+        log.info("step %s restarted (apply + verify ok)", step.name)
+        return entry
+
+    def refresh_arp(self) -> int:
+        """Re-announce each address step that is up; the number announced."""
+        count = 0
+        with self._while_active("ARP refresh") as active:
+            if not active:
+                return 0
+            for step in self.engine.steps:
+                if not isinstance(step, Announcer):
+                    continue
+                if not _probe(step).up:
+                    continue  # never announce an address this node does not hold
+                step.announce(1)
+                count += 1
+        self._info["last_arp_refresh"] = self.clock()
+        return count
+
+    # -- signals and reload ----------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self._old_signals[sig] = signal.signal(sig, _noted)
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._old_signals.items():
+            signal.signal(sig, handler)
+        self._old_signals.clear()
+        if self._wake_w >= 0:
+            signal.set_wakeup_fd(self._old_wakeup)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
+
+    def _handle_signals(self) -> None:
+        try:
+            data = os.read(self._wake_r, 512)
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN:
+                return
+            raise
+        for signum in data:
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                log.info("%s received: stopping", signal.Signals(signum).name)
+                self.stopping = True
+            elif signum == signal.SIGHUP and not self.stopping:
+                self.reload()
+
+    def reload(self) -> bool:
+        """Load and validate the configuration again; keep the old one when it is invalid."""
+        self.notifier.send(RELOADING=1, MONOTONIC_USEC=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+        try:
+            new = self.load_config(self.config_path)
+            engine = self.build_engine(new)
+            engine.preflight()
+        except TwinstarError as exc:
+            self._info["last_reload"] = {"at": self.clock(), "ok": False, "error": str(exc)}
+            self._error(f"reload: keeping the previous configuration: {exc}")
+            self.notifier.send(READY=1, STATUS=self.status_line())
+            return False
+        self.config, self.engine = new, engine
+        self._info["node"] = new.node
+        self._info["last_reload"] = {"at": self.clock(), "ok": True, "error": None}
+        log.info("reloaded configuration from %s", self.config_path)
+        self._evaluate(None, "reload")
+        self._schedule_active_work()
+        self.notifier.send(READY=1, STATUS=self.status_line())
+        self._save(force=True)
+        return True
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _role(self) -> Role:
+        try:
+            return StateStore(self.config.state_dir).read().role
+        except TwinstarError as exc:
+            self._error(str(exc))
+            return Role.FAILED
+
+    def _error(self, message: str) -> None:
+        log.error("%s", message)
+        self._info["last_error"] = {"at": self.clock(), "message": message}
+
+    def status_line(self) -> str:
+        """The STATUS= text: role and readiness."""
+        readiness = self._info.get("readiness") or {}
+        summary = readiness.get("summary") or "readiness not evaluated"
+        return f"{self._role().value}; {summary}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """What daemon.json holds."""
+        store = StateStore(self.config.state_dir)
+        try:
+            node_state = store.read()
+            role, transition = node_state.role.value, node_state.last_transition
+        except TwinstarError as exc:
+            role, transition = "unknown", {"error": str(exc)}
+        return {**self._info, "role": role, "last_transition": transition, "monitor": self.monitor is not None}
+
+    def _save(self, *, force: bool = False) -> None:
+        snap = self.snapshot()
+        if not force and snap == self._written:
+            return
+        path = os.path.join(self.config.state_dir, settings.DAEMON_STATE_FILE)
+        try:
+            ensure_dir(self.config.state_dir)
+            write_json(path, {**snap, "updated": self.clock()})
+        except TwinstarError as exc:
+            log.error("cannot write %s: %s", path, exc)
+            return
+        self._written = snap
+
+
+def _noted(signum: int, frame: FrameType | None) -> None:
+    """Signal handler: nothing to do here, the wakeup fd carries the signal number."""
+
+
+def _probe(step: Step) -> Probe:
+    try:
+        return step.check()
+    except TwinstarError as exc:
+        return Probe(False, f"check failed: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a broken check is a step that is not known up
+        return Probe(False, f"check failed: unexpected {type(exc).__name__}: {exc}")
+
+
+# --- status for ``twinstar status`` ------------------------------------------------------
+
+
+def daemon_status(config: Config) -> dict[str, Any] | None:
+    """The daemon's last recorded state, with ``running``; None when it never ran here."""
+    path = os.path.join(config.state_dir, settings.DAEMON_STATE_FILE)
+    try:
+        data = read_json(path)
+    except TwinstarError as exc:
+        return {"running": False, "error": str(exc)}
+    if data is None:
+        return None
+    pid = data.get("pid")
+    data["running"] = bool(isinstance(pid, int) and not data.get("stopped") and pid_alive(pid))
+    return data
+
+
+def render_daemon_status(status: dict[str, Any] | None) -> list[str]:
+    """Lines for ``twinstar status``."""
+    if status is None:
+        return ["daemon: not running (never started with this state_dir)"]
+    if "error" in status and "pid" not in status:
+        return [f"daemon: unknown ({status['error']})"]
+    if status.get("running"):
+        head = f"daemon: running (pid {status.get('pid')})"
+    else:
+        head = f"daemon: not running (last pid {status.get('pid')}, stopped {_when(status.get('stopped'))})"
+    lines = [head]
+    readiness = status.get("readiness") or {}
+    lines.append(f"  role {status.get('role', '?')}; {readiness.get('summary') or 'readiness not evaluated'}")
+    evaluation = status.get("last_evaluation")
+    if evaluation:
+        lines.append(f"  last evaluation {_when(evaluation.get('at'))} ({evaluation.get('why')}): {evaluation.get('decision')}")
+    transition = status.get("last_transition")
+    if transition and "action" in transition:
+        lines.append(f"  last transition: {transition.get('action')} {transition.get('result')} at {_when(transition.get('ended'))}")
+    checks = status.get("checks") or {}
+    if checks:
+        lines.append(f"  step checks at {_when(status.get('last_check'))}:")
+        for name, entry in checks.items():
+            word = "up" if entry.get("up") else "DOWN"
+            extra = f" ({entry['action']})" if entry.get("action") else ""
+            detail = f": {entry['detail']}" if entry.get("detail") and not entry.get("up") else ""
+            lines.append(f"    {name:<32} {word}{extra}{detail}")
+    error = status.get("last_error")
+    if error:
+        lines.append(f"  last error {_when(error.get('at'))}: {error.get('message')}")
+    return lines
+
+
+def _when(ts: Any) -> str:
+    if not isinstance(ts, int | float) or not ts:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
