@@ -1,0 +1,45 @@
+"""A call-recording ``systemctl`` stand-in (systemd is not PID 1 here).
+
+usage: systemctl.py STATEFILE VERB UNIT
+
+STATEFILE (JSON) holds per unit: ``state`` (inactive/activating/active/
+deactivating/failed), ``start_polls`` / ``stop_polls`` (how many
+``is-active`` answers stay activating/deactivating), ``start_result``
+(active or failed) and ``start_exit`` (exit status of ``start``), plus
+``calls``: every argv received. Answers like systemctl: ``is-active``
+prints the state and exits 0 only when active.
+"""
+
+import json
+import sys
+
+state_file, argv = sys.argv[1], sys.argv[2:]
+with open(state_file) as f:
+    state = json.load(f)
+state["calls"].append(argv)
+status, out = 0, ""
+verb, unit_name = (argv + ["", ""])[:2]
+unit = state["units"].setdefault(unit_name, {"state": "inactive"})
+if verb == "start":
+    status = unit.get("start_exit", 0)
+    if status:
+        out = f"Job for {unit_name}.service failed because the control process exited with error code."
+    else:
+        unit["state"], unit["pending"] = "activating", unit.get("start_polls", 0)
+elif verb == "stop":
+    unit["state"], unit["pending"] = "deactivating", unit.get("stop_polls", 0)
+elif verb == "is-active":
+    if unit["state"] in ("activating", "deactivating"):
+        if unit["pending"] > 0:
+            unit["pending"] -= 1
+        else:
+            unit["state"] = unit.get("start_result", "active") if unit["state"] == "activating" else "inactive"
+    out = unit["state"]
+    status = 0 if unit["state"] == "active" else 3
+else:
+    out, status = f"Unknown command verb {verb}.", 1
+with open(state_file, "w") as f:
+    json.dump(state, f)
+if out:
+    print(out, file=sys.stdout if verb == "is-active" else sys.stderr)
+sys.exit(status)

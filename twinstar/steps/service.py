@@ -1,0 +1,114 @@
+"""The ``service`` step: start a system service and wait until it reports running.
+
+``manager: auto`` drives systemd when it runs (``/run/systemd/system``
+exists, as sd_booted(3) checks), else the SysV/LSB way through ``service``.
+
+* systemd: ``systemctl start NAME``, then poll ``systemctl is-active NAME``
+  until it prints ``active`` (``failed`` ends the wait at once); undo:
+  ``systemctl stop NAME``, poll until ``inactive`` or ``failed``.
+* sysv: ``service NAME start``, poll ``service NAME status`` until it exits 0;
+  undo: ``service NAME stop``, poll until status exits 1, 2 or 3 (LSB: not
+  running). Which init scripts run is ``service``'s business; the
+  ``programs: {service: PATH}`` override points it elsewhere (the tests do).
+
+Each of apply and undo has the step's ``timeout`` for the command and the
+wait together.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from twinstar import settings
+from twinstar.config import ServiceManager, ServiceSpec
+from twinstar.errors import ProgramError, StepError
+from twinstar.steps.base import Probe, Step, StepContext
+
+#: LSB init-script status exit codes meaning "not running".
+LSB_STOPPED = frozenset({1, 2, 3})
+#: ``systemctl is-active`` states meaning the unit is down.
+SYSTEMD_STOPPED = frozenset({"inactive", "failed"})
+_POLL_START = 0.05
+_POLL_MAX = 0.5
+
+
+def resolve_manager(mode: ServiceManager, *, systemd_running: bool) -> ServiceManager:
+    """The manager to drive: the configured one, or for ``auto`` the one that runs."""
+    if mode is not ServiceManager.AUTO:
+        return mode
+    return ServiceManager.SYSTEMD if systemd_running else ServiceManager.SYSV
+
+
+class ServiceStep(Step):
+    kind = "service"
+
+    #: Exists when systemd is the running init (sd_booted); replaceable for tests.
+    systemd_runtime_dir: str = settings.SYSTEMD_RUNTIME_DIR
+
+    def __init__(self, spec: ServiceSpec, ctx: StepContext) -> None:
+        super().__init__(spec.name, spec.timeout, ctx)
+        self.spec = spec
+
+    @property
+    def manager(self) -> ServiceManager:
+        return resolve_manager(self.spec.manager, systemd_running=os.path.isdir(self.systemd_runtime_dir))
+
+    def programs(self) -> tuple[str, ...]:
+        return ("systemctl",) if self.manager is ServiceManager.SYSTEMD else ("service",)
+
+    def _argv(self, action: str) -> list[str]:
+        if self.manager is ServiceManager.SYSTEMD:
+            return ["systemctl", action, self.spec.service]
+        return ["service", self.spec.service, action]
+
+    def _state(self, timeout: float) -> tuple[bool, bool, str]:
+        """(running, stopped, what the manager said)."""
+        status = "is-active" if self.manager is ServiceManager.SYSTEMD else "status"
+        try:
+            result = self.ctx.runner.run(self._argv(status), timeout=max(timeout, 0.1), ok_codes=None, quiet=True)
+        except ProgramError as exc:
+            raise StepError(self.name, f"cannot read the service state: {exc}") from None
+        if self.manager is ServiceManager.SYSTEMD:
+            state = result.stdout.strip() or f"exit status {result.returncode}"
+            return state == "active", state in SYSTEMD_STOPPED, state
+        said = f"status exited {result.returncode}"
+        return result.returncode == 0, result.returncode in LSB_STOPPED, said
+
+    def check(self) -> Probe:
+        running, _, said = self._state(self.timeout)
+        return Probe(running, f"{self.spec.service} ({self.manager.value}): {said}")
+
+    def _hint(self) -> str:
+        if self.manager is ServiceManager.SYSTEMD:
+            return f"see systemctl status {self.spec.service} and journalctl -u {self.spec.service}"
+        return f"see service {self.spec.service} status and the service's log"
+
+    def _run_and_wait(self, action: str, done: Callable[[bool, bool], bool], goal: str) -> None:
+        deadline = self.ctx.monotonic() + self.timeout
+        try:
+            self.ctx.runner.run(self._argv(action), timeout=self.timeout)
+        except ProgramError as exc:
+            raise StepError(self.name, f"{action} failed: {exc}", hint=self._hint()) from None
+        delay = _POLL_START
+        while True:
+            running, stopped, said = self._state(deadline - self.ctx.monotonic())
+            if done(running, stopped):
+                return
+            if action == "start" and self.manager is ServiceManager.SYSTEMD and said == "failed":
+                raise StepError(self.name, f"{self.spec.service} failed while starting", hint=self._hint())
+            left = deadline - self.ctx.monotonic()
+            if left <= 0:
+                raise StepError(
+                    self.name,
+                    f"{self.spec.service} not {goal} within {self.timeout:g} s (last: {said})",
+                    hint=self._hint(),
+                )
+            self.ctx.sleep(min(delay, left))
+            delay = min(delay * 2, _POLL_MAX)
+
+    def apply(self) -> None:
+        self._run_and_wait("start", lambda running, stopped: running, "running")
+
+    def undo(self) -> None:
+        self._run_and_wait("stop", lambda running, stopped: stopped, "stopped")
