@@ -1,0 +1,273 @@
+"""The simulated hardware: the Astribank units and the xpp kernel driver of both servers.
+
+    python -m twinstar.demo.hardware SPEC.json
+
+One process plays, every few milliseconds:
+
+* the TwinStar watchdog of each unit: when the watchdog is on, the server on
+  the active port has not sent a heartbeat for longer than the watchdog
+  timeout, and the other port is powered, the unit switches port (in the USB
+  simulator's state file, as the unit's firmware would);
+* the USB bus: a server whose power is cut (``power.json``) no longer
+  powers its port;
+* the xpp driver of each server: a unit whose active port changed leaves one
+  server's fake sysfs (offline, then remove) and appears in the other's with
+  the real sequence (add with status missing and no label yet; then label,
+  connector, transport and READY; then online). Every event runs *that*
+  server's real ``atribank_hook`` inside its network namespace, with the
+  environment udev gives it. A server without power gets no events.
+
+Everything it does goes to the demo's event log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from twinstar import settings
+from twinstar.demo import events
+from twinstar.demo.heartbeat import last_beat
+from twinstar.demo.sysfs_tree import FakeSysfs, Plug
+from twinstar.demo.topology import in_netns
+from twinstar.usb import sim
+
+
+@dataclass
+class Server:
+    key: str
+    name: str
+    port: int
+    netns: str
+    sysfs: FakeSysfs
+    heartbeat: str
+    config: str
+    cache_dir: str
+    hook_log: str
+    powered: bool = True
+    plugs: dict[str, Plug] = field(default_factory=dict)  # serial -> plug
+
+    def free_num(self) -> int:
+        used = {p.num for p in self.plugs.values()}
+        return next(n for n in range(128) if n not in used)
+
+
+@dataclass
+class RunningHook:
+    proc: subprocess.Popen[bytes]
+    server: str
+    action: str
+    xbus: str
+    started: float
+
+
+class Hardware:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.sim_path: str = spec["sim"]
+        self.events: str = spec["events"]
+        self.power_file: str = spec["power_file"]
+        self.timeout: float = spec["watchdog_timeout"]
+        self.poll: float = spec.get("poll", 0.005)
+        self.hook_argv: list[str] = spec["hook_argv"]
+        self.servers = {
+            key: Server(
+                key=key,
+                name=s["name"],
+                port=s["port"],
+                netns=s["netns"],
+                sysfs=FakeSysfs(s["sysfs"]),
+                heartbeat=s["heartbeat"],
+                config=s["config"],
+                cache_dir=s["cache_dir"],
+                hook_log=s["hook_log"],
+            )
+            for key, s in spec["servers"].items()
+        }
+        self.by_port = {s.port: s for s in self.servers.values()}
+        self.hooks: list[RunningHook] = []
+        self.seqnum = 1000
+        self.power_mtime = 0.0
+        self.running = True
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        events.emit(self.events, "hardware up", "", timeout_ms=round(self.timeout * 1000))
+        while self.running:
+            self.step()
+            time.sleep(self.poll)
+        for hook in self.hooks:
+            hook.proc.wait(timeout=10)
+        self.reap()
+
+    def step(self) -> None:
+        self.read_power()
+        state = sim.load(self.sim_path)
+        self.watchdog(state)
+        self.driver(sim.load(self.sim_path))
+        self.reap()
+
+    # -- power ---------------------------------------------------------------------------------
+
+    def read_power(self) -> None:
+        try:
+            mtime = os.stat(self.power_file).st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == self.power_mtime:
+            return
+        self.power_mtime = mtime
+        with open(self.power_file) as f:
+            wanted = json.load(f)
+        for key, on in wanted.items():
+            server = self.servers[key]
+            if server.powered and not on:
+                self.power_off(server)
+
+    def power_off(self, server: Server) -> None:
+        server.powered = False
+        with sim.update(self.sim_path) as state:
+            for unit in state["units"]:
+                unit[f"power{server.port}"] = False
+        for serial, plug in list(server.plugs.items()):
+            server.sysfs.remove(plug)
+            del server.plugs[serial]
+        events.emit(self.events, f"no power on USB-{server.port}", server.name)
+
+    # -- the TwinStar watchdog ----------------------------------------------------------------
+
+    def watchdog(self, state: dict[str, Any]) -> None:
+        now = time.time()
+        switch = []
+        for unit in state["units"]:
+            if not unit["watchdog"]:
+                continue
+            server = self.by_port[unit["port"]]
+            beat = last_beat(server.heartbeat)
+            other = 1 - unit["port"]
+            if beat is not None and now - beat > self.timeout and unit[f"power{other}"]:
+                switch.append((unit["serial"], other, now - beat))
+        if not switch:
+            return
+        with sim.update(self.sim_path) as fresh:
+            for serial, other, lapse in switch:
+                unit = next(u for u in fresh["units"] if u["serial"] == serial)
+                if unit["port"] != other:
+                    sim.set_port(fresh, unit, other)
+                    events.emit(
+                        self.events,
+                        f"watchdog: switch to USB-{other}",
+                        self.by_port[1 - other].name,
+                        unit=sim.label(unit),
+                        lapse_ms=round(lapse * 1000),
+                    )
+
+    # -- the xpp driver --------------------------------------------------------------------------
+
+    def driver(self, state: dict[str, Any]) -> None:
+        leaving: list[tuple[Server, Plug]] = []
+        arriving: list[tuple[Server, dict[str, Any]]] = []
+        for unit in state["units"]:
+            serial = unit["serial"]
+            target = self.by_port[unit["port"]]
+            for server in self.servers.values():
+                plug = server.plugs.get(serial)
+                if plug is not None and (server is not target or plug.devnum != unit["address"]):
+                    leaving.append((server, plug))
+            if target.powered and (serial not in target.plugs or target.plugs[serial].devnum != unit["address"]):
+                arriving.append((target, unit))
+        for server, plug in leaving:
+            server.sysfs.deactivate(plug)
+            self.event(server, "offline", plug)
+        for server, plug in leaving:
+            server.sysfs.remove(plug)
+            del server.plugs[plug.serial]
+            self.event(server, "remove", plug)
+        plugs = []
+        for server, unit in arriving:
+            index = next(i for i, u in enumerate(state["units"]) if u["serial"] == unit["serial"])
+            plug = Plug(
+                num=server.free_num(),
+                bus=unit["bus"],
+                devnum=unit["address"],
+                hub_port=index + 1,
+                serial=unit["serial"],
+                product=unit["product"],
+            )
+            server.plugs[unit["serial"]] = plug
+            server.sysfs.add(plug)
+            self.event(server, "add", plug)
+            plugs.append((server, plug))
+        for server, plug in plugs:
+            server.sysfs.ready(plug)
+            self.event(server, "online", plug)
+
+    def event(self, server: Server, action: str, plug: Plug) -> None:
+        """One uevent: logged, and the server's hook run as udev would run it."""
+        self.seqnum += 1
+        xbus = f"XBUS-{plug.num:02d}"
+        events.emit(self.events, f"{action} {xbus}", server.name, unit=f"usb:{plug.serial}", seqnum=self.seqnum)
+        if not server.powered:
+            return
+        env = {
+            "PATH": settings.SAFE_PATH,
+            "ACTION": action,
+            "SUBSYSTEM": "astribanks",
+            "DEVPATH": server.sysfs.devpath(plug),
+            "SEQNUM": str(self.seqnum),
+            "XBUS_NAME": xbus,
+            "XBUS_NUM": f"{plug.num:02d}",
+            "XPP_INIT_DIR": "/usr/share/dahdi",
+            settings.CONFIG_ENV: server.config,
+            settings.HOOK_CACHE_ENV: server.cache_dir,
+        }
+        with open(server.hook_log, "ab") as log:
+            proc = subprocess.Popen(
+                in_netns(server.netns, self.hook_argv),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd="/",
+            )
+        self.hooks.append(RunningHook(proc, server.name, action, xbus, time.time()))
+
+    def reap(self) -> None:
+        for hook in list(self.hooks):
+            rc = hook.proc.poll()
+            if rc is None:
+                continue
+            self.hooks.remove(hook)
+            events.emit(
+                self.events,
+                f"hook {hook.action} {hook.xbus} exit {rc}",
+                hook.server,
+                ms=round((time.time() - hook.started) * 1000, 1),
+                rc=rc,
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    with open(args[0]) as f:
+        spec = json.load(f)
+    hw = Hardware(spec)
+
+    def stop(signum: int, frame: object) -> None:
+        hw.running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    hw.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

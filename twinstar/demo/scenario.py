@@ -1,0 +1,281 @@
+"""One demo run: build the machines, bring A up, fail over to B, collect what happened.
+
+Scenario ``power-loss``: A's power is cut (its heartbeat and every process on
+it die, its interface goes away, its mount goes with its kernel, DRBD loses
+its peer, USB-0 loses VBUS); the units' watchdog notices the silence and
+switches them to B, whose own hook and engine take over.
+
+Scenario ``switchover``: ``twinstar switchover`` runs on A (inside A's
+namespace, with A's configuration): it releases A and jumps the units; B's
+hook and engine take over.
+
+Every resource is registered with the cleanup registry as it is created;
+:func:`run` collects the records (event log, client log, both journals) before
+the registry tears everything down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from twinstar.demo import events, processes, servers, topology
+from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.demo.servers import ServerFiles, Shared
+from twinstar.demo.topology import Topology, in_netns
+from twinstar.demo.watch import AddressWatch, MountWatch
+from twinstar.errors import TwinstarError
+from twinstar.proc import ProgramRunner
+from twinstar.standins import drbdadm
+from twinstar.state import Role, StateStore
+from twinstar.usb import sim
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOOK = os.path.join(REPO, "hooks", "atribank_hook")
+
+
+class Scenario(StrEnum):
+    POWER_LOSS = "power-loss"
+    SWITCHOVER = "switchover"
+
+
+@dataclass(frozen=True)
+class Options:
+    units: int = 2
+    watchdog_timeout: float = 0.5
+    keep: bool = False
+    wait: float = 30.0  # the longest any stage may take before the run fails
+    base_dir: str = "/tmp"
+
+
+class DemoFailed(TwinstarError):
+    """A stage of the demo did not happen in time; the run is reported as failed."""
+
+
+@dataclass
+class Collected:
+    """Everything the report needs, read before the work directory goes away."""
+
+    scenario: Scenario
+    options: Options
+    topology: Topology
+    started: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    journals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    switchover: dict[str, Any] | None = None
+    error: str | None = None
+    cleanup_failures: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    workdir: str = ""
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+class Run:
+    """One scenario on freshly built machines."""
+
+    def __init__(self, scenario: Scenario, options: Options, cleanup: CleanupRegistry, progress: Progress) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.cleanup = cleanup
+        self.progress = progress
+        self.runner = ProgramRunner()
+        self.topo = topology.plan()
+        self.workdir = os.path.join(options.base_dir, self.topo.prefix)
+        self.shared: Shared | None = None
+        self.servers: dict[str, ServerFiles] = {}
+        self.observers: set[int] = set()
+        self.procs: dict[str, Any] = {}
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build(self) -> None:
+        self.progress(f"building hosts pbx-a, pbx-b and client ({self.topo.prefix}-*), {self.options.units} units")
+        os.makedirs(self.workdir, mode=0o700)
+        self.cleanup.add(f"work directory {self.workdir}", lambda: shutil.rmtree(self.workdir))
+        topology.build(self.topo, self.runner, self.cleanup)
+        self.cleanup.add(f"processes in {self.topo.prefix}-*", self.kill_all)
+        loop = servers.make_replica(self.workdir, self.runner, self.cleanup)
+        self.cleanup.add(f"mounts under {self.workdir}", lambda: servers.unmount_under(self.runner, self.workdir))
+        self.shared, self.servers = servers.prepare(self.topo, self.workdir, units=self.options.units, loop_device=loop)
+        events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value)
+
+    def kill_all(self) -> None:
+        """Every process in the demo's namespaces (all started by the demo or its hooks)."""
+        for ns in self.topo.namespaces:
+            processes.kill_pids(topology.netns_pids(self.runner, ns))
+
+    def start_processes(self) -> None:
+        assert self.shared is not None
+        log = os.path.join(self.workdir, "processes.log")
+        address = str(self.topo.shared.ip)
+        for key in ("a", "b"):
+            w = AddressWatch(self.topo.server(key).netns, self.topo.server(key).name, address, self.shared.events)
+            self.observers.add(w.pid)
+            self.cleanup.add(f"address watch on {key}", w.stop)
+        mounts = MountWatch({s.mountpoint: s.host.name for s in self.servers.values()}, self.shared.events)
+        self.cleanup.add("mount watch", mounts.stop)
+        py = sys.executable
+        client = processes.spawn(
+            in_netns(self.topo.c.netns, [py, "-m", "twinstar.demo.client", "--address", address,
+                                         "--port", str(servers.SERVICE_PORT), "--out", self.shared.client_log]),
+            log_path=log,
+        )  # fmt: skip
+        self.procs["client"] = client
+        self.cleanup.add("client", lambda: processes.stop(client))
+        for key, s in self.servers.items():
+            beat = processes.spawn(in_netns(s.host.netns, [py, "-m", "twinstar.demo.heartbeat", s.heartbeat]), log_path=log)
+            self.procs[f"heartbeat-{key}"] = beat
+            self.cleanup.add(f"heartbeat of {s.host.name}", lambda beat=beat: processes.stop(beat))
+        spec = {
+            "sim": self.shared.sim,
+            "events": self.shared.events,
+            "power_file": self.shared.power,
+            "watchdog_timeout": self.options.watchdog_timeout,
+            "hook_argv": [py, HOOK],
+            "servers": {
+                key: {
+                    "name": s.host.name, "port": s.port, "netns": s.host.netns, "sysfs": s.sysfs,
+                    "heartbeat": s.heartbeat, "config": s.config, "cache_dir": s.cache_dir, "hook_log": s.hook_log,
+                }
+                for key, s in self.servers.items()
+            },
+        }  # fmt: skip
+        spec_path = os.path.join(self.workdir, "hardware.json")
+        with open(spec_path, "w") as f:
+            json.dump(spec, f, indent=2)
+        hardware = processes.spawn([py, "-m", "twinstar.demo.hardware", spec_path], log_path=log)
+        self.procs["hardware"] = hardware
+        self.cleanup.add("simulated hardware", lambda: processes.stop(hardware, grace=10))
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.options.wait
+        while not ready():
+            hw = self.procs.get("hardware")
+            if hw is not None and hw.poll() is not None:
+                raise DemoFailed(f"the simulated hardware exited with status {hw.returncode} while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"{what} did not happen within {self.options.wait:g} s")
+            time.sleep(0.02)
+
+    def role(self, key: str) -> Role:
+        try:
+            return StateStore(self.servers[key].state_dir).read().role
+        except TwinstarError:
+            return Role.STANDBY
+
+    def served_by(self, name: str) -> bool:
+        assert self.shared is not None
+        probes = events.read(self.shared.client_log)
+        return bool(probes) and probes[-1].get("by") == name
+
+    def watchdogs_on(self) -> bool:
+        assert self.shared is not None
+        return all(u["watchdog"] for u in sim.load(self.shared.sim)["units"])
+
+    # -- the story ---------------------------------------------------------------------------
+
+    def bring_up_a(self) -> None:
+        self.progress("units attach to pbx-a; its hook takes over")
+        self.wait_for("pbx-a becoming active and answering", lambda: self.role("a") == Role.ACTIVE and self.served_by("pbx-a"))
+        self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
+        time.sleep(0.2)  # the client sees a steady service before the failure
+
+    def cut_power_a(self) -> None:
+        assert self.shared is not None
+        a = self.servers["a"]
+        self.progress(f"cutting pbx-a's power; watchdog timeout {self.options.watchdog_timeout * 1000:.0f} ms")
+        events.emit(self.shared.events, "power cut", a.host.name)
+        victims = [p for p in topology.netns_pids(self.runner, a.host.netns) if p not in self.observers]
+        processes.kill_pids(victims)
+        topology.unplug(self.topo, a.host, self.runner)
+        servers.unmount_under(self.runner, a.root)
+        drbdadm.set_role(self.shared.drbd_state, servers.RESOURCE, a.host.name, "Secondary")
+        drbdadm.set_connected(self.shared.drbd_state, servers.RESOURCE, False)
+        tmp = self.shared.power + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"a": False, "b": True}, f)
+        os.replace(tmp, self.shared.power)
+        events.emit(self.shared.events, "pbx-a is dark", a.host.name, killed=len(victims))
+
+    def switch_over(self) -> dict[str, Any]:
+        assert self.shared is not None
+        a = self.servers["a"]
+        self.progress("running twinstar switchover on pbx-a")
+        events.emit(self.shared.events, "twinstar switchover", a.host.name)
+        result = self.runner.run(
+            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", "switchover"]),
+            timeout=self.options.wait,
+            ok_codes=None,
+            env={"TWINSTAR_CONFIG": a.config},
+        )
+        events.emit(self.shared.events, f"twinstar switchover exit {result.returncode}", a.host.name)
+        return {"exit_status": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+
+    def play(self, collected: Collected) -> None:
+        self.build()
+        self.start_processes()
+        self.bring_up_a()
+        if self.scenario == Scenario.POWER_LOSS:
+            self.cut_power_a()
+        else:
+            collected.switchover = self.switch_over()
+            if collected.switchover["exit_status"] != 0:
+                raise DemoFailed(f"twinstar switchover exited with status {collected.switchover['exit_status']}")
+        self.progress("waiting for pbx-b to answer")
+        self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+        time.sleep(0.2)
+
+    def collect(self, collected: Collected) -> None:
+        for name in ("client", "hardware"):
+            proc = self.procs.get(name)
+            if proc is not None:
+                processes.stop(proc, grace=10)
+        if self.shared is None:
+            return
+        collected.events = events.read(self.shared.events)
+        collected.probes = events.read(self.shared.client_log)
+        for s in self.servers.values():
+            store = StateStore(s.state_dir)
+            collected.journals[s.host.name] = store.read_journal()
+            try:
+                collected.states[s.host.name] = store.read().to_json()
+            except TwinstarError:
+                collected.states[s.host.name] = {}
+
+
+def run(scenario: Scenario, options: Options, *, progress: Progress = _quiet) -> Collected:
+    """Play ``scenario`` once; everything is torn down afterwards unless ``options.keep``."""
+    cleanup = CleanupRegistry()
+    demo = Run(scenario, options, cleanup, progress)
+    collected = Collected(scenario, options, demo.topo, time.time(), workdir=demo.workdir)
+    try:
+        demo.play(collected)
+    except TwinstarError as exc:
+        collected.error = str(exc)
+    finally:
+        try:
+            demo.collect(collected)
+        finally:
+            if options.keep:
+                collected.kept = cleanup.forget()
+            else:
+                progress("cleaning up")
+                collected.cleanup_failures = cleanup.run()
+    return collected

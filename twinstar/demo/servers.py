@@ -1,0 +1,227 @@
+"""Everything on disk that makes the two demo servers: configuration, state, storage.
+
+Each server gets a directory under the demo's work directory with its own
+``twinstar.yaml`` (a real takeover list: dahdi, drbd, ip, and the responder
+as a command step), state directory, fake sysfs, ``xpp_order``, mountpoint
+and ``drbdadm`` wrapper. Shared between them, as between two real servers:
+the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
+(DRBD's view of both nodes) and one ext4 image on one loop device (the
+replicated partition).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.demo.topology import INTERFACE, Host, Topology
+from twinstar.errors import ProgramError
+from twinstar.proc import ProgramRunner
+from twinstar.standins import drbdadm
+from twinstar.usb import sim
+
+RESOURCE = "r0"
+SERVICE_PORT = 5060
+IMAGE_MB = 32
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """One server's paths."""
+
+    host: Host
+    port: int  # the Astribank port it is cabled to
+    root: str
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    @property
+    def config(self) -> str:
+        return self.path("twinstar.yaml")
+
+    @property
+    def state_dir(self) -> str:
+        return self.path("state")
+
+    @property
+    def sysfs(self) -> str:
+        return self.path("sys")
+
+    @property
+    def mountpoint(self) -> str:
+        return self.path("replica")
+
+    @property
+    def heartbeat(self) -> str:
+        return self.path("heartbeat")
+
+    @property
+    def pidfile(self) -> str:
+        return self.path("pbx", "pid")
+
+    @property
+    def cache_dir(self) -> str:
+        return self.path("hook-cache")
+
+    @property
+    def hook_log(self) -> str:
+        return self.path("hook.log")
+
+
+@dataclass(frozen=True)
+class Shared:
+    workdir: str
+    loop_device: str
+
+    @property
+    def sim(self) -> str:
+        return os.path.join(self.workdir, "usb-sim.json")
+
+    @property
+    def drbd_state(self) -> str:
+        return os.path.join(self.workdir, "drbd.json")
+
+    @property
+    def events(self) -> str:
+        return os.path.join(self.workdir, "events.jsonl")
+
+    @property
+    def power(self) -> str:
+        return os.path.join(self.workdir, "power.json")
+
+    @property
+    def client_log(self) -> str:
+        return os.path.join(self.workdir, "client.jsonl")
+
+    @property
+    def image(self) -> str:
+        return os.path.join(self.workdir, "replica.img")
+
+
+def make_replica(workdir: str, runner: ProgramRunner, cleanup: CleanupRegistry) -> str:
+    """A real ext4 image on a loop device; returns the device. Registers its removal."""
+    image = os.path.join(workdir, "replica.img")
+    with open(image, "wb") as f:
+        f.truncate(IMAGE_MB * 1024 * 1024)
+    runner.run(["mkfs.ext4", "-q", "-F", "-L", "replica", image], timeout=60, quiet=True)
+    device = runner.run(["losetup", "--find", "--show", image], timeout=30, quiet=True).stdout.strip()
+    cleanup.add(f"loop device {device}", lambda: detach_loop(runner, device, image))
+    return device
+
+
+def detach_loop(runner: ProgramRunner, device: str, image: str) -> None:
+    result = runner.run(["losetup", "-j", image], timeout=30, ok_codes=None, quiet=True)
+    if device + ":" in result.stdout:
+        runner.run(["losetup", "-d", device], timeout=30, quiet=True)
+
+
+def unmount_under(runner: ProgramRunner, directory: str) -> None:
+    """Unmount everything mounted below ``directory`` (deepest first)."""
+    prefix = os.path.realpath(directory) + "/"
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split(" ", 5)[4] for line in f]
+    for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
+        try:
+            runner.run(["umount", target], timeout=30, quiet=True)
+        except ProgramError:
+            runner.run(["umount", "-l", target], timeout=30, quiet=True)
+
+
+def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_count: int, dad_timeout: float) -> None:
+    """The server's ``twinstar.yaml``: root-owned, mode 0644 (twinstar refuses anything laxer)."""
+    python = sys.executable
+    responder = [python, "-m", "twinstar.demo.responder"]
+    common = [
+        "--address", str(topo.shared.ip), "--port", str(SERVICE_PORT), "--name", server.host.name,
+        "--pidfile", server.pidfile, "--data", server.mountpoint,
+    ]  # fmt: skip
+    config = {
+        "node": server.host.name,
+        "state_dir": server.state_dir,
+        "maintenance_file": server.path("maintenance"),
+        "handoff": "inline",
+        "lock_timeout": 30,
+        "astribanks": {"sysfs": server.sysfs, "xpp_order": server.path("xpp_order"), "rearm_watchdog": True},
+        "usb": {"simulator": shared.sim, "simulator_port": server.port},
+        "programs": {"drbdadm": server.path("bin", "drbdadm")},
+        "takeover": [
+            {"dahdi": {"dahdi_cfg": ["/bin/true"], "timeout": 10}},
+            {
+                "drbd": {
+                    "resource": RESOURCE,
+                    "device": shared.loop_device,
+                    "mountpoint": server.mountpoint,
+                    "fstype": "ext4",
+                    "timeout": 10,
+                    "kill_grace": 1,
+                }
+            },
+            {
+                "ip": {
+                    "address": topo.shared.with_prefixlen,
+                    "interface": INTERFACE,
+                    "arp_count": arp_count,
+                    "arp_interval": 0.2,
+                    "dad_timeout": dad_timeout,
+                }
+            },
+            {
+                "command": {
+                    "name": "pbx",
+                    "start": [*responder, "start", *common],
+                    "stop": [*responder, "stop", *common],
+                    "check": [*responder, "check", *common],
+                    "timeout": 10,
+                }
+            },
+        ],
+        "switchover": {
+            "drain_check": [*responder, "calls", *common],
+            "drain_timeout": 5,
+            "drain_poll": 0.1,
+            "leave_timeout": 5,
+        },
+    }
+    # JSON is YAML: no YAML writer needed, and every string is quoted.
+    with open(server.config, "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    os.chmod(server.config, 0o644)
+
+
+def prepare(
+    topo: Topology,
+    workdir: str,
+    *,
+    units: int,
+    loop_device: str,
+    arp_count: int = 3,
+    dad_timeout: float = 0.05,
+) -> tuple[Shared, dict[str, ServerFiles]]:
+    """Write both servers' files and the shared state (units on port 0, nobody Primary)."""
+    shared = Shared(workdir, loop_device)
+    servers = {
+        "a": ServerFiles(topo.a, 0, os.path.join(workdir, "a")),
+        "b": ServerFiles(topo.b, 1, os.path.join(workdir, "b")),
+    }
+    state = sim.init_state(shared.sim, units=units, port=0)
+    labels = [sim.label(u) for u in state["units"]]
+    drbdadm.write_state(
+        shared.drbd_state, drbdadm.new_state(RESOURCE, (topo.a.name, topo.b.name), device=loop_device)
+    )
+    for server in servers.values():
+        for d in ("bin", "pbx", "replica", "sys", "hook-cache"):
+            os.makedirs(server.path(d), exist_ok=True)
+        drbdadm.write_wrapper(server.path("bin", "drbdadm"), shared.drbd_state, server.host.name)
+        with open(server.path("xpp_order"), "w") as f:
+            f.write("# the units, in DAHDI registration order\n")
+            for label in labels:
+                f.write(f"{label}\n")
+        write_config(server, shared, topo, arp_count=arp_count, dad_timeout=dad_timeout)
+    with open(shared.power, "w") as f:
+        json.dump({"a": True, "b": True}, f)
+    return shared, servers
