@@ -113,7 +113,21 @@ def check_xpp_order(config: Config) -> Iterable[Finding]:
     yield Finding(Level.OK, "xpp_order", f"{path}: {len(order.entries)} unit(s) listed")
 
 
-CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order]
+def check_installation(config: Config) -> Iterable[Finding]:
+    """The udev rule, hooks, program link and systemd units that make install laid out."""
+    from importlib import metadata
+
+    from twinstar import installation
+
+    try:
+        version: str | None = metadata.version("twinstar")
+    except metadata.PackageNotFoundError:
+        version = None
+    for p in installation.check_installed(installation.find_manifest(), version=version):
+        yield Finding(Level(p.level), p.subject, p.message)
+
+
+CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]
 
 
 def run_checks(config: Config, checks: Iterable[Check] = CHECKS) -> list[Finding]:

@@ -1,0 +1,44 @@
+# twinstar: make install / make uninstall (the development set-up is .ci/setup).
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=] [SYSTEM_SITE_PACKAGES=no] [PIP_OPTS=]
+#   make uninstall [PREFIX=/usr/local] [DESTDIR=]
+#
+# Installs twinstar and its Python dependencies into a private virtual
+# environment in $(LIBDIR), the hooks into $(LIBDIR)/hooks, a twinstar link in
+# $(SBINDIR), the udev rule, the systemd units and (only when none exists) the
+# example configuration. What was installed is recorded in
+# $(LIBDIR)/install-manifest.json; uninstall removes exactly that.
+# SYSTEM_SITE_PACKAGES=yes lets the environment use Debian's python3-pyudev,
+# python3-usb, python3-click and python3-yaml instead of downloading them;
+# PIP_OPTS passes options to pip (e.g. --no-index --find-links DIR offline).
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?= /etc
+LIBDIR ?= $(PREFIX)/lib/twinstar
+SBINDIR ?= $(PREFIX)/sbin
+UDEVRULESDIR ?= $(SYSCONFDIR)/udev/rules.d
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
+PYTHON ?= /usr/bin/python3
+SYSTEM_SITE_PACKAGES ?= no
+PIP_OPTS ?=
+
+INSTALLER = cd '$(CURDIR)' && $(PYTHON) -m twinstar.installation
+
+.PHONY: install uninstall
+
+install:
+	$(INSTALLER) install --source '$(CURDIR)' --destdir '$(DESTDIR)' --libdir '$(LIBDIR)' \
+		--sbindir '$(SBINDIR)' --udevrulesdir '$(UDEVRULESDIR)' --unitdir '$(UNITDIR)' \
+		--sysconfdir '$(SYSCONFDIR)' --python '$(PYTHON)' \
+		--system-site-packages '$(SYSTEM_SITE_PACKAGES)' --pip-opts '$(PIP_OPTS)'
+	@if [ -z '$(DESTDIR)' ]; then \
+		echo "install: now run: systemctl daemon-reload && udevadm control --reload"; \
+		echo "install: then either systemctl enable --now twinstar.service (daemon) or rely on the udev hook"; \
+	fi
+
+uninstall:
+	$(INSTALLER) uninstall --destdir '$(DESTDIR)' --libdir '$(LIBDIR)'
+	@if [ -z '$(DESTDIR)' ]; then \
+		echo "uninstall: now run: systemctl daemon-reload && udevadm control --reload"; \
+	fi

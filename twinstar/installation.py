@@ -1,0 +1,492 @@
+"""``make install`` / ``make uninstall`` and the installation check of ``twinstar check``.
+
+Layout (``PREFIX=/usr/local`` by default)::
+
+    LIBDIR   = PREFIX/lib/twinstar      a virtual environment with twinstar and its
+                                        dependencies, and hooks/ (atribank_hook, twinstar_hook)
+    SBINDIR  = PREFIX/sbin              twinstar -> LIBDIR/bin/twinstar
+    /etc/udev/rules.d/60-twinstar.rules RUN points at LIBDIR/hooks/atribank_hook
+    /etc/systemd/system/twinstar*.service  ExecStart points at SBINDIR/twinstar
+    /etc/twinstar/twinstar.yaml         the example, only when none exists (0600)
+
+Every file and every directory the installation created is recorded, with
+its SHA-256, in ``LIBDIR/install-manifest.json``; uninstall removes exactly
+those (a configuration file changed since is kept), and ``twinstar check``
+reports recorded files that are missing, changed, or from another version.
+With ``DESTDIR`` everything goes below it and the paths inside the files are
+the final ones. Only the standard library is used: this runs before the
+virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+MANIFEST = "install-manifest.json"
+#: Placeholders in udev/ and systemd/ replaced by the installed paths.
+PLACEHOLDERS = ("@LIBDIR@", "@HOOKDIR@", "@SBINDIR@")
+#: Where an installation is looked for when this twinstar does not run from one.
+DEFAULT_LIBDIRS = ("/usr/local/lib/twinstar", "/usr/lib/twinstar")
+
+KIND_VENV = "venv"
+KIND_HOOK = "hook"
+KIND_PROGRAM = "program"
+KIND_UDEV = "udev-rule"
+KIND_UNIT = "unit"
+KIND_CONFIG = "config"
+
+
+class InstallError(Exception):
+    """Installation cannot go on; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Final paths (without DESTDIR) and the DESTDIR they are written below."""
+
+    destdir: str
+    libdir: str
+    sbindir: str
+    udevrulesdir: str
+    unitdir: str
+    sysconfdir: str
+
+    @property
+    def hookdir(self) -> str:
+        return os.path.join(self.libdir, "hooks")
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.sysconfdir, "twinstar", "twinstar.yaml")
+
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.libdir, MANIFEST)
+
+    def staged(self, path: str) -> str:
+        """Where a final path is written: below DESTDIR."""
+        return self.destdir.rstrip("/") + path if self.destdir else path
+
+    def substitutions(self) -> dict[str, str]:
+        return {"@LIBDIR@": self.libdir, "@HOOKDIR@": self.hookdir, "@SBINDIR@": self.sbindir}
+
+
+@dataclass
+class Manifest:
+    version: str
+    layout: dict[str, str]
+    files: dict[str, dict[str, str]] = field(default_factory=dict)  # final path -> {kind, sha256}
+    dirs: list[str] = field(default_factory=list)  # directories created, parents first
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": 1, "version": self.version, "layout": self.layout, "files": self.files, "dirs": self.dirs}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        return cls(version=str(data.get("version", "")), layout=dict(data.get("layout", {})), files=dict(data.get("files", {})), dirs=list(data.get("dirs", [])))
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    if os.path.islink(path):
+        h.update(b"symlink:" + os.readlink(path).encode())
+        return h.hexdigest()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def shebang_for(first_line: bytes, python: str) -> bytes:
+    """The hook's first line with its interpreter replaced by ``python`` (flags kept)."""
+    if not first_line.startswith(b"#!"):
+        raise InstallError(f"hook does not start with #!: {first_line[:40]!r}")
+    words = first_line[2:].split()
+    if words and words[0].endswith(b"/env"):
+        words = words[1:]  # "#!/usr/bin/env python3 ..." -> "python3 ..."
+    return b" ".join([b"#!" + python.encode(), *words[1:]]).rstrip() + b"\n"
+
+
+# --- install ----------------------------------------------------------------------------
+
+
+class Installer:
+    def __init__(self, layout: Layout, source: str, *, python: str, pip_opts: list[str], system_site_packages: bool) -> None:
+        self.layout = layout
+        self.source = os.path.abspath(source)
+        self.python = python
+        self.pip_opts = pip_opts
+        self.system_site_packages = system_site_packages
+        self.manifest = Manifest(version="", layout=_layout_json(layout))
+
+    def say(self, message: str) -> None:
+        print(f"install: {message}", flush=True)
+
+    def makedirs(self, final: str) -> None:
+        """Create a directory (final path) and record every level that did not exist."""
+        missing: list[str] = []
+        path = final
+        while path not in ("/", "") and not os.path.lexists(self.layout.staged(path)):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for p in reversed(missing):
+            os.mkdir(self.layout.staged(p), 0o755)
+            self.manifest.dirs.append(p)
+
+    def record(self, final: str, kind: str) -> None:
+        self.manifest.files[final] = {"kind": kind, "sha256": sha256(self.layout.staged(final))}
+
+    def write(self, final: str, data: bytes, *, mode: int, kind: str) -> None:
+        self.makedirs(os.path.dirname(final))
+        staged = self.layout.staged(final)
+        tmp = staged + ".twinstar-new"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, staged)
+        self.record(final, kind)
+
+    def run(self, argv: list[str]) -> None:
+        self.say(shlex.join(argv))
+        result = subprocess.run(argv, check=False)
+        if result.returncode != 0:
+            raise InstallError(f"{shlex.join(argv)} exited with status {result.returncode}")
+
+    def install(self) -> Manifest:
+        lay = self.layout
+        if os.path.lexists(lay.staged(lay.manifest_path)):
+            # Re-installing over an earlier installation: keep its record of what it created.
+            with open(lay.staged(lay.manifest_path)) as f:
+                old = Manifest.from_json(json.load(f))
+            self.manifest.dirs = old.dirs
+            self.manifest.files = {p: e for p, e in old.files.items() if e.get("kind") == KIND_CONFIG}
+        self.install_venv()
+        self.install_hooks()
+        self.install_program()
+        self.install_templates("udev", ".rules", lay.udevrulesdir, KIND_UDEV)
+        self.install_templates("systemd", ".service", lay.unitdir, KIND_UNIT)
+        self.install_config()
+        self.record_venv()
+        self.write_manifest()
+        return self.manifest
+
+    def install_venv(self) -> None:
+        lay = self.layout
+        self.makedirs(os.path.dirname(lay.libdir))
+        created = not os.path.lexists(lay.staged(lay.libdir))
+        argv = [self.python, "-m", "venv"]
+        if self.system_site_packages:
+            argv.append("--system-site-packages")
+        self.run([*argv, lay.staged(lay.libdir)])
+        if created:
+            self.manifest.dirs.append(lay.libdir)
+        pip = os.path.join(lay.staged(lay.libdir), "bin", "python")
+        self.run([pip, "-m", "pip", "install", "--quiet", "--no-compile", "--upgrade", *self.pip_opts, self.source])
+        self.relocate_venv()
+        probe = subprocess.run(
+            [pip, "-c", "import importlib.metadata as m; print(m.version('twinstar'))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            raise InstallError(f"twinstar is not importable in {lay.staged(lay.libdir)}: {probe.stderr.strip()}")
+        self.manifest.version = probe.stdout.strip()
+
+    def relocate_venv(self) -> None:
+        """With DESTDIR, make the environment's scripts name its final location."""
+        lay = self.layout
+        staged, final = lay.staged(lay.libdir), lay.libdir
+        if staged != final:
+            for name in ("bin", ""):
+                top = os.path.join(staged, name)
+                for entry in os.listdir(top):
+                    path = os.path.join(top, entry)
+                    if os.path.islink(path) or not os.path.isfile(path):
+                        continue
+                    if name == "" and entry != "pyvenv.cfg":
+                        continue
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    if staged.encode() in data:
+                        with open(path, "wb") as f:
+                            f.write(data.replace(staged.encode(), final.encode()))
+        # Byte-compile with the final paths in tracebacks.
+        compileall.compile_dir(
+            os.path.join(staged, "lib"),
+            quiet=1,
+            stripdir=lay.destdir.rstrip("/") or None,
+            prependdir="/" if lay.destdir.rstrip("/") else None,
+        )
+
+    def install_hooks(self) -> None:
+        lay = self.layout
+        python = os.path.join(lay.libdir, "bin", "python3")
+        hooks = os.path.join(self.source, "hooks")
+        for name in sorted(os.listdir(hooks)):
+            path = os.path.join(hooks, name)
+            if not os.path.isfile(path) or name.startswith("."):
+                continue
+            with open(path, "rb") as f:
+                first, rest = f.readline(), f.read()
+            self.write(os.path.join(lay.hookdir, name), shebang_for(first, python) + rest, mode=0o755, kind=KIND_HOOK)
+
+    def install_program(self) -> None:
+        lay = self.layout
+        final = os.path.join(lay.sbindir, "twinstar")
+        self.makedirs(lay.sbindir)
+        staged = lay.staged(final)
+        if os.path.lexists(staged):
+            os.unlink(staged)
+        os.symlink(os.path.relpath(os.path.join(lay.libdir, "bin", "twinstar"), lay.sbindir), staged)
+        self.record(final, KIND_PROGRAM)
+
+    def install_templates(self, subdir: str, suffix: str, target: str, kind: str) -> None:
+        directory = os.path.join(self.source, subdir)
+        if not os.path.isdir(directory):
+            self.say(f"no {subdir}/ directory: nothing to install there")
+            return
+        values = self.layout.substitutions()
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith(suffix):
+                continue
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                text = substitute(f.read(), values)
+            self.write(os.path.join(target, name), text.encode(), mode=0o644, kind=kind)
+
+    def install_config(self) -> None:
+        lay = self.layout
+        final = lay.config_path
+        if os.path.lexists(lay.staged(final)):
+            self.say(f"{final} exists: left as it is")
+            return
+        with open(os.path.join(self.source, "examples", "twinstar.yaml"), "rb") as f:
+            data = f.read()
+        self.write(final, data, mode=0o600, kind=KIND_CONFIG)
+        if os.geteuid() == 0:
+            os.chown(lay.staged(final), 0, 0)
+        self.say(f"{final} installed from examples/twinstar.yaml: edit it, then run twinstar check")
+
+    def record_venv(self) -> None:
+        lay = self.layout
+        staged_root = lay.staged(lay.libdir)
+        prefix = len(lay.destdir.rstrip("/")) if lay.destdir else 0
+        for top, dirs, files in os.walk(staged_root):
+            dirs.sort()
+            final_top = top[prefix:] if prefix else top
+            if final_top == lay.hookdir:
+                continue
+            for d in list(dirs):
+                p = os.path.join(final_top, d)
+                if os.path.islink(os.path.join(top, d)):  # lib64 -> lib: a file to us
+                    dirs.remove(d)
+                    self.manifest.files[p] = {"kind": KIND_VENV, "sha256": ""}
+                elif p not in self.manifest.dirs and p != lay.hookdir:
+                    self.manifest.dirs.append(p)
+            for name in files:
+                p = os.path.join(final_top, name)
+                if p == lay.manifest_path or p in self.manifest.files:
+                    continue
+                self.manifest.files[p] = {"kind": KIND_VENV, "sha256": ""}
+
+    def write_manifest(self) -> None:
+        lay = self.layout
+        with open(lay.staged(lay.manifest_path), "w") as f:
+            json.dump(self.manifest.to_json(), f, indent=1, sort_keys=True)
+            f.write("\n")
+        self.say(f"recorded {len(self.manifest.files)} files in {lay.manifest_path}")
+
+
+# --- uninstall --------------------------------------------------------------------------
+
+
+def uninstall(destdir: str, libdir: str, *, out: Any = None) -> list[str]:
+    """Remove what the manifest in ``libdir`` records; the paths kept (with why)."""
+    out = out or sys.stdout
+    lay = Layout(destdir, libdir, "", "", "", "")
+    manifest_path = lay.staged(lay.manifest_path)
+    try:
+        with open(manifest_path) as f:
+            manifest = Manifest.from_json(json.load(f))
+    except FileNotFoundError:
+        raise InstallError(f"{manifest_path} not found: nothing installed there (check PREFIX and DESTDIR)") from None
+    kept: list[str] = []
+    for final, entry in sorted(manifest.files.items(), reverse=True):
+        staged = lay.staged(final)
+        if not os.path.lexists(staged):
+            continue
+        if entry.get("kind") == KIND_CONFIG and sha256(staged) != entry.get("sha256"):
+            kept.append(f"{final} (changed since installation)")
+            continue
+        os.unlink(staged)
+    for final in [lay.manifest_path, *sorted(manifest.dirs, key=len, reverse=True)]:
+        staged = lay.staged(final)
+        if final == lay.manifest_path:
+            if os.path.lexists(staged):
+                os.unlink(staged)
+            continue
+        if final == libdir and os.path.isdir(staged):
+            _remove_caches(staged)
+        try:
+            os.rmdir(staged)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            kept.append(f"{final}/ (not empty)")
+    for line in kept:
+        print(f"uninstall: kept {line}", file=out)
+    return kept
+
+
+def _remove_caches(root: str) -> None:
+    """Byte-code caches written after installation are ours too."""
+    for top, dirs, _files in os.walk(root, topdown=False):
+        for d in dirs:
+            if d == "__pycache__":
+                shutil.rmtree(os.path.join(top, d), ignore_errors=True)
+    for top, dirs, _files in os.walk(root, topdown=False):
+        for d in dirs:
+            try:
+                os.rmdir(os.path.join(top, d))
+            except OSError:
+                pass
+
+
+# --- the check for ``twinstar check`` ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str  # "ok", "warning" or "error"
+    subject: str
+    message: str
+
+
+def find_manifest(candidates: Iterable[str] | None = None) -> str | None:
+    """The manifest of the installation this twinstar runs from, or of a default one."""
+    dirs = [sys.prefix] if sys.prefix != sys.base_prefix else []
+    dirs += list(candidates if candidates is not None else DEFAULT_LIBDIRS)
+    for d in dirs:
+        path = os.path.join(d, MANIFEST)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def check_installed(manifest_path: str | None, *, version: str | None) -> list[Problem]:
+    """Installed udev rule, hooks, program and units: present, unchanged, this version."""
+    if manifest_path is None:
+        return [Problem("warning", "installation", "no installation found (udev rule, hooks, units): run make install")]
+    try:
+        with open(manifest_path) as f:
+            manifest = Manifest.from_json(json.load(f))
+    except (OSError, ValueError) as exc:
+        return [Problem("error", "installation", f"cannot read {manifest_path}: {exc}")]
+    problems: list[Problem] = []
+    if version and manifest.version and manifest.version != version:
+        problems.append(
+            Problem("warning", "installation", f"installed files are from twinstar {manifest.version}, this is {version}: run make install")
+        )
+    kinds = (KIND_UDEV, KIND_HOOK, KIND_UNIT, KIND_PROGRAM)
+    for path, entry in sorted(manifest.files.items()):
+        kind = entry.get("kind")
+        if kind not in kinds:
+            continue
+        subject = f"{kind} {path}"
+        if not os.path.lexists(path):
+            problems.append(Problem("error", subject, "missing: run make install"))
+        elif kind == KIND_PROGRAM and not os.path.exists(path):
+            problems.append(Problem("error", subject, f"points at {os.readlink(path)}, which does not exist: run make install"))
+        elif sha256(path) != entry.get("sha256"):
+            problems.append(Problem("warning", subject, "changed since make install (out of date or edited): run make install"))
+        elif kind == KIND_HOOK and not os.access(path, os.X_OK):
+            problems.append(Problem("error", subject, "not executable: run make install"))
+        else:
+            problems.append(Problem("ok", subject, "installed"))
+    for kind in kinds:
+        if not any(e.get("kind") == kind for e in manifest.files.values()):
+            problems.append(Problem("error", "installation", f"no {kind} was installed: run make install from a complete source tree"))
+    return problems
+
+
+def _layout_json(layout: Layout) -> dict[str, str]:
+    return {
+        "libdir": layout.libdir,
+        "sbindir": layout.sbindir,
+        "udevrulesdir": layout.udevrulesdir,
+        "unitdir": layout.unitdir,
+        "sysconfdir": layout.sysconfdir,
+    }
+
+
+# --- command line (used by the Makefile) ------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m twinstar.installation", description="twinstar make install/uninstall")
+    sub = parser.add_subparsers(dest="command", required=True)
+    inst = sub.add_parser("install")
+    uninst = sub.add_parser("uninstall")
+    for p in (inst, uninst):
+        p.add_argument("--destdir", default="")
+        p.add_argument("--libdir", required=True)
+    inst.add_argument("--source", default=".")
+    inst.add_argument("--sbindir", required=True)
+    inst.add_argument("--udevrulesdir", required=True)
+    inst.add_argument("--unitdir", required=True)
+    inst.add_argument("--sysconfdir", required=True)
+    inst.add_argument("--python", default=sys.executable)
+    inst.add_argument("--pip-opts", default="", help="extra pip install options, e.g. '--no-index --find-links DIR'")
+    inst.add_argument("--system-site-packages", choices=("yes", "no"), default="no")
+    args = parser.parse_args(argv)
+    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir"):
+        value = getattr(args, name, None)
+        if value is not None and not os.path.isabs(value):
+            print(f"{parser.prog}: error: {name.upper()} must be an absolute path, found {value!r}", file=sys.stderr)
+            return 2
+    if args.destdir and not os.path.isabs(args.destdir):
+        args.destdir = os.path.abspath(args.destdir)
+    try:
+        if args.command == "uninstall":
+            uninstall(args.destdir, os.path.normpath(args.libdir))
+            return 0
+        layout = Layout(
+            destdir=args.destdir,
+            libdir=os.path.normpath(args.libdir),
+            sbindir=os.path.normpath(args.sbindir),
+            udevrulesdir=os.path.normpath(args.udevrulesdir),
+            unitdir=os.path.normpath(args.unitdir),
+            sysconfdir=os.path.normpath(args.sysconfdir),
+        )
+        Installer(
+            layout,
+            args.source,
+            python=args.python,
+            pip_opts=shlex.split(args.pip_opts),
+            system_site_packages=args.system_site_packages == "yes",
+        ).install()
+    except (InstallError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
