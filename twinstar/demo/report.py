@@ -1,0 +1,266 @@
+"""What a demo run showed: the timeline, the summary, and whether it all held.
+
+Pure functions of :class:`~twinstar.demo.scenario.Collected`: the event log
+(hardware, watches, orchestrator), the client's probes and both engines'
+journals, all stamped with the same wall clock.
+
+* outage: the client's view, last answer from A to first answer from B;
+* detection: the configured watchdog timeout, and the measured time from the
+  failure to the units switching port;
+* orchestration: last unit READY on B to B answering, minus the time the
+  service step itself took (the responder's own start-up);
+* each takeover step's duration, from B's journal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from twinstar.demo.scenario import Collected, Scenario
+from twinstar.demo.watch import overlaps
+
+SERVICE_STEP = "command:pbx"
+
+
+@dataclass(frozen=True)
+class Entry:
+    t: float
+    host: str
+    text: str
+
+
+@dataclass
+class Summary:
+    served: list[str] = field(default_factory=list)
+    outage_ms: float | None = None
+    unanswered: int = 0
+    detection_configured_ms: float | None = None
+    detection_ms: float | None = None
+    ready_to_answer_ms: float | None = None
+    service_ms: float | None = None
+    orchestration_ms: float | None = None
+    takeover_ms: float | None = None
+    takeover_steps: dict[str, float] = field(default_factory=dict)
+    release_ms: float | None = None
+    release_steps: dict[str, float] = field(default_factory=dict)
+    address_overlaps: list[tuple[float, float]] = field(default_factory=list)
+    mount_overlaps: list[tuple[float, float]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def served_sequence(probes: list[dict[str, Any]]) -> list[str]:
+    """Who answered, in order, without repeats: ["pbx-a", "pbx-b"] for a clean failover."""
+    out: list[str] = []
+    for p in probes:
+        by = p.get("by")
+        if by and (not out or out[-1] != by):
+            out.append(by)
+    return out
+
+
+def _last_end(journal: list[dict[str, Any]], action: str) -> dict[str, Any] | None:
+    ends = [r for r in journal if r.get("event") == "end" and r.get("action") == action]
+    return ends[-1] if ends else None
+
+
+def summarize(c: Collected) -> Summary:
+    s = Summary()
+    a, b = c.topology.a.name, c.topology.b.name
+    s.served = served_sequence(c.probes)
+    if c.error:
+        s.problems.append(c.error)
+    if s.served != [a, b]:
+        s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {a} then {b}")
+    last_a = max((p["t"] for p in c.probes if p.get("by") == a), default=None)
+    first_b = min((p["t"] for p in c.probes if p.get("by") == b and (last_a is None or p["t"] > last_a)), default=None)
+    if last_a is not None and first_b is not None:
+        s.outage_ms = _ms(first_b - last_a)
+        s.unanswered = sum(1 for p in c.probes if last_a < p["t"] < first_b)
+    failure = "power cut" if c.scenario == Scenario.POWER_LOSS else "twinstar switchover"
+    t_fail = next((e["t"] for e in c.events if e["event"] == failure), None)
+    if c.scenario == Scenario.POWER_LOSS:
+        s.detection_configured_ms = _ms(c.options.watchdog_timeout)
+        t_switch = next((e["t"] for e in c.events if e["event"].startswith("watchdog: switch")), None)
+        if t_fail is not None and t_switch is not None:
+            s.detection_ms = _ms(t_switch - t_fail)
+    onlines = [e["t"] for e in c.events if e["host"] == b and e["event"].startswith("online ")]
+    end_b = _last_end(c.journals.get(b, []), "takeover")
+    if end_b is not None:
+        s.takeover_ms = end_b.get("duration_ms")
+        s.takeover_steps = {o["step"]: o["duration_ms"] for o in end_b.get("steps", [])}
+        s.service_ms = s.takeover_steps.get(SERVICE_STEP)
+    if onlines and first_b is not None:
+        s.ready_to_answer_ms = _ms(first_b - max(onlines))
+        if s.service_ms is not None:
+            s.orchestration_ms = round(s.ready_to_answer_ms - s.service_ms, 1)
+    end_a = _last_end(c.journals.get(a, []), "release")
+    if end_a is not None:
+        s.release_ms = end_a.get("duration_ms")
+        s.release_steps = {o["step"]: o["duration_ms"] for o in end_a.get("steps", [])}
+    s.address_overlaps = overlaps(c.events, "address added", "address removed")
+    s.mount_overlaps = overlaps(c.events, "partition mounted", "partition unmounted")
+    if s.address_overlaps:
+        s.problems.append(f"both servers held the shared address {len(s.address_overlaps)} time(s)")
+    if s.mount_overlaps:
+        s.problems.append(f"both servers had the partition mounted {len(s.mount_overlaps)} time(s)")
+    for name, value in (
+        ("outage", s.outage_ms),
+        ("orchestration time", s.orchestration_ms),
+        ("takeover time", s.takeover_ms),
+    ):
+        if not c.error and (value is None or value <= 0):
+            s.problems.append(f"no positive {name} was measured")
+    if c.scenario == Scenario.POWER_LOSS and not c.error and not s.detection_ms:
+        s.problems.append("the units' switch after the power cut was not seen")
+    for failure_text in c.cleanup_failures:
+        s.problems.append(failure_text)
+    return s
+
+
+# --- the timeline --------------------------------------------------------------------------
+
+
+def _journal_entries(host: str, journal: list[dict[str, Any]]) -> list[Entry]:
+    out = []
+    for r in journal:
+        if r.get("event") == "begin":
+            out.append(Entry(r["ts"], host, f"{r['action']} begins"))
+        elif r.get("event") == "end":
+            out.append(Entry(r["ts"], host, f"{r['action']} {r['result']} ({r['duration_ms']:.0f} ms)"))
+        elif r.get("phase") in ("apply", "undo") and r.get("result") != "started" and "end" in r:
+            word = {"apply": "up", "undo": "down"}[r["phase"]]
+            if r["result"] != "ok":
+                word = f"{r['phase']} {r['result']}: {r.get('error', '')}"
+            out.append(Entry(r["end"], host, f"  {r['step']} {word} ({(r['end'] - r['start']) * 1000:.0f} ms)"))
+    return out
+
+
+def _client_entries(probes: list[dict[str, Any]]) -> list[Entry]:
+    out = []
+    current: str | None = "start"
+    for p in probes:
+        by = p.get("by")
+        if by != current:
+            if by is not None:
+                out.append(Entry(p["t"], "client", f"answered by {by}"))
+            elif current != "start":
+                out.append(Entry(p["t"], "client", "no answer"))
+            current = by
+    return out
+
+
+def _event_entries(records: list[dict[str, Any]]) -> list[Entry]:
+    out = []
+    for e in records:
+        text = e["event"]
+        if text.startswith("hook ") and e.get("rc") == 0 and not text.startswith("hook online"):
+            continue  # add/offline/remove hooks that had nothing to do
+        extra = []
+        if "unit" in e:
+            extra.append(e["unit"])
+        if "ms" in e:
+            extra.append(f"{e['ms']:.0f} ms")
+        if "lapse_ms" in e:
+            extra.append(f"heartbeat silent {e['lapse_ms']} ms")
+        out.append(Entry(e["t"], e["host"] or "-", text + (f" ({', '.join(extra)})" if extra else "")))
+    return out
+
+
+def timeline(c: Collected) -> list[Entry]:
+    entries = _event_entries(c.events) + _client_entries(c.probes)
+    for host, journal in c.journals.items():
+        entries += _journal_entries(host, journal)
+    return sorted(entries, key=lambda e: e.t)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, unit: str = "ms") -> str:
+    return "-" if value is None else f"{value:.0f} {unit}"
+
+
+def render(c: Collected) -> str:
+    s = summarize(c)
+    t0 = c.started
+    lines = [
+        f"twinstar demo: {c.scenario.value}, {c.options.units} unit(s), "
+        f"watchdog timeout {c.options.watchdog_timeout * 1000:.0f} ms",
+        "",
+        f"{'ms':>7}  {'host':<7} event",
+    ]
+    for e in timeline(c):
+        lines.append(f"{(e.t - t0) * 1000:7.0f}  {e.host:<7} {e.text}")
+    lines += ["", "summary:"]
+    lines.append(f"  client served by    {' -> '.join(s.served) or 'nobody'}")
+    lines.append(f"  outage (client)     {_fmt(s.outage_ms)} ({s.unanswered} probes of 10 ms unanswered)")
+    if c.scenario == Scenario.POWER_LOSS:
+        lines.append(
+            f"  detection           {_fmt(s.detection_configured_ms)} watchdog timeout "
+            f"(measured power cut -> units switch: {_fmt(s.detection_ms)})"
+        )
+    else:
+        lines.append(f"  release on {c.topology.a.name}    {_fmt(s.release_ms)}: " + _steps(s.release_steps))
+    lines.append(
+        f"  orchestration       {_fmt(s.orchestration_ms)} (last unit READY on {c.topology.b.name} -> answering "
+        f"{_fmt(s.ready_to_answer_ms)}, minus the service's own start {_fmt(s.service_ms)})"
+    )
+    lines.append(f"  takeover on {c.topology.b.name}   {_fmt(s.takeover_ms)}: " + _steps(s.takeover_steps))
+    lines.append(f"  shared address      {'never on both servers' if not s.address_overlaps else 'ON BOTH SERVERS'}")
+    lines.append(f"  replica mount       {'never on both servers' if not s.mount_overlaps else 'ON BOTH SERVERS'}")
+    if c.kept:
+        lines.append(f"  kept (--keep)       {c.workdir} and namespaces {c.topology.prefix}-*")
+    else:
+        lines.append(f"  cleanup             {'everything removed' if not c.cleanup_failures else 'INCOMPLETE'}")
+    for p in s.problems:
+        lines.append(f"  problem: {p}")
+    lines.append(f"result: {'ok' if s.ok else 'FAILED'}")
+    return "\n".join(lines)
+
+
+def _steps(steps: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.0f} ms" for k, v in steps.items()) or "-"
+
+
+def to_json(c: Collected) -> dict[str, Any]:
+    s = summarize(c)
+    t0 = c.started
+    return {
+        "scenario": c.scenario.value,
+        "ok": s.ok,
+        "units": c.options.units,
+        "watchdog_timeout_ms": _ms(c.options.watchdog_timeout),
+        "served": s.served,
+        "outage_ms": s.outage_ms,
+        "unanswered_probes": s.unanswered,
+        "detection_ms": s.detection_configured_ms,
+        "detection_measured_ms": s.detection_ms,
+        "orchestration_ms": s.orchestration_ms,
+        "ready_to_answer_ms": s.ready_to_answer_ms,
+        "service_start_ms": s.service_ms,
+        "takeover_ms": s.takeover_ms,
+        "takeover_steps_ms": s.takeover_steps,
+        "release_ms": s.release_ms,
+        "release_steps_ms": s.release_steps,
+        "address_on_both": [_interval(x, y, t0) for x, y in s.address_overlaps],
+        "mount_on_both": [_interval(x, y, t0) for x, y in s.mount_overlaps],
+        "switchover": c.switchover,
+        "problems": s.problems,
+        "cleanup_failures": c.cleanup_failures,
+        "kept": c.kept,
+        "timeline": [{"ms": _ms(e.t - t0), "host": e.host, "event": e.text} for e in timeline(c)],
+    }
+
+
+def _interval(start: float, end: float, t0: float) -> list[float | None]:
+    """An overlap as [start, end] ms since the run began; end None when it never ended."""
+    return [_ms(start - t0), None if end == float("inf") else _ms(end - t0)]

@@ -1,0 +1,180 @@
+"""``twinstar switchover``: planned hand-over from the active node to its peer.
+
+In order, stopping at the first part that does not hold:
+
+1. power: every TwinStar unit on this host is read over USB; when the peer's
+   port has no power on any unit, refuse (exit 3) before anything is released:
+   the units would have no host to go to;
+2. drain: when ``switchover.drain_check`` is configured, run it every
+   ``drain_poll`` seconds until it prints 0 (active calls); still busy after
+   the drain timeout is a refusal (exit 3), nothing released. A drain timeout
+   of 0 hands over at once;
+3. release: the takeover steps undone in reverse order (the engine); a failed
+   release stops here (exit 1) and the units stay;
+4. jump: each unit switched to the peer's port and confirmed gone from this
+   host; each unit's result is reported (exit 1 if any failed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from twinstar.config import Config
+from twinstar.engine import Engine, Report, engine_for
+from twinstar.errors import ExitStatus, ProgramError, RefusedError, TwinstarError
+from twinstar.proc import ProgramRunner
+from twinstar.usb.units import (
+    Astribanks,
+    Outcome,
+    UnitStatus,
+    jump,
+    overall_status,
+    run_each,
+    status_rows,
+)
+
+
+@dataclass(frozen=True)
+class PowerCheck:
+    """Per unit: where it is and whether the peer's port is powered."""
+
+    unit: str
+    port: int | None
+    peer_powered: bool | None
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.error:
+            return f"{self.unit}: {self.error}"
+        return f"{self.unit}: port {self.port}, USB-{1 - (self.port or 0)} {'powered' if self.peer_powered else 'NOT powered'}"
+
+
+@dataclass
+class SwitchoverReport:
+    exit_status: ExitStatus = ExitStatus.OK
+    power: list[PowerCheck] = field(default_factory=list)
+    drain: str | None = None
+    release: Report | None = None
+    jump: list[Outcome] = field(default_factory=list)
+    error: str | None = None
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.exit_status == ExitStatus.OK,
+            "exit_status": int(self.exit_status),
+            "error": self.error,
+            "power": [{"unit": p.unit, "port": p.port, "peer_powered": p.peer_powered, "error": p.error} for p in self.power],
+            "drain": self.drain,
+            "release": self.release.to_json() if self.release else None,
+            "jump": [{"unit": o.unit, "result": o.result.value, "message": o.message} for o in self.jump],
+            "duration_ms": round(self.duration * 1000, 1),
+        }
+
+
+def check_power(rows: Sequence[UnitStatus]) -> list[PowerCheck]:
+    """The peer-port power of each TwinStar unit (pure); units that are not capable are left out."""
+    checks = []
+    for row in rows:
+        title = f"{row.device} ({row.label})" if row.label else row.device
+        if row.error:
+            checks.append(PowerCheck(title, None, None, row.error))
+        elif row.capable and row.port is not None:
+            peer = row.power1 if row.port == 0 else row.power0
+            checks.append(PowerCheck(title, row.port, bool(peer)))
+    return checks
+
+
+def parse_calls(text: str, argv: Sequence[str]) -> int:
+    """The drain check's output: one non-negative whole number."""
+    words = text.split()
+    if len(words) != 1 or not words[0].isdigit():
+        raise TwinstarError(
+            f"drain check {' '.join(argv)} printed {text.strip()[:60]!r}, expected the number of active calls",
+            hint="fix switchover.drain_check in the configuration",
+        )
+    return int(words[0])
+
+
+@dataclass
+class Switchover:
+    """The hand-over, with its edges injected (USB, engine, program runner, clock)."""
+
+    config: Config
+    hw: Astribanks
+    engine: Engine
+    runner: ProgramRunner
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+    def run(self, *, drain_timeout: float | None = None) -> SwitchoverReport:
+        report = SwitchoverReport()
+        started = self.monotonic()
+        try:
+            self._power(report)
+            self._drain(report, self.config.switchover.drain_timeout if drain_timeout is None else drain_timeout)
+            report.release = self.engine.release()
+            if not report.release.ok:
+                raise TwinstarError(
+                    "the release failed; the units were not moved",
+                    hint="see the release steps above; fix and run twinstar switchover again",
+                )
+            action, after = jump(self.hw, leave_timeout=self.config.switchover.leave_timeout)
+            report.jump = run_each(self.hw, self.hw.units(), action, explicit=False, after=after)
+            report.exit_status = overall_status(report.jump)
+            if report.exit_status != ExitStatus.OK:
+                report.error = "not every unit moved to the peer"
+        except TwinstarError as exc:
+            report.exit_status = exc.exit_status
+            report.error = str(exc)
+        report.duration = self.monotonic() - started
+        return report
+
+    def _power(self, report: SwitchoverReport) -> None:
+        report.power = check_power(status_rows(self.hw))
+        if not report.power:
+            raise TwinstarError("no TwinStar-capable unit on this host; nothing to hand over")
+        broken = [p for p in report.power if p.error]
+        if broken:
+            raise TwinstarError(f"cannot read {broken[0].unit}; nothing was released")
+        dark = [p.unit for p in report.power if not p.peer_powered]
+        if dark:
+            raise RefusedError(
+                f"the peer's port has no power on {', '.join(dark)}; nothing was released",
+                hint="start or cable the peer server first (twinstar status shows POWER0/POWER1)",
+            )
+
+    def _drain(self, report: SwitchoverReport, timeout: float) -> None:
+        argv = self.config.switchover.drain_check
+        if argv is None:
+            report.drain = "no drain check configured"
+            return
+        if timeout <= 0:
+            report.drain = "not waiting for calls (drain timeout 0)"
+            return
+        deadline = self.monotonic() + timeout
+        while True:
+            try:
+                result = self.runner.run(argv, timeout=max(1.0, timeout))
+            except ProgramError as exc:
+                raise TwinstarError(f"drain check failed: {exc}; nothing was released") from None
+            calls = parse_calls(result.stdout, argv)
+            if calls == 0:
+                waited = timeout - max(0.0, deadline - self.monotonic())
+                report.drain = f"no active calls (waited {waited:.1f} s)"
+                return
+            if self.monotonic() >= deadline:
+                raise RefusedError(
+                    f"{calls} call(s) still active after {timeout:g} s; nothing was released",
+                    hint="wait, or hand over at once with --drain-timeout 0",
+                )
+            self.sleep(self.config.switchover.drain_poll)
+
+
+def switchover_for(config: Config) -> Switchover:
+    runner = ProgramRunner(programs=config.program_map)
+    return Switchover(config, Astribanks.from_config(config), engine_for(config, runner=runner), runner)
