@@ -35,12 +35,20 @@ PROGRAMS: tuple[str, ...] = (
 #: Unit names used by the ``systemd`` hand-off.
 TAKEOVER_UNIT = "twinstar-takeover.service"
 RELEASE_UNIT = "twinstar-release.service"
+#: Template unit for the ``systemd`` hand-off of a watchdog re-arm; the instance is ``BUS-DEV``.
+REARM_UNIT = "twinstar-rearm@{}.service"
+
+#: Where ``atribank_hook`` caches the parts of the configuration it needs, so a
+#: udev event does not pay for YAML parsing; ``$TWINSTAR_CACHE_DIR`` overrides it.
+HOOK_CACHE_DIR = "/run/twinstar/hook-cache"
+HOOK_CACHE_ENV = "TWINSTAR_CACHE_DIR"
 
 #: File names inside ``state_dir``.
 LOCK_FILE = "lock"
 STATE_FILE = "state.json"
 JOURNAL_FILE = "journal.jsonl"
 HANDOFF_LOCK_FILE = "handoff.lock"
+HANDOFF_FILE = "handoff.json"
 DAEMON_STATE_FILE = "daemon.json"
 
 SYSLOG_IDENT = "twinstar"

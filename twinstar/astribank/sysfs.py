@@ -1,0 +1,189 @@
+"""Read the xbus devices of the xpp driver under ``<sysfs>/bus/astribanks/devices``.
+
+One :class:`Unit` per ``xbus-NN`` entry, with the attributes in the exact
+formats of the platform fact sheet (section 4). Readers are strict: an
+attribute that is unreadable or holds something unexpected (``xbus_state``
+that is not ``NAME (n)`` with the driver's numbering, an unknown ``status``,
+a non-numeric ``busnum``) becomes a *problem* of that unit, never a crash,
+and the other units are still read. A missing ``label``, ``connector`` or
+``transport`` is normal: the ``add`` event comes before they exist.
+
+Values are exact strings (one trailing newline removed, bytes decoded as
+UTF-8 with ``surrogateescape``); nothing here interprets them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+#: ``xbus_state`` names, indexed by the number the driver prints beside them.
+STATES = ("START", "IDLE", "SENT_REQUEST", "RECVD_DESC", "READY", "DEACTIVATING", "DEACTIVATED", "FAIL")
+READY = "READY"
+#: States after ``offline``: the unit is going away and comes back only as a new ``add``.
+LEAVING_STATES = frozenset(("DEACTIVATING", "DEACTIVATED", "FAIL"))
+STATUSES = frozenset(("connected", "missing", "disconnected"))
+
+DEVICES = "bus/astribanks/devices"
+
+
+class _Bad(Exception):
+    """An attribute that cannot be used; becomes a problem of its unit."""
+
+
+class Unit:
+    """One xbus device as read from sysfs."""
+
+    __slots__ = ("name", "num", "path", "label", "connector", "state", "status", "busnum", "devnum", "problems")
+
+    def __init__(self, name: str, path: str) -> None:
+        self.name = name
+        self.path = path
+        self.num: int | None = None
+        self.label: str | None = None
+        self.connector: str | None = None
+        self.state: str | None = None
+        self.status: str | None = None
+        self.busnum: int | None = None
+        self.devnum: int | None = None
+        self.problems: list[str] = []
+
+    @property
+    def xbus(self) -> str:
+        """The driver's name for the bus, as in uevents (``XBUS-03``)."""
+        return self.name.upper()
+
+    @property
+    def ready(self) -> bool:
+        return self.state == READY and self.status == "connected" and not self.problems
+
+    @property
+    def leaving(self) -> bool:
+        return self.state in LEAVING_STATES
+
+    def error(self) -> Exception:
+        """The unit's problems as one :class:`~twinstar.errors.SysfsError`."""
+        from twinstar.errors import SysfsError
+
+        return SysfsError("; ".join(self.problems) or "no problem", path=self.path)
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.name} label={self.label!r} connector={self.connector!r} {self.state} {self.status}>"
+
+
+def devices_dir(sysfs_root: str) -> str:
+    return os.path.join(sysfs_root, DEVICES)
+
+
+def _read(path: str) -> str | None:
+    """An attribute's value without its trailing newline; None when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _Bad(f"cannot open: {exc.strerror}") from None
+    try:
+        data = os.read(fd, 4096)
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise _Bad("is a directory, expected an attribute") from None
+        raise _Bad(f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    return data.decode("utf-8", "surrogateescape")
+
+
+def parse_state(text: str) -> str:
+    """The state name from ``NAME (n)``, checked against the driver's numbering."""
+    name, sep, rest = text.rpartition(" (")
+    if sep and rest.endswith(")") and rest[:-1].isdigit() and rest[:-1].isascii():
+        number = int(rest[:-1])
+        if number < len(STATES) and STATES[number] == name:
+            return name
+    raise _Bad(f"expected 'NAME (n)' such as 'READY (4)', found {_show(text)}")
+
+
+def _show(text: str) -> str:
+    from twinstar.astribank.printable import shown
+
+    return shown(text[:64])
+
+
+def _number(path: str) -> int | None:
+    text = _read(path)
+    if text is None:
+        return None
+    if not (text.isdigit() and text.isascii() and len(text) <= 4):
+        raise _Bad(f"expected a number, found {_show(text)}")
+    return int(text)
+
+
+def read_unit(directory: str, name: str, *, transport: bool = True) -> Unit:
+    """Read one ``xbus-NN`` entry of ``directory``; problems are collected, not raised."""
+    base = f"{directory}/{name}"
+    unit = Unit(name, base)
+    digits = name[5:]
+    if name.startswith("xbus-") and digits.isdigit() and digits.isascii() and len(digits) <= 3:
+        unit.num = int(digits)
+    else:
+        unit.problems.append(f"unexpected device name {_show(name)}")
+    for attr in ("label", "connector", "xbus_state", "status"):
+        try:
+            value = _read(f"{base}/{attr}")
+            if value is None:
+                if attr in ("xbus_state", "status"):
+                    unit.problems.append(f"{attr}: missing")
+                continue
+            if attr == "label":
+                unit.label = value
+            elif attr == "connector":
+                unit.connector = value
+            elif attr == "xbus_state":
+                unit.state = parse_state(value)
+            elif value in STATUSES:
+                unit.status = value
+            else:
+                raise _Bad(f"expected connected or missing, found {_show(value)}")
+        except _Bad as exc:
+            unit.problems.append(f"{attr}: {exc}")
+    if transport:
+        for attr in ("busnum", "devnum"):
+            try:
+                setattr(unit, attr, _number(f"{base}/transport/{attr}"))
+            except _Bad as exc:
+                unit.problems.append(f"transport/{attr}: {exc}")
+    return unit
+
+
+def scan(sysfs_root: str, *, transport: bool = False) -> list[Unit]:
+    """Every xbus device under ``sysfs_root``, ordered by bus number.
+
+    No ``bus/astribanks`` directory means the xpp driver is not loaded: no units.
+    ``transport`` also reads each unit's USB bus and device numbers.
+    """
+    directory = devices_dir(sysfs_root)
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        from twinstar.errors import SysfsError
+
+        raise SysfsError(f"cannot list Astribank devices: {exc.strerror}", path=directory) from None
+    units = [read_unit(directory, n, transport=transport) for n in names if n.startswith("xbus")]
+    units.sort(key=lambda u: (u.num is None, u.num or 0, u.name))
+    return units
+
+
+def find(sysfs_root: str, xbus_name: str, *, transport: bool = True) -> Unit | None:
+    """The unit named ``XBUS-NN`` (as in a uevent), or None when it is not there."""
+    name = xbus_name.lower()
+    if not name.startswith("xbus-") or "/" in name or name in ("xbus-.", "xbus-.."):
+        return None
+    directory = devices_dir(sysfs_root)
+    if not os.path.isdir(f"{directory}/{name}"):
+        return None
+    return read_unit(directory, name, transport=transport)

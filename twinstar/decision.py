@@ -1,0 +1,102 @@
+"""What to do about the units present: the one pure decision of the hotplug path.
+
+The udev hook, the daemon and the hand-off runner (after a transition) all
+call :func:`decide` with what they read; it returns an action and the reason,
+which is logged. Plain string constants rather than enums keep the hook's
+start-up cheap.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.astribank.readiness import Readiness
+
+NOTHING = "nothing"
+TAKEOVER = "takeover"
+RELEASE = "release"
+
+#: What made us look: a device event, the daemon's periodic re-evaluation, or
+#: the end of a takeover/release (units may have changed meanwhile).
+EVENT = "event"
+PERIODIC = "periodic"
+AFTER_TRANSITION = "after-transition"
+TRIGGERS = (EVENT, PERIODIC, AFTER_TRANSITION)
+
+
+class Decision:
+    """An action (``nothing``, ``takeover``, ``release``) and why."""
+
+    __slots__ = ("action", "reason")
+
+    def __init__(self, action: str, reason: str) -> None:
+        self.action = action
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Decision) and (self.action, self.reason) == (other.action, other.reason)
+
+    def __repr__(self) -> str:
+        return f"Decision({self.action!r}, {self.reason!r})"
+
+
+def needs_node_state(readiness: Readiness) -> bool:
+    """Whether :func:`decide` can act at all, i.e. the node's state must be read."""
+    return readiness.all_ready or readiness.none_present
+
+
+def decide(
+    readiness: Readiness,
+    *,
+    role: str | None,
+    interrupted: bool = False,
+    maintenance: bool = False,
+    pending: str | None = None,
+    trigger: str = EVENT,
+    event_time: float | None = None,
+    since: float = 0.0,
+) -> Decision:
+    """Takeover, release or nothing.
+
+    ``role`` is the node's role from ``state.json`` (None when not read,
+    allowed only when :func:`needs_node_state` is false); ``interrupted``: that
+    role is a transition whose process is gone; ``pending``: a description of
+    a hand-off or transition still in progress, which blocks a new one.
+
+    After a failed transition (role ``failed``) only a device event that
+    arrived after the failure was recorded (``event_time`` > ``since``)
+    tries again: never a periodic look, and never the other hooks of the
+    burst of events that started the failed attempt.
+    """
+    retry = trigger == EVENT and (event_time is None or event_time > since)
+    if not needs_node_state(readiness):
+        return Decision(NOTHING, "waiting for the listed units")
+    if role is None:
+        raise ValueError("decide() needs the node's role when all units are ready or none is present")
+    running = role in ("starting", "stopping") and not interrupted
+    if readiness.all_ready:
+        if role == "active":
+            return Decision(NOTHING, "already active")
+        if maintenance:
+            return Decision(NOTHING, "all ready, but the maintenance file is present: no takeover")
+        if running:
+            return Decision(NOTHING, f"all ready; a transition is in progress ({role})")
+        if pending:
+            return Decision(NOTHING, f"all ready; {pending}")
+        if role == "failed" and not retry:
+            return Decision(NOTHING, "all ready, but the last transition failed: waiting for a new device event or an operator")
+        if interrupted:
+            return Decision(TAKEOVER, f"all ready; completing an interrupted transition ({role})")
+        return Decision(TAKEOVER, "all ready")
+    # No listed unit is present any more.
+    if role == "standby":
+        return Decision(NOTHING, "standby")
+    if maintenance:
+        return Decision(NOTHING, "no listed unit present, but the maintenance file is present: no release")
+    if running:
+        return Decision(NOTHING, f"no listed unit present; a transition is in progress ({role})")
+    if pending:
+        return Decision(NOTHING, f"no listed unit present; {pending}")
+    if role == "failed" and not retry:
+        return Decision(NOTHING, "no listed unit present, but the last transition failed: waiting for a new device event or an operator")
+    return Decision(RELEASE, f"no listed unit present ({role}{', interrupted' if interrupted else ''})")

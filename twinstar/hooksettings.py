@@ -1,0 +1,201 @@
+"""The part of the configuration the udev hook needs, cached between events.
+
+Parsing YAML costs more than the hook's whole time budget (PyYAML alone
+takes about as long to import as the interpreter takes to start), so the
+hook reads a small cache file instead. The cache is keyed by the
+configuration file's identity and version (path, device, inode, size,
+mtime, ctime, owner, mode): any edit, replacement, chmod or chown makes it
+stale, and the hook then takes the slow path: the full
+:func:`twinstar.config.load` with all its validation, after which the cache
+is rewritten atomically. A file modified within the last
+:data:`RACY_SECONDS` is not cached, because a second edit within the
+filesystem's timestamp granularity could keep size and mtime unchanged.
+
+The cache lives in a root-only directory (mode 0700, ``settings.HOOK_CACHE_DIR``
+or ``$TWINSTAR_CACHE_DIR``), is written with O_NOFOLLOW|O_EXCL and
+renamed into place, and uses :mod:`marshal` (built in; ``json`` would cost
+the import of ``re``). A cache that is unreadable, not ours, or from another
+version is ignored.
+"""
+
+from __future__ import annotations
+
+import binascii
+import marshal
+import os
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
+
+#: Bump when the cached fields change.
+CACHE_FORMAT = 1
+RACY_SECONDS = 2.0
+
+_FIELDS = (
+    "source",
+    "node",
+    "state_dir",
+    "maintenance_file",
+    "handoff",
+    "lock_timeout",
+    "sysfs",
+    "xpp_order",
+    "rearm_watchdog",
+    "usb_simulator",
+    "usb_simulator_port",
+    "programs",
+)
+
+
+class HookSettings:
+    """What the hotplug decision and its hand-off need from the configuration."""
+
+    __slots__ = (*_FIELDS, "config")
+
+    def __init__(self, **values: object) -> None:
+        for name in _FIELDS:
+            setattr(self, name, values[name])
+        #: The full configuration when it is at hand (slow path, daemon); else None.
+        self.config: Config | None = None
+
+    source: str
+    node: str
+    state_dir: str
+    maintenance_file: str
+    handoff: str
+    lock_timeout: float
+    sysfs: str
+    xpp_order: str
+    rearm_watchdog: bool
+    usb_simulator: str | None
+    usb_simulator_port: int
+    programs: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def from_config(cls, config: Config) -> HookSettings:
+        settings = cls(
+            source=config.source,
+            node=config.node,
+            state_dir=config.state_dir,
+            maintenance_file=config.maintenance_file,
+            handoff=str(config.handoff.value),
+            lock_timeout=float(config.lock_timeout),
+            sysfs=config.astribanks.sysfs,
+            xpp_order=config.astribanks.xpp_order,
+            rearm_watchdog=bool(config.astribanks.rearm_watchdog),
+            usb_simulator=config.usb.simulator,
+            usb_simulator_port=int(config.usb.simulator_port),
+            programs=tuple(config.programs),
+        )
+        settings.config = config
+        return settings
+
+    def record(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in _FIELDS}
+
+    def full_config(self) -> Config:
+        """The complete configuration (loads and validates it when only the cache was read)."""
+        if self.config is None:
+            from twinstar import config as config_mod
+
+            self.config = config_mod.load(self.source)
+        return self.config
+
+
+def cache_dir(environ: dict[str, str] | os._Environ[str]) -> str:
+    from twinstar import settings
+
+    return environ.get(settings.HOOK_CACHE_ENV) or settings.HOOK_CACHE_DIR
+
+
+def _key(path: str, st: os.stat_result) -> tuple[object, ...]:
+    return (CACHE_FORMAT, marshal.version, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
+
+
+def _cache_file(directory: str, path: str) -> str:
+    crc = binascii.crc32(path.encode("utf-8", "surrogateescape"))
+    return f"{directory}/config-{crc:08x}.marshal"
+
+
+def _private_dir(directory: str, *, create: bool) -> bool:
+    """``directory`` is a real directory owned by us and closed to others."""
+    if create:
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError:
+            return False
+    try:
+        st = os.lstat(directory)
+    except OSError:
+        return False
+    return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
+def read_cache(directory: str, path: str, st: os.stat_result) -> HookSettings | None:
+    """The cached settings for this exact version of ``path``, or None."""
+    try:
+        fd = os.open(_cache_file(directory, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        cst = os.fstat(fd)
+        if cst.st_uid != os.geteuid() or cst.st_mode & 0o077 or not _private_dir(directory, create=False):
+            return None
+        data = os.read(fd, 1 << 20)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        value = marshal.loads(data)
+        if type(value) is not dict or value.get("key") != _key(path, st):
+            return None
+        return HookSettings(**value["settings"])
+    except (ValueError, EOFError, TypeError, KeyError):
+        return None
+
+
+def write_cache(directory: str, path: str, st: os.stat_result, settings: HookSettings) -> bool:
+    """Store ``settings`` for this version of ``path``; False when the cache cannot be used."""
+    if time.time() - st.st_mtime < RACY_SECONDS or not _private_dir(directory, create=True):
+        return False
+    final = _cache_file(directory, path)
+    tmp = f"{final}.{os.getpid()}.tmp"
+    data = marshal.dumps({"key": _key(path, st), "settings": settings.record()})
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    return True
+
+
+def load(path: str, *, cache: str | None) -> HookSettings:
+    """The hook's settings for the configuration at ``path``: from the cache, else parsed.
+
+    ``cache`` is the cache directory (None: do not cache). Configuration
+    errors raise :class:`~twinstar.errors.ConfigError` exactly as ``twinstar check`` reports them.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and cache:
+        cached = read_cache(cache, path, st)
+        if cached is not None:
+            return cached
+    from twinstar import config as config_mod
+
+    settings = HookSettings.from_config(config_mod.load(path))
+    if st is not None and cache:
+        try:
+            write_cache(cache, path, st, settings)
+        except OSError:
+            pass  # the cache is only an optimisation
+    return settings
