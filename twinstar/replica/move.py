@@ -226,7 +226,7 @@ class Mover:
             return
         raise RefusedError(
             f"{mp.path}: in use by {inuse.describe(found)}",
-            hint="stop those programs (twinstar release, or systemctl stop) or pass --force",
+            hint="stop those programs first, e.g. with twinstar release or systemctl stop, or pass --force",
         )
 
     # -- the move --

@@ -115,7 +115,7 @@ def check_placement(path: str, replica: Replica) -> None:
         raise BadInputError(f"{path}: is the replica itself")
     if replica.contains(path):
         raise BadInputError(f"{path}: is inside the replica {replica.root}; give the original path")
-    if replica.root.startswith(path + "/"):
+    if path == "/" or replica.root.startswith(path + "/"):
         raise BadInputError(f"{path}: holds the replica {replica.root}; it cannot be moved into it")
 
 

@@ -1,0 +1,73 @@
+"""Path validation, mount detection and in-use detection (no root needed)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from twinstar.errors import BadInputError
+from twinstar.replica import inuse
+from twinstar.replica.paths import Replica, canonical, check_placement, is_mounted, mount_points
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("etc/asterisk", "must be absolute"), ("", "must be absolute"), ("/", "root directory"), ("//", "root directory"), ("/a\x00b", "NUL")],
+)
+def test_canonical_rejects(raw: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        canonical(raw)
+
+
+def test_canonical_resolves_the_parent_but_not_the_path(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to("real")
+    (tmp_path / "real" / "leaf").symlink_to("/nowhere")
+    assert canonical(f"{tmp_path}/alias/./leaf/") == f"{tmp_path.resolve()}/real/leaf"
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("/replica", "the replica itself"), ("/replica/etc", "inside the replica"), ("/", "holds the replica")],
+)
+def test_placement(path: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        check_placement(path, Replica("/replica"))
+
+
+def test_placement_accepts_a_sibling_with_a_common_prefix() -> None:
+    check_placement("/replica-old", Replica("/replica"))
+    check_placement("/etc/asterisk", Replica("/srv/replica"))
+
+
+def test_mountinfo_escapes_are_decoded(tmp_path: Path) -> None:
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+        "90 27 7:0 / /srv/my\\040replica rw,relatime - ext4 /dev/loop0 rw\n"
+    )
+    assert mount_points(str(info)) == {"/proc", "/srv/my replica"}
+    assert is_mounted("/srv/my replica", mountinfo=str(info))
+    assert not is_mounted("/srv/my\\040replica", mountinfo=str(info))
+
+
+def test_processes_using_a_path_are_named(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "open.txt").write_text("x")
+    holder = subprocess.Popen(
+        ["python3", "-c", "import sys,time; f=open(sys.argv[1]); print(flush=True); time.sleep(300)", str(tmp_path / "conf" / "open.txt")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        holder.stdout.readline()
+        found = inuse.users(str(tmp_path / "conf"))
+        hows = {u.how.split()[0] for u in found if u.pid == holder.pid}
+        assert hows == {"fd"}
+        assert f"pid {holder.pid} (python3)" in inuse.describe(found)
+        assert inuse.users(str(tmp_path / "con")) == []
+    finally:
+        holder.kill()
+        holder.wait()
