@@ -92,7 +92,7 @@ def _register() -> None:
         importlib.import_module(f"twinstar.cli.{name}")
 
 
-_COMMAND_MODULES: tuple[str, ...] = ("engine", "usb", "prepare", "daemon", "demo", "switchover")
+_COMMAND_MODULES: tuple[str, ...] = ("engine", "usb", "prepare", "daemon", "demo", "switchover", "hotplug")
 
 _register()
 
