@@ -100,6 +100,7 @@ class Run:
         self.servers: dict[str, ServerFiles] = {}
         self.observers: set[int] = set()
         self.procs: dict[str, Any] = {}
+        self.watches: list[AddressWatch | MountWatch] = []
 
     # -- building ----------------------------------------------------------------------------
 
@@ -126,8 +127,10 @@ class Run:
         for key in ("a", "b"):
             w = AddressWatch(self.topo.server(key).netns, self.topo.server(key).name, address, self.shared.events)
             self.observers.add(w.pid)
+            self.watches.append(w)
             self.cleanup.add(f"address watch on {key}", w.stop)
         mounts = MountWatch({s.mountpoint: s.host.name for s in self.servers.values()}, self.shared.events)
+        self.watches.append(mounts)
         self.cleanup.add("mount watch", mounts.stop)
         py = sys.executable
         client = processes.spawn(
@@ -194,8 +197,31 @@ class Run:
     def bring_up_a(self) -> None:
         self.progress("units attach to pbx-a; its hook takes over")
         self.wait_for("pbx-a becoming active and answering", lambda: self.role("a") == Role.ACTIVE and self.served_by("pbx-a"))
-        self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
+        self.arm_watchdogs()
         time.sleep(0.2)  # the client sees a steady service before the failure
+
+    def arm_watchdogs(self) -> None:
+        """The hook re-arms each unit's watchdog when it comes online; make sure it did.
+
+        When it did not within a second, ``twinstar enable-wd`` runs on pbx-a
+        (as an operator would) and the timeline says so.
+        """
+        assert self.shared is not None
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            if self.watchdogs_on():
+                return
+            time.sleep(0.02)
+        a = self.servers["a"]
+        result = self.runner.run(
+            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", "enable-wd"]),
+            timeout=self.options.wait,
+            ok_codes=None,
+            env={"TWINSTAR_CONFIG": a.config},
+            quiet=True,
+        )
+        events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
+        self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
     def cut_power_a(self) -> None:
         assert self.shared is not None
@@ -224,6 +250,7 @@ class Run:
             timeout=self.options.wait,
             ok_codes=None,
             env={"TWINSTAR_CONFIG": a.config},
+            quiet=True,
         )
         events.emit(self.shared.events, f"twinstar switchover exit {result.returncode}", a.host.name)
         return {"exit_status": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
@@ -243,10 +270,10 @@ class Run:
         time.sleep(0.2)
 
     def collect(self, collected: Collected) -> None:
-        for name in ("client", "hardware"):
-            proc = self.procs.get(name)
-            if proc is not None:
-                processes.stop(proc, grace=10)
+        for name, proc in self.procs.items():
+            processes.stop(proc, grace=10 if name == "hardware" else 2)
+        for watch in self.watches:
+            watch.stop()
         if self.shared is None:
             return
         collected.events = events.read(self.shared.events)
