@@ -60,8 +60,11 @@ REOPEN_DELAY = 1.0
 class Evaluation:
     """What one evaluation found and did, as the daemon records it."""
 
-    decision: str  # "takeover", "release" or "none"
-    summary: str  # the readiness line the hook logs
+    decision: str  # "takeover", "release", "nothing" or "ignored"
+    line: str  # the line the hook logs for the same event
+    summary: str  # readiness alone
+    acted: bool = False  # a transition ran (or was handed off)
+    ok: bool = True
     readiness: dict[str, Any] | None = None
 
 
@@ -70,16 +73,25 @@ class Decide(Protocol):
 
 
 def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
-    """Decide and hand off through the hook's code, running the transition inline."""
-    from twinstar import hook  # the hook's module: one copy of readiness and hand-off
+    """Decide and hand off through the hook's code (:func:`twinstar.hook.evaluate`), inline.
 
-    environ = event.environ if event is not None else {}
-    result = hook.evaluate(config, environ, handoff=config_mod.Handoff.INLINE)
-    readiness = getattr(result, "readiness", None)
+    The same event filter as the hook's ``main``: actions other than add,
+    online, offline and remove are ignored.
+    """
+    from twinstar import handoff, hook  # one copy of readiness, decision and hand-off
+
+    hook_event = hook.Event.from_environ(event.environ) if event is not None else None
+    if hook_event is not None and hook_event.action not in hook.ACTIONS:
+        line = f"{hook_event.label()}: not a hotplug action ({', '.join(hook.ACTIONS)}); ignored"
+        return Evaluation(decision="ignored", line=line, summary="")
+    outcome = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE)
     return Evaluation(
-        decision=str(getattr(result, "decision", "none")),
-        summary=str(getattr(result, "summary", "") or (readiness.summary() if readiness is not None else "")),
-        readiness=_readiness_json(readiness),
+        decision=outcome.decision.action,
+        line=outcome.line(),
+        summary=outcome.readiness.summary(),
+        acted=outcome.handed_off is not None,
+        ok=outcome.exit_status == 0,
+        readiness=_readiness_json(outcome.readiness),
     )
 
 
@@ -345,15 +357,20 @@ class Daemon:
             self._error(f"evaluation ({why}): unexpected {type(exc).__name__}: {exc}")
             return
         self.evaluations += 1
-        self._info["readiness"] = result.readiness or {"summary": result.summary}
-        self._info["last_evaluation"] = {"at": self.clock(), "why": why, "decision": result.decision}
+        if result.decision != "ignored":
+            self._info["readiness"] = result.readiness or {"summary": result.summary}
+        self._info["last_evaluation"] = {"at": self.clock(), "why": why, "decision": result.decision, "line": result.line}
         after = self._role()
-        if event is None:
-            log.debug("evaluation (%s): %s; %s", why, result.summary, result.decision)
-        if result.decision != "none" or after != before:
-            log.info("%s: %s, role %s -> %s", why, result.decision, before.value, after.value)
+        if not result.ok:
+            self._error(result.line)
+        elif event is not None or result.acted:
+            log.info("%s", result.line)
+        else:
+            log.debug("%s", result.line)
+        if result.acted or after != before:
+            log.info("role %s -> %s", before.value, after.value)
             if after == Role.FAILED:
-                self._error(f"{result.decision} failed; role is failed (see twinstar status and the journal)")
+                self._error(f"{result.decision} failed: role is failed (twinstar status, journal in {self.config.state_dir})")
             self._schedule_active_work()
         if self.ready:
             self.notifier.status(self.status_line())

@@ -1,0 +1,118 @@
+"""Daemon test plumbing: a fake monitor on a real socketpair, configurations, counters.
+
+The fake monitor stands in for the netlink socket only (no Astribank driver
+here): the daemon waits on its real file descriptor with ``select`` and reads
+one datagram per uevent, as it does with pyudev. Everything behind it (the
+hook's decision code, hand-off, engine, command steps) is the real code.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+from twinstar import config as config_mod
+from twinstar.astribank.fakesysfs import FakeSysfs
+from twinstar.daemon import Daemon
+from twinstar.monitor import MonitorError, Uevent
+from twinstar.notify import Notifier
+from twinstar.state import StateStore
+
+
+class FakeMonitor:
+    """Uevents as datagrams on a socketpair; the test holds the sending end."""
+
+    def __init__(self) -> None:
+        self._recv, self._send = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.closed = False
+
+    def fileno(self) -> int:
+        return self._recv.fileno()
+
+    def poll(self, timeout: float | None = None) -> Uevent | None:
+        readable, _, _ = select.select([self._recv], [], [], timeout)
+        if not readable:
+            return None
+        data = self._recv.recv(65536)
+        if not data:
+            raise MonitorError("fake monitor: the sending end was closed")
+        env = json.loads(data)
+        action = env.pop("ACTION", "")
+        devpath = env.pop("DEVPATH", "")
+        return Uevent(action=action, devpath=devpath, properties=env)
+
+    def send(self, environ: Mapping[str, str]) -> None:
+        self._send.send(json.dumps(dict(environ)).encode())
+
+    def hang_up(self) -> None:
+        """Close the sending end: the receiving end becomes readable with EOF."""
+        self._send.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self._recv.close()
+        try:
+            self._send.close()
+        except OSError:
+            pass
+
+
+def label(i: int) -> str:
+    return f"usb:{i:08d}"
+
+
+def connector(i: int) -> str:
+    return f"usb-0000:00:1d.7-{i}"
+
+
+def write_config(tmp: Path, units: int, *, daemon: str = "", steps: str | None = None) -> Path:
+    """A configuration over a fake sysfs in tmp/sys listing ``units`` units.
+
+    The default takeover is two command steps whose state is a file each
+    (touch / rm / test -e), so a check can be made to fail from outside.
+    """
+    (tmp / "sys").mkdir(exist_ok=True)
+    (tmp / "xpp_order").write_text("".join(f"{label(i)}\n" for i in range(units)))
+    if steps is None:
+        steps = "".join(
+            f"  - command: {{name: c{i}, start: [/usr/bin/touch, {tmp}/up-{i}], stop: [/bin/rm, -f, {tmp}/up-{i}],"
+            f" check: [/usr/bin/test, -e, {tmp}/up-{i}], timeout: 5}}\n"
+            for i in (1, 2)
+        )
+    text = (
+        f"node: test\nstate_dir: {tmp}/state\nmaintenance_file: {tmp}/maintenance\nhandoff: inline\n"
+        f"astribanks: {{sysfs: {tmp}/sys, xpp_order: {tmp}/xpp_order, rearm_watchdog: false}}\n"
+        f"{daemon}"
+        f"takeover:\n{steps}"
+    )
+    path = tmp / "twinstar.yaml"
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+def make_daemon(path: Path, monitor: FakeMonitor, notifier: Notifier | None = None) -> Daemon:
+    config = config_mod.load(str(path), strict_modes=False)
+    return Daemon(
+        config,
+        config_path=str(path),
+        open_monitor=lambda: monitor,
+        notifier=notifier,
+        load_config=lambda p: config_mod.load(p, strict_modes=False),
+    )
+
+
+def transitions(state_dir: Path) -> list[str]:
+    """The actions of every takeover/release begun, from the journal."""
+    return [r["action"] for r in StateStore(str(state_dir)).read_journal() if r.get("event") == "begin"]
+
+
+def role(state_dir: Path) -> str:
+    return StateStore(str(state_dir)).read().role.value
+
+
+def sysfs(tmp: Path) -> FakeSysfs:
+    return FakeSysfs(str(tmp / "sys"))

@@ -1,0 +1,208 @@
+"""The daemon loop fed through a real descriptor: same decisions as the hook.
+
+Events go through :class:`FakeMonitor` (a socketpair: the netlink socket is
+the only stand-in); the daemon decides with the hook's code and runs
+takeover/release inline with the real engine and command steps. The
+property test drives every unit through add/online/offline/remove in any
+interleaving and checks, after every event, that exactly one takeover
+followed the last listed unit becoming READY and exactly one release
+followed the last one leaving.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.daemon.helpers import (
+    FakeMonitor,
+    connector,
+    label,
+    make_daemon,
+    role,
+    sysfs,
+    transitions,
+    write_config,
+)
+from twinstar import settings as tsettings
+from twinstar.astribank.fakesysfs import FakeSysfs
+
+ABSENT, WAITING, READY, LEAVING = 0, 1, 2, 3
+
+
+def advance(fake: FakeSysfs, unit: int, phase: int) -> tuple[dict[str, str], int]:
+    """Move one unit one step along its lifecycle; the uevent and its new phase."""
+    if phase == ABSENT:
+        env = fake.create_unit(unit)
+        fake.attach(unit, label=label(unit), connector=connector(unit))
+        return env, WAITING
+    if phase == WAITING:
+        return fake.online(unit), READY
+    if phase == READY:
+        return fake.offline(unit), LEAVING
+    return fake.remove_unit(unit), ABSENT
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 6), picks=st.lists(st.integers(0, 63), max_size=48))
+def test_any_event_order_gives_one_takeover_and_one_release(n: int, picks: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        fake = sysfs(tmp)
+        monitor = FakeMonitor()
+        daemon = make_daemon(write_config(tmp, n), monitor)
+        daemon.start()
+        try:
+            phases = [ABSENT] * n
+            expected: list[str] = []
+            active = False
+            for pick in picks:
+                unit = pick % n
+                env, phases[unit] = advance(fake, unit, phases[unit])
+                monitor.send(env)
+                daemon.run_once(0)
+                if not active and all(p == READY for p in phases):
+                    expected.append("takeover")
+                    active = True
+                elif active and all(p in (ABSENT, LEAVING) for p in phases):
+                    expected.append("release")
+                    active = False
+                assert transitions(tmp / "state") == expected, (phases, env["ACTION"], unit)
+                assert role(tmp / "state") == ("active" if active else "standby")
+        finally:
+            daemon.stop()
+
+
+def test_a_burst_of_events_is_one_takeover_then_one_release(tmp_path: Path) -> None:
+    n = 16
+    fake = sysfs(tmp_path)
+    monitor = FakeMonitor()
+    daemon = make_daemon(write_config(tmp_path, n), monitor)
+    daemon.start()
+    try:
+        for i in range(n):  # every event is queued before the daemon reads any
+            for env in fake.arrive(i, label=label(i), connector=connector(i)):
+                monitor.send(env)
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover"]
+        assert role(tmp_path / "state") == "active"
+        for i in range(n):
+            for env in fake.depart(i):
+                monitor.send(env)
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover", "release"]
+        assert role(tmp_path / "state") == "standby"
+    finally:
+        daemon.stop()
+
+
+def test_unknown_devices_and_other_actions_change_nothing(tmp_path: Path) -> None:
+    fake = sysfs(tmp_path)
+    monitor = FakeMonitor()
+    daemon = make_daemon(write_config(tmp_path, 1), monitor)
+    daemon.start()
+    try:
+        # A unit that xpp_order does not list, fully ready.
+        for env in fake.arrive(7, label="usb:NOTLISTED", connector="usb-9"):
+            monitor.send(env)
+        monitor.send({**fake.event("bind", 7)})
+        monitor.send({"ACTION": "change", "DEVPATH": "/devices/whatever"})
+        monitor.send({"ACTION": "online", "DEVPATH": "/devices/x"})  # no XBUS_NAME
+        monitor.send({"ACTION": "online", "XBUS_NAME": "$(touch /tmp/pwned);", "DEVPATH": "/x"})
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == []
+        assert daemon.monitor is monitor  # still listening
+        state = json.loads((tmp_path / "state" / tsettings.DAEMON_STATE_FILE).read_text())
+        assert "unlisted" in state["readiness"]["summary"]
+        assert state["last_evaluation"]["decision"] == "nothing"
+        # The listed unit arrives: the daemon still acts.
+        for env in fake.arrive(0, label=label(0), connector=connector(0)):
+            monitor.send(env)
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover"]
+    finally:
+        daemon.stop()
+
+
+def test_periodic_evaluation_catches_a_missed_event(tmp_path: Path) -> None:
+    """Units became ready without any event reaching the daemon."""
+    fake = sysfs(tmp_path)
+    clock = [1000.0]
+    monitor = FakeMonitor()
+    path = write_config(tmp_path, 2, daemon="daemon: {evaluate_interval: 30}\n")
+    daemon = make_daemon(path, monitor)
+    daemon.monotonic = lambda: clock[0]
+    daemon.start()
+    try:
+        for i in range(2):
+            fake.arrive(i, label=label(i), connector=connector(i))  # events lost
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == []
+        clock[0] += 30
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover"]
+    finally:
+        daemon.stop()
+
+
+def test_monitor_failure_is_logged_and_the_monitor_reopened(tmp_path: Path) -> None:
+    fake = sysfs(tmp_path)
+    clock = [1000.0]
+    monitors = [FakeMonitor(), FakeMonitor()]
+    opened: list[FakeMonitor] = []
+
+    def open_monitor() -> FakeMonitor:
+        opened.append(monitors[len(opened)])
+        return opened[-1]
+
+    path = write_config(tmp_path, 1)
+    daemon = make_daemon(path, monitors[0])
+    daemon.open_monitor = open_monitor
+    daemon.monotonic = lambda: clock[0]
+    daemon.start()
+    try:
+        fake.arrive(0, label=label(0), connector=connector(0))
+        monitors[0].hang_up()  # the socket fails; the unit's events are lost with it
+        daemon.run_once(0)
+        assert daemon.monitor is None
+        assert "re-evaluating from sysfs" in daemon.snapshot()["last_error"]["message"]
+        # The re-evaluation after the failure found the unit ready.
+        assert transitions(tmp_path / "state") == ["takeover"]
+        clock[0] += 1.0
+        daemon.run_once(0)
+        assert daemon.monitor is monitors[1] and len(opened) == 2
+        for env in fake.depart(0):
+            monitors[1].send(env)
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover", "release"]
+    finally:
+        daemon.stop()
+
+
+def test_failed_takeover_leaves_role_failed_and_visible(tmp_path: Path) -> None:
+    fake = sysfs(tmp_path)
+    monitor = FakeMonitor()
+    steps = (
+        f"  - command: {{name: ok, start: [/usr/bin/touch, {tmp_path}/up-ok], stop: [/bin/rm, -f, {tmp_path}/up-ok],"
+        f" check: [/usr/bin/test, -e, {tmp_path}/up-ok]}}\n"
+        "  - command: {name: broken, start: [/bin/false], stop: [/bin/true], check: [/bin/false]}\n"
+    )
+    daemon = make_daemon(write_config(tmp_path, 1, steps=steps), monitor)
+    daemon.start()
+    try:
+        for env in fake.arrive(0, label=label(0), connector=connector(0)):
+            monitor.send(env)
+        daemon.run_once(0)
+        assert role(tmp_path / "state") == "failed"
+        assert not (tmp_path / "up-ok").exists()  # rolled back: never half-active
+        state = json.loads((tmp_path / "state" / tsettings.DAEMON_STATE_FILE).read_text())
+        assert state["role"] == "failed"
+        assert state["last_transition"]["action"] == "takeover"
+        assert state["last_transition"]["result"] == "failed"
+        assert "failed" in state["last_error"]["message"]
+    finally:
+        daemon.stop()
