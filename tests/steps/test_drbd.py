@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.steps.rigs import Volume, mounted_on
+from tests.steps.rigs import run as sh
 from twinstar.config import Config, DrbdSpec, FsckMode
 from twinstar.errors import RefusedError, StepError
 from twinstar.proc import ProgramRunner
@@ -26,39 +28,6 @@ from twinstar.steps.base import StepContext
 from twinstar.steps.drbd import DrbdStep
 
 pytestmark = pytest.mark.privileged
-
-
-def sh(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
-
-
-def mounted_on(mountpoint: Path) -> bool:
-    return subprocess.run(["findmnt", "--mountpoint", str(mountpoint)], capture_output=True).returncode == 0
-
-
-@dataclass
-class Volume:
-    image: Path
-    device: str
-    mountpoint: Path
-
-
-@pytest.fixture
-def volume(tmp_path: Path) -> Iterator[Volume]:
-    image = tmp_path / "replica.img"
-    mountpoint = tmp_path / "replica"
-    mountpoint.mkdir()
-    sh("truncate", "-s", "24M", str(image))
-    device = sh("losetup", "-f", "--show", str(image)).strip()
-    try:
-        sh("mkfs.ext4", "-q", device)
-        yield Volume(image, device, mountpoint)
-    finally:
-        for _ in range(5):
-            if not mounted_on(mountpoint):
-                break
-            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
-        subprocess.run(["losetup", "-d", device], capture_output=True)
 
 
 @dataclass

@@ -9,10 +9,7 @@ answers ARP, and a raw capture in B records what A put on the wire. Only
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import json
-import os
-import signal
 import struct
 import subprocess
 import sys
@@ -23,70 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.steps.rigs import Pair, alive, run
+
 HERE = Path(__file__).resolve().parent
 ADDRESS = "10.213.1.10/24"
-PEER_ADDRESS = "10.213.1.2/24"
-_counter = itertools.count()
 
 pytestmark = pytest.mark.privileged
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
-
-
-@dataclass
-class Pair:
-    a: str
-    b: str
-    if_a: str = "tsv0"
-    if_b: str = "tsv1"
-
-    def mac(self, ns: str, iface: str) -> bytes:
-        data = json.loads(run("ip", "-n", ns, "-j", "link", "show", "dev", iface).stdout)
-        return bytes.fromhex(data[0]["address"].replace(":", ""))
-
-    def addresses(self, ns: str, iface: str) -> list[str]:
-        data = json.loads(run("ip", "-n", ns, "-j", "addr", "show", "dev", iface).stdout)
-        return [f"{a['local']}/{a['prefixlen']}" for a in data[0]["addr_info"] if a["family"] == "inet"]
-
-
-@pytest.fixture
-def pair() -> Iterator[Pair]:
-    n = next(_counter)
-    p = Pair(a=f"ts-{os.getpid()}-{n}a", b=f"ts-{os.getpid()}-{n}b")
-    created: list[str] = []
-    try:
-        for ns in (p.a, p.b):
-            run("ip", "netns", "add", ns)
-            created.append(ns)
-        run("ip", "-n", p.a, "link", "add", p.if_a, "type", "veth", "peer", "name", p.if_b, "netns", p.b)
-        for ns, iface in ((p.a, p.if_a), (p.b, p.if_b)):
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-            run("ip", "-n", ns, "link", "set", iface, "up")
-        run("ip", "-n", p.b, "addr", "add", PEER_ADDRESS, "dev", p.if_b)
-        yield p
-    finally:
-        for ns in created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[int]]:
-    """PIDs of processes the test started (or learned of); killed at the end if still there."""
-    pids: list[int] = []
-    yield pids
-    for pid in pids:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def harness(ns: str, tmp_path: Path, actions: list[str], *, interface: str = "tsv0", **options: object) -> list[dict]:
@@ -185,7 +124,7 @@ def test_apply_probes_adds_announces_and_undo_removes(pair: Pair, capture: Path,
     probes = [f for f in frames(capture) if f.sender_ip == "0.0.0.0"]
     assert probes and all(f.target_ip == "10.213.1.10" and f.sender_mac == mac_a for f in probes)
     # The peer's kernel learned the address from the announcement.
-    neigh = json.loads(run("ip", "-n", pair.b, "-j", "neigh", "show", "10.213.1.10", "dev", pair.if_b).stdout)
+    neigh = json.loads(run("ip", "-n", pair.b, "-j", "neigh", "show", "10.213.1.10", "dev", pair.if_b))
     assert neigh and neigh[0]["lladdr"] == ":".join(f"{b:02x}" for b in mac_a)
     wait_for(lambda: not alive(apply["announcer_pid"]), "the announcer to finish")
     assert len(garps()) == 3
@@ -245,6 +184,11 @@ def test_missing_interface_is_a_clear_error(pair: Pair, tmp_path: Path) -> None:
     for r in (check, apply):
         assert r["ok"] is False and r["type"] == "StepError" and r["exit_status"] == 1
         assert "interface tsnone0 does not exist" in r["error"]
+
+
+def test_undo_with_interface_gone_succeeds(pair: Pair, tmp_path: Path) -> None:
+    undo, verify_undone = harness(pair.a, tmp_path, ["undo", "verify_undone"], interface="tsnone0")
+    assert undo["ok"] and verify_undone["ok"], (undo, verify_undone)
 
 
 def test_interface_down_fails_without_adding(pair: Pair, tmp_path: Path) -> None:

@@ -12,10 +12,7 @@ stand-in (tests/standins/systemctl.py); the tests assert the exact calls.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,61 +21,12 @@ from pathlib import Path
 import pytest
 
 from tests.standins import write_python_wrapper
+from tests.steps.rigs import STANDINS, kill_if_alive, sysv_service
 from twinstar.config import Config, ServiceManager, ServiceSpec
 from twinstar.errors import StepError
 from twinstar.proc import ProgramRunner
 from twinstar.steps.base import StepContext
 from twinstar.steps.service import ServiceStep, resolve_manager
-
-STANDINS = Path(__file__).resolve().parent.parent / "standins"
-
-DAEMON = """
-import http.server, os, signal, sys, time
-pidfile, portfile = sys.argv[1], sys.argv[2]
-server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-def stop(signum, frame):
-    time.sleep(0.3)  # a slow shutdown: stop returns before the daemon is gone
-    os.unlink(pidfile)
-    os._exit(0)
-signal.signal(signal.SIGTERM, stop)
-with open(portfile, "w") as f:
-    f.write(str(server.server_address[1]))
-time.sleep(0.3)  # a slow start-up: start returns before the daemon is ready
-with open(pidfile + ".tmp", "w") as f:
-    f.write(str(os.getpid()))
-os.rename(pidfile + ".tmp", pidfile)
-server.serve_forever()
-"""
-
-INIT_SCRIPT = """#!/bin/sh
-### BEGIN INIT INFO
-# Provides:          pbxweb
-# Required-Start:    $network
-# Required-Stop:     $network
-# Default-Start:     2 3 4 5
-# Default-Stop:      0 1 6
-# Short-Description: test daemon for twinstar
-### END INIT INFO
-PIDFILE={dir}/pbxweb.pid
-case "$1" in
-start)
-    if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then exit 0; fi
-    {start_cmd}
-    exit 0 ;;
-stop)
-    [ -f "$PIDFILE" ] && kill "$(cat "$PIDFILE")" 2>/dev/null
-    exit 0 ;;
-status)
-    if [ -f "$PIDFILE" ]; then
-        kill -0 "$(cat "$PIDFILE")" 2>/dev/null && exit 0
-        exit 1
-    fi
-    exit 3 ;;
-*)
-    echo "Usage: $0 {{start|stop|status}}" >&2
-    exit 2 ;;
-esac
-"""
 
 
 @dataclass
@@ -100,29 +48,19 @@ class Sysv:
         return ServiceStep(ServiceSpec(service=name, manager=ServiceManager.SYSV, timeout=timeout), self.ctx)
 
 
-def make_sysv(tmp_path: Path, start_cmd: str) -> Sysv:
-    init_dir = tmp_path / "init.d"
-    init_dir.mkdir()
-    (tmp_path / "daemon.py").write_text(DAEMON)
-    script = init_dir / "pbxweb"
-    script.write_text(INIT_SCRIPT.format(dir=tmp_path, start_cmd=start_cmd))
-    script.chmod(0o755)
-    service = write_python_wrapper(tmp_path / "service", STANDINS / "service.py", str(init_dir))
+def make_sysv(tmp_path: Path, start_cmd: str | None = None) -> Sysv:
+    service = sysv_service(tmp_path, start_cmd)
     config = Config(source="test", node="test", state_dir=str(tmp_path), programs=(("service", str(service)),))
     return Sysv(tmp_path, StepContext(config=config, runner=ProgramRunner(programs=config.program_map)))
 
 
 @pytest.fixture
 def sysv(tmp_path: Path) -> Iterator[Sysv]:
-    start = f'setsid {sys.executable} {tmp_path}/daemon.py "$PIDFILE" {tmp_path}/port </dev/null >/dev/null 2>&1 &'
-    s = make_sysv(tmp_path, start)
+    s = make_sysv(tmp_path)
     yield s
     pid = s.pid()
     if pid is not None:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_if_alive(pid)
 
 
 def test_sysv_start_waits_until_running_and_stop_until_stopped(sysv: Sysv) -> None:

@@ -9,6 +9,7 @@ path. undo: stop that sender if it still runs, ``ip addr del``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 from twinstar.config import IpSpec
@@ -41,6 +42,13 @@ class IpStep(Step):
         except (LinkError, ProgramError) as exc:
             raise StepError(self.name, exc.message, hint=exc.hint) from None
 
+    def _link_if_present(self) -> Link | None:
+        """For undo: an interface that is gone (a removed USB NIC) holds no address."""
+        if not os.path.exists(f"/proc/sys/net/ipv4/conf/{self.spec.interface}"):
+            self.ctx.log.warning("%s: interface %s is gone; nothing to remove", self.name, self.spec.interface)
+            return None
+        return self._link()
+
     def check(self) -> Probe:
         link = self._link()
         if link.has(self.spec.address):
@@ -49,6 +57,11 @@ class IpStep(Step):
         if other is not None:
             return Probe(False, f"{other.with_prefixlen} on {self.spec.interface} has the wrong prefix")
         return Probe(False, f"{self.spec.address.ip} not on {self.spec.interface}")
+
+    def verify_undone(self) -> None:
+        link = self._link_if_present()
+        if link is not None and link.has(self.spec.address):
+            raise StepError(self.name, f"still up after undo: {self._where}")
 
     def apply(self) -> None:
         link = self._link()
@@ -94,7 +107,7 @@ class IpStep(Step):
             raise RefusedError(
                 f"step {self.name}: {self.spec.address.ip} is already used by {mac_text(owner)} "
                 f"on {self.spec.interface}",
-                hint="another host (the peer?) answers for the shared address; not taking it over",
+                hint="another host answers for the shared address: find it (ip neigh, the switch's MAC table) and remove the address there",
             )
 
     def announce(self, count: int) -> None:
@@ -134,8 +147,8 @@ class IpStep(Step):
         # The detached sender also stops by itself once the address is gone;
         # when this process started it, stop it now.
         self._stop_announcer()
-        link = self._link()
-        if not link.has(self.spec.address):
+        link = self._link_if_present()
+        if link is None or not link.has(self.spec.address):
             return
         try:
             self.ctx.runner.run(

@@ -1,0 +1,124 @@
+"""``twinstar takeover`` / ``release`` with the drbd, ip and service steps together.
+
+The whole command runs in network namespace A (``nsenter --net``, so it
+keeps the host's mount namespace and the real loop mount stays visible).
+Stand-ins, as in the single-step tests: ``drbdadm`` (state file) and
+``service`` (init scripts from a temp dir); the mount, the address, the ARP
+traffic and the daemon are real.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.steps.rigs import Pair, Volume, kill_if_alive, mounted_on, run, sysv_service
+from twinstar.standins import drbdadm
+
+REPO = Path(__file__).resolve().parents[2]
+ADDRESS = "10.213.1.20/24"
+
+pytestmark = pytest.mark.privileged
+
+
+@dataclass
+class Node:
+    tmp: Path
+    pair: Pair
+    volume: Volume
+    config: Path
+    drbd_state: Path
+
+    def twinstar(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["nsenter", f"--net=/run/netns/{self.pair.a}", sys.executable, "-m", "twinstar", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+
+    def daemon_pid(self) -> int | None:
+        try:
+            return int((self.tmp / "pbxweb.pid").read_text())
+        except FileNotFoundError:
+            return None
+
+    def role(self) -> str:
+        return drbdadm.read_state(self.drbd_state)["resources"]["r0"]["nodes"]["pbx-a"]["role"]
+
+    def address_up(self) -> bool:
+        return ADDRESS in self.pair.addresses(self.pair.a, self.pair.if_a)
+
+
+@pytest.fixture
+def node(tmp_path: Path, pair: Pair, volume: Volume, processes: list[int]) -> Iterator[Node]:
+    state = tmp_path / "drbd.json"
+    drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b"), device=volume.device))
+    wrapper = drbdadm.write_wrapper(tmp_path / "drbdadm", state, "pbx-a")
+    service = sysv_service(tmp_path)
+    (tmp_path / "xpp_order").write_text("")
+    config = tmp_path / "twinstar.yaml"
+    config.write_text(
+        f"""node: pbx-a
+state_dir: {tmp_path / "state"}
+astribanks: {{sysfs: {tmp_path}, xpp_order: {tmp_path / "xpp_order"}}}
+programs: {{drbdadm: {wrapper}, service: {service}}}
+takeover:
+  - drbd: {{resource: r0, device: {volume.device}, mountpoint: {volume.mountpoint}, kill_grace: 0.5, timeout: 10}}
+  - ip: {{address: {ADDRESS}, interface: {pair.if_a}, arp_count: 2, arp_interval: 0.2, dad_timeout: 0.2}}
+  - service: {{name: pbxweb, manager: sysv, timeout: 10}}
+"""
+    )
+    config.chmod(0o644)
+    n = Node(tmp_path, pair, volume, config, state)
+    yield n
+    pid = n.daemon_pid()
+    if pid is not None:
+        kill_if_alive(pid)
+
+
+def test_takeover_then_release(node: Node) -> None:
+    up = node.twinstar("takeover", "--json")
+    assert up.returncode == 0, up.stderr
+    report = json.loads(up.stdout)
+    assert report["exit_status"] == 0
+    assert node.role() == "Primary" and mounted_on(node.volume.mountpoint)
+    assert node.address_up()
+    pid = node.daemon_pid()
+    assert pid is not None and Path(f"/proc/{pid}").exists()
+
+    again = node.twinstar("takeover", "--json")
+    assert again.returncode == 0, again.stderr
+    assert node.daemon_pid() == pid
+
+    down = node.twinstar("release", "--json")
+    assert down.returncode == 0, down.stderr
+    assert node.role() == "Secondary" and not mounted_on(node.volume.mountpoint)
+    assert not node.address_up()
+    assert node.daemon_pid() is None
+
+
+def test_address_owned_by_peer_refuses_and_rolls_back(node: Node) -> None:
+    run("ip", "-n", node.pair.b, "addr", "add", ADDRESS, "dev", node.pair.if_b)
+    result = node.twinstar("takeover")
+    assert result.returncode == 3, result.stderr
+    mac_b = ":".join(f"{b:02x}" for b in node.pair.mac(node.pair.b, node.pair.if_b))
+    assert mac_b in result.stderr
+    # drbd was undone, the service never started.
+    assert node.role() == "Secondary" and not mounted_on(node.volume.mountpoint)
+    assert not node.address_up() and node.daemon_pid() is None
+
+
+def test_peer_primary_refuses_before_anything_changes(node: Node) -> None:
+    drbdadm.set_role(node.drbd_state, "r0", "pbx-b", "Primary")
+    result = node.twinstar("takeover")
+    assert result.returncode == 3, result.stderr
+    assert "peer is Primary" in result.stderr
+    assert not mounted_on(node.volume.mountpoint) and not node.address_up() and node.daemon_pid() is None
