@@ -1,0 +1,108 @@
+"""``twinstar demo`` end to end, as the README runs it: whole process, as root.
+
+Real parts: network namespaces, bridge and veths, the shared address with
+gratuitous ARP, a loop-mounted ext4 image, the hook and engine processes, the
+responder and the client. Stand-ins, at the narrowest boundary: the USB
+simulator (units), fake sysfs trees (the xpp driver) and the drbdadm stand-in
+(DRBD's roles), as in design.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.demo.leftovers import new_demo_parts, snapshot
+
+TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
+
+
+def run_demo(*args: str, timeout: float = 180) -> tuple[int, dict[str, Any], str]:
+    proc = subprocess.run(
+        [TWINSTAR, "demo", "--json", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"demo printed no JSON (exit {proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
+    return proc.returncode, data, proc.stderr
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("scenario", ["power-loss", "switchover"])
+def test_demo_fails_over_from_a_to_b_and_leaves_nothing(scenario: str) -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--scenario", scenario, "--units", "2", "--watchdog-timeout", "300")
+    after = snapshot()
+    assert new_demo_parts(before, after) == []
+    (result,) = data["scenarios"]
+    assert result["problems"] == [], stderr[-3000:]
+    assert rc == 0 and data["ok"] is True and result["ok"] is True
+    assert result["served"] == ["pbx-a", "pbx-b"]
+    # The watches saw the address and the mount on both servers, never at once.
+    events = [(e["host"], e["event"]) for e in result["timeline"]]
+    for host in ("pbx-a", "pbx-b"):
+        assert (host, "address added") in events
+        assert (host, "partition mounted") in events
+    assert result["address_on_both"] == []
+    assert result["mount_on_both"] == []
+    assert result["outage_ms"] > 0
+    assert result["orchestration_ms"] > 0
+    assert result["takeover_ms"] > 0
+    assert set(result["takeover_steps_ms"]) == {"dahdi", "drbd:r0", "ip:10.213.0.100/24", "command:pbx"}
+    assert all(v > 0 for v in result["takeover_steps_ms"].values())
+    if scenario == "power-loss":
+        assert result["detection_ms"] == 300
+        assert result["detection_measured_ms"] >= 300
+    else:
+        assert result["switchover"]["exit_status"] == 0
+        assert result["release_ms"] > 0
+        # pbx-a released everything before pbx-b took anything over.
+        ms = {(e["host"], e["event"].strip()): e["ms"] for e in result["timeline"]}
+        released = max(v for (h, ev), v in ms.items() if h == "pbx-a" and ev.startswith("release ok"))
+        took = min(v for (h, ev), v in ms.items() if h == "pbx-b" and ev == "takeover begins")
+        assert released < took
+
+
+@pytest.mark.privileged
+def test_ctrl_c_during_the_demo_removes_everything() -> None:
+    before = snapshot()
+    proc = subprocess.Popen(
+        [TWINSTAR, "demo", "--scenario", "power-loss"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Interrupt once pbx-a is up: namespaces, mount, processes all exist.
+        while not any(line.startswith("mount") and line.endswith("/a/replica") for line in snapshot().demo_parts()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "pbx-a never mounted the replica"
+            time.sleep(0.05)
+        assert new_demo_parts(before, snapshot()) != []
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert new_demo_parts(before, snapshot()) == []
+
+
+def test_demo_as_non_root_explains_and_exits_2() -> None:
+    if os.geteuid() == 0:
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TWINSTAR, "demo"]
+    else:
+        argv = [TWINSTAR, "demo"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode == 2, proc.stderr
+    assert "needs root" in proc.stderr
+    assert "Traceback" not in proc.stderr
