@@ -77,3 +77,16 @@ def test_unplug_after_status_is_a_disconnect(host: Runner, cli: Runner, sim_file
     assert r.returncode == 1
     assert "usb:001/002 (usb:SIM00001): the unit disconnected" in r.stderr
     assert read_state(sim_file)["units"][0]["address"] != 2  # it re-enumerated
+
+
+def test_jump_that_does_not_leave_times_out(cli: Runner, sim_file: Path, tmp_path: Path) -> None:
+    """PORT_SET silently ignored: the unit is still here after switchover.leave_timeout."""
+    conf = tmp_path / "twinstar.yaml"
+    conf.write_text(f"usb: {{simulator: {sim_file}}}\nswitchover: {{leave_timeout: 0.3}}\ntakeover: []\n")
+    assert cli("sim", "set", str(sim_file), "1", "stuck=on").returncode == 0
+    r = cli("--config", str(conf), "jump")
+    assert r.returncode == 1
+    assert (
+        "usb:001/002 (usb:SIM00001): sent the port switch but the unit is still on this host after 0.3 s"
+    ) in r.stderr
+    assert r.stdout.count("it has left this host") == 2

@@ -18,7 +18,6 @@ import click
 from twinstar.cli import Obj, main
 from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError
-from twinstar.usb.transport import SIMULATOR_ENV
 
 if TYPE_CHECKING:
     from twinstar.usb.units import Astribanks, Outcome
@@ -30,6 +29,8 @@ def usb_config(obj: Obj) -> Config | None:
     A missing configuration file is tolerated only when the environment
     selects the simulator; otherwise the usual configuration error stands.
     """
+    from twinstar.usb.transport import SIMULATOR_ENV
+
     if os.environ.get(SIMULATOR_ENV) and not os.path.exists(obj.config_path):
         return None
     return obj.config
@@ -214,7 +215,7 @@ def sim_set(file: str, unit: str, settings: tuple[str, ...]) -> None:
 
     Keys: port, watchdog, power0, power1, twinstar, eeprom, product, serial, bus,
     trace, and the fault knobs no_reply, short_reply, wrong_seq, nopwr, busy,
-    timeout, denied, unplug (on/off).
+    timeout, denied, unplug, stuck (on/off).
     """
     from twinstar.errors import BadInputError
     from twinstar.usb import sim

@@ -65,6 +65,7 @@ FAULTS = (
     "timeout",  # reads time out
     "denied",  # opening the device node fails with EACCES
     "unplug",  # the unit disconnects right after the next request
+    "stuck",  # PORT_SET is silently ignored: the unit never leaves
 )
 EEPROM_TYPES = {"none": 0, "small": 1, "large": 2}
 MANUFACTURER = "Xorcom LTD"
@@ -196,10 +197,10 @@ def _file_lock(path: str, *, exclusive: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def _read(path: str) -> dict[str, Any]:
+def _read_raw(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except FileNotFoundError:
         raise SimStateError(
             f"{path}: simulator state file not found",
@@ -207,6 +208,9 @@ def _read(path: str) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise SimStateError(f"{path}: cannot read the simulator state: {exc.strerror}") from None
+
+
+def _parse(path: str, data: bytes) -> dict[str, Any]:
     try:
         raw = json.loads(data)
     except ValueError:
@@ -217,25 +221,29 @@ def _read(path: str) -> dict[str, Any]:
 def _write(path: str, state: Mapping[str, Any]) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
-        json.dump(state, f, indent=1, sort_keys=True)
-        f.write("\n")
+        f.write(json.dumps(state, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
 
 def load(path: str) -> dict[str, Any]:
     """The current state (a snapshot; use :func:`update` to change it)."""
     with _file_lock(path, exclusive=False):
-        return _read(path)
+        return _parse(path, _read_raw(path))
 
 
 @contextmanager
 def update(path: str) -> Iterator[dict[str, Any]]:
-    """Read, let the caller change, and write back the state, all under the exclusive lock."""
+    """Read, let the caller change, and write back the state, all under the exclusive lock.
+
+    Nothing is written when the caller raises or changes nothing.
+    """
     with _file_lock(path, exclusive=True):
-        state = _read(path)
+        data = _read_raw(path)
+        state = _parse(path, data)
         yield state
-        _check_state(state, path)
-        _write(path, state)
+        if state != json.loads(data):
+            _check_state(state, path)
+            _write(path, state)
 
 
 def label(unit: Mapping[str, Any]) -> str:
@@ -595,7 +603,7 @@ def _answer(state: dict[str, Any], unit: dict[str, Any], raw: bytes, *, claim_id
             reply, minimum = xtalk.ack(seq, xtalk.AckStatus.BAD_COMMAND), 1
         elif "nopwr" in faults or not unit[f"power{target}"]:
             reply, minimum = xtalk.ack(seq, xtalk.AckStatus.NOPWR), 1
-        elif target == unit["port"]:
+        elif target == unit["port"] or "stuck" in faults:
             return None
         else:
             set_port(state, unit, target)  # leaves this host; the open handle is now stale
