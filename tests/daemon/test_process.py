@@ -1,0 +1,103 @@
+"""The real ``twinstar daemon`` process: notify protocol, watchdog, SIGTERM.
+
+Runs ``python -m twinstar daemon --source kernel`` with ``$NOTIFY_SOCKET`` on
+a real unix datagram socket and ``$WATCHDOG_USEC`` set, over a fake sysfs
+tree (no Astribank driver here) whose units are already READY, so the
+daemon's first evaluation takes over with real command steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.helpers import connector, label, role, sysfs, transitions, write_config
+from twinstar import settings as tsettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(30)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def receive(sock: socket.socket) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in sock.recv(4096).decode().splitlines())
+
+
+def start_daemon(tmp_path: Path, config: Path, **env: str) -> subprocess.Popen[str]:
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "twinstar", "--config", str(config), "daemon", "--source", "kernel"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+def test_ready_status_watchdog_then_sigterm_leaves_resources(tmp_path: Path, notify: socket.socket) -> None:
+    fake = sysfs(tmp_path)
+    for i in range(2):
+        fake.arrive(i, label=label(i), connector=connector(i))
+    config = write_config(tmp_path, 2)
+    proc = start_daemon(tmp_path, config, NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="400000")
+    try:
+        first = receive(notify)
+        assert first["READY"] == "1", first
+        assert first["STATUS"] == "active; 2/2 ready"  # READY came after the first evaluation
+        assert first["MAINPID"] == str(proc.pid)
+        seen = [receive(notify) for _ in range(3)]
+        assert {"WATCHDOG": "1"} in seen
+        daemon_json = json.loads((tmp_path / "state" / tsettings.DAEMON_STATE_FILE).read_text())
+        assert daemon_json["pid"] == proc.pid and daemon_json["role"] == "active"
+    finally:
+        status, err = stop(proc)
+    assert status == 0, err
+    assert "Traceback" not in err
+    last = [receive(notify) for _ in range(1)]
+    while True:  # pings may come before STOPPING
+        if "STOPPING" in last[-1]:
+            break
+        last.append(receive(notify))
+    assert last[-1]["STOPPING"] == "1"
+    assert role(tmp_path / "state") == "active"
+    assert (tmp_path / "up-1").exists() and (tmp_path / "up-2").exists()
+    assert transitions(tmp_path / "state") == ["takeover"]
+
+
+def test_invalid_configuration_exits_2_before_starting(tmp_path: Path, notify: socket.socket) -> None:
+    config = write_config(tmp_path, 1, daemon="daemon: {on_step_down: reboot}\n")
+    proc = start_daemon(tmp_path, config, NOTIFY_SOCKET=str(tmp_path / "notify"))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "daemon.on_step_down" in err and "Traceback" not in err, err
+    notify.settimeout(0.0)
+    with pytest.raises(BlockingIOError):
+        notify.recv(4096)  # never READY
