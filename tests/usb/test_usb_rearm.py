@@ -11,7 +11,7 @@ import pytest
 
 from twinstar.usb import sim
 from twinstar.usb.errors import NotCapableError, NoUnitError, UsbTimeoutError
-from twinstar.usb.rearm import rearm_watchdog
+from twinstar.usb.watchdog import rearm_watchdog
 
 
 def env(path: Path, port: int = 0) -> dict[str, str]:

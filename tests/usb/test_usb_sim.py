@@ -165,6 +165,6 @@ def test_python_api_for_other_processes(sim_file: Path) -> None:
 
 
 def test_importing_rearm_does_not_load_pyusb() -> None:
-    code = "import sys, twinstar.usb.rearm; print(sorted(m for m in sys.modules if m == 'usb' or m.startswith('usb.')))"
+    code = "import sys, twinstar.usb.watchdog; print(sorted(m for m in sys.modules if m == 'usb' or m.startswith('usb.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
