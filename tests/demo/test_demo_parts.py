@@ -1,0 +1,119 @@
+"""The demo's pure parts: overlap detection, the report's summary, the cleanup order,
+the switchover's power and drain decisions, the topology plan."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.demo.report import served_sequence, summarize
+from twinstar.demo.scenario import Collected, Options, Scenario
+from twinstar.demo.topology import NETWORK, plan
+from twinstar.demo.watch import overlaps
+from twinstar.errors import TwinstarError
+from twinstar.switchover import check_power, parse_calls
+from twinstar.usb.units import UnitStatus
+
+
+def ev(t: float, event: str, host: str) -> dict[str, object]:
+    return {"t": t, "event": event, "host": host}
+
+
+def test_overlaps_finds_both_holding_and_only_then() -> None:
+    clean = [ev(1, "address added", "a"), ev(2, "address removed", "a"), ev(3, "address added", "b")]
+    assert overlaps(clean, "address added", "address removed") == []
+    doubled = [ev(1, "address added", "a"), ev(2, "address added", "b"), ev(2.5, "address removed", "a")]
+    assert overlaps(doubled, "address added", "address removed") == [(2, 2.5)]
+    never_ended = [ev(1, "partition mounted", "a"), ev(2, "partition mounted", "b")]
+    assert overlaps(never_ended, "partition mounted", "partition unmounted") == [(2, float("inf"))]
+
+
+def test_served_sequence_collapses_repeats_and_skips_silence() -> None:
+    probes = [{"by": "pbx-a"}, {"by": "pbx-a"}, {"by": None}, {"by": "pbx-b"}, {"by": None}, {"by": "pbx-b"}]
+    assert served_sequence(probes) == ["pbx-a", "pbx-b"]
+
+
+def collected(probes: list[dict[str, object]], events: list[dict[str, object]]) -> Collected:
+    c = Collected(Scenario.POWER_LOSS, Options(units=1, watchdog_timeout=0.5), plan(1), started=0.0)
+    c.probes = probes
+    c.events = events
+    c.journals = {
+        "pbx-b": [
+            {"event": "end", "action": "takeover", "ts": 3.0, "result": "ok", "duration_ms": 200.0,
+             "steps": [{"step": "dahdi", "duration_ms": 5.0}, {"step": "command:pbx", "duration_ms": 60.0}]},
+        ]
+    }  # fmt: skip
+    return c
+
+
+def test_summary_measures_outage_detection_and_orchestration() -> None:
+    probes = [{"t": 1.0, "by": "pbx-a"}, {"t": 1.01, "by": None}, {"t": 3.2, "by": "pbx-b"}]
+    events = [ev(1.005, "power cut", "pbx-a"), ev(1.51, "watchdog: switch to USB-1", "pbx-a"),
+              ev(2.9, "online XBUS-00", "pbx-b"), ev(2.95, "address added", "pbx-b")]  # fmt: skip
+    s = summarize(collected(probes, events))
+    assert s.problems == []
+    assert s.outage_ms == pytest.approx(2200, abs=0.1)
+    assert s.unanswered == 1
+    assert s.detection_ms == pytest.approx(505, abs=0.1)
+    assert s.ready_to_answer_ms == pytest.approx(300, abs=0.1)
+    assert s.orchestration_ms == pytest.approx(240, abs=0.1)
+
+
+def test_summary_fails_when_a_is_never_replaced_or_the_address_is_doubled() -> None:
+    probes = [{"t": 1.0, "by": "pbx-a"}, {"t": 2.0, "by": "pbx-b"}, {"t": 3.0, "by": "pbx-a"}]
+    events = [ev(0.5, "address added", "pbx-a"), ev(1.5, "address added", "pbx-b")]
+    s = summarize(collected(probes, events))
+    assert any("served by pbx-a then pbx-b then pbx-a" in p for p in s.problems)
+    assert any("shared address" in p for p in s.problems)
+    assert not s.ok
+
+
+def test_cleanup_runs_newest_first_and_past_failures() -> None:
+    done: list[str] = []
+    reg = CleanupRegistry()
+    reg.add("first", lambda: done.append("first"))
+
+    def broken() -> None:
+        raise OSError("busy")
+
+    reg.add("second", broken)
+    reg.add("third", lambda: done.append("third"))
+    failures = reg.run()
+    assert done == ["third", "first"]
+    assert failures == ["cleanup of second failed: busy"]
+    assert reg.run() == failures  # nothing runs twice
+
+
+def test_plan_stays_inside_the_demo_network_with_valid_names() -> None:
+    topo = plan(4194304)
+    for host in (topo.a, topo.b, topo.c):
+        assert host.address.ip in NETWORK
+        assert len(host.port) <= 15
+        assert host.netns.startswith("tsdemo-4194304-")
+    assert topo.shared.ip in NETWORK
+    assert len({topo.a.address, topo.b.address, topo.c.address, topo.shared}) == 4
+    assert topo.shared == ipaddress.IPv4Interface("10.213.0.100/24")
+
+
+def unit(port: int, power0: bool, power1: bool, label: str = "usb:X") -> UnitStatus:
+    return UnitStatus(device="usb:001/002", label=label, product="1162", capable=True, port=port,
+                      watchdog=True, power0=power0, power1=power1)  # fmt: skip
+
+
+def test_check_power_looks_at_the_peer_port_of_each_unit() -> None:
+    checks = check_power([unit(0, True, True), unit(0, True, False, "usb:Y"), unit(1, False, True, "usb:Z")])
+    assert [c.peer_powered for c in checks] == [True, False, False]
+    not_capable = UnitStatus(device="usb:001/003", label="", product="1132", capable=False, note="not 116x")
+    assert check_power([not_capable]) == []
+
+
+@pytest.mark.parametrize("text", ["", "two", "1 2", "-1", "3.5"])
+def test_parse_calls_rejects_anything_but_one_count(text: str) -> None:
+    with pytest.raises(TwinstarError):
+        parse_calls(text, ["calls"])
+
+
+def test_parse_calls_reads_the_count() -> None:
+    assert parse_calls(" 7\n", ["calls"]) == 7
