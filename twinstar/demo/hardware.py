@@ -13,7 +13,8 @@ One process plays, every few milliseconds:
 * the xpp driver of each server: a unit whose active port changed leaves one
   server's fake sysfs (offline, then remove) and appears in the other's with
   the real sequence (add with status missing and no label yet; then label,
-  connector, transport and READY; then online). Every event runs *that*
+  connector, transport and READY after ``init_delay``, the time the driver
+  takes to initialise the unit; then online). Every event runs *that*
   server's real ``atribank_hook`` inside its network namespace, with the
   environment udev gives it. A server without power gets no events.
 
@@ -75,6 +76,7 @@ class Hardware:
         self.power_file: str = spec["power_file"]
         self.timeout: float = spec["watchdog_timeout"]
         self.poll: float = spec.get("poll", 0.005)
+        self.init_delay: float = spec.get("init_delay", 0.1)
         self.hook_argv: list[str] = spec["hook_argv"]
         self.servers = {
             key: Server(
@@ -110,8 +112,9 @@ class Hardware:
     def step(self) -> None:
         self.read_power()
         state = sim.load(self.sim_path)
-        self.watchdog(state)
-        self.driver(sim.load(self.sim_path))
+        if self.watchdog(state):
+            state = sim.load(self.sim_path)
+        self.driver(state)
         self.reap()
 
     # -- power ---------------------------------------------------------------------------------
@@ -143,7 +146,8 @@ class Hardware:
 
     # -- the TwinStar watchdog ----------------------------------------------------------------
 
-    def watchdog(self, state: dict[str, Any]) -> None:
+    def watchdog(self, state: dict[str, Any]) -> bool:
+        """Switch the units whose active server went silent; True when any did."""
         now = time.time()
         switch = []
         for unit in state["units"]:
@@ -155,7 +159,7 @@ class Hardware:
             if beat is not None and now - beat > self.timeout and unit[f"power{other}"]:
                 switch.append((unit["serial"], other, now - beat))
         if not switch:
-            return
+            return False
         with sim.update(self.sim_path) as fresh:
             for serial, other, lapse in switch:
                 unit = next(u for u in fresh["units"] if u["serial"] == serial)
@@ -168,6 +172,7 @@ class Hardware:
                         unit=sim.label(unit),
                         lapse_ms=round(lapse * 1000),
                     )
+        return True
 
     # -- the xpp driver --------------------------------------------------------------------------
 
@@ -205,6 +210,8 @@ class Hardware:
             server.sysfs.add(plug)
             self.event(server, "add", plug)
             plugs.append((server, plug))
+        if plugs and self.init_delay > 0:
+            time.sleep(self.init_delay)  # the driver reads the descriptors and initialises the XPDs
         for server, plug in plugs:
             server.sysfs.ready(plug)
             self.event(server, "online", plug)

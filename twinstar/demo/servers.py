@@ -200,7 +200,7 @@ def prepare(
     units: int,
     loop_device: str,
     arp_count: int = 3,
-    dad_timeout: float = 0.05,
+    dad_timeout: float = 0.03,
 ) -> tuple[Shared, dict[str, ServerFiles]]:
     """Write both servers' files and the shared state (units on port 0, nobody Primary)."""
     shared = Shared(workdir, loop_device)

@@ -1,0 +1,114 @@
+"""The demo's failover times: outage, detection and orchestration, for 1 and 4 units.
+
+Runs the whole ``twinstar demo --json`` process RUNS times per unit count and
+scenario (power-loss: the watchdog moves the units; switchover: the planned
+hand-over) and reports median, min and max of:
+
+* outage: the client's view (probe every 10 ms), last answer from pbx-a to
+  first answer from pbx-b;
+* detection: power cut to the units switching port (configured watchdog
+  timeout: 500 ms); switchover has none;
+* orchestration: last unit READY on pbx-b to pbx-b answering, minus the
+  responder's own start (the service step's duration). Target: median < 300 ms.
+
+Results go to bench/results-demo.md. Needs root.
+
+usage: python bench/bench_demo.py [--runs N] [--units 1,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
+SCENARIOS = ("power-loss", "switchover")
+MEASURES = (
+    ("outage_ms", "outage"),
+    ("detection_measured_ms", "detection"),
+    ("orchestration_ms", "orchestration"),
+    ("takeover_ms", "takeover on pbx-b"),
+)
+
+
+def one_run(scenario: str, units: int, watchdog_ms: int) -> dict[str, Any]:
+    proc = subprocess.run(
+        [TWINSTAR, "demo", "--json", "--scenario", scenario, "--units", str(units), "--watchdog-timeout", str(watchdog_ms)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        (result,) = json.loads(proc.stdout)["scenarios"]
+    except (ValueError, KeyError):
+        raise SystemExit(f"bench_demo: the demo printed no result (exit {proc.returncode}): {proc.stderr[-1000:]}") from None
+    if not result["ok"]:
+        raise SystemExit(f"bench_demo: a {scenario} run with {units} unit(s) failed: {result['problems']}")
+    return result
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--units", default="1,4")
+    parser.add_argument("--watchdog-timeout", type=int, default=500, metavar="MS")
+    parser.add_argument("--output", default=str(HERE / "results-demo.md"))
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench_demo: needs root (the demo builds namespaces and mounts)", file=sys.stderr)
+        return 2
+    counts = [int(u) for u in args.units.split(",")]
+    rows = []
+    orchestration_all: dict[int, list[float]] = {}
+    for scenario in SCENARIOS:
+        for units in counts:
+            results = []
+            for i in range(args.runs):
+                print(f"bench_demo: {scenario}, {units} unit(s), run {i + 1}/{args.runs}", file=sys.stderr)
+                results.append(one_run(scenario, units, args.watchdog_timeout))
+            values = {key: [r[key] for r in results if r.get(key) is not None] for key, _ in MEASURES}
+            orchestration_all.setdefault(units, []).extend(values["orchestration_ms"])
+            rows.append(f"| {scenario} | {units} | " + " | ".join(cell(values[k]) for k, _ in MEASURES) + " |")
+    lines = [
+        "## Failover (`twinstar demo`)",
+        "",
+        f"Whole `twinstar demo --json` runs, {args.runs} per row; median (min–max) in ms; watchdog timeout "
+        f"{args.watchdog_timeout} ms; {os.cpu_count()} CPUs, Python {platform.python_version()}. "
+        "Reproduce: `sudo .venv/bin/python bench/bench_demo.py`.",
+        "",
+        "| scenario | units | " + " | ".join(name for _, name in MEASURES) + " |",
+        "|---|---:|" + "---:|" * len(MEASURES),
+        *rows,
+        "",
+        "outage: the client's view, last answer from pbx-a to first answer from pbx-b (probes every 10 ms). "
+        "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to pbx-b "
+        "answering, minus the responder's own start. Target: orchestration median under 300 ms.",
+        "",
+        "| units | orchestration median, both scenarios | target |",
+        "|---:|---:|---:|",
+    ]
+    for units, values in orchestration_all.items():
+        median = statistics.median(values) if values else float("nan")
+        lines.append(f"| {units} | {median:.0f} ms | < 300 ms {'(met)' if median < 300 else '(NOT met)'} |")
+    text = "\n".join(lines) + "\n"
+    Path(args.output).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

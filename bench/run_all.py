@@ -1,0 +1,61 @@
+"""Run every benchmark and collect their tables in bench/results.md.
+
+Each benchmark is its own script writing ``bench/results-<name>.md``; this
+runs them one after another (never in parallel: they time whole processes)
+and puts their tables together.
+
+usage: sudo .venv/bin/python bench/run_all.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+#: (script, results file, extra arguments for --quick)
+BENCHMARKS = (
+    ("bench_demo.py", "results-demo.md", ["--runs", "2"]),
+    ("bench_hook.py", "results-hook.md", []),
+    ("bench_takeover.py", "results-takeover.md", ["--runs", "3"]),
+    ("bench_status.py", "results-status.md", ["--runs", "5"]),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test, not results)")
+    parser.add_argument("--output", default=str(HERE / "results.md"))
+    args = parser.parse_args(argv)
+    sections = []
+    failed = []
+    for script, results, quick in BENCHMARKS:
+        path = HERE / script
+        if not path.exists():
+            sections.append(f"## {script}\n\nnot present in this tree.\n")
+            continue
+        print(f"run_all: {script}", file=sys.stderr)
+        proc = subprocess.run([sys.executable, str(path), *(quick if args.quick else [])], cwd=HERE.parent)
+        table = HERE / results
+        if proc.returncode != 0 or not table.exists():
+            failed.append(script)
+            sections.append(f"## {script}\n\nfailed with exit status {proc.returncode}.\n")
+            continue
+        sections.append(table.read_text())
+    header = (
+        "# Benchmarks\n\n"
+        f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}. Reproduce all: `sudo .venv/bin/python bench/run_all.py`; "
+        "each section names its own command.\n"
+    )
+    Path(args.output).write_text(header + "\n" + "\n".join(s.rstrip() + "\n" for s in sections))
+    print(f"run_all: wrote {args.output}" + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
