@@ -107,8 +107,13 @@ def test_ready_node_gets_xpp_order_in_registration_order(bench: Bench) -> None:
 def test_existing_xpp_order_is_backed_up(bench: Bench) -> None:
     bench.xpp_order.parent.mkdir()
     bench.xpp_order.write_text("usb:OLDUNIT\n")
-    result = bench.run("--write")
+    old_inode = bench.xpp_order.stat().st_ino
+    with open(bench.xpp_order) as reader:  # a reader of the old file is never shown a torn one
+        result = bench.run("--write")
+        assert reader.read() == "usb:OLDUNIT\n"
     assert result.returncode == 0, result.stdout
+    assert bench.xpp_order.stat().st_ino != old_inode  # replaced by rename, not rewritten in place
+    assert sorted(p.name for p in bench.xpp_order.parent.iterdir()) == ["xpp_order", "xpp_order.bak"]
     assert Path(f"{bench.xpp_order}.bak").read_text() == "usb:OLDUNIT\n"
     assert entries(bench.xpp_order) == ["usb:SIM00002", "usb:SIM00001"]
     assert f"kept as {bench.xpp_order}.bak" in result.stdout

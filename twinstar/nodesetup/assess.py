@@ -178,10 +178,11 @@ def assess(
             add(Finding(Level.FAIL, subject, f"{where} is not among the Astribanks on USB: cannot check TwinStar"))
         else:
             matched.add(key)  # type: ignore[arg-type]
-        if len(findings) == before:
+        failed = any(f.level in (Level.FAIL, Level.BAD) for f in findings[before:])
+        if not failed:
             add(Finding(Level.OK, subject, f"READY, registered with DAHDI (spans {_spans(reading)})"))
         first = reading.first_span
-        if any(f.level in (Level.FAIL, Level.BAD) for f in findings[before:]) or first is None:
+        if failed or first is None:
             usable = False
         else:
             order.append(OrderedUnit(unit.xbus, unit.label or "", unit.connector or "", first))
