@@ -62,7 +62,8 @@ class Event:
         return cls(environ.get("ACTION", ""), environ.get("XBUS_NAME"), environ.get("XBUS_NUM"), environ.get("DEVPATH"))
 
     def label(self) -> str:
-        return f"{shown(self.action)} {shown(self.xbus) if self.xbus else '(no XBUS_NAME)'}"
+        action = shown(self.action) if self.action else "(no ACTION)"
+        return f"{action} {shown(self.xbus) if self.xbus else '(no XBUS_NAME)'}"
 
 
 class Outcome:

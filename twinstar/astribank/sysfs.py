@@ -78,7 +78,8 @@ def devices_dir(sysfs_root: str) -> str:
 def _read(path: str) -> str | None:
     """An attribute's value without its trailing newline; None when it does not exist."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO planted in a fake tree must not hang the hook (no effect on sysfs files).
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:

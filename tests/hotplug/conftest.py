@@ -1,0 +1,149 @@
+"""A node for hotplug tests: a fake sysfs tree, ``xpp_order``, a configuration, a state dir.
+
+The fake sysfs (:class:`twinstar.astribank.fakesysfs.FakeSysfs`) is the one
+stand-in here: the xpp kernel driver cannot load on a build machine. The
+hook, the cache, the decision, the hand-off, the engine and its command
+steps are the real ones; hooks run as whole processes where a test says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from twinstar.astribank.fakesysfs import FakeSysfs
+
+REPO = Path(__file__).resolve().parents[2]
+HOOK = REPO / "hooks" / "atribank_hook"
+PYTHON = sys.executable
+
+
+def label(i: int) -> str:
+    return f"usb:{i:08d}"
+
+
+def connector(i: int) -> str:
+    return f"usb-0000:00:1d.7-{i}"
+
+
+class Node:
+    """One simulated server: its sysfs, xpp_order, configuration and state."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sysfs = FakeSysfs(str(root / "sys"))
+        self.xpp_order = root / "xpp_order"
+        self.state_dir = root / "state"
+        self.cache_dir = root / "cache"
+        self.maintenance = root / "maintenance"
+        self.config_path = root / "twinstar.yaml"
+        self.calls = root / "calls.log"
+
+    # -- configuration ------------------------------------------------------------------
+
+    def configure(self, *, handoff: str = "inline", steps: str | None = None, rearm: bool = False, extra: str = "") -> None:
+        if steps is None:
+            steps = "  - command: {name: noop, start: [/bin/true], stop: [/bin/true]}\n"
+        text = (
+            f"node: test\n"
+            f"state_dir: {self.state_dir}\n"
+            f"maintenance_file: {self.maintenance}\n"
+            f"handoff: {handoff}\n"
+            f"astribanks: {{sysfs: {self.sysfs.root}, xpp_order: {self.xpp_order}, rearm_watchdog: {str(rearm).lower()}}}\n"
+            f"{extra}"
+            f"takeover:\n{steps}"
+        )
+        self.config_path.write_text(text)
+        self.config_path.chmod(0o644)
+        old = time.time() - 60  # older than the cache's racy window
+        os.utime(self.config_path, (old, old))
+
+    def order(self, entries: list[str | bytes]) -> None:
+        data = b"".join((e.encode("utf-8", "surrogateescape") if isinstance(e, str) else e) + b"\n" for e in entries)
+        self.xpp_order.write_bytes(data)
+
+    def listed(self, n: int) -> None:
+        """xpp_order listing units 0..n-1 by label, as dahdi_genconf writes it."""
+        self.order([f"{label(i)}\t# @{connector(i)} #(XBUS-{i:02d})" for i in range(n)])
+
+    def arrive(self, i: int) -> list[dict[str, str]]:
+        """Unit ``i`` arrives up to READY; its events are returned, not delivered."""
+        return self.sysfs.arrive(i, label=label(i), connector=connector(i))
+
+    def plug(self, i: int) -> list[subprocess.CompletedProcess[str]]:
+        """Unit ``i`` arrives and each event runs the hook as it happens."""
+        add = self.run_hook(self.sysfs.create_unit(i))
+        self.sysfs.attach(i, label=label(i), connector=connector(i))
+        return [add, self.run_hook(self.sysfs.online(i))]
+
+    def unplug(self, i: int) -> list[subprocess.CompletedProcess[str]]:
+        """Unit ``i`` leaves and each event runs the hook as it happens."""
+        off = self.run_hook(self.sysfs.offline(i))
+        self.sysfs.set_state(i, "DEACTIVATED")
+        return [off, self.run_hook(self.sysfs.remove_unit(i))]
+
+    # -- running the hook ----------------------------------------------------------------
+
+    def environ(self, event: dict[str, str] | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_") and k not in ("ACTION", "XBUS_NAME", "XBUS_NUM", "DEVPATH")}
+        env["TWINSTAR_CONFIG"] = str(self.config_path)
+        env["TWINSTAR_CACHE_DIR"] = str(self.cache_dir)
+        env.update(event or {})
+        return env
+
+    def run_hook(self, event: dict[str, str], *, cwd: Path | None = None, argv: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+        """The whole ``hooks/atribank_hook`` process, as udev would run it."""
+        return subprocess.run(
+            argv or [PYTHON, str(HOOK)],
+            env=self.environ(event),
+            cwd=cwd or self.root,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=120,
+        )
+
+    def evaluate(self, event: dict[str, str] | None, **kw: object):  # type: ignore[no-untyped-def]
+        """:func:`twinstar.hook.evaluate` in this process, inline hand-off."""
+        from twinstar import config, hook
+
+        cfg = config.load(str(self.config_path))
+        ev = hook.Event.from_environ(event) if event is not None else None
+        return hook.evaluate(cfg, ev, handoff_mode=kw.pop("handoff_mode", "inline"), environ=self.environ(), **kw)  # type: ignore[arg-type]
+
+    # -- what happened -------------------------------------------------------------------
+
+    def journal(self) -> list[dict[str, object]]:
+        path = self.state_dir / "journal.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def begins(self, action: str) -> int:
+        return sum(1 for r in self.journal() if r.get("event") == "begin" and r.get("action") == action)
+
+    def role(self) -> str:
+        path = self.state_dir / "state.json"
+        return json.loads(path.read_text())["role"] if path.exists() else "standby"
+
+    def write_stub(self, name: str, body: str) -> Path:
+        """A call-recording stand-in program (appends its argv to calls.log)."""
+        path = self.root / name
+        path.write_text(f"#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{self.calls}'\n{body}\n")
+        path.chmod(0o755)
+        return path
+
+    def recorded(self) -> list[str]:
+        return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    yield Node(tmp_path)
