@@ -41,6 +41,8 @@ def collected(probes: list[dict[str, object]], events: list[dict[str, object]]) 
     c.events = events
     c.journals = {
         "pbx-b": [
+            {"event": "begin", "action": "takeover", "run": "r1", "ts": 2.95},
+            {"run": "r1", "step": "command:pbx", "phase": "check", "start": 3.14, "end": 3.15, "result": "down"},
             {"event": "end", "action": "takeover", "ts": 3.0, "result": "ok", "duration_ms": 200.0,
              "steps": [{"step": "dahdi", "duration_ms": 5.0}, {"step": "command:pbx", "duration_ms": 60.0}]},
         ]
@@ -58,6 +60,7 @@ def test_summary_measures_outage_detection_and_orchestration() -> None:
     assert s.unanswered == 1
     assert s.detection_ms == pytest.approx(505, abs=0.1)
     assert s.ready_to_answer_ms == pytest.approx(300, abs=0.1)
+    assert s.service_ms == pytest.approx(60, abs=0.1)
     assert s.orchestration_ms == pytest.approx(240, abs=0.1)
 
 

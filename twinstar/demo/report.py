@@ -7,8 +7,9 @@ journals, all stamped with the same wall clock.
 * outage: the client's view, last answer from A to first answer from B;
 * detection: the configured watchdog timeout, and the measured time from the
   failure to the units switching port;
-* orchestration: last unit READY on B to B answering, minus the time the
-  service step itself took (the responder's own start-up);
+* orchestration: last unit READY on B to B answering, minus the service's
+  own start (from the takeover reaching the service step to the first
+  answer): hook, engine, dahdi, drbd and ip;
 * each takeover step's duration, from B's journal.
 """
 
@@ -72,6 +73,15 @@ def _last_end(journal: list[dict[str, Any]], action: str) -> dict[str, Any] | No
     return ends[-1] if ends else None
 
 
+def _service_start(journal: list[dict[str, Any]]) -> float | None:
+    """When the last takeover began working on the service step (its check phase)."""
+    runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
+    if not runs:
+        return None
+    starts = [r["start"] for r in journal if r.get("run") == runs[-1] and r.get("step") == SERVICE_STEP and "start" in r]
+    return min(starts) if starts else None
+
+
 def summarize(c: Collected) -> Summary:
     s = Summary()
     a, b = c.topology.a.name, c.topology.b.name
@@ -97,11 +107,13 @@ def summarize(c: Collected) -> Summary:
     if end_b is not None:
         s.takeover_ms = end_b.get("duration_ms")
         s.takeover_steps = {o["step"]: o["duration_ms"] for o in end_b.get("steps", [])}
-        s.service_ms = s.takeover_steps.get(SERVICE_STEP)
+    service_start = _service_start(c.journals.get(b, []))
     if onlines and first_b is not None:
         s.ready_to_answer_ms = _ms(first_b - max(onlines))
-        if s.service_ms is not None:
-            s.orchestration_ms = round(s.ready_to_answer_ms - s.service_ms, 1)
+        if service_start is not None:
+            # What the service itself takes (its step start -> first answer) is not ours.
+            s.service_ms = _ms(first_b - service_start)
+            s.orchestration_ms = _ms(service_start - max(onlines))
     end_a = _last_end(c.journals.get(a, []), "release")
     if end_a is not None:
         s.release_ms = end_a.get("duration_ms")
