@@ -16,7 +16,13 @@ from typing import Any
 from twinstar.config import Config, UsbConfig
 from twinstar.errors import ExitStatus, TwinstarError
 from twinstar.usb import mpp
-from twinstar.usb.errors import LeaveTimeoutError, NoPowerError, NotCapableError, NoUnitError
+from twinstar.usb.errors import (
+    LeaveTimeoutError,
+    NoPowerError,
+    NotCapableError,
+    NoUnitError,
+    UsbProtocolError,
+)
 from twinstar.usb.transport import (
     NO_UNIT,
     BusChoice,
@@ -217,7 +223,9 @@ def set_watchdog(on: bool) -> Action:
     def action(s: mpp.MppSession, unit: UsbUnit) -> str:
         s.set_watchdog(on)
         if s.watchdog() != on:
-            raise TwinstarError(f"{unit.title}: the watchdog still reads {'off' if on else 'on'} after setting it")
+            raise UsbProtocolError(
+                f"{unit.title}: the watchdog still reads {'off' if on else 'on'} after setting it {'on' if on else 'off'}"
+            )
         return f"watchdog {'on' if on else 'off'}"
 
     return action
