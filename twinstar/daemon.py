@@ -421,13 +421,16 @@ class Daemon:
     def _check_one(self, step: Step) -> dict[str, Any]:
         at = self.clock()
         probe = _probe(step)
+        previous = (self._info.get("checks") or {}).get(step.name) or {}
         entry: dict[str, Any] = {"up": probe.up, "detail": probe.detail, "at": at, "action": None}
+        entry["last_down"] = previous.get("last_down")
         if probe.up:
             return entry
+        entry["last_down"] = down = {"at": at, "detail": probe.detail, "action": None}
         store = StateStore(self.config.state_dir)
         log.warning("step %s is down while active: %s", step.name, probe.detail)
         if self.config.daemon.on_step_down != OnStepDown.RESTART:
-            entry["action"] = "logged"
+            entry["action"] = down["action"] = "logged"
             store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
             self._error(f"step {step.name} is down: {probe.detail}")
             return entry
@@ -435,17 +438,17 @@ class Daemon:
             step.apply()
             step.verify()
         except TwinstarError as exc:
-            entry["action"] = "restart-failed"
+            entry["action"] = down["action"] = "restart-failed"
             entry["error"] = str(exc)
             store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)})
             self._error(f"step {step.name} is down and restarting it failed: {exc}")
             return entry
         except Exception as exc:  # noqa: BLE001 - a bug in a step must not stop the daemon
-            entry["action"] = "restart-failed"
+            entry["action"] = down["action"] = "restart-failed"
             entry["error"] = f"unexpected {type(exc).__name__}: {exc}"
             self._error(f"step {step.name}: restart failed: {entry['error']}")
             return entry
-        entry["action"] = "restarted"
+        entry["action"] = down["action"] = "restarted"
         entry["up"] = True
         store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
         log.info("step %s restarted (apply + verify ok)", step.name)
@@ -621,6 +624,9 @@ def render_daemon_status(status: dict[str, Any] | None) -> list[str]:
             extra = f" ({entry['action']})" if entry.get("action") else ""
             detail = f": {entry['detail']}" if entry.get("detail") and not entry.get("up") else ""
             lines.append(f"    {name:<32} {word}{extra}{detail}")
+            down = entry.get("last_down")
+            if entry.get("up") and down:
+                lines.append(f"    {'':<32} was down at {_when(down.get('at'))} ({down.get('action')}): {down.get('detail')}")
     error = status.get("last_error")
     if error:
         lines.append(f"  last error {_when(error.get('at'))}: {error.get('message')}")

@@ -38,7 +38,7 @@ def ip(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def netns() -> Iterator[tuple[str, str]]:
+def netns() -> Iterator[tuple[str, str, str, str]]:
     tag = uuid.uuid4().hex[:6]
     ns, peer = f"tsd-{tag}-a", f"tsd-{tag}-b"
     iface = f"tsd{tag}a"
@@ -50,7 +50,7 @@ def netns() -> Iterator[tuple[str, str]]:
         ip("-n", peer, "addr", "add", "10.213.3.2/24", "dev", f"tsd{tag}b")
         for n, i in ((ns, iface), (peer, f"tsd{tag}b"), (ns, "lo"), (peer, "lo")):
             ip("-n", n, "link", "set", i, "up")
-        yield ns, iface
+        yield ns, iface, peer, f"tsd{tag}b"
     finally:
         for n in (ns, peer):
             subprocess.run(["ip", "netns", "del", n], capture_output=True, timeout=30)
@@ -77,21 +77,36 @@ def wait_for(what: str, predicate: Any, proc: subprocess.Popen[str], limit: floa
         time.sleep(0.05)
 
 
-@pytest.mark.privileged
-@pytest.mark.parametrize("mode", ["log", "restart"])
-def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple[str, str], mode: str) -> None:
-    ns, iface = netns
-    sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
-    steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
-    daemon_cfg = f"daemon: {{check_interval: 0.2, evaluate_interval: 60, on_step_down: {mode}}}\n"
-    config = write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps)
-    proc = subprocess.Popen(
+def start_in(ns: str, config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         ["ip", "netns", "exec", ns, sys.executable, "-m", "twinstar", "--config", str(config), "daemon", "--source", "kernel"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("mode", ["log", "restart"])
+def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple[str, str, str, str], mode: str) -> None:
+    ns, iface, _, _ = netns
+    sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
+    steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
+    daemon_cfg = f"daemon: {{check_interval: 0.2, evaluate_interval: 60, on_step_down: {mode}}}\n"
+    config = write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps)
+    proc = start_in(ns, config)
     try:
         wait_for("the takeover", lambda: daemon_state(tmp_path).get("role") == "active", proc)
         assert SHARED in addresses(ns, iface)
@@ -101,7 +116,7 @@ def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple
 
         def noticed() -> bool:
             entry = daemon_state(tmp_path).get("checks", {}).get(STEP, {})
-            return entry.get("action") in ("logged", "restarted", "restart-failed")
+            return (entry.get("last_down") or {}).get("action") in ("logged", "restarted", "restart-failed")
 
         wait_for("the check to notice", noticed, proc)
         entry = daemon_state(tmp_path)["checks"][STEP]
@@ -113,16 +128,50 @@ def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple
             assert SHARED not in addresses(ns, iface)  # logged only: left as found
             assert daemon_state(tmp_path)["last_error"]["message"].startswith(f"step {STEP} is down")
         else:
-            assert entry["action"] == "restarted", entry
+            assert entry["last_down"]["action"] == "restarted", entry
+            assert "not on" in entry["last_down"]["detail"]
             assert SHARED in addresses(ns, iface)
             assert journal[0]["action"] == "restarted"
         assert daemon_state(tmp_path)["role"] == "active"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
+        err = stop(proc)
     assert proc.returncode == 0, err
+
+
+def announcements(capture: Path) -> int:
+    """Gratuitous ARPs for the shared address (sender IP = target IP) in the capture file."""
+    want = bytes([10, 213, 3, 10])
+    count = 0
+    for line in capture.read_text().split():
+        frame = bytes.fromhex(line)
+        if len(frame) >= 42 and frame[28:32] == want and frame[38:42] == want:
+            count += 1
+    return count
+
+
+@pytest.mark.privileged
+def test_arp_refresh_reannounces_the_shared_ip(tmp_path: Path, netns: tuple[str, str, str, str]) -> None:
+    ns, iface, peer, peer_iface = netns
+    capture = tmp_path / "arp"
+    capture.touch()
+    sniffer = subprocess.Popen(
+        ["ip", "netns", "exec", peer, sys.executable, str(REPO / "tests" / "steps" / "arp_capture.py"), peer_iface, str(capture)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    proc = None
+    try:
+        assert sniffer.stdout is not None and sniffer.stdout.readline().strip() == "ready"
+        sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
+        steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
+        daemon_cfg = "daemon: {check_interval: 60, evaluate_interval: 60, arp_refresh_interval: 0.2}\n"
+        proc = start_in(ns, write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps))
+        wait_for("the takeover", lambda: daemon_state(tmp_path).get("role") == "active", proc)
+        # arp_count 1: the takeover sends one announcement; the rest are refreshes.
+        wait_for("three announcements", lambda: announcements(capture) >= 3, proc)
+        assert daemon_state(tmp_path)["last_arp_refresh"] is not None
+    finally:
+        if proc is not None:
+            stop(proc)
+        sniffer.kill()
+        sniffer.wait()
