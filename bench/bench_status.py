@@ -69,7 +69,8 @@ def main() -> int:
         f"| `twinstar --version` (start-up and imports only) | {version:.1f} | |",
         f"| `python -c pass` (interpreter start) | {python:.1f} | |",
         "",
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs.",
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end "
+        "(other work on the machine inflates every row alike).",
         "",
     ])
     Path(args.output).write_text(table)
