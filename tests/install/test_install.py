@@ -1,0 +1,193 @@
+"""``make install`` / ``make uninstall``, the installed units and rule, ``twinstar check``.
+
+Real parts throughout: make, python -m venv and pip (dependencies come from
+the configured package index, as for an operator), ``systemd-analyze verify``
+on the installed units, ``udevadm test`` on the installed rule inside a
+private mount namespace (design.md), and the installed ``twinstar`` program.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service")
+RULE = "60-twinstar.rules"
+
+
+def make(*args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["make", "-C", str(REPO), *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def tree(root: Path) -> set[str]:
+    return {"/" + str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One ``make install DESTDIR=... PREFIX=/usr`` shared by the layout tests."""
+    root = tmp_path_factory.mktemp("destdir")
+    make("install", f"DESTDIR={root}", "PREFIX=/usr")
+    yield root
+    if (root / "usr/lib/twinstar/install-manifest.json").exists():
+        make("uninstall", f"DESTDIR={root}", "PREFIX=/usr")
+
+
+def test_destdir_install_lays_out_the_expected_tree(staged: Path) -> None:
+    paths = tree(staged)
+    for expected in (
+        "/usr/sbin/twinstar",
+        "/usr/lib/twinstar/bin/python3",
+        "/usr/lib/twinstar/bin/twinstar",
+        "/usr/lib/twinstar/hooks/atribank_hook",
+        "/usr/lib/twinstar/hooks/twinstar_hook",
+        "/usr/lib/twinstar/install-manifest.json",
+        f"/etc/udev/rules.d/{RULE}",
+        "/etc/twinstar/twinstar.yaml",
+        *(f"/etc/systemd/system/{u}" for u in UNITS),
+    ):
+        assert expected in paths, expected
+    assert os.readlink(staged / "usr/sbin/twinstar") == "../lib/twinstar/bin/twinstar"
+    assert (staged / "usr/sbin/twinstar").resolve().exists()
+    for hook in ("atribank_hook", "twinstar_hook"):
+        path = staged / "usr/lib/twinstar/hooks" / hook
+        assert path.stat().st_mode & 0o111
+        assert path.read_text().splitlines()[0] == "#!/usr/lib/twinstar/bin/python3"
+    rule = (staged / f"etc/udev/rules.d/{RULE}").read_text()
+    assert 'RUN+="/usr/lib/twinstar/hooks/atribank_hook"' in rule
+    for unit in UNITS:
+        text = (staged / "etc/systemd/system" / unit).read_text()
+        assert re.search(r"^ExecStart=/usr/sbin/twinstar \w+$", text, re.M), unit
+        assert "@" not in text.replace("%I", "")
+    config = staged / "etc/twinstar/twinstar.yaml"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert config.read_bytes() == (REPO / "examples/twinstar.yaml").read_bytes()
+    # Nothing installed still names the staging directory.
+    for sub in ("usr/lib/twinstar/bin", "usr/lib/twinstar/hooks", "etc"):
+        for path in (staged / sub).rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert str(staged).encode() not in path.read_bytes(), path
+    manifest = json.loads((staged / "usr/lib/twinstar/install-manifest.json").read_text())
+    assert manifest["files"]["/etc/twinstar/twinstar.yaml"]["kind"] == "config"
+    assert all(p.startswith("/") and not p.startswith(str(staged)) for p in manifest["files"])
+
+
+def test_install_never_overwrites_an_existing_configuration(staged: Path) -> None:
+    config = staged / "etc/twinstar/twinstar.yaml"
+    config.write_text("node: edited\ntakeover: []\n")
+    make("install", f"DESTDIR={staged}", "PREFIX=/usr")
+    assert config.read_text() == "node: edited\ntakeover: []\n"
+    # uninstall keeps a configuration changed since installation, and removes everything else
+    make("uninstall", f"DESTDIR={staged}", "PREFIX=/usr")
+    assert tree(staged) == {"/etc", "/etc/twinstar", "/etc/twinstar/twinstar.yaml"}
+
+
+def test_uninstall_removes_exactly_what_was_installed(tmp_path: Path) -> None:
+    (tmp_path / "etc/udev/rules.d").mkdir(parents=True)
+    (tmp_path / "etc/udev/rules.d/50-other.rules").write_text("# someone else's\n")
+    before = tree(tmp_path)
+    make("install", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    assert f"/etc/udev/rules.d/{RULE}" in tree(tmp_path)
+    make("uninstall", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    assert tree(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An installation at its final place (no DESTDIR) below a temporary prefix, so it runs."""
+    root = tmp_path_factory.mktemp("prefix")
+    args = (f"PREFIX={root}/usr", f"SYSCONFDIR={root}/etc")
+    make("install", *args)
+    yield root
+    make("uninstall", *args)
+    assert tree(root) == set()
+
+
+def test_systemd_analyze_verify_is_silent_on_every_installed_unit(installed: Path) -> None:
+    units = [str(installed / "etc/systemd/system" / u) for u in UNITS]
+    for unit in [*units, str(installed / "etc/systemd/system/twinstar-rearm@.service")]:
+        if unit.endswith("@.service"):
+            # A template is verified through an instance (the hook's BUS-DEV form).
+            link = Path(unit).with_name("twinstar-rearm@001-002.service")
+            link.symlink_to(Path(unit).name)
+            unit = str(link)
+        try:
+            result = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True, timeout=120)
+        finally:
+            if unit.endswith("@001-002.service"):
+                os.unlink(unit)
+        assert result.returncode == 0 and result.stderr == "", (unit, result.stderr)
+
+
+def test_installed_program_and_hooks_run(installed: Path) -> None:
+    twinstar = installed / "usr/sbin/twinstar"
+    out = subprocess.run([str(twinstar), "daemon", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "event loop" in out.stdout
+    hook = installed / "usr/lib/twinstar/hooks/atribank_hook"
+    env = {"PATH": "/usr/bin:/bin", "TWINSTAR_CONFIG": str(installed / "missing.yaml")}
+    result = subprocess.run([str(hook)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2 and "ACTION" in result.stderr  # ran the installed code: no ACTION given
+
+
+def test_udev_rule_check_passes_on_the_installed_copy(installed: Path, tmp_path: Path) -> None:
+    rules = installed / "etc/udev/rules.d"
+    hook = re.search(r'RUN\+="([^"]+)"', (rules / RULE).read_text())
+    assert hook and os.access(hook.group(1), os.X_OK)
+    assert udevadm_errors(rules) == []
+    broken = tmp_path / "broken-rules"
+    broken.mkdir()
+    (broken / RULE).write_text((rules / RULE).read_text() + 'ACTION=="add", BOGUS{x}="y"\n')
+    assert udevadm_errors(broken), "a broken rules file must be detected"
+
+
+def udevadm_errors(rules_dir: Path) -> list[str]:
+    """``FILE:LINE`` lines that udevadm test prints for our rules file (it exits 0 on errors)."""
+    if os.geteuid() != 0:
+        pytest.skip("udevadm test in a mount namespace needs root")
+    script = 'mount --bind "$1" /etc/udev/rules.d && mount -t tmpfs tmpfs /run && mkdir -p /run/udev && exec udevadm test --action=add /sys/class/net/lo'
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(rules_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"Reading rules file: /etc/udev/rules.d/{RULE}" in result.stdout + result.stderr
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith(f"/etc/udev/rules.d/{RULE}:")]
+
+
+def test_twinstar_check_reports_missing_and_changed_installed_files(installed: Path, tmp_path: Path) -> None:
+    config = tmp_path / "check.yaml"
+    config.write_text(f"node: t\nstate_dir: {tmp_path}/state\ntakeover: []\n")
+    twinstar = str(installed / "usr/sbin/twinstar")
+
+    def findings() -> dict[str, tuple[str, str]]:
+        out = subprocess.run([twinstar, "--config", str(config), "check", "--json"], capture_output=True, text=True, timeout=60)
+        data = json.loads(out.stdout)
+        return {f["subject"]: (f["level"], f["message"]) for f in data["findings"]}
+
+    unit = installed / "etc/systemd/system/twinstar.service"
+    rule = installed / f"etc/udev/rules.d/{RULE}"
+    got = findings()
+    assert got[f"unit {unit}"] == ("ok", "installed")
+    assert got[f"udev-rule {rule}"] == ("ok", "installed")
+    original = unit.read_text()
+    unit.write_text(original.replace("WatchdogSec=60s", "WatchdogSec=5s"))
+    rule_text = rule.read_text()
+    rule.unlink()
+    try:
+        got = findings()
+        assert got[f"unit {unit}"][0] == "warning" and "changed since make install" in got[f"unit {unit}"][1]
+        assert got[f"udev-rule {rule}"] == ("error", "missing: run make install")
+    finally:
+        unit.write_text(original)
+        rule.write_text(rule_text)
