@@ -126,12 +126,16 @@ def test_jump_all_continues_past_a_refused_unit(host: Runner, cli: Runner, sim_f
 
 def test_no_unit_on_this_host(host: Runner, cli: Runner, sim_file: Path) -> None:
     assert cli("sim", "set", str(sim_file), "all", "port=1").returncode == 0
-    for command in (["status"], ["ports"], ["jump"], ["enable-wd"], ["disable-wd"]):
+    for command in (["ports"], ["jump"], ["enable-wd"], ["disable-wd"]):
         r = host(*command)
         assert r.returncode == 1, command
         assert r.stderr == "twinstar: error: no TwinStar-capable Astribank is connected to this host\n"
+    # status reports it: no unit on this host is the normal state of a standby node.
+    r = host("status")
+    assert r.returncode == 0
+    assert r.stdout == "USB: no TwinStar-capable Astribank is connected to this host\n"
     r = host("status", "--json")
-    assert r.returncode == 1
+    assert r.returncode == 0
     assert r.json() == {"units": [], "error": "no TwinStar-capable Astribank is connected to this host"}
 
 
@@ -182,9 +186,16 @@ def test_real_usb_without_a_usb_bus(cli: Runner, tmp_path: Path) -> None:
     """No simulator: the real libusb path. This build machine has no USB bus and no Astribank."""
     conf = tmp_path / "twinstar.yaml"
     conf.write_text("node: a\ntakeover: []\n")
-    for command in (["status"], ["ports"], ["jump"], ["enable-wd"], ["disable-wd"]):
+    for command in (["ports"], ["jump"], ["enable-wd"], ["disable-wd"]):
         r = cli("--config", str(conf), *command)
         assert r.returncode == 1, (command, r.stderr)
         assert r.stderr.startswith("twinstar: error: no TwinStar-capable Astribank is connected to this host")
         assert "Traceback" not in r.stderr
         assert r.stdout == ""
+    r = cli("--config", str(conf), "status", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    data = r.json()
+    assert data["units"] == []
+    assert data["error"].startswith("no TwinStar-capable Astribank is connected to this host")
+    assert data["node"]["role"] == "standby"

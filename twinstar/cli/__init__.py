@@ -34,7 +34,17 @@ class Obj:
 
 
 class TwinstarGroup(click.Group):
-    """Turns twinstar errors into one line on stderr and the contract's exit status."""
+    """Loads commands on demand; turns twinstar errors into one line and the contract's exit status."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMAND_MODULES:
+            import importlib
+
+            importlib.import_module(f"twinstar.cli.{_COMMAND_MODULES[cmd_name]}")
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -84,17 +94,25 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 _NO_SYSLOG = {"status", "ports", "check", "sim", "demo"}
 
 
-def _register() -> None:
-    """Import the command modules; each adds its commands to :data:`main`."""
-    import importlib
-
-    for name in _COMMAND_MODULES:
-        importlib.import_module(f"twinstar.cli.{name}")
-
-
-_COMMAND_MODULES: tuple[str, ...] = ("engine", "usb", "prepare", "daemon", "demo", "switchover", "hotplug")
-
-_register()
+#: Which module defines each command. Modules are imported only when their
+#: command runs (or for --help), so a command pays only for its own imports.
+_COMMAND_MODULES: dict[str, str] = {
+    "takeover": "engine",
+    "release": "engine",
+    "check": "engine",
+    "status": "status",
+    "ports": "usb",
+    "jump": "usb",
+    "enable-wd": "usb",
+    "disable-wd": "usb",
+    "sim": "usb",
+    "hook": "hotplug",
+    "daemon": "daemon",
+    "setup": "prepare",
+    "replica": "prepare",
+    "switchover": "switchover",
+    "demo": "demo",
+}
 
 
 def run() -> None:  # pragma: no cover - console entry point alias

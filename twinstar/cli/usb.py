@@ -82,32 +82,6 @@ device_option = click.option(
 )
 
 
-@main.command("status")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-@click.pass_obj
-def status_command(obj: Obj, as_json: bool) -> None:
-    """Show each Astribank on this host: port, watchdog and power of both ports."""
-    from twinstar.usb.errors import NoUnitError
-    from twinstar.usb.units import render_status, status_rows
-
-    try:
-        rows = status_rows(_hardware(obj))
-    except NoUnitError as exc:
-        if as_json:
-            click.echo(json.dumps({"units": [], "error": str(exc)}))
-        raise
-    if as_json:
-        click.echo(json.dumps({"units": [r.to_json() for r in rows]}, sort_keys=True))
-    else:
-        click.echo(render_status(rows))
-    failed = [r for r in rows if r.error]
-    for r in failed:
-        if not as_json:
-            click.echo(f"twinstar: error: {r.error}", err=True)
-    if failed:
-        raise UnitsFailed(f"status could not be read from {len(failed)} of {len(rows)} units", ExitStatus.FAILED)
-
-
 @main.command("ports")
 @device_option
 @click.pass_obj
