@@ -191,7 +191,7 @@ def test_a_live_pending_hand_off_blocks_a_second_one(node: Node) -> None:
         record = {"action": "takeover", "time": 2e9, "mode": "spawn", "pid": sleeper.pid, "start": process_start(sleeper.pid)}
         (node.state_dir / "handoff.json").write_text(json.dumps(record))
         proc = node.run_hook(node.arrive(0)[-1])
-        assert f"takeover handed off" in proc.stderr and f"pid {sleeper.pid}" in proc.stderr
+        assert "takeover handed off" in proc.stderr and f"pid {sleeper.pid}" in proc.stderr
         assert node.begins("takeover") == 0
         record["start"] = 1  # same pid, another process: reused pid, stale record
         (node.state_dir / "handoff.json").write_text(json.dumps(record))

@@ -90,12 +90,22 @@ class DahdiStep(Step):
         for item in listed:
             if item.unit is None or item.state == readiness.CONFLICT:
                 raise StepError(self.name, f"{self._who(item)} is {item.state}{': ' + item.detail if item.detail else ''}")
-        for item in listed:
-            if not self._registered(item):
-                self._write(item, "1")
+        registered: list[readiness.Listed] = []
         try:
+            for item in listed:
+                if not self._registered(item):
+                    self._write(item, "1")
+                    registered.append(item)
             self.ctx.runner.run(self.spec.dahdi_cfg, timeout=self.timeout)
-        except ProgramError as exc:
+        except (ProgramError, StepError) as exc:
+            # A failed apply cleans up after itself: the engine undoes only completed steps.
+            for item in reversed(registered):
+                try:
+                    self._write(item, "0")
+                except StepError as undo_exc:
+                    self.ctx.log.error("%s", undo_exc)
+            if isinstance(exc, StepError):
+                raise
             raise StepError(self.name, f"dahdi_cfg failed: {exc}") from None
 
     def verify(self) -> None:

@@ -1,0 +1,75 @@
+"""64 hook processes at once, all units ready: exactly one takeover is handed off.
+
+Whole ``hooks/atribank_hook`` processes; they wait on a shared flock gate
+(``flock -s``) that the test opens once all are started, so they run their
+decisions at the same moment. Stand-ins: the fake sysfs tree, and for the
+``systemd`` mode a call-recording ``systemctl``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.hotplug.conftest import HOOK, PYTHON, Node
+from twinstar.handoff import process_alive
+
+HOOKS = 64
+UNITS = 8
+
+
+def _burst(node: Node) -> list[subprocess.CompletedProcess[str]]:
+    gate = node.root / "gate"
+    gate.write_text("")
+    with open(gate) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        procs = [
+            subprocess.Popen(
+                ["flock", "-s", str(gate), PYTHON, str(HOOK)],
+                env=node.environ(node.sysfs.event("online", k % UNITS)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(HOOKS)
+        ]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["inline", "spawn", "systemd"])
+def test_one_takeover_from_a_burst_of_hooks(node: Node, mode: str) -> None:
+    extra = ""
+    if mode == "systemd":
+        extra = f"programs: {{systemctl: {node.write_stub('systemctl', 'exit 0')}}}\n"
+    node.configure(handoff=mode, extra=extra)
+    node.listed(UNITS)
+    for i in range(UNITS - 1):
+        node.arrive(i)
+    warm = node.run_hook(node.sysfs.event("online", 0))  # caches the configuration; 7/8 ready
+    assert "7/8 ready" in warm.stderr and node.begins("takeover") == 0
+    node.arrive(UNITS - 1)  # its events are the burst below
+    results = _burst(node)
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results if r.returncode]
+    handed = [r for r in results if "takeover handed off to" in r.stderr or "takeover running in this process" in r.stderr]
+    assert len(handed) == 1, [r.stderr for r in results]
+    reasons = ("already active", "transition is in progress", "handed off", "is running")
+    others = [r for r in results if r is not handed[0]]
+    assert all(any(w in r.stderr for w in reasons) for r in others), [r.stderr for r in others]
+    if mode == "systemd":
+        assert node.recorded() == ["systemctl start --no-block twinstar-takeover.service"]
+        return
+    if mode == "spawn":
+        record = json.loads((node.state_dir / "handoff.json").read_text())
+        for _ in range(3000):
+            if node.role() == "active" and not process_alive(record["pid"]):
+                break
+            time.sleep(0.01)
+    assert node.begins("takeover") == 1 and node.role() == "active"
