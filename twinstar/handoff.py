@@ -362,23 +362,18 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
     if how == SPAWN:
         pid = spawn_detached(runner_argv(settings, "rearm", str(busnum), str(devnum)), runner_env(environ))
         return f"watchdog re-arm handed off (pid {pid})"
-    rearm_watchdog(settings.full_config(), busnum, devnum)
-    return "watchdog re-armed"
+    return rearm_watchdog(settings.full_config(), busnum, devnum, environ=environ)
 
 
-def rearm_watchdog(config: Config, busnum: int, devnum: int) -> None:
-    """Enable the TwinStar watchdog of the unit at USB ``busnum``/``devnum``.
+def rearm_watchdog(config: Config, busnum: int, devnum: int, *, environ: Mapping[str, str] | None = None) -> str:
+    """Enable the TwinStar watchdog of the unit at USB ``busnum``/``devnum``; what was done.
 
-    The USB side lives in :mod:`twinstar.usb`; this is the one place the
-    hotplug path calls it.
+    The USB side lives in :mod:`twinstar.usb.watchdog` (pyusb is imported
+    only there); this is the one place the hotplug path calls it.
     """
-    try:
-        from twinstar.usb.watchdog import rearm_watchdog as usb_rearm  # type: ignore[import-not-found]
-    except ImportError:
-        from twinstar.errors import UsbError
+    from twinstar.usb.watchdog import rearm_watchdog as usb_rearm
 
-        raise UsbError("watchdog re-arm is not available: twinstar.usb.watchdog is not installed") from None
-    usb_rearm(config, busnum, devnum)
+    return usb_rearm(config, busnum, devnum, environ=environ)
 
 
 # --- running a transition ---------------------------------------------------------------------
@@ -447,8 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = HookSettings.from_config(config_mod.load(path))
         if action == "rearm":
             busnum, devnum = int(rest[0]), int(rest[1])
-            rearm_watchdog(settings.full_config(), busnum, devnum)
-            _log(f"watchdog of usb:{busnum:03d}/{devnum:03d} re-armed")
+            _log(f"watchdog re-arm: {rearm_watchdog(settings.full_config(), busnum, devnum, environ=os.environ)}")
             return 0
         report = run_transition(settings, action, environ=os.environ)
     except TwinstarError as exc:

@@ -328,3 +328,29 @@ def test_twinstar_hook_command_is_the_same_code_path(node: Node) -> None:
 def test_hook_file_is_a_thin_executable() -> None:
     assert os.access(HOOK, os.X_OK)
     assert "from twinstar.hook import main" in HOOK.read_text()
+
+
+@pytest.mark.parametrize("mode", ["inline", "spawn"])
+def test_rearm_enables_the_watchdog_of_the_simulated_unit(node: Node, mode: str) -> None:
+    """Stand-ins: the fake sysfs tree and the simulated Astribank (a pyusb backend)."""
+    from twinstar.usb import sim
+
+    state = node.root / "sim.json"
+    sim.init_state(str(state), units=2, port=0)
+    node.configure(handoff=mode, rearm=True, extra=f"usb: {{simulator: {state}, simulator_port: 0}}\n")
+    node.listed(1)
+    node.sysfs.create_unit(0, busnum=1, devnum=3)  # the simulator's second unit
+    node.sysfs.attach(0, label=label(0), connector="usb-0")
+    proc = node.run_hook(node.sysfs.online(0))
+    assert proc.returncode == 0, proc.stderr
+
+    def watchdogs() -> list[bool]:
+        return [u["watchdog"] for u in json.loads(state.read_text())["units"]]
+
+    for _ in range(3000):
+        if watchdogs() == [False, True]:
+            break
+        time.sleep(0.01)
+    assert watchdogs() == [False, True], proc.stderr
+    if mode == "inline":
+        assert "SIM00002" in proc.stderr or "usb:001/003" in proc.stderr
