@@ -308,7 +308,7 @@ class Engine:
             t0 = self.monotonic()
             try:
                 if action == Action.RELEASE:
-                    probe, _ = self._run_phase(run_id, action, step, "check", step.check)
+                    probe, _ = self._run_phase(run_id, action, step, "check", step.release_probe)
                     if not probe.up:
                         out.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
                         continue
@@ -350,7 +350,7 @@ class Engine:
         for step in order:
             t0 = self.monotonic()
             try:
-                probe = step.check()
+                probe = step.check() if action == Action.TAKEOVER else step.release_probe()
             except TwinstarError as exc:
                 outcomes.append(StepOutcome(step.name, "check", Result.FAILED, self.monotonic() - t0, error=str(exc)))
                 continue

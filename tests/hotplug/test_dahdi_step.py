@@ -52,6 +52,16 @@ def test_release_unregisters_the_listed_units(node: Node) -> None:
     assert _engine(node).release().steps[0].result.value == "already"
 
 
+def test_release_after_one_unit_left_unregisters_the_others(node: Node) -> None:
+    _setup(node)
+    assert _engine(node).takeover().ok
+    node.sysfs.depart(1)
+    report = _engine(node).release()
+    assert report.ok, report.error
+    assert report.steps[0].result.value == "undone"
+    assert not node.sysfs.registered(0) and not node.sysfs.registered(2)
+
+
 def test_missing_unit_is_named_and_nothing_is_registered(node: Node) -> None:
     _setup(node)
     node.sysfs.depart(0)

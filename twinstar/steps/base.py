@@ -8,6 +8,7 @@ paths, a clock). The engine drives it:
 * ``apply()``   brings it up; a step cleans up its own partial work when apply fails.
 * ``verify()``  reads the state back after apply and raises when it is not up.
 * ``undo()``    takes it down again (release, rollback); ``verify_undone()`` reads it back.
+* ``release_probe()`` says whether anything is left for undo (release skips the step otherwise).
 
 Steps raise :class:`~twinstar.errors.StepError` for failures and
 :class:`~twinstar.errors.RefusedError` when a safety guard says no.
@@ -72,6 +73,15 @@ class Step(ABC):
     def undo(self) -> None:
         """Take the resource down."""
 
+    def release_probe(self) -> Probe:
+        """Is anything of this step up that undo would take down?
+
+        For most steps this is :meth:`check`. A step made of several parts
+        (DAHDI registration of several units) is up for takeover only when
+        every part is up, but must be released when any part still is.
+        """
+        return self.check()
+
     def verify(self) -> None:
         """Read the state back after apply; raise when it is not up."""
         probe = self.check()
@@ -80,7 +90,7 @@ class Step(ABC):
 
     def verify_undone(self) -> None:
         """Read the state back after undo; raise when it is still up."""
-        probe = self.check()
+        probe = self.release_probe()
         if probe.up:
             raise StepError(self.name, f"still up after undo: {probe.detail or 'check says up'}")
 

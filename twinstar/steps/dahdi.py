@@ -5,7 +5,9 @@ listed in ``xpp_order``, in the file's order (the order decides span
 numbers), skipping units already registered, then runs ``dahdi_cfg``
 (argv from the step's configuration, program name resolved through
 ``programs:``). check/verify: every listed unit is present and registered.
-undo writes ``0`` for listed units still present and registered. Errors
+release_probe: any listed unit is still registered (so a release after one
+unit has gone still unregisters the others). undo writes ``0`` for listed
+units still present and registered. Errors
 name the unit and the entry.
 """
 
@@ -85,6 +87,12 @@ class DahdiStep(Step):
             return Probe(False, "not registered: " + ", ".join(unregistered))
         return Probe(True, f"{len(listed)} unit(s) registered")
 
+    def release_probe(self) -> Probe:
+        registered = [self._who(i) for i in self._listed() if i.unit is not None and self._registered(i)]
+        if registered:
+            return Probe(True, "registered: " + ", ".join(registered))
+        return Probe(False, "no listed unit is registered")
+
     def apply(self) -> None:
         listed = self._listed()
         for item in listed:
@@ -130,6 +138,6 @@ class DahdiStep(Step):
             raise StepError(self.name, "; ".join(failures))
 
     def verify_undone(self) -> None:
-        still = [self._who(i) for i in self._listed() if i.unit is not None and self._registered(i)]
-        if still:
-            raise StepError(self.name, "still registered after undo: " + ", ".join(still))
+        probe = self.release_probe()
+        if probe.up:
+            raise StepError(self.name, f"still {probe.detail} after undo")
