@@ -9,30 +9,15 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import StrEnum
 
 from twinstar.config import Config, DrbdSpec, IpSpec
 from twinstar.errors import ProgramError, TwinstarError
+
+# Re-exported: the command line imports the findings type from here.
+from twinstar.findings import Finding as Finding
+from twinstar.findings import Level as Level
 from twinstar.proc import ProgramRunner
 from twinstar.steps import StepContext, build_steps
-
-
-class Level(StrEnum):
-    OK = "ok"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    subject: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"level": self.level.value, "subject": self.subject, "message": self.message}
-
 
 Check = Callable[[Config], Iterable[Finding]]
 
@@ -123,8 +108,7 @@ def check_installation(config: Config) -> Iterable[Finding]:
         version: str | None = metadata.version("twinstar")
     except metadata.PackageNotFoundError:
         version = None
-    for p in installation.check_installed(installation.find_manifest(), version=version):
-        yield Finding(Level(p.level), p.subject, p.message)
+    yield from installation.check_installed(installation.find_manifest(), version=version)
 
 
 CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]

@@ -14,8 +14,9 @@ its SHA-256, in ``LIBDIR/install-manifest.json``; uninstall removes exactly
 those (a configuration file changed since is kept), and ``twinstar check``
 reports recorded files that are missing, changed, or from another version.
 With ``DESTDIR`` everything goes below it and the paths inside the files are
-the final ones. Only the standard library is used: this runs before the
-virtual environment exists.
+the final ones. Only the standard library is used (and twinstar's findings
+module, which itself uses nothing else): this runs before the virtual
+environment exists.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from twinstar.findings import Finding, Level
 
 MANIFEST = "install-manifest.json"
 #: Placeholders in udev/ and systemd/ replaced by the installed paths.
@@ -372,13 +375,6 @@ def _remove_caches(root: str) -> None:
 # --- the check for ``twinstar check`` ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Problem:
-    level: str  # "ok", "warning" or "error"
-    subject: str
-    message: str
-
-
 def find_manifest(candidates: Iterable[str] | None = None) -> str | None:
     """The manifest of the installation this twinstar runs from, or of a default one."""
     dirs = [sys.prefix] if sys.prefix != sys.base_prefix else []
@@ -390,19 +386,19 @@ def find_manifest(candidates: Iterable[str] | None = None) -> str | None:
     return None
 
 
-def check_installed(manifest_path: str | None, *, version: str | None) -> list[Problem]:
+def check_installed(manifest_path: str | None, *, version: str | None) -> list[Finding]:
     """Installed udev rule, hooks, program and units: present, unchanged, this version."""
     if manifest_path is None:
-        return [Problem("warning", "installation", "no installation found (udev rule, hooks, units): run make install")]
+        return [Finding(Level.WARNING, "installation", "no installation found (udev rule, hooks, units): run make install")]
     try:
         with open(manifest_path) as f:
             manifest = Manifest.from_json(json.load(f))
     except (OSError, ValueError) as exc:
-        return [Problem("error", "installation", f"cannot read {manifest_path}: {exc}")]
-    problems: list[Problem] = []
+        return [Finding(Level.ERROR, "installation", f"cannot read {manifest_path}: {exc}")]
+    findings: list[Finding] = []
     if version and manifest.version and manifest.version != version:
-        problems.append(
-            Problem("warning", "installation", f"installed files are from twinstar {manifest.version}, this is {version}: run make install")
+        findings.append(
+            Finding(Level.WARNING, "installation", f"installed files are from twinstar {manifest.version}, this is {version}: run make install")
         )
     kinds = (KIND_UDEV, KIND_HOOK, KIND_UNIT, KIND_PROGRAM)
     for path, entry in sorted(manifest.files.items()):
@@ -411,19 +407,19 @@ def check_installed(manifest_path: str | None, *, version: str | None) -> list[P
             continue
         subject = f"{kind} {path}"
         if not os.path.lexists(path):
-            problems.append(Problem("error", subject, "missing: run make install"))
+            findings.append(Finding(Level.ERROR, subject, "missing: run make install"))
         elif kind == KIND_PROGRAM and not os.path.exists(path):
-            problems.append(Problem("error", subject, f"points at {os.readlink(path)}, which does not exist: run make install"))
+            findings.append(Finding(Level.ERROR, subject, f"points at {os.readlink(path)}, which does not exist: run make install"))
         elif sha256(path) != entry.get("sha256"):
-            problems.append(Problem("warning", subject, "changed since make install (out of date or edited): run make install"))
+            findings.append(Finding(Level.WARNING, subject, "changed since make install (out of date or edited): run make install"))
         elif kind == KIND_HOOK and not os.access(path, os.X_OK):
-            problems.append(Problem("error", subject, "not executable: run make install"))
+            findings.append(Finding(Level.ERROR, subject, "not executable: run make install"))
         else:
-            problems.append(Problem("ok", subject, "installed"))
+            findings.append(Finding(Level.OK, subject, "installed"))
     for kind in kinds:
         if not any(e.get("kind") == kind for e in manifest.files.values()):
-            problems.append(Problem("error", "installation", f"no {kind} was installed: run make install from a complete source tree"))
-    return problems
+            findings.append(Finding(Level.ERROR, "installation", f"no {kind} was installed: run make install from a complete source tree"))
+    return findings
 
 
 def _layout_json(layout: Layout) -> dict[str, str]:

@@ -68,7 +68,10 @@ def test_check_fails_when_a_managed_path_is_a_local_copy(primary: Node) -> None:
     primary.path.mkdir()
     result = primary.run("check")
     assert result.returncode == 1
-    assert "is a local copy, not a link" in result.stdout
+    assert f"  FAIL     {primary.path}: is a local copy, not a link" in result.stdout
+    rc, report = check_json(primary)
+    assert (rc, report["ok"]) == (1, False)
+    assert {f["subject"]: f["level"] for f in report["findings"]}[str(primary.path)] == "fail"
 
 
 def test_check_fails_when_the_mounted_replica_lacks_the_target(primary: Node) -> None:

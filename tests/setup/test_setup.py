@@ -23,7 +23,8 @@ from tests.conftest import PYTHON, REPO
 from twinstar.astribank import xpporder
 from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.astribank.sysfs import Unit
-from twinstar.nodesetup.assess import Level, UsbRow, assess
+from twinstar.findings import Level
+from twinstar.nodesetup.assess import UsbRow, assess
 from twinstar.nodesetup.xpds import Xpd, XpdReading
 from twinstar.usb import sim
 

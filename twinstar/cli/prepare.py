@@ -12,6 +12,7 @@ import click
 from twinstar.cli import Obj, main
 from twinstar.config import DrbdSpec
 from twinstar.errors import BadInputError, ExitStatus
+from twinstar.findings import exit_status
 from twinstar.replica import links, move
 from twinstar.replica.manifest import LOCAL_MANIFEST_NAME
 from twinstar.replica.paths import Replica, replica_root
@@ -134,12 +135,12 @@ def replica_check(robj: ReplicaObj, as_json: bool) -> None:
     correct and reported as such. Exit 0 when all is well, 1 otherwise.
     """
     listing, findings = links.check(robj.replica, robj.local_manifest)
-    bad = any(f.level == links.Level.PROBLEM for f in findings)
+    status = exit_status(findings)
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "ok": not bad,
+                    "ok": status == ExitStatus.OK,
                     "mounted": listing.mounted,
                     "source": listing.source.value,
                     "findings": [f.to_json() for f in findings],
@@ -151,9 +152,9 @@ def replica_check(robj: ReplicaObj, as_json: bool) -> None:
         state = "mounted" if listing.mounted else "not mounted on this node"
         click.echo(f"replica {robj.replica.root}: {state}; managed list from {listing.source.value} {listing.location}")
         for f in findings:
-            click.echo(f"  {f.level.value:<8} {f.subject}: {f.message}")
-        click.echo("replica check: " + ("FAILED" if bad else "ok"))
-    raise SystemExit(int(ExitStatus.FAILED if bad else ExitStatus.OK))
+            click.echo(f.line())
+        click.echo("replica check: " + ("ok" if status == ExitStatus.OK else "FAILED"))
+    raise SystemExit(int(status))
 
 
 @replica.command("link")
@@ -214,7 +215,7 @@ def setup(obj: Obj, write: bool, dry_run: bool, as_json: bool) -> None:
         raise SystemExit(int(result.exit_status))
     click.echo("twinstar setup:")
     for f in result.findings:
-        click.echo(f"  {f.level.value:<8} {f.subject}: {f.message}")
+        click.echo(f.line())
     if text is not None and (dry_run or write):
         click.echo(f"xpp_order for {path}:")
         for line in text.splitlines():

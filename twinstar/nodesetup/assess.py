@@ -14,7 +14,7 @@ reported with the unit it concerns:
 * labels are usable in ``xpp_order`` (a warning when not: the unit is listed
   by connector), and the connector is usable when the label is not.
 
-Levels: ``bad`` is malformed sysfs contents (exit 2), ``fail`` a check that
+Levels: ``error`` is malformed sysfs contents (exit 2), ``fail`` a check that
 failed (exit 1), ``warning`` and ``ok`` do not stop the node from being ready.
 """
 
@@ -23,31 +23,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from twinstar.astribank.printable import shown
 from twinstar.astribank.sysfs import READY, Unit
 from twinstar.errors import ExitStatus
+from twinstar.findings import Finding, Level, exit_status
 from twinstar.nodesetup.xpds import XpdReading
 from twinstar.nodesetup.xppgen import OrderedUnit, connector_problem, label_problem
-
-
-class Level(StrEnum):
-    OK = "ok"
-    WARNING = "warning"
-    FAIL = "FAIL"
-    BAD = "bad"
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    subject: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"level": self.level.value.lower(), "subject": self.subject, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -77,12 +60,7 @@ class Assessment:
 
     @property
     def exit_status(self) -> ExitStatus:
-        levels = {f.level for f in self.findings}
-        if Level.BAD in levels:
-            return ExitStatus.BAD_INPUT
-        if Level.FAIL in levels:
-            return ExitStatus.FAILED
-        return ExitStatus.OK
+        return exit_status(self.findings)
 
     @property
     def ready(self) -> bool:
@@ -137,10 +115,10 @@ def assess(
         subject = _subject(unit)
         before = len(findings)
         for problem in unit.problems:
-            add(Finding(Level.BAD, subject, problem))
+            add(Finding(Level.ERROR, subject, problem))
         reading = xpds.get(unit.name, XpdReading((), ()))
         for problem in reading.problems:
-            add(Finding(Level.BAD, subject, problem))
+            add(Finding(Level.ERROR, subject, problem))
         if unit.state is not None and unit.state != READY:
             add(Finding(Level.FAIL, subject, f"xbus_state is {unit.state}, expected READY"))
         if unit.status is not None and unit.status != "connected":
@@ -178,7 +156,7 @@ def assess(
             add(Finding(Level.FAIL, subject, f"{where} is not among the Astribanks on USB: cannot check TwinStar"))
         else:
             matched.add(key)  # type: ignore[arg-type]
-        failed = any(f.level in (Level.FAIL, Level.BAD) for f in findings[before:])
+        failed = any(f.level in (Level.FAIL, Level.ERROR) for f in findings[before:])
         if not failed:
             add(Finding(Level.OK, subject, f"READY, registered with DAHDI (spans {_spans(reading)})"))
         first = reading.first_span

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from twinstar.errors import BadInputError, RefusedError
+from twinstar.findings import Finding, Level
 from twinstar.replica import inuse
 from twinstar.replica.atomic import exchange, fsync_dir
 from twinstar.replica.manifest import Manifest, ReplicaFiles, read_local, write_local
@@ -72,30 +73,14 @@ def read_listing(replica: Replica, local_manifest: str, *, mountinfo: str = MOUN
 # --- check ------------------------------------------------------------------------------
 
 
-class Level(StrEnum):
-    OK = "ok"
-    WARNING = "warning"
-    PROBLEM = "problem"
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    subject: str
-    message: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"level": self.level.value, "subject": self.subject, "message": self.message}
-
-
 def check(replica: Replica, local_manifest: str, *, mountinfo: str = MOUNTINFO) -> tuple[Listing, list[Finding]]:
-    """Every managed path against what this node has; problems make ``replica check`` exit 1."""
+    """Every managed path against what this node has; a failed one makes ``replica check`` exit 1."""
     listing = read_listing(replica, local_manifest, mountinfo=mountinfo)
     findings: list[Finding] = []
     if listing.source == Source.NONE:
         findings.append(
             Finding(
-                Level.PROBLEM,
+                Level.FAIL,
                 "managed list",
                 f"the replica {replica.root} is not mounted here and there is no local copy at {local_manifest}",
             )
@@ -106,7 +91,7 @@ def check(replica: Replica, local_manifest: str, *, mountinfo: str = MOUNTINFO) 
         for path, entry in sorted(files.read_journal().items()):
             findings.append(
                 Finding(
-                    Level.PROBLEM,
+                    Level.FAIL,
                     path,
                     f"move unfinished (stage {entry.get('stage', '?')}): run twinstar replica add {path}",
                 )
@@ -128,17 +113,17 @@ def check(replica: Replica, local_manifest: str, *, mountinfo: str = MOUNTINFO) 
 def _check_path(mp: ManagedPath, *, mounted: bool) -> Finding:
     st = lstat_or_none(mp.path)
     if st is None:
-        return Finding(Level.PROBLEM, mp.path, "missing: run twinstar replica link")
+        return Finding(Level.FAIL, mp.path, "missing: run twinstar replica link")
     if not stat.S_ISLNK(st.st_mode):
-        return Finding(Level.PROBLEM, mp.path, "is a local copy, not a link into the replica: run twinstar replica link")
+        return Finding(Level.FAIL, mp.path, "is a local copy, not a link into the replica: run twinstar replica link")
     if not is_link_to(mp.path, mp.target):
         return Finding(
-            Level.PROBLEM, mp.path, f"links to {os.readlink(mp.path)}, not {mp.target}: run twinstar replica link"
+            Level.FAIL, mp.path, f"links to {os.readlink(mp.path)}, not {mp.target}: run twinstar replica link"
         )
     if not mounted:
         return Finding(Level.OK, mp.path, f"links to {mp.target} (dangling: the replica is not mounted on this node)")
     if lstat_or_none(mp.target) is None:
-        return Finding(Level.PROBLEM, mp.path, f"links to {mp.target}, which is missing on the mounted replica")
+        return Finding(Level.FAIL, mp.path, f"links to {mp.target}, which is missing on the mounted replica")
     return Finding(Level.OK, mp.path, f"links to {mp.target}")
 
 
