@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twinstar.astribank import xpporder
+from twinstar.atomic import fsync_file, replace_file
 from twinstar.errors import TwinstarError
 
 
@@ -92,46 +93,17 @@ def render(units: Sequence[OrderedUnit], *, header: str) -> str:
 
 def write(path: str, text: str) -> str | None:
     """Back up the existing file to ``.bak`` and replace it atomically; the backup's path, if any."""
-    directory = os.path.dirname(path) or "."
-    data = text.encode("utf-8", "surrogateescape")
     backup = None
     try:
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         if os.path.lexists(path):
             backup = path + ".bak"
             tmp_bak = f"{backup}.{os.getpid()}.tmp"
             shutil.copy2(path, tmp_bak, follow_symlinks=False)
-            _fsync_file(tmp_bak)
+            fsync_file(tmp_bak)
             os.replace(tmp_bak, backup)
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fchmod(fd, 0o644)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except OSError:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            raise
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        # The backup's rename is made durable with the file's (same directory).
+        replace_file(path, text.encode("utf-8", "surrogateescape"), mode=0o644)
     except OSError as exc:
         raise TwinstarError(f"cannot write {path}: {exc.strerror or exc}", hint="the previous file is unchanged") from None
     return backup
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

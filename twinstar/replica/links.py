@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from twinstar.atomic import exchange, fsync_dir
 from twinstar.errors import BadInputError, RefusedError
 from twinstar.findings import Finding, Level
 from twinstar.replica import inuse
-from twinstar.replica.atomic import exchange, fsync_dir
 from twinstar.replica.manifest import Manifest, ReplicaFiles, read_local, write_local
 from twinstar.replica.paths import (
     MOUNTINFO,

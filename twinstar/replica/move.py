@@ -49,9 +49,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from twinstar.atomic import exchange, fsync_dir
 from twinstar.errors import BadInputError, RefusedError, TwinstarError
 from twinstar.replica import inuse
-from twinstar.replica.atomic import exchange, fsync_dir
 from twinstar.replica.manifest import Manifest, ReplicaFiles, now, read_local, write_local
 from twinstar.replica.paths import (
     MOUNTINFO,

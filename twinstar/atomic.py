@@ -1,4 +1,8 @@
-"""Durable renames: fsync'ed directories, atomic file replacement, atomic exchange.
+"""Durable file changes: fsync'ed directories, atomic file replacement, atomic exchange.
+
+Used wherever twinstar replaces a file that must survive a crash whole: the
+replica's managed list and journal, ``xpp_order``. A crash leaves the old or
+the new content, never a mix, and the temporary file never follows a symlink.
 
 ``exchange`` swaps two names in one step with ``renameat2(RENAME_EXCHANGE)``,
 so a directory can be replaced by a symlink with no instant where the name is
@@ -20,13 +24,22 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _renameat2 = getattr(_libc, "renameat2", None)
 
 
-def fsync_dir(path: str) -> None:
-    """Make the directory entries of ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _fsync(path: str, flags: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: str) -> None:
+    """Make the directory entries of ``path`` durable."""
+    _fsync(path, os.O_DIRECTORY)
+
+
+def fsync_file(path: str) -> None:
+    """Make the contents of the file ``path`` (not a symlink) durable."""
+    _fsync(path, os.O_NOFOLLOW)
 
 
 def exchange_supported() -> bool:
@@ -49,14 +62,13 @@ def exchange(a: str, b: str) -> None:
         raise OSError(err, os.strerror(err), a, None, b)
 
 
-def write_json(path: str, value: dict[str, Any], *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``value`` atomically and durably (temp, fsync, rename, fsync dir)."""
-    directory = os.path.dirname(path)
+def replace_file(path: str, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
+    directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
-            data = json.dumps(value, indent=1, sort_keys=True).encode() + b"\n"
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -72,6 +84,11 @@ def write_json(path: str, value: dict[str, Any], *, mode: int = 0o644) -> None:
             pass
         raise
     fsync_dir(directory)
+
+
+def write_json(path: str, value: dict[str, Any], *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``value`` as indented JSON, atomically and durably."""
+    replace_file(path, json.dumps(value, indent=1, sort_keys=True).encode() + b"\n", mode=mode)
 
 
 def read_json(path: str) -> Any:
