@@ -53,6 +53,7 @@ import usb.backend
 import usb.core
 
 from twinstar.errors import BadInputError
+from twinstar.state import pid_alive
 from twinstar.usb import mpp, xtalk
 
 VERSION = 1
@@ -471,7 +472,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             if "busy" in unit["faults"]:
                 raise _usb_error(errno.EBUSY)
             claim = unit["claim"]
-            if claim is not None and claim["id"] != dev_handle.claim_id and _alive(claim["pid"]):
+            if claim is not None and claim["id"] != dev_handle.claim_id and pid_alive(claim["pid"]):
                 raise _usb_error(errno.EBUSY)
             dev_handle.claim_id = state["next_claim"]
             state["next_claim"] += 1
@@ -535,16 +536,6 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         for i in range(n):
             buff[i] = pending[i]
         return n
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- the unit's firmware ----------------------------------------------------------------
