@@ -24,9 +24,10 @@ from twinstar.astribank import xpporder
 from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.astribank.sysfs import Unit
 from twinstar.findings import Level
-from twinstar.nodesetup.assess import UsbRow, assess
+from twinstar.nodesetup.assess import assess
 from twinstar.nodesetup.xpds import Xpd, XpdReading
 from twinstar.usb import sim
+from twinstar.usb.units import UnitStatus
 
 
 class Bench:
@@ -208,8 +209,11 @@ def _unit(num: int, label: str) -> Unit:
     return u
 
 
-def _row(num: int, port: int) -> UsbRow:
-    return UsbRow(f"usb:001/{num + 2:03d}", 1, num + 2, f"usb:S{num}", True, None, port, True, True, None)
+def _row(num: int, port: int) -> UnitStatus:
+    return UnitStatus(
+        device=f"usb:001/{num + 2:03d}", label=f"usb:S{num}", product="1162",
+        capable=True, port=port, watchdog=False, power0=True, power1=True,
+    )
 
 
 def test_mixed_ports_fail() -> None:
@@ -229,3 +233,16 @@ def test_duplicate_labels_are_listed_by_connector() -> None:
     result = assess(driver_present=True, units=units, xpds=xpds, usb_rows=[_row(0, 0), _row(1, 0)])
     assert result.ready
     assert sum("shared with another unit" in f.message for f in result.findings) == 2
+
+
+def test_units_are_matched_to_usb_rows_by_bus_and_device_number() -> None:
+    units = [_unit(0, "usb:S0"), _unit(1, "usb:S1")]
+    units[1].busnum = units[1].devnum = None  # an xbus without a USB transport
+    xpds = {"xbus-00": XpdReading((Xpd("00:0:0", 1),), ()), "xbus-01": XpdReading((Xpd("01:0:0", 2),), ())}
+    result = assess(driver_present=True, units=units, xpds=xpds, usb_rows=[_row(0, 0), _row(5, 0)])
+    failed = {f.subject: f.message for f in result.findings if f.level == Level.FAIL}
+    assert failed == {
+        "XBUS-01 usb:S1 @usb-1": "its USB device (no transport) is not among the Astribanks on USB: cannot check TwinStar",
+        "usb:001/007 (usb:S5)": "has no xbus: the xpp driver has not registered it",
+    }
+    assert not result.ready and result.order == ()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twinstar.astribank.printable import shown
 from twinstar.astribank.sysfs import READY, Unit
@@ -32,25 +32,8 @@ from twinstar.findings import Finding, Level, exit_status
 from twinstar.nodesetup.xpds import XpdReading
 from twinstar.nodesetup.xppgen import OrderedUnit, connector_problem, label_problem
 
-
-@dataclass(frozen=True)
-class UsbRow:
-    """One Astribank's TwinStar state over USB (``twinstar status``'s row)."""
-
-    device: str  # usb:BBB/DDD
-    bus: int
-    address: int
-    label: str
-    capable: bool | None
-    note: str | None
-    port: int | None
-    power0: bool | None
-    power1: bool | None
-    error: str | None
-
-    @property
-    def title(self) -> str:
-        return f"{self.device} ({shown(self.label)})" if self.label else self.device
+if TYPE_CHECKING:  # the rows are read at the edge (probe); deciding needs no USB stack
+    from twinstar.usb.units import UnitStatus
 
 
 @dataclass(frozen=True)
@@ -86,12 +69,19 @@ def _subject(unit: Unit) -> str:
     return " ".join(parts)
 
 
+def _usb_device(unit: Unit) -> str | None:
+    """The xbus's USB device as the USB rows name it (``usb:BBB/DDD``), None without a transport."""
+    if unit.busnum is None or unit.devnum is None:
+        return None
+    return f"usb:{unit.busnum:03d}/{unit.devnum:03d}"
+
+
 def assess(
     *,
     driver_present: bool,
     units: Sequence[Unit],
     xpds: Mapping[str, XpdReading],
-    usb_rows: Sequence[UsbRow],
+    usb_rows: Sequence[UnitStatus],
     usb_error: str | None = None,
 ) -> Assessment:
     """All findings, and the units in registration order (empty unless every unit is usable)."""
@@ -104,8 +94,8 @@ def assess(
     else:
         add(Finding(Level.OK, "xpp driver", f"{len(units)} xbus device(s)"))
 
-    by_usb = {(r.bus, r.address): r for r in usb_rows}
-    matched: set[tuple[int, int]] = set()
+    by_device = {r.device: r for r in usb_rows}
+    matched: set[str] = set()
     label_counts = Counter(u.label for u in units if u.label)
     span_owner: dict[int, str] = {}
     order: list[OrderedUnit] = []
@@ -140,8 +130,9 @@ def assess(
                 add(Finding(Level.FAIL, subject, f"span {xpd.span} of XPD {xpd.name} is also claimed by {span_owner[xpd.span]}"))
             elif xpd.span:
                 span_owner[xpd.span] = f"{unit.xbus} XPD {xpd.name}"
-        label_note = label_problem(unit.label or "")
-        if label_note is None and label_counts[unit.label] > 1:
+        label = unit.label or ""
+        label_note = label_problem(label)
+        if label_note is None and label_counts[label] > 1:
             label_note = "shared with another unit"
         connector_note = connector_problem(unit.connector or "")
         if label_note is not None:
@@ -149,13 +140,12 @@ def assess(
                 add(Finding(Level.FAIL, subject, f"label unusable ({label_note}) and connector unusable ({connector_note}): it cannot be listed in xpp_order"))
             else:
                 add(Finding(Level.WARNING, subject, f"label unusable ({label_note}): listed in xpp_order by @connector"))
-        key = (unit.busnum, unit.devnum)
-        row = by_usb.get(key) if None not in key else None
-        if row is None:
-            where = f"usb:{unit.busnum:03d}/{unit.devnum:03d}" if None not in key else "its USB device (no transport)"
+        device = _usb_device(unit)
+        if device is None or device not in by_device:
+            where = device or "its USB device (no transport)"
             add(Finding(Level.FAIL, subject, f"{where} is not among the Astribanks on USB: cannot check TwinStar"))
         else:
-            matched.add(key)  # type: ignore[arg-type]
+            matched.add(device)
         failed = any(f.level in (Level.FAIL, Level.ERROR) for f in findings[before:])
         if not failed:
             add(Finding(Level.OK, subject, f"READY, registered with DAHDI (spans {_spans(reading)})"))
@@ -163,7 +153,7 @@ def assess(
         if failed or first is None:
             usable = False
         else:
-            order.append(OrderedUnit(unit.xbus, unit.label or "", unit.connector or "", first))
+            order.append(OrderedUnit(unit.xbus, label, unit.connector or "", first))
 
     if usb_error is not None:
         add(Finding(Level.FAIL, "USB", usb_error))
@@ -175,7 +165,7 @@ def assess(
         if row.capable is False:
             add(Finding(Level.FAIL, row.title, f"not TwinStar-capable: {row.note}"))
             continue
-        if (row.bus, row.address) not in matched:
+        if row.device not in matched:
             add(Finding(Level.FAIL, row.title, "has no xbus: the xpp driver has not registered it"))
         if row.port is not None:
             ports.setdefault(row.port, []).append(row.device)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from twinstar.astribank import sysfs
 from twinstar.config import Config
 from twinstar.errors import TwinstarError
-from twinstar.nodesetup.assess import Assessment, UsbRow, assess
+from twinstar.nodesetup.assess import Assessment, assess
 from twinstar.nodesetup.xpds import read_xpds
 
+if TYPE_CHECKING:  # pyusb is imported only when USB is read
+    from twinstar.usb.units import UnitStatus
 
-def usb_rows(config: Config) -> tuple[list[UsbRow], str | None]:
+
+def usb_rows(config: Config) -> tuple[list[UnitStatus], str | None]:
     """Each Astribank's TwinStar state over USB, or why none could be read."""
     from twinstar.usb.transport import NO_UNIT
     from twinstar.usb.units import Astribanks, query
@@ -23,24 +27,7 @@ def usb_rows(config: Config) -> tuple[list[UsbRow], str | None]:
         return [], str(exc)
     if not found:
         return [], NO_UNIT
-    rows = []
-    for unit in found:
-        st = query(hw, unit)
-        rows.append(
-            UsbRow(
-                device=unit.name,
-                bus=unit.bus,
-                address=unit.address,
-                label=unit.label,
-                capable=st.capable,
-                note=st.note,
-                port=st.port,
-                power0=st.power0,
-                power1=st.power1,
-                error=st.error,
-            )
-        )
-    return rows, None
+    return [query(hw, unit) for unit in found], None
 
 
 def probe(config: Config) -> Assessment:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from twinstar.astribank.printable import shown
 from twinstar.config import Config, UsbConfig
 from twinstar.errors import ExitStatus, TwinstarError
 from twinstar.usb import mpp
@@ -88,6 +89,11 @@ class UnitStatus:
     power1: bool | None = None
     error: str | None = None
 
+    @property
+    def title(self) -> str:
+        """How findings name the unit."""
+        return f"{self.device} ({shown(self.label)})" if self.label else self.device
+
     def to_json(self) -> dict[str, Any]:
         return {
             "device": self.device, "label": self.label, "product": self.product,
@@ -98,21 +104,21 @@ class UnitStatus:
 
 def query(hw: Astribanks, unit: UsbUnit) -> UnitStatus:
     """Read one unit's TwinStar state; errors end up in the row, not raised."""
-    base = {"device": unit.name, "label": unit.label, "product": f"{unit.product_id:04x}"}
+    base = UnitStatus(device=unit.name, label=unit.label, product=f"{unit.product_id:04x}")
     note = mpp.product_note(unit.product_id)
     if note is not None:
-        return UnitStatus(**base, capable=False, note=note)
+        return replace(base, capable=False, note=note)
     try:
         with hw.session(unit) as s:
             note = capability_note(s, unit)
             if note is not None:
-                return UnitStatus(**base, capable=False, note=note)
+                return replace(base, capable=False, note=note)
             power0, power1 = s.power()
-            return UnitStatus(
-                **base, capable=True, port=s.port(), watchdog=s.watchdog(), power0=power0, power1=power1
+            return replace(
+                base, capable=True, port=s.port(), watchdog=s.watchdog(), power0=power0, power1=power1
             )
     except TwinstarError as exc:
-        return UnitStatus(**base, error=str(exc))
+        return replace(base, error=str(exc))
 
 
 def status_rows(hw: Astribanks) -> list[UnitStatus]:
