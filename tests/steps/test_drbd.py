@@ -274,3 +274,50 @@ def test_check_reports_unconfigured_resource(volume: Volume, tmp_path: Path) -> 
     rig = make_rig(volume, tmp_path)
     with pytest.raises(StepError, match="drbdadm role r9 failed: .*not defined in your config"):
         rig.step(resource="r9").check()
+
+
+def test_apply_right_after_check_reads_the_roles_once(rig: Rig) -> None:
+    """The engine's check -> apply -> verify: one role read for the check, one for the verify."""
+    step = rig.step()
+    assert step.check().up is False
+    step.apply()
+    step.verify()
+    assert len(rig.calls("role")) == 2 and len(rig.calls("primary")) == 1
+    assert rig.role() == "Primary" and mounted_on(rig.volume.mountpoint)
+
+
+def test_undo_right_after_check_reads_the_roles_once(rig: Rig) -> None:
+    step = rig.step()
+    step.apply()
+    before = len(rig.calls("role"))
+    assert step.check().up is True
+    step.undo()
+    step.verify_undone()
+    assert len(rig.calls("role")) - before == 2 and len(rig.calls("secondary")) == 1
+    assert rig.role() == "Secondary" and not mounted_on(rig.volume.mountpoint)
+
+
+def test_a_stale_check_is_not_trusted_by_apply(volume: Volume, tmp_path: Path) -> None:
+    """A check older than FRESH (fake clock) is read again: the peer that became Primary is seen."""
+    rig = make_rig(volume, tmp_path)
+    clock = [100.0]
+    rig.ctx.monotonic = lambda: clock[0]
+    step = rig.step()
+    assert step.check().up is False
+    drbdadm.set_role(rig.state, "r0", "pbx-b", "Primary")
+    clock[0] += 2.0
+    with pytest.raises(RefusedError, match="peer is Primary"):
+        step.apply()
+    assert rig.calls("primary") == [] and not mounted_on(volume.mountpoint)
+
+
+def test_peer_promoted_between_check_and_apply_is_still_refused(volume: Volume, tmp_path: Path) -> None:
+    """Within FRESH the check's reading stands; DRBD itself (exit 17) still refuses a second Primary."""
+    rig = make_rig(volume, tmp_path)
+    step = rig.step()
+    assert step.check().up is False
+    drbdadm.set_role(rig.state, "r0", "pbx-b", "Primary")
+    with pytest.raises(RefusedError) as err:
+        step.apply()
+    assert err.value.exit_status == 3
+    assert rig.role() == "Secondary" and rig.role("pbx-b") == "Primary" and not mounted_on(volume.mountpoint)

@@ -34,14 +34,23 @@ State file::
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+    State = dict[str, Any]
+
+# Real drbdadm is a small C program that answers in a millisecond or two. This
+# stand-in runs once per drbdadm call on the takeover's path, so it starts
+# lean (the wrapper runs ``python -IS``) and imports only built-in modules:
+# the state file is read and written with the C half of ``json`` directly
+# (``json`` itself would import ``re``, ``enum`` and more on every call).
 
 NODE_ENV = "TWINSTAR_DRBDADM_NODE"
 STATE_ENV = "TWINSTAR_DRBDADM_STATE"
@@ -53,7 +62,48 @@ EXIT_STATE_CHANGE_FAILED = 11
 EXIT_NO_RESOURCE = 10
 EXIT_USAGE = 20
 
-State = dict[str, Any]
+
+# --- the state file ------------------------------------------------------------------------
+
+
+class _Decoding:
+    """What the C JSON scanner asks of its decoder."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict[str, str] = {}
+
+
+def _loads(text: str) -> Any:
+    try:
+        import _json
+    except ImportError:  # another Python implementation
+        import json
+
+        return json.loads(text)
+    start = len(text) - len(text.lstrip())
+    try:
+        value, end = _json.make_scanner(_Decoding())(text, start)
+    except StopIteration:
+        raise ValueError("the drbdadm stand-in's state file is not JSON") from None
+    if text[end:].strip():
+        raise ValueError("extra data after the JSON value in the drbdadm stand-in's state file")
+    return value
+
+
+def _dumps(value: Any) -> str:
+    try:
+        import _json
+    except ImportError:  # another Python implementation
+        import json
+
+        return json.dumps(value)
+    encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return "".join(encode(value, 0))
 
 
 def new_state(
@@ -80,24 +130,42 @@ def new_state(
 
 def write_state(path: str | os.PathLike[str], state: State) -> None:
     """Replace the state file atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(_dumps(state) + "\n")
     os.replace(tmp, path)
 
 
 def read_state(path: str | os.PathLike[str]) -> State:
-    return json.loads(Path(path).read_text())
+    with open(path, encoding="utf-8") as f:
+        return _loads(f.read())  # type: ignore[no-any-return]
 
 
-@contextmanager
-def locked(path: str | os.PathLike[str]) -> Iterator[State]:
-    """The state, read and written back under an exclusive lock (two servers share it)."""
-    with open(f"{os.fspath(path)}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state = read_state(path)
-        yield state
-        write_state(path, state)
+class locked:
+    """``with locked(path) as state:`` the state, read and written back under an exclusive lock.
+
+    Two servers share the file. The state is written back when the body
+    finishes, not when it raises.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.fd = -1
+
+    def __enter__(self) -> State:
+        self.fd = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.state = read_state(self.path)
+        return self.state
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                write_state(self.path, self.state)
+        finally:
+            os.close(self.fd)
 
 
 def set_role(path: str | os.PathLike[str], resource: str, node: str, role: str) -> None:
@@ -112,11 +180,17 @@ def set_connected(path: str | os.PathLike[str], resource: str, connected: bool) 
 
 
 def write_wrapper(path: str | os.PathLike[str], state_file: str | os.PathLike[str], node: str) -> Path:
-    """Write an executable ``drbdadm`` for ``programs: {drbdadm: PATH}`` speaking for ``node``."""
+    """Write an executable ``drbdadm`` for ``programs: {drbdadm: PATH}`` speaking for ``node``.
+
+    The wrapper runs the interpreter isolated and without ``site`` (``-IS``):
+    it needs nothing but this package, whose directory it puts on the path itself.
+    """
+    from pathlib import Path
+
     path = Path(path)
     package_root = Path(__file__).resolve().parents[2]
     path.write_text(
-        f"#!{sys.executable}\n"
+        f"#!{sys.executable} -IS\n"
         '"""drbdadm stand-in (twinstar.standins.drbdadm)."""\n'
         "import sys\n"
         f"sys.path.insert(0, {str(package_root)!r})\n"
@@ -245,6 +319,7 @@ def _dispatch(state: State, command: str, resource: str, node: str, options: lis
     else:
         raise _Exit(EXIT_USAGE, f"Unknown command '{command}'")
     return 0, "", ""
+
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)

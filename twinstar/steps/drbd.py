@@ -8,6 +8,12 @@ demotes again. undo: unmount; when the mount is busy, wait ``kill_grace``,
 then SIGTERM the processes holding it, SIGKILL those still there after
 ``kill_grace``, reporting each; then ``drbdadm secondary RES``.
 
+check reads the state with one ``drbdadm role`` (8.4 prints the peer's role
+beside ours; 9 needs ``status`` for it, read only when promoting) and one
+``findmnt``. An apply or undo that comes right after the check (as the engine
+runs them) starts from that reading instead of taking it again; verify
+always reads the state back.
+
 The mount is identified by device number (``findmnt`` MAJ:MIN against the
 device's st_rdev), not by path strings: /dev/drbd0, /dev/drbd/by-res/r0/0 and
 a loop device in tests are all found the same way.
@@ -36,6 +42,8 @@ FSCK_TYPES = frozenset({"ext2", "ext3", "ext4"})
 _BACKOFF_START = 0.2
 _BACKOFF_MAX = 2.0
 _KILL_WAIT = 5.0
+#: How long what a check read stands for the apply or undo right after it (seconds).
+FRESH = 1.0
 
 
 # --- pure parts ------------------------------------------------------------------------
@@ -97,6 +105,16 @@ def parse_findmnt(text: str) -> Mount | None:
         return None
     top = fs[-1]
     return Mount(source=top["source"], fstype=top["fstype"], majmin=top["maj:min"])
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One look at the resource: ``drbdadm role`` (local and, with 8.4, peer) and the mount."""
+
+    local: str
+    peer: str | None
+    mount: Mount | None
+    at: float  # ctx.monotonic() when read
 
 
 # --- processes holding a mount ---------------------------------------------------------
@@ -190,6 +208,7 @@ class DrbdStep(Step):
     def __init__(self, spec: DrbdSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
+        self._last: _Reading | None = None
 
     def programs(self) -> tuple[str, ...]:
         progs = ["drbdadm", "findmnt", "mount", "umount"]
@@ -212,22 +231,11 @@ class DrbdStep(Step):
                 hint=f"is the resource configured and up? (drbdadm up {self.spec.resource})",
             ) from None
 
-    def _local_role(self) -> str:
-        text = self._drbdadm("role").stdout
-        try:
-            return parse_role(text)[0]
-        except ValueError as exc:
-            raise StepError(self.name, str(exc)) from None
-
-    def _roles(self) -> tuple[str, list[str]]:
-        """The local role and the peers' roles (8.4: from ``role``; 9: from ``status``)."""
-        try:
-            local, peer = parse_role(self._drbdadm("role").stdout)
-        except ValueError as exc:
-            raise StepError(self.name, str(exc)) from None
-        if peer is not None:
-            return local, [peer]
-        return local, parse_status_peer_roles(self._drbdadm("status").stdout)
+    def _peer_roles(self, reading: _Reading) -> list[str]:
+        """The peers' roles (8.4: ``role`` printed it; 9: from ``status``)."""
+        if reading.peer is not None:
+            return [reading.peer]
+        return parse_status_peer_roles(self._drbdadm("status").stdout)
 
     def _mounted(self) -> Mount | None:
         argv = ["findmnt", "-J", "-n", "-o", "SOURCE,TARGET,FSTYPE,MAJ:MIN", "--mountpoint", self.spec.mountpoint]
@@ -249,30 +257,54 @@ class DrbdStep(Step):
             where = f"{mount.source} (not {self.spec.device}) mounted on {self.spec.mountpoint}"
         return f"{self.spec.resource} {role}, {where}"
 
+    def _read(self) -> _Reading:
+        """The roles (one ``drbdadm role``) and the mount, as they are now."""
+        try:
+            local, peer = parse_role(self._drbdadm("role").stdout)
+        except ValueError as exc:
+            raise StepError(self.name, str(exc)) from None
+        return _Reading(local, peer, self._mounted(), self.ctx.monotonic())
+
+    def _take_reading(self) -> _Reading | None:
+        """What :meth:`check` read, when it was the call just before this one and is fresh.
+
+        The engine runs check, then apply (takeover) or undo (release) at
+        once; reading everything again in between would only cost time.
+        """
+        reading, self._last = self._last, None
+        if reading is not None and 0 <= self.ctx.monotonic() - reading.at <= FRESH:
+            return reading
+        return None
+
     def check(self) -> Probe:
-        role = self._local_role()
-        mount = self._mounted()
-        up = role == PRIMARY and mount is not None and mount.is_device(self.spec.device)
-        return Probe(up, self._describe(role, mount))
+        r = self._last = self._read()
+        up = r.local == PRIMARY and r.mount is not None and r.mount.is_device(self.spec.device)
+        return Probe(up, self._describe(r.local, r.mount))
+
+    def verify(self) -> None:
+        super().verify()  # reads the state back
+        self._last = None
 
     def verify_undone(self) -> None:
-        role = self._local_role()
-        mount = self._mounted()
-        if role == PRIMARY or (mount is not None and mount.is_device(self.spec.device)):
-            raise StepError(self.name, f"still up after undo: {self._describe(role, mount)}")
+        self._last = None
+        r = self._read()
+        if r.local == PRIMARY or (r.mount is not None and r.mount.is_device(self.spec.device)):
+            raise StepError(self.name, f"still up after undo: {self._describe(r.local, r.mount)}")
 
     # -- apply --
 
     def apply(self) -> None:
+        reading = self._take_reading()
         self._require_paths()
-        mount = self._mounted()
+        reading = reading or self._read()
+        mount = reading.mount
         if mount is not None and not mount.is_device(self.spec.device):
             raise StepError(
                 self.name,
                 f"{self.spec.mountpoint} already has {mount.source} mounted, not {self.spec.device}",
                 hint=f"unmount it (umount {self.spec.mountpoint}) or fix mountpoint:",
             )
-        local, peers = self._roles()
+        local, peers = reading.local, self._peer_roles(reading)
         if PRIMARY in peers:
             raise RefusedError(
                 f"step {self.name}: the peer is Primary for {self.spec.resource}; not promoting",
@@ -376,7 +408,8 @@ class DrbdStep(Step):
     # -- undo --
 
     def undo(self) -> None:
-        mount = self._mounted()
+        reading = self._take_reading() or self._read()
+        mount = reading.mount
         if mount is not None:
             if mount.is_device(self.spec.device):
                 self._unmount()
@@ -385,7 +418,8 @@ class DrbdStep(Step):
                     "%s: leaving %s mounted on %s: it is not %s",
                     self.name, mount.source, self.spec.mountpoint, self.spec.device,
                 )
-        if self._local_role() == PRIMARY:
+        # Unmounting does not change the role: the reading still holds.
+        if reading.local == PRIMARY:
             self._change_role("secondary")
 
     def _try_umount(self) -> str | None:
