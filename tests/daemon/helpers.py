@@ -9,11 +9,16 @@ hook's decision code, hand-off, engine, command steps) is the real code.
 from __future__ import annotations
 
 import json
+import os
 import select
+import signal
 import socket
-from collections.abc import Mapping
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.conftest import REPO
 from twinstar import config as config_mod
 from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.daemon import Daemon
@@ -116,3 +121,28 @@ def role(state_dir: Path) -> str:
 
 def sysfs(tmp: Path) -> FakeSysfs:
     return FakeSysfs(str(tmp / "sys"))
+
+
+def start_process(
+    config: Path, *, env: Mapping[str, str] | None = None, prefix: Sequence[str] = ()
+) -> subprocess.Popen[str]:
+    """A real ``python -m twinstar daemon --source kernel``, run through ``prefix`` (``ip netns exec NS``)."""
+    return subprocess.Popen(
+        [*prefix, sys.executable, "-m", "twinstar", "--config", str(config), "daemon", "--source", "kernel"],
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_process(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM the daemon (killed after 60 s); its exit status and stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err

@@ -12,8 +12,6 @@ step again.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from tests.daemon.helpers import connector, label, sysfs, write_config
+from tests.conftest import REPO
+from tests.daemon.helpers import connector, label, start_process, stop_process, sysfs, write_config
 from twinstar import settings as tsettings
 from twinstar.state import StateStore
 
-REPO = Path(__file__).resolve().parents[2]
 SHARED = "10.213.3.10/24"
 STEP = f"ip:{SHARED}"
 
@@ -77,27 +75,6 @@ def wait_for(what: str, predicate: Any, proc: subprocess.Popen[str], limit: floa
         time.sleep(0.05)
 
 
-def start_in(ns: str, config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-m", "twinstar", "--config", str(config), "daemon", "--source", "kernel"],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
-
-
 @pytest.mark.privileged
 @pytest.mark.parametrize("mode", ["log", "restart"])
 def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple[str, str, str, str], mode: str) -> None:
@@ -106,7 +83,7 @@ def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple
     steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
     daemon_cfg = f"daemon: {{check_interval: 0.2, evaluate_interval: 60, on_step_down: {mode}}}\n"
     config = write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps)
-    proc = start_in(ns, config)
+    proc = start_process(config, prefix=("ip", "netns", "exec", ns))
     try:
         wait_for("the takeover", lambda: daemon_state(tmp_path).get("role") == "active", proc)
         assert SHARED in addresses(ns, iface)
@@ -134,7 +111,7 @@ def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple
             assert journal[0]["action"] == "restarted"
         assert daemon_state(tmp_path)["role"] == "active"
     finally:
-        err = stop(proc)
+        _, err = stop_process(proc)
     assert proc.returncode == 0, err
 
 
@@ -165,13 +142,13 @@ def test_arp_refresh_reannounces_the_shared_ip(tmp_path: Path, netns: tuple[str,
         sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
         steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
         daemon_cfg = "daemon: {check_interval: 60, evaluate_interval: 60, arp_refresh_interval: 0.2}\n"
-        proc = start_in(ns, write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps))
+        proc = start_process(write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps), prefix=("ip", "netns", "exec", ns))
         wait_for("the takeover", lambda: daemon_state(tmp_path).get("role") == "active", proc)
         # arp_count 1: the takeover sends one announcement; the rest are refreshes.
         wait_for("three announcements", lambda: announcements(capture) >= 3, proc)
         assert daemon_state(tmp_path)["last_arp_refresh"] is not None
     finally:
         if proc is not None:
-            stop(proc)
+            stop_process(proc)
         sniffer.kill()
         sniffer.wait()

@@ -9,20 +9,23 @@ daemon's first evaluation takes over with real command steps.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.daemon.helpers import connector, label, role, sysfs, transitions, write_config
+from tests.daemon.helpers import (
+    connector,
+    label,
+    role,
+    start_process,
+    stop_process,
+    sysfs,
+    transitions,
+    write_config,
+)
 from twinstar import settings as tsettings
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -40,34 +43,12 @@ def receive(sock: socket.socket) -> dict[str, str]:
     return dict(line.split("=", 1) for line in sock.recv(4096).decode().splitlines())
 
 
-def start_daemon(tmp_path: Path, config: Path, **env: str) -> subprocess.Popen[str]:
-    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "twinstar", "--config", str(config), "daemon", "--source", "kernel"],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return proc.returncode, err
-
-
 def test_ready_status_watchdog_then_sigterm_leaves_resources(tmp_path: Path, notify: socket.socket) -> None:
     fake = sysfs(tmp_path)
     for i in range(2):
         fake.arrive(i, label=label(i), connector=connector(i))
     config = write_config(tmp_path, 2)
-    proc = start_daemon(tmp_path, config, NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="400000")
+    proc = start_process(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"})
     try:
         first = receive(notify)
         assert first["READY"] == "1", first
@@ -78,7 +59,7 @@ def test_ready_status_watchdog_then_sigterm_leaves_resources(tmp_path: Path, not
         daemon_json = json.loads((tmp_path / "state" / tsettings.DAEMON_STATE_FILE).read_text())
         assert daemon_json["pid"] == proc.pid and daemon_json["role"] == "active"
     finally:
-        status, err = stop(proc)
+        status, err = stop_process(proc)
     assert status == 0, err
     assert "Traceback" not in err
     last = [receive(notify) for _ in range(1)]
@@ -94,7 +75,7 @@ def test_ready_status_watchdog_then_sigterm_leaves_resources(tmp_path: Path, not
 
 def test_invalid_configuration_exits_2_before_starting(tmp_path: Path, notify: socket.socket) -> None:
     config = write_config(tmp_path, 1, daemon="daemon: {on_step_down: reboot}\n")
-    proc = start_daemon(tmp_path, config, NOTIFY_SOCKET=str(tmp_path / "notify"))
+    proc = start_process(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "daemon.on_step_down" in err and "Traceback" not in err, err
