@@ -63,17 +63,21 @@ class ManagedPath:
     def target_parent(self) -> str:
         return os.path.dirname(self.target)
 
+    def _helper(self, directory: str, kind: str) -> str:
+        """A hidden name beside the path, so that renaming it stays within one filesystem."""
+        return os.path.join(directory, f".{self.name}.twinstar-{kind}")
+
     @property
     def partial(self) -> str:
-        return os.path.join(self.target_parent, f".{self.name}.twinstar-partial")
+        return self._helper(self.target_parent, "partial")
 
     @property
     def link_tmp(self) -> str:
-        return os.path.join(self.parent, f".{self.name}.twinstar-link")
+        return self._helper(self.parent, "link")
 
     @property
     def old(self) -> str:
-        return os.path.join(self.parent, f".{self.name}.twinstar-old")
+        return self._helper(self.parent, "old")
 
     def local_aside(self, stamp: str) -> str:
         """The name a local copy is moved aside to by ``replica link``."""
