@@ -87,7 +87,8 @@ class UdevMonitor:
 
     @classmethod
     def open(cls, *, subsystem: str = SUBSYSTEM, source: Source | None = None) -> UdevMonitor:
-        import pyudev  # only the daemon pays for importing it
+        # Only the daemon pays for importing it; pyudev ships no type information.
+        import pyudev  # type: ignore[import-untyped]
 
         source = source or default_source()
         try:

@@ -88,12 +88,12 @@ def check(replica: Replica, local_manifest: str, *, mountinfo: str = MOUNTINFO) 
         return listing, findings
     if listing.mounted:
         files = ReplicaFiles(replica)
-        for path, entry in sorted(files.read_journal().items()):
+        for path, record in sorted(files.read_journal().items()):
             findings.append(
                 Finding(
                     Level.FAIL,
                     path,
-                    f"move unfinished (stage {entry.get('stage', '?')}): run twinstar replica add {path}",
+                    f"move unfinished (stage {record.get('stage', '?')}): run twinstar replica add {path}",
                 )
             )
         local = read_local(local_manifest)

@@ -49,8 +49,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import usb.backend
-import usb.core
+import usb.backend  # type: ignore[import-untyped]  # pyusb ships no type information
+import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.errors import BadInputError
 from twinstar.state import pid_alive
@@ -86,13 +86,18 @@ _LIBUSB = {
 }
 
 
-def _usb_error(err: int) -> usb.core.USBError:
+# pyusb is untyped: its errors are held as the Exceptions they are.
+def _usb_error(err: int) -> Exception:
+    """The ``usb.core.USBError`` libusb's backend raises for ``err``."""
     code, text = _LIBUSB[err]
-    return usb.core.USBError(text, code, err)
+    exc: Exception = usb.core.USBError(text, code, err)
+    return exc
 
 
-def _timeout() -> usb.core.USBTimeoutError:
-    return usb.core.USBTimeoutError("Operation timed out", -7, errno.ETIMEDOUT)
+def _timeout() -> Exception:
+    """The ``usb.core.USBTimeoutError`` of a transfer that waited out its timeout."""
+    exc: Exception = usb.core.USBTimeoutError("Operation timed out", -7, errno.ETIMEDOUT)
+    return exc
 
 
 class SimStateError(BadInputError):
@@ -494,7 +499,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def ctrl_transfer(
         self, dev_handle: SimHandle, bmRequestType: int, bRequest: int, wValue: int, wIndex: int,
-        data: array.array, timeout: int,
+        data: array.array[int], timeout: int,
     ) -> int:
         if bmRequestType != 0x80 or bRequest != 0x06 or wValue >> 8 != 3:
             raise _usb_error(errno.EPIPE)  # only GET_DESCRIPTOR(string) is supported: stall
@@ -512,7 +517,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             data[i] = desc[i]
         return n
 
-    def bulk_write(self, dev_handle: SimHandle, ep: int, intf: int, data: array.array, timeout: int) -> int:
+    def bulk_write(self, dev_handle: SimHandle, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
         if ep != EP_OUT:
             raise _usb_error(errno.EIO)
         raw = bytes(data)
@@ -524,7 +529,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             dev_handle.pending = _answer(state, unit, raw, claim_id=claim["id"])
         return len(raw)
 
-    def bulk_read(self, dev_handle: SimHandle, ep: int, intf: int, buff: array.array, timeout: int) -> int:
+    def bulk_read(self, dev_handle: SimHandle, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
         if ep != EP_IN:
             raise _usb_error(errno.EIO)
         pending, dev_handle.pending = dev_handle.pending, None

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import usb.core
-import usb.util
+import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
+import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.config import UsbConfig
 from twinstar.errors import TwinstarError, UsageError, UsbError
@@ -75,8 +75,8 @@ def open_backend(choice: BusChoice) -> Any:
         from twinstar.usb.sim import SimBackend
 
         return SimBackend(choice.simulator, port=choice.port)
-    import usb.backend.libusb0
-    import usb.backend.libusb1
+    import usb.backend.libusb0  # type: ignore[import-untyped]  # pyusb ships no type information
+    import usb.backend.libusb1  # type: ignore[import-untyped]  # pyusb ships no type information
 
     for module in (usb.backend.libusb1, usb.backend.libusb0):
         backend = module.get_backend()
