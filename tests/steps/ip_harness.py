@@ -2,7 +2,7 @@
 
 Started as ``ip netns exec NS python ip_harness.py JSON``; JSON gives the
 step's settings and the list of methods to call. Prints one JSON list with
-what each call did. The step is the production code, unchanged.
+what each call did (and the command lines it ran). The step is the production code, unchanged.
 """
 
 from __future__ import annotations
@@ -10,22 +10,38 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from twinstar.config import Config, IpSpec
 from twinstar.errors import TwinstarError
-from twinstar.proc import ProgramRunner
+from twinstar.proc import ProgramRunner, Result
 from twinstar.steps.base import StepContext
 from twinstar.steps.ip import IpStep
 
 
+@dataclass
+class RecordingRunner(ProgramRunner):
+    """The real runner, also noting each command line it ran."""
+
+    ran: list[list[str]] = field(default_factory=list)
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Result:
+        self.ran.append(list(argv))
+        return super().run(argv, **kwargs)
+
+
 def main() -> int:
     req = json.loads(sys.argv[1])
+    runner = RecordingRunner()
     spec = IpSpec(address=ipaddress.IPv4Interface(req["address"]), interface=req["interface"], **req.get("options", {}))
-    ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=ProgramRunner())
+    ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=runner)
     step = IpStep(spec, ctx)
     out = []
     for action in req["actions"]:
         entry: dict[str, object] = {"action": action}
+        runner.ran.clear()
         try:
             if action == "check":
                 probe = step.check()
@@ -38,6 +54,7 @@ def main() -> int:
         if step.announcer is not None:
             entry["announcer_pid"] = step.announcer.pid
             entry["announcer_running"] = step.announcer.poll() is None
+        entry["ran"] = list(runner.ran)
         out.append(entry)
     print(json.dumps(out))
     return 0

@@ -1,9 +1,11 @@
-"""The ARP frame format and the RFC 5227 conflict rule (pure, no network)."""
+"""The ARP frame format, the RFC 5227 conflict rule and adopting a socket (no network needed)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import socket
 
 import pytest
 from hypothesis import given
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from twinstar.net import arp
 from twinstar.net.iproute import LinkError, parse_addr_show
+from twinstar.net.rawsock import ArpSocket, NetError
 
 OURS = bytes.fromhex("020000000001")
 THEIRS = bytes.fromhex("020000000002")
@@ -87,3 +90,13 @@ def test_parse_addr_show() -> None:
 def test_parse_addr_show_rejects_garbage(text: str) -> None:
     with pytest.raises(LinkError):
         parse_addr_show(text, "eth0")
+
+
+def test_adopting_a_socket_that_is_not_a_packet_socket_is_refused() -> None:
+    """The detached announcer's ``--fd`` must be an ARP socket; anything else is a clear error."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        fd = os.dup(udp.fileno())
+        with pytest.raises(NetError, match=f"file descriptor {fd} is not a packet socket"):
+            ArpSocket("lo", fd=fd)
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed by the refusal

@@ -114,6 +114,12 @@ def test_apply_probes_adds_announces_and_undo_removes(pair: Pair, capture: Path,
     processes.append(apply["announcer_pid"])
     assert verify["ok"] and check_after["up"] is True
     assert ADDRESS in pair.addresses(pair.a, pair.if_a)
+    # Apply right after check starts from what check read; verify reads the interface again.
+    reads = [sum(argv[:2] == ["ip", "-j"] for argv in r["ran"]) for r in (check_before, apply, verify)]
+    assert reads == [1, 0, 1]
+    # The sender announces on the step's own socket, handed down to it.
+    cmdline = Path(f"/proc/{apply['announcer_pid']}/cmdline").read_bytes().split(b"\0")
+    assert b"--fd" in cmdline
 
     def garps() -> list[Frame]:
         return [f for f in frames(capture) if f.sender_ip == f.target_ip == "10.213.1.10"]

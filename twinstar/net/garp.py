@@ -5,32 +5,56 @@ and hands the remaining ones to a detached process (new session, stdio on
 /dev/null), so they never sit on the takeover's critical path::
 
     python -m twinstar.net.garp --interface eth0 --address 192.0.2.10/24 \\
-        --count 4 --interval 1 --delay 1 --ip /usr/sbin/ip
+        --count 4 --interval 1 --delay 1 --ip /usr/sbin/ip [--fd N]
 
-Before each frame the detached sender checks that the address is still
-assigned to the interface and stops when it is not: after a release it must
-never announce an address this node no longer owns.
+With ``--fd`` the sender uses the ARP socket it inherited (the takeover's
+own, already bound) instead of opening one. Before each frame it checks that
+the address is still assigned to the interface and stops when it is not:
+after a release it must never announce an address this node no longer owns.
+
+This module is imported by the ip step, so by every takeover: what only the
+sender needs is imported in :func:`main`.
 """
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import logging
-import subprocess
+import os
 import sys
-import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
 
-from twinstar.errors import TwinstarError
 from twinstar.net import arp
-from twinstar.net.iproute import read_link
 from twinstar.net.rawsock import ArpSocket
-from twinstar.proc import ProgramRunner, clean_env
 
-log = logging.getLogger("twinstar.net.garp")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+
+
+def announce_on(
+    sock: ArpSocket,
+    address: ipaddress.IPv4Address,
+    *,
+    count: int = 1,
+    interval: float = 1.0,
+    still_assigned: Callable[[], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Send ``count`` announcements on ``sock``, ``interval`` apart; the number actually sent.
+
+    Stops early when ``still_assigned`` returns False.
+    """
+    sent = 0
+    packet = arp.announcement(sock.mac, address)
+    for i in range(count):
+        if i:
+            sleep(interval)
+        if still_assigned is not None and not still_assigned():
+            break
+        sock.send(packet)
+        sent += 1
+    return sent
 
 
 def announce(
@@ -42,21 +66,9 @@ def announce(
     still_assigned: Callable[[], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Send ``count`` announcements ``interval`` apart; the number actually sent.
-
-    Stops early when ``still_assigned`` returns False.
-    """
-    sent = 0
+    """Send ``count`` announcements on a socket of its own; the number actually sent."""
     with ArpSocket(interface) as sock:
-        packet = arp.announcement(sock.mac, address)
-        for i in range(count):
-            if i:
-                sleep(interval)
-            if still_assigned is not None and not still_assigned():
-                break
-            sock.send(packet)
-            sent += 1
-    return sent
+        return announce_on(sock, address, count=count, interval=interval, still_assigned=still_assigned, sleep=sleep)
 
 
 def spawn(
@@ -67,12 +79,20 @@ def spawn(
     interval: float,
     delay: float,
     ip_program: str,
+    sock: ArpSocket | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the detached sender of ``count`` announcements; returns at once.
 
-    The child runs in its own session with stdio on /dev/null; a daemon
-    thread reaps it so a long-running parent keeps no zombie.
+    ``sock`` (bound to ``interface``) is handed down to the sender, which
+    then holds the last reference to it. The child runs in its own session
+    with stdio on /dev/null; a daemon thread reaps it so a long-running
+    parent keeps no zombie.
     """
+    import subprocess
+    import threading
+
+    from twinstar.proc import clean_env
+
     argv = [
         sys.executable,
         "-m",
@@ -90,13 +110,16 @@ def spawn(
         "--ip",
         ip_program,
     ]
-    package_root = str(Path(__file__).resolve().parents[2])
+    if sock is not None:
+        argv += ["--fd", str(sock.fileno())]
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         close_fds=True,
+        pass_fds=() if sock is None else (sock.fileno(),),
         start_new_session=True,
         cwd="/",
         env=clean_env({"PYTHONPATH": package_root}),
@@ -106,6 +129,12 @@ def spawn(
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from twinstar.errors import TwinstarError
+    from twinstar.net.iproute import read_link
+    from twinstar.proc import ProgramRunner
+
     parser = argparse.ArgumentParser(prog="python -m twinstar.net.garp", description=__doc__.splitlines()[0])
     parser.add_argument("--interface", required=True)
     parser.add_argument("--address", required=True, type=ipaddress.IPv4Interface, help="ADDRESS/PREFIX")
@@ -113,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--delay", type=float, default=0.0, help="wait this long before the first frame")
     parser.add_argument("--ip", default="ip", help="the ip program used to check the address is still assigned")
+    parser.add_argument("--fd", type=int, help="an inherited ARP socket bound to the interface")
     args = parser.parse_args(argv)
     runner = ProgramRunner(programs={"ip": args.ip} if "/" in args.ip else {})
 
@@ -122,16 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         except TwinstarError:
             return False
 
-    if args.delay > 0:
-        time.sleep(args.delay)
     try:
-        announce(
-            args.interface,
-            args.address.ip,
-            count=args.count,
-            interval=args.interval,
-            still_assigned=still_assigned,
-        )
+        with ArpSocket(args.interface, fd=args.fd) as sock:
+            if args.delay > 0:
+                time.sleep(args.delay)
+            announce_on(sock, args.address.ip, count=args.count, interval=args.interval, still_assigned=still_assigned)
     except TwinstarError as exc:
         print(f"twinstar.net.garp: {exc}", file=sys.stderr)
         return 1

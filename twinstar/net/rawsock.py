@@ -17,27 +17,51 @@ class NetError(TwinstarError):
 
 
 class ArpSocket:
-    """A raw socket sending and receiving ARP frames on ``interface``."""
+    """A raw socket sending and receiving ARP frames on ``interface``.
 
-    def __init__(self, interface: str) -> None:
+    The socket is created for no protocol and bound to ARP on the interface
+    in one step: a packet socket created for a protocol is already hooked
+    into the receive path, and binding it again makes the kernel wait for
+    an RCU grace period (about 10 ms). Closing the last reference to one
+    costs such a wait too, so :mod:`twinstar.net.garp` hands the socket to
+    its detached sender rather than closing it on the takeover's path.
+    """
+
+    def __init__(self, interface: str, *, fd: int | None = None) -> None:
+        """Open and bind a new socket, or adopt ``fd``: one already bound to ``interface``."""
         self.interface = interface
         try:
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(arp.ETH_P_ARP))
+            if fd is None:
+                self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            else:
+                self.sock = socket.socket(fileno=fd)
         except OSError as exc:
             raise NetError(f"cannot open a raw ARP socket: {exc.strerror}", hint="run as root") from None
         try:
-            self.sock.bind((interface, arp.ETH_P_ARP))
+            if fd is None:
+                self.sock.bind((interface, arp.ETH_P_ARP))
+            elif self.sock.family != socket.AF_PACKET:
+                raise NetError(f"file descriptor {fd} is not a packet socket")
             # (ifname, proto, pkttype, hatype, hwaddr)
-            _, _, _, hatype, hwaddr = self.sock.getsockname()
+            ifname, proto, _, hatype, hwaddr = self.sock.getsockname()
         except OSError as exc:
             self.sock.close()
             if exc.errno == errno.ENODEV:
                 raise NetError(f"interface {interface} does not exist") from None
             raise NetError(f"cannot bind an ARP socket to {interface}: {exc.strerror}") from None
+        except NetError:
+            self.sock.close()
+            raise
+        if ifname != interface or proto != arp.ETH_P_ARP:
+            self.sock.close()
+            raise NetError(f"the ARP socket is bound to {ifname} for protocol {proto:#06x}, not to {interface} for ARP")
         if hatype != arp.ARPHRD_ETHER or len(hwaddr) != 6:
             self.sock.close()
             raise NetError(f"interface {interface} is not an Ethernet interface (hardware type {hatype})")
         self.mac: bytes = hwaddr
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
     def send(self, packet: arp.ArpPacket) -> None:
         try:

@@ -4,21 +4,31 @@ apply: duplicate-address detection (RFC 5227 probe for ``dad_timeout``
 seconds; another host answering is a refusal, exit 3), ``ip addr add``, one
 gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
 detached process (:mod:`twinstar.net.garp`), off the takeover's critical
-path. undo: stop that sender if it still runs, ``ip addr del``.
+path. The probe, the first announcement and the detached sender share one
+ARP socket. undo: stop that sender if it still runs, ``ip addr del``.
+
+An apply or undo right after check (as the engine runs them) starts from the
+interface as check read it (one ``ip -j addr show``); verify reads it again.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 
 from twinstar.config import IpSpec
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
-from twinstar.net.rawsock import NetError
+from twinstar.net.rawsock import ArpSocket, NetError
 from twinstar.steps.base import Probe, Step, StepContext
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+
+#: How long what a check read stands for the apply or undo right after it (seconds).
+FRESH = 1.0
 
 
 class IpStep(Step):
@@ -28,6 +38,7 @@ class IpStep(Step):
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
         self.announcer: subprocess.Popen[bytes] | None = None
+        self._last: tuple[Link, float] | None = None
 
     @property
     def _where(self) -> str:
@@ -42,6 +53,13 @@ class IpStep(Step):
         except (LinkError, ProgramError) as exc:
             raise StepError(self.name, exc.message, hint=exc.hint) from None
 
+    def _take_link(self) -> Link | None:
+        """The interface as :meth:`check` read it, when that was the call just before and is fresh."""
+        last, self._last = self._last, None
+        if last is not None and 0 <= self.ctx.monotonic() - last[1] <= FRESH:
+            return last[0]
+        return None
+
     def _link_if_present(self) -> Link | None:
         """For undo: an interface that is gone (a removed USB NIC) holds no address."""
         if not os.path.exists(f"/proc/sys/net/ipv4/conf/{self.spec.interface}"):
@@ -51,6 +69,7 @@ class IpStep(Step):
 
     def check(self) -> Probe:
         link = self._link()
+        self._last = (link, self.ctx.monotonic())
         if link.has(self.spec.address):
             return Probe(True, f"{self._where}")
         other = link.same_ip(self.spec.address)
@@ -58,13 +77,18 @@ class IpStep(Step):
             return Probe(False, f"{other.with_prefixlen} on {self.spec.interface} has the wrong prefix")
         return Probe(False, f"{self.spec.address.ip} not on {self.spec.interface}")
 
+    def verify(self) -> None:
+        super().verify()  # reads the interface again
+        self._last = None
+
     def verify_undone(self) -> None:
+        self._last = None
         link = self._link_if_present()
         if link is not None and link.has(self.spec.address):
             raise StepError(self.name, f"still up after undo: {self._where}")
 
     def apply(self) -> None:
-        link = self._link()
+        link = self._take_link() or self._link()
         if link.has(self.spec.address):
             return
         other = link.same_ip(self.spec.address)
@@ -86,21 +110,31 @@ class IpStep(Step):
                 f"interface {self.spec.interface} has no carrier (state {link.operstate})",
                 hint="check the cable and the switch port",
             )
-        self._detect_duplicate()
+        sock = self._probe_socket() if self.spec.dad_timeout > 0 else None
         try:
-            self.ctx.runner.run(
-                ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-                timeout=self.timeout,
-            )
-        except ProgramError as exc:
-            raise StepError(self.name, f"cannot add {self._where}: {exc}") from None
-        self.announce(self.spec.arp_count)
+            if sock is not None:
+                self._detect_duplicate(sock)
+            try:
+                self.ctx.runner.run(
+                    ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
+                    timeout=self.timeout,
+                )
+            except ProgramError as exc:
+                raise StepError(self.name, f"cannot add {self._where}: {exc}") from None
+            self.announce(self.spec.arp_count, sock=sock)
+        finally:
+            if sock is not None:
+                sock.close()  # cheap when the detached sender holds it too
 
-    def _detect_duplicate(self) -> None:
-        if self.spec.dad_timeout <= 0:
-            return
+    def _probe_socket(self) -> ArpSocket:
         try:
-            owner = dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout)
+            return ArpSocket(self.spec.interface)
+        except NetError as exc:
+            raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
+
+    def _detect_duplicate(self, sock: ArpSocket) -> None:
+        try:
+            owner = dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
         if owner is not None:
@@ -110,16 +144,21 @@ class IpStep(Step):
                 hint="another host answers for the shared address: find it (ip neigh, the switch's MAC table) and remove the address there",
             )
 
-    def announce(self, count: int) -> None:
+    def announce(self, count: int, *, sock: ArpSocket | None = None) -> None:
         """Announce the address: one gratuitous ARP now, ``count - 1`` from a detached sender.
 
+        ``sock`` is an open ARP socket on the interface to use (the sender
+        gets it too); without one, a socket of its own is opened and closed.
         Also used for the periodic re-announcement while active. Failures
         are logged, not raised: the address is up, peers relearn it by ARP.
         """
         if count <= 0:
             return
         try:
-            garp.announce(self.spec.interface, self.spec.address.ip, count=1)
+            if sock is None:
+                garp.announce(self.spec.interface, self.spec.address.ip, count=1)
+            else:
+                garp.announce_on(sock, self.spec.address.ip, count=1)
         except NetError as exc:
             self.ctx.log.warning("%s: gratuitous ARP not sent: %s", self.name, exc)
             return
@@ -134,6 +173,7 @@ class IpStep(Step):
                 interval=self.spec.arp_interval,
                 delay=self.spec.arp_interval,
                 ip_program=self.ctx.runner.resolve("ip"),
+                sock=sock,
             )
         except (OSError, ProgramError) as exc:
             self.ctx.log.warning("%s: remaining gratuitous ARPs not sent: %s", self.name, exc)
@@ -147,7 +187,7 @@ class IpStep(Step):
         # The detached sender also stops by itself once the address is gone;
         # when this process started it, stop it now.
         self._stop_announcer()
-        link = self._link_if_present()
+        link = self._take_link() or self._link_if_present()
         if link is None or not link.has(self.spec.address):
             return
         try:
