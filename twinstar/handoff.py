@@ -53,6 +53,9 @@ SYSTEMD_GRACE = 60.0
 LOCK_WAIT = 30.0
 #: Transitions one evaluation may chain (takeover, then release because units left meanwhile...).
 MAX_CHAIN = 3
+#: Niceness a watchdog re-arm adds: every ``online`` event re-arms its unit, and
+#: those re-arms (Python, configuration, pyusb) must not take CPU from the takeover.
+REARM_NICE = 10
 
 ROLES = ("standby", "starting", "active", "stopping", "failed")
 #: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
@@ -362,7 +365,35 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
     if how == SPAWN:
         pid = spawn_detached(runner_argv(settings, "rearm", str(busnum), str(devnum)), runner_env(environ))
         return f"watchdog re-arm handed off (pid {pid})"
-    return rearm_watchdog(settings.full_config(), busnum, devnum, environ=environ)
+    before = lower_priority(REARM_NICE)
+    try:
+        return rearm_watchdog(settings.full_config(), busnum, devnum, environ=environ)
+    finally:
+        restore_priority(before)
+
+
+def lower_priority(increment: int) -> int | None:
+    """Add ``increment`` to the calling thread's niceness; the niceness before, None if unchanged.
+
+    On Linux the niceness belongs to the thread, so a daemon re-arming inline
+    lowers only the thread doing it, and only until :func:`restore_priority`.
+    """
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, min(before + increment, 19))
+    except OSError:
+        return None
+    return before
+
+
+def restore_priority(before: int | None) -> None:
+    """Back to the niceness :func:`lower_priority` found (needs CAP_SYS_NICE, as root has)."""
+    if before is None:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, before)
+    except OSError:
+        pass  # not allowed to raise it again: this thread stays lower, which is safe
 
 
 def rearm_watchdog(config: Config, busnum: int, devnum: int, *, environ: Mapping[str, str] | None = None) -> str:
@@ -431,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
         print(USAGE, file=sys.stderr)
         return 2
+    if action == "rearm":
+        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
     from twinstar import log
     from twinstar.errors import TwinstarError
     from twinstar.hooksettings import HookSettings
