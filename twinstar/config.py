@@ -7,20 +7,27 @@ errors: a typo must never be silently ignored on a PBX.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
-import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
 
 import yaml
 
 from twinstar import settings
 from twinstar.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
+# Every takeover loads this module (the hook's inline hand-off among them):
+# modules needed only for an error message or a default (difflib, socket)
+# are imported where they are used.
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -275,7 +282,6 @@ def parse(data: bytes | str, path: str) -> Config:
     return _Parser(path).config(root)
 
 
-T = TypeVar("T")
 Node = yaml.Node
 
 
@@ -305,6 +311,8 @@ class _Parser:
             if name in out:
                 raise self.fail(knode, sub, "duplicate key")
             if name not in known:
+                import difflib
+
                 close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
                 raise self.fail(knode, sub, "unknown key", hint)
@@ -404,7 +412,12 @@ class _Parser:
             required=("takeover",),
         )
         kw: dict[str, Any] = {}
-        kw["node"] = self.string(m["node"], "node") if "node" in m else socket.gethostname()
+        if "node" in m:
+            kw["node"] = self.string(m["node"], "node")
+        else:
+            import socket
+
+            kw["node"] = socket.gethostname()
         if "state_dir" in m:
             kw["state_dir"] = self.abspath(m["state_dir"], "state_dir")
         if "maintenance_file" in m:
@@ -513,6 +526,8 @@ class _Parser:
             knode, vnode = item.value[0]
             kind = self.string(knode, key)
             if kind not in parsers:
+                import difflib
+
                 close = difflib.get_close_matches(kind, list(parsers), n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}?" if close else "step types: " + ", ".join(parsers)
                 raise self.fail(knode, f"{key}.{kind}", "unknown step type", hint)

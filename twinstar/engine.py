@@ -19,13 +19,10 @@ import logging
 import os
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import FrameType
-from typing import Any
 
 from twinstar import log as tlog
 from twinstar.config import Config
@@ -39,6 +36,11 @@ from twinstar.errors import (
 from twinstar.proc import ProgramRunner
 from twinstar.state import FileLock, NodeState, Role, StateStore
 from twinstar.steps import Step, StepContext, build_steps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any
 
 logger = logging.getLogger("twinstar.engine")
 
@@ -116,6 +118,11 @@ class Report:
             "steps": [o.to_json() for o in self.steps],
             "rollback": [o.to_json() for o in self.rollback],
         }
+
+
+def new_run_id() -> str:
+    """12 random hex digits naming one takeover or release in the journal (uuid costs an import)."""
+    return os.urandom(6).hex()
 
 
 class Interrupted(TwinstarError):
@@ -253,7 +260,7 @@ class Engine:
         return value, duration
 
     def _takeover(self) -> Report:
-        run_id = uuid.uuid4().hex[:12]
+        run_id = new_run_id()
         started_wall, started = self.clock(), self.monotonic()
         recovered = self._recover(Action.TAKEOVER)
         self._begin(Role.STARTING)
@@ -320,7 +327,7 @@ class Engine:
         return out
 
     def _release(self) -> Report:
-        run_id = uuid.uuid4().hex[:12]
+        run_id = new_run_id()
         started_wall, started = self.clock(), self.monotonic()
         recovered = self._recover(Action.RELEASE)
         self._begin(Role.STOPPING)

@@ -2,8 +2,8 @@
 
 argv only, never a shell. Each program runs in its own process group with a
 sanitised environment (fixed PATH, ``LC_ALL=C``); its output goes to
-temporary files rather than pipes, so a daemon that inherits them cannot make
-us wait. When the timeout passes, the whole group gets SIGTERM, then SIGKILL
+anonymous in-memory files (memfd) rather than pipes, so a daemon that inherits
+them cannot make us wait. When the timeout passes, the whole group gets SIGTERM, then SIGKILL
 after a grace period, and :class:`ProgramTimeout` is raised.
 
 The runner reports what happened; the caller, which knows what an exit
@@ -12,13 +12,12 @@ status means, decides whether it is a failure (``ok_codes``).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import shlex
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,9 +73,27 @@ def _kill_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _read(f: tempfile._TemporaryFileWrapper[bytes]) -> str:  # type: ignore[name-defined]
+def _output_file() -> io.BufferedRandom:
+    """Where a program's stdout or stderr goes: an anonymous file in memory, gone when closed."""
+    return open(os.memfd_create("twinstar-output", os.MFD_CLOEXEC), "w+b")
+
+
+def _read(f: io.BufferedRandom) -> str:
     f.seek(0)
     return f.read().decode("utf-8", "replace")
+
+
+def which(name: str) -> str | None:
+    """The executable ``name`` on the fixed PATH, found as ``shutil.which`` finds it.
+
+    ``shutil`` (with ``tempfile``) would import bz2, lzma and more into every
+    takeover for this one lookup.
+    """
+    for directory in settings.SAFE_PATH.split(os.pathsep):
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
 
 
 @dataclass
@@ -104,7 +121,7 @@ class ProgramRunner:
         configured = self.programs.get(name)
         if configured is not None:
             return self.resolve(configured)
-        found = shutil.which(name, path=settings.SAFE_PATH)
+        found = which(name)
         if found is None:
             raise ProgramError(
                 f"program {name} not found in {settings.SAFE_PATH}",
@@ -136,7 +153,7 @@ class ProgramRunner:
         if not quiet:
             log.info("run: %s", shlex.join(resolved))
         start = time.monotonic()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        with _output_file() as out, _output_file() as err:
             try:
                 proc = subprocess.Popen(
                     resolved,

@@ -18,10 +18,13 @@ import stat
 import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from twinstar import settings
 from twinstar.errors import LockBusyError, StateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Role(StrEnum):
