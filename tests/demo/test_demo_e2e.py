@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.demo.leftovers import new_demo_parts, snapshot
+from twinstar.demo import heartbeat
 
 TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
 
@@ -61,7 +62,8 @@ def test_demo_fails_over_from_a_to_b_and_leaves_nothing(scenario: str) -> None:
     assert all(v > 0 for v in result["takeover_steps_ms"].values())
     if scenario == "power-loss":
         assert result["detection_ms"] == 300
-        assert result["detection_measured_ms"] >= 300
+        # The watchdog counts from the last heartbeat, which may precede the power cut by one interval.
+        assert result["detection_measured_ms"] >= 300 - heartbeat.INTERVAL * 1000
     else:
         assert result["switchover"]["exit_status"] == 0
         assert result["release_ms"] > 0

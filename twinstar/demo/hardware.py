@@ -11,7 +11,7 @@ One process plays, every few milliseconds:
 * the USB bus: a server whose power is cut (``power.json``) no longer
   powers its port;
 * the xpp driver of each server: a unit whose active port changed leaves one
-  server's fake sysfs (offline, then remove) and appears in the other's with
+  server's fake sysfs (:mod:`twinstar.astribank.fakesysfs`; offline, then remove) and appears in the other's with
   the real sequence (add with status missing and no label yet; then label,
   connector, transport and READY after ``init_delay``, the time the driver
   takes to initialise the unit; then online). Every event runs *that*
@@ -33,11 +33,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar import settings
+from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.demo import events
 from twinstar.demo.heartbeat import last_beat
-from twinstar.demo.sysfs_tree import FakeSysfs, Plug
 from twinstar.demo.topology import in_netns
 from twinstar.usb import sim
+
+
+@dataclass(frozen=True)
+class Plug:
+    """Where a unit is plugged on one server: its xbus number and USB device number there."""
+
+    num: int
+    devnum: int
+    serial: str
 
 
 @dataclass
@@ -140,7 +149,7 @@ class Hardware:
             for unit in state["units"]:
                 unit[f"power{server.port}"] = False
         for serial, plug in list(server.plugs.items()):
-            server.sysfs.remove(plug)
+            server.sysfs.remove_unit(plug.num)  # no events: the server is dark
             del server.plugs[serial]
         events.emit(self.events, f"no power on USB-{server.port}", server.name)
 
@@ -189,49 +198,36 @@ class Hardware:
             if target.powered and (serial not in target.plugs or target.plugs[serial].devnum != unit["address"]):
                 arriving.append((target, unit))
         for server, plug in leaving:
-            server.sysfs.deactivate(plug)
-            self.event(server, "offline", plug)
+            self.event(server, plug, server.sysfs.offline(plug.num))
         for server, plug in leaving:
-            server.sysfs.remove(plug)
+            server.sysfs.set_state(plug.num, "DEACTIVATED")
             del server.plugs[plug.serial]
-            self.event(server, "remove", plug)
+            self.event(server, plug, server.sysfs.remove_unit(plug.num))
         plugs = []
         for server, unit in arriving:
             index = next(i for i, u in enumerate(state["units"]) if u["serial"] == unit["serial"])
-            plug = Plug(
-                num=server.free_num(),
-                bus=unit["bus"],
-                devnum=unit["address"],
-                hub_port=index + 1,
-                serial=unit["serial"],
-                product=unit["product"],
-            )
+            plug = Plug(num=server.free_num(), devnum=unit["address"], serial=unit["serial"])
             server.plugs[unit["serial"]] = plug
-            server.sysfs.add(plug)
-            self.event(server, "add", plug)
-            plugs.append((server, plug))
+            self.event(server, plug, server.sysfs.create_unit(plug.num, busnum=unit["bus"], devnum=plug.devnum))
+            plugs.append((server, plug, index))
         if plugs and self.init_delay > 0:
             time.sleep(self.init_delay)  # the driver reads the descriptors and initialises the XPDs
-        for server, plug in plugs:
-            server.sysfs.ready(plug)
-            self.event(server, "online", plug)
+        for server, plug, index in plugs:
+            label = f"usb:{plug.serial}"[:19]  # the driver's label: usb: and the serial, at most 19 bytes
+            server.sysfs.attach(plug.num, label=label, connector=f"usb-0000:00:1d.7-{index + 1}", serial=plug.serial)
+            self.event(server, plug, server.sysfs.online(plug.num))
 
-    def event(self, server: Server, action: str, plug: Plug) -> None:
-        """One uevent: logged, and the server's hook run as udev would run it."""
+    def event(self, server: Server, plug: Plug, uevent: dict[str, str]) -> None:
+        """One uevent (its environment from the fake sysfs): logged, and the server's hook run as udev would."""
         self.seqnum += 1
-        xbus = f"XBUS-{plug.num:02d}"
+        action, xbus = uevent["ACTION"], uevent["XBUS_NAME"]
         events.emit(self.events, f"{action} {xbus}", server.name, unit=f"usb:{plug.serial}", seqnum=self.seqnum)
         if not server.powered:
             return
         env = {
+            **uevent,
             "PATH": settings.SAFE_PATH,
-            "ACTION": action,
-            "SUBSYSTEM": "astribanks",
-            "DEVPATH": server.sysfs.devpath(plug),
             "SEQNUM": str(self.seqnum),
-            "XBUS_NAME": xbus,
-            "XBUS_NUM": f"{plug.num:02d}",
-            "XPP_INIT_DIR": "/usr/share/dahdi",
             settings.CONFIG_ENV: server.config,
             settings.HOOK_CACHE_ENV: server.cache_dir,
         }

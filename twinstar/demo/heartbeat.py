@@ -17,11 +17,15 @@ import signal
 import sys
 import time
 
+#: Seconds between two heartbeats: the units' watchdog may see the last one
+#: up to this long before the power is cut.
+INTERVAL = 0.02
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m twinstar.demo.heartbeat")
     parser.add_argument("file")
-    parser.add_argument("--interval", type=float, default=0.02)
+    parser.add_argument("--interval", type=float, default=INTERVAL)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 from twinstar.demo.cleanup import CleanupRegistry
@@ -26,6 +27,8 @@ from twinstar.usb import sim
 RESOURCE = "r0"
 SERVICE_PORT = 5060
 IMAGE_MB = 32
+#: How old the configuration files are made to look (seconds): older than the hook's cache guard.
+CONFIG_AGE = 60.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,11 @@ def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_cou
         json.dump(config, f, indent=2)
         f.write("\n")
     os.chmod(server.config, 0o644)
+    # On a real server the configuration was written long before any hotplug
+    # event; the hook caches nothing younger than hooksettings.RACY_SECONDS,
+    # so without this every event of the demo's first seconds would parse it.
+    written = time.time() - CONFIG_AGE
+    os.utime(server.config, (written, written))
 
 
 def prepare(
@@ -214,8 +222,11 @@ def prepare(
         shared.drbd_state, drbdadm.new_state(RESOURCE, (topo.a.name, topo.b.name), device=loop_device)
     )
     for server in servers.values():
-        for d in ("bin", "pbx", "replica", "sys", "hook-cache"):
+        for d in ("bin", "pbx", "replica", "sys"):
             os.makedirs(server.path(d), exist_ok=True)
+        # The hook uses its cache only in a directory closed to others.
+        os.makedirs(server.cache_dir, mode=0o700, exist_ok=True)
+        os.chmod(server.cache_dir, 0o700)
         drbdadm.write_wrapper(server.path("bin", "drbdadm"), shared.drbd_state, server.host.name)
         with open(server.path("xpp_order"), "w") as f:
             f.write("# the units, in DAHDI registration order\n")
