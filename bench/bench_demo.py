@@ -11,6 +11,12 @@ hand-over) and reports median, min and max of:
 * orchestration: last unit READY on pbx-b to pbx-b answering, minus the
   responder's own start (the service step's duration). Target: median < 300 ms.
 
+A second table splits the orchestration (medians over both scenarios): from
+the last ``online`` event to "takeover begins" (the hook process starting,
+deciding and loading the engine and configuration), each step before the
+service (check, apply and verify, from pbx-b's journal), and what is left
+(the engine's journal and state between the steps).
+
 Results go to bench/results-demo.md. Needs root.
 
 usage: python bench/bench_demo.py [--runs N] [--units 1,4]
@@ -55,6 +61,26 @@ def one_run(scenario: str, units: int, watchdog_ms: int) -> dict[str, Any]:
     return result
 
 
+#: Steps before the service, in takeover order, as the demo configures them.
+STEPS = ("dahdi", "drbd:r0", "ip:10.213.0.100/24")
+
+
+def parts(result: dict[str, Any]) -> dict[str, float] | None:
+    """One run's orchestration split: hook to takeover begins, each step, the rest (ms)."""
+    timeline = result["timeline"]
+    onlines = [e["ms"] for e in timeline if e["host"] == "pbx-b" and e["event"].startswith("online ")]
+    if not onlines or result.get("orchestration_ms") is None:
+        return None
+    last = max(onlines)
+    begins = [e["ms"] for e in timeline if e["host"] == "pbx-b" and e["event"] == "takeover begins" and e["ms"] >= last]
+    steps = result["takeover_steps_ms"]
+    if not begins or any(step not in steps for step in STEPS):
+        return None
+    out = {"hook": min(begins) - last, **{step: steps[step] for step in STEPS}}
+    out["rest"] = result["orchestration_ms"] - sum(out.values())
+    return out
+
+
 def cell(values: list[float]) -> str:
     if not values:
         return "-"
@@ -74,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(u) for u in args.units.split(",")]
     rows = []
     orchestration_all: dict[int, list[float]] = {}
+    split: dict[int, list[dict[str, float]]] = {}
     for scenario in SCENARIOS:
         for units in counts:
             results = []
@@ -82,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(one_run(scenario, units, args.watchdog_timeout))
             values = {key: [r[key] for r in results if r.get(key) is not None] for key, _ in MEASURES}
             orchestration_all.setdefault(units, []).extend(values["orchestration_ms"])
+            split.setdefault(units, []).extend(p for p in map(parts, results) if p is not None)
             rows.append(f"| {scenario} | {units} | " + " | ".join(cell(values[k]) for k, _ in MEASURES) + " |")
     lines = [
         "## Failover (`twinstar demo`)",
@@ -104,6 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     for units, values in orchestration_all.items():
         median = statistics.median(values) if values else float("nan")
         lines.append(f"| {units} | {median:.0f} ms | < 300 ms {'(met)' if median < 300 else '(NOT met)'} |")
+    keys = ("hook", *STEPS, "rest")
+    lines += [
+        "",
+        "Where the orchestration goes (median ms, both scenarios): last `online` to \"takeover begins\" (hook "
+        "process start, decision, engine and configuration loaded), each step before the service (check, apply, "
+        "verify), the rest (journal and state writes between the steps).",
+        "",
+        "| units | online → takeover begins | " + " | ".join(STEPS) + " | rest |",
+        "|---:|" + "---:|" * len(keys),
+    ]
+    for units, runs in split.items():
+        cells = [f"{statistics.median(r[k] for r in runs):.0f}" if runs else "-" for k in keys]
+        lines.append(f"| {units} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     Path(args.output).write_text(text)
     print(text)
