@@ -146,3 +146,29 @@ def stop_process(proc: subprocess.Popen[str]) -> tuple[int, str]:
         proc.kill()
         _, err = proc.communicate()
     return proc.returncode, err
+
+
+def notify_fields(data: bytes) -> dict[str, str]:
+    """One sd_notify datagram's ``KEY=value`` lines."""
+    return dict(line.split("=", 1) for line in data.decode().splitlines())
+
+
+def receive(sock: socket.socket) -> dict[str, str]:
+    """The next notification (waits for it)."""
+    return notify_fields(sock.recv(4096))
+
+
+def pending(sock: socket.socket) -> list[dict[str, str]]:
+    """Every notification already sent (does not wait)."""
+    out = []
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        while True:
+            try:
+                data = sock.recv(4096)
+            except BlockingIOError:
+                return out
+            out.append(notify_fields(data))
+    finally:
+        sock.settimeout(timeout)

@@ -5,43 +5,25 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
+from tests.daemon.helpers import notify_fields
 from twinstar.notify import Notifier, socket_address, watchdog_interval
 
 
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    path = str(tmp_path / "notify.sock")
-    sock.bind(path)
-    sock.settimeout(5)
-    try:
-        yield sock, path
-    finally:
-        sock.close()
-
-
-def fields(data: bytes) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in data.decode().splitlines())
-
-
-def test_ready_status_and_stopping_arrive_as_datagrams(receiver: tuple[socket.socket, str]) -> None:
-    sock, path = receiver
-    n = Notifier.from_environ({"NOTIFY_SOCKET": path})
+def test_ready_status_and_stopping_arrive_as_datagrams(tmp_path: Path, notify_socket: socket.socket) -> None:
+    sock = notify_socket
+    n = Notifier.from_environ({"NOTIFY_SOCKET": str(tmp_path / "notify")})
     assert n.enabled and n.watchdog is None
     assert n.ready("standby; 3/4 ready\nmissing usb:1")
-    got = fields(sock.recv(4096))
+    got = notify_fields(sock.recv(4096))
     assert got["READY"] == "1"
     assert got["STATUS"] == "standby; 3/4 ready missing usb:1"  # one line: fields are newline-separated
     assert got["MAINPID"] == str(os.getpid())
     assert n.status("active; 4/4 ready")
-    assert fields(sock.recv(4096)) == {"STATUS": "active; 4/4 ready"}
+    assert notify_fields(sock.recv(4096)) == {"STATUS": "active; 4/4 ready"}
     assert n.stopping()
-    assert fields(sock.recv(4096))["STOPPING"] == "1"
+    assert notify_fields(sock.recv(4096))["STOPPING"] == "1"
     assert not n.ping()  # no watchdog asked for
 
 
@@ -59,9 +41,9 @@ def test_abstract_namespace_socket() -> None:
         sock.close()
 
 
-def test_keepalive_pings_while_work_runs(receiver: tuple[socket.socket, str]) -> None:
-    sock, path = receiver
-    n = Notifier.from_environ({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000"})
+def test_keepalive_pings_while_work_runs(tmp_path: Path, notify_socket: socket.socket) -> None:
+    sock = notify_socket
+    n = Notifier.from_environ({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "20000"})
     with n.keepalive():
         data = sock.recv(4096)  # arrives while the "work" (this block) runs
     assert data == b"WATCHDOG=1"

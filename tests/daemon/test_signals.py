@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tests.daemon.helpers import (
     connector,
     label,
     make_daemon,
+    pending,
     role,
     sysfs,
     transitions,
@@ -27,42 +27,21 @@ from tests.daemon.helpers import (
 from twinstar.notify import Notifier
 
 
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    sock.setblocking(False)
-    try:
-        yield sock
-    finally:
-        sock.close()
-
-
-def messages(sock: socket.socket) -> list[dict[str, str]]:
-    out = []
-    while True:
-        try:
-            data = sock.recv(4096)
-        except BlockingIOError:
-            return out
-        out.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
-
-
 def test_ready_only_after_the_first_evaluation(tmp_path: Path, notify_socket: socket.socket) -> None:
     fake = sysfs(tmp_path)
     fake.arrive(0, label=label(0), connector=connector(0))
     notifier = Notifier(address=str(tmp_path / "notify"))
     daemon = make_daemon(write_config(tmp_path, 2), FakeMonitor(), notifier)
-    assert messages(notify_socket) == []
+    assert pending(notify_socket) == []
     daemon.start()
     try:
-        sent = messages(notify_socket)
+        sent = pending(notify_socket)
         assert sent[0]["READY"] == "1"
         assert daemon.evaluations == 1
         assert sent[0]["STATUS"].startswith("standby; 1/2 ready, missing usb:00000001")
     finally:
         daemon.stop()
-    assert messages(notify_socket)[-1]["STOPPING"] == "1"
+    assert pending(notify_socket)[-1]["STOPPING"] == "1"
 
 
 def test_status_follows_the_role_and_watchdog_pings(tmp_path: Path, notify_socket: socket.socket) -> None:
@@ -74,15 +53,15 @@ def test_status_follows_the_role_and_watchdog_pings(tmp_path: Path, notify_socke
     daemon.monotonic = lambda: clock[0]
     daemon.start()
     try:
-        messages(notify_socket)
+        pending(notify_socket)
         for env in fake.arrive(0, label=label(0), connector=connector(0)):
             monitor.send(env)
         daemon.run_once(0)
-        statuses = [m["STATUS"] for m in messages(notify_socket) if "STATUS" in m]
+        statuses = [m["STATUS"] for m in pending(notify_socket) if "STATUS" in m]
         assert statuses[-1] == "active; 1/1 ready"
         clock[0] += 5.0
         daemon.run_once(0)
-        assert {"WATCHDOG": "1"} in messages(notify_socket)
+        assert {"WATCHDOG": "1"} in pending(notify_socket)
     finally:
         daemon.stop()
 
@@ -94,12 +73,12 @@ def test_sighup_with_a_valid_configuration_reloads(tmp_path: Path, notify_socket
     try:
         assert daemon.config.daemon.check_interval == 10.0
         write_config(tmp_path, 1, daemon="daemon: {check_interval: 3, on_step_down: restart}\n")
-        messages(notify_socket)
+        pending(notify_socket)
         os.kill(os.getpid(), signal.SIGHUP)
         daemon.run_once(0)
         assert daemon.config.daemon.check_interval == 3.0
         assert daemon.snapshot()["last_reload"]["ok"] is True
-        sent = messages(notify_socket)
+        sent = pending(notify_socket)
         assert sent[0]["RELOADING"] == "1" and "MONOTONIC_USEC" in sent[0]
         assert sent[-1]["READY"] == "1"
         assert not daemon.stopping
