@@ -87,7 +87,7 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     start = len(text) - len(text.lstrip())
     try:
-        value, end = _json.make_scanner(_Decoding())(text, start)
+        value, end = _json.make_scanner(_Decoding())(text, start)  # type: ignore[arg-type]  # duck-typed context
     except StopIteration:
         raise ValueError("the drbdadm stand-in's state file is not JSON") from None
     if text[end:].strip():
@@ -102,8 +102,15 @@ def _dumps(value: Any) -> str:
         import json
 
         return json.dumps(value)
-    encode = _json.make_encoder(None, None, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    # (markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan)
+    encode = _json.make_encoder(
+        None, _unencodable, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
     return "".join(encode(value, 0))
+
+
+def _unencodable(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} cannot be written to the drbdadm stand-in's state file")
 
 
 def new_state(
@@ -212,7 +219,7 @@ class _Exit(Exception):
 
 
 def _peer(res: dict[str, Any], node: str) -> str:
-    peers = [n for n in res["nodes"] if n != node]
+    peers = [str(n) for n in res["nodes"] if n != node]
     if len(peers) != 1:
         raise _Exit(EXIT_USAGE, f"stand-in state must list exactly two nodes, found {sorted(res['nodes'])}")
     return peers[0]
@@ -233,7 +240,7 @@ def _device_mounted(device: str) -> bool:
 def _cmd_role(fmt: str, res: dict[str, Any], node: str, resource: str) -> str:
     me, peer = res["nodes"][node], res["nodes"][_peer(res, node)]
     if fmt == "9":
-        return me["role"]
+        return str(me["role"])
     return f"{me['role']}/{peer['role'] if res['connected'] else 'Unknown'}"
 
 
