@@ -49,8 +49,8 @@ class _StderrFormatter(logging.Formatter):
 def setup(*, verbose: bool = False, use_syslog: bool = True, stderr: bool = True) -> None:
     """Configure the ``twinstar`` logger once per process."""
     root = logging.getLogger("twinstar")
-    for h in list(root.handlers):
-        root.removeHandler(h)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
     if stderr:

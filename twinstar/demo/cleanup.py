@@ -27,10 +27,10 @@ class Interrupted(Exception):
 class CleanupRegistry:
     """Undo actions in creation order; :meth:`run` undoes them newest first."""
 
-    actions: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    actions: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def add(self, what: str, undo: Callable[[], None]) -> None:
+    def add(self, what: str, undo: Callable[[], object]) -> None:
         self.actions.append((what, undo))
 
     def run(self) -> list[str]:

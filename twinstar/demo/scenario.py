@@ -16,6 +16,7 @@ the registry tears everything down.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -143,7 +144,7 @@ class Run:
         for key, s in self.servers.items():
             beat = processes.spawn(in_netns(s.host.netns, [py, "-m", "twinstar.demo.heartbeat", s.heartbeat]), log_path=log)
             self.procs[f"heartbeat-{key}"] = beat
-            self.cleanup.add(f"heartbeat of {s.host.name}", lambda beat=beat: processes.stop(beat))
+            self.cleanup.add(f"heartbeat of {s.host.name}", functools.partial(processes.stop, beat))
         spec = {
             "sim": self.shared.sim,
             "events": self.shared.events,

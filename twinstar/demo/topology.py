@@ -8,6 +8,7 @@ whose peer is a port of the switch's bridge. Addresses come from
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -88,7 +89,7 @@ def build(topo: Topology, runner: ProgramRunner, cleanup: CleanupRegistry) -> No
 
     for ns in (topo.switch, topo.a.netns, topo.b.netns, topo.c.netns):
         ip("netns", "add", ns)
-        cleanup.add(f"network namespace {ns}", lambda ns=ns: delete_netns(runner, ns))
+        cleanup.add(f"network namespace {ns}", functools.partial(delete_netns, runner, ns))
         ip("-n", ns, "link", "set", "lo", "up")
     ip("-n", topo.switch, "link", "add", "br0", "type", "bridge")
     ip("-n", topo.switch, "link", "set", "br0", "up")
