@@ -282,8 +282,10 @@ class DrbdStep(Step):
         return Probe(up, self._describe(r.local, r.mount))
 
     def verify(self) -> None:
-        super().verify()  # reads the state back
-        self._last = None
+        try:
+            super().verify()  # reads the state back
+        finally:
+            self._last = None
 
     def verify_undone(self) -> None:
         self._last = None

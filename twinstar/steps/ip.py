@@ -78,8 +78,10 @@ class IpStep(Step):
         return Probe(False, f"{self.spec.address.ip} not on {self.spec.interface}")
 
     def verify(self) -> None:
-        super().verify()  # reads the interface again
-        self._last = None
+        try:
+            super().verify()  # reads the interface again
+        finally:
+            self._last = None
 
     def verify_undone(self) -> None:
         self._last = None
