@@ -27,6 +27,8 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from twinstar.config import Config
 
 #: Bump when the cached fields change.
@@ -104,7 +106,7 @@ class HookSettings:
         return self.config
 
 
-def cache_dir(environ: dict[str, str] | os._Environ[str]) -> str:
+def cache_dir(environ: Mapping[str, str]) -> str:
     from twinstar import settings
 
     return environ.get(settings.HOOK_CACHE_ENV) or settings.HOOK_CACHE_DIR

@@ -54,7 +54,7 @@ class TwinstarGroup(click.Group):
             ctx.exit(int(exc.exit_status))
         except click.UsageError as exc:
             # Usage errors are bad input: exit 2 per the contract (click's default too).
-            exc.exit_code = int(ExitStatus.BAD_INPUT)
+            exc.exit_code = int(ExitStatus.BAD_INPUT)  # type: ignore[misc]  # click reads it per instance
             raise
         except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise

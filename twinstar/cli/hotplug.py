@@ -24,7 +24,8 @@ def hook(obj: Obj) -> None:
     error or a missing ACTION, 1 when a hand-off failed.
     """
     from twinstar import hook as hook_mod
+    from twinstar import settings
 
     env = dict(os.environ)
-    env[hook_mod.tsettings.CONFIG_ENV] = obj.config_path
+    env[settings.CONFIG_ENV] = obj.config_path
     raise SystemExit(hook_mod.main(environ=env))
