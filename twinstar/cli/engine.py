@@ -6,7 +6,8 @@ import json
 
 import click
 
-from twinstar.checks import Level, run_checks
+from twinstar.checks import run_checks
+from twinstar.findings import Level
 from twinstar.cli import Obj, main
 from twinstar.engine import Report, Result, engine_for
 from twinstar.errors import ExitStatus
@@ -91,12 +92,13 @@ def check(obj: Obj, as_json: bool) -> None:
     """
     config = obj.config
     findings = run_checks(config)
-    bad = any(f.level == Level.ERROR for f in findings)
+    # check's contract is 0 or 2: a failed check of the host is bad input too.
+    bad = any(f.level in (Level.ERROR, Level.FAIL) for f in findings)
     if as_json:
         click.echo(json.dumps({"config": config.source, "ok": not bad, "findings": [f.to_json() for f in findings]}))
     else:
         click.echo(f"configuration {config.source}: valid ({len(config.takeover)} takeover steps)")
         for f in findings:
-            click.echo(f"  {f.level.value:<8} {f.subject}: {f.message}")
+            click.echo(f.line())
         click.echo("check: " + ("FAILED" if bad else "ok"))
     raise SystemExit(int(ExitStatus.BAD_INPUT if bad else ExitStatus.OK))
