@@ -10,13 +10,16 @@ In order, stopping at the first part that does not hold:
    the drain timeout is a refusal (exit 3), nothing released. A drain timeout
    of 0 hands over at once;
 3. release: the takeover steps undone in reverse order (the engine); a failed
-   release stops here (exit 1) and the units stay;
+   release stops here (exit 1) and the units stay. From here until this
+   process ends, a pending hand-off record keeps the hook and the daemon from
+   taking the node over again while its units are still here;
 4. jump: each unit switched to the peer's port and confirmed gone from this
    host; each unit's result is reported (exit 1 if any failed).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -117,7 +120,9 @@ class Switchover:
         try:
             self._power(report)
             self._drain(report, self.config.switchover.drain_timeout if drain_timeout is None else drain_timeout)
+            self._hold_decisions()
             report.release = self.engine.release()
+            self._hold_decisions()
             if not report.release.ok:
                 raise TwinstarError(
                     "the release failed; the units were not moved",
@@ -133,6 +138,37 @@ class Switchover:
             report.error = str(exc)
         report.duration = self.monotonic() - started
         return report
+
+    def _hold_decisions(self) -> None:
+        """Record this switchover as a pending hand-off, so hooks and the daemon wait for it.
+
+        Between the release and the units leaving, every unit is still READY
+        on a node that is now standby: without this record, an event or a
+        periodic evaluation would take the node over again. The record names
+        this process; it stops blocking when the process is gone. It is written
+        again after the release, whose end counts as a newer transition.
+        """
+        from twinstar import handoff, settings
+        from twinstar.state import FileLock
+
+        state_dir = self.config.state_dir
+        lock = FileLock(os.path.join(state_dir, settings.HANDOFF_LOCK_FILE))
+        lock.acquire(timeout=self.config.lock_timeout)
+        try:
+            pid = os.getpid()
+            handoff.write_record(
+                state_dir,
+                {
+                    "action": "switchover",
+                    "time": time.time(),
+                    "mode": "switchover",
+                    "node": self.config.node,
+                    "pid": pid,
+                    "start": handoff.process_start(pid),
+                },
+            )
+        finally:
+            lock.release()
 
     def _power(self, report: SwitchoverReport) -> None:
         report.power = check_power(status_rows(self.hw))
