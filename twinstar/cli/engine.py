@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -57,29 +58,50 @@ def _emit(report: Report, as_json: bool) -> None:
     raise SystemExit(int(report.exit_status))
 
 
+follow_up_option = click.option(
+    "--follow-up",
+    is_flag=True,
+    help="Afterwards, look at the units again like the hook and run what is due "
+    "(units may have come or gone meanwhile); used by the systemd units.",
+)
+
+
+def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Report:
+    config = obj.config
+    if follow_up and not dry_run:
+        from twinstar.handoff import INLINE, run_transition
+        from twinstar.hooksettings import HookSettings
+
+        return run_transition(HookSettings.from_config(config), action, mode=INLINE, environ=os.environ)
+    engine = engine_for(config)
+    return engine.takeover(dry_run=dry_run) if action == "takeover" else engine.release(dry_run=dry_run)
+
+
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Show the plan and each step's check result; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration.")
+@follow_up_option
 @click.pass_obj
-def takeover(obj: Obj, dry_run: bool, as_json: bool) -> None:
+def takeover(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool) -> None:
     """Bring this node up: run the takeover steps in order (idempotent).
 
     A failed step undoes the steps before it in reverse order. Exit 0 when the
     node is active, 1 when a step failed, 3 when a safety guard refused.
     """
-    _emit(engine_for(obj.config).takeover(dry_run=dry_run), as_json)
+    _emit(_transition(obj, "takeover", dry_run=dry_run, follow_up=follow_up), as_json)
 
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be undone; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration.")
+@follow_up_option
 @click.pass_obj
-def release(obj: Obj, dry_run: bool, as_json: bool) -> None:
+def release(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool) -> None:
     """Take this node down: undo every takeover step in reverse order.
 
     Every undo runs even when one fails; exit 1 if any failed.
     """
-    _emit(engine_for(obj.config).release(dry_run=dry_run), as_json)
+    _emit(_transition(obj, "release", dry_run=dry_run, follow_up=follow_up), as_json)
 
 
 @main.command()
