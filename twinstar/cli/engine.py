@@ -8,10 +8,10 @@ import os
 import click
 
 from twinstar.checks import run_checks
-from twinstar.findings import Level
 from twinstar.cli import Obj, main
 from twinstar.engine import Report, Result, engine_for
 from twinstar.errors import ExitStatus
+from twinstar.findings import Level
 
 _WORDS = {
     Result.DONE: "done",
