@@ -90,7 +90,7 @@ def _loads(text: str) -> object:
     try:
         import _json
 
-        scanner = _json.make_scanner(_JsonContext())
+        scanner = _json.make_scanner(_JsonContext())  # type: ignore[arg-type]  # it reads only these attributes
     except (ImportError, AttributeError):  # another Python implementation
         import json
 

@@ -21,10 +21,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from twinstar.config import Config
 from twinstar.errors import StepError
 from twinstar.proc import ProgramRunner
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,34 @@ class StepContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("twinstar.steps"))
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+
+
+class RecentReading(Generic[T]):
+    """What a step's check read, kept for the apply or undo the engine runs right after it.
+
+    The engine runs check, then apply (takeover) or undo (release), at once;
+    reading the state again in between only costs time. A reading is handed
+    out once, and only while it is at most ``fresh`` seconds old; verify
+    always reads the state back itself.
+    """
+
+    def __init__(self, monotonic: Callable[[], float], fresh: float = 1.0) -> None:
+        self._monotonic = monotonic
+        self._fresh = fresh
+        self._kept: tuple[T, float] | None = None
+
+    def keep(self, value: T) -> T:
+        self._kept = (value, self._monotonic())
+        return value
+
+    def take(self) -> T | None:
+        kept, self._kept = self._kept, None
+        if kept is not None and 0 <= self._monotonic() - kept[1] <= self._fresh:
+            return kept[0]
+        return None
+
+    def forget(self) -> None:
+        self._kept = None
 
 
 class Step(ABC):

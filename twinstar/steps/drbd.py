@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from twinstar.config import DrbdSpec, FsckMode
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.proc import Result
-from twinstar.steps.base import Probe, Step, StepContext
+from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 
 PRIMARY = "Primary"
 #: drbdadm's exit status when DRBD refuses a promotion (peer Primary, not outdated).
@@ -114,7 +114,6 @@ class _Reading:
     local: str
     peer: str | None
     mount: Mount | None
-    at: float  # ctx.monotonic() when read
 
 
 # --- processes holding a mount ---------------------------------------------------------
@@ -208,7 +207,7 @@ class DrbdStep(Step):
     def __init__(self, spec: DrbdSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
-        self._last: _Reading | None = None
+        self._recent: RecentReading[_Reading] = RecentReading(ctx.monotonic, FRESH)
 
     def programs(self) -> tuple[str, ...]:
         progs = ["drbdadm", "findmnt", "mount", "umount"]
@@ -263,21 +262,10 @@ class DrbdStep(Step):
             local, peer = parse_role(self._drbdadm("role").stdout)
         except ValueError as exc:
             raise StepError(self.name, str(exc)) from None
-        return _Reading(local, peer, self._mounted(), self.ctx.monotonic())
-
-    def _take_reading(self) -> _Reading | None:
-        """What :meth:`check` read, when it was the call just before this one and is fresh.
-
-        The engine runs check, then apply (takeover) or undo (release) at
-        once; reading everything again in between would only cost time.
-        """
-        reading, self._last = self._last, None
-        if reading is not None and 0 <= self.ctx.monotonic() - reading.at <= FRESH:
-            return reading
-        return None
+        return _Reading(local, peer, self._mounted())
 
     def check(self) -> Probe:
-        r = self._last = self._read()
+        r = self._recent.keep(self._read())
         up = r.local == PRIMARY and r.mount is not None and r.mount.is_device(self.spec.device)
         return Probe(up, self._describe(r.local, r.mount))
 
@@ -285,10 +273,10 @@ class DrbdStep(Step):
         try:
             super().verify()  # reads the state back
         finally:
-            self._last = None
+            self._recent.forget()
 
     def verify_undone(self) -> None:
-        self._last = None
+        self._recent.forget()
         r = self._read()
         if r.local == PRIMARY or (r.mount is not None and r.mount.is_device(self.spec.device)):
             raise StepError(self.name, f"still up after undo: {self._describe(r.local, r.mount)}")
@@ -296,7 +284,7 @@ class DrbdStep(Step):
     # -- apply --
 
     def apply(self) -> None:
-        reading = self._take_reading()
+        reading = self._recent.take()
         self._require_paths()
         reading = reading or self._read()
         mount = reading.mount
@@ -410,7 +398,7 @@ class DrbdStep(Step):
     # -- undo --
 
     def undo(self) -> None:
-        reading = self._take_reading() or self._read()
+        reading = self._recent.take() or self._read()
         mount = reading.mount
         if mount is not None:
             if mount.is_device(self.spec.device):

@@ -21,7 +21,7 @@ from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
-from twinstar.steps.base import Probe, Step, StepContext
+from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class IpStep(Step):
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
         self.announcer: subprocess.Popen[bytes] | None = None
-        self._last: tuple[Link, float] | None = None
+        self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
 
     @property
     def _where(self) -> str:
@@ -53,13 +53,6 @@ class IpStep(Step):
         except (LinkError, ProgramError) as exc:
             raise StepError(self.name, exc.message, hint=exc.hint) from None
 
-    def _take_link(self) -> Link | None:
-        """The interface as :meth:`check` read it, when that was the call just before and is fresh."""
-        last, self._last = self._last, None
-        if last is not None and 0 <= self.ctx.monotonic() - last[1] <= FRESH:
-            return last[0]
-        return None
-
     def _link_if_present(self) -> Link | None:
         """For undo: an interface that is gone (a removed USB NIC) holds no address."""
         if not os.path.exists(f"/proc/sys/net/ipv4/conf/{self.spec.interface}"):
@@ -68,8 +61,7 @@ class IpStep(Step):
         return self._link()
 
     def check(self) -> Probe:
-        link = self._link()
-        self._last = (link, self.ctx.monotonic())
+        link = self._recent.keep(self._link())
         if link.has(self.spec.address):
             return Probe(True, f"{self._where}")
         other = link.same_ip(self.spec.address)
@@ -81,16 +73,16 @@ class IpStep(Step):
         try:
             super().verify()  # reads the interface again
         finally:
-            self._last = None
+            self._recent.forget()
 
     def verify_undone(self) -> None:
-        self._last = None
+        self._recent.forget()
         link = self._link_if_present()
         if link is not None and link.has(self.spec.address):
             raise StepError(self.name, f"still up after undo: {self._where}")
 
     def apply(self) -> None:
-        link = self._take_link() or self._link()
+        link = self._recent.take() or self._link()
         if link.has(self.spec.address):
             return
         other = link.same_ip(self.spec.address)
@@ -189,7 +181,7 @@ class IpStep(Step):
         # The detached sender also stops by itself once the address is gone;
         # when this process started it, stop it now.
         self._stop_announcer()
-        link = self._take_link() or self._link_if_present()
+        link = self._recent.take() or self._link_if_present()
         if link is None or not link.has(self.spec.address):
             return
         try:
