@@ -210,6 +210,11 @@ class ProgramRunner:
                     stdout=so,
                     stderr=se,
                 ) from None
+            except BaseException:
+                # Interrupted while waiting (the engine turns SIGTERM/SIGINT into an
+                # exception): the program must not outlive the step that started it.
+                self._terminate(proc)
+                raise
             result = Result(resolved, rc, _read(out), _read(err), time.monotonic() - start)
         if ok_codes is not None and rc not in ok_codes:
             raise ProgramError(

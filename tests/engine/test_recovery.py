@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -121,3 +122,32 @@ def test_twinstar_hook_calling_convention(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "ACTION must be" in bad.stderr
     assert len(calls(tmp_path)) == 4
+
+
+def test_sigterm_during_a_step_kills_its_program_group_and_rolls_back(tmp_path: Path) -> None:
+    """SIGTERM to twinstar while step 2's program runs (and ignores SIGTERM itself)."""
+    config = command_steps_config(tmp_path, 3, behaviour={"start2": ["hang"]})
+    proc = subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "calls.pids").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "step 2 never started"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        pids = _pids(tmp_path / "calls.pids") if (tmp_path / "calls.pids").exists() else []
+        survivors = [pid for pid in pids if pid_alive(pid)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 1, err
+    report = json.loads(out)
+    assert report["error"] == "interrupted by SIGTERM"
+    assert [(o["step"], o["result"]) for o in report["rollback"]] == [("command:s1", "undone")]
+    assert calls(tmp_path) == ["start1", "start2", "stop1"]
+    assert len(pids) == 2
+    assert survivors == [], "step 2's program group outlived the interrupted takeover"
+    assert json.loads((tmp_path / "state" / "state.json").read_text())["role"] == "failed"
