@@ -39,6 +39,7 @@ def test_fault_on_one_unit(fault: str, host: Runner, cli: Runner, sim_file: Path
         "usb:001/004 (usb:SIM00003): watchdog on",
     ]
     assert [u["watchdog"] for u in read_state(sim_file)["units"]] == [True, False, True]
+    assert [u["claim"] for u in read_state(sim_file)["units"]] == [None, None, None]  # every interface released
     # status shows the error in the unit's row and still lists the others.
     r = host("status")
     assert r.returncode == 1

@@ -378,11 +378,16 @@ class SimHandle:
     pending: bytes | Exception | None = field(default=None)
 
 
-_ENDPOINTS = {0: ((0x02, 0x86)), 1: ((EP_OUT, EP_IN))}
 
 
 class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
-    """Presents the units of ``path`` whose active port is ``port`` to pyusb."""
+    """Presents the units of ``path`` whose active port is ``port`` to pyusb.
+
+    ``endpoints`` is each interface's (OUT, IN) endpoint addresses as the
+    descriptors show them; transfers are accepted on those addresses only.
+    """
+
+    endpoints: Mapping[int, tuple[int, int]] = {0: (0x02, 0x86), MGMT_INTERFACE: (EP_OUT, EP_IN)}
 
     def __init__(self, path: str, *, port: int) -> None:
         super().__init__()
@@ -420,7 +425,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         })
 
     def get_interface_descriptor(self, dev: SimDevice, intf: int, alt: int, config: int) -> _Desc:
-        if config != 0 or intf not in _ENDPOINTS or alt != 0:
+        if config != 0 or intf not in self.endpoints or alt != 0:
             raise IndexError("interface index out of range")
         return _Desc({
             "bLength": 9, "bDescriptorType": 4, "bInterfaceNumber": intf, "bAlternateSetting": 0,
@@ -429,10 +434,10 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         })
 
     def get_endpoint_descriptor(self, dev: SimDevice, ep: int, intf: int, alt: int, config: int) -> _Desc:
-        if config != 0 or intf not in _ENDPOINTS or alt != 0 or ep not in (0, 1):
+        if config != 0 or intf not in self.endpoints or alt != 0 or ep not in (0, 1):
             raise IndexError("endpoint index out of range")
         return _Desc({
-            "bLength": 7, "bDescriptorType": 5, "bEndpointAddress": _ENDPOINTS[intf][ep],
+            "bLength": 7, "bDescriptorType": 5, "bEndpointAddress": self.endpoints[intf][ep],
             "bmAttributes": 0x02, "wMaxPacketSize": 512, "bInterval": 0, "bRefresh": 0,
             "bSynchAddress": 0, "extra_descriptors": [],
         })
@@ -518,7 +523,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         return n
 
     def bulk_write(self, dev_handle: SimHandle, ep: int, intf: int, data: array.array[int], timeout: int) -> int:
-        if ep != EP_OUT:
+        if ep != self.endpoints[MGMT_INTERFACE][0]:
             raise _usb_error(errno.EIO)
         raw = bytes(data)
         with update(self.path) as state:
@@ -530,7 +535,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         return len(raw)
 
     def bulk_read(self, dev_handle: SimHandle, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
-        if ep != EP_IN:
+        if ep != self.endpoints[MGMT_INTERFACE][1]:
             raise _usb_error(errno.EIO)
         pending, dev_handle.pending = dev_handle.pending, None
         if pending is None:
