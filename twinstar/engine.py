@@ -263,8 +263,9 @@ class Engine:
         run_id = new_run_id()
         started_wall, started = self.clock(), self.monotonic()
         recovered = self._recover(Action.TAKEOVER)
-        self._begin(Role.STARTING)
+        # The journal first: a journal that cannot be written stops the run before state.json says "starting".
         self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": "takeover", "pid": os.getpid()})
+        self._begin(Role.STARTING)
         outcomes: list[StepOutcome] = []
         up: list[Step] = []
         t0 = started
@@ -330,8 +331,9 @@ class Engine:
         run_id = new_run_id()
         started_wall, started = self.clock(), self.monotonic()
         recovered = self._recover(Action.RELEASE)
-        self._begin(Role.STOPPING)
+        # The journal first: a journal that cannot be written stops the run before state.json says "stopping".
         self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": "release", "pid": os.getpid()})
+        self._begin(Role.STOPPING)
         # Release must finish even when asked to stop: the signals stay as they were
         # only while undoing; an interrupted release is recovered by the next one.
         outcomes = self._undo_all(run_id, Action.RELEASE, list(reversed(self.steps)))

@@ -1,0 +1,43 @@
+"""The state directory refuses planted symlinks: no file outside it is written, no step runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import calls, command_steps_config, run_twinstar
+
+
+@pytest.mark.parametrize("name", ["lock", "state.json", "journal.jsonl"])
+def test_symlink_in_state_dir_is_refused(tmp_path: Path, name: str) -> None:
+    config = command_steps_config(tmp_path, 2)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    target = tmp_path / "victim"
+    target.write_text("precious\n")
+    (state / name).symlink_to(target)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("twinstar: error:")]
+    assert len(error) == 1 and str(state / name) in error[0], result.stderr
+    assert "symbolic link" in error[0] or "symlink" in error[0]
+    assert target.read_text() == "precious\n"
+    assert (state / name).is_symlink()
+    assert calls(tmp_path) == []
+    if name != "state.json" and (state / "state.json").exists():
+        assert json.loads((state / "state.json").read_text())["role"] != "starting"
+
+
+def test_state_dir_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "state").symlink_to(elsewhere)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 1, result.stderr
+    assert f"state directory {tmp_path / 'state'} is not a directory" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+    assert calls(tmp_path) == []
