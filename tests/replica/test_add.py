@@ -263,3 +263,39 @@ def test_without_a_drbd_step_the_replica_must_be_named(node: Node) -> None:
         "--config", str(node.config), "replica", "--replica", node.replica.root, "add", str(node.path)
     )
     assert named.returncode == 0, named.stderr
+
+
+def _fill_inodes(directory: Path) -> list[Path]:
+    """Use up every free inode of the filesystem holding ``directory``."""
+    made = []
+    for i in range(1_000_000):
+        path = directory / f"fill-{i}"
+        try:
+            path.touch()
+        except OSError:
+            return made
+        made.append(path)
+    raise AssertionError("the filesystem never filled up")
+
+
+def test_replica_full_before_the_journal_is_written_is_a_clear_error(node: Node) -> None:
+    """Even the move's first journal entry cannot be written: one clear line, the original untouched."""
+    first = node.etc / "odbc.ini"
+    first.write_text("[asterisk]\n")
+    assert node.run("add", str(first)).returncode == 0  # the replica's own files exist now
+    fill = _fill_inodes(Path(node.replica.root))
+    before = snapshot(node.path)
+    result = node.run("add", str(node.path))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        f"twinstar: error: {node.path}: the move stopped: the replica filesystem {node.replica.root} is full "
+        f"({node.path} is untouched; fix the cause, then run twinstar replica add {node.path} again)"
+    ), result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(node.path) == before and not os.path.islink(node.path)
+    for path in fill:
+        path.unlink()
+    rerun = node.run("add", str(node.path))
+    assert rerun.returncode == 0, rerun.stderr
+    assert snapshot(node.mp.target) == before
+    assert node.managed() == [str(first), str(node.path)]

@@ -180,3 +180,23 @@ def test_link_refuses_a_path_the_replica_does_not_manage(primary: Node) -> None:
     assert "is not in the managed list on the replica" in result.stderr
     assert other.is_dir() and not other.is_symlink()
     shutil.rmtree(other)
+
+
+def test_link_on_a_read_only_directory_is_a_clear_error_and_can_be_redone(primary: Node) -> None:
+    local_before = _make_fresh_standby(primary)
+    etc = str(primary.etc)
+    subprocess.run(["mount", "--bind", etc, etc], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", etc], check=True)
+        result = primary.run("link")
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith(
+            f"twinstar: error: {primary.path}: cannot link it to {primary.mp.target}: Read-only file system"
+        ), result.stderr
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    finally:
+        subprocess.run(["umount", etc], check=True)
+    assert snapshot(primary.path) == local_before  # the local copy is untouched
+    again = primary.run("link")
+    assert again.returncode == 0, again.stderr
+    assert os.readlink(primary.path) == primary.mp.target

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from twinstar.atomic import exchange, fsync_dir
-from twinstar.errors import BadInputError, RefusedError
+from twinstar.errors import BadInputError, RefusedError, TwinstarError
 from twinstar.findings import Finding, Level
 from twinstar.replica import inuse
 from twinstar.replica.manifest import Manifest, ReplicaFiles, read_local, write_local
@@ -183,7 +183,16 @@ def link(
     managed = [ManagedPath(p, replica) for p in wanted]
     for mp in managed:
         _check_linkable(mp, force=force, proc=proc)
-    reports = [_link_one(mp) for mp in managed]
+    reports = []
+    for mp in managed:
+        try:
+            reports.append(_link_one(mp))
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise TwinstarError(
+                f"{mp.path}: cannot link it to {mp.target}: {exc.strerror or exc}{where}",
+                hint="no local copy is ever deleted; fix the cause and run twinstar replica link again",
+            ) from None
     if listing.source == Source.REPLICA:
         local = manifest
     else:

@@ -34,6 +34,9 @@ again (the original may have changed meanwhile) and redone if it differs.
 Bad input (exit 2) is detected before anything changes. A failed copy
 (ENOSPC, I/O error, a difference found by the verification) removes the
 partial copy and the journal entry and leaves the original untouched (exit 1).
+Any other OS error (a full replica when the journal is written, a failed
+rename) stops the move with an error saying where the original is (exit 1);
+the journal keeps the move resumable.
 """
 
 from __future__ import annotations
@@ -176,7 +179,13 @@ class Mover:
         lock = FileLock(self._files.lock_path)
         lock.acquire(timeout=0)
         try:
-            return [self._move(mp) for mp in managed]
+            reports = []
+            for mp in managed:
+                try:
+                    reports.append(self._move(mp))
+                except OSError as exc:
+                    raise self._stopped(mp, exc) from None
+            return reports
         finally:
             lock.release()
 
@@ -342,6 +351,17 @@ class Mover:
             hint=f"the partial copy was removed and {mp.path} is untouched",
         )
 
+    def _stopped(self, mp: ManagedPath, exc: OSError) -> MoveError:
+        """An OS error between the steps (journal, switch, record): what failed and where the original is."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            what = f"the replica filesystem {self.replica.root} is full"
+        else:
+            what = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        return MoveError(
+            f"{mp.path}: the move stopped: {what}",
+            hint=f"{original_whereabouts(mp)}; fix the cause, then run twinstar replica add {mp.path} again",
+        )
+
     def _abandon(self, mp: ManagedPath) -> None:
         """Undo a failed copy: remove the partial copy and the journal entry."""
         try:
@@ -431,6 +451,18 @@ class Mover:
         entry["stage"] = stage
         journal[mp.path] = entry
         self._files.write_journal(journal)
+
+
+def original_whereabouts(mp: ManagedPath) -> str:
+    """Where the original of an unfinished move is, for an error message."""
+    if lstat_or_none(mp.path) is not None and not is_link_to(mp.path, mp.target):
+        return f"{mp.path} is untouched"
+    if lstat_or_none(mp.old) is not None:
+        return f"the original is kept at {mp.old}"
+    link = lstat_or_none(mp.link_tmp)
+    if link is not None and not stat.S_ISLNK(link.st_mode):
+        return f"the original is kept at {mp.link_tmp}"
+    return f"{mp.path} links to the verified copy {mp.target}"
 
 
 def _remove(path: str) -> None:
