@@ -206,9 +206,14 @@ class Engine:
         prev = self.store.read()
         if not prev.in_transition:
             return None
-        was = "takeover" if prev.role == Role.STARTING else "release"
-        how = "completing it" if action == Action.TAKEOVER else "rolling it back"
-        message = f"previous {was} (pid {prev.pid}) was interrupted; {how} from the real state"
+        was = Action.TAKEOVER if prev.role == Role.STARTING else Action.RELEASE
+        if was == action:
+            how = "completing it"
+        elif action == Action.RELEASE:
+            how = "rolling it back"
+        else:
+            how = "bringing every step up again"
+        message = f"previous {was.value} (pid {prev.pid}) was interrupted; {how} from the real state"
         self.log.warning(message)
         self.store.journal({"ts": self.clock(), "event": "recovery", "action": action.value, "message": message})
         return message

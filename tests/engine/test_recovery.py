@@ -32,7 +32,8 @@ def test_takeover_killed_between_steps_is_completed_or_rolled_back(tmp_path: Pat
     result = run_twinstar(config, next_action, "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert "interrupted" in report["recovered"]
+    how = "completing it" if next_action == "takeover" else "rolling it back"
+    assert f"previous takeover (pid {state['pid']}) was interrupted; {how}" in report["recovered"]
     state = json.loads((tmp_path / "state" / "state.json").read_text())
     if next_action == "takeover":
         assert state["role"] == "active"
@@ -42,6 +43,32 @@ def test_takeover_killed_between_steps_is_completed_or_rolled_back(tmp_path: Pat
         assert state["role"] == "standby"
         assert calls(tmp_path) == ["start1", "start2", "stop2", "stop1"]
         assert not any((tmp_path / f"up-{i}").exists() for i in (1, 2, 3))
+
+
+@pytest.mark.parametrize("next_action", ["takeover", "release"])
+def test_release_killed_between_steps_is_completed_or_reversed(tmp_path: Path, next_action: str) -> None:
+    """Step 2's stop SIGKILLs the twinstar process after doing its work."""
+    config = command_steps_config(tmp_path, 3, behaviour={"stop2": ["kill-parent"]})
+    assert run_twinstar(config, "takeover").returncode == 0
+    crashed = run_twinstar(config, "release")
+    assert crashed.returncode == -9
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert state["role"] == "stopping" and not pid_alive(state["pid"])
+
+    config = command_steps_config(tmp_path, 3)
+    result = run_twinstar(config, next_action, "--json")
+    assert result.returncode == 0, result.stderr
+    how = "completing it" if next_action == "release" else "bringing every step up again"
+    assert f"previous release (pid {state['pid']}) was interrupted; {how}" in json.loads(result.stdout)["recovered"]
+    role = json.loads((tmp_path / "state" / "state.json").read_text())["role"]
+    if next_action == "release":
+        assert role == "standby"
+        assert calls(tmp_path) == ["start1", "start2", "start3", "stop3", "stop2", "stop1"]
+        assert not any((tmp_path / f"up-{i}").exists() for i in (1, 2, 3))
+    else:
+        assert role == "active"
+        assert calls(tmp_path) == ["start1", "start2", "start3", "stop3", "stop2", "start2", "start3"]
+        assert all((tmp_path / f"up-{i}").exists() for i in (1, 2, 3))
 
 
 def _pids(path: Path) -> list[int]:
