@@ -121,6 +121,26 @@ def test_existing_xpp_order_is_backed_up(bench: Bench) -> None:
     assert f"kept as {bench.xpp_order}.bak" in result.stdout
 
 
+@pytest.mark.privileged
+def test_a_failed_write_keeps_the_previous_file(bench: Bench) -> None:
+    """A read-only /etc/dahdi (a real read-only bind mount): exit 1, one clear line, the old file as it was."""
+    bench.xpp_order.parent.mkdir()
+    bench.xpp_order.write_text("usb:OLDUNIT\n")
+    directory = str(bench.xpp_order.parent)
+    subprocess.run(["mount", "--bind", directory, directory], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", directory], check=True)
+        result = bench.run("--write")
+    finally:
+        subprocess.run(["umount", directory], check=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == (
+        f"twinstar: error: cannot write {bench.xpp_order}: Read-only file system (the previous file is unchanged)\n"
+    )
+    assert sorted(p.name for p in bench.xpp_order.parent.iterdir()) == ["xpp_order"]
+    assert bench.xpp_order.read_text() == "usb:OLDUNIT\n"
+
+
 def test_dry_run_shows_the_file_and_writes_nothing(bench: Bench) -> None:
     result = bench.run("--dry-run", "--write")
     assert result.returncode == 0
@@ -167,7 +187,7 @@ def test_unusable_label_is_listed_by_connector(tmp_path: Path, label: bytes, why
     result = bench.run("--write")
     assert result.returncode == 0, result.stdout
     assert f"label unusable ({why}" in result.stdout
-    assert body_lines(bench.xpp_order)[0] == f"@{bench.connector(1)}\t# XBUS-01"
+    assert body_lines(bench.xpp_order)[0] == f"@{bench.connector(1)}\t# @{bench.connector(1)} XBUS-01"
     assert entries(bench.xpp_order) == [f"@{bench.connector(1)}", "usb:SIM00001"]
 
 

@@ -4,8 +4,9 @@ One line per unit in DAHDI registration order (by the first span of its
 XPDs): ``label<TAB># @connector XBUS-NN``, the form ``dahdi_genconf xpporder``
 writes. A unit whose label cannot be listed (empty, non-printable, holding
 ``#``, leading or trailing whitespace, longer than the driver's 19 bytes, or
-shared with another unit) is listed as ``@connector`` instead, so it is
-never silently left out (the original left a blank line).
+shared with another unit) is listed as ``@connector`` instead, with the same
+comment (``@connector<TAB># @connector XBUS-NN``), so it is never silently
+left out (the original left a blank line).
 
 The text is parsed back with :mod:`twinstar.astribank.xpporder` before it is
 written, so twinstar can always read what it wrote. Writing keeps the old
@@ -83,7 +84,7 @@ def render(units: Sequence[OrderedUnit], *, header: str) -> str:
         if entry.kind == xpporder.LABEL:
             lines.append(f"{unit.label}\t# @{unit.connector} {unit.xbus}")
         else:
-            lines.append(f"@{unit.connector}\t# {unit.xbus}")
+            lines.append(f"@{unit.connector}\t# @{unit.connector} {unit.xbus}")
     text = "\n".join(lines) + "\n"
     parsed = xpporder.parse(text.encode("utf-8", "surrogateescape"), "generated xpp_order")
     if list(parsed.entries) != expected:  # pragma: no cover - guards the rules above
