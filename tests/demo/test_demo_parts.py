@@ -4,10 +4,12 @@ the switchover's power and drain decisions, the topology plan."""
 from __future__ import annotations
 
 import ipaddress
+import os
+import signal
 
 import pytest
 
-from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.demo.cleanup import CleanupRegistry, Interrupted, signals_interrupt
 from twinstar.demo.report import served_sequence, summarize
 from twinstar.demo.scenario import Collected, Options, Scenario
 from twinstar.demo.topology import NETWORK, plan
@@ -87,6 +89,24 @@ def test_cleanup_runs_newest_first_and_past_failures() -> None:
     assert done == ["third", "first"]
     assert failures == ["cleanup of second failed: busy"]
     assert reg.run() == failures  # nothing runs twice
+
+
+def test_ctrl_c_during_cleanup_waits_until_every_action_ran() -> None:
+    """A real SIGINT inside an undo action: no action is cut short, the interruption comes after."""
+    done: list[str] = []
+    reg = CleanupRegistry()
+    reg.add("first", lambda: done.append("first"))
+
+    def interrupted_midway() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("second")
+
+    reg.add("second", interrupted_midway)
+    reg.add("third", lambda: done.append("third"))
+    with pytest.raises(Interrupted), signals_interrupt():
+        reg.run()
+    assert done == ["third", "second", "first"]
+    assert reg.failures == []
 
 
 def test_plan_stays_inside_the_demo_network_with_valid_names() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,15 +35,19 @@ class CleanupRegistry:
         self.actions.append((what, undo))
 
     def run(self) -> list[str]:
-        """Run every undo action (newest first), carrying on past failures; the failures."""
-        while self.actions:
-            what, undo = self.actions.pop()
-            try:
-                undo()
-            except Exception as exc:  # noqa: BLE001 - cleanup must go on
-                message = f"cleanup of {what} failed: {exc}"
-                log.warning(message)
-                self.failures.append(message)
+        """Run every undo action (newest first), carrying on past failures; the failures.
+
+        SIGINT and SIGTERM wait until every action has run (:func:`signals_held`).
+        """
+        with signals_held():
+            while self.actions:
+                what, undo = self.actions.pop()
+                try:
+                    undo()
+                except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                    message = f"cleanup of {what} failed: {exc}"
+                    log.warning(message)
+                    self.failures.append(message)
         return self.failures
 
     def forget(self) -> list[str]:
@@ -70,3 +75,30 @@ def signals_interrupt() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block take effect when it ends (main thread only).
+
+    An undo action cut short by Ctrl-C would leave its resource behind; the
+    signal is recorded instead and raised again, to the handler in force
+    before the block, once the block is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    old = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            if h is not None:
+                signal.signal(s, h)
+        if held:
+            signal.raise_signal(held[0])

@@ -110,9 +110,10 @@ class Run:
         os.makedirs(self.workdir, mode=0o700)
         self.cleanup.add(f"work directory {self.workdir}", lambda: shutil.rmtree(self.workdir))
         topology.build(self.topo, self.runner, self.cleanup)
-        self.cleanup.add(f"processes in {self.topo.prefix}-*", self.kill_all)
         loop = servers.make_replica(self.workdir, self.runner, self.cleanup)
         self.cleanup.add(f"mounts under {self.workdir}", lambda: servers.unmount_under(self.runner, self.workdir))
+        # Undone first: the responder runs from the mount, so it must be gone before the unmount.
+        self.cleanup.add(f"processes in {self.topo.prefix}-*", self.kill_all)
         self.shared, self.servers = servers.prepare(self.topo, self.workdir, units=self.options.units, loop_device=loop)
         events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.demo.topology import INTERFACE, Host, Topology
-from twinstar.errors import ProgramError
+from twinstar.errors import ProgramError, TwinstarError
 from twinstar.proc import ProgramRunner
 from twinstar.standins import drbdadm
 from twinstar.usb import sim
@@ -123,15 +123,23 @@ def detach_loop(runner: ProgramRunner, device: str, image: str) -> None:
 
 
 def unmount_under(runner: ProgramRunner, directory: str) -> None:
-    """Unmount everything mounted below ``directory`` (deepest first)."""
+    """Unmount everything mounted below ``directory`` (deepest first).
+
+    A mount still in use is detached lazily, so nothing stays visible, and
+    reported: the processes using it should have been stopped first.
+    """
     prefix = os.path.realpath(directory) + "/"
     with open("/proc/self/mountinfo") as f:
         targets = [line.split(" ", 5)[4] for line in f]
+    busy = []
     for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
         try:
             runner.run(["umount", target], timeout=30, quiet=True)
         except ProgramError:
             runner.run(["umount", "-l", target], timeout=30, quiet=True)
+            busy.append(target)
+    if busy:
+        raise TwinstarError(f"{', '.join(busy)} was still in use; detached lazily")
 
 
 def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_count: int, dad_timeout: float) -> None:
