@@ -3,10 +3,11 @@
 Events go through :class:`FakeMonitor` (a socketpair: the netlink socket is
 the only stand-in); the daemon decides with the hook's code and runs
 takeover/release inline with the real engine and command steps. The
-property test drives every unit through add/online/offline/remove in any
-interleaving and checks, after every event, that exactly one takeover
-followed the last listed unit becoming READY and exactly one release
-followed the last one leaving.
+property test is the hook's (the same scenarios and model, from
+tests/hotplug/sequences.py): N up to 16 listed units and unlisted ones go
+through add/online/offline/remove in any interleaving, and after every event
+exactly one takeover followed the last listed unit becoming READY and
+exactly one release followed the last one leaving.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tests.daemon.helpers import (
     FakeMonitor,
@@ -28,51 +28,36 @@ from tests.daemon.helpers import (
     transitions,
     write_config,
 )
+from tests.hotplug.sequences import Driver, Scenario, scenarios
 from twinstar import settings as tsettings
-from twinstar.astribank.fakesysfs import FakeSysfs
-
-ABSENT, WAITING, READY, LEAVING = 0, 1, 2, 3
 
 
-def advance(fake: FakeSysfs, unit: int, phase: int) -> tuple[dict[str, str], int]:
-    """Move one unit one step along its lifecycle; the uevent and its new phase."""
-    if phase == ABSENT:
-        env = fake.create_unit(unit)
-        fake.attach(unit, label=label(unit), connector=connector(unit))
-        return env, WAITING
-    if phase == WAITING:
-        return fake.online(unit), READY
-    if phase == READY:
-        return fake.offline(unit), LEAVING
-    return fake.remove_unit(unit), ABSENT
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 6), picks=st.lists(st.integers(0, 63), max_size=48))
-def test_any_event_order_gives_one_takeover_and_one_release(n: int, picks: list[int]) -> None:
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario=scenarios())
+def test_any_event_order_gives_one_takeover_and_one_release(scenario: Scenario) -> None:
+    """The hook's property test (tests/hotplug/test_property.py), through the daemon's monitor loop."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        fake = sysfs(tmp)
+        driver = Driver(sysfs(tmp), scenario)
+        model = driver.model
         monitor = FakeMonitor()
-        daemon = make_daemon(write_config(tmp, n), monitor)
+        daemon = make_daemon(write_config(tmp, scenario.listed), monitor)
         daemon.start()
         try:
-            phases = [ABSENT] * n
-            expected: list[str] = []
-            active = False
-            for pick in picks:
-                unit = pick % n
-                env, phases[unit] = advance(fake, unit, phases[unit])
-                monitor.send(env)
-                daemon.run_once(0)
-                if not active and all(p == READY for p in phases):
-                    expected.append("takeover")
-                    active = True
-                elif active and all(p in (ABSENT, LEAVING) for p in phases):
-                    expected.append("release")
-                    active = False
-                assert transitions(tmp / "state") == expected, (phases, env["ACTION"], unit)
-                assert role(tmp / "state") == ("active" if active else "standby")
+            for arrival, departure in scenario.rounds:
+                for phase, role_after in ((arrival, "active"), (departure, "standby")):
+                    for event, expected in driver.events(phase):
+                        monitor.send(event)
+                        daemon.run_once(0)
+                        assert daemon.snapshot()["last_evaluation"]["decision"] == expected, (event, driver.states)
+                        if expected == "takeover":
+                            assert all(s == "ready" for s in driver.listed_states())
+                        assert transitions(tmp / "state") == ["takeover", "release"] * model.releases + ["takeover"] * (
+                            model.takeovers - model.releases
+                        ), (event, driver.states)
+                        assert role(tmp / "state") == model.role
+                    assert role(tmp / "state") == role_after, driver.states
+            assert model.takeovers == model.releases >= len(scenario.rounds)
         finally:
             daemon.stop()
 
