@@ -122,3 +122,54 @@ def test_peer_primary_refuses_before_anything_changes(node: Node) -> None:
     assert result.returncode == 3, result.stderr
     assert "peer is Primary" in result.stderr
     assert not mounted_on(node.volume.mountpoint) and not node.address_up() and node.daemon_pid() is None
+
+
+READ_ONLY_DRBDADM = {"role", "status", "cstate", "dstate"}
+
+
+def _snapshot(node: Node) -> dict[str, object]:
+    """Everything a takeover or release changes, read from the system itself."""
+    drbd = drbdadm.read_state(node.drbd_state)
+    state_dir = node.tmp / "state"
+    return {
+        "drbd": drbd["resources"],
+        "mounted": mounted_on(node.volume.mountpoint),
+        "addresses": node.pair.addresses(node.pair.a, node.pair.if_a),
+        "daemon": node.daemon_pid(),
+        "state_dir": sorted((p.name, p.read_bytes()) for p in state_dir.iterdir()) if state_dir.exists() else None,
+    }
+
+
+def _drbdadm_verbs(node: Node, since: int) -> set[str]:
+    return {c["argv"][0] for c in drbdadm.read_state(node.drbd_state)["calls"][since:]}
+
+
+def test_dry_run_changes_nothing_on_the_system(node: Node) -> None:
+    """Both dry runs leave DRBD, the mount, the address, the daemon and state_dir as they were."""
+    before = _snapshot(node)
+    calls = len(drbdadm.read_state(node.drbd_state)["calls"])
+    plan = node.twinstar("takeover", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    report = json.loads(plan.stdout)
+    assert [(o["step"], o["result"]) for o in report["steps"]] == [
+        ("drbd:r0", "would-apply"),
+        (f"ip:{ADDRESS}", "would-apply"),
+        ("service:pbxweb", "would-apply"),
+    ]
+    assert _snapshot(node) == before
+    assert before["state_dir"] is None and not before["mounted"] and before["daemon"] is None
+    assert _drbdadm_verbs(node, calls) <= READ_ONLY_DRBDADM
+
+    assert node.twinstar("takeover").returncode == 0
+    up = _snapshot(node)
+    assert up["mounted"] and ADDRESS in up["addresses"] and up["daemon"] is not None  # type: ignore[operator]
+    calls = len(drbdadm.read_state(node.drbd_state)["calls"])
+    plan = node.twinstar("release", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stderr
+    assert [(o["step"], o["result"]) for o in json.loads(plan.stdout)["steps"]] == [
+        ("service:pbxweb", "would-undo"),
+        (f"ip:{ADDRESS}", "would-undo"),
+        ("drbd:r0", "would-undo"),
+    ]
+    assert _snapshot(node) == up
+    assert _drbdadm_verbs(node, calls) <= READ_ONLY_DRBDADM
