@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -108,3 +110,37 @@ def test_demo_as_non_root_explains_and_exits_2() -> None:
     assert proc.returncode == 2, proc.stderr
     assert "needs root" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def run_without(prepare: str) -> subprocess.CompletedProcess[str]:
+    """``twinstar demo`` in a private mount namespace where ``prepare`` (fixed shell text) hid something."""
+    demo = shlex.join([TWINSTAR, "demo"])
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{prepare} && exec {demo}"],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )  # fmt: skip
+
+
+@pytest.mark.privileged
+def test_demo_without_ip_names_the_program_and_its_package() -> None:
+    """``ip`` hidden by a bind mount of /dev/null (not executable) in a private mount namespace."""
+    ip = shutil.which("ip", path="/usr/sbin:/usr/bin:/sbin:/bin")
+    assert ip is not None
+    before = snapshot()
+    proc = run_without(f"mount --bind /dev/null {shlex.quote(os.path.realpath(ip))}")
+    assert proc.returncode == 2, proc.stderr
+    assert "needs these programs, which are not installed: ip (Debian package iproute2)" in proc.stderr
+    assert "apt-get install iproute2" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert new_demo_parts(before, snapshot()) == []
+
+
+@pytest.mark.privileged
+def test_demo_without_loop_devices_explains_before_creating_anything() -> None:
+    """/dev replaced by a tmpfs holding only /dev/null, in a private mount namespace: no loop device."""
+    before = snapshot()
+    proc = run_without("mount -t tmpfs tmpfs /dev && mknod -m 666 /dev/null c 1 3")
+    assert proc.returncode == 2, proc.stderr
+    assert "needs a free loop device" in proc.stderr and "modprobe loop" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert new_demo_parts(before, snapshot()) == []

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from twinstar.demo.cleanup import CleanupRegistry, Interrupted, signals_interrupt
-from twinstar.demo.report import served_sequence, summarize
+from twinstar.demo.report import render, served_sequence, summarize
 from twinstar.demo.scenario import Collected, Options, Scenario
 from twinstar.demo.topology import NETWORK, plan
 from twinstar.demo.watch import overlaps
@@ -73,6 +73,17 @@ def test_summary_fails_when_a_is_never_replaced_or_the_address_is_doubled() -> N
     assert any("served by pbx-a then pbx-b then pbx-a" in p for p in s.problems)
     assert any("shared address" in p for p in s.problems)
     assert not s.ok
+
+
+def test_a_demo_that_could_not_be_built_says_so_without_an_empty_report() -> None:
+    c = collected([], [])
+    c.journals = {}
+    c.error = "/usr/sbin/ip netns add tsdemo-1-sw; exited with status 1; stderr: mount --make-shared /run/netns failed"
+    text = render(c)
+    assert "could not build the demo machines: /usr/sbin/ip netns add" in text
+    assert "never on both servers" not in text and "summary:" not in text
+    assert text.endswith("result: FAILED")
+    assert not summarize(c).ok
 
 
 def test_cleanup_runs_newest_first_and_past_failures() -> None:

@@ -14,23 +14,46 @@ from twinstar.demo import report
 from twinstar.demo.cleanup import Interrupted, signals_interrupt
 from twinstar.demo.scenario import Collected, Options, Scenario, run
 from twinstar.errors import ExitStatus, UsageError
+from twinstar.proc import ProgramRunner
 
-#: Programs the demo runs itself (the steps' programs are checked by the engine).
-NEEDED = ("ip", "nsenter", "losetup", "mkfs.ext4", "mount", "umount", "findmnt", "fsck")
+#: Programs the demo runs itself, with the Debian package that has each (the steps' programs are checked by the engine).
+NEEDED = {
+    "ip": "iproute2",
+    "nsenter": "util-linux",
+    "losetup": "mount",
+    "mkfs.ext4": "e2fsprogs",
+    "mount": "mount",
+    "umount": "mount",
+    "findmnt": "util-linux",
+    "fsck": "util-linux",
+}
+SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _preflight() -> None:
+    """What the demo needs from this machine, checked before it creates anything."""
     if os.geteuid() != 0:
         raise UsageError(
             "twinstar demo needs root: it creates network namespaces, a bridge and veth pairs "
             "(10.213.0.0/24, inside the namespaces only), a loop device and mounts, all removed afterwards",
             hint="run it as root, e.g. sudo .venv/bin/twinstar demo",
         )
-    missing = [p for p in NEEDED if shutil.which(p, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") is None]
+    missing = [p for p in NEEDED if shutil.which(p, path=SEARCH_PATH) is None]
     if missing:
+        packages = sorted({NEEDED[p] for p in missing})
         raise UsageError(
-            f"twinstar demo needs these programs: {', '.join(missing)}",
-            hint="install iproute2, util-linux, mount and e2fsprogs (sh .ci/setup does)",
+            "twinstar demo needs these programs, which are not installed: "
+            + ", ".join(f"{p} (Debian package {NEEDED[p]})" for p in missing),
+            hint=f"install them with apt-get install {' '.join(packages)}, or run sh .ci/setup",
+        )
+    # losetup -f only names the first free loop device; nothing is attached.
+    free = ProgramRunner().run(["losetup", "-f"], timeout=30, ok_codes=None, quiet=True)
+    if free.returncode != 0:
+        said = (free.stderr.strip().splitlines() or ["nothing"])[-1]
+        raise UsageError(
+            f"twinstar demo needs a free loop device for its replicated partition (an ext4 image), "
+            f"and losetup -f found none: {said}",
+            hint="load the loop module with modprobe loop; a container needs /dev/loop-control and the /dev/loop* devices",
         )
 
 

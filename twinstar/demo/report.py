@@ -204,12 +204,17 @@ def _fmt(value: float | None, unit: str = "ms") -> str:
 def render(c: Collected) -> str:
     s = summarize(c)
     t0 = c.started
-    lines = [
+    title = (
         f"twinstar demo: {c.scenario.value}, {c.options.units} unit(s), "
-        f"watchdog timeout {c.options.watchdog_timeout * 1000:.0f} ms",
-        "",
-        f"{'ms':>7}  {'host':<7} event",
-    ]
+        f"watchdog timeout {c.options.watchdog_timeout * 1000:.0f} ms"
+    )
+    if not c.built:
+        # Nothing ran: a timeline and measurements would be empty, and "never on both" meaningless.
+        cleaned = "everything it created was removed" if not c.cleanup_failures else "cleanup INCOMPLETE"
+        lines = [title, f"  could not build the demo machines: {c.error or 'unknown error'}", f"  {cleaned}"]
+        lines += [f"  problem: {p}" for p in c.cleanup_failures]
+        return "\n".join([*lines, "result: FAILED"])
+    lines = [title, "", f"{'ms':>7}  {'host':<7} event"]
     for e in timeline(c):
         lines.append(f"{(e.t - t0) * 1000:7.0f}  {e.host:<7} {e.text}")
     lines += ["", "summary:"]

@@ -77,6 +77,7 @@ class Collected:
     cleanup_failures: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     workdir: str = ""
+    built: bool = False  # the machines and processes were all up (the story could start)
 
 
 Progress = Callable[[str], None]
@@ -260,6 +261,7 @@ class Run:
     def play(self, collected: Collected) -> None:
         self.build()
         self.start_processes()
+        collected.built = True
         self.bring_up_a()
         if self.scenario == Scenario.POWER_LOSS:
             self.cut_power_a()
