@@ -35,6 +35,7 @@ def build_sample_tree(root: Path) -> None:
     os.chown(root / "relative-link", 1234, 5678, follow_symlinks=False)
     os.mkfifo(root / "control.fifo", 0o620)
     os.mknod(root / "null-device", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mknod(root / "agi.sock", stat.S_IFSOCK | 0o660)
     os.link(root / "sip.conf", root / "sip-hardlink.conf")
     os.setxattr(root / "sip.conf", "user.twinstar.note", b"keep me")
     os.setxattr(root, "user.twinstar.dir", b"directory attribute")

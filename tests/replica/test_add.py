@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -90,6 +91,12 @@ def node(tmp_path: Path, loopfs) -> Node:
 
 def test_add_moves_the_tree_and_keeps_everything(node: Node) -> None:
     before = snapshot(node.path)
+    # The sample holds every kind of file, owners other than root, set-id bits, xattrs and a hard link.
+    kinds = {entry[0] for entry in before.values()}
+    assert kinds == {stat.S_IFDIR, stat.S_IFREG, stat.S_IFLNK, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFSOCK}
+    assert {entry[2] for entry in before.values()} >= {0, 1234, 65534}
+    assert any(entry[1] & 0o6000 for entry in before.values())
+    assert any(entry[9] for entry in before.values()) and any(entry[10] for entry in before.values())
     result = node.run("add", str(node.path))
     assert result.returncode == 0, result.stderr
     assert f"moved {node.path} -> {node.mp.target}" in result.stdout
