@@ -1,0 +1,148 @@
+"""``twinstar switchover`` waits for calls to drain, and refuses (changing nothing) when they do not.
+
+Whole ``twinstar switchover`` processes. Stand-in: the USB simulator (the
+units, both ports powered). Real: the engine and its command step, the
+drain check (a small program standing for ``asterisk -rx "core show
+channels count"``), the jump and the confirmation that the units left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+#: The drain check: prints the count in CALLS, then lowers it by DRAIN (0: the calls never end); logs each run.
+DRAIN_CHECK = """\
+import sys
+calls, log, drain = sys.argv[1], sys.argv[2], int(sys.argv[3])
+text = open(calls).read()
+with open(log, "a") as f:
+    f.write(f"calls {text.strip()}\\n")
+print(text.strip())
+if text.strip().isdigit() and drain:
+    open(calls, "w").write(str(max(0, int(text) - drain)))
+"""
+
+#: The command step's stop: logs itself, so the order of drain checks and release shows, then stops the "PBX".
+STOP = "import os, sys; open(sys.argv[1], 'a').write('stop\\n'); os.unlink(sys.argv[2])"
+
+
+@dataclass
+class Node:
+    """One active node cabled to port 0 of two simulated units."""
+
+    tmp: Path
+    config: Path
+    sim: Path
+    calls: Path
+    log: Path
+    marker: Path
+
+    def twinstar(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
+        return subprocess.run(
+            [sys.executable, "-m", "twinstar", "--config", str(self.config), *args],
+            capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
+        )  # fmt: skip
+
+    def observe(self) -> dict[str, object]:
+        """What a refusal must not change."""
+        state = json.loads((self.tmp / "state" / "state.json").read_text())
+        journal = (self.tmp / "state" / "journal.jsonl").read_text().splitlines()
+        ports = [u["port"] for u in json.loads(self.sim.read_text())["units"]]
+        return {"role": state["role"], "pbx": self.marker.exists(), "ports": ports, "journal": len(journal)}
+
+    def runs(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+def make_node(tmp: Path, *, calls: str, drain: int) -> Node:
+    sim = tmp / "units.json"
+    subprocess.run([sys.executable, "-m", "twinstar", "sim", "init", str(sim), "--units", "2"], check=True, cwd=REPO)
+    node = Node(tmp, tmp / "twinstar.yaml", sim, tmp / "calls", tmp / "runs.log", tmp / "pbx-up")
+    node.calls.write_text(calls)
+    check = tmp / "drain_check.py"
+    check.write_text(DRAIN_CHECK)
+    log = str(node.log)
+    node.config.write_text(
+        json.dumps(
+            {
+                "node": "pbx-a",
+                "state_dir": str(tmp / "state"),
+                "maintenance_file": str(tmp / "maintenance"),
+                "usb": {"simulator": str(sim), "simulator_port": 0},
+                "takeover": [
+                    {
+                        "command": {
+                            "name": "pbx",
+                            "start": ["/usr/bin/touch", str(node.marker)],
+                            "stop": [sys.executable, "-c", STOP, log, str(node.marker)],
+                            "check": ["/usr/bin/test", "-e", str(node.marker)],
+                        }
+                    }
+                ],
+                "switchover": {
+                    "drain_check": [sys.executable, str(check), str(node.calls), log, str(drain)],
+                    "drain_timeout": 30,
+                    "drain_poll": 0.02,
+                    "leave_timeout": 5,
+                },
+            }
+        )
+    )
+    node.config.chmod(0o644)
+    result = node.twinstar("takeover")
+    assert result.returncode == 0, result.stderr
+    assert node.observe()["role"] == "active" and node.marker.exists()
+    return node
+
+
+def test_switchover_waits_until_the_calls_end_then_releases_and_jumps(tmp_path: Path) -> None:
+    node = make_node(tmp_path, calls="3", drain=1)  # one call ends per check
+    result = node.twinstar("switchover")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "drain    no active calls (waited" in result.stdout
+    # Every check ran before the release, and the release only once the count was 0.
+    assert node.runs() == ["calls 3", "calls 2", "calls 1", "calls 0", "stop"]
+    assert node.observe()["ports"] == [1, 1]
+    assert node.observe()["role"] == "standby"
+    assert result.stdout.count("it has left this host") == 2
+
+
+def test_switchover_refuses_when_calls_outlast_the_drain_timeout_and_changes_nothing(tmp_path: Path) -> None:
+    node = make_node(tmp_path, calls="2", drain=0)  # the calls never end
+    before = node.observe()
+    result = node.twinstar("switchover", "--drain-timeout", "0.3")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "2 call(s) still active after 0.3 s; nothing was released" in result.stdout
+    assert "--drain-timeout 0" in result.stderr + result.stdout  # the way out is named
+    assert len(node.runs()) >= 2 and "stop" not in node.runs()
+    assert node.observe() == before
+
+
+@pytest.mark.parametrize("output", ["", "many", "1 2"])
+def test_switchover_with_an_unreadable_drain_check_changes_nothing(tmp_path: Path, output: str) -> None:
+    node = make_node(tmp_path, calls=output, drain=0)
+    before = node.observe()
+    result = node.twinstar("switchover")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "expected the number of active calls" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert node.observe() == before
+
+
+def test_drain_timeout_0_hands_over_at_once_without_asking(tmp_path: Path) -> None:
+    node = make_node(tmp_path, calls="5", drain=0)
+    result = node.twinstar("switchover", "--drain-timeout", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not waiting for calls (drain timeout 0)" in result.stdout
+    assert node.runs() == ["stop"]
+    assert node.observe()["ports"] == [1, 1]
