@@ -8,6 +8,7 @@ session are the production code.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import pytest
 
 from twinstar.errors import UsbError
 from twinstar.usb import mpp, sim, xtalk
-from twinstar.usb.transport import BusChoice
+from twinstar.usb.errors import UsbBusyError
+from twinstar.usb.transport import BusChoice, Link
 from twinstar.usb.units import Astribanks
 
 
@@ -118,4 +120,21 @@ def test_the_interface_is_released_after_a_protocol_error(sim_file: Path, read_s
     with pytest.raises(UsbError, match="protocol error: reply to PORT_GET has sequence 2, expected 1"):
         with hw.session(unit) as session:
             session.port()
+    assert read_state(sim_file)["units"][0]["claim"] is None
+
+
+def test_a_unit_held_too_long_by_another_command_is_reported_busy(sim_file: Path, read_state) -> None:
+    """The per-unit lock is held (here by this process's own session); a second user gives up clearly."""
+    hw = hardware(sim_file, sim.SimBackend(str(sim_file), port=0))
+    unit = hw.units()[0]
+    with hw.session(unit) as session:
+        assert session.port() == 0
+        with pytest.raises(UsbBusyError) as info:
+            with Link(unit, lock_dir=hw.choice.lock_dir, lock_wait=0.2):
+                pass
+        assert str(info.value) == (
+            "usb:001/002 (usb:SIM00001): another twinstar command has been using this unit for more than 0.2 s "
+            "(wait for it to finish, then try again)"
+        )
+        assert read_state(sim_file)["units"][0]["claim"]["pid"] == os.getpid()  # the holder's claim stands
     assert read_state(sim_file)["units"][0]["claim"] is None
