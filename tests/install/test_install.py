@@ -191,3 +191,45 @@ def test_twinstar_check_reports_missing_and_changed_installed_files(installed: P
     finally:
         unit.write_text(original)
         rule.write_text(rule_text)
+
+
+def test_check_compares_the_installation_with_a_source_tree(installed: Path, tmp_path: Path) -> None:
+    """An installation made from older sources (same version number) is reported out of date."""
+    import shutil
+
+    from twinstar.findings import Level
+    from twinstar.installation import MANIFEST, check_installed
+
+    manifest = installed / "usr/lib/twinstar" / MANIFEST
+    takeover = installed / "etc/systemd/system/twinstar-takeover.service"
+
+    def levels(source: Path) -> dict[str, Level]:
+        return {f.subject: f.level for f in check_installed(str(manifest), version=None, source=str(source))}
+
+    same = levels(REPO)
+    assert same and all(level is Level.OK for level in same.values()), same
+    newer = tmp_path / "newer"
+    for sub in ("udev", "systemd", "hooks"):
+        shutil.copytree(REPO / sub, newer / sub)
+    unit = newer / "systemd" / takeover.name
+    unit.write_text(unit.read_text().replace("TimeoutStartSec=20min", "TimeoutStartSec=30min"))
+    findings = {f.subject: f for f in check_installed(str(manifest), version=None, source=str(newer))}
+    assert findings[f"unit {takeover}"].level is Level.WARNING
+    assert "out of date: differs from what" in findings[f"unit {takeover}"].message
+    assert [s for s, f in findings.items() if f.level is not Level.OK] == [f"unit {takeover}"]
+
+
+def test_check_reports_files_an_older_installation_lacks(installed: Path, tmp_path: Path) -> None:
+    """An installation from before the re-arm unit existed: its manifest and tree lack it."""
+    from twinstar.findings import Level
+    from twinstar.installation import MANIFEST, check_installed
+
+    data = json.loads((installed / "usr/lib/twinstar" / MANIFEST).read_text())
+    rearm = str(installed / "etc/systemd/system/twinstar-rearm@.service")
+    del data["files"][rearm]
+    older = tmp_path / MANIFEST
+    older.write_text(json.dumps(data))
+    findings = {f.subject: f for f in check_installed(str(older), version=None, source=None)}
+    assert findings[f"unit {rearm}"].level is Level.ERROR
+    assert "not installed (the installation predates this twinstar)" in findings[f"unit {rearm}"].message
+    assert [s for s, f in findings.items() if f.level is not Level.OK] == [f"unit {rearm}"]
