@@ -200,3 +200,13 @@ def test_link_on_a_read_only_directory_is_a_clear_error_and_can_be_redone(primar
     again = primary.run("link")
     assert again.returncode == 0, again.stderr
     assert os.readlink(primary.path) == primary.mp.target
+
+
+def test_link_refuses_a_managed_list_naming_the_replica(primary: Node) -> None:
+    primary.fs.umount()
+    listing = json.loads(primary.local_manifest.read_text())
+    listing["paths"].append({"path": primary.replica.root + "/etc"})
+    primary.local_manifest.write_text(json.dumps(listing))
+    result = primary.run("link")
+    assert result.returncode == 2, result.stderr
+    assert f"{primary.replica.root}/etc: is inside the replica" in result.stderr

@@ -9,6 +9,7 @@ import pytest
 
 from twinstar.errors import BadInputError
 from twinstar.replica import inuse
+from twinstar.replica.manifest import ManifestError, parse_manifest
 from twinstar.replica.paths import Replica, canonical, check_placement, is_mounted, mount_points
 
 
@@ -71,3 +72,12 @@ def test_processes_using_a_path_are_named(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("path", ["/", "/etc/../asterisk", "/etc/asterisk/", "//etc", "/etc/a\x00b", "etc/asterisk"])
+def test_a_managed_list_with_an_odd_path_is_refused(path: str) -> None:
+    """A damaged list must never make replica link act on /, or on a path it did not write."""
+    raw = {"version": 1, "replica": "/replica", "paths": [{"path": "/etc/asterisk"}, {"path": path}]}
+    with pytest.raises(ManifestError, match=r"paths\[1\]"):
+        parse_manifest(raw, "managed.json")
+    assert parse_manifest({"paths": [{"path": "/etc/asterisk"}]}, "m").paths == ["/etc/asterisk"]

@@ -175,6 +175,8 @@ def link(
         )
     else:
         wanted = manifest.paths
+        for path in wanted:
+            check_placement(path, replica)
     if listing.mounted:
         unfinished = set(ReplicaFiles(replica).read_journal()) & set(wanted)
         if unfinished:

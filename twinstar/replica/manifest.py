@@ -100,6 +100,12 @@ def parse_manifest(raw: dict[str, Any], source: str) -> Manifest:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not item["path"].startswith("/"):
             raise ManifestError(f"{source}: paths[{i}] must have an absolute 'path'")
+        path = item["path"]
+        if "\x00" in path or path == "/" or os.path.normpath(path) != path or path.startswith("//"):
+            raise ManifestError(
+                f"{source}: paths[{i}]: {path!r} is not a normal absolute path below /",
+                hint="restore the list from the other node or a backup",
+            )
         entries.append(
             Entry(
                 path=item["path"],
