@@ -276,6 +276,31 @@ def test_fast_path_imports_nothing_heavy(node: Node) -> None:
     assert "already active" in proc.stderr
 
 
+@pytest.mark.parametrize("mode", ["systemd", "spawn"])
+def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) -> None:
+    """No cache yet (the configuration is parsed), a takeover and a watchdog re-arm handed off."""
+    stub = node.write_stub("systemctl", "exit 0")
+    node.configure(handoff=mode, rearm=True, steps="  - command: {name: noop, start: [/bin/true], stop: [/bin/true]}\n",
+                   extra=f"programs: {{systemctl: {stub}}}\n")
+    node.listed(1)
+    node.arrive(0)
+    code = (
+        "import sys\nfrom twinstar import hook\nrc = hook.main()\n"
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'pyudev', 'usb')))"
+    )
+    proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
+    assert proc.stdout.split("\n")[0] == "0 []", proc.stdout + proc.stderr
+    assert "takeover handed off" in proc.stderr and "watchdog re-arm handed off" in proc.stderr, proc.stderr
+    if mode == "spawn":  # let the detached takeover finish before the tree is removed
+        record = json.loads((node.state_dir / "handoff.json").read_text())
+        from twinstar.handoff import process_alive
+
+        for _ in range(3000):
+            if not process_alive(record["pid"], record["start"]):
+                break
+            time.sleep(0.01)
+
+
 def test_cache_is_private_and_follows_every_edit(node: Node) -> None:
     node.configure(handoff="inline")
     node.listed(1)
