@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,9 +62,15 @@ def test_bad_configuration_is_exit_2_with_location(tmp_path: Path, case: str) ->
 
 
 def test_missing_configuration(tmp_path: Path) -> None:
-    result = run_twinstar(tmp_path / "nope.yaml", "takeover")
-    assert result.returncode == 2
-    assert "nope.yaml: configuration file not found" in result.stderr
+    for action in ("takeover", "release", "check"):
+        result = run_twinstar(tmp_path / "nope.yaml", action)
+        assert result.returncode == 2, (action, result.stderr)
+        assert result.stderr.startswith(f"twinstar: error: {tmp_path / 'nope.yaml'}: configuration file not found (")
+        assert result.stderr.count("\n") == 1
+    for action in ("online", "offline"):
+        hook = _hook({"ACTION": action, "TWINSTAR_CONFIG": str(tmp_path / "nope.yaml")})
+        assert hook.returncode == 2, hook.stderr
+        assert hook.stderr.startswith(f"twinstar_hook: error: {tmp_path / 'nope.yaml'}: configuration file not found")
 
 
 def test_nonexistent_program_is_exit_2_before_any_step(tmp_path: Path) -> None:
@@ -100,7 +108,17 @@ def test_insecure_configuration_file_is_refused_as_root(tmp_path: Path, problem:
         config.chmod(0o646)
     else:
         os.chown(config, 65534, 65534)
-    result = run_twinstar(config, "takeover")
-    assert result.returncode == 2
-    assert "insecure configuration file" in result.stderr
+    for action in ("takeover", "release", "check"):
+        result = run_twinstar(config, action)
+        assert result.returncode == 2, (action, result.stderr)
+        assert "insecure configuration file" in result.stderr
+        assert result.stderr.count("\n") == 1
+    hook = _hook({"ACTION": "online", "TWINSTAR_CONFIG": str(config)})
+    assert hook.returncode == 2 and "insecure configuration file" in hook.stderr
     assert calls(tmp_path) == []
+    assert not (tmp_path / "state").exists()
+
+
+def _hook(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    hook = Path(__file__).resolve().parents[2] / "hooks" / "twinstar_hook"
+    return subprocess.run([sys.executable, str(hook)], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
