@@ -101,6 +101,28 @@ def test_ctrl_c_during_the_demo_removes_everything() -> None:
     assert new_demo_parts(before, snapshot()) == []
 
 
+@pytest.mark.privileged
+def test_keep_leaves_the_machines_and_names_the_commands_that_remove_them() -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--keep", "--scenario", "power-loss", "--units", "1")
+    (result,) = data["scenarios"]
+    commands = [shlex.split(c) for c in result["kept"]]
+    try:
+        assert rc == 0 and result["ok"] is True, stderr[-3000:]
+        left = new_demo_parts(before, snapshot())
+        assert [p for p in left if p.startswith("netns ")] != []
+        assert any(p.startswith("mount ") and p.endswith("/b/replica") for p in left)
+        assert any(p.startswith("loop ") for p in left)
+        assert any(p.startswith("process ") and "responder serve" in p for p in left)
+    finally:
+        for argv in commands:  # as an operator pastes them: one after the other, at once
+            subprocess.run(argv, capture_output=True, timeout=30)
+        gone = time.monotonic() + 10
+        while new_demo_parts(before, snapshot()) and time.monotonic() < gone:
+            time.sleep(0.05)  # the lazily unmounted partition frees its loop device once the PBX has exited
+    assert new_demo_parts(before, snapshot()) == []
+
+
 def test_demo_as_non_root_explains_and_exits_2() -> None:
     if os.geteuid() == 0:
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TWINSTAR, "demo"]

@@ -110,5 +110,5 @@ def demo(units: int, scenario: str, watchdog_ms: int, as_json: bool, keep: bool)
     if as_json:
         click.echo(json.dumps({"ok": ok, "scenarios": [report.to_json(c) for c in results]}, sort_keys=True))
     else:
-        click.echo("\n\n".join(report.render(c) for c in results))
+        click.echo("\n\n".join([*(report.render(c) for c in results), report.LEGEND]))
     sys.exit(int(ExitStatus.OK if ok else ExitStatus.FAILED))

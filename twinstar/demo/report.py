@@ -201,6 +201,25 @@ def _fmt(value: float | None, unit: str = "ms") -> str:
     return "-" if value is None else f"{value:.0f} {unit}"
 
 
+#: Printed once after the text report: the words of the timeline and summary, for someone new to them.
+LEGEND = """\
+How to read this:
+  pbx-a, pbx-b   the two PBX servers; each Astribank unit's port 0 (USB-0) is cabled to pbx-a, port 1 (USB-1) to pbx-b
+  client         a telephone: it sends a probe to the shared address 10.213.0.100 every 10 ms
+  add, online, offline, remove XBUS-NN
+                 the kernel driver's events for a unit on that server (online: the unit is READY);
+                 each one runs that server's atribank_hook, which starts the takeover once every unit is READY
+                 (here the hook runs it itself, handoff: inline, so a hook's time includes the takeover)
+  takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
+                 Primary and mount the replicated partition), ip:... (add the shared address and announce it
+                 with gratuitous ARP), command:pbx (start the PBX: a responder standing for Asterisk);
+                 a release undoes them in reverse order
+  watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the
+                 timeout, the units switch to the other port
+  outage         what the client saw: last answer from pbx-a to first answer from pbx-b
+  orchestration  last unit READY on pbx-b until its takeover starts the PBX (hook, engine, dahdi, drbd, ip)"""
+
+
 def render(c: Collected) -> str:
     s = summarize(c)
     t0 = c.started
@@ -235,7 +254,14 @@ def render(c: Collected) -> str:
     lines.append(f"  shared address      {'never on both servers' if not s.address_overlaps else 'ON BOTH SERVERS'}")
     lines.append(f"  replica mount       {'never on both servers' if not s.mount_overlaps else 'ON BOTH SERVERS'}")
     if c.kept:
-        lines.append(f"  kept (--keep)       {c.workdir} and namespaces {c.topology.prefix}-*")
+        b = c.topology.b.netns
+        lines += [
+            f"  kept (--keep)       {c.workdir}: the event log (events.jsonl), the client's probes (client.jsonl),",
+            "                      each server's configuration, state and journal (a/, b/);",
+            f"                      the namespaces {c.topology.prefix}-* (look inside: ip -n {b} addr);",
+            "                      remove it all, as root, with:",
+            *(f"                        {command}" for command in c.kept),
+        ]
     else:
         lines.append(f"  cleanup             {'everything removed' if not c.cleanup_failures else 'INCOMPLETE'}")
     for p in s.problems:
@@ -274,7 +300,7 @@ def to_json(c: Collected) -> dict[str, Any]:
         "problems": s.problems,
         "cleanup_failures": c.cleanup_failures,
         "kept": c.kept,
-        "timeline": [{"ms": _ms(e.t - t0), "host": e.host, "event": e.text} for e in timeline(c)],
+        "timeline": [{"ms": _ms(e.t - t0), "host": e.host, "event": e.text.strip()} for e in timeline(c)],
     }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -75,7 +76,7 @@ class Collected:
     switchover: dict[str, Any] | None = None
     error: str | None = None
     cleanup_failures: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # --keep: the commands that remove what is left
     workdir: str = ""
     built: bool = False  # the machines and processes were all up (the story could start)
 
@@ -103,6 +104,7 @@ class Run:
         self.observers: set[int] = set()
         self.procs: dict[str, Any] = {}
         self.watches: list[AddressWatch | MountWatch] = []
+        self.loop: str | None = None
 
     # -- building ----------------------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class Run:
         self.cleanup.add(f"work directory {self.workdir}", lambda: shutil.rmtree(self.workdir))
         topology.build(self.topo, self.runner, self.cleanup)
         loop = servers.make_replica(self.workdir, self.runner, self.cleanup)
+        self.loop = loop
         self.cleanup.add(f"mounts under {self.workdir}", lambda: servers.unmount_under(self.runner, self.workdir))
         # Undone first: the responder runs from the mount, so it must be gone before the unmount.
         self.cleanup.add(f"processes in {self.topo.prefix}-*", self.kill_all)
@@ -167,6 +170,22 @@ class Run:
         hardware = processes.spawn([py, "-m", "twinstar.demo.hardware", spec_path], log_path=log)
         self.procs["hardware"] = hardware
         self.cleanup.add("simulated hardware", lambda: processes.stop(hardware, grace=10))
+
+    def removal(self) -> list[list[str]]:
+        """Commands that remove what is left now (``--keep``), safe to paste at once.
+
+        The PBX runs from the mount and ends a moment after ``kill``: the
+        unmount is lazy, and the loop device is freed when the mount is.
+        """
+        pids = [str(p) for ns in self.topo.namespaces for p in topology.netns_pids(self.runner, ns)]
+        commands = [["kill", *pids]] if pids else []
+        commands += [["ip", "netns", "del", ns] for ns in self.topo.namespaces if topology.netns_exists(ns)]
+        commands += [["umount", "--lazy", m] for m in servers.mounts_under(self.workdir)]
+        if self.loop is not None:
+            commands.append(["losetup", "-d", self.loop])
+        if os.path.isdir(self.workdir):
+            commands.append(["rm", "-r", self.workdir])
+        return commands
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -305,7 +324,8 @@ def run(scenario: Scenario, options: Options, *, progress: Progress = _quiet) ->
             demo.collect(collected)
         finally:
             if options.keep:
-                collected.kept = cleanup.forget()
+                cleanup.forget()
+                collected.kept = [shlex.join(argv) for argv in demo.removal()]
             else:
                 progress("cleaning up")
                 collected.cleanup_failures = cleanup.run()

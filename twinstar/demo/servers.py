@@ -122,17 +122,22 @@ def detach_loop(runner: ProgramRunner, device: str, image: str) -> None:
         runner.run(["losetup", "-d", device], timeout=30, quiet=True)
 
 
+def mounts_under(directory: str) -> list[str]:
+    """Mount points below ``directory``, deepest first."""
+    prefix = os.path.realpath(directory) + "/"
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split(" ", 5)[4] for line in f]
+    return sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True)
+
+
 def unmount_under(runner: ProgramRunner, directory: str) -> None:
     """Unmount everything mounted below ``directory`` (deepest first).
 
     A mount still in use is detached lazily, so nothing stays visible, and
     reported: the processes using it should have been stopped first.
     """
-    prefix = os.path.realpath(directory) + "/"
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split(" ", 5)[4] for line in f]
     busy = []
-    for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
+    for target in mounts_under(directory):
         try:
             runner.run(["umount", target], timeout=30, quiet=True)
         except ProgramError:

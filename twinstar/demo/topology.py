@@ -114,9 +114,13 @@ def unplug(topo: Topology, host: Host, runner: ProgramRunner) -> None:
     runner.run(["ip", "-n", topo.switch, "link", "del", host.port], timeout=10, quiet=True)
 
 
+def netns_exists(netns: str) -> bool:
+    return os.path.exists(os.path.join(NETNS_DIR, netns))
+
+
 def delete_netns(runner: ProgramRunner, netns: str) -> None:
     """Delete ``netns`` if it exists (its veths go with it)."""
-    if not os.path.exists(os.path.join(NETNS_DIR, netns)):
+    if not netns_exists(netns):
         return
     try:
         runner.run(["ip", "netns", "del", netns], timeout=10, quiet=True)
