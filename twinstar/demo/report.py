@@ -209,7 +209,7 @@ How to read this:
   add, online, offline, remove XBUS-NN
                  the kernel driver's events for a unit on that server (online: the unit is READY);
                  each one runs that server's atribank_hook, which starts the takeover once every unit is READY
-                 (here the hook runs it itself, handoff: inline, so a hook's time includes the takeover)
+                 in a detached process (handoff: spawn) and returns at once
   takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
                  Primary and mount the replicated partition), ip:... (add the shared address and announce it
                  with gratuitous ARP), command:pbx (start the PBX: a responder standing for Asterisk);

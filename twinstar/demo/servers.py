@@ -159,7 +159,7 @@ def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_cou
         "node": server.host.name,
         "state_dir": server.state_dir,
         "maintenance_file": server.path("maintenance"),
-        "handoff": "inline",
+        "handoff": "spawn",  # what a server without systemd does: a detached takeover, the hook returns at once
         "lock_timeout": 30,
         "astribanks": {"sysfs": server.sysfs, "xpp_order": server.path("xpp_order"), "rearm_watchdog": True},
         "usb": {"simulator": shared.sim, "simulator_port": server.port},
