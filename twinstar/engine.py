@@ -176,8 +176,17 @@ class Engine:
                 except ProgramError as exc:
                     raise ConfigError(f"step {step.name}: {exc}", path=self.config.source) from None
 
+    def check_inputs(self) -> None:
+        """Every step's own input files are valid (``xpp_order``): else BadInputError, before anything runs.
+
+        Takeover only: a release must still take down what it can.
+        """
+        for step in self.steps:
+            step.check_inputs()
+
     def takeover(self, *, dry_run: bool = False) -> Report:
         self.preflight()
+        self.check_inputs()
         if dry_run:
             return self._dry_run(Action.TAKEOVER)
         with self._locked():

@@ -122,3 +122,23 @@ def test_insecure_configuration_file_is_refused_as_root(tmp_path: Path, problem:
 def _hook(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     hook = Path(__file__).resolve().parents[2] / "hooks" / "twinstar_hook"
     return subprocess.run([sys.executable, str(hook)], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("content", [None, "", "usb:1\nusb:1\n"], ids=["missing", "empty", "duplicate"])
+def test_bad_xpp_order_is_exit_2_before_any_step(tmp_path: Path, content: str | None) -> None:
+    """The dahdi step's xpp_order is read before step 1 runs, not when the dahdi step comes."""
+    config = command_steps_config(tmp_path, 1, extra="programs: {dahdi_cfg: /bin/true}\n")
+    config.write_text(config.read_text() + "  - dahdi: {}\n")
+    if content is not None:
+        (tmp_path / "xpp_order").write_text(content)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"twinstar: error: {tmp_path / 'xpp_order'}")
+    assert result.stderr.count("\n") == 1
+    assert calls(tmp_path) == []
+    assert not (tmp_path / "state").exists()
+    # A release still takes down what it can.
+    (tmp_path / "up-1").touch()
+    release = run_twinstar(config, "release", "--json")
+    assert release.returncode == 1
+    assert calls(tmp_path) == ["stop1"]

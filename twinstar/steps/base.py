@@ -92,6 +92,14 @@ class Step(ABC):
         """External programs this step runs (checked before any step runs)."""
         return ()
 
+    def check_inputs(self) -> None:
+        """Validate the step's own input files before a takeover runs any step.
+
+        Raises :class:`~twinstar.errors.BadInputError` (exit 2, nothing changed).
+        Most steps have no input files of their own: nothing to check.
+        """
+        return None
+
     @abstractmethod
     def check(self) -> Probe:
         """Read the real state; never changes anything."""

@@ -34,6 +34,10 @@ class DahdiStep(Step):
     def programs(self) -> tuple[str, ...]:
         return (self.spec.dahdi_cfg[0],)
 
+    def check_inputs(self) -> None:
+        """A malformed or missing ``xpp_order`` is bad input: exit 2 before any step runs."""
+        xpporder.load(self.ctx.config.astribanks.xpp_order)
+
     # -- reading ---------------------------------------------------------------------------
 
     def _listed(self) -> list[readiness.Listed]:
