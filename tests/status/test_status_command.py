@@ -84,3 +84,20 @@ def test_status_with_a_broken_state_file_reports_it(node: Node, tmp_path: Path) 
     data = json.loads(r.stdout)
     assert data["node"]["role"] is None
     assert "not valid JSON" in data["node"]["error"]
+
+
+def test_status_json_is_strict_utf8_json_with_a_non_utf8_label(node: Node, tmp_path: Path) -> None:
+    _setup(node, tmp_path, units_on_usb=2)
+    node.order([b"usb:\xff\xfe"])
+    node.sysfs.arrive(0, label=b"usb:\xff\xfe".decode("utf-8", "surrogateescape"), connector="usb-0000:00:1d.7-1")
+    r = subprocess.run(
+        [sys.executable, "-m", "twinstar", "--config", str(node.config_path), "status", "--json"],
+        env=node.environ(), cwd=REPO, capture_output=True, timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    r.stdout.decode("utf-8")  # strict
+    text = r.stdout.decode()
+    assert "\\udc" not in text
+    data = json.loads(text)
+    assert data["readiness"]["listed"][0]["label"] == "usb:\\xff\\xfe"
+    assert data["readiness"]["listed"][0]["state"] == "ready"

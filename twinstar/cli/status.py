@@ -21,16 +21,19 @@ import click
 
 from twinstar.cli import Obj, main
 from twinstar.config import Config
-from twinstar.errors import ExitStatus, TwinstarError
+from twinstar.errors import ExitStatus, TwinstarError, UsbError
 
 
 def _usb_section(config: Config | None) -> dict[str, Any]:
-    from twinstar.usb.errors import NoUnitError
+    """The USB units; a USB failure (no unit, no libusb, no bus) is shown, not fatal.
+
+    A bad simulator file stays bad input (exit 2): it is a configuration error.
+    """
     from twinstar.usb.units import Astribanks, status_rows
 
     try:
         rows = status_rows(Astribanks.from_config(config))
-    except NoUnitError as exc:
+    except UsbError as exc:
         return {"units": [], "error": str(exc)}
     return {"units": [r.to_json() for r in rows]}
 
@@ -49,6 +52,17 @@ def _node_section(config: Config) -> dict[str, Any]:
         "since": state.since or None,
         "last_transition": state.last_transition,
     }
+
+
+def _json_safe(value: Any) -> Any:
+    """Device strings read as bytes carry lone surrogates; JSON gets them as ``\\xNN`` text."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _when(ts: float | None) -> str:
@@ -92,7 +106,7 @@ def status_command(obj: Obj, as_json: bool) -> None:
         report["daemon"] = daemon_status(config)
     unreadable = [u for u in report["units"] if u.get("error")]
     if as_json:
-        click.echo(json.dumps(report, sort_keys=True, default=str))
+        click.echo(json.dumps(_json_safe(report), sort_keys=True, default=str))
     else:
         click.echo(render_status(report["units"]) if report["units"] else f"USB: {report['error']}")
         for u in unreadable:
