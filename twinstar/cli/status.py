@@ -99,7 +99,7 @@ def status_command(obj: Obj, as_json: bool) -> None:
     report: dict[str, Any] = _usb_section(config)
     if config is not None:
         from twinstar.astribank.report import readiness_report
-        from twinstar.daemon import daemon_status
+        from twinstar.daemonstate import daemon_status
 
         report["node"] = _node_section(config)
         report["readiness"] = readiness_report(config)
@@ -113,7 +113,7 @@ def status_command(obj: Obj, as_json: bool) -> None:
             click.echo(f"twinstar: error: {u['error']}", err=True)
         if config is not None:
             from twinstar.astribank.report import render_readiness
-            from twinstar.daemon import render_daemon_status
+            from twinstar.daemonstate import render_daemon_status
 
             click.echo("")
             click.echo("\n".join(_render_node(report["node"])))
