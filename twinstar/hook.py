@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import sys
-import syslog
 import time
 
 from twinstar import handoff, hooksettings
@@ -31,6 +30,7 @@ from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
 from twinstar.decision import EVENT, NOTHING, PERIODIC, Decision, decide, needs_node_state
+from twinstar.syslogsend import LOG_ERR, LOG_INFO, SyslogSender
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,17 +91,16 @@ class Outcome:
         return "; ".join(parts)
 
 
-_syslog_open = False
+_syslog: SyslogSender | None = None
 
 
 def log_line(line: str, *, error: bool = False) -> None:
     """One line to syslog (identifier ``twinstar``) and stderr, without the logging module."""
-    global _syslog_open
+    global _syslog
     line = line.replace("\x00", "\\x00")
-    if not _syslog_open:
-        syslog.openlog(tsettings.SYSLOG_IDENT, syslog.LOG_PID, syslog.LOG_DAEMON)
-        _syslog_open = True
-    syslog.syslog(syslog.LOG_ERR if error else syslog.LOG_INFO, line)
+    if _syslog is None:
+        _syslog = SyslogSender(tsettings.SYSLOG_IDENT)
+    _syslog.send(LOG_ERR if error else LOG_INFO, line)
     try:
         sys.stderr.write(f"twinstar: {'error: ' if error else ''}{line}\n")
         sys.stderr.flush()

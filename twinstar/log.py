@@ -1,7 +1,7 @@
 """Logging to stderr and to syslog (identifier ``twinstar``).
 
-Uses the C ``syslog`` module rather than ``logging.handlers`` so the udev hook
-stays cheap to start. Step events are logged one line each by
+Syslog goes through :mod:`twinstar.syslogsend`, which never blocks on a
+stalled system logger. Step events are logged one line each by
 :func:`step_event`.
 """
 
@@ -9,33 +9,34 @@ from __future__ import annotations
 
 import logging
 import sys
-import syslog
 
-from twinstar import settings
+from twinstar import settings, syslogsend
 
 _PRIORITY = {
-    logging.DEBUG: syslog.LOG_DEBUG,
-    logging.INFO: syslog.LOG_INFO,
-    logging.WARNING: syslog.LOG_WARNING,
-    logging.ERROR: syslog.LOG_ERR,
-    logging.CRITICAL: syslog.LOG_CRIT,
+    logging.DEBUG: syslogsend.LOG_DEBUG,
+    logging.INFO: syslogsend.LOG_INFO,
+    logging.WARNING: syslogsend.LOG_WARNING,
+    logging.ERROR: syslogsend.LOG_ERR,
+    logging.CRITICAL: syslogsend.LOG_CRIT,
 }
 
 
 class SyslogHandler(logging.Handler):
-    """Sends records to the system logger through libc's syslog(3)."""
+    """Sends records to the system logger, never blocking on it (see :mod:`twinstar.syslogsend`)."""
 
     def __init__(self, ident: str = settings.SYSLOG_IDENT) -> None:
         super().__init__()
-        syslog.openlog(ident, syslog.LOG_PID, syslog.LOG_DAEMON)
+        self.sender = syslogsend.SyslogSender(ident)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            msg = self.format(record)
-            # syslog() takes a C string: NUL bytes would raise.
-            syslog.syslog(_PRIORITY.get(record.levelno, syslog.LOG_INFO), msg.replace("\x00", "\\0"))
+            self.sender.send(_PRIORITY.get(record.levelno, syslogsend.LOG_INFO), self.format(record))
         except Exception:  # noqa: BLE001 - logging must never break the caller
             self.handleError(record)
+
+    def close(self) -> None:
+        self.sender.close()
+        super().close()
 
 
 class _StderrFormatter(logging.Formatter):

@@ -114,3 +114,39 @@ def test_step_events_reach_syslog_with_identifier_twinstar(tmp_path: Path) -> No
     assert len(failed) == 1 and failed[0][0] == LOG_ERR
     assert "start3" in failed[0][1] and "exited with status 1" in failed[0][1]
     assert all(pri & 7 == LOG_INFO for pri, _, msg in parsed if re.search(r": (ok|down) \(\d+ ms\)$", msg))
+
+
+def test_a_stalled_system_logger_does_not_stall_a_takeover(tmp_path: Path) -> None:
+    """The logger's socket is never read: its queue fills after ~10 lines. libc's
+    syslog(3) would block there; twinstar drops the excess lines and finishes."""
+    config = command_steps_config(tmp_path, 8)
+    sock_path = tmp_path / "log.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        listener.bind(str(sock_path))
+        result = subprocess.run(
+            [
+                "unshare", "--mount", "--propagation", "private", "sh", "-c", SETUP, "sh",
+                str(tmp_path / "olddev"), str(sock_path),
+                sys.executable, "-m", "twinstar", "--config", str(config), "takeover",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+        listener.setblocking(False)
+        received = 0
+        while True:
+            try:
+                listener.recv(65536)
+            except BlockingIOError:
+                break
+            received += 1
+    finally:
+        listener.close()
+    assert result.returncode == 0, result.stderr
+    assert calls(tmp_path) == [f"start{i}" for i in range(1, 9)]
+    step_lines = [line for line in result.stderr.splitlines() if line.startswith("twinstar: takeover command:")]
+    assert len(step_lines) == 24
+    assert 0 < received < len(step_lines), "the logger got what its queue could hold, the rest was dropped"
