@@ -234,11 +234,14 @@ def _package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def spawn_detached(argv: list[str], env: dict[str, str]) -> int:
+def spawn_detached(argv: list[str], env: dict[str, str], *, background: bool = False) -> int:
     """Start ``argv`` fully detached (double fork, new session, stdio on /dev/null); its pid.
 
     The intermediate child exits at once and is reaped here, so the caller
     never leaves a zombie, and the process survives the caller's exit.
+    ``background`` work (a watchdog re-arm) runs under SCHED_IDLE from before
+    its interpreter starts: it gets the CPU only when nothing else wants it,
+    so it never delays a takeover that the same burst of events starts.
     """
     read_end, write_end = os.pipe()
     child = os.fork()
@@ -250,15 +253,19 @@ def spawn_detached(argv: list[str], env: dict[str, str]) -> int:
             grandchild = os.fork()
             if grandchild == 0:
                 code = 127
+                # First let go of everything inherited (the caller's pipes, udev's
+                # stdout/stderr): whoever reads them must not wait for this process.
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                os.closerange(3, 1024)
                 import signal
 
                 signal.pthread_sigmask(signal.SIG_SETMASK, [])
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
                     signal.signal(sig, signal.SIG_DFL)
-                devnull = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(devnull, fd)
-                os.closerange(3, 1024)
+                if background:
+                    _run_in_background()
                 os.chdir("/")
                 os.execve(argv[0], argv, env)
             os.write(write_end, str(grandchild).encode())
@@ -277,6 +284,30 @@ def spawn_detached(argv: list[str], env: dict[str, str]) -> int:
 
         raise ProgramError(f"could not start {argv[0]} detached", argv=tuple(argv))
     return int(data)
+
+
+def _run_in_background() -> None:
+    """This process only gets idle CPU time (SCHED_IDLE; else the lowest niceness).
+
+    It runs in a session of its own, which the kernel's autogroup scheduling
+    (on by default in Debian's kernels) weighs like any other session whatever
+    the process's own policy: the session's group is lowered too.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, 19)
+        except OSError:
+            pass
+    try:
+        fd = os.open("/proc/self/autogroup", os.O_WRONLY)
+        try:
+            os.write(fd, b"19")
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # no autogroup scheduling on this kernel
 
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
@@ -363,7 +394,7 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
         _systemctl(settings, unit)
         return f"watchdog re-arm handed off to systemd ({unit})"
     if how == SPAWN:
-        pid = spawn_detached(runner_argv(settings, "rearm", str(busnum), str(devnum)), runner_env(environ))
+        pid = spawn_detached(runner_argv(settings, "rearm", str(busnum), str(devnum)), runner_env(environ), background=True)
         return f"watchdog re-arm handed off (pid {pid})"
     before = lower_priority(REARM_NICE)
     try:

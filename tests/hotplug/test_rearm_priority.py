@@ -58,3 +58,37 @@ def test_niceness_stays_within_the_kernels_range(start: int) -> None:
     t.start()
     t.join()
     assert result["n"] == min(start + handoff.REARM_NICE, 19)
+
+
+SPAWNER = """
+import os, sys
+from twinstar import handoff
+pid = handoff.spawn_detached([sys.executable, "-c", "import time; time.sleep(20)"], dict(os.environ), background=True)
+print(pid, flush=True)
+"""
+
+
+def test_a_spawned_re_arm_lets_go_of_the_callers_output_and_only_gets_idle_cpu() -> None:
+    """The caller (udev, reading the hook's stdout and stderr) must not wait for the
+    detached re-arm; and the re-arm's own session must not compete with a takeover."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    start = time.monotonic()
+    caller = subprocess.run([sys.executable, "-c", SPAWNER], capture_output=True, text=True, timeout=15)
+    assert caller.returncode == 0, caller.stderr
+    assert time.monotonic() - start < 10, "the caller's pipes were held by the detached process"
+    pid = int(caller.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 5
+        while os.sched_getscheduler(pid) != os.SCHED_IDLE and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        if os.path.exists(f"/proc/{pid}/autogroup"):
+            with open(f"/proc/{pid}/autogroup") as f:
+                assert f.read().split()[-1] == "19"
+        assert os.getsid(pid) != os.getsid(0), "a session of its own"
+    finally:
+        os.kill(pid, signal.SIGKILL)
