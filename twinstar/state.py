@@ -197,6 +197,19 @@ class StateStore:
         return out
 
 
+def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
+    """Take an exclusive flock(2) on ``fd``, waiting at most ``timeout`` seconds; False if not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+
+
 @dataclass
 class FileLock:
     """An exclusive flock(2) on a file in ``state_dir``; released when the process dies."""
@@ -208,19 +221,12 @@ class FileLock:
         """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
         ensure_dir(os.path.dirname(self.path))
         fd = _open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise LockBusyError(
-                        f"another twinstar process holds {self.path} (waited {timeout:g} s)",
-                        hint="wait for it to finish; see the journal in the state directory",
-                    ) from None
-                time.sleep(poll)
+        if not wait_flock(fd, timeout=timeout, poll=poll):
+            os.close(fd)
+            raise LockBusyError(
+                f"another twinstar process holds {self.path} (waited {timeout:g} s)",
+                hint="wait for it to finish; see the journal in the state directory",
+            )
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd

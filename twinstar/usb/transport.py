@@ -12,7 +12,6 @@ unit and what to do.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ import usb.util  # type: ignore[import-untyped]  # pyusb ships no type informati
 
 from twinstar.config import UsbConfig
 from twinstar.errors import TwinstarError, UsageError, UsbError
+from twinstar.state import wait_flock
 from twinstar.usb import mpp
 from twinstar.usb.errors import (
     NoUnitError,
@@ -200,20 +200,13 @@ class Link:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise UsbError(f"{self.unit.title}: cannot use the lock directory {self.lock_dir}: {exc.strerror}") from None
-        deadline = time.monotonic() + self.lock_wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise UsbBusyError(
-                        f"{self.unit.title}: another twinstar command has been using this unit "
-                        f"for more than {self.lock_wait:g} s",
-                        hint="wait for it to finish, then try again",
-                    ) from None
-                time.sleep(0.005)
+        if not wait_flock(fd, timeout=self.lock_wait, poll=0.005):
+            os.close(fd)
+            raise UsbBusyError(
+                f"{self.unit.title}: another twinstar command has been using this unit "
+                f"for more than {self.lock_wait:g} s",
+                hint="wait for it to finish, then try again",
+            )
         self._lock_fd = fd
 
     def _unlock(self) -> None:
