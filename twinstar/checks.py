@@ -74,6 +74,8 @@ def check_state_dir(config: Config) -> Iterable[Finding]:
         yield Finding(Level.ERROR, "state_dir", f"{path} is not a directory (symlink or file in the way)")
     elif st.st_uid != os.geteuid():
         yield Finding(Level.ERROR, "state_dir", f"{path} is owned by uid {st.st_uid}, not by this user")
+    elif st.st_mode & 0o022:
+        yield Finding(Level.ERROR, "state_dir", f"{path} is writable by group or others (chmod go-w {path})")
     elif not os.access(path, os.W_OK | os.X_OK):
         yield Finding(Level.ERROR, "state_dir", f"{path} is not writable")
     else:

@@ -91,6 +91,12 @@ def ensure_dir(path: str) -> None:
             f"state directory {path} is owned by uid {st.st_uid}, not by this user",
             hint=f"remove it or chown it to uid {os.geteuid()}",
         )
+    if st.st_mode & 0o022:
+        raise StateError(
+            f"state directory {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            "anyone could replace the node's state or journal",
+            hint=f"chmod go-w {path}",
+        )
 
 
 def _open_nofollow(path: str, flags: int, mode: int = 0o600) -> int:

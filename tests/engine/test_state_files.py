@@ -41,3 +41,22 @@ def test_state_dir_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     assert f"state directory {tmp_path / 'state'} is not a directory" in result.stderr
     assert list(elsewhere.iterdir()) == []
     assert calls(tmp_path) == []
+
+
+def test_state_dir_writable_by_others_is_refused(tmp_path: Path) -> None:
+    """Anyone who can write the state directory could replace state.json or the journal."""
+    config = command_steps_config(tmp_path, 1)
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == 1, result.stderr
+    assert "writable by group or others" in result.stderr and "chmod go-w" in result.stderr
+    assert calls(tmp_path) == []
+    assert not (state / "state.json").exists()
+    check = run_twinstar(config, "check")
+    assert check.returncode == 2
+    assert "state_dir: " in check.stdout and "writable by group or others" in check.stdout
+    state.chmod(0o755)
+    assert run_twinstar(config, "takeover").returncode == 0
+    assert calls(tmp_path) == ["start1"]
