@@ -77,26 +77,35 @@ def decide(
     if readiness.all_ready:
         if role == "active":
             return Decision(NOTHING, "already active")
-        if maintenance:
-            return Decision(NOTHING, "all ready, but the maintenance file is present: no takeover")
-        if running:
-            return Decision(NOTHING, f"all ready; a transition is in progress ({role})")
-        if pending:
-            return Decision(NOTHING, f"all ready; {pending}")
-        if role == "failed" and not retry:
-            return Decision(NOTHING, "all ready, but the last transition failed: waiting for a new device event or an operator")
+        blocked = _blocked(
+            "all ready", "takeover", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry
+        )
+        if blocked is not None:
+            return blocked
         if interrupted:
             return Decision(TAKEOVER, f"all ready; completing an interrupted transition ({role})")
         return Decision(TAKEOVER, "all ready")
     # No listed unit is present any more.
     if role == "standby":
         return Decision(NOTHING, "standby")
-    if maintenance:
-        return Decision(NOTHING, "no listed unit present, but the maintenance file is present: no release")
-    if running:
-        return Decision(NOTHING, f"no listed unit present; a transition is in progress ({role})")
-    if pending:
-        return Decision(NOTHING, f"no listed unit present; {pending}")
-    if role == "failed" and not retry:
-        return Decision(NOTHING, "no listed unit present, but the last transition failed: waiting for a new device event or an operator")
+    blocked = _blocked(
+        "no listed unit present", "release", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry
+    )
+    if blocked is not None:
+        return blocked
     return Decision(RELEASE, f"no listed unit present ({role}{', interrupted' if interrupted else ''})")
+
+
+def _blocked(
+    situation: str, action: str, *, role: str, maintenance: bool, running: bool, pending: str | None, retry: bool
+) -> Decision | None:
+    """What holds a takeover or release back, in the same order for both; None when nothing does."""
+    if maintenance:
+        return Decision(NOTHING, f"{situation}, but the maintenance file is present: no {action}")
+    if running:
+        return Decision(NOTHING, f"{situation}; a transition is in progress ({role})")
+    if pending:
+        return Decision(NOTHING, f"{situation}; {pending}")
+    if role == "failed" and not retry:
+        return Decision(NOTHING, f"{situation}, but the last transition failed: waiting for a new device event or an operator")
+    return None
