@@ -106,6 +106,7 @@ def _loads(text: str) -> object:
 
 def read_json_object(path: str) -> dict[str, object] | None:
     """A JSON object from ``path`` (never through a symlink); None when it does not exist."""
+    # The hook's copy of state.read_json: that one imports json (and so re) and dataclasses.
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -129,6 +130,7 @@ def read_json_object(path: str) -> dict[str, object] | None:
 
 def process_start(pid: int) -> int | None:
     """The start time of process ``pid`` in clock ticks since boot; None when it is gone or a zombie."""
+    # Not state.pid_alive: the hook must not import state.py, and the start time also rules out pid reuse.
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()

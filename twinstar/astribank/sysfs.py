@@ -77,6 +77,8 @@ def devices_dir(sysfs_root: str) -> str:
 
 def _read(path: str) -> str | None:
     """An attribute's value without its trailing newline; None when it does not exist."""
+    # Like state.read_json's opening, kept apart: the hook must not import state.py, a sysfs
+    # attribute is one bounded non-blocking read, and failures are unit problems (_Bad), not StateError.
     try:
         # O_NONBLOCK: a FIFO planted in a fake tree must not hang the hook (no effect on sysfs files).
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
