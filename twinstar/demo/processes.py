@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from twinstar.proc import clean_env
+from twinstar.state import pid_alive
 
 
 def spawn(argv: Sequence[str], *, log_path: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -55,17 +56,8 @@ def kill_pids(pids: Sequence[int], *, wait: float = 5.0) -> list[int]:
     deadline = time.monotonic() + wait
     left = list(pids)
     while left and time.monotonic() < deadline:
-        left = [p for p in left if _exists(p)]
+        left = [p for p in left if pid_alive(p)]
         if left:
             time.sleep(0.005)
     return left
 
-
-def _exists(pid: int) -> bool:
-    """Still there (a zombie whose parent is another process counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] != b"Z"
