@@ -34,7 +34,7 @@ from twinstar.demo.servers import ServerFiles, Shared
 from twinstar.demo.topology import Topology, in_netns
 from twinstar.demo.watch import AddressWatch, MountWatch
 from twinstar.errors import TwinstarError
-from twinstar.proc import ProgramRunner
+from twinstar.proc import ProgramRunner, Result
 from twinstar.standins import drbdadm
 from twinstar.state import Role, StateStore
 from twinstar.usb import sim
@@ -235,15 +235,20 @@ class Run:
                 return
             time.sleep(0.02)
         a = self.servers["a"]
-        result = self.runner.run(
-            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", "enable-wd"]),
+        result = self.twinstar_on_a("enable-wd")
+        events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
+        self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
+
+    def twinstar_on_a(self, command: str) -> Result:
+        """``twinstar <command>`` inside pbx-a's namespace with pbx-a's configuration."""
+        a = self.servers["a"]
+        return self.runner.run(
+            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", command]),
             timeout=self.options.wait,
             ok_codes=None,
             env={"TWINSTAR_CONFIG": a.config},
             quiet=True,
         )
-        events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
-        self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
     def cut_power_a(self) -> None:
         assert self.shared is not None
@@ -267,13 +272,7 @@ class Run:
         a = self.servers["a"]
         self.progress("running twinstar switchover on pbx-a")
         events.emit(self.shared.events, "twinstar switchover", a.host.name)
-        result = self.runner.run(
-            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", "switchover"]),
-            timeout=self.options.wait,
-            ok_codes=None,
-            env={"TWINSTAR_CONFIG": a.config},
-            quiet=True,
-        )
+        result = self.twinstar_on_a("switchover")
         events.emit(self.shared.events, f"twinstar switchover exit {result.returncode}", a.host.name)
         return {"exit_status": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
