@@ -53,6 +53,8 @@ def read_pid(pidfile: str) -> int | None:
 
 
 def alive(pid: int) -> bool:
+    """Running and not a zombie: :func:`twinstar.state.pid_alive`, copied so that this
+    program, run by every takeover's ``command`` step, imports no twinstar module."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
