@@ -152,12 +152,14 @@ def _signals_raise() -> Iterator[None]:
 class Engine:
     """Runs takeover and release for one configuration.
 
-    ``steps`` and ``store`` are injected; :func:`engine_for` builds the real ones.
+    ``steps``, ``store`` and the ``runner`` the steps share are injected;
+    :func:`engine_for` builds the real ones.
     """
 
     config: Config
     steps: Sequence[Step]
     store: StateStore
+    runner: ProgramRunner
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     log: logging.Logger = field(default_factory=lambda: logger)
@@ -166,13 +168,10 @@ class Engine:
 
     def preflight(self) -> None:
         """Every program every step needs exists: else ConfigError, before anything runs."""
-        runner = self.steps[0].ctx.runner if self.steps else None
-        if runner is None:
-            return
         for step in self.steps:
             for name in step.programs():
                 try:
-                    runner.resolve(name)
+                    self.runner.resolve(name)
                 except ProgramError as exc:
                     raise ConfigError(f"step {step.name}: {exc}", path=self.config.source) from None
 
@@ -401,4 +400,4 @@ def engine_for(config: Config, *, runner: ProgramRunner | None = None) -> Engine
     """The engine with real steps, runner and state store for ``config``."""
     runner = runner or ProgramRunner(programs=config.program_map)
     ctx = StepContext(config=config, runner=runner)
-    return Engine(config=config, steps=build_steps(config, ctx), store=StateStore(config.state_dir))
+    return Engine(config=config, steps=build_steps(config, ctx), store=StateStore(config.state_dir), runner=runner)
