@@ -73,6 +73,13 @@ def connector(i: int) -> str:
     return f"usb-0000:00:1d.7-{i}"
 
 
+def arrive(fake: FakeSysfs, i: int, monitor: FakeMonitor | None = None) -> None:
+    """Listed unit ``i`` comes up READY; its uevents go to ``monitor`` when one is given."""
+    for env in fake.arrive(i, label=label(i), connector=connector(i)):
+        if monitor is not None:
+            monitor.send(env)
+
+
 def write_config(tmp: Path, units: int, *, daemon: str = "", steps: str | None = None) -> Path:
     """A configuration over a fake sysfs in tmp/sys listing ``units`` units.
 

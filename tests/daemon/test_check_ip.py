@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.daemon.helpers import connector, label, start_process, stop_process, sysfs, write_config
+from tests.daemon.helpers import arrive, start_process, stop_process, sysfs, write_config
 from twinstar import settings as tsettings
 from twinstar.state import StateStore
 
@@ -79,7 +79,7 @@ def wait_for(what: str, predicate: Any, proc: subprocess.Popen[str], limit: floa
 @pytest.mark.parametrize("mode", ["log", "restart"])
 def test_periodic_check_finds_the_shared_ip_removed(tmp_path: Path, netns: tuple[str, str, str, str], mode: str) -> None:
     ns, iface, _, _ = netns
-    sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
+    arrive(sysfs(tmp_path), 0)
     steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
     daemon_cfg = f"daemon: {{check_interval: 0.2, evaluate_interval: 60, on_step_down: {mode}}}\n"
     config = write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps)
@@ -139,7 +139,7 @@ def test_arp_refresh_reannounces_the_shared_ip(tmp_path: Path, netns: tuple[str,
     proc = None
     try:
         assert sniffer.stdout is not None and sniffer.stdout.readline().strip() == "ready"
-        sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
+        arrive(sysfs(tmp_path), 0)
         steps = f"  - ip: {{address: {SHARED}, interface: {iface}, arp_count: 1, dad_timeout: 0.2}}\n"
         daemon_cfg = "daemon: {check_interval: 60, evaluate_interval: 60, arp_refresh_interval: 0.2}\n"
         proc = start_process(write_config(tmp_path, 1, daemon=daemon_cfg, steps=steps), prefix=("ip", "netns", "exec", ns))

@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.daemon.helpers import (
     FakeMonitor,
-    connector,
-    label,
+    arrive,
     make_daemon,
     role,
     sysfs,
@@ -70,8 +69,7 @@ def test_a_burst_of_events_is_one_takeover_then_one_release(tmp_path: Path) -> N
     daemon.start()
     try:
         for i in range(n):  # every event is queued before the daemon reads any
-            for env in fake.arrive(i, label=label(i), connector=connector(i)):
-                monitor.send(env)
+            arrive(fake, i, monitor)
         daemon.run_once(0)
         assert transitions(tmp_path / "state") == ["takeover"]
         assert role(tmp_path / "state") == "active"
@@ -105,8 +103,7 @@ def test_unknown_devices_and_other_actions_change_nothing(tmp_path: Path) -> Non
         assert "unlisted" in state["readiness"]["summary"]
         assert state["last_evaluation"]["decision"] == "nothing"
         # The listed unit arrives: the daemon still acts.
-        for env in fake.arrive(0, label=label(0), connector=connector(0)):
-            monitor.send(env)
+        arrive(fake, 0, monitor)
         daemon.run_once(0)
         assert transitions(tmp_path / "state") == ["takeover"]
     finally:
@@ -124,7 +121,7 @@ def test_periodic_evaluation_catches_a_missed_event(tmp_path: Path) -> None:
     daemon.start()
     try:
         for i in range(2):
-            fake.arrive(i, label=label(i), connector=connector(i))  # events lost
+            arrive(fake, i)  # events lost
         daemon.run_once(0)
         assert transitions(tmp_path / "state") == []
         clock[0] += 30
@@ -150,7 +147,7 @@ def test_monitor_failure_is_logged_and_the_monitor_reopened(tmp_path: Path) -> N
     daemon.monotonic = lambda: clock[0]
     daemon.start()
     try:
-        fake.arrive(0, label=label(0), connector=connector(0))
+        arrive(fake, 0)
         monitors[0].hang_up()  # the socket fails; the unit's events are lost with it
         daemon.run_once(0)
         assert daemon.monitor is None
@@ -179,8 +176,7 @@ def test_failed_takeover_leaves_role_failed_and_visible(tmp_path: Path) -> None:
     daemon = make_daemon(write_config(tmp_path, 1, steps=steps), monitor)
     daemon.start()
     try:
-        for env in fake.arrive(0, label=label(0), connector=connector(0)):
-            monitor.send(env)
+        arrive(fake, 0, monitor)
         daemon.run_once(0)
         assert role(tmp_path / "state") == "failed"
         assert not (tmp_path / "up-ok").exists()  # rolled back: never half-active

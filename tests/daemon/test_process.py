@@ -13,8 +13,7 @@ import socket
 from pathlib import Path
 
 from tests.daemon.helpers import (
-    connector,
-    label,
+    arrive,
     pending,
     receive,
     role,
@@ -30,7 +29,7 @@ from twinstar import settings as tsettings
 def test_ready_status_watchdog_then_sigterm_leaves_resources(tmp_path: Path, notify_socket: socket.socket) -> None:
     fake = sysfs(tmp_path)
     for i in range(2):
-        fake.arrive(i, label=label(i), connector=connector(i))
+        arrive(fake, i)
     config = write_config(tmp_path, 2)
     proc = start_process(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"})
     try:

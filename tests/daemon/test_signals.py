@@ -15,8 +15,7 @@ import pytest
 
 from tests.daemon.helpers import (
     FakeMonitor,
-    connector,
-    label,
+    arrive,
     make_daemon,
     pending,
     role,
@@ -29,7 +28,7 @@ from twinstar.notify import Notifier
 
 def test_ready_only_after_the_first_evaluation(tmp_path: Path, notify_socket: socket.socket) -> None:
     fake = sysfs(tmp_path)
-    fake.arrive(0, label=label(0), connector=connector(0))
+    arrive(fake, 0)
     notifier = Notifier(address=str(tmp_path / "notify"))
     daemon = make_daemon(write_config(tmp_path, 2), FakeMonitor(), notifier)
     assert pending(notify_socket) == []
@@ -54,8 +53,7 @@ def test_status_follows_the_role_and_watchdog_pings(tmp_path: Path, notify_socke
     daemon.start()
     try:
         pending(notify_socket)
-        for env in fake.arrive(0, label=label(0), connector=connector(0)):
-            monitor.send(env)
+        arrive(fake, 0, monitor)
         daemon.run_once(0)
         statuses = [m["STATUS"] for m in pending(notify_socket) if "STATUS" in m]
         assert statuses[-1] == "active; 1/1 ready"
@@ -111,8 +109,7 @@ def test_sighup_with_an_invalid_configuration_keeps_the_old_one(tmp_path: Path, 
         assert "keeping the previous configuration" in snap["last_error"]["message"]
         assert str(path) in snap["last_error"]["message"]
         # Still running on the old configuration: events still act.
-        for env in fake.arrive(0, label=label(0), connector=connector(0)):
-            monitor.send(env)
+        arrive(fake, 0, monitor)
         daemon.run_once(0)
         assert transitions(tmp_path / "state") == ["takeover"]
     finally:
@@ -123,7 +120,7 @@ def test_sighup_with_an_invalid_configuration_keeps_the_old_one(tmp_path: Path, 
 def test_sigterm_and_sigint_stop_without_releasing(tmp_path: Path, sig: signal.Signals) -> None:
     fake = sysfs(tmp_path)
     for i in range(2):
-        fake.arrive(i, label=label(i), connector=connector(i))
+        arrive(fake, i)
     monitor = FakeMonitor()
     daemon = make_daemon(write_config(tmp_path, 2), monitor)
     before = signal.getsignal(sig)
@@ -142,7 +139,7 @@ def test_sigterm_and_sigint_stop_without_releasing(tmp_path: Path, sig: signal.S
 
 def test_release_on_stop_releases(tmp_path: Path) -> None:
     fake = sysfs(tmp_path)
-    fake.arrive(0, label=label(0), connector=connector(0))
+    arrive(fake, 0)
     daemon = make_daemon(write_config(tmp_path, 1, daemon="daemon: {release_on_stop: true}\n"), FakeMonitor())
     daemon.start()
     assert role(tmp_path / "state") == "active"

@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from tests.daemon.helpers import FakeMonitor, connector, label, make_daemon, sysfs, write_config
+from tests.daemon.helpers import FakeMonitor, arrive, make_daemon, sysfs, write_config
 from twinstar import config as config_mod
 from twinstar.daemonstate import daemon_status, render_daemon_status
 
@@ -16,7 +16,7 @@ def test_status_of_a_running_then_stopped_daemon(tmp_path: Path) -> None:
     config = config_mod.load(str(path), strict_modes=False)
     assert daemon_status(config) is None
     assert render_daemon_status(None)[0].startswith("daemon: not running")
-    sysfs(tmp_path).arrive(0, label=label(0), connector=connector(0))
+    arrive(sysfs(tmp_path), 0)
     daemon = make_daemon(path, FakeMonitor())
     daemon.start()
     try:
