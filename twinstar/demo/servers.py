@@ -21,6 +21,7 @@ from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.demo.topology import INTERFACE, Host, Topology
 from twinstar.errors import ProgramError, TwinstarError
 from twinstar.proc import ProgramRunner
+from twinstar.replica.paths import mount_points
 from twinstar.standins import drbdadm
 from twinstar.usb import sim
 
@@ -125,9 +126,7 @@ def detach_loop(runner: ProgramRunner, device: str, image: str) -> None:
 def mounts_under(directory: str) -> list[str]:
     """Mount points below ``directory``, deepest first."""
     prefix = os.path.realpath(directory) + "/"
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split(" ", 5)[4] for line in f]
-    return sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True)
+    return sorted((t for t in mount_points() if t.startswith(prefix)), key=len, reverse=True)
 
 
 def unmount_under(runner: ProgramRunner, directory: str) -> None:

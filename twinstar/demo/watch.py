@@ -1,7 +1,7 @@
 """Watching both servers for the two things that must never be doubled.
 
 The shared address (netlink events from ``ip -n NS monitor address``, one
-monitor per server) and the replicated partition (``/proc/self/mountinfo``,
+monitor per server) and the replicated partition (the mount table,
 read every few milliseconds) are recorded in the event log as they change,
 so the report can prove that no moment had both servers holding the address
 or both having the partition mounted.
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from twinstar.demo import events
 from twinstar.proc import clean_env
+from twinstar.replica.paths import mount_points
 
 
 class AddressWatch:
@@ -70,8 +71,7 @@ class MountWatch:
         self.thread.start()
 
     def _mounted(self) -> set[str]:
-        with open("/proc/self/mountinfo", "rb") as f:
-            targets = {line.split(b" ", 5)[4].decode(errors="replace") for line in f}
+        targets = mount_points()
         return {host for path, host in self.mountpoints.items() if path in targets}
 
     def _run(self) -> None:
