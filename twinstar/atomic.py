@@ -6,8 +6,9 @@ the new content, never a mix, and the temporary file never follows a symlink.
 
 ``exchange`` swaps two names in one step with ``renameat2(RENAME_EXCHANGE)``,
 so a directory can be replaced by a symlink with no instant where the name is
-missing. Filesystems without it (EINVAL/ENOSYS) make the caller fall back to
-two renames, which the move protocol can also resume.
+missing. Where the kernel or filesystem cannot (EINVAL, ENOSYS, EOPNOTSUPP) it
+changes nothing and says so, and the caller falls back to two renames, which
+the move protocol can also resume.
 """
 
 from __future__ import annotations
@@ -42,24 +43,27 @@ def fsync_file(path: str) -> None:
     _fsync(path, os.O_NOFOLLOW)
 
 
-def exchange_supported() -> bool:
-    return _renameat2 is not None
+#: What renameat2 answers when the kernel or filesystem cannot exchange.
+_CANNOT_EXCHANGE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 
 
-def exchange(a: str, b: str) -> None:
+def exchange(a: str, b: str) -> bool:
     """Atomically swap the names ``a`` and ``b`` (both must exist, same filesystem).
 
-    Raises :class:`OSError`; EINVAL or ENOSYS mean the filesystem or kernel
-    cannot exchange.
+    False, with nothing changed, when the kernel or filesystem cannot exchange;
+    any other failure raises :class:`OSError`.
     """
     if _renameat2 is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available in this C library")
+        return False
     rc = _renameat2(
         _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE)
     )
     if rc != 0:
         err = ctypes.get_errno()
+        if err in _CANNOT_EXCHANGE:
+            return False
         raise OSError(err, os.strerror(err), a, None, b)
+    return True
 
 
 def replace_file(path: str, data: bytes, *, mode: int = 0o644) -> None:

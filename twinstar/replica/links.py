@@ -14,7 +14,6 @@ its command line (as ``replica list`` prints them on the other node).
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import stat
@@ -258,15 +257,11 @@ def _link_one(mp: ManagedPath) -> LinkReport:
         logger.info("%s: linked to %s", mp.path, mp.target)
         return LinkReport(mp.path, mp.target, LinkOutcome.LINKED)
     aside = _aside_name(mp)
-    try:
-        exchange(mp.link_tmp, mp.path)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise
+    if exchange(mp.link_tmp, mp.path):
+        os.rename(mp.link_tmp, aside)
+    else:
         os.rename(mp.path, aside)
         os.rename(mp.link_tmp, mp.path)
-    else:
-        os.rename(mp.link_tmp, aside)
     fsync_dir(mp.parent)
     logger.info("%s: linked to %s; the local copy is now %s", mp.path, mp.target, aside)
     return LinkReport(mp.path, mp.target, LinkOutcome.MOVED_ASIDE, aside)

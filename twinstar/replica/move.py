@@ -393,17 +393,12 @@ class Mover:
         fsync_dir(mp.parent)
         self.checkpoint(Stage.LINK_CREATED)
         if self.switch == SwitchMode.EXCHANGE:
-            try:
-                exchange(mp.link_tmp, mp.path)
-            except OSError as exc:
-                if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                    raise
-                logger.info("%s: atomic exchange unsupported here; using two renames", mp.parent)
-            else:
+            if exchange(mp.link_tmp, mp.path):
                 fsync_dir(mp.parent)
                 self.checkpoint(Stage.EXCHANGED)
                 self._rename(mp.link_tmp, mp.old, Stage.SWITCHED)
                 return
+            logger.info("%s: atomic exchange unsupported here; using two renames", mp.parent)
         self._rename(mp.path, mp.old, Stage.MOVED_ASIDE)
         self._rename(mp.link_tmp, mp.path, Stage.SWITCHED)
 
