@@ -83,12 +83,11 @@ def check_power(rows: Sequence[UnitStatus]) -> list[PowerCheck]:
     """The peer-port power of each TwinStar unit (pure); units that are not capable are left out."""
     checks = []
     for row in rows:
-        title = f"{row.device} ({row.label})" if row.label else row.device
         if row.error:
-            checks.append(PowerCheck(title, None, None, row.error))
+            checks.append(PowerCheck(row.title, None, None, row.error))
         elif row.capable and row.port is not None:
             peer = row.power1 if row.port == 0 else row.power0
-            checks.append(PowerCheck(title, row.port, bool(peer)))
+            checks.append(PowerCheck(row.title, row.port, bool(peer)))
     return checks
 
 
