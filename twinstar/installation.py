@@ -17,8 +17,8 @@ files this twinstar needs that the installation lacks (it predates them), and,
 when twinstar runs from a source tree, installed files that differ from what
 that tree would install.
 With ``DESTDIR`` everything goes below it and the paths inside the files are
-the final ones. Only the standard library is used (and twinstar's findings
-module and settings, which themselves use nothing else): this runs before
+the final ones. Only the standard library is used (and twinstar's findings,
+atomic and settings modules, which themselves use nothing else): this runs before
 the virtual environment exists.
 """
 
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar import settings as tsettings
+from twinstar.atomic import replace_file, write_json
 from twinstar.findings import Finding, Level
 
 MANIFEST = "install-manifest.json"
@@ -175,12 +176,7 @@ class Installer:
 
     def write(self, final: str, data: bytes, *, mode: int, kind: str) -> None:
         self.makedirs(os.path.dirname(final))
-        staged = self.layout.staged(final)
-        tmp = staged + ".twinstar-new"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, staged)
+        replace_file(self.layout.staged(final), data, mode=mode)
         self.record(final, kind)
 
     def run(self, argv: list[str]) -> None:
@@ -328,9 +324,7 @@ class Installer:
 
     def write_manifest(self) -> None:
         lay = self.layout
-        with open(lay.staged(lay.manifest_path), "w") as f:
-            json.dump(self.manifest.to_json(), f, indent=1, sort_keys=True)
-            f.write("\n")
+        write_json(lay.staged(lay.manifest_path), self.manifest.to_json())
         self.say(f"recorded {len(self.manifest.files)} files in {lay.manifest_path}")
 
 
