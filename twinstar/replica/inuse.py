@@ -9,8 +9,14 @@ process that exits during the scan is skipped.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+
+from twinstar.errors import RefusedError
+from twinstar.replica.paths import ManagedPath, is_link_to, lstat_or_none
+
+logger = logging.getLogger("twinstar.replica")
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,20 @@ def describe(found: list[User], *, limit: int = 5) -> str:
     shown = [str(u) for u in list(procs.values())[:limit]]
     more = len(procs) - len(shown)
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def check_unused(mp: ManagedPath, *, force: bool, proc: str, doing: str, hint: str) -> None:
+    """Refuse (exit 3) to touch ``mp.path`` while a process uses it; with ``force`` only warn.
+
+    Nothing to check when the path is missing or already the link. ``doing``
+    is the verb of the warning ("moving"), ``hint`` what the refusal suggests.
+    """
+    if lstat_or_none(mp.path) is None or is_link_to(mp.path, mp.target):
+        return
+    found = users(mp.path, proc=proc)
+    if not found:
+        return
+    if force:
+        logger.warning("%s is in use, %s it anyway (--force): %s", mp.path, doing, describe(found))
+        return
+    raise RefusedError(f"{mp.path}: in use by {describe(found)}", hint=hint)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from twinstar.atomic import exchange, fsync_dir
-from twinstar.errors import BadInputError, RefusedError, TwinstarError
+from twinstar.errors import BadInputError, TwinstarError
 from twinstar.findings import Finding, Level
 from twinstar.replica import inuse
 from twinstar.replica.manifest import Manifest, ReplicaFiles, read_local, write_local
@@ -208,19 +208,7 @@ def _check_linkable(mp: ManagedPath, *, force: bool, proc: str) -> None:
     parent = lstat_or_none(mp.parent)
     if parent is None or not stat.S_ISDIR(os.stat(mp.parent).st_mode):
         raise BadInputError(f"{mp.path}: its parent directory {mp.parent} does not exist", hint=f"mkdir -p {mp.parent}")
-    st = lstat_or_none(mp.path)
-    if st is None or is_link_to(mp.path, mp.target):
-        return
-    found = inuse.users(mp.path, proc=proc)
-    if not found:
-        return
-    if force:
-        logger.warning("%s is in use, replacing it anyway (--force): %s", mp.path, inuse.describe(found))
-        return
-    raise RefusedError(
-        f"{mp.path}: in use by {inuse.describe(found)}",
-        hint="stop those programs or pass --force",
-    )
+    inuse.check_unused(mp, force=force, proc=proc, doing="replacing", hint="stop those programs or pass --force")
 
 
 def _aside_name(mp: ManagedPath) -> str:

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from twinstar.atomic import exchange, fsync_dir
-from twinstar.errors import BadInputError, RefusedError, TwinstarError
+from twinstar.errors import BadInputError, TwinstarError
 from twinstar.replica import inuse
 from twinstar.replica.manifest import Manifest, ReplicaFiles, now, read_local, write_local
 from twinstar.replica.paths import (
@@ -225,16 +225,11 @@ class Mover:
                 raise BadInputError(f"{mp.path}: {helper} is in the way", hint="inspect and remove it")
 
     def _check_unused(self, mp: ManagedPath) -> None:
-        if lstat_or_none(mp.path) is None or is_link_to(mp.path, mp.target):
-            return
-        found = inuse.users(mp.path, proc=self.proc)
-        if not found:
-            return
-        if self.force:
-            logger.warning("%s is in use, moving it anyway (--force): %s", mp.path, inuse.describe(found))
-            return
-        raise RefusedError(
-            f"{mp.path}: in use by {inuse.describe(found)}",
+        inuse.check_unused(
+            mp,
+            force=self.force,
+            proc=self.proc,
+            doing="moving",
             hint="stop those programs first, e.g. with twinstar release or systemctl stop, or pass --force",
         )
 
