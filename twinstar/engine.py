@@ -226,8 +226,15 @@ class Engine:
         self.store.journal({"ts": self.clock(), "event": "recovery", "action": action.value, "message": message})
         return message
 
-    def _begin(self, role: Role) -> None:
+    def _begin(self, action: Action, role: Role) -> tuple[str, float, float, str | None]:
+        """Start a transition (we hold the lock): its run id, wall and monotonic start, recovery note."""
+        run_id = new_run_id()
+        started_wall, started = self.clock(), self.monotonic()
+        recovered = self._recover(action)
+        # The journal first: a journal that cannot be written stops the run before state.json says "starting"/"stopping".
+        self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": action.value, "pid": os.getpid()})
         self.store.write(NodeState(role=role, pid=os.getpid(), since=self.clock(), node=self.config.node))
+        return run_id, started_wall, started, recovered
 
     def _finish(self, report: Report, started_wall: float) -> None:
         transition = {
@@ -273,12 +280,7 @@ class Engine:
         return value, duration
 
     def _takeover(self) -> Report:
-        run_id = new_run_id()
-        started_wall, started = self.clock(), self.monotonic()
-        recovered = self._recover(Action.TAKEOVER)
-        # The journal first: a journal that cannot be written stops the run before state.json says "starting".
-        self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": "takeover", "pid": os.getpid()})
-        self._begin(Role.STARTING)
+        run_id, started_wall, started, recovered = self._begin(Action.TAKEOVER, Role.STARTING)
         outcomes: list[StepOutcome] = []
         up: list[Step] = []
         t0 = started
@@ -341,12 +343,7 @@ class Engine:
         return out
 
     def _release(self) -> Report:
-        run_id = new_run_id()
-        started_wall, started = self.clock(), self.monotonic()
-        recovered = self._recover(Action.RELEASE)
-        # The journal first: a journal that cannot be written stops the run before state.json says "stopping".
-        self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": "release", "pid": os.getpid()})
-        self._begin(Role.STOPPING)
+        run_id, started_wall, started, recovered = self._begin(Action.RELEASE, Role.STOPPING)
         # Release must finish even when asked to stop: the signals stay as they were
         # only while undoing; an interrupted release is recovered by the next one.
         outcomes = self._undo_all(run_id, Action.RELEASE, list(reversed(self.steps)))
