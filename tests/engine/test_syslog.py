@@ -40,6 +40,21 @@ exec "$@"
 """
 
 
+def _takeover_logging_to(sock_path: Path, config: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``twinstar takeover`` in a private mount namespace whose ``/dev/log`` is ``sock_path``."""
+    return subprocess.run(
+        [
+            "unshare", "--mount", "--propagation", "private", "sh", "-c", SETUP, "sh",
+            str(tmp_path / "olddev"), str(sock_path),
+            sys.executable, "-m", "twinstar", "--config", str(config), "takeover",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
 def test_step_events_reach_syslog_with_identifier_twinstar(tmp_path: Path) -> None:
     config = command_steps_config(tmp_path, 3, behaviour={"start3": ["fail"]})
     sock_path = tmp_path / "log.sock"
@@ -63,17 +78,7 @@ def test_step_events_reach_syslog_with_identifier_twinstar(tmp_path: Path) -> No
         reader = threading.Thread(target=receive, daemon=True)
         reader.start()
         try:
-            result = subprocess.run(
-                [
-                    "unshare", "--mount", "--propagation", "private", "sh", "-c", SETUP, "sh",
-                    str(tmp_path / "olddev"), str(sock_path),
-                    sys.executable, "-m", "twinstar", "--config", str(config), "takeover",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                cwd=REPO,
-            )
+            result = _takeover_logging_to(sock_path, config, tmp_path)
         finally:
             done.set()
             reader.join(timeout=10)
@@ -124,17 +129,7 @@ def test_a_stalled_system_logger_does_not_stall_a_takeover(tmp_path: Path) -> No
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         listener.bind(str(sock_path))
-        result = subprocess.run(
-            [
-                "unshare", "--mount", "--propagation", "private", "sh", "-c", SETUP, "sh",
-                str(tmp_path / "olddev"), str(sock_path),
-                sys.executable, "-m", "twinstar", "--config", str(config), "takeover",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO,
-        )
+        result = _takeover_logging_to(sock_path, config, tmp_path)
         listener.setblocking(False)
         received = 0
         while True:
