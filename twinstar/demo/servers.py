@@ -101,10 +101,6 @@ class Shared:
     def client_log(self) -> str:
         return os.path.join(self.workdir, "client.jsonl")
 
-    @property
-    def image(self) -> str:
-        return os.path.join(self.workdir, "replica.img")
-
 
 def make_replica(workdir: str, runner: ProgramRunner, cleanup: CleanupRegistry) -> str:
     """A real ext4 image on a loop device; returns the device. Registers its removal."""
