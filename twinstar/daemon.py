@@ -37,6 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from twinstar import config as config_mod
 from twinstar import settings
+from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config, OnStepDown
 from twinstar.engine import Engine, engine_for
 from twinstar.errors import LockBusyError, TwinstarError
@@ -95,9 +96,7 @@ def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
     )
 
 
-def _readiness_json(readiness: Any) -> dict[str, Any] | None:
-    if readiness is None:
-        return None
+def _readiness_json(readiness: Readiness) -> dict[str, Any]:
     units = []
     for item in readiness.listed:
         unit = item.unit
