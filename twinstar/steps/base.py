@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from twinstar.config import Config
-from twinstar.errors import StepError
+from twinstar.errors import ProgramError, StepError
 from twinstar.proc import ProgramRunner
 
 T = TypeVar("T")
@@ -120,6 +120,13 @@ class Step(ABC):
         every part is up, but must be released when any part still is.
         """
         return self.check()
+
+    def run_program(self, argv: Sequence[str], *, failure: str, hint: str | None = None) -> None:
+        """Run ``argv`` within the step's timeout; failing, it is a StepError ``<failure>: <what the runner said>``."""
+        try:
+            self.ctx.runner.run(argv, timeout=self.timeout)
+        except ProgramError as exc:
+            raise StepError(self.name, f"{failure}: {exc}", hint=hint) from None
 
     def verify(self) -> None:
         """Read the state back after apply; raise when it is not up."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from twinstar.config import CommandSpec
-from twinstar.errors import ProgramError, StepError
+from twinstar.errors import ProgramError
 from twinstar.steps.base import Probe, Step, StepContext
 
 
@@ -42,19 +42,13 @@ class CommandStep(Step):
         return Probe(False, f"check exited {result.returncode}")
 
     def apply(self) -> None:
-        try:
-            self.ctx.runner.run(self.spec.start, timeout=self.timeout)
-        except ProgramError as exc:
-            raise StepError(self.name, f"start failed: {exc}") from None
+        self.run_program(self.spec.start, failure="start failed")
         if self.spec.check is None:
             with open(self._marker, "w") as f:
                 f.write(f"{os.getpid()}\n")
 
     def undo(self) -> None:
-        try:
-            self.ctx.runner.run(self.spec.stop, timeout=self.timeout)
-        except ProgramError as exc:
-            raise StepError(self.name, f"stop failed: {exc}") from None
+        self.run_program(self.spec.stop, failure="stop failed")
         if self.spec.check is None:
             try:
                 os.unlink(self._marker)

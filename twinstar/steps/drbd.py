@@ -390,10 +390,7 @@ class DrbdStep(Step):
 
     def _mount(self) -> None:
         argv = ["mount", "-t", self.spec.fstype, "-o", self.spec.mount_options, self.spec.device, self.spec.mountpoint]
-        try:
-            self.ctx.runner.run(argv, timeout=self.timeout)
-        except ProgramError as exc:
-            raise StepError(self.name, f"cannot mount {self.spec.device} on {self.spec.mountpoint}: {exc}") from None
+        self.run_program(argv, failure=f"cannot mount {self.spec.device} on {self.spec.mountpoint}")
 
     # -- undo --
 

@@ -108,13 +108,10 @@ class IpStep(Step):
         try:
             if sock is not None:
                 self._detect_duplicate(sock)
-            try:
-                self.ctx.runner.run(
-                    ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-                    timeout=self.timeout,
-                )
-            except ProgramError as exc:
-                raise StepError(self.name, f"cannot add {self._where}: {exc}") from None
+            self.run_program(
+                ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
+                failure=f"cannot add {self._where}",
+            )
             self.announce(self.spec.arp_count, sock=sock)
         finally:
             if sock is not None:
@@ -184,10 +181,7 @@ class IpStep(Step):
         link = self._recent.take() or self._link_if_present()
         if link is None or not link.has(self.spec.address):
             return
-        try:
-            self.ctx.runner.run(
-                ["ip", "addr", "del", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-                timeout=self.timeout,
-            )
-        except ProgramError as exc:
-            raise StepError(self.name, f"cannot remove {self._where}: {exc}") from None
+        self.run_program(
+            ["ip", "addr", "del", self.spec.address.with_prefixlen, "dev", self.spec.interface],
+            failure=f"cannot remove {self._where}",
+        )

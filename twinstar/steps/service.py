@@ -86,10 +86,7 @@ class ServiceStep(Step):
 
     def _run_and_wait(self, action: str, done: Callable[[bool, bool], bool], goal: str) -> None:
         deadline = self.ctx.monotonic() + self.timeout
-        try:
-            self.ctx.runner.run(self._argv(action), timeout=self.timeout)
-        except ProgramError as exc:
-            raise StepError(self.name, f"{action} failed: {exc}", hint=self._hint()) from None
+        self.run_program(self._argv(action), failure=f"{action} failed", hint=self._hint())
         delay = _POLL_START
         while True:
             running, stopped, said = self._state(deadline - self.ctx.monotonic())
