@@ -1,6 +1,6 @@
-"""System-dependent paths and program names, in one place.
+"""System-dependent paths, unit and file names, in one place.
 
-Every external program twinstar runs is looked up here by name; the
+External programs are found by name on :data:`SAFE_PATH`; the
 configuration's ``programs:`` mapping overrides any of them.
 """
 
@@ -16,21 +16,6 @@ SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
 #: The fixed PATH every external program runs with.
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-#: External programs twinstar runs, by name. Each is looked up on SAFE_PATH
-#: unless the configuration's ``programs:`` names an absolute path for it.
-PROGRAMS: tuple[str, ...] = (
-    "dahdi_cfg",
-    "drbdadm",
-    "fsck",
-    "mount",
-    "umount",
-    "findmnt",
-    "ip",
-    "systemctl",
-    "service",
-    "asterisk",
-)
 
 #: Unit names used by the ``systemd`` hand-off.
 TAKEOVER_UNIT = "twinstar-takeover.service"
