@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from twinstar.config import Config
 
 #: Bump when the cached fields change.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 RACY_SECONDS = 2.0
 
 _FIELDS = (
@@ -41,12 +41,9 @@ _FIELDS = (
     "state_dir",
     "maintenance_file",
     "handoff",
-    "lock_timeout",
     "sysfs",
     "xpp_order",
     "rearm_watchdog",
-    "usb_simulator",
-    "usb_simulator_port",
     "programs",
 )
 
@@ -67,12 +64,9 @@ class HookSettings:
     state_dir: str
     maintenance_file: str
     handoff: str
-    lock_timeout: float
     sysfs: str
     xpp_order: str
     rearm_watchdog: bool
-    usb_simulator: str | None
-    usb_simulator_port: int
     programs: tuple[tuple[str, str], ...]
 
     @classmethod
@@ -83,12 +77,9 @@ class HookSettings:
             state_dir=config.state_dir,
             maintenance_file=config.maintenance_file,
             handoff=str(config.handoff.value),
-            lock_timeout=float(config.lock_timeout),
             sysfs=config.astribanks.sysfs,
             xpp_order=config.astribanks.xpp_order,
             rearm_watchdog=bool(config.astribanks.rearm_watchdog),
-            usb_simulator=config.usb.simulator,
-            usb_simulator_port=int(config.usb.simulator_port),
             programs=tuple(config.programs),
         )
         settings.config = config
