@@ -101,6 +101,13 @@ class Report:
         return self.exit_status == ExitStatus.OK
 
     @property
+    def verdict(self) -> str:
+        """``ok``, ``refused`` or ``failed``."""
+        if self.ok:
+            return "ok"
+        return "refused" if self.exit_status == ExitStatus.REFUSED else "failed"
+
+    @property
     def changed(self) -> bool:
         return any(o.result in (Result.DONE, Result.UNDONE) for o in self.steps + self.rollback)
 
@@ -239,7 +246,7 @@ class Engine:
     def _finish(self, report: Report, started_wall: float) -> None:
         transition = {
             "action": report.action.value,
-            "result": "ok" if report.ok else ("refused" if report.exit_status == ExitStatus.REFUSED else "failed"),
+            "result": report.verdict,
             "started": started_wall,
             "ended": self.clock(),
             "duration_ms": round(report.duration * 1000, 1),

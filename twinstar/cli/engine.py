@@ -9,7 +9,7 @@ import click
 
 from twinstar.checks import run_checks
 from twinstar.cli import Obj, main
-from twinstar.engine import Report, Result, engine_for
+from twinstar.engine import Report, Result, StepOutcome, engine_for
 from twinstar.errors import ExitStatus
 from twinstar.findings import Level
 
@@ -24,28 +24,27 @@ _WORDS = {
 }
 
 
+def _step_line(o: StepOutcome, *, with_detail: bool) -> str:
+    line = f"  {o.step:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
+    if o.error:
+        return f"{line}  {o.error}"
+    if o.detail and with_detail:
+        return f"{line}  ({o.detail})"
+    return line
+
+
 def render_report(report: Report) -> str:
     """The human-readable form of a takeover or release report."""
     title = f"{report.action.value}{' (dry run)' if report.dry_run else ''}"
     lines = [title + ":"]
     if report.recovered:
         lines.append(f"  note: {report.recovered}")
-    for o in report.steps:
-        line = f"  {o.step:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
-        if o.error:
-            line += f"  {o.error}"
-        elif o.detail and report.dry_run:
-            line += f"  ({o.detail})"
-        lines.append(line)
+    lines += [_step_line(o, with_detail=report.dry_run) for o in report.steps]
     if report.rollback:
         lines.append("rollback:")
-        for o in report.rollback:
-            line = f"  {o.step:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
-            if o.error:
-                line += f"  {o.error}"
-            lines.append(line)
+        lines += [_step_line(o, with_detail=False) for o in report.rollback]
     if not report.dry_run:
-        verdict = "ok" if report.ok else ("refused" if report.exit_status == ExitStatus.REFUSED else "FAILED")
+        verdict = "FAILED" if report.verdict == "failed" else report.verdict
         lines.append(f"result: {verdict}, role {report.role.value}, {report.duration * 1000:.0f} ms")
     return "\n".join(lines)
 
