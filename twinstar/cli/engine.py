@@ -57,6 +57,9 @@ def _emit(report: Report, as_json: bool) -> None:
     raise SystemExit(int(report.exit_status))
 
 
+report_json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration."
+)
 follow_up_option = click.option(
     "--follow-up",
     is_flag=True,
@@ -78,7 +81,7 @@ def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Rep
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Show the plan and each step's check result; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration.")
+@report_json_option
 @follow_up_option
 @click.pass_obj
 def takeover(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool) -> None:
@@ -92,7 +95,7 @@ def takeover(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool) -> None:
 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be undone; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each step's result and duration.")
+@report_json_option
 @follow_up_option
 @click.pass_obj
 def release(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool) -> None:
