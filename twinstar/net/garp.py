@@ -57,18 +57,10 @@ def announce_on(
     return sent
 
 
-def announce(
-    interface: str,
-    address: ipaddress.IPv4Address,
-    *,
-    count: int = 1,
-    interval: float = 1.0,
-    still_assigned: Callable[[], bool] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """Send ``count`` announcements on a socket of its own; the number actually sent."""
+def announce(interface: str, address: ipaddress.IPv4Address) -> None:
+    """Send one announcement on a socket of its own."""
     with ArpSocket(interface) as sock:
-        return announce_on(sock, address, count=count, interval=interval, still_assigned=still_assigned, sleep=sleep)
+        announce_on(sock, address)
 
 
 def spawn(

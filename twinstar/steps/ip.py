@@ -147,7 +147,7 @@ class IpStep(Step):
             return
         try:
             if sock is None:
-                garp.announce(self.spec.interface, self.spec.address.ip, count=1)
+                garp.announce(self.spec.interface, self.spec.address.ip)
             else:
                 garp.announce_on(sock, self.spec.address.ip, count=1)
         except NetError as exc:
