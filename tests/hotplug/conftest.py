@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from twinstar.astribank.fakesysfs import FakeSysfs
 
-REPO = Path(__file__).resolve().parents[2]
 HOOK = REPO / "hooks" / "atribank_hook"
 PYTHON = sys.executable
 

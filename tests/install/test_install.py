@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
+
 UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service")
 RULE = "60-twinstar.rules"
 
