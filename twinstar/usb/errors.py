@@ -36,6 +36,10 @@ class NoUnitError(UsbError):
 class NotCapableError(UsbError):
     """The unit is not TwinStar-capable, so TwinStar operations cannot run on it."""
 
+    def __init__(self, unit: str, note: str) -> None:
+        super().__init__(f"{unit}: not TwinStar-capable: {note}")
+        self.note = note
+
 
 class NoPowerError(RefusedError):
     """The other port has no power: switching to it would leave the unit with no host."""

@@ -192,25 +192,30 @@ def run_each(
     outcomes = []
     for unit in units:
         try:
-            note = mpp.product_note(unit.product_id)
-            message = ""
-            if note is None:
-                with hw.session(unit) as s:
-                    note = capability_note(s, unit)
-                    if note is None:
-                        message = action(s, unit)
-            if note is not None:
-                if explicit:
-                    raise NotCapableError(f"{unit.title}: not TwinStar-capable: {note}")
-                outcomes.append(Outcome(unit.title, Result.SKIPPED, f"not TwinStar-capable: {note}"))
-                continue
+            message = on_capable(hw, unit, action)
             if after is not None:
                 message = after(unit, message)
             outcomes.append(Outcome(unit.title, Result.DONE, message))
+        except NotCapableError as exc:
+            if explicit:
+                outcomes.append(Outcome(unit.title, Result.FAILED, str(exc)))
+            else:
+                outcomes.append(Outcome(unit.title, Result.SKIPPED, f"not TwinStar-capable: {exc.note}"))
         except TwinstarError as exc:
             refused = exc.exit_status == ExitStatus.REFUSED
             outcomes.append(Outcome(unit.title, Result.REFUSED if refused else Result.FAILED, str(exc)))
     return outcomes
+
+
+def on_capable(hw: Astribanks, unit: UsbUnit, action: Action) -> str:
+    """``action``'s message, run on ``unit`` when it is TwinStar-capable; else :class:`NotCapableError`."""
+    note = mpp.product_note(unit.product_id)
+    if note is None:
+        with hw.session(unit) as s:
+            note = capability_note(s, unit)
+            if note is None:
+                return action(s, unit)
+    raise NotCapableError(unit.title, note)
 
 
 def overall_status(outcomes: Sequence[Outcome]) -> ExitStatus:

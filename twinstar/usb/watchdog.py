@@ -22,21 +22,12 @@ def rearm_watchdog(
     Raises a :class:`~twinstar.errors.TwinstarError` when the unit is not on
     this host, not TwinStar-capable, or does not answer.
     """
-    from twinstar.usb import mpp
-    from twinstar.usb.errors import NotCapableError, NoUnitError
-    from twinstar.usb.units import Astribanks, capability_note, set_watchdog
+    from twinstar.usb.errors import NoUnitError
+    from twinstar.usb.units import Astribanks, on_capable, set_watchdog
 
     hw = Astribanks.from_config(config, environ)
     found = [u for u in hw.scan() if (u.bus, u.address) == (busnum, devnum)]
     if not found:
         raise NoUnitError(f"usb:{busnum:03d}/{devnum:03d}: no Astribank at this USB address on this host")
     unit = found[0]
-    note = mpp.product_note(unit.product_id)
-    if note is not None:
-        raise NotCapableError(f"{unit.title}: not TwinStar-capable: {note}")
-    with hw.session(unit) as session:
-        note = capability_note(session, unit)
-        if note is not None:
-            raise NotCapableError(f"{unit.title}: not TwinStar-capable: {note}")
-        message = set_watchdog(True)(session, unit)
-    return f"{unit.title}: {message}"
+    return f"{unit.title}: {on_capable(hw, unit, set_watchdog(True))}"
