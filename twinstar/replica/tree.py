@@ -35,7 +35,6 @@ class CopyStats:
 
     entries: int = 0
     bytes: int = 0
-    hardlinks: int = 0
 
 
 @dataclass
@@ -57,7 +56,6 @@ class _Copier:
             first = self.inodes.get((st.st_dev, st.st_ino))
             if first is not None:
                 os.link(first, dst)
-                self.stats.hardlinks += 1
                 return
             self.inodes[(st.st_dev, st.st_ino)] = dst
         if stat.S_ISDIR(mode):
@@ -172,8 +170,6 @@ def copy_tree(src: str, dst: str, *, on_file: Callable[[], None] | None = None) 
 
 @dataclass
 class _Comparer:
-    a_root: str
-    b_root: str
     differences: list[str] = field(default_factory=list)
     links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
 
@@ -253,7 +249,7 @@ def same_content(a: str, b: str) -> bool:
 
 def compare_trees(original: str, copy: str) -> list[str]:
     """Every difference between two trees (at most :data:`MAX_DIFFERENCES`); empty when equal."""
-    comparer = _Comparer(original, copy)
+    comparer = _Comparer()
     try:
         comparer.compare(original, copy, ".")
     except _TooMany:
