@@ -225,6 +225,7 @@ def _parse(path: str, data: bytes) -> dict[str, Any]:
 
 
 def _write(path: str, state: Mapping[str, Any]) -> None:
+    # Not atomic.replace_file: no fsync, as this runs on every simulated transfer and need not survive a crash.
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(json.dumps(state, indent=1, sort_keys=True) + "\n")
