@@ -34,13 +34,19 @@ class Run:
 Runner = Callable[..., Run]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, port: int | None = None, sim: Path | None = None) -> Run:
+def cli_env(*, sim: Path | None = None, port: int | None = None) -> dict[str, str]:
+    """This environment without TWINSTAR_*, with no configuration file and the simulator ``sim`` seen from ``port``."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
     full["TWINSTAR_CONFIG"] = "/nonexistent/twinstar.yaml"
     if sim is not None:
         full["TWINSTAR_USB_SIMULATOR"] = str(sim)
     if port is not None:
         full["TWINSTAR_USB_SIM_PORT"] = str(port)
+    return full
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, port: int | None = None, sim: Path | None = None) -> Run:
+    full = cli_env(sim=sim, port=port)
     full.update(env or {})
     p = subprocess.run([*TWINSTAR, *args], capture_output=True, text=True, env=full, timeout=60)
     return Run(p.returncode, p.stdout, p.stderr)

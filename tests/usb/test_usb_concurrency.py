@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.usb.conftest import cli_env
 from twinstar.usb import sim
 from twinstar.usb.transport import BusChoice
 from twinstar.usb.units import Astribanks
@@ -40,8 +41,7 @@ def _claims_are_contiguous(frames: list[dict[str, int]]) -> dict[int, list[int]]
 
 def test_many_processes_toggling_one_unit(sim_file: Path, cli: Runner, read_state) -> None:
     assert cli("sim", "set", str(sim_file), "1", "trace=on").returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
-    env.update(TWINSTAR_CONFIG="/nonexistent.yaml", TWINSTAR_USB_SIMULATOR=str(sim_file), TWINSTAR_USB_SIM_PORT="0")
+    env = cli_env(sim=sim_file, port=0)
     commands = ["enable-wd" if i % 2 else "disable-wd" for i in range(12)]
     procs = [
         subprocess.Popen(
@@ -70,8 +70,7 @@ def test_a_command_waits_for_the_unit_held_by_another(sim_file: Path, cli: Runne
     choice = BusChoice(simulator=str(sim_file), port=0, lock_dir=f"{sim_file}.locks/port0")
     hw = Astribanks(choice)
     unit = hw.units(["usb:001/002"])[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
-    env.update(TWINSTAR_CONFIG="/nonexistent.yaml", TWINSTAR_USB_SIMULATOR=str(sim_file))
+    env = cli_env(sim=sim_file)
     with hw.session(unit) as session:
         assert session.port() == 0
         proc = subprocess.Popen(
