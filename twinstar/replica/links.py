@@ -194,10 +194,8 @@ def link(
                 f"{mp.path}: cannot link it to {mp.target}: {exc.strerror or exc}{where}",
                 hint="no local copy is ever deleted; fix the cause and run twinstar replica link again",
             ) from None
-    if listing.source == Source.REPLICA:
-        local = manifest
-    else:
-        local = manifest
+    local = manifest
+    if listing.source != Source.REPLICA:
         for mp in managed:
             local = local.with_path(mp.path, "")
     write_local(local_manifest, local)
