@@ -203,8 +203,7 @@ def link(
 
 
 def _check_linkable(mp: ManagedPath, *, force: bool, proc: str) -> None:
-    parent = lstat_or_none(mp.parent)
-    if parent is None or not stat.S_ISDIR(os.stat(mp.parent).st_mode):
+    if not os.path.isdir(mp.parent):
         raise BadInputError(f"{mp.path}: its parent directory {mp.parent} does not exist", hint=f"mkdir -p {mp.parent}")
     inuse.check_unused(mp, force=force, proc=proc, doing="replacing", hint="stop those programs or pass --force")
 
