@@ -1,7 +1,8 @@
 """Durable file changes: fsync'ed directories, atomic file replacement, atomic exchange.
 
 Used wherever twinstar replaces a file that must survive a crash whole: the
-replica's managed list and journal, ``xpp_order``. A crash leaves the old or
+node's state files, the replica's managed list and journal, ``xpp_order``,
+the installation manifest. A crash leaves the old or
 the new content, never a mix, and the temporary file never follows a symlink.
 
 ``exchange`` swaps two names in one step with ``renameat2(RENAME_EXCHANGE)``,
@@ -13,16 +14,22 @@ the move protocol can also resume.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import os
+from functools import cache
 from typing import Any
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_libc = ctypes.CDLL(None, use_errno=True)
-_renameat2 = getattr(_libc, "renameat2", None)
+
+
+@cache
+def _renameat2() -> Any:
+    """libc's renameat2, or None; loaded on first use so that plain writes skip ctypes."""
+    import ctypes
+
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def _fsync(path: str, flags: int) -> None:
@@ -53,11 +60,12 @@ def exchange(a: str, b: str) -> bool:
     False, with nothing changed, when the kernel or filesystem cannot exchange;
     any other failure raises :class:`OSError`.
     """
-    if _renameat2 is None:
+    renameat2 = _renameat2()
+    if renameat2 is None:
         return False
-    rc = _renameat2(
-        _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE)
-    )
+    import ctypes
+
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), ctypes.c_uint(_RENAME_EXCHANGE))
     if rc != 0:
         err = ctypes.get_errno()
         if err in _CANNOT_EXCHANGE:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from twinstar import settings
+from twinstar.atomic import replace_file
 from twinstar.errors import LockBusyError, StateError
 
 TYPE_CHECKING = False
@@ -128,15 +129,11 @@ def read_json(path: str) -> dict[str, Any] | None:
 
 
 def write_json(path: str, value: dict[str, Any]) -> None:
-    """Replace ``path`` atomically with ``value`` (temp file, fsync, rename)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = _open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    """Replace ``path`` atomically and durably with ``value`` (mode 0600, one line)."""
     try:
-        os.write(fd, json.dumps(value, sort_keys=True).encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        replace_file(path, json.dumps(value, sort_keys=True).encode() + b"\n", mode=0o600)
+    except OSError as exc:
+        raise StateError(f"cannot write {path}: {exc.strerror}") from None
 
 
 @dataclass
