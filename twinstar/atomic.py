@@ -74,8 +74,12 @@ def exchange(a: str, b: str) -> bool:
     return True
 
 
-def replace_file(path: str, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
+def replace_file(path: str, data: bytes, *, mode: int = 0o644, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir).
+
+    ``sync_dir=False`` leaves the rename to the kernel's next writeback: after a
+    power cut the file may then hold its previous content, never a mix.
+    """
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
@@ -95,7 +99,8 @@ def replace_file(path: str, data: bytes, *, mode: int = 0o644) -> None:
         except OSError:
             pass
         raise
-    fsync_dir(directory)
+    if sync_dir:
+        fsync_dir(directory)
 
 
 def write_json(path: str, value: dict[str, Any], *, mode: int = 0o644) -> None:

@@ -129,9 +129,14 @@ def read_json(path: str) -> dict[str, Any] | None:
 
 
 def write_json(path: str, value: dict[str, Any]) -> None:
-    """Replace ``path`` atomically and durably with ``value`` (mode 0600, one line)."""
+    """Replace ``path`` atomically with ``value`` (mode 0600, one line).
+
+    The directory is not synced: these writes sit on the takeover's critical
+    path, ``state_dir`` is a tmpfs by default, and an old state file after a
+    power cut is recovered like any interrupted transition, from the real state.
+    """
     try:
-        replace_file(path, json.dumps(value, sort_keys=True).encode() + b"\n", mode=0o600)
+        replace_file(path, json.dumps(value, sort_keys=True).encode() + b"\n", mode=0o600, sync_dir=False)
     except OSError as exc:
         raise StateError(f"cannot write {path}: {exc.strerror}") from None
 
