@@ -23,20 +23,23 @@ Check = Callable[[Config], Iterable[Finding]]
 
 
 def check_programs(config: Config) -> Iterable[Finding]:
+    """Every program the takeover steps and ``twinstar switchover``'s drain check run."""
     runner = ProgramRunner(programs=config.program_map)
     steps = build_steps(config, StepContext(config=config, runner=runner))
+    users = [(name, f"step {step.name}") for step in steps for name in step.programs()]
+    if config.switchover.drain_check is not None:
+        users.append((config.switchover.drain_check[0], "switchover.drain_check"))
     seen: set[str] = set()
-    for step in steps:
-        for name in step.programs():
-            if name in seen:
-                continue
-            seen.add(name)
-            try:
-                path = runner.resolve(name)
-            except ProgramError as exc:
-                yield Finding(Level.ERROR, f"program {name}", f"{exc} (needed by step {step.name})")
-            else:
-                yield Finding(Level.OK, f"program {name}", path)
+    for name, user in users:
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            path = runner.resolve(name)
+        except ProgramError as exc:
+            yield Finding(Level.ERROR, f"program {name}", f"{exc} (needed by {user})")
+        else:
+            yield Finding(Level.OK, f"program {name}", path)
 
 
 def check_steps(config: Config) -> Iterable[Finding]:

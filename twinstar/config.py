@@ -189,6 +189,8 @@ class SwitchoverConfig:
     """Settings of ``twinstar switchover``."""
 
     drain_check: tuple[str, ...] | None = None
+    #: The words labelling the count's line in the drain check's output (None: the output is one number).
+    drain_count_line: str | None = None
     drain_timeout: float = 300.0
     drain_poll: float = 2.0
     leave_timeout: float = 15.0
@@ -493,11 +495,13 @@ class _Parser:
 
     def switchover(self, node: Node) -> SwitchoverConfig:
         m = self.mapping(
-            node, "switchover", ("drain_check", "drain_timeout", "drain_poll", "leave_timeout")
+            node, "switchover", ("drain_check", "drain_count_line", "drain_timeout", "drain_poll", "leave_timeout")
         )
         kw: dict[str, Any] = {}
         if "drain_check" in m:
             kw["drain_check"] = self.optional_argv(m["drain_check"], "switchover.drain_check")
+        if "drain_count_line" in m and not _is_null(m["drain_count_line"]):
+            kw["drain_count_line"] = " ".join(self.string(m["drain_count_line"], "switchover.drain_count_line").split())
         for k in ("drain_timeout", "drain_poll", "leave_timeout"):
             if k in m:
                 kw[k] = float(self.number(m[k], f"switchover.{k}"))

@@ -6,9 +6,9 @@ In order, stopping at the first part that does not hold:
    port has no power on any unit, refuse (exit 3) before anything is released:
    the units would have no host to go to;
 2. drain: when ``switchover.drain_check`` is configured, run it every
-   ``drain_poll`` seconds until it prints 0 (active calls); still busy after
-   the drain timeout is a refusal (exit 3), nothing released. A drain timeout
-   of 0 hands over at once;
+   ``drain_poll`` seconds until it reports 0 active calls (read as
+   :func:`parse_calls` says); still busy after the drain timeout is a refusal
+   (exit 3), nothing released. A drain timeout of 0 hands over at once;
 3. release: the takeover steps undone in reverse order (the engine); a failed
    release stops here (exit 1) and the units stay. From here until this
    process ends, a pending hand-off record keeps the hook and the daemon from
@@ -91,15 +91,46 @@ def check_power(rows: Sequence[UnitStatus]) -> list[PowerCheck]:
     return checks
 
 
-def parse_calls(text: str, argv: Sequence[str]) -> int:
-    """The drain check's output: one non-negative whole number."""
-    words = text.split()
-    if len(words) != 1 or not words[0].isdigit():
+def _is_count(word: str) -> bool:
+    return word.isascii() and word.isdigit()
+
+
+def _word(word: str) -> str:
+    """A word compared without case or a plural "s": "Calls" is "call"."""
+    return word.lower().removesuffix("s")
+
+
+def parse_calls(text: str, argv: Sequence[str], count_line: str | None = None) -> int:
+    """The number of active calls in the drain check's output ``text``.
+
+    Without ``count_line`` the output is one non-negative whole number. With
+    it, the count is the whole number that begins the one line holding the
+    words of ``count_line`` in a row, singular and plural alike: ``active call``
+    reads 2 from Asterisk's ``core show channels count`` lines ``4 active
+    channels`` / ``2 active calls`` / ``7 calls processed``, and also from
+    ``2 of 100 max active calls (2.00% of capacity)`` (with ``maxcalls`` set).
+    """
+    if count_line is None:
+        words = text.split()
+        found = [words[0]] if len(words) == 1 and _is_count(words[0]) else []
+        expected = "the number of active calls"
+    else:
+        label = [_word(w) for w in count_line.split()]
+        found = []
+        for line in text.splitlines():
+            words = line.split()
+            if not words or not _is_count(words[0]):
+                continue
+            rest = [_word(w) for w in words[1:]]
+            if any(rest[i : i + len(label)] == label for i in range(len(rest))):
+                found.append(words[0])
+        expected = f"one line that begins with the number of active calls and holds the words {count_line!r}"
+    if len(found) != 1:
         raise TwinstarError(
-            f"drain check {' '.join(argv)} printed {text.strip()[:60]!r}, expected the number of active calls",
-            hint="fix switchover.drain_check in the configuration",
+            f"drain check {' '.join(argv)} printed {text.strip()[:120]!r}, expected {expected}",
+            hint="fix switchover.drain_check or switchover.drain_count_line in the configuration",
         )
-    return int(words[0])
+    return int(found[0])
 
 
 @dataclass
@@ -197,7 +228,7 @@ class Switchover:
                 result = self.runner.run(argv, timeout=max(1.0, timeout))
             except ProgramError as exc:
                 raise TwinstarError(f"drain check failed: {exc}; nothing was released") from None
-            calls = parse_calls(result.stdout, argv)
+            calls = parse_calls(result.stdout, argv, self.config.switchover.drain_count_line)
             if calls == 0:
                 waited = timeout - max(0.0, deadline - self.monotonic())
                 report.drain = f"no active calls (waited {waited:.1f} s)"

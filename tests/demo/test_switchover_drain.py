@@ -3,7 +3,9 @@
 Whole ``twinstar switchover`` processes. Stand-in: the USB simulator (the
 units, both ports powered). Real: the engine and its command step, the
 drain check (a small program standing for ``asterisk -rx "core show
-channels count"``), the jump and the confirmation that the units left.
+channels count"``: Asterisk is not packaged for Debian 12, so a script named
+``asterisk`` prints Asterisk's real three-line output), the jump and the
+confirmation that the units left.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from twinstar.errors import TwinstarError
+from twinstar.switchover import parse_calls
 
 #: The drain check: prints the count in CALLS, then lowers it by DRAIN (0: the calls never end); logs each run.
 DRAIN_CHECK = """\
@@ -29,6 +33,24 @@ with open(log, "a") as f:
 print(text.strip())
 if text.strip().isdigit() and drain:
     open(calls, "w").write(str(max(0, int(text) - drain)))
+"""
+
+#: Stands in for ``asterisk -rx "core show channels count"`` (Asterisk's own lines, from main/cli.c):
+#: the active calls are read from ./calls, logged to ./runs.log, and one call ends per run.
+ASTERISK = """\
+import sys
+from pathlib import Path
+here = Path(__file__).parent
+if sys.argv[1:] != ["-rx", "core show channels count"]:
+    sys.exit(f"unexpected arguments {sys.argv[1:]}")
+calls = int((here / "calls").read_text())
+with open(here / "runs.log", "a") as f:
+    f.write(f"calls {calls}\\n")
+s = lambda n: "" if n == 1 else "s"
+print(f"{2 * calls} active channel{s(2 * calls)}")
+print(f"{calls} active call{s(calls)}")
+print("7 calls processed")
+(here / "calls").write_text(str(max(0, calls - 1)))
 """
 
 #: The command step's stop: logs itself, so the order of drain checks and release shows, then stops the "PBX".
@@ -64,7 +86,7 @@ class Node:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
 
-def make_node(tmp: Path, *, calls: str, drain: int) -> Node:
+def make_node(tmp: Path, *, calls: str, drain: int, asterisk: bool = False, count_line: str | None = None) -> Node:
     sim = tmp / "units.json"
     subprocess.run([sys.executable, "-m", "twinstar", "sim", "init", str(sim), "--units", "2"], check=True, cwd=REPO)
     node = Node(tmp, tmp / "twinstar.yaml", sim, tmp / "calls", tmp / "runs.log", tmp / "pbx-up")
@@ -72,6 +94,12 @@ def make_node(tmp: Path, *, calls: str, drain: int) -> Node:
     check = tmp / "drain_check.py"
     check.write_text(DRAIN_CHECK)
     log = str(node.log)
+    drain_check = [sys.executable, str(check), str(node.calls), log, str(drain)]
+    if asterisk:
+        program = tmp / "asterisk"
+        program.write_text(f"#!{sys.executable}\n{ASTERISK}")
+        program.chmod(0o755)
+        drain_check = [str(program), "-rx", "core show channels count"]
     node.config.write_text(
         json.dumps(
             {
@@ -90,7 +118,8 @@ def make_node(tmp: Path, *, calls: str, drain: int) -> Node:
                     }
                 ],
                 "switchover": {
-                    "drain_check": [sys.executable, str(check), str(node.calls), log, str(drain)],
+                    "drain_check": drain_check,
+                    "drain_count_line": count_line,
                     "drain_timeout": 30,
                     "drain_poll": 0.02,
                     "leave_timeout": 5,
@@ -146,3 +175,57 @@ def test_drain_timeout_0_hands_over_at_once_without_asking(tmp_path: Path) -> No
     assert "not waiting for calls (drain timeout 0)" in result.stdout
     assert node.runs() == ["stop"]
     assert node.observe()["ports"] == [1, 1]
+
+
+def test_switchover_reads_the_active_calls_line_of_asterisks_three_line_output(tmp_path: Path) -> None:
+    # "active calls" also reads Asterisk's singular line "1 active call".
+    node = make_node(tmp_path, calls="2", drain=0, asterisk=True, count_line="active calls")
+    result = node.twinstar("switchover")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "drain    no active calls (waited" in result.stdout
+    assert node.runs() == ["calls 2", "calls 1", "calls 0", "stop"]
+    assert node.observe()["ports"] == [1, 1]
+
+
+def test_asterisks_three_lines_without_drain_count_line_are_refused_and_name_the_key(tmp_path: Path) -> None:
+    node = make_node(tmp_path, calls="0", drain=0, asterisk=True)
+    before = node.observe()
+    result = node.twinstar("switchover")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "expected the number of active calls" in result.stdout
+    assert "switchover.drain_count_line" in result.stdout + result.stderr
+    assert node.observe() == before
+
+
+#: Asterisk's ``core show channels count`` lines (main/cli.c), with and without ``maxcalls`` set.
+ASTERISK_OUTPUTS = [
+    ("0 active channels\n0 active calls\n7 calls processed\n", 0),
+    ("2 active channels\n1 active call\n8 calls processed\n", 1),
+    ("6 active channels\n3 of 100 max active calls ( 3.00% of capacity)\n9 calls processed\n", 3),
+]
+
+
+@pytest.mark.parametrize(("text", "calls"), ASTERISK_OUTPUTS)
+@pytest.mark.parametrize("count_line", ["active calls", "active call", "Active  Calls"])
+def test_parse_calls_reads_the_labelled_line(text: str, calls: int, count_line: str) -> None:
+    assert parse_calls(text, ["asterisk"], " ".join(count_line.split())) == calls
+
+
+@pytest.mark.parametrize(
+    ("text", "count_line"),
+    [
+        (ASTERISK_OUTPUTS[0][0], "calls"),  # two lines hold "calls": which one is meant is not guessed
+        (ASTERISK_OUTPUTS[0][0], "ringing calls"),  # no line holds the words
+        ("active calls 3\n", "active calls"),  # the line does not begin with the number
+        ("-1 active calls\n", "active calls"),
+        ("٣ active calls\n", "active calls"),  # digits, but not 0-9
+        (ASTERISK_OUTPUTS[0][0], None),  # several lines, and no label to choose one
+    ],
+)
+def test_parse_calls_refuses_what_it_cannot_read_unambiguously(text: str, count_line: str | None) -> None:
+    with pytest.raises(TwinstarError, match="switchover.drain_count_line"):
+        parse_calls(text, ["asterisk"], count_line)
+
+
+def test_parse_calls_still_reads_one_plain_number() -> None:
+    assert parse_calls(" 12\n", ["active-calls"]) == 12

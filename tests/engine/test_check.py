@@ -20,7 +20,7 @@ from twinstar.checks import CHECKS, Level, check_installation, run_checks
 Setup = Callable[[Path], dict[str, str]]
 
 
-def _write(tmp: Path, *, drbdadm: str, interface: str, mountpoint: str, state_dir: str, xpp_order: str) -> Path:
+def _write(tmp: Path, *, drbdadm: str, interface: str, mountpoint: str, state_dir: str, xpp_order: str, drain_check: str) -> Path:
     path = tmp / "twinstar.yaml"
     path.write_text(
         f"""node: test
@@ -30,6 +30,7 @@ programs: {{drbdadm: {drbdadm}}}
 takeover:
   - drbd: {{resource: r0, device: /dev/drbd0, mountpoint: {mountpoint}}}
   - ip: {{address: 10.213.7.10/24, interface: {interface}}}
+switchover: {{drain_check: [{drain_check}, -rx, core show channels count], drain_count_line: active calls}}
 """
     )
     path.chmod(0o644)
@@ -45,6 +46,7 @@ def _good(tmp: Path) -> dict[str, str]:
         "mountpoint": str(tmp / "replica"),
         "state_dir": str(tmp / "state"),
         "xpp_order": str(tmp / "xpp_order"),
+        "drain_check": "/bin/echo",
     }
 
 
@@ -53,7 +55,7 @@ def test_a_usable_configuration_has_only_ok_findings(tmp_path: Path) -> None:
     findings = run_checks(config, [c for c in CHECKS if c is not check_installation])
     assert {f.level for f in findings} == {Level.OK}, findings
     subjects = {f.subject for f in findings}
-    assert {"program drbdadm", "program ip", "program findmnt", "state_dir", "xpp_order"} <= subjects
+    assert {"program drbdadm", "program ip", "program findmnt", "program /bin/echo", "state_dir", "xpp_order"} <= subjects
     assert {"step drbd:r0", "step ip:10.213.7.10/24"} <= subjects
     assert not (tmp_path / "state").exists(), "check must not create the state directory"
 
@@ -82,6 +84,11 @@ def _xpp_order_garbage(tmp: Path) -> dict[str, str]:
 
 BAD: dict[str, tuple[Setup, str, str]] = {
     "program missing": (lambda t: {"drbdadm": "/nonexistent/drbdadm"}, "program drbdadm", "/nonexistent/drbdadm does not exist"),
+    "drain program missing": (
+        lambda t: {"drain_check": "/nonexistent/asterisk"},
+        "program /nonexistent/asterisk",
+        "/nonexistent/asterisk does not exist or is not executable (install it or fix its path under programs: in the configuration) (needed by switchover.drain_check)",
+    ),
     "interface missing": (lambda t: {"interface": "tsnothere0"}, "step ip:10.213.7.10/24", "interface tsnothere0 does not exist"),
     "mountpoint missing": (lambda t: {"mountpoint": str(t / "nomount")}, "step drbd:r0", "nomount is not a directory"),
     "state_dir is a file": (_state_dir_is_a_file, "state_dir", "is not a directory"),

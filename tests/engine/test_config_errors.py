@@ -39,6 +39,7 @@ CASES = {
     "interface too long": ("takeover:\n  - ip: {address: 10.213.9.3/24, interface: averyveryverylongname0}\n", False, r"longer than 15 characters"),
     "unknown step": ("takeover:\n  - servce: asterisk\n", False, r"takeover\[0\].servce: unknown step type \(did you mean 'service'\?\)"),
     "duplicate step": ("takeover:\n  - service: asterisk\n  - service: asterisk\n", False, r"takeover\[1\]: duplicate step service:asterisk"),
+    "empty drain count line": ("switchover: {drain_count_line: ' '}\n", True, r"twinstar.yaml:2: switchover.drain_count_line: must not be empty"),
     "duplicate key": ("node: a\nnode: b\n", True, r"node: duplicate key"),
     "relative command": ("takeover:\n  - command: {name: x, start: [bin/x], stop: [/bin/true]}\n", False, r"must be an absolute path or a program name"),
     "missing key": ("takeover:\n  - drbd: {resource: r0, device: /dev/drbd0}\n", False, r"takeover\[0\].drbd.mountpoint: required key is missing"),
