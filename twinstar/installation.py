@@ -187,6 +187,10 @@ class Installer:
 
     def install(self) -> Manifest:
         lay = self.layout
+        if lay.destdir and not os.path.isdir(lay.destdir):
+            # DESTDIR is the staging root, not part of the installation: created, never recorded.
+            os.makedirs(lay.destdir, 0o755)
+            self.say(f"created DESTDIR {lay.destdir}")
         if os.path.lexists(lay.staged(lay.manifest_path)):
             # Re-installing over an earlier installation: keep its record of what it created.
             with open(lay.staged(lay.manifest_path)) as f:
@@ -291,14 +295,14 @@ class Installer:
         lay = self.layout
         final = lay.config_path
         if os.path.lexists(lay.staged(final)):
-            self.say(f"{final} exists: left as it is")
+            self.say(f"{lay.staged(final)} exists: left as it is")
             return
         with open(os.path.join(self.source, "examples", "twinstar.yaml"), "rb") as f:
             data = f.read()
         self.write(final, data, mode=0o600, kind=KIND_CONFIG)
         if os.geteuid() == 0:
             os.chown(lay.staged(final), 0, 0)
-        self.say(f"{final} installed from examples/twinstar.yaml: edit it, then run twinstar check")
+        self.say(f"{lay.staged(final)} installed from examples/twinstar.yaml: edit it, then run twinstar check")
 
     def record_venv(self) -> None:
         lay = self.layout
@@ -325,14 +329,14 @@ class Installer:
     def write_manifest(self) -> None:
         lay = self.layout
         write_json(lay.staged(lay.manifest_path), self.manifest.to_json())
-        self.say(f"recorded {len(self.manifest.files)} files in {lay.manifest_path}")
+        self.say(f"recorded {len(self.manifest.files)} files in {lay.staged(lay.manifest_path)}")
 
 
 # --- uninstall --------------------------------------------------------------------------
 
 
 def uninstall(destdir: str, libdir: str, *, out: Any = None) -> list[str]:
-    """Remove what the manifest in ``libdir`` records; the paths kept (with why)."""
+    """Remove what the manifest in ``libdir`` records; the paths kept (below ``destdir``, with why)."""
     out = out or sys.stdout
     lay = Layout(destdir, libdir, "", "", "", "")
     manifest_path = lay.staged(lay.manifest_path)
@@ -347,7 +351,7 @@ def uninstall(destdir: str, libdir: str, *, out: Any = None) -> list[str]:
         if not os.path.lexists(staged):
             continue
         if entry.get("kind") == KIND_CONFIG and sha256(staged) != entry.get("sha256"):
-            kept.append(f"{final} (changed since installation)")
+            kept.append(f"{staged} (changed since installation)")
             continue
         os.unlink(staged)
     for final in [lay.manifest_path, *sorted(manifest.dirs, key=len, reverse=True)]:
@@ -363,7 +367,7 @@ def uninstall(destdir: str, libdir: str, *, out: Any = None) -> list[str]:
         except FileNotFoundError:
             pass
         except OSError:
-            kept.append(f"{final}/ (not empty)")
+            kept.append(f"{staged}/ (not empty)")
     for line in kept:
         print(f"uninstall: kept {line}", file=out)
     return kept

@@ -234,3 +234,20 @@ def test_check_reports_files_an_older_installation_lacks(installed: Path, tmp_pa
     assert findings[f"unit {rearm}"].level is Level.ERROR
     assert "not installed (the installation predates this twinstar)" in findings[f"unit {rearm}"].message
     assert [s for s, f in findings.items() if f.level is not Level.OK] == [f"unit {rearm}"]
+
+
+def test_install_creates_a_new_destdir_and_messages_name_the_staged_paths(tmp_path: Path) -> None:
+    destdir = tmp_path / "some/new/dir"  # neither it nor its parent exists yet
+    result = make("install", f"DESTDIR={destdir}", "PREFIX=/usr")
+    assert f"install: {destdir}/etc/twinstar/twinstar.yaml installed from examples/twinstar.yaml" in result.stdout
+    assert f"{destdir}/usr/lib/twinstar/install-manifest.json" in result.stdout
+    assert (destdir / "usr/sbin/twinstar").resolve().exists()
+    (destdir / "etc/twinstar/twinstar.yaml").write_text("node: edited\n")
+    result = make("uninstall", f"DESTDIR={destdir}", "PREFIX=/usr")
+    kept = sorted(line for line in result.stdout.splitlines() if line.startswith("uninstall: kept"))
+    assert kept == [
+        f"uninstall: kept {destdir}/etc/ (not empty)",
+        f"uninstall: kept {destdir}/etc/twinstar/ (not empty)",
+        f"uninstall: kept {destdir}/etc/twinstar/twinstar.yaml (changed since installation)",
+    ]
+    assert tree(destdir) == {"/etc", "/etc/twinstar", "/etc/twinstar/twinstar.yaml"}
