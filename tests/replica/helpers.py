@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import subprocess
 from pathlib import Path
 
 from tests.conftest import PYTHON, REPO
+from twinstar.replica.paths import ManagedPath, Replica
 
 SAMPLE_MTIME_NS = 1_600_000_000_123_456_789
 
@@ -80,15 +82,73 @@ def snapshot(root: str | Path) -> dict[str, tuple[object, ...]]:
     return out
 
 
-def twinstar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real command line in a child process."""
+def twinstar(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process (in ``cwd``)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
     full_env.update(env or {})
     return subprocess.run(
         [PYTHON, "-c", "from twinstar.cli import main; main()", *args],
-        cwd=REPO,
+        cwd=cwd,
         env=full_env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+class Node:
+    """A node's view for the tests: the replica, a configuration, and the path to move."""
+
+    def __init__(self, tmp_path: Path, fs) -> None:
+        self.fs = fs
+        self.replica = Replica(str(fs.mountpoint))
+        self.etc = tmp_path / "system" / "etc"
+        self.path = self.etc / "asterisk"
+        self.config = tmp_path / "conf" / "twinstar.yaml"
+        self.config.parent.mkdir()
+        self.config.write_text(
+            "node: pbx-a\n"
+            f"state_dir: {tmp_path}/state\n"
+            "takeover:\n"
+            f"  - drbd: {{resource: r0, device: /dev/drbd0, mountpoint: {fs.mountpoint}}}\n"
+        )
+        self.config.chmod(0o644)
+        self.local_manifest = self.config.parent / "replica-managed.json"
+
+    @property
+    def mp(self) -> ManagedPath:
+        return ManagedPath(str(self.path), self.replica)
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return twinstar("--config", str(self.config), "replica", *args, env=env)
+
+    def managed(self) -> list[str]:
+        with open(os.path.join(self.replica.meta_dir, "managed.json")) as f:
+            return [e["path"] for e in json.load(f)["paths"]]
+
+    def journal(self) -> dict[str, object]:
+        try:
+            with open(os.path.join(self.replica.meta_dir, "moves.json")) as f:
+                return json.load(f)["moves"]
+        except FileNotFoundError:
+            return {}
+
+    def assert_moved(self, before: dict[str, tuple[object, ...]]) -> None:
+        mp = self.mp
+        assert os.path.islink(mp.path), f"{mp.path} is not a symlink"
+        assert os.readlink(mp.path) == mp.target
+        assert snapshot(mp.target) == before
+        assert self.managed() == [mp.path]
+        with open(self.local_manifest) as f:
+            assert [e["path"] for e in json.load(f)["paths"]] == [mp.path]
+        for helper in (mp.partial, mp.link_tmp, mp.old):
+            assert not os.path.lexists(helper), f"{helper} left behind"
+        assert self.journal() == {}
+
+    def assert_untouched(self, before: dict[str, tuple[object, ...]]) -> None:
+        mp = self.mp
+        assert not os.path.islink(mp.path)
+        assert snapshot(mp.path) == before
+        for leftover in (mp.partial, mp.link_tmp, mp.old, mp.target):
+            assert not os.path.lexists(leftover), f"{leftover} left behind"
+        assert self.journal() == {}

@@ -8,6 +8,7 @@ message and an exit status.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -22,7 +23,9 @@ class Obj:
     """Per-invocation context: where the configuration is, loaded on demand."""
 
     def __init__(self, config_path: str | None, verbose: bool) -> None:
-        self.config_path = config_mod.config_path(config_path)
+        # Absolute once, here: files found next to it (replica-managed.json) and
+        # children handed the path must not depend on the working directory.
+        self.config_path = os.path.abspath(config_mod.config_path(config_path))
         self.verbose = verbose
         self._config: config_mod.Config | None = None
 

@@ -24,9 +24,7 @@ class ReplicaObj:
     def __init__(self, obj: Obj, replica_opt: str | None, local_manifest: str | None) -> None:
         self.obj = obj
         self._replica_opt = replica_opt
-        self.local_manifest = local_manifest or os.path.join(
-            os.path.dirname(obj.config_path), LOCAL_MANIFEST_NAME
-        )
+        self.local_manifest = os.path.abspath(local_manifest or os.path.join(os.path.dirname(obj.config_path), LOCAL_MANIFEST_NAME))
 
     @property
     def replica(self) -> Replica:

@@ -20,7 +20,8 @@ named after each is where the optional checkpoint runs (fault injection):
    (``switched``).
 6. Record the path in the managed list on the replica and in the local copy
    (``recorded``).
-7. Compare ``-old`` with the replica copy once more, then remove it
+7. Compare ``-old`` with the replica copy once more, journal that its removal
+   started (a re-run then finishes the removal without comparing), remove it
    (``old-removed``); clear the journal entry.
 
 Any interruption leaves the original either at its path or, during step 5,
@@ -35,8 +36,10 @@ Bad input (exit 2) is detected before anything changes. A failed copy
 (ENOSPC, I/O error, a difference found by the verification) removes the
 partial copy and the journal entry and leaves the original untouched (exit 1).
 Any other OS error (a full replica when the journal is written, a failed
-rename) stops the move with an error saying where the original is (exit 1);
-the journal keeps the move resumable.
+rename, a read-only filesystem, a local list that cannot be written) stops
+the move with an error saying where the original is (exit 1); the journal
+keeps the move resumable. The local list is written once before the first
+move, so a node where it cannot be written fails before anything changes.
 """
 
 from __future__ import annotations
@@ -55,7 +58,14 @@ from enum import StrEnum
 from twinstar.atomic import exchange, fsync_dir
 from twinstar.errors import BadInputError, TwinstarError
 from twinstar.replica import inuse
-from twinstar.replica.manifest import Manifest, ReplicaFiles, now, read_local, write_local
+from twinstar.replica.manifest import (
+    Manifest,
+    ManifestError,
+    ReplicaFiles,
+    now,
+    read_local,
+    write_local,
+)
 from twinstar.replica.paths import (
     MOUNTINFO,
     ManagedPath,
@@ -179,11 +189,14 @@ class Mover:
         lock = FileLock(self._files.lock_path)
         lock.acquire(timeout=0)
         try:
+            # The local copy is written again at the end of each move: a node
+            # where it cannot be written fails here, before anything moved.
+            self._sync_local(self._files.read_manifest())
             reports = []
             for mp in managed:
                 try:
                     reports.append(self._move(mp))
-                except OSError as exc:
+                except (OSError, ManifestError) as exc:
                     raise self._stopped(mp, exc) from None
             return reports
         finally:
@@ -346,9 +359,11 @@ class Mover:
             hint=f"the partial copy was removed and {mp.path} is untouched",
         )
 
-    def _stopped(self, mp: ManagedPath, exc: OSError) -> MoveError:
-        """An OS error between the steps (journal, switch, record): what failed and where the original is."""
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    def _stopped(self, mp: ManagedPath, exc: OSError | ManifestError) -> MoveError:
+        """An error between the steps (journal, switch, record): what failed and where the original is."""
+        if isinstance(exc, ManifestError):
+            what = exc.message
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
             what = f"the replica filesystem {self.replica.root} is full"
         else:
             what = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
@@ -408,7 +423,10 @@ class Mover:
         self._sync_local(manifest)
         self.checkpoint(Stage.RECORDED)
         if lstat_or_none(mp.old) is not None:
-            differences = compare_trees(mp.old, mp.target)
+            # Once the removal has started, -old is no longer whole: a re-run
+            # after an interrupted removal finishes it instead of comparing.
+            removing = self._files.read_journal().get(mp.path, {}).get("stage") == "removing-old"
+            differences = [] if removing else compare_trees(mp.old, mp.target)
             if differences:
                 raise MoveError(
                     f"{mp.path}: kept the original at {mp.old}: it differs from {mp.target}: "
@@ -416,6 +434,7 @@ class Mover:
                     hint=f"something wrote to it during the move; merge the changes into {mp.target}, "
                     f"remove {mp.old}, and run twinstar replica add {mp.path} again",
                 )
+            self._journal(mp, "removing-old")
             _remove(mp.old)
             fsync_dir(mp.parent)
             self.checkpoint(Stage.OLD_REMOVED)
