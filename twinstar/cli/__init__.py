@@ -33,7 +33,7 @@ class Obj:
         return self._config
 
 
-class Number(click.ParamType):
+class Number(click.ParamType):  # type: ignore[type-arg]
     """A command-line number: finite and within the range of the configuration key it overrides."""
 
     name = "number"
