@@ -10,6 +10,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 
+from twinstar import safefile
 from twinstar.config import Config, DrbdSpec, IpSpec
 from twinstar.errors import ProgramError, TwinstarError
 
@@ -23,23 +24,27 @@ Check = Callable[[Config], Iterable[Finding]]
 
 
 def check_programs(config: Config) -> Iterable[Finding]:
-    """Every program the takeover steps and ``twinstar switchover``'s drain check run."""
+    """Every program the steps and the drain check need exists, and only root (or we) can replace it."""
     runner = ProgramRunner(programs=config.program_map)
     steps = build_steps(config, StepContext(config=config, runner=runner))
-    users = [(name, f"step {step.name}") for step in steps for name in step.programs()]
-    if config.switchover.drain_check is not None:
-        users.append((config.switchover.drain_check[0], "switchover.drain_check"))
+    needs = [(name, f"step {step.name}") for step in steps for name in step.programs()]
+    if config.switchover.drain_check:
+        needs.append((config.switchover.drain_check[0], "switchover.drain_check"))
     seen: set[str] = set()
-    for name, user in users:
+    for name, needed_by in needs:
         if name in seen:
             continue
         seen.add(name)
         try:
             path = runner.resolve(name)
         except ProgramError as exc:
-            yield Finding(Level.ERROR, f"program {name}", f"{exc} (needed by {user})")
-        else:
+            yield Finding(Level.ERROR, f"program {name}", f"{exc} (needed by {needed_by})")
+            continue
+        why = safefile.replaceable(path)
+        if why is None:
             yield Finding(Level.OK, f"program {name}", path)
+        else:
+            yield Finding(Level.ERROR, f"program {name}", f"{path} is not safe to run as root: {why} (needed by {needed_by})")
 
 
 def check_steps(config: Config) -> Iterable[Finding]:
@@ -99,6 +104,10 @@ def check_xpp_order(config: Config) -> Iterable[Finding]:
         order = xpporder.load(path)
     except TwinstarError as exc:
         yield Finding(Level.ERROR, "xpp_order", str(exc))
+        return
+    why = safefile.replaceable(path)
+    if why is not None:
+        yield Finding(Level.ERROR, "xpp_order", f"{path} is not safe: {why}")
         return
     yield Finding(Level.OK, "xpp_order", f"{path}: {len(order.entries)} unit(s) listed")
 

@@ -8,15 +8,15 @@ errors: a typo must never be silently ignored on a PBX.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import yaml
 
-from twinstar import settings
+from twinstar import safefile, settings
 from twinstar.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -218,6 +218,61 @@ class Config:
         return dict(self.programs)
 
 
+# --- numbers ----------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Range:
+    """The finite values a number of the configuration (or an option) may take."""
+
+    minimum: float
+    maximum: float
+    integer: bool = False
+
+    def text(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        return f"{kind} from {self.minimum:g} to {self.maximum:g}"
+
+
+#: Every number of the configuration, once: a step's keys as ``STEP.key``. The
+#: README's "Numbers" table lists the same ranges; the command line uses them too.
+NUMBERS: dict[str, Range] = {
+    "lock_timeout": Range(0, DAY),
+    "usb.simulator_port": Range(0, 1, integer=True),
+    "daemon.evaluate_interval": Range(0, DAY),
+    "daemon.check_interval": Range(0, DAY),
+    "daemon.arp_refresh_interval": Range(0, DAY),
+    "switchover.drain_timeout": Range(0, DAY),
+    "switchover.drain_poll": Range(0, 3600),
+    "switchover.leave_timeout": Range(0, 3600),
+    "dahdi.timeout": Range(0.1, DAY),
+    "drbd.timeout": Range(0.1, DAY),
+    "drbd.kill_grace": Range(0.1, 3600),
+    "ip.arp_count": Range(0, 1000, integer=True),
+    "ip.arp_interval": Range(0.01, 60),
+    "ip.dad_timeout": Range(0, 60),
+    "ip.timeout": Range(0.01, DAY),
+    "service.timeout": Range(0.1, DAY),
+    "command.timeout": Range(0.01, DAY),
+}
+
+
+def check_number(value: object, rng: Range) -> str | None:
+    """Why ``value`` is not a number within ``rng``; None when it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        shown = f" {value!r:.40}" if isinstance(value, str) else ""
+        return f"expected {rng.text()}, found {_typename(value)}{shown}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expected {rng.text()}, found {value} (not a finite number)"
+    if rng.integer and not isinstance(value, int):
+        return f"expected a whole number, found {value}"
+    if not rng.minimum <= value <= rng.maximum:
+        return f"must be from {rng.minimum:g} to {rng.maximum:g}, found {value!r:.40}"
+    return None
+
+
 # --- loading ----------------------------------------------------------------------------
 
 
@@ -228,43 +283,34 @@ def config_path(explicit: str | None = None, environ: dict[str, str] | None = No
 
 
 def load(path: str, *, strict_modes: bool | None = None) -> Config:
-    """Read, check and parse the configuration file at ``path``."""
+    """Read, check and parse the configuration file at ``path``.
+
+    It must be a regular file, not a symbolic link (``--config`` names the file
+    itself), of at most :data:`~twinstar.safefile.CONFIG_LIMIT` bytes. As root
+    (``strict_modes``), it and every directory above it must be owned by root and
+    not writable by group or others.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        data = safefile.read_regular(path, safefile.CONFIG_LIMIT)
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found",
             path=path,
             hint="create it from examples/twinstar.yaml or pass --config PATH",
         ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot open configuration file: {exc.strerror}", path=path) from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if strict_modes is None:
-            strict_modes = os.geteuid() == 0
-        if strict_modes:
-            _check_modes(path, st)
-        data = f.read()
+    except safefile.FileRefused as exc:
+        raise ConfigError(f"configuration file {exc.reason}", path=path) from None
+    if strict_modes is None:
+        strict_modes = os.geteuid() == 0
+    if strict_modes:
+        why = safefile.replaceable(path)
+        if why is not None:
+            raise ConfigError(
+                f"insecure configuration file: {why}",
+                path=path,
+                hint="make the file and its directories owned by root and not writable by group or others",
+            )
     return parse(data, path)
-
-
-def _check_modes(path: str, st: os.stat_result) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise ConfigError("configuration is not a regular file", path=path)
-    if st.st_uid != 0:
-        raise ConfigError(
-            f"insecure configuration file: owned by uid {st.st_uid}, not root",
-            path=path,
-            hint=f"chown root: {path}",
-        )
-    if st.st_mode & 0o022:
-        raise ConfigError(
-            f"insecure configuration file: mode {stat.S_IMODE(st.st_mode):04o} "
-            "is writable by group or others",
-            path=path,
-            hint=f"chmod go-w {path}",
-        )
 
 
 def parse(data: bytes | str, path: str) -> Config:
@@ -281,7 +327,9 @@ def parse(data: bytes | str, path: str) -> Config:
         raise ConfigError("configuration is not valid UTF-8", path=path) from None
     if root is None:
         raise ConfigError("configuration is empty", path=path)
-    return _Parser(path).config(root)
+    parser = _Parser(path)
+    parser.check_tags(root)
+    return parser.config(root)
 
 
 Node = yaml.Node
@@ -296,6 +344,25 @@ class _Parser:
     def fail(self, node: Node | None, key: str, message: str, hint: str | None = None) -> ConfigError:
         line = node.start_mark.line + 1 if node is not None else None
         return ConfigError(message, path=self.path, line=line, key=key or None, hint=hint)
+
+    # -- tags --
+
+    def check_tags(self, root: Node) -> None:
+        """Refuse every explicit YAML tag but the plain types' (``!foo``, ``!!python/...``, ``!!binary``)."""
+        todo, seen = [root], set()
+        while todo:
+            node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            allowed = _COLLECTION_TAGS if isinstance(node, yaml.MappingNode | yaml.SequenceNode) else _SCALAR_TAGS
+            if node.tag not in allowed:
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise self.fail(node, "", f"unsupported YAML tag {tag}", "write the plain value without a tag")
+            if isinstance(node, yaml.MappingNode):
+                todo += [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                todo += node.value
 
     # -- scalars --
 
@@ -327,7 +394,10 @@ class _Parser:
     def scalar(self, node: Node, key: str) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, key, f"expected a single value, found {_kind(node)}")
-        return _construct(node)
+        try:
+            return _construct(node)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            raise self.fail(node, key, f"{node.value!r:.60} is not a valid {node.tag.rpartition(':')[2]}") from None
 
     def string(self, node: Node, key: str, *, allow_empty: bool = False) -> str:
         value = self.scalar(node, key)
@@ -345,15 +415,16 @@ class _Parser:
             raise self.fail(node, key, f"expected true or false, found {_typename(value)}")
         return value
 
-    def number(self, node: Node, key: str, *, minimum: float = 0.0, integer: bool = False) -> Any:
+    def number(self, node: Node, key: str, name: str) -> Any:
+        """The number at ``node``, within ``NUMBERS[name]``."""
         value = self.scalar(node, key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(node, key, f"expected a number, found {_typename(value)}")
-        if integer and not isinstance(value, int):
-            raise self.fail(node, key, f"expected a whole number, found {value}")
-        if value < minimum:
-            raise self.fail(node, key, f"must be at least {minimum:g}, found {value}")
+        why = check_number(value, NUMBERS[name])
+        if why is not None:
+            raise self.fail(node, key, why)
         return value
+
+    def seconds(self, node: Node, key: str, name: str) -> float:
+        return float(self.number(node, key, name))
 
     def abspath(self, node: Node, key: str) -> str:
         value = self.string(node, key)
@@ -427,7 +498,7 @@ class _Parser:
         if "handoff" in m:
             kw["handoff"] = self.enum(m["handoff"], "handoff", Handoff)
         if "lock_timeout" in m:
-            kw["lock_timeout"] = float(self.number(m["lock_timeout"], "lock_timeout"))
+            kw["lock_timeout"] = self.seconds(m["lock_timeout"], "lock_timeout", "lock_timeout")
         if "astribanks" in m:
             kw["astribanks"] = self.astribanks(m["astribanks"])
         if "usb" in m:
@@ -457,10 +528,7 @@ class _Parser:
         if "simulator" in m:
             kw["simulator"] = self.optional_abspath(m["simulator"], "usb.simulator")
         if "simulator_port" in m:
-            port = self.number(m["simulator_port"], "usb.simulator_port", integer=True)
-            if port not in (0, 1):
-                raise self.fail(m["simulator_port"], "usb.simulator_port", f"must be 0 or 1, found {port}")
-            kw["simulator_port"] = port
+            kw["simulator_port"] = self.number(m["simulator_port"], "usb.simulator_port", "usb.simulator_port")
         return UsbConfig(**kw)
 
     def programs(self, node: Node) -> tuple[tuple[str, str], ...]:
@@ -486,7 +554,7 @@ class _Parser:
         kw: dict[str, Any] = {}
         for k in ("evaluate_interval", "check_interval", "arp_refresh_interval"):
             if k in m:
-                kw[k] = float(self.number(m[k], f"daemon.{k}"))
+                kw[k] = self.seconds(m[k], f"daemon.{k}", f"daemon.{k}")
         if "on_step_down" in m:
             kw["on_step_down"] = self.enum(m["on_step_down"], "daemon.on_step_down", OnStepDown)
         if "release_on_stop" in m:
@@ -504,7 +572,7 @@ class _Parser:
             kw["drain_count_line"] = " ".join(self.string(m["drain_count_line"], "switchover.drain_count_line").split())
         for k in ("drain_timeout", "drain_poll", "leave_timeout"):
             if k in m:
-                kw[k] = float(self.number(m[k], f"switchover.{k}"))
+                kw[k] = self.seconds(m[k], f"switchover.{k}", f"switchover.{k}")
         return SwitchoverConfig(**kw)
 
     # -- steps --
@@ -521,6 +589,10 @@ class _Parser:
             "service": self.step_service,
             "command": self.step_command,
         }
+        if not node.value:
+            raise self.fail(
+                node, "takeover", "lists no steps: a takeover would do nothing", "list at least one step"
+            )
         for i, item in enumerate(node.value):
             key = f"takeover[{i}]"
             if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
@@ -550,7 +622,7 @@ class _Parser:
         m = self.mapping(node, key, ("timeout", "dahdi_cfg"))
         kw: dict[str, Any] = {}
         if "timeout" in m:
-            kw["timeout"] = float(self.number(m["timeout"], f"{key}.timeout", minimum=0.1))
+            kw["timeout"] = self.seconds(m["timeout"], f"{key}.timeout", "dahdi.timeout")
         if "dahdi_cfg" in m:
             kw["dahdi_cfg"] = self.argv(m["dahdi_cfg"], f"{key}.dahdi_cfg")
         return DahdiSpec(**kw)
@@ -563,8 +635,11 @@ class _Parser:
             required=("resource", "device", "mountpoint"),
         )
         resource = self.string(m["resource"], f"{key}.resource")
-        if not all(c.isalnum() or c in "_-." for c in resource):
-            raise self.fail(m["resource"], f"{key}.resource", f"invalid DRBD resource name {resource!r}")
+        if resource.startswith("-") or not all(c.isascii() and c.isalnum() or c in "_-." for c in resource):
+            raise self.fail(
+                m["resource"], f"{key}.resource",
+                f"invalid DRBD resource name {resource!r} (letters, digits, _ - ., not starting with -)",
+            )
         kw: dict[str, Any] = {
             "resource": resource,
             "device": self.abspath(m["device"], f"{key}.device"),
@@ -586,7 +661,7 @@ class _Parser:
             kw["fsck"] = self.enum(m["fsck"], f"{key}.fsck", FsckMode)
         for k in ("timeout", "kill_grace"):
             if k in m:
-                kw[k] = float(self.number(m[k], f"{key}.{k}", minimum=0.1))
+                kw[k] = self.seconds(m[k], f"{key}.{k}", f"drbd.{k}")
         return DrbdSpec(**kw)
 
     def step_ip(self, node: Node, key: str) -> IpSpec:
@@ -620,14 +695,14 @@ class _Parser:
             raise self.fail(
                 m["interface"], f"{key}.interface", f"interface name {iface!r} is longer than 15 characters"
             )
-        if iface in (".", "..") or any(c in iface for c in "/: ") or not iface.isprintable():
+        if iface in (".", "..") or iface.startswith("-") or any(c in iface for c in "/: ") or not iface.isprintable():
             raise self.fail(m["interface"], f"{key}.interface", f"invalid interface name {iface!r}")
         kw: dict[str, Any] = {"address": address, "interface": iface}
         if "arp_count" in m:
-            kw["arp_count"] = self.number(m["arp_count"], f"{key}.arp_count", integer=True)
+            kw["arp_count"] = self.number(m["arp_count"], f"{key}.arp_count", "ip.arp_count")
         for k in ("arp_interval", "dad_timeout", "timeout"):
             if k in m:
-                kw[k] = float(self.number(m[k], f"{key}.{k}", minimum=0.0 if k == "dad_timeout" else 0.01))
+                kw[k] = self.seconds(m[k], f"{key}.{k}", f"ip.{k}")
         return IpSpec(**kw)
 
     def step_service(self, node: Node, key: str) -> ServiceSpec:
@@ -638,7 +713,7 @@ class _Parser:
         if "manager" in m:
             kw["manager"] = self.enum(m["manager"], f"{key}.manager", ServiceManager)
         if "timeout" in m:
-            kw["timeout"] = float(self.number(m["timeout"], f"{key}.timeout", minimum=0.1))
+            kw["timeout"] = self.seconds(m["timeout"], f"{key}.timeout", "service.timeout")
         return ServiceSpec(**kw)
 
     def _service_name(self, node: Node, key: str) -> str:
@@ -660,7 +735,7 @@ class _Parser:
         if "check" in m:
             kw["check"] = self.optional_argv(m["check"], f"{key}.check")
         if "timeout" in m:
-            kw["timeout"] = float(self.number(m["timeout"], f"{key}.timeout", minimum=0.01))
+            kw["timeout"] = self.seconds(m["timeout"], f"{key}.timeout", "command.timeout")
         return CommandSpec(**kw)
 
 
@@ -669,6 +744,10 @@ def _is_null(node: Node) -> bool:
 
 
 _SCALAR_LOADER = yaml.SafeLoader("")
+_SCALAR_TAGS = frozenset(
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "timestamp", "merge")
+)
+_COLLECTION_TAGS = frozenset(("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"))
 
 
 def _construct(node: Node) -> Any:
@@ -680,7 +759,11 @@ def _kind(node: Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return f"{_typename(_construct(node))} {node.value!r}"
+    try:
+        value = _construct(node)
+    except (ValueError, OverflowError, yaml.YAMLError):
+        return repr(node.value)
+    return f"{_typename(value)} {node.value!r}"
 
 
 def _typename(value: Any) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_root
 from tests.engine.helpers import run_twinstar
 from twinstar import config as config_mod
 from twinstar.checks import CHECKS, Level, check_installation, run_checks
@@ -82,7 +83,42 @@ def _xpp_order_garbage(tmp: Path) -> dict[str, str]:
     return {"xpp_order": str(tmp / "bad_order")}
 
 
+def _program_of_another_user(tmp: Path) -> dict[str, str]:
+    require_root("chown to another user")
+    prog = tmp / "evil-drbdadm"
+    prog.write_text("#!/bin/sh\nexit 0\n")
+    prog.chmod(0o777)
+    os.chown(prog, 4321, 4321)
+    return {"drbdadm": str(prog)}
+
+
+def _program_in_a_group_writable_directory(tmp: Path) -> dict[str, str]:
+    (tmp / "bin").mkdir()
+    (tmp / "bin").chmod(0o775)
+    prog = tmp / "bin" / "drbdadm"
+    prog.write_text("#!/bin/sh\nexit 0\n")
+    prog.chmod(0o755)
+    return {"drbdadm": str(prog)}
+
+
+def _xpp_order_world_writable(tmp: Path) -> dict[str, str]:
+    (tmp / "open_order").write_text("usb:00000135\n")
+    (tmp / "open_order").chmod(0o666)
+    return {"xpp_order": str(tmp / "open_order")}
+
+
+def _xpp_order_fifo(tmp: Path) -> dict[str, str]:
+    os.mkfifo(tmp / "fifo_order")
+    return {"xpp_order": str(tmp / "fifo_order")}
+
+
 BAD: dict[str, tuple[Setup, str, str]] = {
+    "program writable by others": (_program_of_another_user, "program drbdadm", "evil-drbdadm is owned by uid 4321, not root"),
+    "program in a group-writable directory": (
+        _program_in_a_group_writable_directory, "program drbdadm", "bin is writable by group or others (mode 0775)"
+    ),
+    "xpp_order writable by others": (_xpp_order_world_writable, "xpp_order", "open_order is writable by group or others"),
+    "xpp_order is a FIFO": (_xpp_order_fifo, "xpp_order", "fifo_order: is a FIFO, expected a regular file"),
     "program missing": (lambda t: {"drbdadm": "/nonexistent/drbdadm"}, "program drbdadm", "/nonexistent/drbdadm does not exist"),
     "drain program missing": (
         lambda t: {"drain_check": "/nonexistent/asterisk"},

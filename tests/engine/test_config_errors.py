@@ -29,7 +29,7 @@ def _config(tmp: Path, body: str, *, steps: bool = True) -> Path:
 CASES = {
     "yaml syntax": ("node: [unclosed\n", False, r"twinstar.yaml:\d+: YAML syntax error"),
     "unknown key": ("nodee: a\n", True, r"twinstar.yaml:2: nodee: unknown key \(did you mean 'node'\?\)"),
-    "wrong type": ("lock_timeout: soon\n", True, r"twinstar.yaml:2: lock_timeout: expected a number, found a string"),
+    "wrong type": ("lock_timeout: soon\n", True, r"twinstar.yaml:2: lock_timeout: expected a number from 0 to 86400, found a string"),
     "nested unknown": ("astribanks: {xpp_ordr: /etc/x}\n", True, r"astribanks.xpp_ordr: unknown key \(did you mean 'xpp_order'\?\)"),
     "relative path": ("maintenance_file: etc/maint\n", True, r"maintenance_file: must be an absolute path"),
     "bad handoff": ("handoff: later\n", True, r"handoff: must be one of auto, systemd, spawn, inline"),

@@ -87,7 +87,8 @@ def test_unreadable_and_missing_attributes(tmp_path: Path) -> None:
     (unit,) = sysfs.scan(str(tmp_path), transport=True)
     assert any(p.startswith("label: is a directory") for p in unit.problems)
     assert "status: missing" in unit.problems
-    assert unit.connector == "" and unit.busnum is None
+    assert "connector: is a FIFO, expected a regular file" in unit.problems
+    assert unit.connector is None and unit.busnum is None
     assert not unit.ready
 
 

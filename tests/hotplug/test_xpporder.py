@@ -77,7 +77,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
-    with pytest.raises(XppOrderError, match="cannot read"):
+    with pytest.raises(XppOrderError, match="is a directory, expected a regular file"):
         xpporder.load(str(tmp_path / "dir"))
 
 

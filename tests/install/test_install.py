@@ -168,7 +168,7 @@ def udevadm_errors(rules_dir: Path) -> list[str]:
 
 def test_twinstar_check_reports_missing_and_changed_installed_files(installed: Path, tmp_path: Path) -> None:
     config = tmp_path / "check.yaml"
-    config.write_text(f"node: t\nstate_dir: {tmp_path}/state\ntakeover: []\n")
+    config.write_text(f"node: t\nstate_dir: {tmp_path}/state\ntakeover: [{{command: {{name: noop, start: [/bin/true], stop: [/bin/true]}}}}]\n")
     twinstar = str(installed / "usr/sbin/twinstar")
 
     def findings() -> dict[str, tuple[str, str]]:

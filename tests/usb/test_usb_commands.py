@@ -169,7 +169,7 @@ def test_usb_commands_need_a_configuration_without_the_simulator(cli: Runner) ->
 
 def test_configuration_selects_the_simulator(cli: Runner, sim_file: Path, tmp_path: Path) -> None:
     conf = tmp_path / "twinstar.yaml"
-    conf.write_text(f"node: a\nusb: {{simulator: {sim_file}, simulator_port: 1}}\ntakeover: []\n")
+    conf.write_text(f"node: a\nusb: {{simulator: {sim_file}, simulator_port: 1}}\ntakeover: [{{command: {{name: noop, start: [/bin/true], stop: [/bin/true]}}}}]\n")
     assert cli("sim", "set", str(sim_file), "3", "port=1").returncode == 0
     r = cli("--config", str(conf), "status", "--json")
     assert r.returncode == 0, r.stderr
@@ -185,7 +185,7 @@ def test_configuration_selects_the_simulator(cli: Runner, sim_file: Path, tmp_pa
 def test_real_usb_without_a_usb_bus(cli: Runner, tmp_path: Path) -> None:
     """No simulator: the real libusb path. This build machine has no USB bus and no Astribank."""
     conf = tmp_path / "twinstar.yaml"
-    conf.write_text("node: a\ntakeover: []\n")
+    conf.write_text("node: a\ntakeover: [{command: {name: noop, start: [/bin/true], stop: [/bin/true]}}]\n")
     for command in (["ports"], ["jump"], ["enable-wd"], ["disable-wd"]):
         r = cli("--config", str(conf), *command)
         assert r.returncode == 1, (command, r.stderr)

@@ -83,7 +83,7 @@ def test_unplug_after_status_is_a_disconnect(host: Runner, cli: Runner, sim_file
 def test_jump_that_does_not_leave_times_out(cli: Runner, sim_file: Path, tmp_path: Path) -> None:
     """PORT_SET silently ignored: the unit is still here after switchover.leave_timeout."""
     conf = tmp_path / "twinstar.yaml"
-    conf.write_text(f"usb: {{simulator: {sim_file}}}\nswitchover: {{leave_timeout: 0.3}}\ntakeover: []\n")
+    conf.write_text(f"usb: {{simulator: {sim_file}}}\nswitchover: {{leave_timeout: 0.3}}\ntakeover: [{{command: {{name: noop, start: [/bin/true], stop: [/bin/true]}}}}]\n")
     assert cli("sim", "set", str(sim_file), "1", "stuck=on").returncode == 0
     r = cli("--config", str(conf), "jump")
     assert r.returncode == 1

@@ -26,7 +26,7 @@ def test_rearm_enables_only_that_unit(sim_file: Path, read_state) -> None:
 def test_rearm_uses_the_configuration(sim_file: Path, read_state) -> None:
     from twinstar.config import parse
 
-    config = parse(f"usb: {{simulator: {sim_file}, simulator_port: 0}}\ntakeover: []\n", "t.yaml")
+    config = parse(f"usb: {{simulator: {sim_file}, simulator_port: 0}}\ntakeover: [{{command: {{name: noop, start: [/bin/true], stop: [/bin/true]}}}}]\n", "t.yaml")
     rearm_watchdog(config, 1, 4, environ={})
     assert [u["watchdog"] for u in read_state(sim_file)["units"]] == [False, False, True]
 

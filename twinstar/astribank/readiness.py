@@ -98,10 +98,15 @@ class Readiness:
             if names:
                 parts.append(f"{state} {_some(names)}")
         if self.unlisted:
-            parts.append("unlisted " + _some([f"{shown(u.label or '@' + (u.connector or ''))} ({u.name})" for u in self.unlisted]))
+            parts.append("unlisted " + _some([f"{shown(u.label or '@' + (u.connector or ''))} ({_about(u)})" for u in self.unlisted]))
         if self.unidentified:
-            parts.append("unidentified " + _some([u.name for u in self.unidentified]))
+            parts.append("unidentified " + _some([f"{u.name} ({_about(u)})" if u.problems else u.name for u in self.unidentified]))
         return ", ".join(parts)
+
+
+def _about(unit: Unit) -> str:
+    """The unit's name and, when an attribute could not be read (a label that is a directory), which and why."""
+    return f"{unit.name}: {'; '.join(unit.problems)}" if unit.problems else unit.name
 
 
 def _some(names: list[str]) -> str:

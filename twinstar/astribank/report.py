@@ -77,6 +77,11 @@ def readiness_report(config: Config) -> dict[str, Any]:
     return out
 
 
+def _problems(item: dict[str, Any]) -> str:
+    """`` (label: is a directory, expected a regular file)`` for a unit with unreadable attributes, else ''."""
+    return f" ({shown('; '.join(item['problems']))})" if item["problems"] else ""
+
+
 def render_readiness(report: dict[str, Any]) -> str:
     """The human-readable table of :func:`readiness_report`."""
     lines = [f"role: {report['role'] or 'unknown'}", f"readiness ({report['xpp_order']}): {report['summary'] or 'no units listed'}"]
@@ -87,9 +92,9 @@ def render_readiness(report: dict[str, Any]) -> str:
                      item["xbus"] or "-", item["xbus_state"] or "-", state))
     for item in report["unlisted"]:
         rows.append(("-", shown(item["label"]) if item["label"] else "-", shown(item["connector"]) if item["connector"] else "-",
-                     item["xbus"], item["xbus_state"] or "-", "unlisted"))
+                     item["xbus"], item["xbus_state"] or "-", "unlisted" + _problems(item)))
     for item in report["unidentified"]:
-        rows.append(("-", "-", "-", item["xbus"], item["xbus_state"] or "-", "unidentified (still probing)"))
+        rows.append(("-", "-", "-", item["xbus"], item["xbus_state"] or "-", "unidentified " + (_problems(item) or "(still probing)")))
     if len(rows) > 1:
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
         for r in rows:

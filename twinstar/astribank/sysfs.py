@@ -14,8 +14,9 @@ UTF-8 with ``surrogateescape``); nothing here interprets them.
 
 from __future__ import annotations
 
-import errno
 import os
+
+from twinstar import safefile
 
 #: ``xbus_state`` names, indexed by the number the driver prints beside them.
 STATES = ("START", "IDLE", "SENT_REQUEST", "RECVD_DESC", "READY", "DEACTIVATING", "DEACTIVATED", "FAIL")
@@ -76,24 +77,17 @@ def devices_dir(sysfs_root: str) -> str:
 
 
 def _read(path: str) -> str | None:
-    """An attribute's value without its trailing newline; None when it does not exist."""
-    # Like state.read_json's opening, kept apart: the hook must not import state.py, a sysfs
-    # attribute is one bounded non-blocking read, and failures are unit problems (_Bad), not StateError.
+    """An attribute's value without its trailing newline; None when it does not exist.
+
+    A sysfs attribute is a regular file of at most a page, in the real sysfs as in
+    the fake one: anything else (a directory, a FIFO, a device) is a problem of the unit.
+    """
     try:
-        # O_NONBLOCK: a FIFO planted in a fake tree must not hang the hook (no effect on sysfs files).
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        data = safefile.read_regular(path, safefile.ATTRIBUTE_LIMIT)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise _Bad(f"cannot open: {exc.strerror}") from None
-    try:
-        data = os.read(fd, 4096)
-    except OSError as exc:
-        if exc.errno == errno.EISDIR:
-            raise _Bad("is a directory, expected an attribute") from None
-        raise _Bad(f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
+    except safefile.FileRefused as exc:
+        raise _Bad(exc.reason) from None
     if data.endswith(b"\n"):
         data = data[:-1]
     return data.decode("utf-8", "surrogateescape")

@@ -19,7 +19,7 @@ label longer than the driver's 19 bytes (it could never match) or an empty
 
 from __future__ import annotations
 
-import os
+from twinstar import safefile
 
 LABEL = "label"
 CONNECTOR = "connector"
@@ -126,22 +126,15 @@ def parse(data: bytes, path: str) -> XppOrder:
 
 
 def load(path: str) -> XppOrder:
-    """Read and parse ``xpp_order`` at ``path`` (a missing file is an error)."""
+    """Read and parse ``xpp_order`` at ``path`` (a missing file is an error).
+
+    It must be a regular file, not a symbolic link, of at most
+    :data:`~twinstar.safefile.XPP_ORDER_LIMIT` bytes.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        data = safefile.read_regular(path, safefile.XPP_ORDER_LIMIT)
     except FileNotFoundError:
         raise _error(f"{path}: not found; without it no takeover can start") from None
-    except OSError as exc:
-        raise _error(f"{path}: cannot open: {exc.strerror}") from None
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except OSError as exc:
-        raise _error(f"{path}: cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return parse(b"".join(chunks), path)
+    except safefile.FileRefused as exc:
+        raise _error(str(exc)) from None
+    return parse(data, path)

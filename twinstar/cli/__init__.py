@@ -36,6 +36,28 @@ class Obj:
         return self._config
 
 
+class Number(click.ParamType):  # type: ignore[type-arg]
+    """A command-line number: finite and within the range of the configuration key it overrides."""
+
+    name = "number"
+
+    def __init__(self, key: str) -> None:
+        self.range = config_mod.NUMBERS[key]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number: object = value
+        else:
+            try:
+                number = int(value) if self.range.integer else float(value)
+            except (TypeError, ValueError):
+                number = str(value)
+        why = config_mod.check_number(number, self.range)
+        if why is not None:
+            self.fail(why, param, ctx)
+        return number
+
+
 class TwinstarGroup(click.Group):
     """Loads commands on demand; turns twinstar errors into one line and the contract's exit status."""
 

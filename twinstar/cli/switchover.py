@@ -6,7 +6,7 @@ import json
 
 import click
 
-from twinstar.cli import Obj, main
+from twinstar.cli import Number, Obj, main
 from twinstar.cli.engine import render_report
 from twinstar.switchover import SwitchoverReport, switchover_for
 
@@ -29,7 +29,7 @@ def render(report: SwitchoverReport) -> str:
 @main.command()
 @click.option(
     "--drain-timeout",
-    type=click.FloatRange(min=0),
+    type=Number("switchover.drain_timeout"),
     metavar="S",
     help="Wait at most S seconds for active calls to end (default: switchover.drain_timeout; 0 = do not wait).",
 )

@@ -1,0 +1,128 @@
+"""Read small files without hanging, and tell whether another user could replace a file.
+
+:func:`read_regular` is the one reader of the configuration, ``xpp_order`` and
+the Astribank sysfs attributes: it refuses anything but a regular file (a FIFO
+would block, ``/dev/zero`` never ends, a directory is not a file) before and
+after opening it, opens with ``O_NONBLOCK`` (and ``O_NOFOLLOW`` unless told to
+follow), and reads at most ``limit`` bytes. A sysfs attribute is a regular file
+to ``stat`` in the real sysfs as in the fake one, and never longer than a page.
+
+:func:`replaceable` is the StrictModes test (as sshd applies it): a file is
+safe when it and every directory above it, along the path as written and
+along its resolved path, are owned by root (or the caller) and not writable
+by group or others; a sticky directory (``/tmp``) may be writable by others,
+since they cannot replace the entries they do not own.
+
+Stdlib only and lean: the udev hook reads through this module.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+KIB = 1024
+MIB = 1024 * KIB
+#: Upper bounds of the files twinstar reads (the README's "Limits").
+CONFIG_LIMIT = 4 * MIB
+XPP_ORDER_LIMIT = 64 * KIB
+ATTRIBUTE_LIMIT = 4 * KIB
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+
+
+class FileRefused(Exception):
+    """``path`` cannot be read: ``reason`` says why (a missing file is FileNotFoundError)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def kind(mode: int) -> str:
+    """``a regular file``, ``a FIFO``, ``a directory``... for messages."""
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "a regular file" if stat.S_ISREG(mode) else "an unknown kind of file"
+
+
+def read_regular(path: str, limit: int, *, follow: bool = False) -> bytes:
+    """The contents of the regular file ``path``, at most ``limit`` bytes.
+
+    FileNotFoundError when it does not exist; :class:`FileRefused` for anything
+    else that is wrong (its kind, its size, an open or read error).
+    """
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise FileRefused(path, f"cannot be opened: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):  # checked before opening: opening a device can act on it
+        raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file")
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise FileRefused(path, f"cannot be opened: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # replaced between the two looks
+            raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file")
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(65536, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileRefused(path, f"is larger than {limit} bytes, the most twinstar reads")
+    except OSError as exc:
+        raise FileRefused(path, f"cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _components(path: str) -> list[str]:
+    """``/a/b/c`` -> ``["/", "/a", "/a/b", "/a/b/c"]``."""
+    out = ["/"]
+    for part in path.strip("/").split("/"):
+        if part:
+            out.append(os.path.join(out[-1], part))
+    return out
+
+
+def replaceable(path: str) -> str | None:
+    """Why a user other than root (and the caller) could replace ``path``; None when none can."""
+    trusted = {0, os.geteuid()}
+    path = os.path.abspath(path)
+    seen: set[str] = set()
+    for p in _components(path) + _components(os.path.realpath(path)):
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            st = os.lstat(p)
+        except OSError as exc:
+            return f"{p}: cannot check: {exc.strerror}"
+        if st.st_uid not in trusted:
+            return f"{p} is owned by uid {st.st_uid}, not root"
+        if stat.S_ISLNK(st.st_mode):
+            continue  # a link's own mode means nothing; its directory and target are checked
+        if st.st_mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+            return f"{p} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
