@@ -1,10 +1,12 @@
-"""What the demo may leave on the machine: namespaces, mounts, loop devices, processes."""
+"""What the demo may leave on the machine: namespaces, mounts, loop devices, processes, cgroups."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 from dataclasses import dataclass
+
+from twinstar.demo.members import cgroup2_mounts
 
 PREFIX = "tsdemo-"
 
@@ -15,6 +17,7 @@ class Snapshot:
     mounts: frozenset[str]
     loops: frozenset[str]
     processes: frozenset[tuple[int, str]]
+    cgroups: frozenset[str]
 
     def demo_parts(self) -> list[str]:
         """Everything in this snapshot that belongs to a demo run."""
@@ -22,6 +25,7 @@ class Snapshot:
         out += [f"mount {m}" for m in self.mounts if f"/{PREFIX}" in m]
         out += [f"loop {x}" for x in self.loops if f"/{PREFIX}" in x]
         out += [f"process {pid} {cmd}" for pid, cmd in self.processes if "twinstar.demo" in cmd or PREFIX in cmd]
+        out += [f"cgroup {c}" for c in self.cgroups if os.path.basename(c).startswith(PREFIX)]
         return sorted(out)
 
 
@@ -46,7 +50,16 @@ def snapshot() -> Snapshot:
         mounts=mounts,
         loops=frozenset(line for line in loops.splitlines() if line.strip()),
         processes=frozenset(procs),
+        cgroups=frozenset(cgroups()),
     )
+
+
+def cgroups() -> list[str]:
+    """Every directory of the cgroup v2 hierarchy."""
+    out = []
+    for mount in cgroup2_mounts():
+        out += [directory for directory, _dirs, _files in os.walk(mount)]
+    return out
 
 
 def new_demo_parts(before: Snapshot, after: Snapshot) -> list[str]:

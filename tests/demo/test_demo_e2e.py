@@ -17,13 +17,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO
 from tests.demo.leftovers import new_demo_parts, snapshot
-from twinstar.demo import heartbeat
+from tests.demo.unprivileged import as_nobody, base_python, readable_install
+from twinstar.demo import events, heartbeat, topology
+from twinstar.demo.scenario import Options
+from twinstar.demo.topology import NETNS_DIR, Topology
+from twinstar.state import StateStore
 
 TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
 
@@ -76,20 +81,57 @@ def test_demo_fails_over_from_a_to_b_and_leaves_nothing(scenario: str) -> None:
         assert released < took
 
 
+def starting_pbx(name: str) -> bool:
+    """The takeover of server ``name`` is starting its PBX (``responder start`` runs)."""
+    return any(
+        "twinstar.demo.responder start" in cmd and f"--name {name} " in cmd for _, cmd in snapshot().processes
+    )
+
+
+def logged(events_log: str, host: str, prefix: str) -> bool:
+    return any(e["host"] == host and e["event"].startswith(prefix) for e in events.read(events_log))
+
+
+def journaled(events_log: str, key: str) -> bool:
+    """The takeover engine of server ``key`` has begun (its journal has a record)."""
+    return bool(StateStore(os.path.join(os.path.dirname(events_log), key, "state")).read_journal())
+
+
+#: Moments of a power-loss run to press Ctrl-C at, in order: each waits for what was just seen.
+INTERRUPTS: dict[str, Callable[[Topology, str], bool]] = {
+    "building the network": lambda topo, log: os.path.exists(f"{NETNS_DIR}/{topo.switch}"),
+    "hardware up": lambda topo, log: logged(log, "", "hardware up"),
+    "a unit online on pbx-a": lambda topo, log: logged(log, "pbx-a", "online XBUS-"),
+    "pbx-a takeover begins": lambda topo, log: journaled(log, "a"),
+    "pbx-a mounted": lambda topo, log: logged(log, "pbx-a", "partition mounted"),
+    "pbx-a starting its PBX": lambda topo, log: starting_pbx("pbx-a"),
+    "power cut": lambda topo, log: logged(log, "pbx-a", "power cut"),
+    "units switching": lambda topo, log: logged(log, "pbx-a", "watchdog: switch"),
+    "pbx-b hook running": lambda topo, log: logged(log, "pbx-b", "online XBUS-"),
+    "pbx-b starting its PBX": lambda topo, log: starting_pbx("pbx-b"),
+}
+
+
 @pytest.mark.privileged
-def test_ctrl_c_during_the_demo_removes_everything() -> None:
+@pytest.mark.parametrize("moment", list(INTERRUPTS))
+def test_ctrl_c_during_the_demo_removes_everything(moment: str) -> None:
+    """SIGINT as soon as ``moment`` is seen; afterwards no namespace, mount, loop, process or cgroup is left.
+
+    The PBX starts are the moments where a takeover forks a detached process.
+    """
+    ready = INTERRUPTS[moment]
     before = snapshot()
     proc = subprocess.Popen(
         [TWINSTAR, "demo", "--scenario", "power-loss"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
     )
+    topo = topology.plan(proc.pid)
+    events_log = os.path.join(Options().base_dir, topo.prefix, "events.jsonl")
     try:
         deadline = time.monotonic() + 60
-        # Interrupt once pbx-a is up: namespaces, mount, processes all exist.
-        while not any(line.startswith("mount") and line.endswith("/a/replica") for line in snapshot().demo_parts()):
+        while not ready(topo, events_log):
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "pbx-a never mounted the replica"
-            time.sleep(0.05)
-        assert new_demo_parts(before, snapshot()) != []
+            assert time.monotonic() < deadline, f"{moment} never happened"
+            time.sleep(0.005)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -98,7 +140,7 @@ def test_ctrl_c_during_the_demo_removes_everything() -> None:
             proc.wait()
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    assert new_demo_parts(before, snapshot()) == []
+    assert new_demo_parts(before, snapshot()) == [], err
 
 
 @pytest.mark.privileged
@@ -124,11 +166,13 @@ def test_keep_leaves_the_machines_and_names_the_commands_that_remove_them() -> N
 
 
 def test_demo_as_non_root_explains_and_exits_2() -> None:
+    """As root, the program runs as nobody from a world-readable copy (the checkout may be closed to others)."""
     if os.geteuid() == 0:
-        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TWINSTAR, "demo"]
+        with readable_install() as env:
+            argv = as_nobody([base_python(), "-m", "twinstar", "demo"])
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/", env=env)
     else:
-        argv = [TWINSTAR, "demo"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+        proc = subprocess.run([TWINSTAR, "demo"], capture_output=True, text=True, timeout=60, cwd="/")
     assert proc.returncode == 2, proc.stderr
     assert "needs root" in proc.stderr
     assert "Traceback" not in proc.stderr

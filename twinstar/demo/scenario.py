@@ -29,7 +29,8 @@ from enum import StrEnum
 from typing import Any
 
 from twinstar.demo import events, processes, servers, topology
-from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.demo.cleanup import CleanupRegistry, signals_held
+from twinstar.demo.members import DemoProcesses
 from twinstar.demo.servers import ServerFiles, Shared
 from twinstar.demo.topology import Topology, in_netns
 from twinstar.demo.watch import AddressWatch, MountWatch
@@ -105,26 +106,29 @@ class Run:
         self.procs: dict[str, Any] = {}
         self.watches: list[AddressWatch | MountWatch] = []
         self.loop: str | None = None
+        self.members: DemoProcesses | None = None
 
     # -- building ----------------------------------------------------------------------------
 
     def build(self) -> None:
         self.progress(f"building hosts pbx-a, pbx-b and client ({self.topo.prefix}-*), {self.options.units} units")
+        with signals_held():  # a Ctrl-C here would leave the demo process in the cgroup
+            self.members = DemoProcesses.enter(self.topo.prefix, self.topo.namespaces)
+            self.cleanup.add(f"processes of the demo ({self.members.method})", self.members.remove)
+        self.cleanup.add(f"work directory {self.workdir}", self.remove_workdir)
         os.makedirs(self.workdir, mode=0o700)
-        self.cleanup.add(f"work directory {self.workdir}", lambda: shutil.rmtree(self.workdir))
         topology.build(self.topo, self.runner, self.cleanup)
         loop = servers.make_replica(self.workdir, self.runner, self.cleanup)
         self.loop = loop
         self.cleanup.add(f"mounts under {self.workdir}", lambda: servers.unmount_under(self.runner, self.workdir))
         # Undone first: the responder runs from the mount, so it must be gone before the unmount.
-        self.cleanup.add(f"processes in {self.topo.prefix}-*", self.kill_all)
+        self.cleanup.add(f"processes of the demo ({self.members.method})", self.members.kill_all)
         self.shared, self.servers = servers.prepare(self.topo, self.workdir, units=self.options.units, loop_device=loop)
         events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value)
 
-    def kill_all(self) -> None:
-        """Every process in the demo's namespaces (all started by the demo or its hooks)."""
-        for ns in self.topo.namespaces:
-            processes.kill_pids(topology.netns_pids(self.runner, ns))
+    def remove_workdir(self) -> None:
+        if os.path.isdir(self.workdir):
+            shutil.rmtree(self.workdir)
 
     def start_processes(self) -> None:
         assert self.shared is not None
@@ -324,6 +328,8 @@ def run(scenario: Scenario, options: Options, *, progress: Progress = _quiet) ->
         finally:
             if options.keep:
                 cleanup.forget()
+                if demo.members is not None:
+                    demo.members.release()
                 collected.kept = [shlex.join(argv) for argv in demo.removal()]
             else:
                 progress("cleaning up")

@@ -103,20 +103,22 @@ class Shared:
 
 
 def make_replica(workdir: str, runner: ProgramRunner, cleanup: CleanupRegistry) -> str:
-    """A real ext4 image on a loop device; returns the device. Registers its removal."""
+    """A real ext4 image on a loop device; returns the device. Registers its removal (before attaching it)."""
     image = os.path.join(workdir, "replica.img")
     with open(image, "wb") as f:
         f.truncate(IMAGE_MB * 1024 * 1024)
     runner.run(["mkfs.ext4", "-q", "-F", "-L", "replica", image], timeout=60, quiet=True)
-    device = runner.run(["losetup", "--find", "--show", image], timeout=30, quiet=True).stdout.strip()
-    cleanup.add(f"loop device {device}", lambda: detach_loop(runner, device, image))
-    return device
+    cleanup.add(f"loop device of {image}", lambda: detach_loops(runner, image))
+    return runner.run(["losetup", "--find", "--show", image], timeout=30, quiet=True).stdout.strip()
 
 
-def detach_loop(runner: ProgramRunner, device: str, image: str) -> None:
+def detach_loops(runner: ProgramRunner, image: str) -> None:
+    """Detach every loop device backed by ``image`` (``losetup -j`` lists them as ``/dev/loopN: ...``)."""
     result = runner.run(["losetup", "-j", image], timeout=30, ok_codes=None, quiet=True)
-    if device + ":" in result.stdout:
-        runner.run(["losetup", "-d", device], timeout=30, quiet=True)
+    for line in result.stdout.splitlines():
+        device = line.split(":", 1)[0]
+        if device.startswith("/dev/loop"):
+            runner.run(["losetup", "-d", device], timeout=30, quiet=True)
 
 
 def mounts_under(directory: str) -> list[str]:

@@ -88,8 +88,9 @@ def build(topo: Topology, runner: ProgramRunner, cleanup: CleanupRegistry) -> No
         runner.run(["ip", *args], timeout=10, quiet=True)
 
     for ns in (topo.switch, topo.a.netns, topo.b.netns, topo.c.netns):
-        ip("netns", "add", ns)
+        # Registered first: a Ctrl-C right after the namespace appears must not leave it.
         cleanup.add(f"network namespace {ns}", functools.partial(delete_netns, runner, ns))
+        ip("netns", "add", ns)
         ip("-n", ns, "link", "set", "lo", "up")
     ip("-n", topo.switch, "link", "add", "br0", "type", "bridge")
     ip("-n", topo.switch, "link", "set", "br0", "up")
