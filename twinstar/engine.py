@@ -11,6 +11,11 @@ records the transition in progress with its pid; a transition found there
 whose process is gone was interrupted (SIGKILL, power cut) and is reported,
 then completed by the next takeover or rolled back by the next release: the
 steps are idempotent, so both simply run again from the real state.
+
+A ``state_dir`` that cannot be written (full, read-only) stops a run before
+any step; once a run has begun, a journal line that cannot be written makes a
+takeover roll back (a release goes on), and a final role that cannot be
+written leaves the interrupted transition for the next run to recover.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ release runs, which process runs it; a role of ``starting``/``stopping``
 whose process is gone means that transition was interrupted. The journal
 is one JSON object per line, one line per step event. Files are opened with
 O_NOFOLLOW and replaced atomically, so a crash leaves the old or the new
-content, never a mix, and a planted symlink is refused.
+content, never a mix, and a planted symlink is refused. The lock and the
+journal must be regular files with a single link (a planted hard link is
+never truncated or appended to); every failed write is a StateError.
 """
 
 from __future__ import annotations
