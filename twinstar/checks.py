@@ -7,12 +7,11 @@ system. A finding at level ``error`` makes ``twinstar check`` exit 2.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterable
 
-from twinstar import safefile
+from twinstar import safefile, state
 from twinstar.config import Config, DrbdSpec, IpSpec
-from twinstar.errors import ProgramError, TwinstarError
+from twinstar.errors import ProgramError, StateDirError, TwinstarError
 
 # Re-exported: the command line imports the findings type from here.
 from twinstar.findings import Finding as Finding
@@ -78,13 +77,12 @@ def check_state_dir(config: Config) -> Iterable[Finding]:
         else:
             yield Finding(Level.ERROR, "state_dir", f"{path} does not exist and {parent} is not writable")
         return
-    if not stat.S_ISDIR(st.st_mode):
-        yield Finding(Level.ERROR, "state_dir", f"{path} is not a directory (symlink or file in the way)")
-    elif st.st_uid != os.geteuid():
-        yield Finding(Level.ERROR, "state_dir", f"{path} is owned by uid {st.st_uid}, not by this user")
-    elif st.st_mode & 0o022:
-        yield Finding(Level.ERROR, "state_dir", f"{path} is writable by group or others (chmod go-w {path})")
-    elif not os.access(path, os.W_OK | os.X_OK):
+    try:
+        state.check_state_dir(path, st)
+    except StateDirError as exc:
+        yield Finding(Level.ERROR, "state_dir", str(exc))
+        return
+    if not os.access(path, os.W_OK | os.X_OK):
         yield Finding(Level.ERROR, "state_dir", f"{path} is not writable")
     else:
         yield Finding(Level.OK, "state_dir", f"{path} is usable")

@@ -11,6 +11,11 @@ records the transition in progress with its pid; a transition found there
 whose process is gone was interrupted (SIGKILL, power cut) and is reported,
 then completed by the next takeover or rolled back by the next release: the
 steps are idempotent, so both simply run again from the real state.
+
+A ``state_dir`` that cannot be written (full, read-only) stops a run before
+any step; once a run has begun, a journal line that cannot be written makes a
+takeover roll back (a release goes on), and a final role that cannot be
+written leaves the interrupted transition for the next run to recover.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from twinstar import log as tlog
@@ -32,6 +37,8 @@ from twinstar.errors import (
     ExitStatus,
     ProgramError,
     RefusedError,
+    StateDirError,
+    StateError,
     TwinstarError,
 )
 from twinstar.proc import ProgramRunner
@@ -128,6 +135,29 @@ class Report:
         }
 
 
+#: What to do when ``state_dir`` cannot be written.
+_FREE_STATE_DIR = "make room in the state directory or make it writable, then run again"
+
+
+def _not_started(exc: StateError) -> StateError:
+    """``exc`` said of a run stopped before any step: nothing was changed (a bad ``state_dir`` stays bad input)."""
+    if isinstance(exc, StateDirError):
+        return exc
+    return StateError(f"nothing was changed: {exc.message}", hint=exc.hint or _FREE_STATE_DIR)
+
+
+@dataclass
+class _Run:
+    """One takeover or release under way: its id, start, and whether its journal could be written."""
+
+    id: str
+    action: Action
+    started_wall: float
+    started: float
+    recovered: str | None = None
+    unrecorded: StateError | None = None  # the first journal write that failed
+
+
 def new_run_id() -> str:
     """12 random hex digits naming one takeover or release in the journal (uuid costs an import)."""
     return os.urandom(6).hex()
@@ -222,7 +252,10 @@ class Engine:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         lock = FileLock(self.store.lock_path)
-        lock.acquire(timeout=self.config.lock_timeout)
+        try:
+            lock.acquire(timeout=self.config.lock_timeout)
+        except StateError as exc:
+            raise _not_started(exc) from None
         try:
             yield
         finally:
@@ -245,21 +278,52 @@ class Engine:
         self.store.journal({"ts": self.clock(), "event": "recovery", "action": action.value, "message": message})
         return message
 
-    def _begin(self, action: Action, role: Role) -> tuple[str, float, float, str | None]:
-        """Start a transition (we hold the lock): its run id, wall and monotonic start, recovery note."""
-        run_id = new_run_id()
-        started_wall, started = self.clock(), self.monotonic()
-        recovered = self._recover(action)
-        # The journal first: a journal that cannot be written stops the run before state.json says "starting"/"stopping".
-        self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": action.value, "pid": os.getpid()})
-        self.store.write(NodeState(role=role, pid=os.getpid(), since=self.clock(), node=self.config.node))
-        return run_id, started_wall, started, recovered
+    def _begin(self, action: Action, role: Role) -> _Run:
+        """Start a transition (we hold the lock).
 
-    def _finish(self, report: Report, started_wall: float) -> None:
+        Nothing has changed yet: a journal or ``state.json`` that cannot be
+        written (a full or read-only ``state_dir``) raises StateError here, and
+        the run stops before any step. From here on, ``state.json`` says a
+        transition is in progress, so a run that cannot record its end is
+        recovered by the next one from the real state.
+        """
+        run = _Run(new_run_id(), action, self.clock(), self.monotonic())
+        try:
+            run.recovered = self._recover(action)
+            # The journal first: a journal that cannot be written stops the run before state.json says "starting"/"stopping".
+            self.store.journal({"ts": run.started_wall, "run": run.id, "event": "begin", "action": action.value, "pid": os.getpid()})
+            self.store.write(NodeState(role=role, pid=os.getpid(), since=self.clock(), node=self.config.node))
+        except StateError as exc:
+            raise _not_started(exc) from None
+        return run
+
+    def _note(self, run: _Run, record: dict[str, Any]) -> None:
+        """Journal one event once the run has begun: a failure is logged and kept, never raised.
+
+        A takeover stops at its next step when the journal fails (and rolls
+        back); an undo always goes on.
+        """
+        try:
+            self.store.journal(record)
+        except StateError as exc:
+            if run.unrecorded is None:
+                run.unrecorded = exc
+                then = "what is up is rolled back" if run.action == Action.TAKEOVER else "the release goes on"
+                self.log.error(f"{run.action.value}: {exc}; {then}")
+            else:
+                self.log.debug(f"{run.action.value}: {exc}")
+
+    def _require_recorded(self, run: _Run) -> None:
+        """Stop a takeover whose journal could not be written: what is not recorded is rolled back."""
+        if run.unrecorded is not None:
+            raise StateError(f"the journal cannot be written: {run.unrecorded}", hint=_FREE_STATE_DIR)
+
+    def _record_end(self, run: _Run, report: Report) -> StateError | None:
+        """Write the outcome to ``state.json`` and the journal; the error when ``state.json`` could not be written."""
         transition = {
             "action": report.action.value,
             "result": report.verdict,
-            "started": started_wall,
+            "started": run.started_wall,
             "ended": self.clock(),
             "duration_ms": round(report.duration * 1000, 1),
             "error": report.error,
@@ -267,62 +331,96 @@ class Engine:
             "steps": [o.to_json() for o in report.steps],
             "rollback": [o.to_json() for o in report.rollback],
         }
-        self.store.write(
-            NodeState(role=report.role, pid=None, since=self.clock(), last_transition=transition, node=self.config.node)
-        )
-        self.store.journal({"ts": self.clock(), "event": "end", **transition})
+        try:
+            self.store.write(
+                NodeState(role=report.role, pid=None, since=self.clock(), last_transition=transition, node=self.config.node)
+            )
+        except StateError as exc:
+            return exc
+        self._note(run, {"ts": self.clock(), "event": "end", **transition})
+        return None
 
-    def _run_phase(self, run_id: str, action: Action, step: Step, phase: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+    def _finish(self, run: _Run, report: Report) -> Report:
+        """Record the outcome (best effort); a journal or role that could not be written makes it a failure."""
+        if run.unrecorded is not None and report.ok:
+            report = replace(report, exit_status=ExitStatus.FAILED, error=f"the journal cannot be written: {run.unrecorded}")
+        failure = self._record_end(run, report)
+        if failure is None:
+            return report
+        note = (
+            f"role {report.role.value} not recorded ({failure}); "
+            f"{self.store.state_path} still says {run.action.value} in progress, and the next takeover "
+            "or release recovers from the real state"
+        )
+        self.log.error(f"{run.action.value}: {note}")
+        status = ExitStatus.FAILED if report.ok else report.exit_status
+        return replace(report, exit_status=status, error=f"{report.error}; {note}" if report.error else note)
+
+    def _run_phase(self, run: _Run, step: Step, phase: str, fn: Callable[[], Any]) -> tuple[Any, float]:
         """Run one phase of one step, journal and log it; re-raise failures."""
+        action = run.action
         start_wall, start = self.clock(), self.monotonic()
-        record: dict[str, Any] = {"run": run_id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall}
+        record: dict[str, Any] = {"run": run.id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall}
         if phase in ("apply", "undo"):
-            self.store.journal({**record, "result": "started"})
+            self._note(run, {**record, "result": "started"})
+        if phase == "apply":
+            self._require_recorded(run)
         try:
             value = fn()
         except TwinstarError as exc:
             duration = self.monotonic() - start
             result = Result.REFUSED if isinstance(exc, RefusedError) else Result.FAILED
-            self.store.journal({**record, "end": self.clock(), "result": result.value, "error": str(exc)})
+            self._note(run, {**record, "end": self.clock(), "result": result.value, "error": str(exc)})
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result.value, duration=duration, error=str(exc))
             raise
         except Exception as exc:  # a bug in a step must still roll back, never leave half-done
             duration = self.monotonic() - start
             error = f"unexpected {type(exc).__name__}: {exc}"
-            self.store.journal({**record, "end": self.clock(), "result": "failed", "error": error})
+            self._note(run, {**record, "end": self.clock(), "result": "failed", "error": error})
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result="failed", duration=duration, error=error)
             raise TwinstarError(f"step {step.name}: {error}") from exc
         duration = self.monotonic() - start
         result_word = ("up" if value.up else "down") if phase == "check" else "ok"
-        self.store.journal({**record, "end": self.clock(), "result": result_word})
+        self._note(run, {**record, "end": self.clock(), "result": result_word})
         tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result_word, duration=duration)
         return value, duration
 
     def _takeover(self) -> Report:
-        run_id, started_wall, started, recovered = self._begin(Action.TAKEOVER, Role.STARTING)
+        run = self._begin(Action.TAKEOVER, Role.STARTING)
         outcomes: list[StepOutcome] = []
         up: list[Step] = []
-        t0 = started
+        t0 = run.started
         try:
             with _signals_raise():
                 for step in self.steps:
+                    self._require_recorded(run)
                     t0 = self.monotonic()
-                    probe, _ = self._run_phase(run_id, Action.TAKEOVER, step, "check", step.check)
+                    probe, _ = self._run_phase(run, step, "check", step.check)
                     if probe.up:
                         outcomes.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
                         up.append(step)
                         continue
-                    self._run_phase(run_id, Action.TAKEOVER, step, "apply", step.apply)
-                    self._run_phase(run_id, Action.TAKEOVER, step, "verify", step.verify)
+                    self._run_phase(run, step, "apply", step.apply)
+                    self._run_phase(run, step, "verify", step.verify)
                     outcomes.append(StepOutcome(step.name, "apply", Result.DONE, self.monotonic() - t0))
                     up.append(step)
+                self._require_recorded(run)
+                t0 = self.monotonic()
+                report = Report(
+                    Action.TAKEOVER, ExitStatus.OK, Role.ACTIVE, tuple(outcomes), (), self.monotonic() - run.started, recovered=run.recovered
+                )
+                # Active only once recorded: a node that cannot say it is active is rolled back.
+                failure = self._record_end(run, report)
+                if failure is None:
+                    return report
+                raise StateError(f"cannot record role active: {failure}", hint=_FREE_STATE_DIR)
         except TwinstarError as exc:
             refused = isinstance(exc, RefusedError)
-            failed_step = self.steps[len(up)].name if len(up) < len(self.steps) else "?"
+            failed_step = self.steps[len(up)].name if len(up) < len(self.steps) else "state_dir"
             outcomes.append(
                 StepOutcome(failed_step, "apply", Result.REFUSED if refused else Result.FAILED, self.monotonic() - t0, error=str(exc))
             )
-            rollback = self._undo_all(run_id, Action.TAKEOVER, list(reversed(up)))
+            rollback = self._undo_all(run, list(reversed(up)))
             clean = all(o.result != Result.FAILED for o in rollback)
             role = Role.STANDBY if refused and clean else Role.FAILED
             report = Report(
@@ -331,41 +429,35 @@ class Engine:
                 role,
                 tuple(outcomes),
                 tuple(rollback),
-                self.monotonic() - started,
+                self.monotonic() - run.started,
                 error=str(exc),
-                recovered=recovered,
+                recovered=run.recovered,
             )
-            self._finish(report, started_wall)
-            return report
-        report = Report(
-            Action.TAKEOVER, ExitStatus.OK, Role.ACTIVE, tuple(outcomes), (), self.monotonic() - started, recovered=recovered
-        )
-        self._finish(report, started_wall)
-        return report
+            return self._finish(run, report)
 
-    def _undo_all(self, run_id: str, action: Action, steps: Sequence[Step]) -> list[StepOutcome]:
+    def _undo_all(self, run: _Run, steps: Sequence[Step]) -> list[StepOutcome]:
         """Undo each step (already in the order wanted), carrying on past failures."""
         out: list[StepOutcome] = []
         for step in steps:
             t0 = self.monotonic()
             try:
-                if action == Action.RELEASE:
-                    probe, _ = self._run_phase(run_id, action, step, "check", step.release_probe)
+                if run.action == Action.RELEASE:
+                    probe, _ = self._run_phase(run, step, "check", step.release_probe)
                     if not probe.up:
                         out.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
                         continue
-                self._run_phase(run_id, action, step, "undo", step.undo)
-                self._run_phase(run_id, action, step, "verify-undone", step.verify_undone)
+                self._run_phase(run, step, "undo", step.undo)
+                self._run_phase(run, step, "verify-undone", step.verify_undone)
                 out.append(StepOutcome(step.name, "undo", Result.UNDONE, self.monotonic() - t0))
             except TwinstarError as exc:
                 out.append(StepOutcome(step.name, "undo", Result.FAILED, self.monotonic() - t0, error=str(exc)))
         return out
 
     def _release(self) -> Report:
-        run_id, started_wall, started, recovered = self._begin(Action.RELEASE, Role.STOPPING)
+        run = self._begin(Action.RELEASE, Role.STOPPING)
         # Release must finish even when asked to stop: the signals stay as they were
         # only while undoing; an interrupted release is recovered by the next one.
-        outcomes = self._undo_all(run_id, Action.RELEASE, list(reversed(self.steps)))
+        outcomes = self._undo_all(run, list(reversed(self.steps)))
         failures = [o for o in outcomes if o.result == Result.FAILED]
         report = Report(
             Action.RELEASE,
@@ -373,12 +465,11 @@ class Engine:
             Role.FAILED if failures else Role.STANDBY,
             tuple(outcomes),
             (),
-            self.monotonic() - started,
+            self.monotonic() - run.started,
             error="; ".join(o.error or "" for o in failures) or None,
-            recovered=recovered,
+            recovered=run.recovered,
         )
-        self._finish(report, started_wall)
-        return report
+        return self._finish(run, report)
 
     def _dry_run(self, action: Action) -> Report:
         """Check every step and say what would be done; changes nothing."""

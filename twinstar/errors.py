@@ -133,7 +133,11 @@ class LockBusyError(TwinstarError):
 
 
 class StateError(TwinstarError):
-    """The node's state directory or files cannot be used."""
+    """The node's state directory or files cannot be used or written (full, read-only, planted)."""
+
+
+class StateDirError(StateError, BadInputError):
+    """The configured ``state_dir`` is not a private directory (a file, a symlink): exit 2, nothing changed."""
 
 
 class UsbError(TwinstarError):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,11 +23,19 @@ def recorder_wrapper(tmp: Path) -> Path:
     return path
 
 
-def command_steps_config(tmp: Path, n: int, *, behaviour: dict[str, list[str]] | None = None, extra: str = "") -> Path:
+def command_steps_config(
+    tmp: Path,
+    n: int,
+    *,
+    behaviour: dict[str, list[str]] | None = None,
+    extra: str = "",
+    without_check: Collection[int] = (),
+) -> Path:
     """A configuration of ``n`` command steps ``s1..sn`` that log to tmp/calls.
 
     ``behaviour`` maps 'start3' / 'stop2' to extra recorder arguments.
     Each step's check is ``test -e tmp/up-<i>``; start creates it, stop removes it.
+    The steps numbered in ``without_check`` have no check: twinstar keeps a marker for them.
     """
     behaviour = behaviour or {}
     rec = recorder_wrapper(tmp)
@@ -36,10 +45,10 @@ def command_steps_config(tmp: Path, n: int, *, behaviour: dict[str, list[str]] |
         up = tmp / f"up-{i}"
         start = [str(rec), str(calls), f"start{i}", "--create", str(up), *behaviour.get(f"start{i}", [])]
         stop = [str(rec), str(calls), f"stop{i}", "--remove", str(up), *behaviour.get(f"stop{i}", [])]
+        check = "" if i in without_check else f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n"
         lines.append(
             f"  - command:\n      name: s{i}\n      start: {json.dumps(start)}\n"
-            f"      stop: {json.dumps(stop)}\n"
-            f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n      timeout: 5"
+            f"      stop: {json.dumps(stop)}\n{check}      timeout: 5"
         )
     path = tmp / "twinstar.yaml"
     path.write_text("\n".join(lines) + "\n")

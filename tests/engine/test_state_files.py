@@ -37,8 +37,8 @@ def test_state_dir_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     elsewhere.mkdir()
     (tmp_path / "state").symlink_to(elsewhere)
     result = run_twinstar(config, "takeover")
-    assert result.returncode == 1, result.stderr
-    assert f"state directory {tmp_path / 'state'} is not a directory" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert f"state directory {tmp_path / 'state'} is not a directory but a symlink" in result.stderr
     assert list(elsewhere.iterdir()) == []
     assert calls(tmp_path) == []
 
@@ -50,7 +50,7 @@ def test_state_dir_writable_by_others_is_refused(tmp_path: Path) -> None:
     state.mkdir()
     state.chmod(0o777)
     result = run_twinstar(config, "takeover")
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     assert "writable by group or others" in result.stderr and "chmod go-w" in result.stderr
     assert calls(tmp_path) == []
     assert not (state / "state.json").exists()

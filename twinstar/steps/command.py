@@ -2,7 +2,9 @@
 
 Without a ``check`` command the step cannot read its state back, so it
 keeps its own record: a marker file in ``state_dir`` written after a
-successful start and removed after a successful stop.
+successful start and removed after a successful stop. The marker is created
+like the other state files (never through a symlink, mode 0600); a marker
+that is a symlink or not a regular file is refused.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import os
 
 from twinstar.config import CommandSpec
-from twinstar.errors import ProgramError
+from twinstar.errors import ProgramError, StateError, StepError
+from twinstar.state import create_marker, marker_exists
 from twinstar.steps.base import Probe, Step, StepContext
 
 
@@ -31,7 +34,10 @@ class CommandStep(Step):
 
     def check(self) -> Probe:
         if self.spec.check is None:
-            up = os.path.exists(self._marker)
+            try:
+                up = marker_exists(self._marker)
+            except StateError as exc:
+                raise StepError(self.name, str(exc)) from None
             return Probe(up, "started by twinstar" if up else "not started by twinstar")
         try:
             result = self.ctx.runner.run(self.spec.check, timeout=self.timeout, ok_codes=None, quiet=True)
@@ -44,8 +50,15 @@ class CommandStep(Step):
     def apply(self) -> None:
         self.run_program(self.spec.start, failure="start failed")
         if self.spec.check is None:
-            with open(self._marker, "w") as f:
-                f.write(f"{os.getpid()}\n")
+            try:
+                create_marker(self._marker, f"{os.getpid()}\n".encode())
+            except StateError as exc:
+                # Unrecorded, the start could never be undone: take it back now.
+                try:
+                    self.run_program(self.spec.stop, failure="stop failed")
+                except StepError as stop_exc:
+                    raise StepError(self.name, f"started, but {exc}; and then {stop_exc}") from None
+                raise StepError(self.name, f"started, but {exc}; stopped it again") from None
 
     def undo(self) -> None:
         self.run_program(self.spec.stop, failure="stop failed")

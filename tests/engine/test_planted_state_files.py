@@ -1,0 +1,156 @@
+"""A bad ``state_dir`` is bad input (exit 2); planted links in it are refused, never followed or truncated."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.engine.helpers import calls, command_steps_config, run_twinstar
+from twinstar.atomic import replace_file
+from twinstar.errors import ExitStatus, StateDirError, StateError
+from twinstar.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
+
+
+def _error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("twinstar: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr and "internal error" not in stderr, stderr
+    return lines[0]
+
+
+# --- state_dir itself ---------------------------------------------------------------
+
+
+def test_state_dir_that_is_a_regular_file_is_bad_input(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2)
+    (tmp_path / "state").write_text("not a directory\n")
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == ExitStatus.BAD_INPUT, result.stderr
+    assert f"state directory {tmp_path / 'state'} is not a directory but a regular file" in _error_line(result.stderr)
+    assert (tmp_path / "state").read_text() == "not a directory\n"
+    assert calls(tmp_path) == []
+
+
+def test_state_dir_that_is_a_dangling_symlink_is_bad_input(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2)
+    (tmp_path / "state").symlink_to(tmp_path / "gone")
+    for action in ("takeover", "release"):
+        result = run_twinstar(config, action)
+        assert result.returncode == ExitStatus.BAD_INPUT, result.stderr
+        assert "is not a directory but a dangling symlink" in _error_line(result.stderr)
+    assert not (tmp_path / "gone").exists() and (tmp_path / "state").is_symlink()
+    assert calls(tmp_path) == []
+
+
+def test_state_dir_under_a_file_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StateDirError) as caught:
+        ensure_dir(str(tmp_path / "file" / "state"))
+    assert caught.value.exit_status == ExitStatus.BAD_INPUT
+    assert "in the way" in str(caught.value)
+
+
+def test_state_dir_that_is_missing_is_created_private(tmp_path: Path) -> None:
+    ensure_dir(str(tmp_path / "a" / "state"))
+    assert stat.S_IMODE(os.stat(tmp_path / "a" / "state").st_mode) == 0o700
+
+
+# --- the lock and the journal -------------------------------------------------------
+
+
+def test_lock_planted_as_a_hard_link_is_refused_and_not_truncated(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.link(victim, state / "lock")
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == ExitStatus.FAILED, result.stderr
+    line = _error_line(result.stderr)
+    assert str(state / "lock") in line and "2 hard links" in line
+    assert victim.read_text() == "precious\n"
+    assert calls(tmp_path) == [] and not (state / "state.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_lock_that_is_not_a_regular_file_is_refused(tmp_path: Path, kind: str) -> None:
+    lock = tmp_path / "lock"
+    os.mkfifo(lock) if kind == "fifo" else lock.mkdir()
+    with pytest.raises(StateError) as caught:
+        FileLock(str(lock)).acquire(timeout=0)
+    assert str(lock) in str(caught.value)
+    assert not FileLock(str(lock)).held_by_other()  # and a FIFO does not block the look
+
+
+def test_journal_planted_as_a_hard_link_is_not_appended_to(tmp_path: Path) -> None:
+    store = StateStore(str(tmp_path / "state"))
+    ensure_dir(store.directory)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.link(victim, store.journal_path)
+    with pytest.raises(StateError, match="hard links"):
+        store.journal({"event": "begin"})
+    assert victim.read_text() == "precious\n"
+
+
+def test_replace_file_unlinks_a_planted_temporary_name(tmp_path: Path) -> None:
+    """The temporary name is predictable (pid); a hard link planted there is replaced, not truncated."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.link(victim, tmp_path / f".state.json.{os.getpid()}.tmp")
+    replace_file(str(tmp_path / "state.json"), b"{}\n", mode=0o600)
+    assert victim.read_text() == "precious\n"
+    assert (tmp_path / "state.json").read_text() == "{}\n"
+
+
+# --- the command step's marker ------------------------------------------------------
+
+
+def test_marker_that_is_a_dangling_symlink_creates_nothing_outside(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 2, without_check=[2])
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    outside = tmp_path / "outside"
+    (state / "command-s2.up").symlink_to(outside)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == ExitStatus.FAILED, result.stderr
+    assert f"{state / 'command-s2.up'} is a symlink, not a regular file" in result.stdout
+    assert not outside.exists() and not os.path.lexists(outside)
+    assert calls(tmp_path) == ["start1", "stop1"]  # rolled back; s2 never started
+
+
+def test_marker_that_is_a_symlink_to_a_file_is_not_taken_as_up(tmp_path: Path) -> None:
+    config = command_steps_config(tmp_path, 1, without_check=[1])
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    target = tmp_path / "some-file"
+    target.write_text("precious\n")
+    (state / "command-s1.up").symlink_to(target)
+    result = run_twinstar(config, "takeover")
+    assert result.returncode == ExitStatus.FAILED, result.stdout + result.stderr
+    assert "already" not in result.stdout and "is a symlink, not a regular file" in result.stdout
+    assert target.read_text() == "precious\n"
+    (state / "command-s1.up").unlink()
+    assert run_twinstar(config, "takeover").returncode == 0
+    assert calls(tmp_path) == ["start1"]
+    marker = os.lstat(state / "command-s1.up")
+    assert stat.S_ISREG(marker.st_mode) and stat.S_IMODE(marker.st_mode) == 0o600
+
+
+def test_marker_helpers_refuse_links_and_existing_files(tmp_path: Path) -> None:
+    marker = tmp_path / "command-x.up"
+    assert not marker_exists(str(marker))
+    create_marker(str(marker), b"1\n")
+    assert marker_exists(str(marker))
+    with pytest.raises(StateError, match="exists already"):
+        create_marker(str(marker), b"1\n")
+    marker.unlink()
+    marker.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(StateError, match="symlink"):
+        marker_exists(str(marker))
+    with pytest.raises(StateError, match="exists already"):
+        create_marker(str(marker), b"1\n")
+    assert not (tmp_path / "elsewhere").exists()
