@@ -240,7 +240,7 @@ class Engine:
         recovered = self._recover(action)
         # The journal first: a journal that cannot be written stops the run before state.json says "starting"/"stopping".
         self.store.journal({"ts": started_wall, "run": run_id, "event": "begin", "action": action.value, "pid": os.getpid()})
-        self.store.write(NodeState(role=role, pid=os.getpid(), since=self.clock(), node=self.config.node))
+        self.store.write(NodeState.now(role, since=self.clock(), running=True, node=self.config.node))
         return run_id, started_wall, started, recovered
 
     def _finish(self, report: Report, started_wall: float) -> None:
@@ -256,7 +256,7 @@ class Engine:
             "rollback": [o.to_json() for o in report.rollback],
         }
         self.store.write(
-            NodeState(role=report.role, pid=None, since=self.clock(), last_transition=transition, node=self.config.node)
+            NodeState.now(report.role, since=self.clock(), last_transition=transition, node=self.config.node)
         )
         self.store.journal({"ts": self.clock(), "event": "end", **transition})
 
