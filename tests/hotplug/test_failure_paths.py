@@ -14,7 +14,6 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
