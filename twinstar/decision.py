@@ -55,18 +55,22 @@ def decide(
     trigger: str = EVENT,
     event_time: float | None = None,
     since: float = 0.0,
+    last: str | None = None,
 ) -> Decision:
     """Takeover, release or nothing.
 
     ``role`` is the node's role from ``state.json`` (None when not read,
     allowed only when :func:`needs_node_state` is false); ``interrupted``: that
     role is a transition whose process is gone; ``pending``: a description of
-    a hand-off or transition still in progress, which blocks a new one.
+    a hand-off or transition still in progress, which blocks a new one;
+    ``last``: how the last transition ended (``ok``, ``refused``, ``failed``).
 
-    After a failed transition (role ``failed``) only a device event that
-    arrived after the failure was recorded (``event_time`` > ``since``)
-    tries again: never a periodic look, and never the other hooks of the
-    burst of events that started the failed attempt.
+    After a failed transition (role ``failed``) or a refused takeover (role
+    ``standby``, rolled back) only a device event that arrived after it was
+    recorded (``event_time`` > ``since``, both on the boot clock, which no
+    clock step moves) tries again: never a periodic look, never the look
+    after the transition, and never the other hooks of the burst of events
+    that started the attempt.
     """
     retry = trigger == EVENT and (event_time is None or event_time > since)
     if not needs_node_state(readiness):
@@ -78,7 +82,7 @@ def decide(
         if role == "active":
             return Decision(NOTHING, "already active")
         blocked = _blocked(
-            "all ready", "takeover", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry
+            "all ready", "takeover", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry, last=last
         )
         if blocked is not None:
             return blocked
@@ -89,7 +93,8 @@ def decide(
     if role == "standby":
         return Decision(NOTHING, "standby")
     blocked = _blocked(
-        "no listed unit present", "release", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry
+        "no listed unit present", "release", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry,
+        last=last,
     )
     if blocked is not None:
         return blocked
@@ -97,7 +102,15 @@ def decide(
 
 
 def _blocked(
-    situation: str, action: str, *, role: str, maintenance: bool, running: bool, pending: str | None, retry: bool
+    situation: str,
+    action: str,
+    *,
+    role: str,
+    maintenance: bool,
+    running: bool,
+    pending: str | None,
+    retry: bool,
+    last: str | None,
 ) -> Decision | None:
     """What holds a takeover or release back, in the same order for both; None when nothing does."""
     if maintenance:
@@ -106,6 +119,7 @@ def _blocked(
         return Decision(NOTHING, f"{situation}; a transition is in progress ({role})")
     if pending:
         return Decision(NOTHING, f"{situation}; {pending}")
-    if role == "failed" and not retry:
-        return Decision(NOTHING, f"{situation}, but the last transition failed: waiting for a new device event or an operator")
-    return None
+    if retry or not (role == "failed" or last in ("refused", "failed")):
+        return None
+    how = "was refused" if role != "failed" and last == "refused" else "failed"
+    return Decision(NOTHING, f"{situation}, but the last transition {how}: waiting for a new device event or an operator")

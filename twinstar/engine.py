@@ -292,7 +292,7 @@ class Engine:
             run.recovered = self._recover(action)
             # The journal first: a journal that cannot be written stops the run before state.json says "starting"/"stopping".
             self.store.journal({"ts": run.started_wall, "run": run.id, "event": "begin", "action": action.value, "pid": os.getpid()})
-            self.store.write(NodeState(role=role, pid=os.getpid(), since=self.clock(), node=self.config.node))
+            self.store.write(NodeState.now(role, since=self.clock(), running=True, node=self.config.node))
         except StateError as exc:
             raise _not_started(exc) from None
         return run
@@ -333,7 +333,7 @@ class Engine:
         }
         try:
             self.store.write(
-                NodeState(role=report.role, pid=None, since=self.clock(), last_transition=transition, node=self.config.node)
+                NodeState.now(report.role, since=self.clock(), last_transition=transition, node=self.config.node)
             )
         except StateError as exc:
             return exc

@@ -29,6 +29,7 @@ import os
 import sys
 import time
 
+from twinstar import procid, statefile
 from twinstar import settings as tsettings
 
 TYPE_CHECKING = False
@@ -57,125 +58,16 @@ MAX_CHAIN = 3
 #: those re-arms (Python, configuration, pyusb) must not take CPU from the takeover.
 REARM_NICE = 10
 
-ROLES = ("standby", "starting", "active", "stopping", "failed")
 #: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
 PASSED_ENV = ("TWINSTAR_CACHE_DIR", "TWINSTAR_USB_SIMULATOR", "TWINSTAR_USB_SIM_PORT", "TWINSTAR_CONFIG")
 
 
-def _state_error(message: str, hint: str | None = None) -> Exception:
-    from twinstar.errors import StateError
-
-    return StateError(message, hint=hint)
-
-
-# --- reading state.json cheaply ------------------------------------------------------------
-
-
-class _JsonContext:
-    """What the C JSON scanner asks of its decoder (``json`` itself would import ``re``)."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    memo: dict[str, str] = {}
-
-    @staticmethod
-    def parse_constant(name: str) -> float:
-        raise ValueError(f"{name} is not allowed")
-
-
-def _loads(text: str) -> object:
-    try:
-        import _json
-
-        scanner = _json.make_scanner(_JsonContext())  # type: ignore[arg-type]  # it reads only these attributes
-    except (ImportError, AttributeError):  # another Python implementation
-        import json
-
-        return json.loads(text)
-    try:
-        value, end = scanner(text, len(text) - len(text.lstrip()))
-    except StopIteration:
-        raise ValueError("not JSON") from None
-    if text[end:].strip():
-        raise ValueError("extra data after the JSON value")
-    return value
-
-
-def read_json_object(path: str) -> dict[str, object] | None:
-    """A JSON object from ``path`` (never through a symlink); None when it does not exist."""
-    # The hook's copy of state.read_json: that one imports json (and so re) and dataclasses.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise _state_error(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    try:
-        value = _loads(b"".join(chunks).decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise _state_error(f"{path} is not valid JSON", "remove it; the next run rebuilds it") from None
-    if type(value) is not dict:
-        raise _state_error(f"{path} does not hold a JSON object", "remove it")
-    return value
-
-
-def process_start(pid: int) -> int | None:
-    """The start time of process ``pid`` in clock ticks since boot; None when it is gone or a zombie."""
-    # Not state.pid_alive: the hook must not import state.py, and the start time also rules out pid reuse.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    if fields[0] == b"Z":
-        return None
-    return int(fields[19])
-
-
-def process_alive(pid: object, start: object = None) -> bool:
-    """Process ``pid`` exists, is not a zombie and, if ``start`` is given, started then."""
-    if type(pid) is not int or pid <= 0:
-        return False
-    began = process_start(pid)
-    if began is None:
-        return False
-    return start is None or began == start
-
-
-class NodeView:
-    """What the decision needs from ``state.json``."""
-
-    __slots__ = ("role", "pid", "since")
-
-    def __init__(self, role: str = "standby", pid: int | None = None, since: float = 0.0) -> None:
-        self.role = role
-        self.pid = pid
-        self.since = since
-
-    @property
-    def interrupted(self) -> bool:
-        return self.role in ("starting", "stopping") and not process_alive(self.pid)
-
-
-def read_node(state_dir: str) -> NodeView:
-    path = f"{state_dir}/{tsettings.STATE_FILE}"
-    raw = read_json_object(path)
-    if raw is None:
-        return NodeView()
-    role, pid, since = raw.get("role", "standby"), raw.get("pid"), raw.get("since", 0.0)
-    if role not in ROLES or not (pid is None or type(pid) is int) or type(since) not in (int, float):
-        raise _state_error(f"{path} holds an unknown role or a malformed pid/since", "remove it; the next takeover or release rebuilds it")
-    return NodeView(str(role), pid, float(since))  # type: ignore[arg-type]
+# The hook's fast path: reading state.json and process identity (both stdlib-only and cheap).
+read_json_object = statefile.read_object
+read_node = statefile.read_node
+NodeView = statefile.NodeView
+process_start = procid.process_start
+process_alive = procid.process_alive
 
 
 # --- the hand-off record -------------------------------------------------------------------
@@ -193,30 +85,35 @@ def read_record(state_dir: str) -> dict[str, object] | None:
 
 
 def write_record(state_dir: str, record: dict[str, object]) -> None:
+    """Write the hand-off record, stamped with the boot clock (``at``, ``boot_id``) that :func:`pending` compares."""
     from twinstar.state import write_json
 
-    write_json(record_path(state_dir), record)
+    write_json(record_path(state_dir), {**record, "at": procid.boottime(), "boot_id": procid.boot_id()})
 
 
-def pending(state_dir: str, node: NodeView, record: dict[str, object] | None, *, now: float) -> str | None:
-    """What still blocks a new hand-off, or None."""
+def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) -> str | None:
+    """What still blocks a new hand-off, or None.
+
+    Times are compared on the boot clock, which setting the wall clock does
+    not move; a record from an earlier boot, or without that stamp, is stale.
+    """
     from twinstar.state import FileLock
 
     if FileLock(f"{state_dir}/{tsettings.LOCK_FILE}").held_by_other():
         return "a takeover or release is running (the engine lock is held)"
     if not record:
         return None
-    when = record.get("time")
-    if type(when) not in (int, float) or node.since >= when:  # type: ignore[operator]
-        return None  # a transition began after this hand-off: it was taken up
-    age = now - when  # type: ignore[operator]
+    when = procid.this_boot(record.get("at"), record.get("boot_id"))
+    if node.since_this_boot >= when:
+        return None  # a transition began after this hand-off (it was taken up), or another boot's
+    age = procid.boottime() - when
     what = f"{record.get('action')} handed off {age:.1f} s ago ({record.get('mode')}"
     pid = record.get("pid")
     if pid is not None:
-        if process_alive(pid, record.get("start")):
+        if process_alive(pid, record.get("start"), record.get("boot_id")):
             return f"{what}, pid {pid})"
         return None  # its process is gone and nothing happened: stale
-    if 0 <= age < SYSTEMD_GRACE:
+    if age < SYSTEMD_GRACE:
         return what + ")"
     return None
 
@@ -354,22 +251,22 @@ def act(
     try:
         readiness = compute()
         node = read_node(settings.state_dir)
-        now = time.time()
         decision = decide(
             readiness,
             role=node.role,
             interrupted=node.interrupted,
             maintenance=os.path.lexists(settings.maintenance_file),
-            pending=pending(settings.state_dir, node, read_record(settings.state_dir), now=now),
+            pending=pending(settings.state_dir, node, read_record(settings.state_dir)),
             trigger=trigger,
             event_time=event_time,
-            since=node.since,
+            since=node.since_this_boot,
+            last=node.last_result,
         )
         if decision.action == NOTHING:
             return decision, None, None
         action = decision.action
         how = resolve_mode(mode)
-        record: dict[str, object] = {"action": action, "time": now, "mode": how, "node": settings.node, "pid": None}
+        record: dict[str, object] = {"action": action, "time": time.time(), "mode": how, "node": settings.node, "pid": None}
         if how == SYSTEMD:
             unit = tsettings.TAKEOVER_UNIT if action == "takeover" else tsettings.RELEASE_UNIT
             _systemctl(settings, unit)

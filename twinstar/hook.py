@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
-from twinstar import handoff, hooksettings
+from twinstar import handoff, hooksettings, procid
 from twinstar import settings as tsettings
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
@@ -135,12 +134,13 @@ def evaluate(
     ``config`` is the full configuration or the hook's cached settings;
     ``event`` the uevent (None: a periodic look); ``handoff_mode`` overrides
     the configured ``handoff``. Raises a TwinstarError for a configuration
-    error (exit 2) or a failed hand-off.
+    error (exit 2) or a failed hand-off. ``event_time`` is when the event
+    was seen, on the boot clock (:func:`twinstar.procid.boottime`; default: now).
     """
     settings = _settings(config)
     trigger = trigger or (EVENT if event is not None else PERIODIC)
     if event_time is None and event is not None:
-        event_time = time.time()
+        event_time = procid.boottime()
     env = os.environ if environ is None else environ
     mode = handoff_mode or settings.handoff
     readiness = current_readiness(settings)
@@ -154,7 +154,8 @@ def evaluate(
             maintenance=maintenance,
             trigger=trigger,
             event_time=event_time,
-            since=node.since,
+            since=node.since_this_boot,
+            last=node.last_result,
         )
     else:
         decision = decide(readiness, role=None)
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     Positional arguments (the original rule passed some) are ignored: the
     event is in the environment.
     """
-    started = time.time()
+    started = procid.boottime()
     env = os.environ if environ is None else environ
     event = Event.from_environ(env)
     if not event.action:

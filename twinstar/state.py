@@ -1,8 +1,9 @@
 """The node's state on disk: ``state_dir`` with the lock, ``state.json`` and the journal.
 
 ``state.json`` says which role the node is in and, while a takeover or
-release runs, which process runs it; a role of ``starting``/``stopping``
-whose process is gone means that transition was interrupted. The journal
+release runs, which process runs it (pid, start time, boot id); a role of
+``starting``/``stopping`` whose process is gone means that transition was
+interrupted. :mod:`twinstar.statefile` reads it, for the hook too. The journal
 is one JSON object per line, one line per step event. Files are opened with
 O_NOFOLLOW and replaced atomically, so a crash leaves the old or the new
 content, never a mix, and a planted symlink is refused. The lock and the
@@ -21,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from twinstar import settings
+from twinstar import procid, settings, statefile
 from twinstar.atomic import replace_file
 from twinstar.errors import LockBusyError, StateDirError, StateError
 
@@ -40,21 +41,46 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class NodeState:
-    """What ``state.json`` holds."""
+    """What ``state.json`` holds.
+
+    ``pid``, ``pid_start`` and ``boot_id`` name the process running a
+    transition (:mod:`twinstar.procid`); ``since`` is when the role was
+    entered on the wall clock, ``since_boot`` on the boot clock of ``boot_id``.
+    """
 
     role: Role = Role.STANDBY
     pid: int | None = None
     since: float = 0.0
     last_transition: dict[str, Any] | None = None
     node: str = ""
+    pid_start: int | None = None
+    boot_id: str = ""
+    since_boot: float | None = None
+
+    @classmethod
+    def now(
+        cls, role: Role, *, since: float, running: bool = False, last_transition: dict[str, Any] | None = None, node: str = ""
+    ) -> NodeState:
+        """The state to write now: stamped with the boot clock and, while ``running`` a transition, this process's identity."""
+        pid, start, boot = procid.identity(os.getpid())
+        return cls(
+            role=role,
+            pid=pid if running else None,
+            pid_start=start if running else None,
+            boot_id=boot,
+            since=since,
+            since_boot=procid.boottime(),
+            last_transition=last_transition,
+            node=node,
+        )
 
     @property
     def in_transition(self) -> bool:
         return self.role in (Role.STARTING, Role.STOPPING)
 
     def interrupted(self) -> bool:
-        """A transition whose process is gone: it was killed half-way."""
-        return self.in_transition and not pid_alive(self.pid)
+        """A transition whose process is gone: it was killed half-way (a reused pid does not count)."""
+        return self.in_transition and not procid.process_alive(self.pid, self.pid_start, self.boot_id)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -63,21 +89,8 @@ class NodeState:
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie is not alive for our purposes.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-        return data[data.rindex(b")") + 2 : data.rindex(b")") + 3] != b"Z"
-    except (OSError, ValueError):
-        return True
+    """Process ``pid`` exists and is not a zombie (:func:`twinstar.procid.process_alive` without its identity)."""
+    return procid.process_alive(pid)
 
 
 def ensure_dir(path: str) -> None:
@@ -221,22 +234,8 @@ def create_marker(path: str, data: bytes) -> None:
 
 
 def read_json(path: str) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None when the file does not exist."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        data = f.read()
-    try:
-        value = json.loads(data)
-    except ValueError:
-        raise StateError(f"{path} is not valid JSON", hint="remove it; the next run rebuilds it") from None
-    if not isinstance(value, dict):
-        raise StateError(f"{path} does not hold a JSON object", hint="remove it")
-    return value
+    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.statefile.read_object`)."""
+    return statefile.read_object(path)
 
 
 def write_json(path: str, value: dict[str, Any]) -> None:
@@ -274,19 +273,17 @@ class StateStore:
         raw = read_json(self.state_path)
         if raw is None:
             return NodeState()
-        try:
-            return NodeState(
-                role=Role(raw.get("role", "standby")),
-                pid=raw.get("pid"),
-                since=float(raw.get("since", 0.0)),
-                last_transition=raw.get("last_transition"),
-                node=str(raw.get("node", "")),
-            )
-        except (ValueError, TypeError):
-            raise StateError(
-                f"{self.state_path} has an unknown role {raw.get('role')!r}",
-                hint="remove it; the next takeover or release rebuilds it",
-            ) from None
+        view = statefile.parse_node(raw, self.state_path)
+        return NodeState(
+            role=Role(view.role),
+            pid=view.pid,
+            since=view.since,
+            last_transition=view.last_transition,
+            node=view.node,
+            pid_start=view.pid_start,
+            boot_id=view.boot_id,
+            since_boot=view.since_boot,
+        )
 
     def write(self, state: NodeState) -> None:
         ensure_dir(self.directory)

@@ -181,20 +181,20 @@ def test_interrupted_takeover_does_not_block(node: Node) -> None:
 
 
 def test_a_live_pending_hand_off_blocks_a_second_one(node: Node) -> None:
-    from twinstar.handoff import process_start
+    from twinstar.handoff import process_start, write_record
 
     node.configure()
     node.listed(1)
     node.state_dir.mkdir(mode=0o700)
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        record = {"action": "takeover", "time": 2e9, "mode": "spawn", "pid": sleeper.pid, "start": process_start(sleeper.pid)}
-        (node.state_dir / "handoff.json").write_text(json.dumps(record))
+        record = {"action": "takeover", "mode": "spawn", "pid": sleeper.pid, "start": process_start(sleeper.pid)}
+        write_record(str(node.state_dir), record)
         proc = node.run_hook(node.arrive(0)[-1])
         assert "takeover handed off" in proc.stderr and f"pid {sleeper.pid}" in proc.stderr
         assert node.begins("takeover") == 0
         record["start"] = 1  # same pid, another process: reused pid, stale record
-        (node.state_dir / "handoff.json").write_text(json.dumps(record))
+        write_record(str(node.state_dir), record)
         node.run_hook(node.sysfs.event("online", 0))
         assert node.begins("takeover") == 1
     finally:

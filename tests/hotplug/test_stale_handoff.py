@@ -14,6 +14,7 @@ import time
 
 from tests.hotplug.conftest import PYTHON, Node
 from twinstar.handoff import SYSTEMD_GRACE, process_alive
+from twinstar.procid import boot_id, boottime
 
 
 def _wait(what: str, condition) -> None:  # type: ignore[no-untyped-def]
@@ -67,11 +68,12 @@ def test_systemd_hand_off_that_never_started_expires(node: Node) -> None:
     node.state_dir.mkdir(mode=0o700)
     record = {"action": "takeover", "mode": "systemd", "pid": None, "node": "test"}
     # Recent, and no transition has begun since: still pending.
-    (node.state_dir / "handoff.json").write_text(json.dumps({**record, "time": time.time() - 5}))
+    stamp = {"boot_id": boot_id(), "time": time.time()}
+    (node.state_dir / "handoff.json").write_text(json.dumps({**record, **stamp, "at": boottime() - 5}))
     blocked = node.run_hook(event)
     assert "takeover handed off" in blocked.stderr and node.recorded() == [], blocked.stderr
     # Older than the grace period and still nothing began: the unit never ran; hand off again.
-    (node.state_dir / "handoff.json").write_text(json.dumps({**record, "time": time.time() - SYSTEMD_GRACE - 1}))
+    (node.state_dir / "handoff.json").write_text(json.dumps({**record, **stamp, "at": boottime() - SYSTEMD_GRACE - 1}))
     again = node.run_hook(event)
     assert again.returncode == 0 and "takeover handed off to systemd" in again.stderr, again.stderr
     assert node.recorded() == ["systemctl start --no-block twinstar-takeover.service"]
