@@ -22,11 +22,14 @@ def recorder_wrapper(tmp: Path) -> Path:
     return path
 
 
-def command_steps_config(tmp: Path, n: int, *, behaviour: dict[str, list[str]] | None = None, extra: str = "") -> Path:
+def command_steps_config(
+    tmp: Path, n: int, *, behaviour: dict[str, list[str]] | None = None, extra: str = "", check: bool = True
+) -> Path:
     """A configuration of ``n`` command steps ``s1..sn`` that log to tmp/calls.
 
     ``behaviour`` maps 'start3' / 'stop2' to extra recorder arguments.
-    Each step's check is ``test -e tmp/up-<i>``; start creates it, stop removes it.
+    Start creates tmp/up-<i>, stop removes it; each step's check is
+    ``test -e tmp/up-<i>``, or with ``check=False`` there is none (the step keeps its own record).
     """
     behaviour = behaviour or {}
     rec = recorder_wrapper(tmp)
@@ -39,7 +42,8 @@ def command_steps_config(tmp: Path, n: int, *, behaviour: dict[str, list[str]] |
         lines.append(
             f"  - command:\n      name: s{i}\n      start: {json.dumps(start)}\n"
             f"      stop: {json.dumps(stop)}\n"
-            f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n      timeout: 5"
+            + (f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n" if check else "")
+            + "      timeout: 5"
         )
     path = tmp / "twinstar.yaml"
     path.write_text("\n".join(lines) + "\n")

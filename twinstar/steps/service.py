@@ -11,6 +11,9 @@ exists, as sd_booted(3) checks), else the SysV/LSB way through ``service``.
   running). Which init scripts run is ``service``'s business; the
   ``programs: {service: PATH}`` override points it elsewhere (the tests do).
 
+Release stops the service unless the manager says it is stopped
+(``activating`` or an unknown status is stopped too).
+
 Each of apply and undo has the step's ``timeout`` for the command and the
 wait together.
 """
@@ -78,6 +81,12 @@ class ServiceStep(Step):
     def check(self) -> Probe:
         running, _, said = self._state(self.timeout)
         return Probe(running, f"{self.spec.service} ({self.manager.value}): {said}")
+
+    def release_probe(self) -> Probe:
+        """Up unless the manager says stopped: a service still starting or stopping
+        (``activating``, ``deactivating``) or of unknown status is stopped too."""
+        _, stopped, said = self._state(self.timeout)
+        return Probe(not stopped, f"{self.spec.service} ({self.manager.value}): {said}")
 
     def _hint(self) -> str:
         if self.manager is ServiceManager.SYSTEMD:
