@@ -34,6 +34,8 @@ LSB_STOPPED = frozenset({1, 2, 3})
 SYSTEMD_STOPPED = frozenset({"inactive", "failed"})
 _POLL_START = 0.05
 _POLL_MAX = 0.5
+#: The least time a state read gets, also the last one at the deadline (a loaded machine needs it).
+_STATE_READ_MIN = 1.0
 
 
 def resolve_manager(mode: ServiceManager, *, systemd_running: bool) -> ServiceManager:
@@ -69,7 +71,7 @@ class ServiceStep(Step):
         """(running, stopped, what the manager said)."""
         status = "is-active" if self.manager is ServiceManager.SYSTEMD else "status"
         try:
-            result = self.ctx.runner.run(self._argv(status), timeout=max(timeout, 0.1), ok_codes=None, quiet=True)
+            result = self.ctx.runner.run(self._argv(status), timeout=max(timeout, _STATE_READ_MIN), ok_codes=None, quiet=True)
         except ProgramError as exc:
             raise StepError(self.name, f"cannot read the service state: {exc}") from None
         if self.manager is ServiceManager.SYSTEMD:
