@@ -19,7 +19,15 @@ after a takeover (DRBD Primary and mounted, the address, every service),
 everything down after a release (DRBD Secondary, nothing mounted, no
 address, no service, no record left), and no command step's start ever runs
 while its service is already up. One namespace, loop device and filesystem
-serve every trial; the state is reset in between.
+serve every trial; the state is reset in between. A kill before call N+1
+leaves much what a kill after call N leaves, so the two follow-ups alternate
+with N.
+
+The drbd step runs with ``fsck: never``: on a host whose mounts are private
+(no shared propagation), a mount namespace that any other process creates
+while the filesystem is mounted keeps a copy of the mount after our umount,
+and e2fsck then refuses the device ("in use", exit 8). fsck itself is
+tested in tests/steps/test_drbd.py.
 """
 
 from __future__ import annotations
@@ -253,7 +261,7 @@ def test_every_crash_point_converges(rig: Rig) -> None:
     assert takeover_calls >= 12 and release_calls >= 12  # every step ran its programs through the wrappers
 
     failures: list[str] = []
-    trials = 0
+    trials = finished = 0
     for crashed, total in (("takeover", takeover_calls), ("release", release_calls)):
         for when in ("before", "after"):
             for n in range(1, total + 1):
@@ -265,12 +273,18 @@ def test_every_crash_point_converges(rig: Rig) -> None:
                 if crashed == "release":
                     assert rig.twinstar("takeover").returncode == 0
                 killed = rig.twinstar(crashed, n, when)
-                if killed.returncode != -9:
-                    failures.append(f"{trial}: not killed (exit {killed.returncode}, {rig.calls()} calls): {killed.stderr.strip()}")
+                if killed.returncode == 0 and rig.calls() < n:
+                    finished += 1  # fewer calls than the first run made (none here so far): nothing to kill
+                elif killed.returncode != -9:
+                    failures.append(f"{trial}: exit {killed.returncode} after {rig.calls()} calls: {killed.stderr.strip()}")
                     continue
                 for action in then:
                     if not _check(rig, trial, action, action == "takeover", failures):
                         break
     elapsed = time.monotonic() - started
-    print(f"crash campaign: {trials} trials ({takeover_calls} takeover and {release_calls} release program calls) in {elapsed:.0f} s")
+    print(
+        f"crash campaign: {trials} trials ({takeover_calls} takeover and {release_calls} release program calls, "
+        f"{finished} runs not reaching their kill point) in {elapsed:.0f} s"
+    )
+    assert finished < trials // 2
     assert failures == [], f"{len(failures)} of {trials} trials did not converge:\n" + "\n".join(failures)
