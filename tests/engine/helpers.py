@@ -29,13 +29,15 @@ def command_steps_config(
     *,
     behaviour: dict[str, list[str]] | None = None,
     extra: str = "",
+    check: bool = True,
     without_check: Collection[int] = (),
 ) -> Path:
     """A configuration of ``n`` command steps ``s1..sn`` that log to tmp/calls.
 
     ``behaviour`` maps 'start3' / 'stop2' to extra recorder arguments.
-    Each step's check is ``test -e tmp/up-<i>``; start creates it, stop removes it.
-    The steps numbered in ``without_check`` have no check: twinstar keeps a marker for them.
+    Start creates tmp/up-<i>, stop removes it; each step's check is
+    ``test -e tmp/up-<i>``, except with ``check=False`` (none) or for the steps
+    numbered in ``without_check``: those keep twinstar's own record.
     """
     behaviour = behaviour or {}
     rec = recorder_wrapper(tmp)
@@ -45,10 +47,11 @@ def command_steps_config(
         up = tmp / f"up-{i}"
         start = [str(rec), str(calls), f"start{i}", "--create", str(up), *behaviour.get(f"start{i}", [])]
         stop = [str(rec), str(calls), f"stop{i}", "--remove", str(up), *behaviour.get(f"stop{i}", [])]
-        check = "" if i in without_check else f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n"
+        has_check = check and i not in without_check
+        check_line = f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n" if has_check else ""
         lines.append(
             f"  - command:\n      name: s{i}\n      start: {json.dumps(start)}\n"
-            f"      stop: {json.dumps(stop)}\n{check}      timeout: 5"
+            f"      stop: {json.dumps(stop)}\n{check_line}      timeout: 5"
         )
     path = tmp / "twinstar.yaml"
     path.write_text("\n".join(lines) + "\n")

@@ -321,3 +321,40 @@ def test_peer_promoted_between_check_and_apply_is_still_refused(volume: Volume, 
         step.apply()
     assert err.value.exit_status == 3
     assert rig.role() == "Secondary" and rig.role("pbx-b") == "Primary" and not mounted_on(volume.mountpoint)
+
+
+# --- release of a partial state: each part that is up is taken down ------------------------
+
+
+def test_release_demotes_a_primary_that_is_not_mounted(rig: Rig) -> None:
+    """What a takeover killed between ``drbdadm primary`` and the mount leaves (or an unmount by hand)."""
+    drbdadm.set_role(rig.state, "r0", "pbx-a", "Primary")
+    step = rig.step()
+    assert step.check().up is False  # takeover still has to mount
+    probe = step.release_probe()
+    assert probe.up and "r0 Primary, nothing mounted" in probe.detail
+    step.undo()
+    step.verify_undone()
+    assert rig.role() == "Secondary" and len(rig.calls("secondary")) == 1
+    assert step.release_probe().up is False
+
+
+def test_release_unmounts_the_device_mounted_while_secondary(rig: Rig) -> None:
+    sh("mount", "-t", "ext4", rig.volume.device, str(rig.volume.mountpoint))
+    step = rig.step()
+    assert step.check().up is False
+    assert step.release_probe().up is True
+    step.undo()
+    step.verify_undone()
+    assert not mounted_on(rig.volume.mountpoint) and rig.role() == "Secondary"
+    assert rig.calls("secondary") == []
+
+
+def test_release_leaves_another_filesystem_on_the_mountpoint(volume: Volume, tmp_path: Path) -> None:
+    """Not ours, Secondary: nothing of the step is up."""
+    rig = make_rig(volume, tmp_path)
+    sh("mount", "-t", "tmpfs", "tmpfs", str(volume.mountpoint))
+    try:
+        assert rig.step().release_probe().up is False
+    finally:
+        sh("umount", str(volume.mountpoint))

@@ -171,6 +171,19 @@ def test_systemd_start_polls_is_active_then_stop_polls_until_inactive(systemd: S
     ]
 
 
+def test_release_stops_a_unit_still_activating(systemd: Systemd) -> None:
+    """A takeover killed while the unit was starting: not active yet, but release must stop it."""
+    systemd.set_unit(state="activating", pending=5)
+    step = systemd.step()
+    assert step.check().up is False
+    probe = step.release_probe()
+    assert probe.up and "activating" in probe.detail
+    step.undo()
+    step.verify_undone()
+    assert ["stop", "asterisk"] in systemd.calls()
+    assert step.release_probe().up is False
+
+
 def test_systemd_failed_unit_stops_the_wait(systemd: Systemd) -> None:
     systemd.set_unit(start_polls=1, start_result="failed")
     with pytest.raises(StepError, match="asterisk failed while starting.*journalctl -u asterisk"):

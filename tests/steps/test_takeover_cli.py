@@ -173,3 +173,17 @@ def test_dry_run_changes_nothing_on_the_system(node: Node) -> None:
     ]
     assert _snapshot(node) == up
     assert _drbdadm_verbs(node, calls) <= READ_ONLY_DRBDADM
+
+
+def test_release_of_a_primary_left_unmounted_lets_the_peer_take_over(node: Node) -> None:
+    """A takeover killed between ``drbdadm primary`` and the mount leaves r0 Primary, unmounted:
+    release demotes it (not "already"), so the peer's promotion is not refused."""
+    drbdadm.set_role(node.drbd_state, "r0", "pbx-a", "Primary")
+    down = node.twinstar("release", "--json")
+    assert down.returncode == 0, down.stderr
+    report = json.loads(down.stdout)
+    assert report["role"] == "standby"
+    assert [(o["step"], o["result"]) for o in report["steps"]][-1] == ("drbd:r0", "undone")
+    assert node.role() == "Secondary"
+    peer = drbdadm.run(["primary", "r0"], state_file=str(node.drbd_state), node="pbx-b")
+    assert peer[0] == 0, peer

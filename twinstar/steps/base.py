@@ -8,7 +8,10 @@ paths, a clock). The engine drives it:
 * ``apply()``   brings it up; a step cleans up its own partial work when apply fails.
 * ``verify()``  reads the state back after apply and raises when it is not up.
 * ``undo()``    takes it down again (release, rollback); ``verify_undone()`` reads it back.
-* ``release_probe()`` says whether anything is left for undo (release skips the step otherwise).
+* ``release_probe()`` says whether any part is up, however little: release
+  skips the step only when nothing is, so it must see every partial state a
+  killed takeover or release, or an operator, can leave (DRBD Primary but not
+  mounted, a service still starting, a start whose outcome is unknown).
 
 Steps raise :class:`~twinstar.errors.StepError` for failures and
 :class:`~twinstar.errors.RefusedError` when a safety guard says no.
@@ -112,14 +115,14 @@ class Step(ABC):
     def undo(self) -> None:
         """Take the resource down."""
 
+    @abstractmethod
     def release_probe(self) -> Probe:
-        """Is anything of this step up that undo would take down?
+        """Is any part of this step up that undo would take down?
 
-        For most steps this is :meth:`check`. A step made of several parts
-        (DAHDI registration of several units) is up for takeover only when
-        every part is up, but must be released when any part still is.
+        ``check()`` answers "is everything up" (takeover skips the step then);
+        this answers "is anything up", and each step says what that means for
+        it: up when in doubt, since undo of what is down changes nothing.
         """
-        return self.check()
 
     def run_program(self, argv: Sequence[str], *, failure: str, hint: str | None = None) -> None:
         """Run ``argv`` within the step's timeout; failing, it is a StepError ``<failure>: <what the runner said>``."""

@@ -6,7 +6,9 @@ of the peer or fencing, is a refusal and is not retried); fsck when the
 filesystem type needs it; mount. A mount that fails after the promotion
 demotes again. undo: unmount; when the mount is busy, wait ``kill_grace``,
 then SIGTERM the processes holding it, SIGKILL those still there after
-``kill_grace``, reporting each; then ``drbdadm secondary RES``.
+``kill_grace``, reporting each; then ``drbdadm secondary RES``. Release runs undo while either part is up
+(Primary, or the device mounted), so a takeover or release killed between
+the role change and the mount leaves nothing that blocks the peer.
 
 check reads the state with one ``drbdadm role`` (8.4 prints the peer's role
 beside ours; 9 needs ``status`` for it, read only when promoting) and one
@@ -264,10 +266,17 @@ class DrbdStep(Step):
             raise StepError(self.name, str(exc)) from None
         return _Reading(local, peer, self._mounted())
 
+    def _ours(self, mount: Mount | None) -> bool:
+        return mount is not None and mount.is_device(self.spec.device)
+
     def check(self) -> Probe:
         r = self._recent.keep(self._read())
-        up = r.local == PRIMARY and r.mount is not None and r.mount.is_device(self.spec.device)
-        return Probe(up, self._describe(r.local, r.mount))
+        return Probe(r.local == PRIMARY and self._ours(r.mount), self._describe(r.local, r.mount))
+
+    def release_probe(self) -> Probe:
+        """Up while either part is: Primary, or the device mounted (undo takes down each)."""
+        r = self._recent.keep(self._read())
+        return Probe(r.local == PRIMARY or self._ours(r.mount), self._describe(r.local, r.mount))
 
     def verify(self) -> None:
         try:
@@ -277,9 +286,10 @@ class DrbdStep(Step):
 
     def verify_undone(self) -> None:
         self._recent.forget()
-        r = self._read()
-        if r.local == PRIMARY or (r.mount is not None and r.mount.is_device(self.spec.device)):
-            raise StepError(self.name, f"still up after undo: {self._describe(r.local, r.mount)}")
+        try:
+            super().verify_undone()  # reads the state back
+        finally:
+            self._recent.forget()
 
     # -- apply --
 

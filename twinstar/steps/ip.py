@@ -69,6 +69,14 @@ class IpStep(Step):
             return Probe(False, f"{other.with_prefixlen} on {self.spec.interface} has the wrong prefix")
         return Probe(False, f"{self.spec.address.ip} not on {self.spec.interface}")
 
+    def release_probe(self) -> Probe:
+        """The address is the step's one part: up when check says so.
+
+        The same address with another prefix is not ours (apply refuses it);
+        the detached announcer stops by itself once the address is gone.
+        """
+        return self.check()
+
     def verify(self) -> None:
         try:
             super().verify()  # reads the interface again

@@ -11,6 +11,9 @@ exists, as sd_booted(3) checks), else the SysV/LSB way through ``service``.
   running). Which init scripts run is ``service``'s business; the
   ``programs: {service: PATH}`` override points it elsewhere (the tests do).
 
+Release stops the service unless the manager says it is stopped
+(``activating`` or an unknown status is stopped too).
+
 Each of apply and undo has the step's ``timeout`` for the command and the
 wait together.
 """
@@ -31,6 +34,8 @@ LSB_STOPPED = frozenset({1, 2, 3})
 SYSTEMD_STOPPED = frozenset({"inactive", "failed"})
 _POLL_START = 0.05
 _POLL_MAX = 0.5
+#: The least time a state read gets, also the last one at the deadline (a loaded machine needs it).
+_STATE_READ_MIN = 1.0
 
 
 def resolve_manager(mode: ServiceManager, *, systemd_running: bool) -> ServiceManager:
@@ -66,7 +71,7 @@ class ServiceStep(Step):
         """(running, stopped, what the manager said)."""
         status = "is-active" if self.manager is ServiceManager.SYSTEMD else "status"
         try:
-            result = self.ctx.runner.run(self._argv(status), timeout=max(timeout, 0.1), ok_codes=None, quiet=True)
+            result = self.ctx.runner.run(self._argv(status), timeout=max(timeout, _STATE_READ_MIN), ok_codes=None, quiet=True)
         except ProgramError as exc:
             raise StepError(self.name, f"cannot read the service state: {exc}") from None
         if self.manager is ServiceManager.SYSTEMD:
@@ -78,6 +83,12 @@ class ServiceStep(Step):
     def check(self) -> Probe:
         running, _, said = self._state(self.timeout)
         return Probe(running, f"{self.spec.service} ({self.manager.value}): {said}")
+
+    def release_probe(self) -> Probe:
+        """Up unless the manager says stopped: a service still starting or stopping
+        (``activating``, ``deactivating``) or of unknown status is stopped too."""
+        _, stopped, said = self._state(self.timeout)
+        return Probe(not stopped, f"{self.spec.service} ({self.manager.value}): {said}")
 
     def _hint(self) -> str:
         if self.manager is ServiceManager.SYSTEMD:
