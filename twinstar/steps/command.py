@@ -11,8 +11,10 @@ the step cannot read its state back, so it keeps its own record in
 apply records ``changing``, stops first when an earlier start or stop did
 not finish (so start never runs while the service may already be up),
 starts, records ``up`` and removes ``changing``. undo records ``changing``,
-removes ``up``, stops and removes ``changing``. check is up for ``up``
-without ``changing``; release_probe is up for either.
+removes ``up``, stops and removes ``changing`` (when ``changing`` cannot be
+written, a full ``state_dir``, it stops and then removes ``up``: an undo
+never stops for want of a record). check is up for ``up`` without
+``changing``; release_probe is up for either.
 """
 
 from __future__ import annotations
@@ -127,7 +129,15 @@ class CommandStep(Step):
         if self.spec.check is not None:
             self.run_program(self.spec.stop, failure="stop failed")
             return
-        self._record(CHANGING)
+        try:
+            self._record(CHANGING)
+        except StepError as exc:
+            # An undo never stops for want of a record (a full state_dir): stop first,
+            # then forget ``up``, so a stop cut short leaves the step counted as up.
+            self.ctx.log.warning("%s; stopping without recording it first", exc)
+            self.run_program(self.spec.stop, failure="stop failed")
+            self._forget(UP)
+            return
         self._forget(UP)
         self.run_program(self.spec.stop, failure="stop failed")
         self._forget(CHANGING)
