@@ -1,6 +1,10 @@
 """A call-recording ``systemctl`` stand-in (systemd is not PID 1 here).
 
-usage: systemctl.py STATEFILE VERB UNIT
+usage: systemctl.py STATEFILE VERB [--] UNIT
+
+Arguments are read as systemctl's getopt_long reads them: ``--`` ends the
+options, and before it an argument starting with ``-`` is an option, which
+this stand-in knows none of (exit 1, as systemctl does for an unknown one).
 
 STATEFILE (JSON) holds per unit: ``state`` (inactive/activating/active/
 deactivating/failed), ``start_polls`` / ``stop_polls`` (how many
@@ -18,7 +22,15 @@ with open(state_file) as f:
     state = json.load(f)
 state["calls"].append(argv)
 status, out = 0, ""
-verb, unit_name = (argv + ["", ""])[:2]
+cut = argv.index("--") if "--" in argv else len(argv)
+options = [a for a in argv[:cut] if a.startswith("-")]
+positional = [a for a in argv[:cut] if not a.startswith("-")] + argv[cut + 1:]
+if options:
+    with open(state_file, "w") as f:
+        json.dump(state, f)
+    print(f"systemctl: unrecognized option '{options[0]}'", file=sys.stderr)
+    sys.exit(1)
+verb, unit_name = (positional + ["", ""])[:2]
 unit = state["units"].setdefault(unit_name, {"state": "inactive"})
 if verb == "start":
     status = unit.get("start_exit", 0)

@@ -185,6 +185,23 @@ def test_fsck_runs_when_the_type_needs_it(volume: Volume, tmp_path: Path, caplog
     assert findmnt["filesystems"][0]["fstype"] == fstype
 
 
+def test_mount_and_umount_get_their_paths_after_double_dash(volume: Volume, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """mount and umount end their options at ``--``, the paths follow it; fsck gets none
+    (its ``--`` starts the checker's options) and the absolute device path only."""
+    rig = make_rig(volume, tmp_path)
+    step = rig.step()
+    with caplog.at_level(logging.INFO, logger="twinstar.proc"):
+        step.apply()
+        assert mounted_on(volume.mountpoint)
+        step.undo()
+    assert not mounted_on(volume.mountpoint) and rig.role() == "Secondary"
+    runs = [r.getMessage().removeprefix("run: ").split() for r in caplog.records if r.getMessage().startswith("run: ")]
+    by_name = {Path(argv[0]).name: argv[1:] for argv in runs}
+    assert by_name["mount"] == ["-t", "ext4", "-o", "defaults", "--", volume.device, str(volume.mountpoint)]
+    assert by_name["umount"] == ["--", str(volume.mountpoint)]
+    assert by_name["fsck"] == ["-T", "-t", "ext4", "-p", volume.device]
+
+
 def test_missing_mountpoint_fails_before_promotion(volume: Volume, tmp_path: Path) -> None:
     rig = make_rig(volume, tmp_path)
     with pytest.raises(StepError, match="mountpoint .*/nowhere does not exist"):

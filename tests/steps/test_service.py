@@ -120,12 +120,12 @@ class Systemd:
     ctx: StepContext
     slept: list[float]
 
-    def step(self, timeout: float = 10.0) -> ServiceStep:
-        return ServiceStep(ServiceSpec(service="asterisk", manager=ServiceManager.SYSTEMD, timeout=timeout), self.ctx)
+    def step(self, timeout: float = 10.0, service: str = "asterisk") -> ServiceStep:
+        return ServiceStep(ServiceSpec(service=service, manager=ServiceManager.SYSTEMD, timeout=timeout), self.ctx)
 
-    def set_unit(self, **unit: object) -> None:
+    def set_unit(self, unit_name: str = "asterisk", **unit: object) -> None:
         data = json.loads(self.state.read_text())
-        data["units"]["asterisk"] = {"state": "inactive", **unit}
+        data["units"][unit_name] = {"state": "inactive", **unit}
         self.state.write_text(json.dumps(data))
 
     def calls(self) -> list[list[str]]:
@@ -149,14 +149,14 @@ def test_systemd_start_polls_is_active_then_stop_polls_until_inactive(systemd: S
     assert step.programs() == ("systemctl",)
     step.apply()
     assert systemd.calls() == [
-        ["start", "asterisk"],
-        ["is-active", "asterisk"],  # activating
-        ["is-active", "asterisk"],  # activating
-        ["is-active", "asterisk"],  # active
+        ["start", "--", "asterisk"],
+        ["is-active", "--", "asterisk"],  # activating
+        ["is-active", "--", "asterisk"],  # activating
+        ["is-active", "--", "asterisk"],  # active
     ]
     assert len(systemd.slept) == 2 and systemd.slept[0] < systemd.slept[1]
     step.verify()
-    assert systemd.calls()[-1] == ["is-active", "asterisk"]
+    assert systemd.calls()[-1] == ["is-active", "--", "asterisk"]
 
     data = json.loads(systemd.state.read_text())
     data["calls"] = []
@@ -164,11 +164,23 @@ def test_systemd_start_polls_is_active_then_stop_polls_until_inactive(systemd: S
     step.undo()
     step.verify_undone()
     assert systemd.calls() == [
-        ["stop", "asterisk"],
-        ["is-active", "asterisk"],  # deactivating
-        ["is-active", "asterisk"],  # inactive
-        ["is-active", "asterisk"],  # verify_undone
+        ["stop", "--", "asterisk"],
+        ["is-active", "--", "asterisk"],  # deactivating
+        ["is-active", "--", "asterisk"],  # inactive
+        ["is-active", "--", "asterisk"],  # verify_undone
     ]
+
+
+def test_systemctl_gets_the_unit_after_double_dash(systemd: Systemd) -> None:
+    """The unit is a positional argument after ``--``: even a name starting with ``-``
+    (refused at load already) cannot reach systemctl as an option."""
+    systemd.set_unit("-asterisk")
+    step = systemd.step(service="-asterisk")
+    step.apply()
+    step.undo()
+    calls = systemd.calls()
+    assert calls[0] == ["start", "--", "-asterisk"] and ["stop", "--", "-asterisk"] in calls
+    assert all(call[1:] == ["--", "-asterisk"] for call in calls)
 
 
 def test_release_stops_a_unit_still_activating(systemd: Systemd) -> None:
@@ -180,7 +192,7 @@ def test_release_stops_a_unit_still_activating(systemd: Systemd) -> None:
     assert probe.up and "activating" in probe.detail
     step.undo()
     step.verify_undone()
-    assert ["stop", "asterisk"] in systemd.calls()
+    assert ["stop", "--", "asterisk"] in systemd.calls()
     assert step.release_probe().up is False
 
 
@@ -188,14 +200,14 @@ def test_systemd_failed_unit_stops_the_wait(systemd: Systemd) -> None:
     systemd.set_unit(start_polls=1, start_result="failed")
     with pytest.raises(StepError, match="asterisk failed while starting.*journalctl -u asterisk"):
         systemd.step().apply()
-    assert systemd.calls() == [["start", "asterisk"], ["is-active", "asterisk"], ["is-active", "asterisk"]]
+    assert systemd.calls() == [["start", "--", "asterisk"], ["is-active", "--", "asterisk"], ["is-active", "--", "asterisk"]]
 
 
 def test_systemd_start_job_failure(systemd: Systemd) -> None:
     systemd.set_unit(start_exit=1)
     with pytest.raises(StepError, match="start failed: .*Job for asterisk.service failed"):
         systemd.step().apply()
-    assert systemd.calls() == [["start", "asterisk"]]
+    assert systemd.calls() == [["start", "--", "asterisk"]]
 
 
 def test_systemd_never_active_fails_at_the_timeout(systemd: Systemd) -> None:

@@ -220,6 +220,8 @@ class DrbdStep(Step):
     # -- reading state --
 
     def _drbdadm(self, *args: str, ok_codes: tuple[int, ...] | None = (0,)) -> Result:
+        # No "--" here: drbdadm passes what follows "--" on to drbdsetup as
+        # options. The resource name is validated at load (never starts with -).
         argv = ["drbdadm", *args, self.spec.resource]
         try:
             return self.ctx.runner.run(
@@ -383,6 +385,8 @@ class DrbdStep(Step):
             self.ctx.log.error("%s: could not demote again after the failed mount: %s", self.name, exc)
 
     def _fsck(self) -> None:
+        # No "--" here: for fsck it starts the checker's own options (the device
+        # after it would be passed as one). The device is an absolute path.
         argv = ["fsck", "-T", "-t", self.spec.fstype, "-p", self.spec.device]
         try:
             result = self.ctx.runner.run(argv, timeout=self.timeout, ok_codes=None)
@@ -399,7 +403,7 @@ class DrbdStep(Step):
             )
 
     def _mount(self) -> None:
-        argv = ["mount", "-t", self.spec.fstype, "-o", self.spec.mount_options, self.spec.device, self.spec.mountpoint]
+        argv = ["mount", "-t", self.spec.fstype, "-o", self.spec.mount_options, "--", self.spec.device, self.spec.mountpoint]
         self.run_program(argv, failure=f"cannot mount {self.spec.device} on {self.spec.mountpoint}")
 
     # -- undo --
@@ -422,7 +426,7 @@ class DrbdStep(Step):
     def _try_umount(self) -> str | None:
         """Unmount once; None when done, else umount's message."""
         try:
-            result = self.ctx.runner.run(["umount", self.spec.mountpoint], timeout=self.timeout, ok_codes=None)
+            result = self.ctx.runner.run(["umount", "--", self.spec.mountpoint], timeout=self.timeout, ok_codes=None)
         except ProgramError as exc:
             raise StepError(self.name, f"cannot unmount {self.spec.mountpoint}: {exc}") from None
         if result.returncode == 0 or self._mounted() is None:

@@ -3,7 +3,7 @@
 ``manager: auto`` drives systemd when it runs (``/run/systemd/system``
 exists, as sd_booted(3) checks), else the SysV/LSB way through ``service``.
 
-* systemd: ``systemctl start NAME``, then poll ``systemctl is-active NAME``
+* systemd: ``systemctl start -- NAME``, then poll ``systemctl is-active -- NAME``
   until it prints ``active`` (``failed`` ends the wait at once); undo:
   ``systemctl stop NAME``, poll until ``inactive`` or ``failed``.
 * sysv: ``service NAME start``, poll ``service NAME status`` until it exits 0;
@@ -63,8 +63,10 @@ class ServiceStep(Step):
         return ("systemctl",) if self.manager is ServiceManager.SYSTEMD else ("service",)
 
     def _argv(self, action: str) -> list[str]:
+        """systemctl ends its options at "--"; ``service`` has no "--" (it would be
+        the service name), so there the name's validation at load is all."""
         if self.manager is ServiceManager.SYSTEMD:
-            return ["systemctl", action, self.spec.service]
+            return ["systemctl", action, "--", self.spec.service]
         return ["service", self.spec.service, action]
 
     def _state(self, timeout: float) -> tuple[bool, bool, str]:
