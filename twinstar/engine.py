@@ -204,25 +204,26 @@ class Engine:
 
     # -- public --------------------------------------------------------------------------
 
-    def preflight(self) -> None:
-        """Every program every step needs exists and, as root, only root can replace it.
+    def preflight(self, also: Sequence[tuple[str, str]] = ()) -> None:
+        """Every program every step needs, and each ``(who, program)`` of ``also``,
+        exists and, as root, only root can replace it.
 
         Else ConfigError, before anything runs (:func:`twinstar.safefile.replaceable`).
         """
         as_root = os.geteuid() == 0
-        for step in self.steps:
-            for name in step.programs():
-                try:
-                    path = self.runner.resolve(name)
-                except ProgramError as exc:
-                    raise ConfigError(f"step {step.name}: {exc}", path=self.config.source) from None
-                why = safefile.replaceable(path) if as_root else None
-                if why is not None:
-                    raise ConfigError(
-                        f"step {step.name}: refusing to run {path} as root: {why}",
-                        path=self.config.source,
-                        hint="make the program and its directories owned by root and not writable by group or others",
-                    )
+        needs = [(f"step {step.name}", name) for step in self.steps for name in step.programs()]
+        for who, name in [*needs, *also]:
+            try:
+                path = self.runner.resolve(name)
+            except ProgramError as exc:
+                raise ConfigError(f"{who}: {exc}", path=self.config.source) from None
+            why = safefile.replaceable(path) if as_root else None
+            if why is not None:
+                raise ConfigError(
+                    f"{who}: refusing to run {path} as root: {why}",
+                    path=self.config.source,
+                    hint="make the program and its directories owned by root and not writable by group or others",
+                )
 
     def check_inputs(self) -> None:
         """Every step's own input files are valid (``xpp_order``): else BadInputError, before anything runs.

@@ -1,6 +1,8 @@
 """``twinstar switchover``: planned hand-over from the active node to its peer.
 
-In order, stopping at the first part that does not hold:
+First the engine's preflight, with the drain check's program: one missing,
+or (as root) one another user could replace, is exit 2 before anything runs.
+Then in order, stopping at the first part that does not hold:
 
 1. power: every TwinStar unit on this host is read over USB; when the peer's
    port has no power on any unit, refuse (exit 3) before anything is released:
@@ -144,7 +146,15 @@ class Switchover:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
 
+    def preflight(self) -> None:
+        """The engine's preflight, with the drain check's program too: as root, a
+        program another user can replace is a ConfigError (exit 2), before anything runs."""
+        drain = self.config.switchover.drain_check
+        self.engine.preflight(also=[("switchover.drain_check", drain[0])] if drain else [])
+
     def run(self, *, drain_timeout: float | None = None) -> SwitchoverReport:
+        """The hand-over; bad input (:meth:`preflight`) is raised before anything is done."""
+        self.preflight()
         report = SwitchoverReport()
         started = self.monotonic()
         try:

@@ -229,3 +229,20 @@ def test_parse_calls_refuses_what_it_cannot_read_unambiguously(text: str, count_
 
 def test_parse_calls_still_reads_one_plain_number() -> None:
     assert parse_calls(" 12\n", ["active-calls"]) == 12
+
+
+@pytest.mark.privileged
+def test_as_root_a_drain_check_another_user_can_replace_is_refused_before_anything(tmp_path: Path) -> None:
+    """The engine's preflight covers the drain check's program: exit 2, the program never runs."""
+    node = make_node(tmp_path, calls="0", drain=0, asterisk=True, count_line="active calls")
+    program = tmp_path / "asterisk"
+    program.chmod(0o777)
+    os.chown(program, 4321, 4321)
+    before = node.observe()
+    result = node.twinstar("switchover")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "switchover.drain_check: refusing to run" in result.stderr
+    assert f"{program} is owned by uid 4321, not root" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert node.runs() == []
+    assert node.observe() == before
