@@ -230,28 +230,37 @@ class Range:
     minimum: float
     maximum: float
     integer: bool = False
+    #: 0 is allowed too and means "off" (an interval of 0 is not "as often as possible").
+    zero_is_off: bool = False
 
     def text(self) -> str:
         kind = "a whole number" if self.integer else "a number"
-        return f"{kind} from {self.minimum:g} to {self.maximum:g}"
+        return f"{'0 (off) or ' if self.zero_is_off else ''}{kind} from {self.minimum:g} to {self.maximum:g}"
 
+    def contains(self, value: float) -> bool:
+        return self.minimum <= value <= self.maximum or (self.zero_is_off and value == 0)
+
+
+#: The shortest interval of a loop that repeats until something changes (seconds):
+#: anything shorter, 0 above all, would keep a CPU busy polling.
+MIN_INTERVAL = 0.05
 
 #: Every number of the configuration, once: a step's keys as ``STEP.key``. The
 #: README's "Numbers" table lists the same ranges; the command line uses them too.
 NUMBERS: dict[str, Range] = {
     "lock_timeout": Range(0, DAY),
     "usb.simulator_port": Range(0, 1, integer=True),
-    "daemon.evaluate_interval": Range(0, DAY),
-    "daemon.check_interval": Range(0, DAY),
-    "daemon.arp_refresh_interval": Range(0, DAY),
+    "daemon.evaluate_interval": Range(MIN_INTERVAL, DAY),
+    "daemon.check_interval": Range(MIN_INTERVAL, DAY, zero_is_off=True),
+    "daemon.arp_refresh_interval": Range(MIN_INTERVAL, DAY, zero_is_off=True),
     "switchover.drain_timeout": Range(0, DAY),
-    "switchover.drain_poll": Range(0, 3600),
+    "switchover.drain_poll": Range(MIN_INTERVAL, 3600),
     "switchover.leave_timeout": Range(0, 3600),
     "dahdi.timeout": Range(0.1, DAY),
     "drbd.timeout": Range(0.1, DAY),
     "drbd.kill_grace": Range(0.1, 3600),
     "ip.arp_count": Range(0, 1000, integer=True),
-    "ip.arp_interval": Range(0.01, 60),
+    "ip.arp_interval": Range(MIN_INTERVAL, 60),
     "ip.dad_timeout": Range(0, 60),
     "ip.timeout": Range(0.01, DAY),
     "service.timeout": Range(0.1, DAY),
@@ -268,8 +277,9 @@ def check_number(value: object, rng: Range) -> str | None:
         return f"expected {rng.text()}, found {value} (not a finite number)"
     if rng.integer and not isinstance(value, int):
         return f"expected a whole number, found {value}"
-    if not rng.minimum <= value <= rng.maximum:
-        return f"must be from {rng.minimum:g} to {rng.maximum:g}, found {value!r:.40}"
+    if not rng.contains(value):
+        off = "0 (off) or " if rng.zero_is_off else ""
+        return f"must be {off}from {rng.minimum:g} to {rng.maximum:g}, found {value!r:.40}"
     return None
 
 

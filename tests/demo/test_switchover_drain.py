@@ -121,7 +121,7 @@ def make_node(tmp: Path, *, calls: str, drain: int, asterisk: bool = False, coun
                     "drain_check": drain_check,
                     "drain_count_line": count_line,
                     "drain_timeout": 30,
-                    "drain_poll": 0.02,
+                    "drain_poll": 0.05,
                     "leave_timeout": 5,
                 },
             }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import REPO
-from twinstar.config import NUMBERS, parse
+from twinstar.config import MIN_INTERVAL, NUMBERS, parse
 from twinstar.errors import ConfigError
 
 CMD = "  - command: {name: c, start: [/bin/true], stop: [/bin/true]}\n"
@@ -39,8 +39,32 @@ def test_every_number_refuses_what_is_not_finite_or_out_of_range(name: str, valu
 @pytest.mark.parametrize("name", sorted(NUMBERS))
 def test_the_ends_of_each_range_are_accepted(name: str) -> None:
     rng = NUMBERS[name]
-    for value in (rng.minimum, rng.maximum):
+    for value in (rng.minimum, rng.maximum, *([0.0] if rng.zero_is_off else [])):
         parse(_text(name, str(int(value)) if rng.integer else repr(float(value))), "t.yaml")
+
+
+#: The keys that set how often a loop repeats (0 "off" where the key allows it).
+INTERVALS = {
+    "daemon.evaluate_interval": False,
+    "daemon.check_interval": True,
+    "daemon.arp_refresh_interval": True,
+    "switchover.drain_poll": False,
+    "ip.arp_interval": False,
+}
+
+
+@pytest.mark.parametrize("name", sorted(INTERVALS))
+def test_no_interval_is_short_enough_for_a_busy_loop(name: str) -> None:
+    """0 (where it does not mean off) and anything below the least interval are refused."""
+    too_short = ["0.001", "0.01", "0.049"] + ([] if INTERVALS[name] else ["0", "0.0"])
+    for value in too_short:
+        with pytest.raises(ConfigError, match=f"{name.rpartition('.')[2]}: must be"):
+            parse(_text(name, value), "t.yaml")
+    assert NUMBERS[name].zero_is_off is INTERVALS[name]
+    assert NUMBERS[name].minimum == MIN_INTERVAL
+    if INTERVALS[name]:
+        off = parse(_text(name, "0"), "t.yaml")
+        assert getattr(off.daemon, name.rpartition(".")[2]) == 0
 
 
 def test_the_readme_states_every_range() -> None:
@@ -52,4 +76,5 @@ def test_the_readme_states_every_range() -> None:
         words = (f"`{key}`", f"`{section}`") if section in STEP else (f"`{name}`",)
         (row,) = [r for r in rows if all(w in r for w in words)] or [""]
         expected = "0 or 1" if (rng.integer and (rng.minimum, rng.maximum) == (0, 1)) else f"{rng.minimum:g} to {rng.maximum:g}"
+        expected = ("0 (off) or " if rng.zero_is_off else "") + expected
         assert expected in row, (name, row)
