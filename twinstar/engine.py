@@ -1,6 +1,7 @@
 """The takeover/release engine: ordered steps, verification, rollback, journal, lock.
 
-Takeover runs the steps in configured order; each is checked (already up?),
+Takeover runs the steps in configured order; each is checked (already up? then
+only refreshed: see :meth:`~twinstar.steps.base.Step.refresh`),
 applied and verified. When a step fails or a safety guard refuses, the steps
 that are up before it are undone in reverse order and the node is recorded as
 ``failed`` (refused: back to ``standby``): never half-active. Release undoes every
@@ -398,6 +399,8 @@ class Engine:
                     t0 = self.monotonic()
                     probe, _ = self._run_phase(run, step, "check", step.check)
                     if probe.up:
+                        if step.refreshes:  # up, but maybe not announced: a takeover killed after apply
+                            self._run_phase(run, step, "refresh", step.refresh)
                         outcomes.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
                         up.append(step)
                         continue

@@ -216,3 +216,34 @@ def test_same_address_with_other_prefix_is_reported(pair: Pair, tmp_path: Path) 
     check, apply = harness(pair.a, tmp_path, ["check", "apply"])
     assert check["up"] is False and "wrong prefix" in check["detail"]
     assert apply["ok"] is False and "10.213.1.10/28" in apply["error"]
+
+
+def test_a_takeover_finding_the_address_up_announces_it(pair: Pair, capture: Path, tmp_path: Path) -> None:
+    """A takeover killed after ``ip addr add`` but before its gratuitous ARP left the address up,
+    unannounced: the next takeover finds it "already" up and announces it all the same."""
+    run("ip", "netns", "exec", pair.b, "sysctl", "-q", f"net.ipv4.conf.{pair.if_b}.arp_accept=1")
+    run("ip", "-n", pair.a, "addr", "add", ADDRESS, "dev", pair.if_a)
+    mac_a = pair.mac(pair.a, pair.if_a)
+    config = tmp_path / "twinstar.yaml"
+    config.write_text(
+        f"node: pbx-a\nstate_dir: {tmp_path / 'state'}\n"
+        f"takeover:\n  - ip: {{address: {ADDRESS}, interface: {pair.if_a}, arp_count: 1, dad_timeout: 0.2}}\n"
+    )
+    config.chmod(0o644)
+    result = subprocess.run(
+        ["nsenter", f"--net=/run/netns/{pair.a}", sys.executable, "-m", "twinstar", "--config", str(config), "takeover", "--json"],
+        capture_output=True, text=True, timeout=60, cwd=HERE.parent.parent,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [o["result"] for o in json.loads(result.stdout)["steps"]] == ["already"]
+
+    def garps() -> list[Frame]:
+        return [f for f in frames(capture) if f.sender_ip == f.target_ip == "10.213.1.10"]
+
+    wait_for(lambda: len(garps()) >= 1, "a gratuitous ARP in the peer namespace")
+    assert all((f.op, f.eth_dst, f.sender_mac) == (1, b"\xff" * 6, mac_a) for f in garps())
+    neigh = json.loads(run("ip", "-n", pair.b, "-j", "neigh", "show", "10.213.1.10", "dev", pair.if_b))
+    assert neigh and neigh[0]["lladdr"] == ":".join(f"{b:02x}" for b in mac_a)
+    journal = [json.loads(line) for line in (tmp_path / "state" / "journal.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["result"]) for r in journal if "phase" in r] == [("check", "up"), ("refresh", "ok")]
+    assert pair.addresses(pair.a, pair.if_a).count(ADDRESS) == 1

@@ -8,6 +8,9 @@ paths, a clock). The engine drives it:
 * ``apply()``   brings it up; a step cleans up its own partial work when apply fails.
 * ``verify()``  reads the state back after apply and raises when it is not up.
 * ``undo()``    takes it down again (release, rollback); ``verify_undone()`` reads it back.
+* ``refresh()`` when a takeover's check finds the step up already: what apply
+  tells others besides bringing it up (the ip step's gratuitous ARP) is done
+  again, since a takeover killed between the two leaves it up but unannounced.
 * ``release_probe()`` says whether any part is up, however little: release
   skips the step only when nothing is, so it must see every partial state a
   killed takeover or release, or an operator, can leave (DRBD Primary but not
@@ -114,6 +117,16 @@ class Step(ABC):
     @abstractmethod
     def undo(self) -> None:
         """Take the resource down."""
+
+    def refresh(self) -> None:
+        """Run by a takeover whose check found the step up: tell others again what
+        apply tells them after bringing it up. Most steps tell no one: nothing to do."""
+        return None
+
+    @property
+    def refreshes(self) -> bool:
+        """Whether this kind of step has a :meth:`refresh` (the engine runs and journals only those)."""
+        return type(self).refresh is not Step.refresh
 
     @abstractmethod
     def release_probe(self) -> Probe:

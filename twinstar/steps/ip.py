@@ -6,6 +6,9 @@ gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
 detached process (:mod:`twinstar.net.garp`), off the takeover's critical
 path. The probe, the first announcement and the detached sender share one
 ARP socket. undo: stop that sender if it still runs, ``ip addr del``.
+refresh (a takeover that finds the address up already, as one killed between
+``ip addr add`` and the announcement leaves it): announce it as apply does, so
+the peers do not keep a stale ARP entry for it.
 
 An apply or undo right after check (as the engine runs them) starts from the
 interface as check read it (one ``ip -j addr show``); verify reads it again.
@@ -124,6 +127,10 @@ class IpStep(Step):
         finally:
             if sock is not None:
                 sock.close()  # cheap when the detached sender holds it too
+
+    def refresh(self) -> None:
+        """The address is up already: announce it as apply would (failures are logged)."""
+        self.announce(self.spec.arp_count)
 
     def _probe_socket(self) -> ArpSocket:
         try:
