@@ -241,6 +241,7 @@ class DrbdStep(Step):
         return parse_status_peer_roles(self._drbdadm("status").stdout)
 
     def _mounted(self) -> Mount | None:
+        # The mountpoint is --mountpoint's own argument, not a positional one: no "--" needed.
         argv = ["findmnt", "-J", "-n", "-o", "SOURCE,TARGET,FSTYPE,MAJ:MIN", "--mountpoint", self.spec.mountpoint]
         try:
             result = self.ctx.runner.run(argv, timeout=self.timeout, ok_codes=(0, 1), quiet=True)
