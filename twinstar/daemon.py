@@ -443,11 +443,10 @@ class Daemon:
         if probe.up:
             return entry
         entry["last_down"] = down = {"at": at, "detail": probe.detail, "action": None}
-        store = StateStore(self.config.state_dir)
         log.warning("step %s is down while active: %s", step.name, probe.detail)
         if self.config.daemon.on_step_down != OnStepDown.RESTART:
             entry["action"] = down["action"] = "logged"
-            store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
+            self._journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
             self._error(f"step {step.name} is down: {probe.detail}")
             return entry
         try:
@@ -456,7 +455,9 @@ class Daemon:
         except TwinstarError as exc:
             entry["action"] = down["action"] = "restart-failed"
             entry["error"] = str(exc)
-            store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)})
+            self._journal(
+                {"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)}
+            )
             self._error(f"step {step.name} is down and restarting it failed: {exc}")
             return entry
         except Exception as exc:  # noqa: BLE001 - a bug in a step must not stop the daemon
@@ -466,9 +467,16 @@ class Daemon:
             return entry
         entry["action"] = down["action"] = "restarted"
         entry["up"] = True
-        store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
+        self._journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
         log.info("step %s restarted (apply + verify ok)", step.name)
         return entry
+
+    def _journal(self, record: dict[str, Any]) -> None:
+        """Append to the node's journal; a journal that cannot be written (full, read-only) is logged, never fatal."""
+        try:
+            StateStore(self.config.state_dir).journal(record)
+        except TwinstarError as exc:
+            self._error(f"journal: {exc}")
 
     def refresh_arp(self) -> int:
         """Re-announce each address step that is up; the number announced."""
