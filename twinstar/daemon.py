@@ -5,7 +5,10 @@ self-pipe that carries signals (``signal.set_wakeup_fd``). It
 
 * hands every Astribank uevent to the same decision code as ``atribank_hook``
   (:func:`twinstar.hook.evaluate`, hand-off ``inline``), so takeover and
-  release run in this process exactly when the hook would start them;
+  release run in this process exactly when the hook would start them; an
+  event is stamped with when it arrived (the last time the monitor was seen
+  empty before it), not with when it is read, so the events of a burst that
+  wait in the socket while a takeover fails do not try it again;
 * re-evaluates on start, every ``daemon.evaluate_interval`` seconds and after a
   monitor error, so a lost event cannot strand the node;
 * while the node is active: runs every step's check every
@@ -31,12 +34,12 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
 from twinstar import config as config_mod
-from twinstar import settings
+from twinstar import procid, settings
 from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config, OnStepDown
 from twinstar.engine import Engine, engine_for
@@ -85,7 +88,8 @@ def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
     if hook_event is not None and hook_event.action not in hook.ACTIONS:
         line = f"{hook_event.label()}: not a hotplug action ({', '.join(hook.ACTIONS)}); ignored"
         return Evaluation(decision="ignored", line=line, summary="")
-    outcome = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE)
+    arrived = event.arrived if event is not None else None
+    outcome = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE, event_time=arrived)
     return Evaluation(
         decision=outcome.decision.action,
         line=outcome.line(),
@@ -162,6 +166,7 @@ class Daemon:
         self.evaluations = 0
         self._reopen_at = 0.0
         self._reopen_delay = REOPEN_DELAY
+        self._empty_at = procid.boottime()  # the monitor was last seen without an event queued
         self._wake_r, self._wake_w = -1, -1
         self._old_signals: dict[int, Any] = {}
         self._old_wakeup = -1
@@ -255,6 +260,8 @@ class Daemon:
         if monitor_fd is not None and monitor_fd in readable:
             self._drain_monitor()
         self._run_timers()
+        if not self.stopping:
+            self._drain_monitor()  # seen empty right before waiting again: arrivals are stamped after the timers' work
         self._save()
 
     def _time_to_next(self) -> float:
@@ -299,6 +306,7 @@ class Daemon:
             return None
 
     def _open_monitor(self) -> None:
+        self._empty_at = procid.boottime()
         try:
             self.monitor = self.open_monitor()
         except TwinstarError as exc:
@@ -320,17 +328,26 @@ class Daemon:
         self._next_eval = self.monotonic()
 
     def _drain_monitor(self) -> None:
-        """Handle every queued event (a burst), each through the shared decision."""
+        """Handle every queued event (a burst), each through the shared decision.
+
+        Each is stamped as arrived when the monitor was last seen empty: an
+        event that waited while an earlier one's takeover ran is older than
+        that takeover's outcome.
+        """
         for _ in range(MAX_BURST):
             if self.monitor is None:
                 return
+            looked = procid.boottime()
             try:
                 event = self.monitor.poll(0)
             except MonitorError as exc:
                 self._monitor_failed(str(exc))
                 return
             if event is None:
+                self._empty_at = looked
                 return
+            if event.arrived is None:
+                event = replace(event, arrived=self._empty_at)
             self.handle_event(event)
             if self.stopping:
                 return
@@ -426,11 +443,10 @@ class Daemon:
         if probe.up:
             return entry
         entry["last_down"] = down = {"at": at, "detail": probe.detail, "action": None}
-        store = StateStore(self.config.state_dir)
         log.warning("step %s is down while active: %s", step.name, probe.detail)
         if self.config.daemon.on_step_down != OnStepDown.RESTART:
             entry["action"] = down["action"] = "logged"
-            store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
+            self._journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
             self._error(f"step {step.name} is down: {probe.detail}")
             return entry
         try:
@@ -439,7 +455,9 @@ class Daemon:
         except TwinstarError as exc:
             entry["action"] = down["action"] = "restart-failed"
             entry["error"] = str(exc)
-            store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)})
+            self._journal(
+                {"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)}
+            )
             self._error(f"step {step.name} is down and restarting it failed: {exc}")
             return entry
         except Exception as exc:  # noqa: BLE001 - a bug in a step must not stop the daemon
@@ -449,9 +467,16 @@ class Daemon:
             return entry
         entry["action"] = down["action"] = "restarted"
         entry["up"] = True
-        store.journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
+        self._journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
         log.info("step %s restarted (apply + verify ok)", step.name)
         return entry
+
+    def _journal(self, record: dict[str, Any]) -> None:
+        """Append to the node's journal; a journal that cannot be written (full, read-only) is logged, never fatal."""
+        try:
+            StateStore(self.config.state_dir).journal(record)
+        except TwinstarError as exc:
+            self._error(f"journal: {exc}")
 
     def refresh_arp(self) -> int:
         """Re-announce each address step that is up; the number announced."""

@@ -34,11 +34,11 @@ from twinstar import log as tlog
 from twinstar import safefile
 from twinstar.config import Config
 from twinstar.errors import (
+    BadInputError,
     ConfigError,
     ExitStatus,
     ProgramError,
     RefusedError,
-    StateDirError,
     StateError,
     TwinstarError,
 )
@@ -141,8 +141,8 @@ _FREE_STATE_DIR = "make room in the state directory or make it writable, then ru
 
 
 def _not_started(exc: StateError) -> StateError:
-    """``exc`` said of a run stopped before any step: nothing was changed (a bad ``state_dir`` stays bad input)."""
-    if isinstance(exc, StateDirError):
+    """``exc`` said of a run stopped before any step: nothing was changed (a bad ``state_dir`` or state file stays bad input)."""
+    if isinstance(exc, BadInputError):
         return exc
     return StateError(f"nothing was changed: {exc.message}", hint=exc.hint or _FREE_STATE_DIR)
 

@@ -140,5 +140,9 @@ class StateDirError(StateError, BadInputError):
     """The configured ``state_dir`` is not a private directory (a file, a symlink): exit 2, nothing changed."""
 
 
+class StateFileError(StateError, BadInputError):
+    """A state file (``state.json``) is malformed or not a regular file: exit 2, nothing changed."""
+
+
 class UsbError(TwinstarError):
     """Talking to an Astribank over USB failed."""

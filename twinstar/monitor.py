@@ -40,11 +40,18 @@ class Source(StrEnum):
 
 @dataclass(frozen=True)
 class Uevent:
-    """One device event: what the hook reads from udev's environment."""
+    """One device event: what the hook reads from udev's environment.
+
+    ``arrived``: when it arrived, on the boot clock
+    (:func:`twinstar.procid.boottime`), as its reader knows it: the last moment
+    the source was seen empty before the event was read. None: not known, the
+    time it is decided stands in.
+    """
 
     action: str
     devpath: str
     properties: Mapping[str, str] = field(default_factory=dict)
+    arrived: float | None = None
 
     @property
     def environ(self) -> dict[str, str]:

@@ -4,7 +4,8 @@
 the Astribank sysfs attributes: it refuses anything but a regular file (a FIFO
 would block, ``/dev/zero`` never ends, a directory is not a file) before and
 after opening it, opens with ``O_NONBLOCK`` (and ``O_NOFOLLOW`` unless told to
-follow), and reads at most ``limit`` bytes. A sysfs attribute is a regular file
+follow), and reads at most ``limit`` bytes (or, for a log, its last ``limit``
+bytes). A sysfs attribute is a regular file
 to ``stat`` in the real sysfs as in the fake one, and never longer than a page.
 
 :func:`replaceable` is the StrictModes test (as sshd applies it): a file is
@@ -27,6 +28,8 @@ MIB = 1024 * KIB
 CONFIG_LIMIT = 4 * MIB
 XPP_ORDER_LIMIT = 64 * KIB
 ATTRIBUTE_LIMIT = 4 * KIB
+#: The journal is read from its end: at most this much of it.
+JOURNAL_TAIL = 1 * MIB
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -55,10 +58,11 @@ def kind(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "an unknown kind of file"
 
 
-def read_regular(path: str, limit: int, *, follow: bool = False) -> bytes:
+def read_regular(path: str, limit: int, *, follow: bool = False, tail: bool = False) -> bytes:
     """The contents of the regular file ``path``, at most ``limit`` bytes.
 
-    FileNotFoundError when it does not exist; :class:`FileRefused` for anything
+    With ``tail``, a longer file is not refused: its last ``limit`` bytes are
+    returned (the first line of them may be cut). FileNotFoundError when it does not exist; :class:`FileRefused` for anything
     else that is wrong (its kind, its size, an open or read error).
     """
     try:
@@ -80,6 +84,8 @@ def read_regular(path: str, limit: int, *, follow: bool = False) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # replaced between the two looks
             raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file")
+        if tail and st.st_size > limit:
+            os.lseek(fd, st.st_size - limit, os.SEEK_SET)
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -89,6 +95,8 @@ def read_regular(path: str, limit: int, *, follow: bool = False) -> bytes:
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
+                if tail:  # it grew while being read
+                    return b"".join(chunks)[-limit:]
                 raise FileRefused(path, f"is larger than {limit} bytes, the most twinstar reads")
     except OSError as exc:
         raise FileRefused(path, f"cannot be read: {exc.strerror}") from None

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from twinstar import procid, settings, statefile
+from twinstar import procid, safefile, settings, statefile
 from twinstar.atomic import replace_file
 from twinstar.errors import LockBusyError, StateDirError, StateError
 
@@ -316,11 +316,20 @@ class StateStore:
             os.close(fd)
 
     def read_journal(self, last: int | None = None) -> list[dict[str, Any]]:
+        """The journal's records (the ``last`` ones), from at most its last MiB.
+
+        A journal that is not a regular file (a symlink, a FIFO) is a StateError.
+        """
+        limit = safefile.JOURNAL_TAIL
         try:
-            with open(self.journal_path, "rb") as f:
-                lines = f.read().splitlines()
+            data = safefile.read_regular(self.journal_path, limit, tail=True)
         except FileNotFoundError:
             return []
+        except safefile.FileRefused as exc:
+            raise StateError(str(exc), hint="remove it; twinstar starts a new journal") from None
+        if len(data) >= limit:
+            data = data[data.find(b"\n") + 1 :]  # the first line may be the end of a longer one
+        lines = data.splitlines()
         out = []
         for line in lines[-last:] if last else lines:
             try:

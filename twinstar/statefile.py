@@ -4,8 +4,9 @@ The one reader of these files: the udev hook reads ``state.json`` on every
 event, the engine before every transition. Built-in modules only: the C half
 of :mod:`json` parses (``json`` itself would import ``re``), and ``json`` is
 imported only to explain a file that is not valid. A file that cannot be
-used is a :class:`~twinstar.errors.StateError` that names it and says what to
-do: remove it; the next takeover or release rebuilds it from the real state.
+used is a :class:`~twinstar.errors.StateFileError` (bad input, exit 2; a
+file that cannot be read at all is a StateError) that names it and says what
+to do: remove it; the next takeover or release rebuilds it from the real state.
 
 ``state.json`` holds the role; while a transition runs, the identity of its
 process (pid, start time, boot id: :mod:`twinstar.procid`); and when the
@@ -29,10 +30,11 @@ TRANSITIONS = ("starting", "stopping")
 REBUILD = "remove it; the next takeover or release rebuilds it from the real state"
 
 
-def _state_error(message: str) -> Exception:
-    from twinstar.errors import StateError
+def _state_error(message: str, *, malformed: bool = True) -> Exception:
+    """A StateFileError (``malformed``: bad input) or a StateError (the file cannot be read), with what to do."""
+    from twinstar.errors import StateError, StateFileError
 
-    return StateError(message, hint=REBUILD)
+    return (StateFileError if malformed else StateError)(message, hint=REBUILD)
 
 
 class _JsonContext:
@@ -87,7 +89,7 @@ def read_object(path: str) -> dict[str, object] | None:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _state_error(f"{path} is a symlink; refusing to follow it") from None
-        raise _state_error(f"cannot read {path}: {exc.strerror}") from None
+        raise _state_error(f"cannot read {path}: {exc.strerror}", malformed=False) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise _state_error(f"{path} is not a regular file")
@@ -97,7 +99,7 @@ def read_object(path: str) -> dict[str, object] | None:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        raise _state_error(f"cannot read {path}: {exc.strerror}") from None
+        raise _state_error(f"cannot read {path}: {exc.strerror}", malformed=False) from None
     finally:
         os.close(fd)
     if size > MAX_BYTES:
@@ -173,7 +175,7 @@ class NodeView:
 
 
 def parse_node(raw: dict[str, object], path: str) -> NodeView:
-    """The fields of ``state.json`` (``raw``); StateError naming ``path`` and the field when one is malformed."""
+    """The fields of ``state.json`` (``raw``); StateFileError naming ``path`` and the field when one is malformed."""
     role = raw.get("role", "standby")
     pid, pid_start = raw.get("pid"), raw.get("pid_start")
     since, since_boot = raw.get("since", 0.0), raw.get("since_boot")

@@ -28,10 +28,20 @@ from twinstar.state import StateStore
 
 
 class FakeMonitor:
-    """Uevents as datagrams on a socketpair; the test holds the sending end."""
+    """Uevents as datagrams on a socketpair; the test holds the sending end.
 
-    def __init__(self) -> None:
-        self._recv, self._send = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    With ``address``, the receiving end is a datagram socket bound there
+    instead, so that another process (a step program) can send events too.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        if address is None:
+            self._recv, self._send = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        else:
+            self._recv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._recv.bind(address)
+            self._send = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._send.connect(address)
         self.closed = False
 
     def fileno(self) -> int:

@@ -13,6 +13,7 @@ exactly one release followed the last one leaving.
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from tests.daemon.helpers import (
     FakeMonitor,
     arrive,
+    connector,
+    label,
     make_daemon,
     role,
     sysfs,
@@ -185,5 +188,64 @@ def test_failed_takeover_leaves_role_failed_and_visible(tmp_path: Path) -> None:
         assert state["last_transition"]["action"] == "takeover"
         assert state["last_transition"]["result"] == "failed"
         assert "failed" in state["last_error"]["message"]
+    finally:
+        daemon.stop()
+
+
+def _failing_takeover(tmp_path: Path, program: str) -> str:
+    """A takeover whose one step runs ``program`` (a Python file written here) and fails."""
+    script = tmp_path / "step.py"
+    script.write_text(program)
+    script.chmod(0o644)
+    return f"  - command: {{name: broken, start: [{sys.executable}, {script}], stop: [/bin/true], check: [/bin/false]}}\n"
+
+
+def test_events_of_the_burst_do_not_retry_a_failed_takeover(tmp_path: Path) -> None:
+    """The unit's add starts a takeover that fails; its online, read after the failure, is the same burst."""
+    fake = sysfs(tmp_path)
+    monitor = FakeMonitor()
+    daemon = make_daemon(write_config(tmp_path, 1, steps=_failing_takeover(tmp_path, "raise SystemExit(1)\n")), monitor)
+    daemon.start()
+    try:
+        arrive(fake, 0, monitor)  # add and online, both queued before the daemon reads either
+        daemon.run_once(0)
+        assert role(tmp_path / "state") == "failed"
+        assert transitions(tmp_path / "state") == ["takeover"]
+        monitor.send(fake.event("online", 0))  # a new event, after the failure: one new try
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover", "takeover"]
+    finally:
+        daemon.stop()
+
+
+def test_an_event_arriving_while_a_takeover_fails_does_not_retry_it(tmp_path: Path) -> None:
+    """The step itself sends the unit's next event to the daemon's socket, then fails.
+
+    That event arrived before the failure was recorded: it is stamped when it
+    arrived, not when the daemon, busy with the takeover, got to read it.
+    """
+    fake = sysfs(tmp_path)
+    address = str(tmp_path / "uevents")
+    monitor = FakeMonitor(address)
+    fake.arrive(0, label=label(0), connector=connector(0))
+    online = json.dumps(fake.event("online", 0))
+    program = (  # on the first try only (an old daemon would loop on it)
+        "import os, socket\n"
+        f"if not os.path.exists({address!r} + '.sent'):\n"
+        f"    open({address!r} + '.sent', 'x').close()\n"
+        "    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        f"    s.sendto({online!r}.encode(), {address!r})\n"
+        "raise SystemExit(1)\n"
+    )
+    daemon = make_daemon(write_config(tmp_path, 1, steps=_failing_takeover(tmp_path, program)), monitor)
+    daemon.start()  # the first evaluation finds the unit ready: the takeover fails
+    try:
+        assert role(tmp_path / "state") == "failed"
+        daemon.run_once(0)  # reads the event the step sent
+        assert daemon.snapshot()["last_evaluation"]["why"] == "online XBUS-00"
+        assert transitions(tmp_path / "state") == ["takeover"]
+        monitor.send(fake.event("online", 0))
+        daemon.run_once(0)
+        assert transitions(tmp_path / "state") == ["takeover", "takeover"]
     finally:
         daemon.stop()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.engine.helpers import calls, command_steps_config, run_twinstar
+from twinstar import safefile
 from twinstar.atomic import replace_file
 from twinstar.errors import ExitStatus, StateDirError, StateError
 from twinstar.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
@@ -94,6 +99,45 @@ def test_journal_planted_as_a_hard_link_is_not_appended_to(tmp_path: Path) -> No
     with pytest.raises(StateError, match="hard links"):
         store.journal({"event": "begin"})
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_journal_that_is_not_a_regular_file_is_not_read(tmp_path: Path, kind: str) -> None:
+    """A symlink is not followed and a FIFO does not block: a StateError naming the journal (run apart, so a hang fails)."""
+    store = StateStore(str(tmp_path / "state"))
+    ensure_dir(store.directory)
+    if kind == "symlink":
+        (tmp_path / "elsewhere").write_text('{"event": "begin", "planted": true}\n')
+        os.symlink(tmp_path / "elsewhere", store.journal_path)
+    else:
+        os.mkfifo(store.journal_path)
+    program = (
+        "import sys\n"
+        "from twinstar.errors import StateError\n"
+        "from twinstar.state import StateStore\n"
+        "try:\n"
+        "    print(StateStore(sys.argv[1]).read_journal())\n"
+        "except StateError as exc:\n"
+        "    print('StateError:', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program, store.directory], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"StateError: {store.journal_path}: is a {'symbolic link' if kind == 'symlink' else 'FIFO'}")
+    assert "remove it" in result.stdout
+
+
+def test_a_large_journal_is_read_from_its_last_mib(tmp_path: Path) -> None:
+    store = StateStore(str(tmp_path / "state"))
+    ensure_dir(store.directory)
+    with open(store.journal_path, "w") as f:
+        for i in range(40_000):  # about 2 MiB
+            f.write(json.dumps({"event": "step", "n": i, "detail": "x" * 40}) + "\n")
+    records = store.read_journal()
+    assert records[-1]["n"] == 39_999
+    assert records[0]["n"] > 0  # the tail only, in whole lines (the first one, cut, dropped)
+    assert [r["n"] for r in records] == list(range(records[0]["n"], 40_000))
+    assert sum(len(json.dumps(r)) + 1 for r in records) <= safefile.JOURNAL_TAIL
+    assert [r["n"] for r in store.read_journal(last=3)] == [39_997, 39_998, 39_999]
 
 
 def test_replace_file_unlinks_a_planted_temporary_name(tmp_path: Path) -> None:

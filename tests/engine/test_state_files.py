@@ -19,7 +19,7 @@ def test_symlink_in_state_dir_is_refused(tmp_path: Path, name: str) -> None:
     target.write_text("precious\n")
     (state / name).symlink_to(target)
     result = run_twinstar(config, "takeover")
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == (2 if name == "state.json" else 1), result.stderr  # a planted state.json is bad input
     assert "Traceback" not in result.stderr
     error = [line for line in result.stderr.splitlines() if line.startswith("twinstar: error:")]
     assert len(error) == 1 and str(state / name) in error[0], result.stderr
@@ -60,3 +60,18 @@ def test_state_dir_writable_by_others_is_refused(tmp_path: Path) -> None:
     state.chmod(0o755)
     assert run_twinstar(config, "takeover").returncode == 0
     assert calls(tmp_path) == ["start1"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"role": "boss"}', "[]"])
+def test_a_malformed_state_json_is_bad_input_for_takeover_and_release(tmp_path: Path, content: str) -> None:
+    config = command_steps_config(tmp_path, 2)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "state.json").write_text(content)
+    for action in ("takeover", "release"):
+        result = run_twinstar(config, action)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert f"{state / 'state.json'}" in result.stderr and "remove it" in result.stderr
+    assert (state / "state.json").read_text() == content
+    assert calls(tmp_path) == []

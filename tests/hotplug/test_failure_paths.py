@@ -20,7 +20,7 @@ import pytest
 from tests.hotplug.conftest import PYTHON, Node
 from twinstar import config, procid, statefile
 from twinstar.engine import engine_for
-from twinstar.errors import StateError
+from twinstar.errors import ExitStatus, StateFileError
 from twinstar.standins import drbdadm
 from twinstar.state import StateStore
 
@@ -195,7 +195,7 @@ def test_an_event_of_the_failed_burst_does_not_retry_even_with_the_clock_ahead(n
     assert node.begins("takeover") == 1
 
 
-# --- item: a malformed state.json is a one-line state error --------------------------------------
+# --- item: a malformed state.json is a one-line state error, bad input (exit 2) -----------------
 
 MALFORMED = {
     "open brace": b"{",
@@ -222,12 +222,12 @@ def test_a_malformed_state_file_is_a_one_line_state_error(node: Node, content: b
     path = node.state_dir / "state.json"
     path.write_bytes(content)
     proc = node.run_hook(node.arrive(0)[-1])
-    assert proc.returncode == StateError.exit_status, proc.stderr
+    assert proc.returncode == StateFileError.exit_status == ExitStatus.BAD_INPUT, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert str(path) in lines[0] and "remove it" in lines[0], lines[0]
     assert path.read_bytes() == content and sorted(p.name for p in node.state_dir.iterdir()) == ["state.json"]
-    with pytest.raises(StateError) as engine_error:  # the engine reads it with the same reader
+    with pytest.raises(StateFileError) as engine_error:  # the engine reads it with the same reader
         StateStore(str(node.state_dir)).read()
     assert str(engine_error.value).split(" (")[0] in lines[0]
 
@@ -240,5 +240,5 @@ def test_a_state_file_that_is_not_a_regular_file_is_refused_at_once(node: Node, 
     path = node.state_dir / "state.json"
     path.mkdir() if kind == "directory" else os.mkfifo(path)
     proc = node.run_hook(node.arrive(0)[-1])
-    assert proc.returncode == StateError.exit_status and f"{path} is not a regular file" in proc.stderr, proc.stderr
+    assert proc.returncode == ExitStatus.BAD_INPUT and f"{path} is not a regular file" in proc.stderr, proc.stderr
     assert "internal error" not in proc.stderr

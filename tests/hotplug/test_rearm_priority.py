@@ -60,12 +60,35 @@ def test_niceness_stays_within_the_kernels_range(start: int) -> None:
     assert result["n"] == min(start + handoff.REARM_NICE, 19)
 
 
-SPAWNER = """
+#: What stands in for the re-arm: /proc/PID/cmdline is this argv once it has exec'd.
+SLEEPER = "import time; time.sleep(120)"
+
+SPAWNER = f"""
 import os, sys
 from twinstar import handoff
-pid = handoff.spawn_detached([sys.executable, "-c", "import time; time.sleep(20)"], dict(os.environ), background=True)
+pid = handoff.spawn_detached([sys.executable, "-c", {SLEEPER!r}], dict(os.environ), background=True)
 print(pid, flush=True)
 """
+
+
+def _wait_for_exec(pid: int, limit: float = 60.0) -> None:
+    """Wait (at most ``limit`` s) until ``pid`` runs SLEEPER's argv: everything set before its exec is then in place.
+
+    The spawner reports the pid as soon as the process is forked; the
+    process sets its scheduling (policy, then its session's autogroup) and
+    only then execs, at idle priority, so on a busy machine that may take a while.
+    """
+    import sys
+    import time
+
+    argv = b"\0".join(os.fsencode(a) for a in (sys.executable, "-c", SLEEPER)) + b"\0"
+    deadline = time.monotonic() + limit
+    while True:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read() == argv:
+                return
+        assert time.monotonic() < deadline, f"process {pid} did not exec within {limit:g} s"
+        time.sleep(0.01)
 
 
 def test_a_spawned_re_arm_lets_go_of_the_callers_output_and_only_gets_idle_cpu() -> None:
@@ -74,17 +97,14 @@ def test_a_spawned_re_arm_lets_go_of_the_callers_output_and_only_gets_idle_cpu()
     import signal
     import subprocess
     import sys
-    import time
 
-    start = time.monotonic()
-    caller = subprocess.run([sys.executable, "-c", SPAWNER], capture_output=True, text=True, timeout=15)
+    # Were the caller's pipes held by the detached process, this would wait for it (and time out).
+    caller = subprocess.run([sys.executable, "-c", SPAWNER], capture_output=True, text=True, timeout=60)
     assert caller.returncode == 0, caller.stderr
-    assert time.monotonic() - start < 10, "the caller's pipes were held by the detached process"
     pid = int(caller.stdout.split()[0])
     try:
-        deadline = time.monotonic() + 5
-        while os.sched_getscheduler(pid) != os.SCHED_IDLE and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for_exec(pid)
+        assert {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1, 2)} == {os.devnull}
         assert os.sched_getscheduler(pid) == os.SCHED_IDLE
         if os.path.exists(f"/proc/{pid}/autogroup"):
             with open(f"/proc/{pid}/autogroup") as f:
