@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import calls, command_steps_config, run_twinstar
-from twinstar.atomic import replace_file
+from twinstar.engine.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
 from twinstar.errors import ExitStatus, StateDirError, StateError
-from twinstar.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
+from twinstar.fastpath.atomic import replace_file
 
 
 def _error_line(stderr: str) -> str:

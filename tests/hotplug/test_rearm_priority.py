@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from twinstar import handoff
+from twinstar.hotplug import handoff
 
 
 def niceness() -> int:
@@ -62,7 +62,7 @@ def test_niceness_stays_within_the_kernels_range(start: int) -> None:
 
 SPAWNER = """
 import os, sys
-from twinstar import handoff
+from twinstar.hotplug import handoff
 pid = handoff.spawn_detached([sys.executable, "-c", "import time; time.sleep(20)"], dict(os.environ), background=True)
 print(pid, flush=True)
 """

@@ -55,8 +55,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from twinstar.atomic import exchange, fsync_dir
+from twinstar.engine.state import FileLock
 from twinstar.errors import BadInputError, TwinstarError
+from twinstar.fastpath.atomic import exchange, fsync_dir
 from twinstar.replica import inuse
 from twinstar.replica.manifest import (
     Manifest,
@@ -80,7 +81,6 @@ from twinstar.replica.paths import (
     mount_points,
 )
 from twinstar.replica.tree import compare_trees, copy_tree
-from twinstar.state import FileLock
 
 logger = logging.getLogger("twinstar.replica")
 

@@ -3,10 +3,10 @@
 The udev rule runs it for ``add``, ``online``, ``offline`` and ``remove`` of
 ``xbus*`` devices in the ``astribanks`` subsystem. It reads udev's
 environment (``ACTION``, ``XBUS_NAME``, ``XBUS_NUM``, ``DEVPATH``), the
-cached configuration (:mod:`twinstar.hooksettings`), ``xpp_order`` and the
-xbus devices in sysfs; computes readiness; decides (:mod:`twinstar.decision`)
+cached configuration (:mod:`twinstar.fastpath.hooksettings`), ``xpp_order`` and the
+xbus devices in sysfs; computes readiness; decides (:mod:`twinstar.fastpath.decision`)
 and hands any takeover, release or watchdog re-arm off
-(:mod:`twinstar.handoff`). It logs one line per event and returns within
+(:mod:`twinstar.hotplug.handoff`). It logs one line per event and returns within
 milliseconds: exit 0, also for an event that is merely not actionable;
 2 for a configuration error or a broken udev environment; 1 when a
 hand-off failed.
@@ -23,13 +23,14 @@ from __future__ import annotations
 import os
 import sys
 
-from twinstar import handoff, hooksettings, procid
 from twinstar import settings as tsettings
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.decision import EVENT, NOTHING, PERIODIC, Decision, decide, needs_node_state
-from twinstar.syslogsend import LOG_ERR, LOG_INFO, SyslogSender
+from twinstar.fastpath import hooksettings, procid
+from twinstar.fastpath.decision import EVENT, NOTHING, PERIODIC, Decision, decide, needs_node_state
+from twinstar.fastpath.syslogsend import LOG_ERR, LOG_INFO, SyslogSender
+from twinstar.hotplug import handoff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.engine import Report
-    from twinstar.hooksettings import HookSettings
+    from twinstar.engine.runner import Report
+    from twinstar.fastpath.hooksettings import HookSettings
 
 #: The uevent actions the hook acts on (the rule passes no others).
 ACTIONS = ("add", "online", "offline", "remove")
@@ -135,7 +136,7 @@ def evaluate(
     ``event`` the uevent (None: a periodic look); ``handoff_mode`` overrides
     the configured ``handoff``. Raises a TwinstarError for a configuration
     error (exit 2) or a failed hand-off. ``event_time`` is when the event
-    was seen, on the boot clock (:func:`twinstar.procid.boottime`; default: now).
+    was seen, on the boot clock (:func:`twinstar.fastpath.procid.boottime`; default: now).
     """
     settings = _settings(config)
     trigger = trigger or (EVENT if event is not None else PERIODIC)

@@ -5,7 +5,7 @@ while it runs, so the hook only decides; the work runs elsewhere:
 
 * ``systemd``: ``systemctl start --no-block twinstar-takeover.service`` (or ``-release``);
 * ``spawn``:   a fully detached process (double fork, new session, stdio on
-  /dev/null, logging to syslog) running ``python -m twinstar.handoff ACTION --config PATH``;
+  /dev/null, logging to syslog) running ``python -m twinstar.hotplug.handoff ACTION --config PATH``;
 * ``inline``:  in this process (the daemon, tests);
 * ``auto``:    ``systemd`` when ``/run/systemd/system`` exists, else ``spawn``.
 
@@ -29,8 +29,8 @@ import os
 import sys
 import time
 
-from twinstar import procid, statefile
 from twinstar import settings as tsettings
+from twinstar.fastpath import procid, statefile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.decision import Decision
-    from twinstar.engine import Report
-    from twinstar.hooksettings import HookSettings
+    from twinstar.engine.runner import Report
+    from twinstar.fastpath.decision import Decision
+    from twinstar.fastpath.hooksettings import HookSettings
 
 SYSTEMD = "systemd"
 SPAWN = "spawn"
@@ -86,7 +86,7 @@ def read_record(state_dir: str) -> dict[str, object] | None:
 
 def write_record(state_dir: str, record: dict[str, object]) -> None:
     """Write the hand-off record, stamped with the boot clock (``at``, ``boot_id``) that :func:`pending` compares."""
-    from twinstar.state import write_json
+    from twinstar.engine.state import write_json
 
     write_json(record_path(state_dir), {**record, "at": procid.boottime(), "boot_id": procid.boot_id()})
 
@@ -97,7 +97,7 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
     Times are compared on the boot clock, which setting the wall clock does
     not move; a record from an earlier boot, or without that stamp, is stale.
     """
-    from twinstar.state import FileLock
+    from twinstar.engine.state import FileLock
 
     if FileLock(f"{state_dir}/{tsettings.LOCK_FILE}").held_by_other():
         return "a takeover or release is running (the engine lock is held)"
@@ -130,7 +130,7 @@ def resolve_mode(mode: str) -> str:
 
 
 def _package_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def spawn_detached(argv: list[str], env: dict[str, str], *, background: bool = False) -> int:
@@ -211,7 +211,7 @@ def _run_in_background() -> None:
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
     """The command line of a detached hand-off: no PATH needed, configuration explicit."""
-    return [sys.executable, "-m", "twinstar.handoff", action, "--config", settings.source, *extra]
+    return [sys.executable, "-m", "twinstar.hotplug.handoff", action, "--config", settings.source, *extra]
 
 
 def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -223,7 +223,7 @@ def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _systemctl(settings: HookSettings, unit: str) -> None:
-    from twinstar.proc import ProgramRunner
+    from twinstar.engine.proc import ProgramRunner
 
     ProgramRunner(programs=dict(settings.programs)).run(["systemctl", "start", "--no-block", unit], timeout=30)
 
@@ -243,8 +243,8 @@ def act(
     Returns the final decision, what was handed off (None: nothing) and, for
     ``inline``, the transition's report.
     """
-    from twinstar.decision import NOTHING, decide
-    from twinstar.state import FileLock
+    from twinstar.engine.state import FileLock
+    from twinstar.fastpath.decision import NOTHING, decide
 
     lock = FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}")
     lock.acquire(timeout=LOCK_WAIT)
@@ -349,15 +349,15 @@ def run_transition(
     found it pending; so the decision is taken once more afterwards (at most
     :data:`MAX_CHAIN` transitions in a row).
     """
-    from twinstar.engine import engine_for
+    from twinstar.engine.runner import engine_for
 
     engine = engine_for(settings.full_config())
     report = engine.takeover() if action == "takeover" else engine.release()
     verdict = "ok" if report.ok else f"FAILED: {report.error}"
     _log(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
     if chain + 1 < MAX_CHAIN:
-        from twinstar.decision import AFTER_TRANSITION
-        from twinstar.hook import evaluate
+        from twinstar.fastpath.decision import AFTER_TRANSITION
+        from twinstar.hotplug.hook import evaluate
 
         try:
             outcome = evaluate(
@@ -372,15 +372,15 @@ def run_transition(
 
 
 def _log(line: str, *, error: bool = False) -> None:
-    from twinstar.hook import log_line
+    from twinstar.hotplug.hook import log_line
 
     log_line(line, error=error)
 
 
-# --- the detached side: python -m twinstar.handoff ACTION --config PATH [BUS DEV] ------------
+# --- the detached side: python -m twinstar.hotplug.handoff ACTION --config PATH [BUS DEV] ------------
 
 
-USAGE = "usage: python -m twinstar.handoff takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
+USAGE = "usage: python -m twinstar.hotplug.handoff takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,9 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if action == "rearm":
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
-    from twinstar import log
+    from twinstar.engine import log
     from twinstar.errors import TwinstarError
-    from twinstar.hooksettings import HookSettings
+    from twinstar.fastpath.hooksettings import HookSettings
 
     log.setup()
     try:

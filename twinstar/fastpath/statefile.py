@@ -8,7 +8,7 @@ used is a :class:`~twinstar.errors.StateError` that names it and says what to
 do: remove it; the next takeover or release rebuilds it from the real state.
 
 ``state.json`` holds the role; while a transition runs, the identity of its
-process (pid, start time, boot id: :mod:`twinstar.procid`); and when the
+process (pid, start time, boot id: :mod:`twinstar.fastpath.procid`); and when the
 role was entered, on the wall clock (``since``, for people) and on the boot
 clock (``since_boot``, for decisions).
 """
@@ -19,7 +19,8 @@ import errno
 import os
 import stat
 
-from twinstar import procid, settings
+from twinstar import settings
+from twinstar.fastpath import procid
 
 #: Larger than any state file twinstar writes (a takeover's record is a few KiB).
 MAX_BYTES = 1 << 20

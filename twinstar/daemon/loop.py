@@ -4,7 +4,7 @@ One loop, one thread, waiting with ``select`` on the uevent monitor and on a
 self-pipe that carries signals (``signal.set_wakeup_fd``). It
 
 * hands every Astribank uevent to the same decision code as ``atribank_hook``
-  (:func:`twinstar.hook.evaluate`, hand-off ``inline``), so takeover and
+  (:func:`twinstar.hotplug.hook.evaluate`, hand-off ``inline``), so takeover and
   release run in this process exactly when the hook would start them;
 * re-evaluates on start, every ``daemon.evaluate_interval`` seconds and after a
   monitor error, so a lost event cannot strand the node;
@@ -39,11 +39,11 @@ from twinstar import config as config_mod
 from twinstar import settings
 from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config, OnStepDown
-from twinstar.engine import Engine, engine_for
+from twinstar.daemon.monitor import EventSource, MonitorError, Uevent
+from twinstar.daemon.notify import Notifier
+from twinstar.engine.runner import Engine, engine_for
+from twinstar.engine.state import FileLock, Role, StateStore, ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
-from twinstar.monitor import EventSource, MonitorError, Uevent
-from twinstar.notify import Notifier
-from twinstar.state import FileLock, Role, StateStore, ensure_dir, write_json
 from twinstar.steps import Probe, Step
 
 log = logging.getLogger("twinstar.daemon")
@@ -74,12 +74,12 @@ class Decide(Protocol):
 
 
 def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
-    """Decide and hand off through the hook's code (:func:`twinstar.hook.evaluate`), inline.
+    """Decide and hand off through the hook's code (:func:`twinstar.hotplug.hook.evaluate`), inline.
 
     The same event filter as the hook's ``main``: actions other than add,
     online, offline and remove are ignored.
     """
-    from twinstar import handoff, hook  # one copy of readiness, decision and hand-off
+    from twinstar.hotplug import handoff, hook  # one copy of readiness, decision and hand-off
 
     hook_event = hook.Event.from_environ(event.environ) if event is not None else None
     if hook_event is not None and hook_event.action not in hook.ACTIONS:

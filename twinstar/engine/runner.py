@@ -29,9 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from twinstar import log as tlog
-from twinstar import safefile
 from twinstar.config import Config
+from twinstar.engine import log as tlog
+from twinstar.engine.proc import ProgramRunner
+from twinstar.engine.state import FileLock, NodeState, Role, StateStore
 from twinstar.errors import (
     ConfigError,
     ExitStatus,
@@ -41,8 +42,7 @@ from twinstar.errors import (
     StateError,
     TwinstarError,
 )
-from twinstar.proc import ProgramRunner
-from twinstar.state import FileLock, NodeState, Role, StateStore
+from twinstar.fastpath import safefile
 from twinstar.steps import Step, StepContext, build_steps
 
 TYPE_CHECKING = False
@@ -207,7 +207,7 @@ class Engine:
     def preflight(self) -> None:
         """Every program every step needs exists and, as root, only root can replace it.
 
-        Else ConfigError, before anything runs (:func:`twinstar.safefile.replaceable`).
+        Else ConfigError, before anything runs (:func:`twinstar.fastpath.safefile.replaceable`).
         """
         as_root = os.geteuid() == 0
         for step in self.steps:

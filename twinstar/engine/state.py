@@ -3,7 +3,7 @@
 ``state.json`` says which role the node is in and, while a takeover or
 release runs, which process runs it (pid, start time, boot id); a role of
 ``starting``/``stopping`` whose process is gone means that transition was
-interrupted. :mod:`twinstar.statefile` reads it, for the hook too. The journal
+interrupted. :mod:`twinstar.fastpath.statefile` reads it, for the hook too. The journal
 is one JSON object per line, one line per step event. Files are opened with
 O_NOFOLLOW and replaced atomically, so a crash leaves the old or the new
 content, never a mix, and a planted symlink is refused. The lock and the
@@ -22,9 +22,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from twinstar import procid, settings, statefile
-from twinstar.atomic import replace_file
+from twinstar import settings
 from twinstar.errors import LockBusyError, StateDirError, StateError
+from twinstar.fastpath import procid, statefile
+from twinstar.fastpath.atomic import replace_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class NodeState:
     """What ``state.json`` holds.
 
     ``pid``, ``pid_start`` and ``boot_id`` name the process running a
-    transition (:mod:`twinstar.procid`); ``since`` is when the role was
+    transition (:mod:`twinstar.fastpath.procid`); ``since`` is when the role was
     entered on the wall clock, ``since_boot`` on the boot clock of ``boot_id``.
     """
 
@@ -89,7 +90,7 @@ class NodeState:
 
 
 def pid_alive(pid: int | None) -> bool:
-    """Process ``pid`` exists and is not a zombie (:func:`twinstar.procid.process_alive` without its identity)."""
+    """Process ``pid`` exists and is not a zombie (:func:`twinstar.fastpath.procid.process_alive` without its identity)."""
     return procid.process_alive(pid)
 
 
@@ -234,7 +235,7 @@ def create_marker(path: str, data: bytes) -> None:
 
 
 def read_json(path: str) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.statefile.read_object`)."""
+    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.fastpath.statefile.read_object`)."""
     return statefile.read_object(path)
 
 
