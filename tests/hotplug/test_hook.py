@@ -267,7 +267,7 @@ def test_fast_path_imports_nothing_heavy(node: Node) -> None:
         node.arrive(i)
     assert node.run_hook(node.sysfs.event("online", 1)).returncode == 0  # slow path once: takeover, cache
     code = (
-        "import sys\nfrom twinstar.hotplug import hook\nrc = hook.main()\n"
+        "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
         "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess')\n"
         "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
@@ -285,7 +285,7 @@ def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) ->
     node.listed(1)
     node.arrive(0)
     code = (
-        "import sys\nfrom twinstar.hotplug import hook\nrc = hook.main()\n"
+        "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
         "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'pyudev', 'usb')))"
     )
     proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
@@ -352,7 +352,7 @@ def test_twinstar_hook_command_is_the_same_code_path(node: Node) -> None:
 
 def test_hook_file_is_a_thin_executable() -> None:
     assert os.access(HOOK, os.X_OK)
-    assert "from twinstar.hotplug.hook import main" in HOOK.read_text()
+    assert "from twinstar.cli.atribank_hook import main" in HOOK.read_text()
 
 
 @pytest.mark.parametrize("mode", ["inline", "spawn"])

@@ -72,7 +72,8 @@ def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Rep
     config = obj.config
     if follow_up and not dry_run:
         from twinstar.fastpath.hooksettings import HookSettings
-        from twinstar.hotplug.handoff import INLINE, run_transition
+        from twinstar.hotplug.handoff import INLINE
+        from twinstar.hotplug.hook import run_transition
 
         return run_transition(HookSettings.from_config(config), action, mode=INLINE, environ=os.environ)
     engine = engine_for(config)

@@ -24,8 +24,8 @@ def hook(obj: Obj) -> None:
     error or a missing ACTION, 1 when a hand-off failed.
     """
     from twinstar import settings
-    from twinstar.hotplug import hook as hook_mod
+    from twinstar.cli import atribank_hook
 
     env = dict(os.environ)
     env[settings.CONFIG_ENV] = obj.config_path
-    raise SystemExit(hook_mod.main(environ=env))
+    raise SystemExit(atribank_hook.main(environ=env))

@@ -5,7 +5,7 @@ while it runs, so the hook only decides; the work runs elsewhere:
 
 * ``systemd``: ``systemctl start --no-block twinstar-takeover.service`` (or ``-release``);
 * ``spawn``:   a fully detached process (double fork, new session, stdio on
-  /dev/null, logging to syslog) running ``python -m twinstar.hotplug.handoff ACTION --config PATH``;
+  /dev/null, logging to syslog) running ``python -m twinstar.cli.handoff_runner ACTION --config PATH``;
 * ``inline``:  in this process (the daemon, tests);
 * ``auto``:    ``systemd`` when ``/run/systemd/system`` exists, else ``spawn``.
 
@@ -20,7 +20,9 @@ A hand-off whose process is gone without progress, or a ``starting`` state
 whose process died, is stale and blocks nothing.
 
 Only :func:`read_node` and the helpers it uses run on the hook's fast path;
-everything else imports what it needs when it acts.
+everything else imports what it needs when it acts. An ``inline`` hand-off
+is only recorded here: the caller (:func:`twinstar.hotplug.hook.evaluate`)
+runs the transition.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 
 from twinstar import settings as tsettings
 from twinstar.fastpath import procid, statefile
+from twinstar.hotplug.configuration import full_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.engine.runner import Report
     from twinstar.fastpath.decision import Decision
     from twinstar.fastpath.hooksettings import HookSettings
 
@@ -211,7 +213,7 @@ def _run_in_background() -> None:
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
     """The command line of a detached hand-off: no PATH needed, configuration explicit."""
-    return [sys.executable, "-m", "twinstar.hotplug.handoff", action, "--config", settings.source, *extra]
+    return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
 
 
 def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -236,12 +238,12 @@ def act(
     event_time: float | None,
     mode: str,
     environ: Mapping[str, str],
-    chain: int = 0,
-) -> tuple[Decision, str | None, Report | None]:
+) -> tuple[Decision, str | None, str | None]:
     """Decide again under ``handoff.lock`` with fresh readiness and state, and hand off.
 
-    Returns the final decision, what was handed off (None: nothing) and, for
-    ``inline``, the transition's report.
+    Returns the final decision, what was handed off (None: nothing) and the
+    hand-off mode used (None: nothing); for ``inline`` the caller runs the
+    transition, after the lock is released.
     """
     from twinstar.engine.state import FileLock
     from twinstar.fastpath.decision import NOTHING, decide
@@ -281,8 +283,7 @@ def act(
         write_record(settings.state_dir, record)
     finally:
         lock.release()
-    report = run_transition(settings, action, mode=mode, environ=environ, chain=chain) if how == INLINE else None
-    return decision, handed, report
+    return decision, handed, how
 
 
 def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, environ: Mapping[str, str]) -> str:
@@ -297,7 +298,7 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
         return f"watchdog re-arm handed off (pid {pid})"
     before = lower_priority(REARM_NICE)
     try:
-        return rearm_watchdog(settings.full_config(), busnum, devnum, environ=environ)
+        return rearm_watchdog(full_config(settings), busnum, devnum, environ=environ)
     finally:
         restore_priority(before)
 
@@ -335,84 +336,3 @@ def rearm_watchdog(config: Config, busnum: int, devnum: int, *, environ: Mapping
     from twinstar.usb.watchdog import rearm_watchdog as usb_rearm
 
     return usb_rearm(config, busnum, devnum, environ=environ)
-
-
-# --- running a transition ---------------------------------------------------------------------
-
-
-def run_transition(
-    settings: HookSettings, action: str, *, mode: str | None = None, environ: Mapping[str, str] | None = None, chain: int = 0
-) -> Report:
-    """Run the takeover or release here, log one line, then look again.
-
-    Units may have come or gone while the transition ran and their events
-    found it pending; so the decision is taken once more afterwards (at most
-    :data:`MAX_CHAIN` transitions in a row).
-    """
-    from twinstar.engine.runner import engine_for
-
-    engine = engine_for(settings.full_config())
-    report = engine.takeover() if action == "takeover" else engine.release()
-    verdict = "ok" if report.ok else f"FAILED: {report.error}"
-    _log(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
-    if chain + 1 < MAX_CHAIN:
-        from twinstar.fastpath.decision import AFTER_TRANSITION
-        from twinstar.hotplug.hook import evaluate
-
-        try:
-            outcome = evaluate(
-                settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1
-            )
-        except Exception as exc:  # noqa: BLE001 - the transition itself is done; report and go on
-            _log(f"after {action}: {exc}", error=True)
-        else:
-            if outcome.handed_off:
-                _log(f"after {action}: {outcome.line()}")
-    return report
-
-
-def _log(line: str, *, error: bool = False) -> None:
-    from twinstar.hotplug.hook import log_line
-
-    log_line(line, error=error)
-
-
-# --- the detached side: python -m twinstar.hotplug.handoff ACTION --config PATH [BUS DEV] ------------
-
-
-USAGE = "usage: python -m twinstar.hotplug.handoff takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 3 or args[0] not in ("takeover", "release", "rearm") or args[1] != "--config":
-        print(USAGE, file=sys.stderr)
-        return 2
-    action, path, rest = args[0], args[2], args[3:]
-    if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
-        print(USAGE, file=sys.stderr)
-        return 2
-    if action == "rearm":
-        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
-    from twinstar.engine import log
-    from twinstar.errors import TwinstarError
-    from twinstar.fastpath.hooksettings import HookSettings
-
-    log.setup()
-    try:
-        from twinstar import config as config_mod
-
-        settings = HookSettings.from_config(config_mod.load(path))
-        if action == "rearm":
-            busnum, devnum = int(rest[0]), int(rest[1])
-            _log(f"watchdog re-arm: {rearm_watchdog(settings.full_config(), busnum, devnum, environ=os.environ)}")
-            return 0
-        report = run_transition(settings, action, environ=os.environ)
-    except TwinstarError as exc:
-        _log(f"{action}: error: {exc}", error=True)
-        return int(exc.exit_status)
-    return int(report.exit_status)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
