@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import yaml
 
-from twinstar import settings
+from twinstar import settings, words
 from twinstar.errors import ConfigError
 from twinstar.fastpath import safefile
 
@@ -39,10 +39,10 @@ except AttributeError:  # PyYAML built without libyaml
 class Handoff(StrEnum):
     """How the hook hands a takeover or release off out of udev."""
 
-    AUTO = "auto"
-    SYSTEMD = "systemd"
-    SPAWN = "spawn"
-    INLINE = "inline"
+    AUTO = words.AUTO
+    SYSTEMD = words.SYSTEMD
+    SPAWN = words.SPAWN
+    INLINE = words.INLINE
 
 
 class OnStepDown(StrEnum):

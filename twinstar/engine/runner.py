@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from twinstar import words
 from twinstar.config import Config
 from twinstar.engine import log as tlog
 from twinstar.engine.proc import ProgramRunner
@@ -54,8 +55,8 @@ logger = logging.getLogger("twinstar.engine")
 
 
 class Action(StrEnum):
-    TAKEOVER = "takeover"
-    RELEASE = "release"
+    TAKEOVER = words.TAKEOVER
+    RELEASE = words.RELEASE
 
 
 class Result(StrEnum):

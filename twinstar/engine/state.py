@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from twinstar import settings
+from twinstar import settings, words
 from twinstar.errors import LockBusyError, StateDirError, StateError
 from twinstar.fastpath import procid, statefile
 from twinstar.fastpath.atomic import replace_file
@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 
 
 class Role(StrEnum):
-    STANDBY = "standby"
-    STARTING = "starting"
-    ACTIVE = "active"
-    STOPPING = "stopping"
-    FAILED = "failed"
+    STANDBY = words.STANDBY
+    STARTING = words.STARTING
+    ACTIVE = words.ACTIVE
+    STOPPING = words.STOPPING
+    FAILED = words.FAILED
 
 
 @dataclass(frozen=True)

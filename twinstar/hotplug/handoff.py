@@ -32,6 +32,7 @@ import sys
 import time
 
 from twinstar import settings as tsettings
+from twinstar import words
 from twinstar.fastpath import procid, statefile
 from twinstar.hotplug.configuration import full_config
 
@@ -44,11 +45,11 @@ if TYPE_CHECKING:
     from twinstar.fastpath.decision import Decision
     from twinstar.fastpath.hooksettings import HookSettings
 
-SYSTEMD = "systemd"
-SPAWN = "spawn"
-INLINE = "inline"
-AUTO = "auto"
-MODES = (AUTO, SYSTEMD, SPAWN, INLINE)
+SYSTEMD = words.SYSTEMD
+SPAWN = words.SPAWN
+INLINE = words.INLINE
+AUTO = words.AUTO
+MODES = words.HANDOFF_MODES
 
 #: How long a ``systemd`` hand-off (no pid to watch) blocks another one.
 SYSTEMD_GRACE = 60.0
