@@ -30,7 +30,7 @@ import select
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
@@ -389,21 +389,18 @@ class Daemon:
         A takeover or release running in another process holds the lock: then
         this round is skipped rather than fighting it.
         """
-        lock = FileLock(StateStore(self.config.state_dir).lock_path)
-        try:
-            lock.acquire(timeout=0)
-        except LockBusyError:
-            log.debug("%s skipped: a takeover or release is running", what)
-            yield False
-            return
-        except TwinstarError as exc:
-            self._error(f"{what}: {exc}")
-            yield False
-            return
-        try:
+        with ExitStack() as held:
+            try:
+                held.enter_context(FileLock(StateStore(self.config.state_dir).lock_path))
+            except LockBusyError:
+                log.debug("%s skipped: a takeover or release is running", what)
+                yield False
+                return
+            except TwinstarError as exc:
+                self._error(f"{what}: {exc}")
+                yield False
+                return
             yield self._role() == Role.ACTIVE
-        finally:
-            lock.release()
 
     def check_steps(self) -> dict[str, dict[str, Any]]:
         """Run every step's check; log, journal and (per on_step_down) restart the ones down."""

@@ -25,7 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -252,15 +252,12 @@ class Engine:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        lock = FileLock(self.store.lock_path)
-        try:
-            lock.acquire(timeout=self.config.lock_timeout)
-        except StateError as exc:
-            raise _not_started(exc) from None
-        try:
+        with ExitStack() as held:
+            try:
+                held.enter_context(FileLock(self.store.lock_path, timeout=self.config.lock_timeout))
+            except StateError as exc:
+                raise _not_started(exc) from None
             yield
-        finally:
-            lock.release()
 
     def _recover(self, action: Action) -> str | None:
         """Report a transition that a dead process left half-done (we hold the lock)."""

@@ -346,9 +346,15 @@ def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
 
 @dataclass
 class FileLock:
-    """An exclusive flock(2) on a file in ``state_dir``; released when the process dies."""
+    """An exclusive flock(2) on a file in ``state_dir``; released when the process dies.
+
+    ``with FileLock(path, timeout=...):`` takes the lock (waiting at most
+    ``timeout`` seconds, 0 = not at all; :class:`~twinstar.errors.LockBusyError`
+    when another process keeps it) and releases it at the end of the block.
+    """
 
     path: str
+    timeout: float = field(default=0.0, kw_only=True)
     fd: int | None = field(default=None, init=False)
 
     def acquire(self, *, timeout: float, poll: float = 0.02) -> None:
@@ -392,6 +398,7 @@ class FileLock:
         return False
 
     def __enter__(self) -> FileLock:
+        self.acquire(timeout=self.timeout)
         return self
 
     def __exit__(self, *exc: object) -> None:

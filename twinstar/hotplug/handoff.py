@@ -249,9 +249,7 @@ def act(
     from twinstar.engine.state import FileLock
     from twinstar.fastpath.decision import NOTHING, decide
 
-    lock = FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}")
-    lock.acquire(timeout=LOCK_WAIT)
-    try:
+    with FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
         readiness = compute()
         node = read_node(settings.state_dir)
         decision = decide(
@@ -282,8 +280,6 @@ def act(
             record["pid"], record["start"] = os.getpid(), process_start(os.getpid())
             handed = f"{action} running in this process"
         write_record(settings.state_dir, record)
-    finally:
-        lock.release()
     return decision, handed, how
 
 

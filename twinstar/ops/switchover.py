@@ -183,9 +183,7 @@ class Switchover:
         from twinstar.hotplug import handoff
 
         state_dir = self.config.state_dir
-        lock = FileLock(os.path.join(state_dir, settings.HANDOFF_LOCK_FILE))
-        lock.acquire(timeout=self.config.lock_timeout)
-        try:
+        with FileLock(os.path.join(state_dir, settings.HANDOFF_LOCK_FILE), timeout=self.config.lock_timeout):
             pid = os.getpid()
             handoff.write_record(
                 state_dir,
@@ -198,8 +196,6 @@ class Switchover:
                     "start": handoff.process_start(pid),
                 },
             )
-        finally:
-            lock.release()
 
     def _power(self, report: SwitchoverReport) -> None:
         report.power = check_power(status_rows(self.hw))
