@@ -23,7 +23,7 @@ PYTHON ?= /usr/bin/python3
 SYSTEM_SITE_PACKAGES ?= no
 PIP_OPTS ?=
 
-INSTALLER = cd '$(CURDIR)' && $(PYTHON) -m twinstar.installation
+INSTALLER = cd '$(CURDIR)' && $(PYTHON) -m twinstar.ops.installation
 
 .PHONY: install uninstall
 

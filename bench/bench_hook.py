@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from twinstar.astribank.fakesysfs import FakeSysfs  # noqa: E402
+from twinstar.standins.fakesysfs import FakeSysfs  # noqa: E402
 
 SIZES = (1, 4, 16, 64)
 TARGETS = {1: 2.0, 64: 3.0}

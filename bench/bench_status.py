@@ -42,7 +42,7 @@ def median_ms(argv: list[str], env: dict[str, str], runs: int) -> float:
 
 def configure(directory: str, state: str) -> str:
     """A node's configuration: the simulated units in a fake sysfs tree and listed in xpp_order."""
-    from twinstar.astribank.fakesysfs import FakeSysfs
+    from twinstar.standins.fakesysfs import FakeSysfs
 
     fake = FakeSysfs(os.path.join(directory, "sys"))
     for num in range(UNITS):

@@ -1,5 +1,5 @@
 """``python -m twinstar``: the same as the ``twinstar`` command."""
 
-from twinstar.cli import main
+from twinstar.cli.app import main
 
 main(prog_name="twinstar")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from twinstar import config as config_mod
-from twinstar.astribank.fakesysfs import FakeSysfs
-from twinstar.daemon import Daemon
-from twinstar.monitor import MonitorError, Uevent
-from twinstar.notify import Notifier
-from twinstar.state import StateStore
+from twinstar.daemon.loop import Daemon
+from twinstar.daemon.monitor import MonitorError, Uevent
+from twinstar.daemon.notify import Notifier
+from twinstar.engine.state import StateStore
+from twinstar.standins.fakesysfs import FakeSysfs
 
 
 class FakeMonitor:

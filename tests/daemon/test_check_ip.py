@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import REPO
 from tests.daemon.helpers import arrive, start_process, stop_process, sysfs, write_config
 from twinstar import settings as tsettings
-from twinstar.state import StateStore
+from twinstar.engine.state import StateStore
 
 SHARED = "10.213.3.10/24"
 STEP = f"ip:{SHARED}"

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from twinstar.monitor import Source, UdevMonitor, Uevent
+from twinstar.daemon.monitor import Source, UdevMonitor, Uevent
 
 
 @pytest.mark.privileged

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from tests.daemon.helpers import notify_fields
-from twinstar.notify import Notifier, socket_address, watchdog_interval
+from twinstar.daemon.notify import Notifier, socket_address, watchdog_interval
 
 
 def test_ready_status_and_stopping_arrive_as_datagrams(tmp_path: Path, notify_socket: socket.socket) -> None:

@@ -23,7 +23,7 @@ from tests.daemon.helpers import (
     transitions,
     write_config,
 )
-from twinstar.notify import Notifier
+from twinstar.daemon.notify import Notifier
 
 
 def test_ready_only_after_the_first_evaluation(tmp_path: Path, notify_socket: socket.socket) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.daemon.helpers import FakeMonitor, arrive, make_daemon, sysfs, write_config
 from twinstar import config as config_mod
-from twinstar.daemonstate import daemon_status, render_daemon_status
+from twinstar.daemon.status import daemon_status, render_daemon_status
 
 
 def test_status_of_a_running_then_stopped_daemon(tmp_path: Path) -> None:

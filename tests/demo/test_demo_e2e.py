@@ -28,7 +28,7 @@ from tests.demo.unprivileged import as_nobody, base_python, readable_install
 from twinstar.demo import events, heartbeat, topology
 from twinstar.demo.scenario import Options
 from twinstar.demo.topology import NETNS_DIR, Topology
-from twinstar.state import StateStore
+from twinstar.engine.state import StateStore
 
 TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
 

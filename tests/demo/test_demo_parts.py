@@ -15,7 +15,7 @@ from twinstar.demo.scenario import Collected, Options, Scenario
 from twinstar.demo.topology import NETWORK, plan
 from twinstar.demo.watch import overlaps
 from twinstar.errors import TwinstarError
-from twinstar.switchover import check_power, parse_calls
+from twinstar.ops.switchover import check_power, parse_calls
 from twinstar.usb.units import UnitStatus
 
 

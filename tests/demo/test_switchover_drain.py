@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 from twinstar.errors import TwinstarError
-from twinstar.switchover import parse_calls
+from twinstar.ops.switchover import parse_calls
 
 #: The drain check: prints the count in CALLS, then lowers it by DRAIN (0: the calls never end); logs each run.
 DRAIN_CHECK = """\

@@ -18,9 +18,9 @@ from tests.demo.leftovers import new_demo_parts, snapshot
 from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.demo.scenario import Options, Run, Scenario
 from twinstar.demo.topology import in_netns
-from twinstar.proc import ProgramRunner
+from twinstar.engine.proc import ProgramRunner
+from twinstar.engine.state import StateStore
 from twinstar.standins import drbdadm
-from twinstar.state import StateStore
 from twinstar.usb import sim
 
 

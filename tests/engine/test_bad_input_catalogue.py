@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import REPO, TWINSTAR, recorder_wrapper
-from twinstar.astribank.fakesysfs import FakeSysfs
+from twinstar.standins.fakesysfs import FakeSysfs
 
 HOOK = [sys.executable, str(REPO / "hooks" / "atribank_hook")]
 LABEL = "usb:00000000"

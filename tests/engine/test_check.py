@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import require_root
 from tests.engine.helpers import run_twinstar
 from twinstar import config as config_mod
-from twinstar.checks import CHECKS, Level, check_installation, run_checks
+from twinstar.ops.checks import CHECKS, Level, check_installation, run_checks
 
 Setup = Callable[[Path], dict[str, str]]
 

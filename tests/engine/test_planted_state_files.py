@@ -13,10 +13,10 @@ import pytest
 
 from tests.conftest import REPO
 from tests.engine.helpers import calls, command_steps_config, run_twinstar
-from twinstar import safefile
-from twinstar.atomic import replace_file
+from twinstar.engine.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
 from twinstar.errors import ExitStatus, StateDirError, StateError
-from twinstar.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
+from twinstar.fastpath import safefile
+from twinstar.fastpath.atomic import replace_file
 
 
 def _error_line(stderr: str) -> str:
@@ -114,7 +114,7 @@ def test_journal_that_is_not_a_regular_file_is_not_read(tmp_path: Path, kind: st
     program = (
         "import sys\n"
         "from twinstar.errors import StateError\n"
-        "from twinstar.state import StateStore\n"
+        "from twinstar.engine.state import StateStore\n"
         "try:\n"
         "    print(StateStore(sys.argv[1]).read_journal())\n"
         "except StateError as exc:\n"

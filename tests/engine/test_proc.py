@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from twinstar import settings
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError
-from twinstar.proc import ProgramRunner
 
 HOSTILE = "x; touch {marker}; $(touch {marker}) `touch {marker}` | true"
 

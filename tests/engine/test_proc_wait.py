@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from twinstar.proc import wait_exit
+from twinstar.engine.proc import wait_exit
 
 
 def test_exit_status_is_returned_and_the_process_reaped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.engine.helpers import TWINSTAR, calls, command_steps_config, run_twinstar
+from twinstar.engine.proc import ProgramRunner
+from twinstar.engine.state import pid_alive
 from twinstar.errors import ProgramTimeout
-from twinstar.proc import ProgramRunner
-from twinstar.state import pid_alive
 
 
 @pytest.mark.parametrize("next_action", ["takeover", "release"])

@@ -1,6 +1,6 @@
 """A node for hotplug tests: a fake sysfs tree, ``xpp_order``, a configuration, a state dir.
 
-The fake sysfs (:class:`twinstar.astribank.fakesysfs.FakeSysfs`) is the one
+The fake sysfs (:class:`twinstar.standins.fakesysfs.FakeSysfs`) is the one
 stand-in here: the xpp kernel driver cannot load on a build machine. The
 hook, the cache, the decision, the hand-off, the engine and its command
 steps are the real ones; hooks run as whole processes where a test says so.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from twinstar.astribank.fakesysfs import FakeSysfs
+from twinstar.standins.fakesysfs import FakeSysfs
 
 HOOK = REPO / "hooks" / "atribank_hook"
 PYTHON = sys.executable
@@ -111,8 +111,9 @@ class Node:
         )
 
     def evaluate(self, event: dict[str, str] | None, **kw: object):  # type: ignore[no-untyped-def]
-        """:func:`twinstar.hook.evaluate` in this process, inline hand-off."""
-        from twinstar import config, hook
+        """:func:`twinstar.hotplug.hook.evaluate` in this process, inline hand-off."""
+        from twinstar import config
+        from twinstar.hotplug import hook
 
         cfg = config.load(str(self.config_path))
         ev = hook.Event.from_environ(event) if event is not None else None

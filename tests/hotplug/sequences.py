@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from tests.hotplug.conftest import connector, label
-from twinstar.astribank.fakesysfs import FakeSysfs
+from twinstar.standins.fakesysfs import FakeSysfs
 
 # A unit's lifecycle; each step but "attach" (added -> attached) is one uevent.
 NEXT = {"absent": "added", "added": "attached", "attached": "ready", "ready": "leaving", "leaving": "absent"}

@@ -13,7 +13,7 @@ import pytest
 
 from tests.hotplug.conftest import Node, label
 from twinstar import config
-from twinstar.engine import engine_for
+from twinstar.engine.runner import engine_for
 
 
 def _setup(node: Node, *, cfg_exit: int = 0, order: list[int] | None = None) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from twinstar.astribank import readiness, sysfs, xpporder
-from twinstar.astribank.fakesysfs import FakeSysfs
-from twinstar.decision import EVENT, NOTHING, PERIODIC, RELEASE, TAKEOVER, decide
+from twinstar.fastpath.decision import EVENT, NOTHING, PERIODIC, RELEASE, TAKEOVER, decide
+from twinstar.standins.fakesysfs import FakeSysfs
 
 
 @pytest.fixture

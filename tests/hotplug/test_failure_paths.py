@@ -18,11 +18,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.hotplug.conftest import PYTHON, Node
-from twinstar import config, procid, statefile
-from twinstar.engine import engine_for
+from twinstar import config
+from twinstar.engine.runner import engine_for
+from twinstar.engine.state import StateStore
 from twinstar.errors import ExitStatus, StateFileError
+from twinstar.fastpath import procid, statefile
 from twinstar.standins import drbdadm
-from twinstar.state import StateStore
 
 
 def _wait(what: str, condition) -> None:  # type: ignore[no-untyped-def]

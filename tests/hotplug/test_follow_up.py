@@ -19,7 +19,7 @@ from tests.hotplug.conftest import REPO, Node
 @pytest.mark.parametrize("follow_up", [True, False])
 def test_units_leaving_during_takeover_are_released_by_the_follow_up(node: Node, follow_up: bool) -> None:
     leave = (
-        "from twinstar.astribank.fakesysfs import FakeSysfs; "
+        "from twinstar.standins.fakesysfs import FakeSysfs; "
         f"s = FakeSysfs({str(node.sysfs.root)!r}); [s.depart(i) for i in range(2)]"
     )
     steps = f"  - command: {{name: leave, start: [{sys.executable}, -c, {leave!r}], stop: [/bin/true]}}\n"

@@ -181,7 +181,7 @@ def test_interrupted_takeover_does_not_block(node: Node) -> None:
 
 
 def test_a_live_pending_hand_off_blocks_a_second_one(node: Node) -> None:
-    from twinstar.handoff import process_start, write_record
+    from twinstar.hotplug.handoff import process_start, write_record
 
     node.configure()
     node.listed(1)
@@ -233,7 +233,7 @@ def test_spawn_hand_off_survives_the_hook(node: Node) -> None:
     assert hook.returncode == 0 and "handed off to a detached process" in hook.stderr
     record = json.loads((node.state_dir / "handoff.json").read_text())
     assert record["mode"] == "spawn" and not done.exists()
-    from twinstar.handoff import process_alive
+    from twinstar.hotplug.handoff import process_alive
 
     assert process_alive(record["pid"], record["start"])  # the hook has exited; the takeover has not
     go.write_text("")
@@ -267,7 +267,7 @@ def test_fast_path_imports_nothing_heavy(node: Node) -> None:
         node.arrive(i)
     assert node.run_hook(node.sysfs.event("online", 1)).returncode == 0  # slow path once: takeover, cache
     code = (
-        "import sys\nfrom twinstar import hook\nrc = hook.main()\n"
+        "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
         "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess')\n"
         "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
@@ -285,7 +285,7 @@ def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) ->
     node.listed(1)
     node.arrive(0)
     code = (
-        "import sys\nfrom twinstar import hook\nrc = hook.main()\n"
+        "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
         "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('click', 'pyudev', 'usb')))"
     )
     proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
@@ -293,7 +293,7 @@ def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) ->
     assert "takeover handed off" in proc.stderr and "watchdog re-arm handed off" in proc.stderr, proc.stderr
     if mode == "spawn":  # let the detached takeover finish before the tree is removed
         record = json.loads((node.state_dir / "handoff.json").read_text())
-        from twinstar.handoff import process_alive
+        from twinstar.hotplug.handoff import process_alive
 
         for _ in range(3000):
             if not process_alive(record["pid"], record["start"]):
@@ -352,7 +352,7 @@ def test_twinstar_hook_command_is_the_same_code_path(node: Node) -> None:
 
 def test_hook_file_is_a_thin_executable() -> None:
     assert os.access(HOOK, os.X_OK)
-    assert "from twinstar.hook import main" in HOOK.read_text()
+    assert "from twinstar.cli.atribank_hook import main" in HOOK.read_text()
 
 
 @pytest.mark.parametrize("mode", ["inline", "spawn"])

@@ -6,7 +6,7 @@ is missing.
 The scenarios (:mod:`tests.hotplug.sequences`) interleave every unit's
 events in a random order, with bounces, unlisted units and late repeated
 events, and every round reaches both "all listed READY" and "none present",
-whatever N is. In-process through :func:`twinstar.hook.evaluate` (the hook's
+whatever N is. In-process through :func:`twinstar.hotplug.hook.evaluate` (the hook's
 and the daemon's code path) with the inline hand-off and a no-op command
 step, plus a few whole-process runs of ``hooks/atribank_hook``. Stand-in:
 the fake sysfs tree.
@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from tests.hotplug.conftest import Node
 from tests.hotplug.sequences import Driver, Scenario, scenarios
-from twinstar import config, hook
+from twinstar import config
+from twinstar.hotplug import hook
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

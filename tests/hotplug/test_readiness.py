@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from twinstar.astribank import readiness, sysfs, xpporder
-from twinstar.astribank.fakesysfs import FakeSysfs
+from twinstar.standins.fakesysfs import FakeSysfs
 
 
 def _compute(tmp_path: Path, order: bytes) -> readiness.Readiness:

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from twinstar import handoff
+from twinstar.hotplug import handoff
 
 
 def niceness() -> int:
@@ -65,7 +65,7 @@ SLEEPER = "import time; time.sleep(120)"
 
 SPAWNER = f"""
 import os, sys
-from twinstar import handoff
+from twinstar.hotplug import handoff
 pid = handoff.spawn_detached([sys.executable, "-c", {SLEEPER!r}], dict(os.environ), background=True)
 print(pid, flush=True)
 """

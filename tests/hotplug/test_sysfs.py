@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from twinstar.astribank import sysfs
-from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.errors import SysfsError
+from twinstar.standins.fakesysfs import FakeSysfs
 
 
 def test_fake_tree_has_the_drivers_formats(tmp_path: Path) -> None:

@@ -198,8 +198,8 @@ def test_check_compares_the_installation_with_a_source_tree(installed: Path, tmp
     """An installation made from older sources (same version number) is reported out of date."""
     import shutil
 
-    from twinstar.findings import Level
-    from twinstar.installation import MANIFEST, check_installed
+    from twinstar.ops.findings import Level
+    from twinstar.ops.installation import MANIFEST, check_installed
 
     manifest = installed / "usr/lib/twinstar" / MANIFEST
     takeover = installed / "etc/systemd/system/twinstar-takeover.service"
@@ -222,8 +222,8 @@ def test_check_compares_the_installation_with_a_source_tree(installed: Path, tmp
 
 def test_check_reports_files_an_older_installation_lacks(installed: Path, tmp_path: Path) -> None:
     """An installation from before the re-arm unit existed: its manifest and tree lack it."""
-    from twinstar.findings import Level
-    from twinstar.installation import MANIFEST, check_installed
+    from twinstar.ops.findings import Level
+    from twinstar.ops.installation import MANIFEST, check_installed
 
     data = json.loads((installed / "usr/lib/twinstar" / MANIFEST).read_text())
     rearm = str(installed / "etc/systemd/system/twinstar-rearm@.service")

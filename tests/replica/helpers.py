@@ -87,7 +87,7 @@ def twinstar(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) ->
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
     full_env.update(env or {})
     return subprocess.run(
-        [PYTHON, "-c", "from twinstar.cli import main; main()", *args],
+        [PYTHON, "-c", "from twinstar.cli.app import main; main()", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

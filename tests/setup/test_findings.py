@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from twinstar.errors import ExitStatus
-from twinstar.findings import Finding, Level, exit_status
+from twinstar.ops.findings import Finding, Level, exit_status
 
 
 @pytest.mark.parametrize(

@@ -21,11 +21,11 @@ import pytest
 
 from tests.conftest import PYTHON, REPO
 from twinstar.astribank import xpporder
-from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.astribank.sysfs import Unit
-from twinstar.findings import Level
 from twinstar.nodesetup.assess import assess
 from twinstar.nodesetup.xpds import Xpd, XpdReading
+from twinstar.ops.findings import Level
+from twinstar.standins.fakesysfs import FakeSysfs
 from twinstar.usb import sim
 from twinstar.usb.units import UnitStatus
 
@@ -75,7 +75,7 @@ class Bench:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
         return subprocess.run(
-            [PYTHON, "-c", "from twinstar.cli import main; main()", "--config", str(self.config), "setup", *args],
+            [PYTHON, "-c", "from twinstar.cli.app import main; main()", "--config", str(self.config), "setup", *args],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
         )
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.config import Config, IpSpec
+from twinstar.engine.proc import ProgramRunner, Result
 from twinstar.errors import TwinstarError
-from twinstar.proc import ProgramRunner, Result
 from twinstar.steps.base import StepContext
 from twinstar.steps.ip import IpStep
 

@@ -21,8 +21,8 @@ import pytest
 from tests.steps.rigs import Volume, mounted_on
 from tests.steps.rigs import run as sh
 from twinstar.config import Config, DrbdSpec, FsckMode
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import RefusedError, StepError
-from twinstar.proc import ProgramRunner
 from twinstar.standins import drbdadm
 from twinstar.steps.base import StepContext
 from twinstar.steps.drbd import DrbdStep

@@ -23,8 +23,8 @@ import pytest
 from tests.standins import write_python_wrapper
 from tests.steps.rigs import STANDINS, kill_if_alive, sysv_service
 from twinstar.config import Config, ServiceManager, ServiceSpec
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import StepError
-from twinstar.proc import ProgramRunner
 from twinstar.steps.base import StepContext
 from twinstar.steps.service import ServiceStep, resolve_manager
 

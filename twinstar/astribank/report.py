@@ -20,7 +20,7 @@ def readiness_report(config: Config) -> dict[str, Any]:
     Problems (a missing ``xpp_order``, unreadable sysfs, a broken state file)
     are reported in ``errors`` rather than raised, so status always shows what it can.
     """
-    from twinstar import handoff
+    from twinstar.hotplug import handoff
 
     out: dict[str, Any] = {
         "xpp_order": config.astribanks.xpp_order,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from twinstar import safefile
+from twinstar.fastpath import safefile
 
 #: ``xbus_state`` names, indexed by the number the driver prints beside them.
 STATES = ("START", "IDLE", "SENT_REQUEST", "RECVD_DESC", "READY", "DEACTIVATING", "DEACTIVATED", "FAIL")

@@ -19,7 +19,7 @@ label longer than the driver's 19 bytes (it could never match) or an empty
 
 from __future__ import annotations
 
-from twinstar import safefile
+from twinstar.fastpath import safefile
 
 LABEL = "label"
 CONNECTOR = "connector"
@@ -129,7 +129,7 @@ def load(path: str) -> XppOrder:
     """Read and parse ``xpp_order`` at ``path`` (a missing file is an error).
 
     It must be a regular file, not a symbolic link, of at most
-    :data:`~twinstar.safefile.XPP_ORDER_LIMIT` bytes.
+    :data:`~twinstar.fastpath.safefile.XPP_ORDER_LIMIT` bytes.
     """
     try:
         data = safefile.read_regular(path, safefile.XPP_ORDER_LIMIT)

@@ -1,4 +1,4 @@
-"""``twinstar daemon``: the long-running event loop (see :mod:`twinstar.daemon`)."""
+"""``twinstar daemon``: the long-running event loop (see :mod:`twinstar.daemon.loop`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import os
 
 import click
 
-from twinstar import log
-from twinstar.cli import Obj, main
-from twinstar.daemon import Daemon
-from twinstar.engine import engine_for
-from twinstar.monitor import Source, UdevMonitor
-from twinstar.notify import ENV_VARS, Notifier
+from twinstar.cli.app import Obj, main
+from twinstar.daemon.loop import Daemon
+from twinstar.daemon.monitor import Source, UdevMonitor
+from twinstar.daemon.notify import ENV_VARS, Notifier
+from twinstar.engine import log
+from twinstar.engine.runner import engine_for
 
 
 @main.command()

@@ -9,12 +9,12 @@ import sys
 
 import click
 
-from twinstar.cli import main
+from twinstar.cli.app import main
 from twinstar.demo import report
 from twinstar.demo.cleanup import Interrupted, signals_interrupt
 from twinstar.demo.scenario import Collected, Options, Scenario, run
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ExitStatus, UsageError
-from twinstar.proc import ProgramRunner
 
 #: Programs the demo runs itself, with the Debian package that has each (the steps' programs are checked by the engine).
 NEEDED = {

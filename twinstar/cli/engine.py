@@ -7,11 +7,11 @@ import os
 
 import click
 
-from twinstar.checks import run_checks
-from twinstar.cli import Obj, main
-from twinstar.engine import Report, Result, StepOutcome, engine_for
+from twinstar.cli.app import Obj, main
+from twinstar.engine.runner import Report, Result, StepOutcome, engine_for
 from twinstar.errors import ExitStatus
-from twinstar.findings import Level
+from twinstar.ops.checks import run_checks
+from twinstar.ops.findings import Level
 
 _WORDS = {
     Result.DONE: "done",
@@ -71,8 +71,9 @@ follow_up_option = click.option(
 def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Report:
     config = obj.config
     if follow_up and not dry_run:
-        from twinstar.handoff import INLINE, run_transition
-        from twinstar.hooksettings import HookSettings
+        from twinstar.fastpath.hooksettings import HookSettings
+        from twinstar.hotplug.handoff import INLINE
+        from twinstar.hotplug.hook import run_transition
 
         return run_transition(HookSettings.from_config(config), action, mode=INLINE, environ=os.environ)
     engine = engine_for(config)

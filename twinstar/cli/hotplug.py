@@ -6,7 +6,7 @@ import os
 
 import click
 
-from twinstar.cli import Obj, main
+from twinstar.cli.app import Obj, main
 
 
 @main.command("hook")
@@ -23,9 +23,9 @@ def hook(obj: Obj) -> None:
     Exit 0 (also for an event that is not actionable), 2 for a configuration
     error or a missing ACTION, 1 when a hand-off failed.
     """
-    from twinstar import hook as hook_mod
     from twinstar import settings
+    from twinstar.cli import atribank_hook
 
     env = dict(os.environ)
     env[settings.CONFIG_ENV] = obj.config_path
-    raise SystemExit(hook_mod.main(environ=env))
+    raise SystemExit(atribank_hook.main(environ=env))

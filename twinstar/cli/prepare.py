@@ -9,10 +9,10 @@ import time
 
 import click
 
-from twinstar.cli import Obj, main
+from twinstar.cli.app import Obj, main
 from twinstar.config import DrbdSpec
 from twinstar.errors import BadInputError, ExitStatus
-from twinstar.findings import exit_status
+from twinstar.ops.findings import exit_status
 from twinstar.replica import links, move
 from twinstar.replica.manifest import LOCAL_MANIFEST_NAME
 from twinstar.replica.paths import Replica, replica_root

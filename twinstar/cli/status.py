@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from twinstar.cli import Obj, main
+from twinstar.cli.app import Obj, main
 from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError, UsbError
 
@@ -39,7 +39,7 @@ def _usb_section(config: Config | None) -> dict[str, Any]:
 
 
 def _node_section(config: Config) -> dict[str, Any]:
-    from twinstar.state import StateStore
+    from twinstar.engine.state import StateStore
 
     try:
         state = StateStore(config.state_dir).read()
@@ -99,7 +99,7 @@ def status_command(obj: Obj, as_json: bool) -> None:
     report: dict[str, Any] = _usb_section(config)
     if config is not None:
         from twinstar.astribank.report import readiness_report
-        from twinstar.daemonstate import daemon_status
+        from twinstar.daemon.status import daemon_status
 
         report["node"] = _node_section(config)
         report["readiness"] = readiness_report(config)
@@ -113,7 +113,7 @@ def status_command(obj: Obj, as_json: bool) -> None:
             click.echo(f"twinstar: error: {u['error']}", err=True)
         if config is not None:
             from twinstar.astribank.report import render_readiness
-            from twinstar.daemonstate import render_daemon_status
+            from twinstar.daemon.status import render_daemon_status
 
             click.echo("")
             click.echo("\n".join(_render_node(report["node"])))

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from twinstar.cli import Number, Obj, main
+from twinstar.cli.app import Number, Obj, main
 from twinstar.cli.engine import render_report
-from twinstar.switchover import SwitchoverReport, switchover_for
+from twinstar.ops.switchover import SwitchoverReport, switchover_for
 
 
 def render(report: SwitchoverReport) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from twinstar.cli import Obj, main
+from twinstar.cli.app import Obj, main
 from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError
 

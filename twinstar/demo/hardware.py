@@ -11,7 +11,7 @@ One process plays, every few milliseconds:
 * the USB bus: a server whose power is cut (``power.json``) no longer
   powers its port;
 * the xpp driver of each server: a unit whose active port changed leaves one
-  server's fake sysfs (:mod:`twinstar.astribank.fakesysfs`; offline, then remove) and appears in the other's with
+  server's fake sysfs (:mod:`twinstar.standins.fakesysfs`; offline, then remove) and appears in the other's with
   the real sequence (add with status missing and no label yet; then label,
   connector, transport and READY after ``init_delay``, the time the driver
   takes to initialise the unit; then online). Every event runs *that*
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar import settings
-from twinstar.astribank.fakesysfs import FakeSysfs
 from twinstar.demo import events
 from twinstar.demo.heartbeat import last_beat
 from twinstar.demo.topology import in_netns
+from twinstar.standins.fakesysfs import FakeSysfs
 from twinstar.usb import sim
 
 

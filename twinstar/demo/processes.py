@@ -1,6 +1,6 @@
 """Long-running helper processes of the demo: started detached, stopped by PID.
 
-The program runner (:mod:`twinstar.proc`) runs a program to completion; the
+The program runner (:mod:`twinstar.engine.proc`) runs a program to completion; the
 demo also needs processes that run alongside it (the client, the heartbeats,
 the simulated hardware, address monitors). They get the same care: argv only,
 their own session, a clean environment, output to a log file.
@@ -14,8 +14,8 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
-from twinstar.proc import clean_env
-from twinstar.state import pid_alive
+from twinstar.engine.proc import clean_env
+from twinstar.engine.state import pid_alive
 
 
 def spawn(argv: Sequence[str], *, log_path: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -34,10 +34,10 @@ from twinstar.demo.members import DemoProcesses
 from twinstar.demo.servers import ServerFiles, Shared
 from twinstar.demo.topology import Topology, in_netns
 from twinstar.demo.watch import AddressWatch, MountWatch
+from twinstar.engine.proc import ProgramRunner, Result
+from twinstar.engine.state import Role, StateStore
 from twinstar.errors import TwinstarError
-from twinstar.proc import ProgramRunner, Result
 from twinstar.standins import drbdadm
-from twinstar.state import Role, StateStore
 from twinstar.usb import sim
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.demo.topology import INTERFACE, Host, Topology
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, TwinstarError
-from twinstar.proc import ProgramRunner
 from twinstar.replica.paths import mount_points
 from twinstar.standins import drbdadm
 from twinstar.usb import sim

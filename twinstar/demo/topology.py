@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError
-from twinstar.proc import ProgramRunner
 
 NETWORK = ipaddress.IPv4Network("10.213.0.0/24")
 SHARED = ipaddress.IPv4Interface("10.213.0.100/24")

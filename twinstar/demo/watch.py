@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 
 from twinstar.demo import events
-from twinstar.proc import clean_env
+from twinstar.engine.proc import clean_env
 from twinstar.replica.paths import mount_points
 
 

@@ -83,7 +83,7 @@ def spawn(
     import subprocess
     import threading
 
-    from twinstar.proc import clean_env
+    from twinstar.engine.proc import clean_env
 
     argv = [
         sys.executable,
@@ -123,9 +123,9 @@ def spawn(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from twinstar.engine.proc import ProgramRunner
     from twinstar.errors import TwinstarError
     from twinstar.net.iproute import read_link
-    from twinstar.proc import ProgramRunner
 
     parser = argparse.ArgumentParser(prog="python -m twinstar.net.garp", description=__doc__.splitlines()[0])
     parser.add_argument("--interface", required=True)

@@ -6,8 +6,8 @@ import ipaddress
 import json
 from dataclasses import dataclass
 
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, TwinstarError
-from twinstar.proc import ProgramRunner
 
 
 class LinkError(TwinstarError):

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from twinstar.astribank.printable import shown
 from twinstar.astribank.sysfs import READY, Unit
 from twinstar.errors import ExitStatus
-from twinstar.findings import Finding, Level, exit_status
 from twinstar.nodesetup.xpds import XpdReading
 from twinstar.nodesetup.xppgen import OrderedUnit, connector_problem, label_problem
+from twinstar.ops.findings import Finding, Level, exit_status
 
 if TYPE_CHECKING:  # the rows are read at the edge (probe); deciding needs no USB stack
     from twinstar.usb.units import UnitStatus

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twinstar.astribank import xpporder
-from twinstar.atomic import fsync_file, replace_file
 from twinstar.errors import TwinstarError
+from twinstar.fastpath.atomic import fsync_file, replace_file
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from twinstar.atomic import exchange, fsync_dir
 from twinstar.errors import BadInputError, TwinstarError
-from twinstar.findings import Finding, Level
+from twinstar.fastpath.atomic import exchange, fsync_dir
+from twinstar.ops.findings import Finding, Level
 from twinstar.replica import inuse
 from twinstar.replica.manifest import Manifest, ReplicaFiles, read_local, write_local
 from twinstar.replica.paths import (

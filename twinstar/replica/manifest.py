@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from twinstar.atomic import read_json, write_json
 from twinstar.errors import TwinstarError
+from twinstar.fastpath.atomic import read_json, write_json
 from twinstar.replica.paths import Replica
 
 MANAGED_FILE = "managed.json"

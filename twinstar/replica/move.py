@@ -55,8 +55,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from twinstar.atomic import exchange, fsync_dir
+from twinstar.engine.state import FileLock
 from twinstar.errors import BadInputError, TwinstarError
+from twinstar.fastpath.atomic import exchange, fsync_dir
 from twinstar.replica import inuse
 from twinstar.replica.manifest import (
     Manifest,
@@ -80,7 +81,6 @@ from twinstar.replica.paths import (
     mount_points,
 )
 from twinstar.replica.tree import compare_trees, copy_tree
-from twinstar.state import FileLock
 
 logger = logging.getLogger("twinstar.replica")
 
@@ -186,9 +186,7 @@ class Mover:
         for mp in managed:
             self._check_unused(mp)
         self._files.ensure_dir()
-        lock = FileLock(self._files.lock_path)
-        lock.acquire(timeout=0)
-        try:
+        with FileLock(self._files.lock_path):
             # The local copy is written again at the end of each move: a node
             # where it cannot be written fails here, before anything moved.
             self._sync_local(self._files.read_manifest())
@@ -199,8 +197,6 @@ class Mover:
                 except (OSError, ManifestError) as exc:
                     raise self._stopped(mp, exc) from None
             return reports
-        finally:
-            lock.release()
 
     # -- validation --
 

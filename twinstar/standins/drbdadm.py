@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 # lean (the wrapper runs ``python -IS``) and imports only built-in modules:
 # the state file is read and written with the C half of ``json`` directly
 # (``json`` itself would import ``re``, ``enum`` and more on every call: about
-# 7 ms each time). twinstar.statefile reads state.json the same way; the stand-in
+# 7 ms each time). twinstar.fastpath.statefile reads state.json the same way; the stand-in
 # plays an outside program, so it keeps its own copy rather than import the hook's.
 
 NODE_ENV = "TWINSTAR_DRBDADM_NODE"

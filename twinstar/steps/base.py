@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from twinstar.config import Config
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, StepError
-from twinstar.proc import ProgramRunner
 
 T = TypeVar("T")
 

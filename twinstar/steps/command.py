@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 
 from twinstar.config import CommandSpec
+from twinstar.engine.state import create_marker, marker_exists
 from twinstar.errors import ProgramError, StateError, StepError
-from twinstar.state import create_marker, marker_exists
 from twinstar.steps.base import Probe, Step, StepContext
 
 UP = "up"

@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 
 from twinstar.config import DrbdSpec, FsckMode
+from twinstar.engine.proc import Result
 from twinstar.errors import ProgramError, RefusedError, StepError
-from twinstar.proc import Result
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 
 PRIMARY = "Primary"

@@ -52,8 +52,8 @@ from typing import Any
 import usb.backend  # type: ignore[import-untyped]  # pyusb ships no type information
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 
+from twinstar.engine.state import pid_alive
 from twinstar.errors import BadInputError
-from twinstar.state import pid_alive
 from twinstar.usb import mpp, xtalk
 
 VERSION = 1

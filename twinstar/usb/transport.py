@@ -22,8 +22,8 @@ import usb.core  # type: ignore[import-untyped]  # pyusb ships no type informati
 import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.config import UsbConfig
+from twinstar.engine.state import wait_flock
 from twinstar.errors import TwinstarError, UsageError, UsbError
-from twinstar.state import wait_flock
 from twinstar.usb import mpp
 from twinstar.usb.errors import (
     NoUnitError,

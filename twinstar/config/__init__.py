@@ -16,8 +16,9 @@ from enum import StrEnum
 
 import yaml
 
-from twinstar import safefile, settings
+from twinstar import settings, words
 from twinstar.errors import ConfigError
+from twinstar.fastpath import safefile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,10 +39,10 @@ except AttributeError:  # PyYAML built without libyaml
 class Handoff(StrEnum):
     """How the hook hands a takeover or release off out of udev."""
 
-    AUTO = "auto"
-    SYSTEMD = "systemd"
-    SPAWN = "spawn"
-    INLINE = "inline"
+    AUTO = words.AUTO
+    SYSTEMD = words.SYSTEMD
+    SPAWN = words.SPAWN
+    INLINE = words.INLINE
 
 
 class OnStepDown(StrEnum):
@@ -296,7 +297,7 @@ def load(path: str, *, strict_modes: bool | None = None) -> Config:
     """Read, check and parse the configuration file at ``path``.
 
     It must be a regular file, not a symbolic link (``--config`` names the file
-    itself), of at most :data:`~twinstar.safefile.CONFIG_LIMIT` bytes. As root
+    itself), of at most :data:`~twinstar.fastpath.safefile.CONFIG_LIMIT` bytes. As root
     (``strict_modes``), it and every directory above it must be owned by root and
     not writable by group or others.
     """

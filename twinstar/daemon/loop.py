@@ -4,7 +4,7 @@ One loop, one thread, waiting with ``select`` on the uevent monitor and on a
 self-pipe that carries signals (``signal.set_wakeup_fd``). It
 
 * hands every Astribank uevent to the same decision code as ``atribank_hook``
-  (:func:`twinstar.hook.evaluate`, hand-off ``inline``), so takeover and
+  (:func:`twinstar.hotplug.hook.evaluate`, hand-off ``inline``), so takeover and
   release run in this process exactly when the hook would start them; an
   event is stamped with when it arrived (the last time the monitor was seen
   empty before it), not with when it is read, so the events of a burst that
@@ -33,20 +33,21 @@ import select
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
 from twinstar import config as config_mod
-from twinstar import procid, settings
+from twinstar import settings
 from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config, OnStepDown
-from twinstar.engine import Engine, engine_for
+from twinstar.daemon.monitor import EventSource, MonitorError, Uevent
+from twinstar.daemon.notify import Notifier
+from twinstar.engine.runner import Engine, engine_for
+from twinstar.engine.state import FileLock, Role, StateStore, ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
-from twinstar.monitor import EventSource, MonitorError, Uevent
-from twinstar.notify import Notifier
-from twinstar.state import FileLock, Role, StateStore, ensure_dir, write_json
+from twinstar.fastpath import procid
 from twinstar.steps import Probe, Step
 
 log = logging.getLogger("twinstar.daemon")
@@ -77,12 +78,12 @@ class Decide(Protocol):
 
 
 def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
-    """Decide and hand off through the hook's code (:func:`twinstar.hook.evaluate`), inline.
+    """Decide and hand off through the hook's code (:func:`twinstar.hotplug.hook.evaluate`), inline.
 
     The same event filter as the hook's ``main``: actions other than add,
     online, offline and remove are ignored.
     """
-    from twinstar import handoff, hook  # one copy of readiness, decision and hand-off
+    from twinstar.hotplug import handoff, hook  # one copy of readiness, decision and hand-off
 
     hook_event = hook.Event.from_environ(event.environ) if event is not None else None
     if hook_event is not None and hook_event.action not in hook.ACTIONS:
@@ -406,21 +407,18 @@ class Daemon:
         A takeover or release running in another process holds the lock: then
         this round is skipped rather than fighting it.
         """
-        lock = FileLock(StateStore(self.config.state_dir).lock_path)
-        try:
-            lock.acquire(timeout=0)
-        except LockBusyError:
-            log.debug("%s skipped: a takeover or release is running", what)
-            yield False
-            return
-        except TwinstarError as exc:
-            self._error(f"{what}: {exc}")
-            yield False
-            return
-        try:
+        with ExitStack() as held:
+            try:
+                held.enter_context(FileLock(StateStore(self.config.state_dir).lock_path))
+            except LockBusyError:
+                log.debug("%s skipped: a takeover or release is running", what)
+                yield False
+                return
+            except TwinstarError as exc:
+                self._error(f"{what}: {exc}")
+                yield False
+                return
             yield self._role() == Role.ACTIVE
-        finally:
-            lock.release()
 
     def check_steps(self) -> dict[str, dict[str, Any]]:
         """Run every step's check; log, journal and (per on_step_down) restart the ones down."""

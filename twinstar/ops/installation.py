@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar import settings as tsettings
-from twinstar.atomic import replace_file, write_json
-from twinstar.findings import Finding, Level
+from twinstar.fastpath.atomic import replace_file, write_json
+from twinstar.ops.findings import Finding, Level
 
 MANIFEST = "install-manifest.json"
 #: Placeholders in udev/ and systemd/ replaced by the installed paths.
@@ -403,7 +403,7 @@ def find_manifest(candidates: Iterable[str] | None = None) -> str | None:
 
 def source_tree() -> str | None:
     """The source tree this twinstar runs from (a checkout with udev/, systemd/, hooks/), if any."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return root if all(os.path.isdir(os.path.join(root, d)) for d, _ in SOURCES.values()) else None
 
 
@@ -496,7 +496,7 @@ def _layout_json(layout: Layout) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m twinstar.installation", description="twinstar make install/uninstall")
+    parser = argparse.ArgumentParser(prog="python -m twinstar.ops.installation", description="twinstar make install/uninstall")
     sub = parser.add_subparsers(dest="command", required=True)
     inst = sub.add_parser("install")
     uninst = sub.add_parser("uninstall")

@@ -9,7 +9,7 @@ file that cannot be read at all is a StateError) that names it and says what
 to do: remove it; the next takeover or release rebuilds it from the real state.
 
 ``state.json`` holds the role; while a transition runs, the identity of its
-process (pid, start time, boot id: :mod:`twinstar.procid`); and when the
+process (pid, start time, boot id: :mod:`twinstar.fastpath.procid`); and when the
 role was entered, on the wall clock (``since``, for people) and on the boot
 clock (``since_boot``, for decisions).
 """
@@ -20,13 +20,14 @@ import errno
 import os
 import stat
 
-from twinstar import procid, settings
+from twinstar import settings, words
+from twinstar.fastpath import procid
 
 #: Larger than any state file twinstar writes (a takeover's record is a few KiB).
 MAX_BYTES = 1 << 20
 
-ROLES = ("standby", "starting", "active", "stopping", "failed")
-TRANSITIONS = ("starting", "stopping")
+ROLES = words.ROLES
+TRANSITIONS = words.TRANSITIONS
 REBUILD = "remove it; the next takeover or release rebuilds it from the real state"
 
 
@@ -138,7 +139,7 @@ class NodeView:
 
     def __init__(
         self,
-        role: str = "standby",
+        role: str = words.STANDBY,
         pid: int | None = None,
         since: float = 0.0,
         *,
@@ -176,7 +177,7 @@ class NodeView:
 
 def parse_node(raw: dict[str, object], path: str) -> NodeView:
     """The fields of ``state.json`` (``raw``); StateFileError naming ``path`` and the field when one is malformed."""
-    role = raw.get("role", "standby")
+    role = raw.get("role", words.STANDBY)
     pid, pid_start = raw.get("pid"), raw.get("pid_start")
     since, since_boot = raw.get("since", 0.0), raw.get("since_boot")
     boot, last, node = raw.get("boot_id", ""), raw.get("last_transition"), raw.get("node", "")

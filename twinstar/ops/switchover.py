@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.config import Config
-from twinstar.engine import Engine, Report, engine_for
+from twinstar.engine.proc import ProgramRunner
+from twinstar.engine.runner import Engine, Report, engine_for
 from twinstar.errors import ExitStatus, ProgramError, RefusedError, TwinstarError
-from twinstar.proc import ProgramRunner
 from twinstar.usb.units import (
     Astribanks,
     Outcome,
@@ -188,13 +188,12 @@ class Switchover:
         this process; it stops blocking when the process is gone. It is written
         again after the release, whose end counts as a newer transition.
         """
-        from twinstar import handoff, settings
-        from twinstar.state import FileLock
+        from twinstar import settings
+        from twinstar.engine.state import FileLock
+        from twinstar.hotplug import handoff
 
         state_dir = self.config.state_dir
-        lock = FileLock(os.path.join(state_dir, settings.HANDOFF_LOCK_FILE))
-        lock.acquire(timeout=self.config.lock_timeout)
-        try:
+        with FileLock(os.path.join(state_dir, settings.HANDOFF_LOCK_FILE), timeout=self.config.lock_timeout):
             pid = os.getpid()
             handoff.write_record(
                 state_dir,
@@ -207,8 +206,6 @@ class Switchover:
                     "start": handoff.process_start(pid),
                 },
             )
-        finally:
-            lock.release()
 
     def _power(self, report: SwitchoverReport) -> None:
         report.power = check_power(status_rows(self.hw))

@@ -1,6 +1,6 @@
 """Logging to stderr and to syslog (identifier ``twinstar``).
 
-Syslog goes through :mod:`twinstar.syslogsend`, which never blocks on a
+Syslog goes through :mod:`twinstar.fastpath.syslogsend`, which never blocks on a
 stalled system logger. Step events are logged one line each by
 :func:`step_event`.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from twinstar import settings, syslogsend
+from twinstar import settings
+from twinstar.fastpath import syslogsend
 
 _PRIORITY = {
     logging.DEBUG: syslogsend.LOG_DEBUG,
@@ -22,7 +23,7 @@ _PRIORITY = {
 
 
 class SyslogHandler(logging.Handler):
-    """Sends records to the system logger, never blocking on it (see :mod:`twinstar.syslogsend`)."""
+    """Sends records to the system logger, never blocking on it (see :mod:`twinstar.fastpath.syslogsend`)."""
 
     def __init__(self, ident: str = settings.SYSLOG_IDENT) -> None:
         super().__init__()

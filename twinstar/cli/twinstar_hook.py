@@ -11,7 +11,7 @@ import os
 import sys
 
 from twinstar import config as config_mod
-from twinstar import log
+from twinstar.engine import log
 from twinstar.errors import ExitStatus, TwinstarError
 
 _ACTIONS = {"online": "takeover", "offline": "release"}
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         return int(ExitStatus.BAD_INPUT)
     try:
         from twinstar.cli.engine import render_report
-        from twinstar.engine import engine_for
+        from twinstar.engine.runner import engine_for
 
         cfg = config_mod.load(config_mod.config_path(None, env))
         engine = engine_for(cfg)

@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from twinstar import safefile, state
 from twinstar.config import Config, DrbdSpec, IpSpec
+from twinstar.engine import state
+from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, StateDirError, TwinstarError
+from twinstar.fastpath import safefile
 
 # Re-exported: the command line imports the findings type from here.
-from twinstar.findings import Finding as Finding
-from twinstar.findings import Level as Level
-from twinstar.proc import ProgramRunner
+from twinstar.ops.findings import Finding as Finding
+from twinstar.ops.findings import Level as Level
 from twinstar.steps import StepContext, build_steps
 
 Check = Callable[[Config], Iterable[Finding]]
@@ -114,7 +115,7 @@ def check_installation(config: Config) -> Iterable[Finding]:
     """The udev rule, hooks, program link and systemd units that make install laid out."""
     from importlib import metadata
 
-    from twinstar import installation
+    from twinstar.ops import installation
 
     try:
         version: str | None = metadata.version("twinstar")

@@ -1,35 +1,35 @@
-"""``atribank_hook``: what a udev event for an Astribank xbus decides.
+"""What a uevent of an Astribank xbus decides: :func:`evaluate`, and the transition cycle.
 
-The udev rule runs it for ``add``, ``online``, ``offline`` and ``remove`` of
-``xbus*`` devices in the ``astribanks`` subsystem. It reads udev's
-environment (``ACTION``, ``XBUS_NAME``, ``XBUS_NUM``, ``DEVPATH``), the
-cached configuration (:mod:`twinstar.hooksettings`), ``xpp_order`` and the
-xbus devices in sysfs; computes readiness; decides (:mod:`twinstar.decision`)
-and hands any takeover, release or watchdog re-arm off
-(:mod:`twinstar.handoff`). It logs one line per event and returns within
-milliseconds: exit 0, also for an event that is merely not actionable;
-2 for a configuration error or a broken udev environment; 1 when a
-hand-off failed.
-
-:func:`evaluate` is the one entry point for the same decision everywhere:
-this hook, ``twinstar hook``, the daemon, and the hand-off runner after a
-transition. This module is on the hot path of every udev event: it imports
-only built-in modules and the light twinstar modules; anything heavier is
-imported where it is needed.
+:func:`evaluate` is the one path to the decision everywhere: ``atribank_hook``
+(:mod:`twinstar.cli.atribank_hook`), ``twinstar hook``, the daemon, and the
+hand-off runner after a transition. It reads ``xpp_order`` and the xbus
+devices in sysfs, computes readiness, decides (:mod:`twinstar.fastpath.decision`)
+and hands a takeover, release or watchdog re-arm off (:mod:`twinstar.hotplug.handoff`);
+an ``inline`` hand-off runs here (:func:`run_transition`), which looks again
+afterwards. On the hot path of every udev event: anything heavier than the
+fast path is imported where it is needed (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
-from twinstar import handoff, hooksettings, procid
-from twinstar import settings as tsettings
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.decision import EVENT, NOTHING, PERIODIC, Decision, decide, needs_node_state
-from twinstar.syslogsend import LOG_ERR, LOG_INFO, SyslogSender
+from twinstar.fastpath import hooksettings, procid
+from twinstar.fastpath.decision import (
+    AFTER_TRANSITION,
+    EVENT,
+    NOTHING,
+    PERIODIC,
+    Decision,
+    decide,
+    needs_node_state,
+)
+from twinstar.fastpath.syslogsend import log_line
+from twinstar.hotplug import handoff
+from twinstar.hotplug.configuration import full_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.engine import Report
-    from twinstar.hooksettings import HookSettings
+    from twinstar.engine.runner import Report
+    from twinstar.fastpath.hooksettings import HookSettings
 
 #: The uevent actions the hook acts on (the rule passes no others).
 ACTIONS = ("add", "online", "offline", "remove")
@@ -90,23 +90,6 @@ class Outcome:
         return "; ".join(parts)
 
 
-_syslog: SyslogSender | None = None
-
-
-def log_line(line: str, *, error: bool = False) -> None:
-    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module."""
-    global _syslog
-    line = line.replace("\x00", "\\x00")
-    if _syslog is None:
-        _syslog = SyslogSender(tsettings.SYSLOG_IDENT)
-    _syslog.send(LOG_ERR if error else LOG_INFO, line)
-    try:
-        sys.stderr.write(f"twinstar: {'error: ' if error else ''}{line}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError, AttributeError):
-        pass  # no stderr (closed by the caller): syslog has it
-
-
 def _settings(config: Config | HookSettings) -> HookSettings:
     if isinstance(config, hooksettings.HookSettings):
         return config
@@ -135,7 +118,7 @@ def evaluate(
     ``event`` the uevent (None: a periodic look); ``handoff_mode`` overrides
     the configured ``handoff``. Raises a TwinstarError for a configuration
     error (exit 2) or a failed hand-off. ``event_time`` is when the event
-    was seen, on the boot clock (:func:`twinstar.procid.boottime`; default: now).
+    was seen, on the boot clock (:func:`twinstar.fastpath.procid.boottime`; default: now).
     """
     settings = _settings(config)
     trigger = trigger or (EVENT if event is not None else PERIODIC)
@@ -168,13 +151,13 @@ def evaluate(
             latest.append(current_readiness(settings))
             return latest[-1]
 
-        decision, handed, report = handoff.act(
-            settings, fresh, trigger=trigger, event_time=event_time, mode=mode, environ=env, chain=chain
-        )
+        decision, handed, how = handoff.act(settings, fresh, trigger=trigger, event_time=event_time, mode=mode, environ=env)
         outcome.readiness = latest[-1] if latest else readiness
-        outcome.decision, outcome.handed_off, outcome.report = decision, handed, report
-        if report is not None and not report.ok:
-            outcome.exit_status = int(report.exit_status)
+        outcome.decision, outcome.handed_off = decision, handed
+        if how == handoff.INLINE:
+            outcome.report = run_transition(settings, decision.action, mode=mode, environ=env, chain=chain)
+            if not outcome.report.ok:
+                outcome.exit_status = int(outcome.report.exit_status)
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
         _rearm(settings, outcome, event, mode, env)
     return outcome
@@ -198,47 +181,27 @@ def _rearm(settings: HookSettings, outcome: Outcome, event: Event, mode: str, en
         outcome.exit_status = outcome.exit_status or EXIT_FAILED
 
 
-def _exit_status(exc: BaseException) -> int | None:
-    """The exit status of a TwinstarError (imported only if one was raised), else None."""
-    errors = sys.modules.get("twinstar.errors")
-    if errors is not None and isinstance(exc, errors.TwinstarError):
-        return int(exc.exit_status)
-    return None
+def run_transition(
+    settings: HookSettings, action: str, *, mode: str | None = None, environ: Mapping[str, str] | None = None, chain: int = 0
+) -> Report:
+    """Run the takeover or release here, log one line, then look again.
 
-
-def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run for one udev event; the return value is the exit status.
-
-    Positional arguments (the original rule passed some) are ignored: the
-    event is in the environment.
+    Units may have come or gone while the transition ran and their events
+    found it pending; so the decision is taken once more afterwards (at most
+    :data:`~twinstar.hotplug.handoff.MAX_CHAIN` transitions in a row).
     """
-    started = procid.boottime()
-    env = os.environ if environ is None else environ
-    event = Event.from_environ(env)
-    if not event.action:
-        log_line(
-            f"{event.label()}: ACTION is not set: atribank_hook runs from the udev rule, "
-            "or as 'ACTION=online XBUS_NAME=XBUS-00 twinstar hook'",
-            error=True,
-        )
-        return EXIT_BAD_INPUT
-    if event.action not in ACTIONS:
-        log_line(f"{event.label()}: not a hotplug action ({', '.join(ACTIONS)}); ignored")
-        return EXIT_OK
-    path = env.get(tsettings.CONFIG_ENV) or tsettings.CONFIG_PATH
-    try:
-        settings = hooksettings.load(path, cache=hooksettings.cache_dir(env))
-        outcome = evaluate(settings, event, environ=env, event_time=started)
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback, in udev context
-        status = _exit_status(exc)
-        if status is None:
-            log_line(f"{event.label()}: internal error: {type(exc).__name__}: {exc}", error=True)
-            return EXIT_FAILED
-        log_line(f"{event.label()}: {exc}", error=True)
-        return status
-    log_line(outcome.line(), error=outcome.exit_status != EXIT_OK)
-    return outcome.exit_status
+    from twinstar.engine.runner import engine_for
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    engine = engine_for(full_config(settings))
+    report = engine.takeover() if action == "takeover" else engine.release()
+    verdict = "ok" if report.ok else f"FAILED: {report.error}"
+    log_line(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
+    if chain + 1 < handoff.MAX_CHAIN:
+        try:
+            outcome = evaluate(settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1)
+        except Exception as exc:  # noqa: BLE001 - the transition itself is done; report and go on
+            log_line(f"after {action}: {exc}", error=True)
+        else:
+            if outcome.handed_off:
+                log_line(f"after {action}: {outcome.line()}")
+    return report

@@ -1,6 +1,6 @@
 """The daemon's state as ``twinstar status`` shows it, read from ``state_dir/daemon.json``.
 
-Kept apart from :mod:`twinstar.daemon` so that ``status`` does not import the
+Kept apart from :mod:`twinstar.daemon.loop` so that ``status`` does not import the
 daemon's event loop, monitor and engine to read one file.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from twinstar import settings
 from twinstar.config import Config
+from twinstar.engine.state import pid_alive, read_json
 from twinstar.errors import TwinstarError
-from twinstar.state import pid_alive, read_json
 
 
 def daemon_status(config: Config) -> dict[str, Any] | None:

@@ -43,7 +43,7 @@ class Uevent:
     """One device event: what the hook reads from udev's environment.
 
     ``arrived``: when it arrived, on the boot clock
-    (:func:`twinstar.procid.boottime`), as its reader knows it: the last moment
+    (:func:`twinstar.fastpath.procid.boottime`), as its reader knows it: the last moment
     the source was seen empty before the event was read. None: not known, the
     time it is decided stands in.
     """

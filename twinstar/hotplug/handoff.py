@@ -5,7 +5,7 @@ while it runs, so the hook only decides; the work runs elsewhere:
 
 * ``systemd``: ``systemctl start --no-block twinstar-takeover.service`` (or ``-release``);
 * ``spawn``:   a fully detached process (double fork, new session, stdio on
-  /dev/null, logging to syslog) running ``python -m twinstar.handoff ACTION --config PATH``;
+  /dev/null, logging to syslog) running ``python -m twinstar.cli.handoff_runner ACTION --config PATH``;
 * ``inline``:  in this process (the daemon, tests);
 * ``auto``:    ``systemd`` when ``/run/systemd/system`` exists, else ``spawn``.
 
@@ -20,7 +20,9 @@ A hand-off whose process is gone without progress, or a ``starting`` state
 whose process died, is stale and blocks nothing.
 
 Only :func:`read_node` and the helpers it uses run on the hook's fast path;
-everything else imports what it needs when it acts.
+everything else imports what it needs when it acts. An ``inline`` hand-off
+is only recorded here: the caller (:func:`twinstar.hotplug.hook.evaluate`)
+runs the transition.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import os
 import sys
 import time
 
-from twinstar import procid, statefile
 from twinstar import settings as tsettings
+from twinstar import words
+from twinstar.fastpath import procid, statefile
+from twinstar.hotplug.configuration import full_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,15 +42,14 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.decision import Decision
-    from twinstar.engine import Report
-    from twinstar.hooksettings import HookSettings
+    from twinstar.fastpath.decision import Decision
+    from twinstar.fastpath.hooksettings import HookSettings
 
-SYSTEMD = "systemd"
-SPAWN = "spawn"
-INLINE = "inline"
-AUTO = "auto"
-MODES = (AUTO, SYSTEMD, SPAWN, INLINE)
+SYSTEMD = words.SYSTEMD
+SPAWN = words.SPAWN
+INLINE = words.INLINE
+AUTO = words.AUTO
+MODES = words.HANDOFF_MODES
 
 #: How long a ``systemd`` hand-off (no pid to watch) blocks another one.
 SYSTEMD_GRACE = 60.0
@@ -86,7 +89,7 @@ def read_record(state_dir: str) -> dict[str, object] | None:
 
 def write_record(state_dir: str, record: dict[str, object]) -> None:
     """Write the hand-off record, stamped with the boot clock (``at``, ``boot_id``) that :func:`pending` compares."""
-    from twinstar.state import write_json
+    from twinstar.engine.state import write_json
 
     write_json(record_path(state_dir), {**record, "at": procid.boottime(), "boot_id": procid.boot_id()})
 
@@ -97,7 +100,7 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
     Times are compared on the boot clock, which setting the wall clock does
     not move; a record from an earlier boot, or without that stamp, is stale.
     """
-    from twinstar.state import FileLock
+    from twinstar.engine.state import FileLock
 
     if FileLock(f"{state_dir}/{tsettings.LOCK_FILE}").held_by_other():
         return "a takeover or release is running (the engine lock is held)"
@@ -130,7 +133,7 @@ def resolve_mode(mode: str) -> str:
 
 
 def _package_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def spawn_detached(argv: list[str], env: dict[str, str], *, background: bool = False) -> int:
@@ -211,7 +214,7 @@ def _run_in_background() -> None:
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
     """The command line of a detached hand-off: no PATH needed, configuration explicit."""
-    return [sys.executable, "-m", "twinstar.handoff", action, "--config", settings.source, *extra]
+    return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
 
 
 def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -223,7 +226,7 @@ def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _systemctl(settings: HookSettings, unit: str) -> None:
-    from twinstar.proc import ProgramRunner
+    from twinstar.engine.proc import ProgramRunner
 
     ProgramRunner(programs=dict(settings.programs)).run(["systemctl", "start", "--no-block", unit], timeout=30)
 
@@ -236,19 +239,17 @@ def act(
     event_time: float | None,
     mode: str,
     environ: Mapping[str, str],
-    chain: int = 0,
-) -> tuple[Decision, str | None, Report | None]:
+) -> tuple[Decision, str | None, str | None]:
     """Decide again under ``handoff.lock`` with fresh readiness and state, and hand off.
 
-    Returns the final decision, what was handed off (None: nothing) and, for
-    ``inline``, the transition's report.
+    Returns the final decision, what was handed off (None: nothing) and the
+    hand-off mode used (None: nothing); for ``inline`` the caller runs the
+    transition, after the lock is released.
     """
-    from twinstar.decision import NOTHING, decide
-    from twinstar.state import FileLock
+    from twinstar.engine.state import FileLock
+    from twinstar.fastpath.decision import NOTHING, decide
 
-    lock = FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}")
-    lock.acquire(timeout=LOCK_WAIT)
-    try:
+    with FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
         readiness = compute()
         node = read_node(settings.state_dir)
         decision = decide(
@@ -279,10 +280,7 @@ def act(
             record["pid"], record["start"] = os.getpid(), process_start(os.getpid())
             handed = f"{action} running in this process"
         write_record(settings.state_dir, record)
-    finally:
-        lock.release()
-    report = run_transition(settings, action, mode=mode, environ=environ, chain=chain) if how == INLINE else None
-    return decision, handed, report
+    return decision, handed, how
 
 
 def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, environ: Mapping[str, str]) -> str:
@@ -297,7 +295,7 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
         return f"watchdog re-arm handed off (pid {pid})"
     before = lower_priority(REARM_NICE)
     try:
-        return rearm_watchdog(settings.full_config(), busnum, devnum, environ=environ)
+        return rearm_watchdog(full_config(settings), busnum, devnum, environ=environ)
     finally:
         restore_priority(before)
 
@@ -335,84 +333,3 @@ def rearm_watchdog(config: Config, busnum: int, devnum: int, *, environ: Mapping
     from twinstar.usb.watchdog import rearm_watchdog as usb_rearm
 
     return usb_rearm(config, busnum, devnum, environ=environ)
-
-
-# --- running a transition ---------------------------------------------------------------------
-
-
-def run_transition(
-    settings: HookSettings, action: str, *, mode: str | None = None, environ: Mapping[str, str] | None = None, chain: int = 0
-) -> Report:
-    """Run the takeover or release here, log one line, then look again.
-
-    Units may have come or gone while the transition ran and their events
-    found it pending; so the decision is taken once more afterwards (at most
-    :data:`MAX_CHAIN` transitions in a row).
-    """
-    from twinstar.engine import engine_for
-
-    engine = engine_for(settings.full_config())
-    report = engine.takeover() if action == "takeover" else engine.release()
-    verdict = "ok" if report.ok else f"FAILED: {report.error}"
-    _log(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
-    if chain + 1 < MAX_CHAIN:
-        from twinstar.decision import AFTER_TRANSITION
-        from twinstar.hook import evaluate
-
-        try:
-            outcome = evaluate(
-                settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1
-            )
-        except Exception as exc:  # noqa: BLE001 - the transition itself is done; report and go on
-            _log(f"after {action}: {exc}", error=True)
-        else:
-            if outcome.handed_off:
-                _log(f"after {action}: {outcome.line()}")
-    return report
-
-
-def _log(line: str, *, error: bool = False) -> None:
-    from twinstar.hook import log_line
-
-    log_line(line, error=error)
-
-
-# --- the detached side: python -m twinstar.handoff ACTION --config PATH [BUS DEV] ------------
-
-
-USAGE = "usage: python -m twinstar.handoff takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 3 or args[0] not in ("takeover", "release", "rearm") or args[1] != "--config":
-        print(USAGE, file=sys.stderr)
-        return 2
-    action, path, rest = args[0], args[2], args[3:]
-    if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
-        print(USAGE, file=sys.stderr)
-        return 2
-    if action == "rearm":
-        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
-    from twinstar import log
-    from twinstar.errors import TwinstarError
-    from twinstar.hooksettings import HookSettings
-
-    log.setup()
-    try:
-        from twinstar import config as config_mod
-
-        settings = HookSettings.from_config(config_mod.load(path))
-        if action == "rearm":
-            busnum, devnum = int(rest[0]), int(rest[1])
-            _log(f"watchdog re-arm: {rearm_watchdog(settings.full_config(), busnum, devnum, environ=os.environ)}")
-            return 0
-        report = run_transition(settings, action, environ=os.environ)
-    except TwinstarError as exc:
-        _log(f"{action}: error: {exc}", error=True)
-        return int(exc.exit_status)
-    return int(report.exit_status)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,7 @@
 ``state.json`` says which role the node is in and, while a takeover or
 release runs, which process runs it (pid, start time, boot id); a role of
 ``starting``/``stopping`` whose process is gone means that transition was
-interrupted. :mod:`twinstar.statefile` reads it, for the hook too. The journal
+interrupted. :mod:`twinstar.fastpath.statefile` reads it, for the hook too. The journal
 is one JSON object per line, one line per step event. Files are opened with
 O_NOFOLLOW and replaced atomically, so a crash leaves the old or the new
 content, never a mix, and a planted symlink is refused. The lock and the
@@ -22,9 +22,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from twinstar import procid, safefile, settings, statefile
-from twinstar.atomic import replace_file
+from twinstar import settings, words
 from twinstar.errors import LockBusyError, StateDirError, StateError
+from twinstar.fastpath import procid, safefile, statefile
+from twinstar.fastpath.atomic import replace_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,11 +33,11 @@ if TYPE_CHECKING:
 
 
 class Role(StrEnum):
-    STANDBY = "standby"
-    STARTING = "starting"
-    ACTIVE = "active"
-    STOPPING = "stopping"
-    FAILED = "failed"
+    STANDBY = words.STANDBY
+    STARTING = words.STARTING
+    ACTIVE = words.ACTIVE
+    STOPPING = words.STOPPING
+    FAILED = words.FAILED
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class NodeState:
     """What ``state.json`` holds.
 
     ``pid``, ``pid_start`` and ``boot_id`` name the process running a
-    transition (:mod:`twinstar.procid`); ``since`` is when the role was
+    transition (:mod:`twinstar.fastpath.procid`); ``since`` is when the role was
     entered on the wall clock, ``since_boot`` on the boot clock of ``boot_id``.
     """
 
@@ -89,7 +90,7 @@ class NodeState:
 
 
 def pid_alive(pid: int | None) -> bool:
-    """Process ``pid`` exists and is not a zombie (:func:`twinstar.procid.process_alive` without its identity)."""
+    """Process ``pid`` exists and is not a zombie (:func:`twinstar.fastpath.procid.process_alive` without its identity)."""
     return procid.process_alive(pid)
 
 
@@ -234,7 +235,7 @@ def create_marker(path: str, data: bytes) -> None:
 
 
 def read_json(path: str) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.statefile.read_object`)."""
+    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.fastpath.statefile.read_object`)."""
     return statefile.read_object(path)
 
 
@@ -354,9 +355,15 @@ def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
 
 @dataclass
 class FileLock:
-    """An exclusive flock(2) on a file in ``state_dir``; released when the process dies."""
+    """An exclusive flock(2) on a file in ``state_dir``; released when the process dies.
+
+    ``with FileLock(path, timeout=...):`` takes the lock (waiting at most
+    ``timeout`` seconds, 0 = not at all; :class:`~twinstar.errors.LockBusyError`
+    when another process keeps it) and releases it at the end of the block.
+    """
 
     path: str
+    timeout: float = field(default=0.0, kw_only=True)
     fd: int | None = field(default=None, init=False)
 
     def acquire(self, *, timeout: float, poll: float = 0.02) -> None:
@@ -400,6 +407,7 @@ class FileLock:
         return False
 
     def __enter__(self) -> FileLock:
+        self.acquire(timeout=self.timeout)
         return self
 
     def __exit__(self, *exc: object) -> None:

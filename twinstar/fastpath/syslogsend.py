@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import _socket
 import os
+import sys
 import time
+
+from twinstar import settings
 
 LOG_DAEMON = 3 << 3
 LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 2, 3, 4, 6, 7
@@ -67,3 +70,20 @@ class SyslogSender:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+_line_sender: SyslogSender | None = None
+
+
+def log_line(line: str, *, error: bool = False) -> None:
+    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module."""
+    global _line_sender
+    line = line.replace("\x00", "\\x00")
+    if _line_sender is None:
+        _line_sender = SyslogSender(settings.SYSLOG_IDENT)
+    _line_sender.send(LOG_ERR if error else LOG_INFO, line)
+    try:
+        sys.stderr.write(f"twinstar: {'error: ' if error else ''}{line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass  # no stderr (closed by the caller): syslog has it

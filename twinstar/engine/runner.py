@@ -26,13 +26,15 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from twinstar import log as tlog
-from twinstar import safefile
+from twinstar import words
 from twinstar.config import Config
+from twinstar.engine import log as tlog
+from twinstar.engine.proc import ProgramRunner
+from twinstar.engine.state import FileLock, NodeState, Role, StateStore
 from twinstar.errors import (
     BadInputError,
     ConfigError,
@@ -42,8 +44,7 @@ from twinstar.errors import (
     StateError,
     TwinstarError,
 )
-from twinstar.proc import ProgramRunner
-from twinstar.state import FileLock, NodeState, Role, StateStore
+from twinstar.fastpath import safefile
 from twinstar.steps import Step, StepContext, build_steps
 
 TYPE_CHECKING = False
@@ -55,8 +56,8 @@ logger = logging.getLogger("twinstar.engine")
 
 
 class Action(StrEnum):
-    TAKEOVER = "takeover"
-    RELEASE = "release"
+    TAKEOVER = words.TAKEOVER
+    RELEASE = words.RELEASE
 
 
 class Result(StrEnum):
@@ -209,7 +210,7 @@ class Engine:
         """Every program every step needs, and each ``(who, program)`` of ``also``,
         exists and, as root, only root can replace it.
 
-        Else ConfigError, before anything runs (:func:`twinstar.safefile.replaceable`).
+        Else ConfigError, before anything runs (:func:`twinstar.fastpath.safefile.replaceable`).
         """
         as_root = os.geteuid() == 0
         needs = [(f"step {step.name}", name) for step in self.steps for name in step.programs()]
@@ -253,15 +254,12 @@ class Engine:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        lock = FileLock(self.store.lock_path)
-        try:
-            lock.acquire(timeout=self.config.lock_timeout)
-        except StateError as exc:
-            raise _not_started(exc) from None
-        try:
+        with ExitStack() as held:
+            try:
+                held.enter_context(FileLock(self.store.lock_path, timeout=self.config.lock_timeout))
+            except StateError as exc:
+                raise _not_started(exc) from None
             yield
-        finally:
-            lock.release()
 
     def _recover(self, action: Action) -> str | None:
         """Report a transition that a dead process left half-done (we hold the lock)."""

@@ -8,20 +8,28 @@ start-up cheap.
 
 from __future__ import annotations
 
+from twinstar.words import (
+    ACTIVE,
+    AFTER_TRANSITION,
+    EVENT,
+    FAILED,
+    NOTHING,
+    PERIODIC,
+    RELEASE,
+    STANDBY,
+    TAKEOVER,
+    TRANSITIONS,
+    TRIGGERS,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from twinstar.astribank.readiness import Readiness
 
-NOTHING = "nothing"
-TAKEOVER = "takeover"
-RELEASE = "release"
-
-#: What made us look: a device event, the daemon's periodic re-evaluation, or
-#: the end of a takeover/release (units may have changed meanwhile).
-EVENT = "event"
-PERIODIC = "periodic"
-AFTER_TRANSITION = "after-transition"
-TRIGGERS = (EVENT, PERIODIC, AFTER_TRANSITION)
+# The actions (nothing, takeover, release) and what made us look (a device
+# event, the daemon's periodic re-evaluation, the end of a takeover/release)
+# are the words of twinstar.words, re-exported here.
+__all__ = ["AFTER_TRANSITION", "EVENT", "NOTHING", "PERIODIC", "RELEASE", "TAKEOVER", "TRIGGERS", "Decision", "decide"]
 
 
 class Decision:
@@ -77,9 +85,9 @@ def decide(
         return Decision(NOTHING, "waiting for the listed units")
     if role is None:
         raise ValueError("decide() needs the node's role when all units are ready or none is present")
-    running = role in ("starting", "stopping") and not interrupted
+    running = role in TRANSITIONS and not interrupted
     if readiness.all_ready:
-        if role == "active":
+        if role == ACTIVE:
             return Decision(NOTHING, "already active")
         blocked = _blocked(
             "all ready", "takeover", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry, last=last
@@ -90,7 +98,7 @@ def decide(
             return Decision(TAKEOVER, f"all ready; completing an interrupted transition ({role})")
         return Decision(TAKEOVER, "all ready")
     # No listed unit is present any more.
-    if role == "standby":
+    if role == STANDBY:
         return Decision(NOTHING, "standby")
     blocked = _blocked(
         "no listed unit present", "release", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry,
@@ -119,7 +127,7 @@ def _blocked(
         return Decision(NOTHING, f"{situation}; a transition is in progress ({role})")
     if pending:
         return Decision(NOTHING, f"{situation}; {pending}")
-    if retry or not (role == "failed" or last in ("refused", "failed")):
+    if retry or not (role == FAILED or last in ("refused", "failed")):
         return None
-    how = "was refused" if role != "failed" and last == "refused" else "failed"
+    how = "was refused" if role != FAILED and last == "refused" else "failed"
     return Decision(NOTHING, f"{situation}, but the last transition {how}: waiting for a new device event or an operator")

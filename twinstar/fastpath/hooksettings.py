@@ -5,9 +5,9 @@ takes about as long to import as the interpreter takes to start), so the
 hook reads a small cache file instead. The cache is keyed by the
 configuration file's identity and version (path, device, inode, size,
 mtime, ctime, owner, mode): any edit, replacement, chmod or chown makes it
-stale, and the hook then takes the slow path: the full
-:func:`twinstar.config.load` with all its validation, after which the cache
-is rewritten atomically. A file modified within the last
+stale, and the hook then takes the slow path
+(:func:`twinstar.hotplug.configuration.load`: the full configuration with all
+its validation), after which the cache is rewritten atomically. A file modified within the last
 :data:`RACY_SECONDS` is not cached, because a second edit within the
 filesystem's timestamp granularity could keep size and mtime unchanged.
 
@@ -56,7 +56,8 @@ class HookSettings:
     def __init__(self, **values: object) -> None:
         for name in _FIELDS:
             setattr(self, name, values[name])
-        #: The full configuration when it is at hand (slow path, daemon); else None.
+        #: The full configuration when it is at hand (slow path, daemon); else None
+        #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
         self.config: Config | None = None
 
     source: str
@@ -87,14 +88,6 @@ class HookSettings:
 
     def record(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in _FIELDS}
-
-    def full_config(self) -> Config:
-        """The complete configuration (loads and validates it when only the cache was read)."""
-        if self.config is None:
-            from twinstar import config as config_mod
-
-            self.config = config_mod.load(self.source)
-        return self.config
 
 
 def cache_dir(environ: Mapping[str, str]) -> str:
@@ -167,28 +160,3 @@ def write_cache(directory: str, path: str, st: os.stat_result, settings: HookSet
         os.close(fd)
     os.replace(tmp, final)
     return True
-
-
-def load(path: str, *, cache: str | None) -> HookSettings:
-    """The hook's settings for the configuration at ``path``: from the cache, else parsed.
-
-    ``cache`` is the cache directory (None: do not cache). Configuration
-    errors raise :class:`~twinstar.errors.ConfigError` exactly as ``twinstar check`` reports them.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        st = None
-    if st is not None and cache:
-        cached = read_cache(cache, path, st)
-        if cached is not None:
-            return cached
-    from twinstar import config as config_mod
-
-    settings = HookSettings.from_config(config_mod.load(path))
-    if st is not None and cache:
-        try:
-            write_cache(cache, path, st, settings)
-        except OSError:
-            pass  # the cache is only an optimisation
-    return settings

@@ -1,0 +1,144 @@
+"""The ``twinstar`` command line.
+
+Each group of commands lives in its own module and registers itself on
+:data:`main`; this module holds the group, the shared options, and the one
+place where a :class:`~twinstar.errors.TwinstarError` becomes a one-line
+message and an exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from twinstar import config as config_mod
+from twinstar.engine import log
+from twinstar.errors import ExitStatus, TwinstarError
+
+
+class Obj:
+    """Per-invocation context: where the configuration is, loaded on demand."""
+
+    def __init__(self, config_path: str | None, verbose: bool) -> None:
+        # Absolute once, here: files found next to it (replica-managed.json) and
+        # children handed the path must not depend on the working directory.
+        self.config_path = os.path.abspath(config_mod.config_path(config_path))
+        self.verbose = verbose
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load(self.config_path)
+        return self._config
+
+
+class Number(click.ParamType):  # type: ignore[type-arg]
+    """A command-line number: finite and within the range of the configuration key it overrides."""
+
+    name = "number"
+
+    def __init__(self, key: str) -> None:
+        self.range = config_mod.NUMBERS[key]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number: object = value
+        else:
+            try:
+                number = int(value) if self.range.integer else float(value)
+            except (TypeError, ValueError):
+                number = str(value)
+        why = config_mod.check_number(number, self.range)
+        if why is not None:
+            self.fail(why, param, ctx)
+        return number
+
+
+class TwinstarGroup(click.Group):
+    """Loads commands on demand; turns twinstar errors into one line and the contract's exit status."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMAND_MODULES:
+            import importlib
+
+            importlib.import_module(f"twinstar.cli.{_COMMAND_MODULES[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TwinstarError as exc:
+            click.echo(f"twinstar: error: {exc}", err=True)
+            ctx.exit(int(exc.exit_status))
+        except click.UsageError as exc:
+            # Usage errors are bad input: exit 2 per the contract (click's default too).
+            exc.exit_code = int(ExitStatus.BAD_INPUT)  # type: ignore[misc]  # click reads it per instance
+            raise
+        except (click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must still end with one clear line
+            obj = ctx.find_object(Obj)
+            if obj is not None and obj.verbose:
+                raise
+            click.echo(
+                f"twinstar: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+                err=True,
+            )
+            ctx.exit(int(ExitStatus.FAILED))
+
+
+@click.group(cls=TwinstarGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    metavar="PATH",
+    help="Configuration file (default: $TWINSTAR_CONFIG or /etc/twinstar/twinstar.yaml).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
+@click.version_option(package_name="twinstar")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Failover for two-server Asterisk PBX clusters on Astribank TwinStar units.
+
+    Exit statuses: 0 success, 1 an operation failed, 2 bad usage, configuration
+    or input (nothing was changed), 3 refused by a safety guard.
+    """
+    log.setup(verbose=verbose, use_syslog=ctx.invoked_subcommand not in _NO_SYSLOG)
+    ctx.obj = Obj(config_path, verbose)
+
+
+#: Read-only commands whose output should not go to syslog.
+_NO_SYSLOG = {"status", "ports", "check", "sim", "demo"}
+
+
+#: Which module defines each command. Modules are imported only when their
+#: command runs (or for --help), so a command pays only for its own imports.
+_COMMAND_MODULES: dict[str, str] = {
+    "takeover": "engine",
+    "release": "engine",
+    "check": "engine",
+    "status": "status",
+    "ports": "usb",
+    "jump": "usb",
+    "enable-wd": "usb",
+    "disable-wd": "usb",
+    "sim": "usb",
+    "hook": "hotplug",
+    "daemon": "daemon",
+    "setup": "prepare",
+    "replica": "prepare",
+    "switchover": "switchover",
+    "demo": "demo",
+}
+
+
+def run() -> None:  # pragma: no cover - console entry point alias
+    sys.exit(main())

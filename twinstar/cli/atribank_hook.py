@@ -1,0 +1,71 @@
+"""``atribank_hook``: run by the udev rule for each lifecycle event of an Astribank xbus.
+
+The udev rule runs it for ``add``, ``online``, ``offline`` and ``remove`` of
+``xbus*`` devices in the ``astribanks`` subsystem. It reads udev's
+environment (``ACTION``, ``XBUS_NAME``, ``XBUS_NUM``, ``DEVPATH``) and the
+cached configuration, evaluates the event (:func:`twinstar.hotplug.hook.evaluate`),
+logs one line and returns within milliseconds: exit 0, also for an event that
+is merely not actionable; 2 for a configuration error or a broken udev
+environment; 1 when a hand-off failed. On the hot path: fast-path imports only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twinstar import settings as tsettings
+from twinstar.fastpath import hooksettings, procid
+from twinstar.fastpath.syslogsend import log_line
+from twinstar.hotplug import configuration
+from twinstar.hotplug.hook import ACTIONS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Event, evaluate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def _exit_status(exc: BaseException) -> int | None:
+    """The exit status of a TwinstarError (imported only if one was raised), else None."""
+    errors = sys.modules.get("twinstar.errors")
+    if errors is not None and isinstance(exc, errors.TwinstarError):
+        return int(exc.exit_status)
+    return None
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run for one udev event; the return value is the exit status.
+
+    Positional arguments (the original rule passed some) are ignored: the
+    event is in the environment.
+    """
+    started = procid.boottime()
+    env = os.environ if environ is None else environ
+    event = Event.from_environ(env)
+    if not event.action:
+        log_line(
+            f"{event.label()}: ACTION is not set: atribank_hook runs from the udev rule, "
+            "or as 'ACTION=online XBUS_NAME=XBUS-00 twinstar hook'",
+            error=True,
+        )
+        return EXIT_BAD_INPUT
+    if event.action not in ACTIONS:
+        log_line(f"{event.label()}: not a hotplug action ({', '.join(ACTIONS)}); ignored")
+        return EXIT_OK
+    path = env.get(tsettings.CONFIG_ENV) or tsettings.CONFIG_PATH
+    try:
+        settings = configuration.load(path, cache=hooksettings.cache_dir(env))
+        outcome = evaluate(settings, event, environ=env, event_time=started)
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback, in udev context
+        status = _exit_status(exc)
+        if status is None:
+            log_line(f"{event.label()}: internal error: {type(exc).__name__}: {exc}", error=True)
+            return EXIT_FAILED
+        log_line(f"{event.label()}: {exc}", error=True)
+        return status
+    log_line(outcome.line(), error=outcome.exit_status != EXIT_OK)
+    return outcome.exit_status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

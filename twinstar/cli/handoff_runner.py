@@ -1,0 +1,52 @@
+"""The detached side of a ``spawn`` hand-off: ``python -m twinstar.cli.handoff_runner``.
+
+:func:`twinstar.hotplug.handoff.spawn_detached` starts it, fully detached,
+with ``takeover|release --config PATH`` or ``rearm --config PATH BUSNUM DEVNUM``.
+It logs to syslog; its exit status is the transition's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from twinstar.hotplug.handoff import REARM_NICE, lower_priority, rearm_watchdog
+
+USAGE = "usage: python -m twinstar.cli.handoff_runner takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 3 or args[0] not in ("takeover", "release", "rearm") or args[1] != "--config":
+        print(USAGE, file=sys.stderr)
+        return 2
+    action, path, rest = args[0], args[2], args[3:]
+    if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
+        print(USAGE, file=sys.stderr)
+        return 2
+    if action == "rearm":
+        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
+    from twinstar.engine import log
+    from twinstar.errors import TwinstarError
+    from twinstar.fastpath.hooksettings import HookSettings
+    from twinstar.fastpath.syslogsend import log_line
+    from twinstar.hotplug.hook import run_transition
+
+    log.setup()
+    try:
+        from twinstar import config as config_mod
+
+        config = config_mod.load(path)
+        if action == "rearm":
+            busnum, devnum = int(rest[0]), int(rest[1])
+            log_line(f"watchdog re-arm: {rearm_watchdog(config, busnum, devnum, environ=os.environ)}")
+            return 0
+        report = run_transition(HookSettings.from_config(config), action, environ=os.environ)
+    except TwinstarError as exc:
+        log_line(f"{action}: error: {exc}", error=True)
+        return int(exc.exit_status)
+    return int(report.exit_status)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The hook's settings, from the cache or, when it is stale, from the full configuration.
+
+:mod:`twinstar.fastpath.hooksettings` reads and writes the cache with
+built-in modules only; this module adds the slow path that parses the YAML
+(:func:`twinstar.config.load`, imported only then) and keeps the full
+configuration on the settings for the work that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twinstar.fastpath.hooksettings import HookSettings, read_cache, write_cache
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
+
+
+def full_config(settings: HookSettings) -> Config:
+    """The complete configuration (loads and validates it when only the cache was read)."""
+    if settings.config is None:
+        from twinstar import config as config_mod
+
+        settings.config = config_mod.load(settings.source)
+    return settings.config
+
+
+def load(path: str, *, cache: str | None) -> HookSettings:
+    """The hook's settings for the configuration at ``path``: from the cache, else parsed.
+
+    ``cache`` is the cache directory (None: do not cache). Configuration
+    errors raise :class:`~twinstar.errors.ConfigError` exactly as ``twinstar check`` reports them.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and cache:
+        cached = read_cache(cache, path, st)
+        if cached is not None:
+            return cached
+    from twinstar import config as config_mod
+
+    settings = HookSettings.from_config(config_mod.load(path))
+    if st is not None and cache:
+        try:
+            write_cache(cache, path, st, settings)
+        except OSError:
+            pass  # the cache is only an optimisation
+    return settings

@@ -1,0 +1,1 @@
+"""Operator tasks: switchover, checks and their findings, installation (see docs/architecture.md)."""

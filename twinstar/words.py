@@ -1,0 +1,41 @@
+"""The words twinstar writes, logs and compares, as plain strings: one copy of each.
+
+The udev hook's fast path compares these strings without importing
+:mod:`enum`; the enums elsewhere (:class:`~twinstar.engine.state.Role`,
+:class:`~twinstar.engine.runner.Action`, :class:`~twinstar.config.Handoff`)
+are built from the same constants, and a test checks that they agree.
+Built-in modules only: this module imports nothing.
+"""
+
+from __future__ import annotations
+
+# --- a node's role (state.json "role") ---------------------------------------------------
+STANDBY = "standby"
+STARTING = "starting"
+ACTIVE = "active"
+STOPPING = "stopping"
+FAILED = "failed"
+ROLES = (STANDBY, STARTING, ACTIVE, STOPPING, FAILED)
+#: The roles of a takeover or release in progress.
+TRANSITIONS = (STARTING, STOPPING)
+
+# --- what a decision or a transition does ------------------------------------------------
+TAKEOVER = "takeover"
+RELEASE = "release"
+#: The engine's two transitions.
+ACTIONS = (TAKEOVER, RELEASE)
+#: A decision that does nothing.
+NOTHING = "nothing"
+
+# --- how the hook hands a transition off (configuration key ``handoff``) -------------------
+AUTO = "auto"
+SYSTEMD = "systemd"
+SPAWN = "spawn"
+INLINE = "inline"
+HANDOFF_MODES = (AUTO, SYSTEMD, SPAWN, INLINE)
+
+# --- what made the hotplug path look at the units ---------------------------------------------
+EVENT = "event"
+PERIODIC = "periodic"
+AFTER_TRANSITION = "after-transition"
+TRIGGERS = (EVENT, PERIODIC, AFTER_TRANSITION)
