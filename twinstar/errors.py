@@ -46,7 +46,11 @@ class BadInputError(TwinstarError):
 
 
 class ConfigError(BadInputError):
-    """The configuration file is missing, unreadable, insecure or invalid."""
+    """The configuration file is missing, unreadable, insecure or invalid.
+
+    A file with several problems is one error: the first problem, then each
+    further one (``more``) on a line of its own.
+    """
 
     def __init__(
         self,
@@ -66,6 +70,10 @@ class ConfigError(BadInputError):
         self.path = path
         self.line = line
         self.key = key
+        self.more: tuple[ConfigError, ...] = ()
+
+    def __str__(self) -> str:
+        return "\n".join([super().__str__(), *(str(problem) for problem in self.more)])
 
 
 class UsageError(BadInputError):

@@ -48,7 +48,7 @@ from twinstar.engine.runner import Engine, engine_for
 from twinstar.engine.state import FileLock, Role, StateStore, ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
-from twinstar.steps import Probe, Step
+from twinstar.steps.base import Probe, Step
 
 log = logging.getLogger("twinstar.daemon")
 

@@ -45,7 +45,8 @@ from twinstar.errors import (
     TwinstarError,
 )
 from twinstar.fastpath import safefile
-from twinstar.steps import Step, StepContext, build_steps
+from twinstar.steps.base import Step, StepContext
+from twinstar.steps.registry import build_steps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

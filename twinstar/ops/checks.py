@@ -18,7 +18,8 @@ from twinstar.fastpath import safefile
 # Re-exported: the command line imports the findings type from here.
 from twinstar.ops.findings import Finding as Finding
 from twinstar.ops.findings import Level as Level
-from twinstar.steps import StepContext, build_steps
+from twinstar.steps.base import StepContext
+from twinstar.steps.registry import build_steps
 
 Check = Callable[[Config], Iterable[Finding]]
 

@@ -29,9 +29,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from twinstar.config import Config
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, StepError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
 
 T = TypeVar("T")
 

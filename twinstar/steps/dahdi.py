@@ -17,9 +17,9 @@ import os
 
 from twinstar.astribank import readiness, sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.config import DahdiSpec
 from twinstar.errors import ProgramError, StepError, TwinstarError
 from twinstar.steps.base import Probe, Step, StepContext
+from twinstar.steps.dahdi_spec import DahdiSpec
 
 ATTR = "dahdi_registration"
 

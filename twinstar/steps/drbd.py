@@ -31,10 +31,10 @@ import stat
 import time
 from dataclasses import dataclass
 
-from twinstar.config import DrbdSpec, FsckMode
 from twinstar.engine.proc import Result
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
+from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
 
 PRIMARY = "Primary"
 #: drbdadm's exit status when DRBD refuses a promotion (peer Primary, not outdated).

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 
-from twinstar.config import IpSpec
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
+from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ import os
 from collections.abc import Callable
 
 from twinstar import settings
-from twinstar.config import ServiceManager, ServiceSpec
 from twinstar.errors import ProgramError, StepError
 from twinstar.steps.base import Probe, Step, StepContext
+from twinstar.steps.service_spec import ServiceManager, ServiceSpec
 
 #: LSB init-script status exit codes meaning "not running".
 LSB_STOPPED = frozenset({1, 2, 3})

@@ -1,0 +1,170 @@
+"""Load ``twinstar.yaml``: find it, read it safely, parse it into a :class:`Config`.
+
+The sections and the steps are read by their fields' rules
+(:mod:`twinstar.config.reader`); this module adds what no rule covers: the
+``programs`` mapping and the ``takeover`` list, whose entries are read by their
+step type (:mod:`twinstar.steps.registry`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from twinstar import settings
+from twinstar.config.model import Config
+from twinstar.config.reader import Invalid, Reader, is_null, kind_of
+from twinstar.errors import ConfigError
+from twinstar.fastpath import safefile
+from twinstar.schema import Kind, keys
+from twinstar.steps.registry import STEP_TYPES, StepSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# Every takeover loads this module (the hook's inline hand-off among them):
+# modules needed only for an error message or a default (difflib, socket)
+# are imported where they are used.
+
+try:
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+
+def config_path(explicit: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """The configuration file to use: ``--config``, then $TWINSTAR_CONFIG, then the default."""
+    env = os.environ if environ is None else environ
+    return explicit or env.get(settings.CONFIG_ENV) or settings.CONFIG_PATH
+
+
+def load(path: str, *, strict_modes: bool | None = None) -> Config:
+    """Read, check and parse the configuration file at ``path``.
+
+    It must be a regular file, not a symbolic link (``--config`` names the file
+    itself), of at most :data:`~twinstar.fastpath.safefile.CONFIG_LIMIT` bytes. As root
+    (``strict_modes``), it and every directory above it must be owned by root and
+    not writable by group or others.
+    """
+    try:
+        data = safefile.read_regular(path, safefile.CONFIG_LIMIT)
+    except FileNotFoundError:
+        raise ConfigError(
+            "configuration file not found",
+            path=path,
+            hint="create it from examples/twinstar.yaml or pass --config PATH",
+        ) from None
+    except safefile.FileRefused as exc:
+        raise ConfigError(f"configuration file {exc.reason}", path=path) from None
+    if strict_modes is None:
+        strict_modes = os.geteuid() == 0
+    if strict_modes:
+        why = safefile.replaceable(path)
+        if why is not None:
+            raise ConfigError(
+                f"insecure configuration file: {why}",
+                path=path,
+                hint="make the file and its directories owned by root and not writable by group or others",
+            )
+    return parse(data, path)
+
+
+def parse(data: bytes | str, path: str) -> Config:
+    """Parse configuration text; ``path`` is only used in messages.
+
+    Raises one :class:`ConfigError` naming every problem found.
+    """
+    try:
+        root = yaml.compose(data, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"YAML syntax error: {exc.problem}", path=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("configuration is not valid UTF-8", path=path) from None
+    if root is None:
+        raise ConfigError("configuration is empty", path=path)
+    reader = Reader(path, {Kind.PROGRAMS: _programs, Kind.STEPS: _takeover})
+    reader.check_tags(root)
+    config = reader.attempt(lambda: reader.record(Config, root, "", source=path)) if not reader.problems else None
+    error = reader.error()
+    if error is not None:
+        raise error
+    assert isinstance(config, Config)
+    return config
+
+
+def _programs(reader: Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(node, yaml.MappingNode):
+        raise reader.fail(node, key, f"expected a mapping, found {kind_of(node)}")
+    out: dict[str, str] = {}
+    bad = False
+    for knode, vnode in node.value:
+        name = reader.attempt(lambda knode=knode: reader.string(knode, key))  # type: ignore[misc]
+        if isinstance(name, Invalid):
+            bad = True
+            continue
+        sub = f"{key}.{name}"
+        if name in out:
+            reader.note(reader.fail(knode, sub, "duplicate key"))
+        elif "/" in name or name.startswith("-"):
+            reader.note(reader.fail(knode, sub, "program names must not contain '/' or start with '-'"))
+        else:
+            value = reader.attempt(lambda vnode=vnode, sub=sub: reader.abspath(vnode, sub))  # type: ignore[misc]
+            if not isinstance(value, Invalid):
+                out[name] = value
+                continue
+        bad = True
+    if bad:
+        raise Invalid
+    return tuple(sorted(out.items()))
+
+
+def _takeover(reader: Reader, node: yaml.Node, key: str) -> tuple[StepSpec, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        raise reader.fail(node, key, f"expected a list of steps, found {kind_of(node)}")
+    if not node.value:
+        raise reader.fail(node, key, "lists no steps: a takeover would do nothing", "list at least one step")
+    steps: list[StepSpec] = []
+    seen: dict[str, int] = {}
+    bad = False
+    for i, item in enumerate(node.value):
+        spec = reader.attempt(lambda item=item, i=i: _step(reader, item, f"{key}[{i}]"))  # type: ignore[misc]
+        if isinstance(spec, Invalid):
+            bad = True
+        elif spec.name in seen:
+            reader.note(reader.fail(item, f"{key}[{i}]", f"duplicate step {spec.name} (already {key}[{seen[spec.name]}])"))
+            bad = True
+        else:
+            seen[spec.name] = i
+            steps.append(spec)
+    if bad:
+        raise Invalid
+    return tuple(steps)
+
+
+def _step(reader: Reader, item: yaml.Node, key: str) -> StepSpec:
+    """One ``takeover`` entry: ``- TYPE: {keys}`` (or the type's plain value)."""
+    if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
+        raise reader.fail(item, key, "each step is a mapping with exactly one step type, e.g. '- service: asterisk'")
+    knode, vnode = item.value[0]
+    name = reader.string(knode, key)
+    step_type = STEP_TYPES.get(name)
+    if step_type is None:
+        import difflib  # only for the message
+
+        close = difflib.get_close_matches(name, list(STEP_TYPES), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "step types: " + ", ".join(STEP_TYPES)
+        raise reader.fail(knode, f"{key}.{name}", "unknown step type", hint)
+    key = f"{key}.{name}"
+    spec_keys = list(keys(step_type.spec))
+    if step_type.shorthand is not None and isinstance(vnode, yaml.ScalarNode):
+        (short,) = [k for k in spec_keys if k.field == step_type.shorthand]
+        return step_type.spec(**{short.field: reader.value(short.rule, vnode, key)})
+    if is_null(vnode) and not any(k.required for k in spec_keys):
+        return step_type.spec()  # type: ignore[call-arg]
+    return reader.record(step_type.spec, vnode, key)

@@ -1,0 +1,37 @@
+"""The ``service`` step's configuration: its keys and their rules (read by ``config/``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from twinstar.schema import DAY, Range, choice, seconds, text
+
+
+class ServiceManager(StrEnum):
+    """Which service manager the service step drives."""
+
+    AUTO = "auto"
+    SYSTEMD = "systemd"
+    SYSV = "sysv"
+
+
+def _service_name(name: str) -> str:
+    if name.startswith("-") or not all(c.isalnum() or c in "_-.@:" for c in name):
+        raise ValueError(f"invalid service name {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Start a system service and wait until it reports active."""
+
+    service: str = field(metadata=text(key="name", convert=_service_name))
+    manager: ServiceManager = field(default=ServiceManager.AUTO, metadata=choice(ServiceManager))
+    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY)))
+
+    kind = "service"
+
+    @property
+    def name(self) -> str:
+        return f"service:{self.service}"
