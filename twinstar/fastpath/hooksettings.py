@@ -35,30 +35,13 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 2
 RACY_SECONDS = 2.0
 
-_FIELDS = (
-    "source",
-    "node",
-    "state_dir",
-    "maintenance_file",
-    "handoff",
-    "sysfs",
-    "xpp_order",
-    "rearm_watchdog",
-    "programs",
-)
-
-
 class HookSettings:
-    """What the hotplug decision and its hand-off need from the configuration."""
+    """What the hotplug decision and its hand-off need from the configuration.
 
-    __slots__ = (*_FIELDS, "config")
-
-    def __init__(self, **values: object) -> None:
-        for name in _FIELDS:
-            setattr(self, name, values[name])
-        #: The full configuration when it is at hand (slow path, daemon); else None
-        #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
-        self.config: Config | None = None
+    Each field is the configuration's key of the same name, at the top level
+    or in the ``astribanks`` section: the annotations below are the one list
+    (:data:`FIELDS`), and :meth:`from_config` copies by it.
+    """
 
     source: str
     node: str
@@ -70,24 +53,30 @@ class HookSettings:
     rearm_watchdog: bool
     programs: tuple[tuple[str, str], ...]
 
+    def __init__(self, **values: object) -> None:
+        for name in FIELDS:
+            setattr(self, name, values[name])
+        #: The full configuration when it is at hand (slow path, daemon); else None
+        #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
+        self.config: Config | None = None
+
     @classmethod
     def from_config(cls, config: Config) -> HookSettings:
-        settings = cls(
-            source=config.source,
-            node=config.node,
-            state_dir=config.state_dir,
-            maintenance_file=config.maintenance_file,
-            handoff=str(config.handoff.value),
-            sysfs=config.astribanks.sysfs,
-            xpp_order=config.astribanks.xpp_order,
-            rearm_watchdog=bool(config.astribanks.rearm_watchdog),
-            programs=tuple(config.programs),
-        )
+        values: dict[str, object] = {}
+        for name in FIELDS:
+            value = getattr(config if hasattr(config, name) else config.astribanks, name)
+            # marshal stores built-in types only: an enum member is stored as its value.
+            values[name] = value if type(value) in (str, bool, tuple) else str(value)
+        settings = cls(**values)
         settings.config = config
         return settings
 
     def record(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in _FIELDS}
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+#: The cached fields, in the order of the annotations above.
+FIELDS = tuple(HookSettings.__annotations__)
 
 
 def cache_dir(environ: Mapping[str, str]) -> str:
