@@ -90,12 +90,14 @@ def parse(data: bytes | str, path: str) -> Config:
         raise ConfigError("configuration is empty", path=path)
     reader = Reader(path, {Kind.PROGRAMS: _programs, Kind.STEPS: _takeover})
     reader.check_tags(root)
-    config = reader.attempt(lambda: reader.record(Config, root, "", source=path)) if not reader.problems else None
-    error = reader.error()
-    if error is not None:
-        raise error
-    assert isinstance(config, Config)
-    return config
+    if not reader.problems:
+        try:
+            return reader.record(Config, root, "", source=path)
+        except ConfigError as exc:
+            reader.note(exc)
+        except Invalid:
+            pass
+    raise reader.fail_all()
 
 
 def _programs(reader: Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str], ...]:
@@ -104,21 +106,17 @@ def _programs(reader: Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str
     out: dict[str, str] = {}
     bad = False
     for knode, vnode in node.value:
-        name = reader.attempt(lambda knode=knode: reader.string(knode, key))  # type: ignore[misc]
-        if isinstance(name, Invalid):
+        try:
+            name = reader.string(knode, key)
+            sub = f"{key}.{name}"
+            if name in out:
+                raise reader.fail(knode, sub, "duplicate key")
+            if "/" in name or name.startswith("-"):
+                raise reader.fail(knode, sub, "program names must not contain '/' or start with '-'")
+            out[name] = reader.abspath(vnode, sub)
+        except ConfigError as exc:
+            reader.note(exc)
             bad = True
-            continue
-        sub = f"{key}.{name}"
-        if name in out:
-            reader.note(reader.fail(knode, sub, "duplicate key"))
-        elif "/" in name or name.startswith("-"):
-            reader.note(reader.fail(knode, sub, "program names must not contain '/' or start with '-'"))
-        else:
-            value = reader.attempt(lambda vnode=vnode, sub=sub: reader.abspath(vnode, sub))  # type: ignore[misc]
-            if not isinstance(value, Invalid):
-                out[name] = value
-                continue
-        bad = True
     if bad:
         raise Invalid
     return tuple(sorted(out.items()))
@@ -133,15 +131,20 @@ def _takeover(reader: Reader, node: yaml.Node, key: str) -> tuple[StepSpec, ...]
     seen: dict[str, int] = {}
     bad = False
     for i, item in enumerate(node.value):
-        spec = reader.attempt(lambda item=item, i=i: _step(reader, item, f"{key}[{i}]"))  # type: ignore[misc]
-        if isinstance(spec, Invalid):
+        try:
+            spec = _step(reader, item, f"{key}[{i}]")
+        except ConfigError as exc:
+            reader.note(exc)
             bad = True
-        elif spec.name in seen:
-            reader.note(reader.fail(item, f"{key}[{i}]", f"duplicate step {spec.name} (already {key}[{seen[spec.name]}])"))
+        except Invalid:
             bad = True
         else:
-            seen[spec.name] = i
-            steps.append(spec)
+            if spec.name not in seen:
+                seen[spec.name] = i
+                steps.append(spec)
+                continue
+            reader.note(reader.fail(item, f"{key}[{i}]", f"duplicate step {spec.name} (already {key}[{seen[spec.name]}])"))
+            bad = True
     if bad:
         raise Invalid
     return tuple(steps)

@@ -54,23 +54,11 @@ class Reader:
     def note(self, problem: ConfigError) -> None:
         self.problems.append(problem)
 
-    def error(self) -> ConfigError | None:
-        """All problems found as one error (the first, then one line each), or None."""
-        if not self.problems:
-            return None
+    def fail_all(self) -> ConfigError:
+        """All problems noted as one error: the first, then one line each."""
         first, *more = self.problems
         first.more = tuple(more)
         return first
-
-    def attempt(self, read: Callable[[], T]) -> T | Invalid:
-        """``read()``, or :class:`Invalid` after noting its problem."""
-        try:
-            return read()
-        except ConfigError as exc:
-            self.note(exc)
-            return Invalid()
-        except Invalid as exc:
-            return exc
 
     # -- tags --
 
@@ -102,9 +90,12 @@ class Reader:
         for k in fields:
             sub = f"{key}.{k.name}" if key else k.name
             if k.name in found:
-                value = self.attempt(lambda k=k, sub=sub: self.value(k.rule, found[k.name], sub))  # type: ignore[misc]
-                if not isinstance(value, Invalid):
-                    values[k.field] = value
+                try:
+                    values[k.field] = self.value(k.rule, found[k.name], sub)
+                except ConfigError as exc:
+                    self.note(exc)
+                except Invalid:
+                    pass
             elif k.rule.missing is not None:
                 values[k.field] = k.rule.missing()
         if len(self.problems) > before:
