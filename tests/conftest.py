@@ -18,6 +18,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
+# Fixtures shared across packages: the rigs (pair, volume, processes) and the hotplug node.
+pytest_plugins = ["tests.support.fixtures", "tests.support.node"]
+
 
 def privileged_required() -> bool:
     return os.environ.get("TWINSTAR_REQUIRE_PRIVILEGED") == "1"

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import loop_volume, mounted_on, run
+from tests.support.rigs import loop_volume, mounted_on, run
 from twinstar.standins import drbdadm
 
 pytestmark = pytest.mark.privileged

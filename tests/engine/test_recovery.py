@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import TWINSTAR, calls, command_steps_config, run_twinstar
+from tests.support.commands import TWINSTAR, calls, command_steps_config, run_twinstar
 from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.state import pid_alive
 from twinstar.errors import ProgramTimeout
@@ -76,7 +76,7 @@ def _pids(path: Path) -> list[int]:
 
 
 def test_program_ignoring_sigterm_is_killed_with_its_group(tmp_path: Path) -> None:
-    from tests.engine.helpers import recorder_wrapper
+    from tests.support.commands import recorder_wrapper
 
     rec = recorder_wrapper(tmp_path)
     runner = ProgramRunner(grace=0.3)

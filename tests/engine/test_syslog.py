@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import REPO, calls, command_steps_config
+from tests.support.commands import REPO, calls, command_steps_config
 
 pytestmark = pytest.mark.privileged
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from tests.hotplug.conftest import connector, label
+from tests.support.node import connector, label
 from twinstar.standins.fakesysfs import FakeSysfs
 
 # A unit's lifecycle; each step but "attach" (added -> attached) is one uevent.

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.hotplug.conftest import PYTHON, Node
+from tests.support.node import PYTHON, Node
 from twinstar import config
 from twinstar.engine.runner import engine_for
 from twinstar.engine.state import StateStore

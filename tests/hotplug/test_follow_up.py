@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.hotplug.conftest import REPO, Node
+from tests.support.node import REPO, Node
 
 
 @pytest.mark.parametrize("follow_up", [True, False])

@@ -19,8 +19,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hotplug.conftest import Node
 from tests.hotplug.sequences import Driver, Scenario, scenarios
+from tests.support.node import Node
 from twinstar import config
 from twinstar.hotplug import hook
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import Pair, alive, run
+from tests.support.rigs import Pair, alive, run
 
 HERE = Path(__file__).resolve().parent
 ADDRESS = "10.213.1.10/24"
@@ -47,7 +47,7 @@ def capture(pair: Pair, tmp_path: Path, processes: list[int]) -> Iterator[Path]:
     out = tmp_path / "capture.hex"
     out.touch()
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", pair.b, sys.executable, str(HERE / "arp_capture.py"), pair.if_b, str(out)],
+        ["ip", "netns", "exec", pair.b, sys.executable, str(HERE.parent / "support" / "arp_capture.py"), pair.if_b, str(out)],
         stdout=subprocess.PIPE,
         text=True,
     )

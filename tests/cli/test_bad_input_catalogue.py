@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import REPO, TWINSTAR, recorder_wrapper
+from tests.support.commands import REPO, TWINSTAR, recorder_wrapper
 from twinstar.standins.fakesysfs import FakeSysfs
 
 HOOK = [sys.executable, str(REPO / "hooks" / "atribank_hook")]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hotplug.conftest import REPO, Node
+from tests.support.node import REPO, Node
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import calls, command_steps_config, recorder_wrapper, run_twinstar
+from tests.support.commands import calls, command_steps_config, recorder_wrapper, run_twinstar
 
 GOOD_STEP = """  - command: {{name: s1, start: [{rec}, {calls}, start1], stop: [{rec}, {calls}, stop1]}}
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import Pair, Volume, kill_if_alive, mounted_on, run, sysv_service
+from tests.support.rigs import Pair, Volume, kill_if_alive, mounted_on, run, sysv_service
 from twinstar.standins import drbdadm
 
 REPO = Path(__file__).resolve().parents[2]

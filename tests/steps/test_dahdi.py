@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from tests.hotplug.conftest import Node, label
+from tests.support.node import Node, label
 from twinstar import config
 from twinstar.engine.runner import engine_for
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.hotplug.conftest import REPO, Node
+from tests.support.node import REPO, Node
 from twinstar.usb import sim
 
 
