@@ -22,8 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from tests.daemon.helpers import (
     FakeMonitor,
     arrive,
-    connector,
-    label,
     make_daemon,
     role,
     sysfs,
@@ -227,7 +225,7 @@ def test_an_event_arriving_while_a_takeover_fails_does_not_retry_it(tmp_path: Pa
     fake = sysfs(tmp_path)
     address = str(tmp_path / "uevents")
     monitor = FakeMonitor(address)
-    fake.arrive(0, label=label(0), connector=connector(0))
+    arrive(fake, 0)
     online = json.dumps(fake.event("online", 0))
     program = (  # on the first try only (an old daemon would loop on it)
         "import os, socket\n"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.commands import calls, command_steps_config, run_twinstar
+from tests.support.cli import run_twinstar
+from tests.support.commands import calls, command_steps_config
 
 N = 5
 

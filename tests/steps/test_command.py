@@ -11,7 +11,8 @@ import os
 import stat
 from pathlib import Path
 
-from tests.support.commands import calls, command_steps_config, run_twinstar
+from tests.support.cli import run_twinstar
+from tests.support.commands import calls, command_steps_config
 
 
 def _up(tmp: Path) -> list[int]:

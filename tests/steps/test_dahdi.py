@@ -11,7 +11,8 @@ import logging
 
 import pytest
 
-from tests.support.node import Node, label
+from tests.support.node import Node
+from tests.support.units import label
 from twinstar import config
 from twinstar.engine.runner import engine_for
 
