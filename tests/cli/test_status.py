@@ -17,6 +17,9 @@ import pytest
 from tests.support.cli import run_twinstar
 from tests.support.node import REPO, Node
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("true")
+
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[Node]:

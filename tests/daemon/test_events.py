@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.daemon.helpers import (
@@ -30,6 +31,9 @@ from tests.daemon.helpers import (
 )
 from tests.hotplug.sequences import Driver, Scenario, scenarios
 from twinstar import settings as tsettings
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("false", "python", "rm", "test", "touch")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

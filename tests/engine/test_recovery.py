@@ -17,6 +17,9 @@ from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.state import pid_alive
 from twinstar.errors import ProgramTimeout
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("recorder")
+
 
 @pytest.mark.parametrize("next_action", ["takeover", "release"])
 def test_takeover_killed_between_steps_is_completed_or_rolled_back(tmp_path: Path, next_action: str) -> None:

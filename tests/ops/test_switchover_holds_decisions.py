@@ -15,9 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import run_twinstar
 from tests.support.node import REPO, Node
 from twinstar.usb import sim
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("test", "touch")
 
 
 def test_hook_event_during_switchover_does_not_take_over_again(node: Node, tmp_path: Path) -> None:

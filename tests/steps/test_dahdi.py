@@ -16,6 +16,9 @@ from tests.support.units import label
 from twinstar import config
 from twinstar.engine.runner import engine_for
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("dahdi_cfg")
+
 
 def _setup(node: Node, *, cfg_exit: int = 0, order: list[int] | None = None) -> None:
     stub = node.write_stub("dahdi_cfg", f"cat {node.sysfs.bus_dir}/xbus-*/dahdi_registration | tr -d '\\n' >> '{node.calls}'; echo >> '{node.calls}'; exit {cfg_exit}")

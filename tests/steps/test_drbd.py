@@ -27,7 +27,7 @@ from twinstar.standins import drbdadm
 from twinstar.steps.base import StepContext
 from twinstar.steps.drbd import DrbdStep
 
-pytestmark = pytest.mark.privileged
+pytestmark = [pytest.mark.privileged, pytest.mark.programs("drbdadm", "findmnt", "fsck", "mount", "umount")]  # programs: what twinstar runs in this process
 
 
 @dataclass

@@ -28,6 +28,9 @@ from twinstar.errors import StepError
 from twinstar.steps.base import StepContext
 from twinstar.steps.service import ServiceStep, resolve_manager
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("service", "systemctl")
+
 
 @dataclass
 class Sysv:
