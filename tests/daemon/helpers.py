@@ -9,7 +9,6 @@ hook's decision code, hand-off, engine, command steps) is the real code.
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import socket
@@ -19,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.support import config as yaml_config
+from tests.support import units as units_mod
+from tests.support.cli import clean_environ
 from twinstar import config as config_mod
 from twinstar.daemon.loop import Daemon
 from twinstar.daemon.monitor import MonitorError, Uevent
@@ -75,17 +77,9 @@ class FakeMonitor:
             pass
 
 
-def label(i: int) -> str:
-    return f"usb:{i:08d}"
-
-
-def connector(i: int) -> str:
-    return f"usb-0000:00:1d.7-{i}"
-
-
 def arrive(fake: FakeSysfs, i: int, monitor: FakeMonitor | None = None) -> None:
     """Listed unit ``i`` comes up READY; its uevents go to ``monitor`` when one is given."""
-    for env in fake.arrive(i, label=label(i), connector=connector(i)):
+    for env in units_mod.arrive(fake, i):
         if monitor is not None:
             monitor.send(env)
 
@@ -97,23 +91,24 @@ def write_config(tmp: Path, units: int, *, daemon: str = "", steps: str | None =
     (touch / rm / test -e), so a check can be made to fail from outside.
     """
     (tmp / "sys").mkdir(exist_ok=True)
-    (tmp / "xpp_order").write_text("".join(f"{label(i)}\n" for i in range(units)))
+    (tmp / "xpp_order").write_text("".join(f"{units_mod.label(i)}\n" for i in range(units)))
     if steps is None:
         steps = "".join(
             f"  - command: {{name: c{i}, start: [/usr/bin/touch, {tmp}/up-{i}], stop: [/bin/rm, -f, {tmp}/up-{i}],"
             f" check: [/usr/bin/test, -e, {tmp}/up-{i}], timeout: 5}}\n"
             for i in (1, 2)
         )
-    text = (
-        f"node: test\nstate_dir: {tmp}/state\nmaintenance_file: {tmp}/maintenance\nhandoff: inline\n"
-        f"astribanks: {{sysfs: {tmp}/sys, xpp_order: {tmp}/xpp_order, rearm_watchdog: false}}\n"
-        f"{daemon}"
-        f"takeover:\n{steps}"
+    return yaml_config.write_config(
+        tmp / "twinstar.yaml",
+        state_dir=f"{tmp}/state",
+        sysfs=f"{tmp}/sys",
+        xpp_order=f"{tmp}/xpp_order",
+        maintenance_file=f"{tmp}/maintenance",
+        handoff="inline",
+        rearm_watchdog=False,
+        extra=daemon,
+        steps=steps,
     )
-    path = tmp / "twinstar.yaml"
-    path.write_text(text)
-    path.chmod(0o644)
-    return path
 
 
 def make_daemon(path: Path, monitor: FakeMonitor, notifier: Notifier | None = None) -> Daemon:
@@ -146,7 +141,7 @@ def start_process(
     """A real ``python -m twinstar daemon --source kernel``, run through ``prefix`` (``ip netns exec NS``)."""
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "twinstar", "--config", str(config), "daemon", "--source", "kernel"],
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env=clean_environ({"PYTHONPATH": str(REPO), **(env or {})}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -132,7 +132,7 @@ def test_arp_refresh_reannounces_the_shared_ip(tmp_path: Path, netns: tuple[str,
     capture = tmp_path / "arp"
     capture.touch()
     sniffer = subprocess.Popen(
-        ["ip", "netns", "exec", peer, sys.executable, str(REPO / "tests" / "steps" / "arp_capture.py"), peer_iface, str(capture)],
+        ["ip", "netns", "exec", peer, sys.executable, str(REPO / "tests" / "support" / "arp_capture.py"), peer_iface, str(capture)],
         stdout=subprocess.PIPE,
         text=True,
     )

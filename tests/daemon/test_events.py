@@ -17,13 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.daemon.helpers import (
     FakeMonitor,
     arrive,
-    connector,
-    label,
     make_daemon,
     role,
     sysfs,
@@ -32,6 +31,9 @@ from tests.daemon.helpers import (
 )
 from tests.hotplug.sequences import Driver, Scenario, scenarios
 from twinstar import settings as tsettings
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("false", "python", "rm", "test", "touch")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -227,7 +229,7 @@ def test_an_event_arriving_while_a_takeover_fails_does_not_retry_it(tmp_path: Pa
     fake = sysfs(tmp_path)
     address = str(tmp_path / "uevents")
     monitor = FakeMonitor(address)
-    fake.arrive(0, label=label(0), connector=connector(0))
+    arrive(fake, 0)
     online = json.dumps(fake.event("online", 0))
     program = (  # on the first try only (an old daemon would loop on it)
         "import os, socket\n"

@@ -19,7 +19,7 @@ import pytest
 from tests.daemon.helpers import FakeMonitor, arrive, make_daemon, role, sysfs, write_config
 from tests.engine.test_state_dir_full import PAGE, _fill, tmpfs
 
-pytestmark = pytest.mark.privileged
+pytestmark = [pytest.mark.privileged, pytest.mark.programs("test", "touch")]  # programs: what twinstar runs in this process
 
 
 def _fill_journal_page(journal: Path) -> None:

@@ -25,6 +25,9 @@ from tests.daemon.helpers import (
 )
 from twinstar.daemon.notify import Notifier
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("rm", "test", "touch")
+
 
 def test_ready_only_after_the_first_evaluation(tmp_path: Path, notify_socket: socket.socket) -> None:
     fake = sysfs(tmp_path)

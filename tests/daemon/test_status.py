@@ -6,9 +6,14 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.daemon.helpers import FakeMonitor, arrive, make_daemon, sysfs, write_config
 from twinstar import config as config_mod
 from twinstar.daemon.status import daemon_status, render_daemon_status
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("test", "touch")
 
 
 def test_status_of_a_running_then_stopped_daemon(tmp_path: Path) -> None:

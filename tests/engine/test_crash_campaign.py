@@ -44,7 +44,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import loop_volume, mounted_on, run
+from tests.support.cli import clean_environ
+from tests.support.rigs import loop_volume, mounted_on, run
 from twinstar.standins import drbdadm
 
 pytestmark = pytest.mark.privileged
@@ -116,7 +117,7 @@ class Rig:
         (self.ctl / "calls").write_text("")
         (self.ctl / "kill").write_text(f"{kill_at} {when}\n")
         argv = ["nsenter", f"--net=/run/netns/{self.netns}", sys.executable, "-m", "twinstar", "--config", str(self.config), action]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO, start_new_session=True)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO, env=clean_environ(), start_new_session=True)
 
     def calls(self) -> int:
         return int((self.ctl / "count").read_text())

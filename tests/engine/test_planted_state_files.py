@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.engine.helpers import calls, command_steps_config, run_twinstar
+from tests.support.cli import run_twinstar
+from tests.support.commands import calls, command_steps_config
 from twinstar.engine.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
 from twinstar.errors import ExitStatus, StateDirError, StateError
 from twinstar.fastpath import safefile

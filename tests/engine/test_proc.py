@@ -13,6 +13,9 @@ from twinstar import settings
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("echo", "env", "no-such-prog-ts", "printf", "sh", "x")
+
 HOSTILE = "x; touch {marker}; $(touch {marker}) `touch {marker}` | true"
 
 

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import TWINSTAR, calls, command_steps_config, run_twinstar
+from tests.support.cli import TWINSTAR, clean_environ, run_twinstar
+from tests.support.commands import calls, command_steps_config
 from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.state import pid_alive
 from twinstar.errors import ProgramTimeout
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("recorder")
 
 
 @pytest.mark.parametrize("next_action", ["takeover", "release"])
@@ -76,7 +80,7 @@ def _pids(path: Path) -> list[int]:
 
 
 def test_program_ignoring_sigterm_is_killed_with_its_group(tmp_path: Path) -> None:
-    from tests.engine.helpers import recorder_wrapper
+    from tests.support.commands import recorder_wrapper
 
     rec = recorder_wrapper(tmp_path)
     runner = ProgramRunner(grace=0.3)
@@ -107,7 +111,7 @@ def test_step_timeout_fails_the_step_and_rolls_back(tmp_path: Path) -> None:
 def test_concurrent_takeovers_never_run_a_step_twice(tmp_path: Path) -> None:
     config = command_steps_config(tmp_path, 3, behaviour={"start1": ["sleep", "0.5"]})
     procs = [
-        subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+        subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environ())
         for _ in range(6)
     ]
     outs = [p.communicate(timeout=60) for p in procs]
@@ -119,7 +123,7 @@ def test_concurrent_takeovers_never_run_a_step_twice(tmp_path: Path) -> None:
 
 def test_second_takeover_gives_up_cleanly_after_lock_timeout(tmp_path: Path) -> None:
     config = command_steps_config(tmp_path, 1, behaviour={"start1": ["sleep", "3"]}, extra="lock_timeout: 0.5\n")
-    first = subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_environ())
     try:
         deadline = time.monotonic() + 10
         while not calls(tmp_path) and time.monotonic() < deadline:
@@ -135,7 +139,7 @@ def test_second_takeover_gives_up_cleanly_after_lock_timeout(tmp_path: Path) -> 
 
 def test_twinstar_hook_calling_convention(tmp_path: Path) -> None:
     config = command_steps_config(tmp_path, 2)
-    env = {**os.environ, "TWINSTAR_CONFIG": str(config)}
+    env = clean_environ({"TWINSTAR_CONFIG": str(config)})
     hook = Path(__file__).resolve().parents[2] / "hooks" / "twinstar_hook"
     import sys
 
@@ -154,7 +158,7 @@ def test_twinstar_hook_calling_convention(tmp_path: Path) -> None:
 def test_sigterm_during_a_step_kills_its_program_group_and_rolls_back(tmp_path: Path) -> None:
     """SIGTERM to twinstar while step 2's program runs (and ignores SIGTERM itself)."""
     config = command_steps_config(tmp_path, 3, behaviour={"start2": ["hang"]})
-    proc = subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*TWINSTAR, "--config", str(config), "takeover", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environ())
     try:
         deadline = time.monotonic() + 30
         while not (tmp_path / "calls.pids").exists():

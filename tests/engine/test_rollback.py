@@ -1,6 +1,6 @@
 """Takeover, release and rollback of real command steps (real processes).
 
-Each step runs tests/engine/recorder.py, which logs its call and keeps a
+Each step runs tests/support/recorder.py, which logs its call and keeps a
 marker file the step's check reads back.
 """
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import calls, command_steps_config, run_twinstar
+from tests.support.cli import run_twinstar
+from tests.support.commands import calls, command_steps_config
 
 N = 5
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import calls, command_steps_config, run_twinstar
+from tests.support.cli import run_twinstar
+from tests.support.commands import calls, command_steps_config
 
 
 @pytest.mark.parametrize("name", ["lock", "state.json", "journal.jsonl"])

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import REPO, calls, command_steps_config
+from tests.support.cli import REPO, clean_environ
+from tests.support.commands import calls, command_steps_config
 
 pytestmark = pytest.mark.privileged
 
@@ -52,6 +53,7 @@ def _takeover_logging_to(sock_path: Path, config: Path, tmp_path: Path) -> subpr
         text=True,
         timeout=60,
         cwd=REPO,
+        env=clean_environ(),
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from tests.hotplug.conftest import connector, label
+from tests.support.units import attach
 from twinstar.standins.fakesysfs import FakeSysfs
 
 # A unit's lifecycle; each step but "attach" (added -> attached) is one uevent.
@@ -116,7 +116,7 @@ class Driver:
         if state == "absent":
             return fs.create_unit(i)
         if state == "added":
-            fs.attach(i, label=label(i), connector=connector(i))
+            attach(fs, i)
             return None
         if state == "attached":
             return fs.online(i)

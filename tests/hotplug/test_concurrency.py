@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.hotplug.conftest import HOOK, PYTHON, Node
+from tests.support.node import HOOK, PYTHON, Node
 from twinstar.hotplug.handoff import process_alive
 
 HOOKS = 64

@@ -17,13 +17,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.hotplug.conftest import PYTHON, Node
+from tests.support.node import PYTHON, Node
 from twinstar import config
 from twinstar.engine.runner import engine_for
 from twinstar.engine.state import StateStore
 from twinstar.errors import ExitStatus, StateFileError
 from twinstar.fastpath import procid, statefile
 from twinstar.standins import drbdadm
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("drbdadm", "false", "findmnt", "python", "start", "stop", "true")
 
 
 def _wait(what: str, condition) -> None:  # type: ignore[no-untyped-def]

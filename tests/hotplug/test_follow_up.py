@@ -8,12 +8,12 @@ the units leave while it runs. Engine, hook decision and steps are real.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 
-from tests.hotplug.conftest import REPO, Node
+from tests.support.cli import run_twinstar
+from tests.support.node import Node
 
 
 @pytest.mark.parametrize("follow_up", [True, False])
@@ -27,8 +27,8 @@ def test_units_leaving_during_takeover_are_released_by_the_follow_up(node: Node,
     node.listed(2)
     for i in range(2):
         node.arrive(i)
-    argv = [sys.executable, "-m", "twinstar", "--config", str(node.config_path), "takeover"]
-    result = subprocess.run([*argv, "--follow-up"] if follow_up else argv, env=node.environ(), cwd=REPO, capture_output=True, text=True, timeout=60)
+    args = ["takeover", "--follow-up"] if follow_up else ["takeover"]
+    result = run_twinstar(node.config_path, *args, env=node.environ())
     assert result.returncode == 0, result.stderr
     assert node.begins("takeover") == 1
     if follow_up:

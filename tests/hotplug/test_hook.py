@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hotplug.conftest import HOOK, PYTHON, Node, label
+from tests.support.node import HOOK, PYTHON, Node
+from tests.support.units import label
 
 
 def _line(proc: subprocess.CompletedProcess[str]) -> str:

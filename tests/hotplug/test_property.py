@@ -16,13 +16,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hotplug.conftest import Node
 from tests.hotplug.sequences import Driver, Scenario, scenarios
+from tests.support.node import Node
 from twinstar import config
 from twinstar.hotplug import hook
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("true")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from tests.hotplug.conftest import PYTHON, Node
+from tests.support.node import PYTHON, Node
 from twinstar.fastpath.procid import boot_id, boottime
 from twinstar.hotplug.handoff import SYSTEMD_GRACE, process_alive
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hotplug.conftest import REPO
+from tests.support.node import REPO
 
 RULES = REPO / "udev" / "60-twinstar.rules"
 

@@ -9,7 +9,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.conftest import PYTHON, REPO
+from tests.conftest import REPO
+from tests.support.cli import run_twinstar
 from twinstar.replica.paths import ManagedPath, Replica
 
 SAMPLE_MTIME_NS = 1_600_000_000_123_456_789
@@ -84,16 +85,7 @@ def snapshot(root: str | Path) -> dict[str, tuple[object, ...]]:
 
 def twinstar(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process (in ``cwd``)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [PYTHON, "-c", "from twinstar.cli.app import main; main()", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_twinstar(None, *args, env=env, cwd=cwd, timeout=120)
 
 
 class Node:

@@ -38,9 +38,15 @@ def test_placement(path: str, message: str) -> None:
         check_placement(path, Replica("/replica"))
 
 
-def test_placement_accepts_a_sibling_with_a_common_prefix() -> None:
-    check_placement("/replica-old", Replica("/replica"))
-    check_placement("/etc/asterisk", Replica("/srv/replica"))
+@pytest.mark.parametrize(
+    ("path", "root"),
+    [("/replica-old", "/replica"), ("/repl", "/replica"), ("/srv/rep", "/srv/replica"), ("/etc/asterisk", "/srv/replica")],
+)
+def test_placement_accepts_a_sibling_with_a_common_prefix(path: str, root: str) -> None:
+    """A path that shares only a string prefix with the replica is neither inside it nor holding it."""
+    replica = Replica(root)
+    assert not replica.contains(path)
+    assert check_placement(path, replica) is None  # accepted: no BadInputError
 
 
 def test_mountinfo_escapes_are_decoded(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The ``command`` step without a ``check``: the record it keeps in ``state_dir``, across crashes.
 
 Real processes: twinstar runs as a program and the recorder
-(tests/engine/recorder.py) SIGKILLs it right after its start or stop did
+(tests/support/recorder.py) SIGKILLs it right after its start or stop did
 its work, as a crash between the command and the record would.
 """
 
@@ -11,7 +11,8 @@ import os
 import stat
 from pathlib import Path
 
-from tests.engine.helpers import calls, command_steps_config, run_twinstar
+from tests.support.cli import run_twinstar
+from tests.support.commands import calls, command_steps_config
 
 
 def _up(tmp: Path) -> list[int]:

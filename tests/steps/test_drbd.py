@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import Volume, mounted_on
-from tests.steps.rigs import run as sh
+from tests.support.rigs import Volume, mounted_on
+from tests.support.rigs import run as sh
 from twinstar.config import Config, DrbdSpec, FsckMode
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import RefusedError, StepError
@@ -27,7 +27,7 @@ from twinstar.standins import drbdadm
 from twinstar.steps.base import StepContext
 from twinstar.steps.drbd import DrbdStep
 
-pytestmark = pytest.mark.privileged
+pytestmark = [pytest.mark.privileged, pytest.mark.programs("drbdadm", "findmnt", "fsck", "mount", "umount")]  # programs: what twinstar runs in this process
 
 
 @dataclass

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import Pair, alive, run
+from tests.support.cli import run_twinstar
+from tests.support.rigs import Pair, alive, run
 
 HERE = Path(__file__).resolve().parent
 ADDRESS = "10.213.1.10/24"
@@ -47,7 +48,7 @@ def capture(pair: Pair, tmp_path: Path, processes: list[int]) -> Iterator[Path]:
     out = tmp_path / "capture.hex"
     out.touch()
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", pair.b, sys.executable, str(HERE / "arp_capture.py"), pair.if_b, str(out)],
+        ["ip", "netns", "exec", pair.b, sys.executable, str(HERE.parent / "support" / "arp_capture.py"), pair.if_b, str(out)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -230,10 +231,7 @@ def test_a_takeover_finding_the_address_up_announces_it(pair: Pair, capture: Pat
         f"takeover:\n  - ip: {{address: {ADDRESS}, interface: {pair.if_a}, arp_count: 1, dad_timeout: 0.2}}\n"
     )
     config.chmod(0o644)
-    result = subprocess.run(
-        ["nsenter", f"--net=/run/netns/{pair.a}", sys.executable, "-m", "twinstar", "--config", str(config), "takeover", "--json"],
-        capture_output=True, text=True, timeout=60, cwd=HERE.parent.parent,
-    )  # fmt: skip
+    result = run_twinstar(config, "takeover", "--json", prefix=["nsenter", f"--net=/run/netns/{pair.a}"])
     assert result.returncode == 0, result.stderr
     assert [o["result"] for o in json.loads(result.stdout)["steps"]] == ["already"]
 

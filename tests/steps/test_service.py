@@ -2,11 +2,11 @@
 
 sysv: real processes. A small LSB init script in a temporary directory
 starts a real daemon (an HTTP server on 127.0.0.1, random port); the only
-stand-in is ``service`` itself (tests/standins/service.py), pointed at that
+stand-in is ``service`` itself (tests/support/standins/service.py), pointed at that
 directory instead of /etc/init.d through ``programs: {service: ...}``.
 
 systemd: systemd is not PID 1 here, so ``systemctl`` is a call-recording
-stand-in (tests/standins/systemctl.py); the tests assert the exact calls.
+stand-in (tests/support/standins/systemctl.py); the tests assert the exact calls.
 """
 
 from __future__ import annotations
@@ -20,13 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.standins import write_python_wrapper
-from tests.steps.rigs import STANDINS, kill_if_alive, sysv_service
+from tests.support.rigs import STANDINS, kill_if_alive, sysv_service
+from tests.support.standins import write_python_wrapper
 from twinstar.config import Config, ServiceManager, ServiceSpec
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import StepError
 from twinstar.steps.base import StepContext
 from twinstar.steps.service import ServiceStep, resolve_manager
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("service", "systemctl")
 
 
 @dataclass

@@ -8,8 +8,6 @@ commands are the production code. Commands run as real processes.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.cli import clean_environ, run_twinstar
 
 TWINSTAR = [sys.executable, "-m", "twinstar"]
 
@@ -36,7 +36,7 @@ Runner = Callable[..., Run]
 
 def cli_env(*, sim: Path | None = None, port: int | None = None) -> dict[str, str]:
     """This environment without TWINSTAR_*, with no configuration file and the simulator ``sim`` seen from ``port``."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
+    full = clean_environ()
     full["TWINSTAR_CONFIG"] = "/nonexistent/twinstar.yaml"
     if sim is not None:
         full["TWINSTAR_USB_SIMULATOR"] = str(sim)
@@ -46,9 +46,7 @@ def cli_env(*, sim: Path | None = None, port: int | None = None) -> dict[str, st
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, port: int | None = None, sim: Path | None = None) -> Run:
-    full = cli_env(sim=sim, port=port)
-    full.update(env or {})
-    p = subprocess.run([*TWINSTAR, *args], capture_output=True, text=True, env=full, timeout=60)
+    p = run_twinstar(None, *args, env={**cli_env(sim=sim, port=port), **(env or {})})
     return Run(p.returncode, p.stdout, p.stderr)
 
 

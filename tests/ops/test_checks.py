@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_root
-from tests.engine.helpers import run_twinstar
+from tests.support.cli import run_twinstar
 from twinstar import config as config_mod
 from twinstar.ops.checks import CHECKS, Level, check_installation, run_checks
 

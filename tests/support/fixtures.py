@@ -1,4 +1,4 @@
-"""Fixtures for the step tests (the rigs themselves are in rigs.py)."""
+"""Fixtures over the real rigs of rigs.py: a veth pair between namespaces, a loop-mounted ext4, started processes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import Pair, Volume, kill_if_alive, loop_volume, netns_pair
+from tests.support.rigs import Pair, Volume, kill_if_alive, loop_volume, netns_pair
 
 
 @pytest.fixture

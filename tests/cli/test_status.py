@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.hotplug.conftest import REPO, Node
+from tests.support.cli import run_twinstar
+from tests.support.node import REPO, Node
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("true")
 
 
 @pytest.fixture
@@ -23,17 +27,14 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 
 def _status(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twinstar", "--config", str(node.config_path), "status", *args],
-        env=node.environ(), cwd=REPO, capture_output=True, text=True, timeout=60,
-    )
+    return run_twinstar(node.config_path, "status", *args, env=node.environ())
 
 
 def _setup(node: Node, tmp_path: Path, *, units_on_usb: int) -> None:
     sim_file = tmp_path / "units.json"
-    subprocess.run([sys.executable, "-m", "twinstar", "sim", "init", str(sim_file), "--units", "2"], check=True, cwd=REPO)
+    assert run_twinstar(None, "sim", "init", str(sim_file), "--units", "2").returncode == 0
     if units_on_usb == 0:
-        subprocess.run([sys.executable, "-m", "twinstar", "sim", "set", str(sim_file), "all", "port=1"], check=True, cwd=REPO)
+        assert run_twinstar(None, "sim", "set", str(sim_file), "all", "port=1").returncode == 0
     node.configure(extra=f"usb: {{simulator: {sim_file}, simulator_port: 0}}\n")
     node.listed(2)
 

@@ -9,28 +9,21 @@ steps are the real ones; hooks run as whole processes where a test says so.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.support.cli import clean_environ
+from tests.support.config import write_config
+from tests.support.units import arrive, attach, order_line
 from twinstar.standins.fakesysfs import FakeSysfs
 
 HOOK = REPO / "hooks" / "atribank_hook"
 PYTHON = sys.executable
-
-
-def label(i: int) -> str:
-    return f"usb:{i:08d}"
-
-
-def connector(i: int) -> str:
-    return f"usb-0000:00:1d.7-{i}"
 
 
 class Node:
@@ -51,19 +44,18 @@ class Node:
     def configure(self, *, handoff: str = "inline", steps: str | None = None, rearm: bool = False, extra: str = "") -> None:
         if steps is None:
             steps = "  - command: {name: noop, start: [/bin/true], stop: [/bin/true]}\n"
-        text = (
-            f"node: test\n"
-            f"state_dir: {self.state_dir}\n"
-            f"maintenance_file: {self.maintenance}\n"
-            f"handoff: {handoff}\n"
-            f"astribanks: {{sysfs: {self.sysfs.root}, xpp_order: {self.xpp_order}, rearm_watchdog: {str(rearm).lower()}}}\n"
-            f"{extra}"
-            f"takeover:\n{steps}"
+        write_config(
+            self.config_path,
+            age=60,  # older than the cache's racy window
+            state_dir=self.state_dir,
+            sysfs=self.sysfs.root,
+            xpp_order=self.xpp_order,
+            maintenance_file=self.maintenance,
+            handoff=handoff,
+            rearm_watchdog=rearm,
+            extra=extra,
+            steps=steps,
         )
-        self.config_path.write_text(text)
-        self.config_path.chmod(0o644)
-        old = time.time() - 60  # older than the cache's racy window
-        os.utime(self.config_path, (old, old))
 
     def order(self, entries: list[str | bytes]) -> None:
         data = b"".join((e.encode("utf-8", "surrogateescape") if isinstance(e, str) else e) + b"\n" for e in entries)
@@ -71,16 +63,16 @@ class Node:
 
     def listed(self, n: int) -> None:
         """xpp_order listing units 0..n-1 by label, as dahdi_genconf writes it."""
-        self.order([f"{label(i)}\t# @{connector(i)} #(XBUS-{i:02d})" for i in range(n)])
+        self.order([order_line(i) for i in range(n)])
 
     def arrive(self, i: int) -> list[dict[str, str]]:
         """Unit ``i`` arrives up to READY; its events are returned, not delivered."""
-        return self.sysfs.arrive(i, label=label(i), connector=connector(i))
+        return arrive(self.sysfs, i)
 
     def plug(self, i: int) -> list[subprocess.CompletedProcess[str]]:
         """Unit ``i`` arrives and each event runs the hook as it happens."""
         add = self.run_hook(self.sysfs.create_unit(i))
-        self.sysfs.attach(i, label=label(i), connector=connector(i))
+        attach(self.sysfs, i)
         return [add, self.run_hook(self.sysfs.online(i))]
 
     def unplug(self, i: int) -> list[subprocess.CompletedProcess[str]]:
@@ -92,7 +84,7 @@ class Node:
     # -- running the hook ----------------------------------------------------------------
 
     def environ(self, event: dict[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_") and k not in ("ACTION", "XBUS_NAME", "XBUS_NUM", "DEVPATH")}
+        env = clean_environ()
         env["TWINSTAR_CONFIG"] = str(self.config_path)
         env["TWINSTAR_CACHE_DIR"] = str(self.cache_dir)
         env.update(event or {})

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import calls, command_steps_config, recorder_wrapper, run_twinstar
+from tests.support.cli import clean_environ, run_twinstar
+from tests.support.commands import calls, command_steps_config, recorder_wrapper
 
 GOOD_STEP = """  - command: {{name: s1, start: [{rec}, {calls}, start1], stop: [{rec}, {calls}, stop1]}}
 """
@@ -122,7 +123,7 @@ def test_insecure_configuration_file_is_refused_as_root(tmp_path: Path, problem:
 
 def _hook(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     hook = Path(__file__).resolve().parents[2] / "hooks" / "twinstar_hook"
-    return subprocess.run([sys.executable, str(hook)], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, str(hook)], env=clean_environ(env), capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("content", [None, "", "usb:1\nusb:1\n"], ids=["missing", "empty", "duplicate"])

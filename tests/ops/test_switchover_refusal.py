@@ -23,6 +23,9 @@ from twinstar.engine.state import StateStore
 from twinstar.standins import drbdadm
 from twinstar.usb import sim
 
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("ip", "losetup", "mkfs.ext4", "nsenter", "umount")
+
 
 def observe(run: Run) -> dict[str, Any]:
     """What a refusal must not change: role, shared address, mount, DRBD roles, unit ports."""

@@ -11,9 +11,13 @@ import logging
 
 import pytest
 
-from tests.hotplug.conftest import Node, label
+from tests.support.node import Node
+from tests.support.units import label
 from twinstar import config
 from twinstar.engine.runner import engine_for
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("dahdi_cfg")
 
 
 def _setup(node: Node, *, cfg_exit: int = 0, order: list[int] | None = None) -> None:

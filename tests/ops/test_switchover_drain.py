@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.cli import run_twinstar
 from twinstar.errors import TwinstarError
 from twinstar.ops.switchover import parse_calls
 
@@ -69,11 +69,7 @@ class Node:
     marker: Path
 
     def twinstar(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
-        return subprocess.run(
-            [sys.executable, "-m", "twinstar", "--config", str(self.config), *args],
-            capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
-        )  # fmt: skip
+        return run_twinstar(self.config, *args)
 
     def observe(self) -> dict[str, object]:
         """What a refusal must not change."""
@@ -88,7 +84,7 @@ class Node:
 
 def make_node(tmp: Path, *, calls: str, drain: int, asterisk: bool = False, count_line: str | None = None) -> Node:
     sim = tmp / "units.json"
-    subprocess.run([sys.executable, "-m", "twinstar", "sim", "init", str(sim), "--units", "2"], check=True, cwd=REPO)
+    assert run_twinstar(None, "sim", "init", str(sim), "--units", "2").returncode == 0
     node = Node(tmp, tmp / "twinstar.yaml", sim, tmp / "calls", tmp / "runs.log", tmp / "pbx-up")
     node.calls.write_text(calls)
     check = tmp / "drain_check.py"

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.standins import write_python_wrapper
+from tests.support.standins import write_python_wrapper
 
 _counter = itertools.count()
-STANDINS = Path(__file__).resolve().parent.parent / "standins"
+STANDINS = Path(__file__).resolve().parent / "standins"
 
 
 def run(*argv: str) -> str:

@@ -15,15 +15,21 @@ import sys
 import time
 from pathlib import Path
 
-from tests.hotplug.conftest import REPO, Node
+import pytest
+
+from tests.support.cli import run_twinstar
+from tests.support.node import REPO, Node
 from twinstar.usb import sim
+
+# The programs twinstar runs in this process (tests/conftest.py fails any other).
+pytestmark = pytest.mark.programs("test", "touch")
 
 
 def test_hook_event_during_switchover_does_not_take_over_again(node: Node, tmp_path: Path) -> None:
     sim_file = tmp_path / "units.json"
-    subprocess.run([sys.executable, "-m", "twinstar", "sim", "init", str(sim_file), "--units", "2"], check=True, cwd=REPO)
+    assert run_twinstar(None, "sim", "init", str(sim_file), "--units", "2").returncode == 0
     for unit in ("1", "2"):
-        subprocess.run([sys.executable, "-m", "twinstar", "sim", "set", str(sim_file), unit, "stuck=on"], check=True, cwd=REPO)
+        assert run_twinstar(None, "sim", "set", str(sim_file), unit, "stuck=on").returncode == 0
     marker = tmp_path / "pbx-up"
     steps = f"  - command: {{name: pbx, start: [/usr/bin/touch, {marker}], stop: [/usr/bin/rm, -f, {marker}], check: [/usr/bin/test, -e, {marker}]}}\n"
     node.configure(steps=steps, extra=f"usb: {{simulator: {sim_file}, simulator_port: 0}}\nswitchover: {{leave_timeout: 4}}\n")

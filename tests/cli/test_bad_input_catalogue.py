@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import REPO, TWINSTAR, recorder_wrapper
+from tests.support.cli import REPO, TWINSTAR, clean_environ
+from tests.support.commands import recorder_wrapper
 from twinstar.standins.fakesysfs import FakeSysfs
 
 HOOK = [sys.executable, str(REPO / "hooks" / "atribank_hook")]
@@ -72,9 +73,7 @@ def _tree(tmp: Path, *, extra: str = "", steps: str | None = None, dahdi: bool =
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_") and k not in ("ACTION", "XBUS_NAME", "XBUS_NUM", "DEVPATH")}
-    env["TWINSTAR_CACHE_DIR"] = str(tmp / "cache")  # outside the compared tree
-    return {**env, **extra}
+    return clean_environ({"TWINSTAR_CACHE_DIR": str(tmp / "cache"), **extra})  # the cache: outside the compared tree
 
 
 def twinstar(*args: str, extra: str = "", steps: str | None = None, dahdi: bool = False,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Collection
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.config import write_config
+
 RECORDER = Path(__file__).with_name("recorder.py")
-TWINSTAR = [sys.executable, "-m", "twinstar"]
 
 
 def recorder_wrapper(tmp: Path) -> Path:
@@ -42,21 +40,20 @@ def command_steps_config(
     behaviour = behaviour or {}
     rec = recorder_wrapper(tmp)
     calls = tmp / "calls"
-    lines = [f"node: test\nstate_dir: {tmp / 'state'}\nastribanks: {{sysfs: {tmp}, xpp_order: {tmp / 'xpp_order'}}}\n{extra}takeover:"]
+    steps = []
     for i in range(1, n + 1):
         up = tmp / f"up-{i}"
         start = [str(rec), str(calls), f"start{i}", "--create", str(up), *behaviour.get(f"start{i}", [])]
         stop = [str(rec), str(calls), f"stop{i}", "--remove", str(up), *behaviour.get(f"stop{i}", [])]
         has_check = check and i not in without_check
         check_line = f"      check: [/usr/bin/test, -e, {json.dumps(str(up))}]\n" if has_check else ""
-        lines.append(
+        steps.append(
             f"  - command:\n      name: s{i}\n      start: {json.dumps(start)}\n"
-            f"      stop: {json.dumps(stop)}\n{check_line}      timeout: 5"
+            f"      stop: {json.dumps(stop)}\n{check_line}      timeout: 5\n"
         )
-    path = tmp / "twinstar.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o644)
-    return path
+    return write_config(
+        tmp / "twinstar.yaml", state_dir=tmp / "state", sysfs=tmp, xpp_order=tmp / "xpp_order", extra=extra, steps="".join(steps)
+    )
 
 
 def calls(tmp: Path) -> list[str]:
@@ -65,13 +62,3 @@ def calls(tmp: Path) -> list[str]:
     except FileNotFoundError:
         return []
 
-
-def run_twinstar(config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*TWINSTAR, "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        cwd=REPO,
-    )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PYTHON, REPO
+from tests.support.cli import run_twinstar
 from twinstar.astribank import xpporder
 from twinstar.astribank.sysfs import Unit
 from twinstar.nodesetup.assess import assess
@@ -73,11 +73,7 @@ class Bench:
             sim.apply_setting(state, state["units"][index], key, value)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TWINSTAR_")}
-        return subprocess.run(
-            [PYTHON, "-c", "from twinstar.cli.app import main; main()", "--config", str(self.config), "setup", *args],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-        )
+        return run_twinstar(self.config, "setup", *args)
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.steps.rigs import Pair, Volume, kill_if_alive, mounted_on, run, sysv_service
+from tests.support.cli import run_twinstar
+from tests.support.rigs import Pair, Volume, kill_if_alive, mounted_on, run, sysv_service
 from twinstar.standins import drbdadm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,13 +36,7 @@ class Node:
     drbd_state: Path
 
     def twinstar(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["nsenter", f"--net=/run/netns/{self.pair.a}", sys.executable, "-m", "twinstar", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=REPO,
-        )
+        return run_twinstar(self.config, *args, prefix=["nsenter", f"--net=/run/netns/{self.pair.a}"], timeout=120)
 
     def daemon_pid(self) -> int | None:
         try:
