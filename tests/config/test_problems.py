@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import run_twinstar
+from tests.support.cli import run_twinstar
 from twinstar.config import parse
 from twinstar.errors import ConfigError, ExitStatus
 
