@@ -90,14 +90,14 @@ def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
         line = f"{hook_event.label()}: not a hotplug action ({', '.join(hook.ACTIONS)}); ignored"
         return Evaluation(decision="ignored", line=line, summary="")
     arrived = event.arrived if event is not None else None
-    outcome = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE, event_time=arrived)
+    evaluation = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE, event_time=arrived)
     return Evaluation(
-        decision=outcome.decision.action,
-        line=outcome.line(),
-        summary=outcome.readiness.summary(),
-        acted=outcome.handed_off is not None,
-        ok=outcome.exit_status == 0,
-        readiness=_readiness_json(outcome.readiness),
+        decision=evaluation.decision.action,
+        line=evaluation.line(),
+        summary=evaluation.readiness.summary(),
+        acted=evaluation.handed_off is not None,
+        ok=evaluation.exit_status == 0,
+        readiness=_readiness_json(evaluation.readiness),
     )
 
 

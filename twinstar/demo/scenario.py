@@ -34,7 +34,7 @@ from twinstar.demo.members import DemoProcesses
 from twinstar.demo.servers import ServerFiles, Shared
 from twinstar.demo.topology import Topology, in_netns
 from twinstar.demo.watch import AddressWatch, MountWatch
-from twinstar.engine.proc import ProgramRunner, Result
+from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.engine.state import Role, StateStore
 from twinstar.errors import TwinstarError
 from twinstar.standins import drbdadm
@@ -243,7 +243,7 @@ class Run:
         events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
         self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
-    def twinstar_on_a(self, command: str) -> Result:
+    def twinstar_on_a(self, command: str) -> ProgramResult:
         """``twinstar <command>`` inside pbx-a's namespace with pbx-a's configuration."""
         a = self.servers["a"]
         return self.runner.run(

@@ -60,7 +60,7 @@ class Action(StrEnum):
     RELEASE = words.RELEASE
 
 
-class Result(StrEnum):
+class StepResult(StrEnum):
     """What happened to one step in one phase."""
 
     DONE = "done"  # applied and verified
@@ -76,7 +76,7 @@ class Result(StrEnum):
 class StepOutcome:
     step: str
     phase: str
-    result: Result
+    result: StepResult
     duration: float
     detail: str = ""
     error: str | None = None
@@ -119,7 +119,7 @@ class Report:
 
     @property
     def changed(self) -> bool:
-        return any(o.result in (Result.DONE, Result.UNDONE) for o in self.steps + self.rollback)
+        return any(o.result in (StepResult.DONE, StepResult.UNDONE) for o in self.steps + self.rollback)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -369,7 +369,7 @@ class Engine:
             value = fn()
         except TwinstarError as exc:
             duration = self.monotonic() - start
-            result = Result.REFUSED if isinstance(exc, RefusedError) else Result.FAILED
+            result = StepResult.REFUSED if isinstance(exc, RefusedError) else StepResult.FAILED
             self._note(run, {**record, "end": self.clock(), "result": result.value, "error": str(exc)})
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result.value, duration=duration, error=str(exc))
             raise
@@ -399,12 +399,12 @@ class Engine:
                     if probe.up:
                         if step.refreshes:  # up, but maybe not announced: a takeover killed after apply
                             self._run_phase(run, step, "refresh", step.refresh)
-                        outcomes.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
+                        outcomes.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
                         up.append(step)
                         continue
                     self._run_phase(run, step, "apply", step.apply)
                     self._run_phase(run, step, "verify", step.verify)
-                    outcomes.append(StepOutcome(step.name, "apply", Result.DONE, self.monotonic() - t0))
+                    outcomes.append(StepOutcome(step.name, "apply", StepResult.DONE, self.monotonic() - t0))
                     up.append(step)
                 self._require_recorded(run)
                 t0 = self.monotonic()
@@ -420,10 +420,10 @@ class Engine:
             refused = isinstance(exc, RefusedError)
             failed_step = self.steps[len(up)].name if len(up) < len(self.steps) else "state_dir"
             outcomes.append(
-                StepOutcome(failed_step, "apply", Result.REFUSED if refused else Result.FAILED, self.monotonic() - t0, error=str(exc))
+                StepOutcome(failed_step, "apply", StepResult.REFUSED if refused else StepResult.FAILED, self.monotonic() - t0, error=str(exc))
             )
             rollback = self._undo_all(run, list(reversed(up)))
-            clean = all(o.result != Result.FAILED for o in rollback)
+            clean = all(o.result != StepResult.FAILED for o in rollback)
             role = Role.STANDBY if refused and clean else Role.FAILED
             report = Report(
                 Action.TAKEOVER,
@@ -446,13 +446,13 @@ class Engine:
                 if run.action == Action.RELEASE:
                     probe, _ = self._run_phase(run, step, "check", step.release_probe)
                     if not probe.up:
-                        out.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
+                        out.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
                         continue
                 self._run_phase(run, step, "undo", step.undo)
                 self._run_phase(run, step, "verify-undone", step.verify_undone)
-                out.append(StepOutcome(step.name, "undo", Result.UNDONE, self.monotonic() - t0))
+                out.append(StepOutcome(step.name, "undo", StepResult.UNDONE, self.monotonic() - t0))
             except TwinstarError as exc:
-                out.append(StepOutcome(step.name, "undo", Result.FAILED, self.monotonic() - t0, error=str(exc)))
+                out.append(StepOutcome(step.name, "undo", StepResult.FAILED, self.monotonic() - t0, error=str(exc)))
         return out
 
     def _release(self) -> Report:
@@ -460,7 +460,7 @@ class Engine:
         # Release must finish even when asked to stop: the signals stay as they were
         # only while undoing; an interrupted release is recovered by the next one.
         outcomes = self._undo_all(run, list(reversed(self.steps)))
-        failures = [o for o in outcomes if o.result == Result.FAILED]
+        failures = [o for o in outcomes if o.result == StepResult.FAILED]
         report = Report(
             Action.RELEASE,
             ExitStatus.FAILED if failures else ExitStatus.OK,
@@ -483,14 +483,14 @@ class Engine:
             try:
                 probe = step.check() if action == Action.TAKEOVER else step.release_probe()
             except TwinstarError as exc:
-                outcomes.append(StepOutcome(step.name, "check", Result.FAILED, self.monotonic() - t0, error=str(exc)))
+                outcomes.append(StepOutcome(step.name, "check", StepResult.FAILED, self.monotonic() - t0, error=str(exc)))
                 continue
             if action == Action.TAKEOVER:
-                result = Result.ALREADY if probe.up else Result.WOULD_APPLY
+                result = StepResult.ALREADY if probe.up else StepResult.WOULD_APPLY
             else:
-                result = Result.WOULD_UNDO if probe.up else Result.ALREADY
+                result = StepResult.WOULD_UNDO if probe.up else StepResult.ALREADY
             outcomes.append(StepOutcome(step.name, "check", result, self.monotonic() - t0, probe.detail))
-        failed = any(o.result == Result.FAILED for o in outcomes)
+        failed = any(o.result == StepResult.FAILED for o in outcomes)
         try:
             role = self.store.read().role
         except TwinstarError:

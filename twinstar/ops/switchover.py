@@ -33,8 +33,8 @@ from twinstar.engine.runner import Engine, Report, engine_for
 from twinstar.errors import ExitStatus, ProgramError, RefusedError, TwinstarError
 from twinstar.usb.units import (
     Astribanks,
-    Outcome,
-    UnitStatus,
+    UnitOutcome,
+    UnitStatusRow,
     jump,
     overall_status,
     run_each,
@@ -64,7 +64,7 @@ class SwitchoverReport:
     power: list[PowerCheck] = field(default_factory=list)
     drain: str | None = None
     release: Report | None = None
-    jump: list[Outcome] = field(default_factory=list)
+    jump: list[UnitOutcome] = field(default_factory=list)
     error: str | None = None
     duration: float = 0.0
 
@@ -81,7 +81,7 @@ class SwitchoverReport:
         }
 
 
-def check_power(rows: Sequence[UnitStatus]) -> list[PowerCheck]:
+def check_power(rows: Sequence[UnitStatusRow]) -> list[PowerCheck]:
     """The peer-port power of each TwinStar unit (pure); units that are not capable are left out."""
     checks = []
     for row in rows:

@@ -133,7 +133,7 @@ class SwitchMode(StrEnum):
     RENAME = "rename"  # two renames
 
 
-class Outcome(StrEnum):
+class MoveOutcome(StrEnum):
     MOVED = "moved"
     RESUMED = "resumed"  # an interrupted move was completed
 
@@ -142,7 +142,7 @@ class Outcome(StrEnum):
 class MoveReport:
     path: str
     target: str
-    outcome: Outcome
+    outcome: MoveOutcome
     entries: int = 0
     bytes: int = 0
 
@@ -258,7 +258,7 @@ class Mover:
                 stats = copied
             if done:
                 break
-        outcome = Outcome.RESUMED if resumed else Outcome.MOVED
+        outcome = MoveOutcome.RESUMED if resumed else MoveOutcome.MOVED
         logger.info("%s: %s to %s", mp.path, outcome.value, mp.target)
         return MoveReport(mp.path, mp.target, outcome, entries=stats[0], bytes=stats[1])
 

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 
 from twinstar.config import DrbdSpec, FsckMode
-from twinstar.engine.proc import Result
+from twinstar.engine.proc import ProgramResult
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 
@@ -219,7 +219,7 @@ class DrbdStep(Step):
 
     # -- reading state --
 
-    def _drbdadm(self, *args: str, ok_codes: tuple[int, ...] | None = (0,)) -> Result:
+    def _drbdadm(self, *args: str, ok_codes: tuple[int, ...] | None = (0,)) -> ProgramResult:
         # No "--" here: drbdadm passes what follows "--" on to drbdsetup as
         # options. The resource name is validated at load (never starts with -).
         argv = ["drbdadm", *args, self.spec.resource]

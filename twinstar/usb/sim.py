@@ -575,7 +575,7 @@ def _answer(state: dict[str, Any], unit: dict[str, Any], raw: bytes, *, claim_id
     payload = raw[xtalk.HEADER_LEN:]
     reply: xtalk.Frame | None
     if op == mpp.Op.STATUS_GET:
-        status = mpp.UnitStatus(
+        status = mpp.FirmwareStatus(
             eeprom_type=mpp.EepromType(EEPROM_TYPES[unit["eeprom"]]), fpga_loaded=True,
             usb_version="1.40", fpga_version="10723", eeprom_version="1.4",
         )
