@@ -62,7 +62,7 @@ REOPEN_DELAY = 1.0
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluationRecord:
     """What one evaluation found and did, as the daemon records it."""
 
     decision: str  # "takeover", "release", "nothing" or "ignored"
@@ -74,10 +74,10 @@ class Evaluation:
 
 
 class Decide(Protocol):
-    def __call__(self, config: Config, event: Uevent | None) -> Evaluation: ...
+    def __call__(self, config: Config, event: Uevent | None) -> EvaluationRecord: ...
 
 
-def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
+def shared_decide(config: Config, event: Uevent | None) -> EvaluationRecord:
     """Decide and hand off through the hook's code (:func:`twinstar.hotplug.hook.evaluate`), inline.
 
     The same event filter as the hook's ``main``: actions other than add,
@@ -88,10 +88,10 @@ def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
     hook_event = hook.Event.from_environ(event.environ) if event is not None else None
     if hook_event is not None and hook_event.action not in hook.ACTIONS:
         line = f"{hook_event.label()}: not a hotplug action ({', '.join(hook.ACTIONS)}); ignored"
-        return Evaluation(decision="ignored", line=line, summary="")
+        return EvaluationRecord(decision="ignored", line=line, summary="")
     arrived = event.arrived if event is not None else None
     evaluation = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE, event_time=arrived)
-    return Evaluation(
+    return EvaluationRecord(
         decision=evaluation.decision.action,
         line=evaluation.line(),
         summary=evaluation.readiness.summary(),
