@@ -8,7 +8,8 @@ import os
 import click
 
 from twinstar.cli.app import Obj, main
-from twinstar.engine.runner import Report, StepOutcome, StepResult, engine_for
+from twinstar.engine.report import Report, StepOutcome, StepResult
+from twinstar.engine.runner import engine_for
 from twinstar.errors import ExitStatus
 from twinstar.ops.checks import run_checks
 from twinstar.ops.findings import Level

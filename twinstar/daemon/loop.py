@@ -44,11 +44,26 @@ from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config, OnStepDown
 from twinstar.daemon.monitor import EventSource, MonitorError, Uevent
 from twinstar.daemon.notify import Notifier
+from twinstar.daemon.status import (
+    DaemonInfo,
+    DaemonSnapshot,
+    ReadinessJson,
+    StepCheck,
+    StepDown,
+    UnitJson,
+    Unreadable,
+)
+from twinstar.engine.lock import FileLock
 from twinstar.engine.runner import Engine, engine_for
-from twinstar.engine.state import FileLock, Role, StateStore, ensure_dir, write_json
+from twinstar.engine.state import Role, StateStore
+from twinstar.engine.statedir import ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
 from twinstar.steps import Probe, Step
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.engine.records import StepDownLine, Transition
 
 log = logging.getLogger("twinstar.daemon")
 
@@ -70,7 +85,7 @@ class EvaluationRecord:
     summary: str  # readiness alone
     acted: bool = False  # a transition ran (or was handed off)
     ok: bool = True
-    readiness: dict[str, Any] | None = None
+    readiness: ReadinessJson | None = None
 
 
 class Decide(Protocol):
@@ -101,8 +116,8 @@ def shared_decide(config: Config, event: Uevent | None) -> EvaluationRecord:
     )
 
 
-def _readiness_json(readiness: Readiness) -> dict[str, Any]:
-    units = []
+def _readiness_json(readiness: Readiness) -> ReadinessJson:
+    units: list[UnitJson] = []
     for item in readiness.listed:
         unit = item.unit
         units.append(
@@ -176,7 +191,7 @@ class Daemon:
         self._next_check = now
         self._next_arp = now
         self._next_ping = now
-        self._info: dict[str, Any] = {
+        self._info: DaemonInfo = {
             "pid": os.getpid(),
             "node": config.node,
             "config": config_path,
@@ -192,7 +207,7 @@ class Daemon:
             "last_error": None,
             "last_reload": None,
         }
-        self._written: dict[str, Any] | None = None
+        self._written: DaemonSnapshot | None = None
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -420,9 +435,9 @@ class Daemon:
                 return
             yield self._role() == Role.ACTIVE
 
-    def check_steps(self) -> dict[str, dict[str, Any]]:
+    def check_steps(self) -> dict[str, StepCheck]:
         """Run every step's check; log, journal and (per on_step_down) restart the ones down."""
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, StepCheck] = {}
         with self._while_active("step check") as active, self.notifier.keepalive():
             if not active:
                 return results
@@ -432,15 +447,18 @@ class Daemon:
         self._info["last_check"] = self.clock()
         return results
 
-    def _check_one(self, step: Step) -> dict[str, Any]:
+    def _check_one(self, step: Step) -> StepCheck:
         at = self.clock()
         probe = _probe(step)
-        previous = (self._info.get("checks") or {}).get(step.name) or {}
-        entry: dict[str, Any] = {"up": probe.up, "detail": probe.detail, "at": at, "action": None}
-        entry["last_down"] = previous.get("last_down")
+        previous = self._info["checks"].get(step.name)
+        entry: StepCheck = {
+            "up": probe.up, "detail": probe.detail, "at": at, "action": None,
+            "last_down": previous["last_down"] if previous is not None else None,
+        }
         if probe.up:
             return entry
-        entry["last_down"] = down = {"at": at, "detail": probe.detail, "action": None}
+        down: StepDown = {"at": at, "detail": probe.detail, "action": None}
+        entry["last_down"] = down
         log.warning("step %s is down while active: %s", step.name, probe.detail)
         if self.config.daemon.on_step_down != OnStepDown.RESTART:
             entry["action"] = down["action"] = "logged"
@@ -469,10 +487,10 @@ class Daemon:
         log.info("step %s restarted (apply + verify ok)", step.name)
         return entry
 
-    def _journal(self, record: dict[str, Any]) -> None:
+    def _journal(self, line: StepDownLine) -> None:
         """Append to the node's journal; a journal that cannot be written (full, read-only) is logged, never fatal."""
         try:
-            StateStore(self.config.state_dir).journal(record)
+            StateStore(self.config.state_dir).journal(line)
         except TwinstarError as exc:
             self._error(f"journal: {exc}")
 
@@ -561,16 +579,17 @@ class Daemon:
 
     def status_line(self) -> str:
         """The STATUS= text: role and readiness."""
-        readiness = self._info.get("readiness") or {}
-        summary = readiness.get("summary") or "readiness not evaluated"
+        readiness = self._info["readiness"]
+        summary = (readiness["summary"] if readiness is not None else "") or "readiness not evaluated"
         return f"{self._role().value}; {summary}"
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> DaemonSnapshot:
         """What daemon.json holds."""
         store = StateStore(self.config.state_dir)
         try:
             node_state = store.read()
-            role, transition = node_state.role.value, node_state.last_transition
+            role = node_state.role.value
+            transition: Transition | Unreadable | None = node_state.last_transition
         except TwinstarError as exc:
             role, transition = "unknown", {"error": str(exc)}
         return {**self._info, "role": role, "last_transition": transition, "monitor": self.monitor is not None}

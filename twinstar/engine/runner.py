@@ -28,13 +28,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from twinstar import words
 from twinstar.config import Config
 from twinstar.engine import log as tlog
+from twinstar.engine.lock import FileLock
 from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.state import FileLock, NodeState, Role, StateStore
+from twinstar.engine.report import Action, Report, StepOutcome, StepResult
+from twinstar.engine.state import NodeState, Role, StateStore
 from twinstar.errors import (
     BadInputError,
     ConfigError,
@@ -52,89 +52,9 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
 
+    from twinstar.engine.records import JournalLine, PhaseLine
+
 logger = logging.getLogger("twinstar.engine")
-
-
-class Action(StrEnum):
-    TAKEOVER = words.TAKEOVER
-    RELEASE = words.RELEASE
-
-
-class StepResult(StrEnum):
-    """What happened to one step in one phase."""
-
-    DONE = "done"  # applied and verified
-    ALREADY = "already"  # already in the wanted state: nothing done
-    UNDONE = "undone"  # taken down and verified down
-    FAILED = "failed"
-    REFUSED = "refused"
-    WOULD_APPLY = "would-apply"  # dry run
-    WOULD_UNDO = "would-undo"  # dry run
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    step: str
-    phase: str
-    result: StepResult
-    duration: float
-    detail: str = ""
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "phase": self.phase,
-            "result": self.result.value,
-            "duration_ms": round(self.duration * 1000, 1),
-            "detail": self.detail,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class Report:
-    """The outcome of one takeover or release."""
-
-    action: Action
-    exit_status: ExitStatus
-    role: Role
-    steps: tuple[StepOutcome, ...]
-    rollback: tuple[StepOutcome, ...] = ()
-    duration: float = 0.0
-    error: str | None = None
-    recovered: str | None = None
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == ExitStatus.OK
-
-    @property
-    def verdict(self) -> str:
-        """``ok``, ``refused`` or ``failed``."""
-        if self.ok:
-            return "ok"
-        return "refused" if self.exit_status == ExitStatus.REFUSED else "failed"
-
-    @property
-    def changed(self) -> bool:
-        return any(o.result in (StepResult.DONE, StepResult.UNDONE) for o in self.steps + self.rollback)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action.value,
-            "ok": self.ok,
-            "exit_status": int(self.exit_status),
-            "dry_run": self.dry_run,
-            "role": self.role.value,
-            "changed": self.changed,
-            "duration_ms": round(self.duration * 1000, 1),
-            "error": self.error,
-            "recovered": self.recovered,
-            "steps": [o.to_json() for o in self.steps],
-            "rollback": [o.to_json() for o in self.rollback],
-        }
 
 
 #: What to do when ``state_dir`` cannot be written.
@@ -297,14 +217,14 @@ class Engine:
             raise _not_started(exc) from None
         return run
 
-    def _note(self, run: _Run, record: dict[str, Any]) -> None:
+    def _note(self, run: _Run, line: JournalLine) -> None:
         """Journal one event once the run has begun: a failure is logged and kept, never raised.
 
         A takeover stops at its next step when the journal fails (and rolls
         back); an undo always goes on.
         """
         try:
-            self.store.journal(record)
+            self.store.journal(line)
         except StateError as exc:
             if run.unrecorded is None:
                 run.unrecorded = exc
@@ -320,17 +240,7 @@ class Engine:
 
     def _record_end(self, run: _Run, report: Report) -> StateError | None:
         """Write the outcome to ``state.json`` and the journal; the error when ``state.json`` could not be written."""
-        transition = {
-            "action": report.action.value,
-            "result": report.verdict,
-            "started": run.started_wall,
-            "ended": self.clock(),
-            "duration_ms": round(report.duration * 1000, 1),
-            "error": report.error,
-            "recovered": report.recovered,
-            "steps": [o.to_json() for o in report.steps],
-            "rollback": [o.to_json() for o in report.rollback],
-        }
+        transition = report.transition(started=run.started_wall, ended=self.clock())
         try:
             self.store.write(
                 NodeState.now(report.role, since=self.clock(), last_transition=transition, node=self.config.node)
@@ -360,9 +270,17 @@ class Engine:
         """Run one phase of one step, journal and log it; re-raise failures."""
         action = run.action
         start_wall, start = self.clock(), self.monotonic()
-        record: dict[str, Any] = {"run": run.id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall}
+
+        def line(result: str, error: str | None = None) -> PhaseLine:
+            entry: PhaseLine = {"run": run.id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall, "result": result}
+            if result != "started":
+                entry["end"] = self.clock()
+            if error is not None:
+                entry["error"] = error
+            return entry
+
         if phase in ("apply", "undo"):
-            self._note(run, {**record, "result": "started"})
+            self._note(run, line("started"))
         if phase == "apply":
             self._require_recorded(run)
         try:
@@ -370,18 +288,18 @@ class Engine:
         except TwinstarError as exc:
             duration = self.monotonic() - start
             result = StepResult.REFUSED if isinstance(exc, RefusedError) else StepResult.FAILED
-            self._note(run, {**record, "end": self.clock(), "result": result.value, "error": str(exc)})
+            self._note(run, line(result.value, str(exc)))
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result.value, duration=duration, error=str(exc))
             raise
         except Exception as exc:  # a bug in a step must still roll back, never leave half-done
             duration = self.monotonic() - start
             error = f"unexpected {type(exc).__name__}: {exc}"
-            self._note(run, {**record, "end": self.clock(), "result": "failed", "error": error})
+            self._note(run, line("failed", error))
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result="failed", duration=duration, error=error)
             raise TwinstarError(f"step {step.name}: {error}") from exc
         duration = self.monotonic() - start
         result_word = ("up" if value.up else "down") if phase == "check" else "ok"
-        self._note(run, {**record, "end": self.clock(), "result": result_word})
+        self._note(run, line(result_word))
         tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result_word, duration=duration)
         return value, duration
 

@@ -89,7 +89,7 @@ def read_record(state_dir: str) -> dict[str, object] | None:
 
 def write_record(state_dir: str, record: dict[str, object]) -> None:
     """Write the hand-off record, stamped with the boot clock (``at``, ``boot_id``) that :func:`pending` compares."""
-    from twinstar.engine.state import write_json
+    from twinstar.engine.statedir import write_json
 
     write_json(record_path(state_dir), {**record, "at": procid.boottime(), "boot_id": procid.boot_id()})
 
@@ -100,7 +100,7 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
     Times are compared on the boot clock, which setting the wall clock does
     not move; a record from an earlier boot, or without that stamp, is stale.
     """
-    from twinstar.engine.state import FileLock
+    from twinstar.engine.lock import FileLock
 
     if FileLock(f"{state_dir}/{tsettings.LOCK_FILE}").held_by_other():
         return "a takeover or release is running (the engine lock is held)"
@@ -246,7 +246,7 @@ def act(
     hand-off mode used (None: nothing); for ``inline`` the caller runs the
     transition, after the lock is released.
     """
-    from twinstar.engine.state import FileLock
+    from twinstar.engine.lock import FileLock
     from twinstar.fastpath.decision import NOTHING, decide
 
     with FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):

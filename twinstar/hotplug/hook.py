@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.engine.runner import Report
+    from twinstar.engine.report import Report
     from twinstar.fastpath.hooksettings import HookSettings
 
 #: The uevent actions the hook acts on (the rule passes no others).

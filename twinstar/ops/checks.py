@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from twinstar.config import Config, DrbdSpec, IpSpec
-from twinstar.engine import state
+from twinstar.engine import statedir
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, StateDirError, TwinstarError
 from twinstar.fastpath import safefile
@@ -79,7 +79,7 @@ def check_state_dir(config: Config) -> Iterable[Finding]:
             yield Finding(Level.ERROR, "state_dir", f"{path} does not exist and {parent} is not writable")
         return
     try:
-        state.check_state_dir(path, st)
+        statedir.check_state_dir(path, st)
     except StateDirError as exc:
         yield Finding(Level.ERROR, "state_dir", str(exc))
         return

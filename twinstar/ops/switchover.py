@@ -29,7 +29,8 @@ from typing import Any
 
 from twinstar.config import Config
 from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.runner import Engine, Report, engine_for
+from twinstar.engine.report import Report
+from twinstar.engine.runner import Engine, engine_for
 from twinstar.errors import ExitStatus, ProgramError, RefusedError, TwinstarError
 from twinstar.usb.units import (
     Astribanks,
@@ -189,7 +190,7 @@ class Switchover:
         again after the release, whose end counts as a newer transition.
         """
         from twinstar import settings
-        from twinstar.engine.state import FileLock
+        from twinstar.engine.lock import FileLock
         from twinstar.hotplug import handoff
 
         state_dir = self.config.state_dir

@@ -55,7 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from twinstar.engine.state import FileLock
+from twinstar.engine.lock import FileLock
 from twinstar.errors import BadInputError, TwinstarError
 from twinstar.fastpath.atomic import exchange, fsync_dir
 from twinstar.replica import inuse

@@ -52,8 +52,8 @@ from typing import Any
 import usb.backend  # type: ignore[import-untyped]  # pyusb ships no type information
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 
-from twinstar.engine.state import pid_alive
 from twinstar.errors import BadInputError
+from twinstar.fastpath.procid import process_alive
 from twinstar.usb import mpp, xtalk
 
 VERSION = 1
@@ -483,7 +483,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             if "busy" in unit["faults"]:
                 raise _usb_error(errno.EBUSY)
             claim = unit["claim"]
-            if claim is not None and claim["id"] != dev_handle.claim_id and pid_alive(claim["pid"]):
+            if claim is not None and claim["id"] != dev_handle.claim_id and process_alive(claim["pid"]):
                 raise _usb_error(errno.EBUSY)
             dev_handle.claim_id = state["next_claim"]
             state["next_claim"] += 1

@@ -22,7 +22,7 @@ import usb.core  # type: ignore[import-untyped]  # pyusb ships no type informati
 import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.config import UsbConfig
-from twinstar.engine.state import wait_flock
+from twinstar.engine.lock import wait_flock
 from twinstar.errors import TwinstarError, UsageError, UsbError
 from twinstar.usb import mpp
 from twinstar.usb.errors import (
