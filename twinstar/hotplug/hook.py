@@ -17,7 +17,7 @@ import os
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.fastpath import hooksettings, procid
+from twinstar.fastpath import hooksettings, procid, statefile
 from twinstar.fastpath.decision import (
     AFTER_TRANSITION,
     EVENT,
@@ -129,7 +129,7 @@ def evaluate(
     readiness = current_readiness(settings)
     maintenance = os.path.lexists(settings.maintenance_file)
     if needs_node_state(readiness):
-        node = handoff.read_node(settings.state_dir)
+        node = statefile.read_node(settings.state_dir)
         decision = decide(
             readiness,
             role=node.role,

@@ -32,6 +32,7 @@ from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.report import Report
 from twinstar.engine.runner import Engine, engine_for
 from twinstar.errors import ExitStatus, ProgramError, RefusedError, TwinstarError
+from twinstar.fastpath import procid
 from twinstar.usb.units import (
     Astribanks,
     UnitOutcome,
@@ -204,7 +205,7 @@ class Switchover:
                     "mode": "switchover",
                     "node": self.config.node,
                     "pid": pid,
-                    "start": handoff.process_start(pid),
+                    "start": procid.process_start(pid),
                 },
             )
 
