@@ -72,7 +72,7 @@ def choose_bus(usb_config: UsbConfig, environ: Mapping[str, str] | None = None) 
 def open_backend(choice: BusChoice) -> Any:
     """The pyusb backend for ``choice``; for real USB, libusb or a clear error."""
     if choice.simulator is not None:
-        from twinstar.usb.sim import SimBackend
+        from twinstar.usb.simbackend import SimBackend
 
         return SimBackend(choice.simulator, port=choice.port)
     import usb.backend.libusb0  # type: ignore[import-untyped]  # pyusb ships no type information
