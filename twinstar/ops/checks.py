@@ -115,13 +115,13 @@ def check_installation(config: Config) -> Iterable[Finding]:
     """The udev rule, hooks, program link and systemd units that make install laid out."""
     from importlib import metadata
 
-    from twinstar.ops import installation
+    from twinstar.ops import installcheck
 
     try:
         version: str | None = metadata.version("twinstar")
     except metadata.PackageNotFoundError:
         version = None
-    yield from installation.check_installed(installation.find_manifest(), version=version)
+    yield from installcheck.check_installed(installcheck.find_manifest(), version=version)
 
 
 CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]
