@@ -1,22 +1,9 @@
 """The takeover/release engine: ordered steps, verification, rollback, journal, lock.
 
-Takeover runs the steps in configured order; each is checked (already up? then
-only refreshed: see :meth:`~twinstar.steps.base.Step.refresh`),
-applied and verified. When a step fails or a safety guard refuses, the steps
-that are up before it are undone in reverse order and the node is recorded as
-``failed`` (refused: back to ``standby``): never half-active. Release undoes every
-step in reverse order and carries on past failures, reporting each.
-
-Everything runs under an exclusive lock in ``state_dir``. ``state.json``
-records the transition in progress with its pid; a transition found there
-whose process is gone was interrupted (SIGKILL, power cut) and is reported,
-then completed by the next takeover or rolled back by the next release: the
-steps are idempotent, so both simply run again from the real state.
-
-A ``state_dir`` that cannot be written (full, read-only) stops a run before
-any step; once a run has begun, a journal line that cannot be written makes a
-takeover roll back (a release goes on), and a final role that cannot be
-written leaves the interrupted transition for the next run to recover.
+One idea, the transition, and why it is over 400 lines: begin, each step's
+phases, the undo of what is up, recovery and the end are one sequence whose
+order is the engine's guarantee (journal first, never half-active). The story
+is in docs/architecture.md ("The engine").
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """``make install`` / ``make uninstall``: the installed layout and its manifest.
 
+One idea (install, record, uninstall the same layout), hence a little over 400 lines.
+
 Layout (``PREFIX=/usr/local`` by default)::
 
     LIBDIR   = PREFIX/lib/twinstar      a virtual environment with twinstar and its
