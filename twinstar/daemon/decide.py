@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
 from twinstar.astribank.readiness import Readiness
@@ -18,6 +18,7 @@ class EvaluationRecord:
     decision: str  # "takeover", "release", "nothing" or "ignored"
     line: str  # the line the hook logs for the same event
     summary: str  # readiness alone
+    _: KW_ONLY
     acted: bool = False  # a transition ran (or was handed off)
     ok: bool = True
     readiness: ReadinessJson | None = None

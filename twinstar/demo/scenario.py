@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -51,6 +51,7 @@ class Scenario(StrEnum):
 
 @dataclass(frozen=True)
 class Options:
+    _: KW_ONLY
     units: int = 2
     watchdog_timeout: float = 0.5
     keep: bool = False

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from twinstar import settings
 from twinstar.errors import ProgramError, ProgramTimeout
@@ -126,6 +126,7 @@ class ProgramRunner:
     ``programs`` first, then on the fixed PATH.
     """
 
+    _: KW_ONLY
     programs: Mapping[str, str] = field(default_factory=dict)
     grace: float = DEFAULT_GRACE
     env_extra: Mapping[str, str] = field(default_factory=dict)

@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 
 from twinstar.config import Config
 from twinstar.engine import log as tlog
@@ -107,6 +107,7 @@ class Engine:
     steps: Sequence[Step]
     store: StateStore
     runner: ProgramRunner
+    _: KW_ONLY
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     log: logging.Logger = field(default_factory=lambda: logger)

@@ -11,7 +11,7 @@ journal by :mod:`twinstar.engine.journal`, the lock by :mod:`twinstar.engine.loc
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from enum import StrEnum
 from typing import cast
 
@@ -44,6 +44,7 @@ class NodeState:
     entered on the wall clock, ``since_boot`` on the boot clock of ``boot_id``.
     """
 
+    _: KW_ONLY
     role: Role = Role.STANDBY
     pid: int | None = None
     since: float = 0.0

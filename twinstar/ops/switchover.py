@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from twinstar.config import Config
@@ -145,6 +145,7 @@ class Switchover:
     hw: Astribanks
     engine: Engine
     runner: ProgramRunner
+    _: KW_ONLY
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
 

@@ -16,7 +16,7 @@ import signal
 import socket
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 
 from twinstar.engine.lock import FileLock
@@ -121,6 +121,7 @@ class Mover:
 
     replica: Replica
     local_manifest: str
+    _: KW_ONLY
     force: bool = False
     checkpoint: Checkpoint = no_checkpoint
     switch: SwitchMode = SwitchMode.EXCHANGE

@@ -15,7 +15,7 @@ import errno
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
@@ -47,6 +47,7 @@ NO_UNIT = "no TwinStar-capable Astribank is connected to this host"
 class BusChoice:
     """Real USB (``simulator`` None) or a simulator state file seen from ``port``."""
 
+    _: KW_ONLY
     simulator: str | None = None
     port: int = 0
     lock_dir: str = LOCK_DIR

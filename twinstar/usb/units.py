@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -81,6 +81,7 @@ class UnitStatusRow:
     device: str
     label: str
     product: str
+    _: KW_ONLY
     capable: bool | None = None
     note: str | None = None
     port: int | None = None
