@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if event.action not in ACTIONS:
         log_line(f"{event.label()}: not a hotplug action ({', '.join(ACTIONS)}); ignored")
         return EXIT_OK
-    path = env.get(tsettings.CONFIG_ENV) or tsettings.CONFIG_PATH
+    path = tsettings.config_path(environ=env)
     try:
         settings = configuration.load(path, cache=hooksettings.cache_dir(env))
         evaluation = evaluate(settings, event, environ=env, event_time=started)

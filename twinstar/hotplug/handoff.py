@@ -226,8 +226,22 @@ def _run_in_background() -> None:
 
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
-    """The command line of a detached hand-off: no PATH needed, configuration explicit."""
+    """The command line of a detached hand-off: no PATH needed, configuration explicit (read by :func:`parse_runner_args`)."""
     return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
+
+
+#: What :func:`parse_runner_args` accepts.
+RUNNER_USAGE = "usage: python -m twinstar.cli.handoff_runner takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
+
+
+def parse_runner_args(args: list[str]) -> tuple[str, str, tuple[int, int] | None] | None:
+    """The action, configuration path and (for ``rearm``) USB bus and device of :func:`runner_argv`; None when malformed."""
+    if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm") or args[1] != "--config":
+        return None
+    action, path, rest = args[0], args[2], args[3:]
+    if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
+        return None
+    return action, path, (int(rest[0]), int(rest[1])) if rest else None
 
 
 def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
