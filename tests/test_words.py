@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twinstar import words
 from twinstar.config import Handoff
-from twinstar.engine.runner import Action
+from twinstar.engine.report import Action
 from twinstar.engine.state import Role
 from twinstar.fastpath import decision, statefile
 from twinstar.hotplug import handoff

@@ -6,8 +6,21 @@ configuration's ``programs:`` mapping overrides any of them.
 
 from __future__ import annotations
 
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 CONFIG_PATH = "/etc/twinstar/twinstar.yaml"
 CONFIG_ENV = "TWINSTAR_CONFIG"
+
+
+def config_path(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The configuration file every entry point reads: ``--config``, then ``$TWINSTAR_CONFIG``, then the default."""
+    env = os.environ if environ is None else environ
+    return explicit or env.get(CONFIG_ENV) or CONFIG_PATH
+
 STATE_DIR = "/run/twinstar"
 MAINTENANCE_FILE = "/etc/twinstar/maintenance"
 SYSFS_ROOT = "/sys"

@@ -2,7 +2,7 @@
 
 The udev hook's fast path compares these strings without importing
 :mod:`enum`; the enums elsewhere (:class:`~twinstar.engine.state.Role`,
-:class:`~twinstar.engine.runner.Action`, :class:`~twinstar.config.Handoff`)
+:class:`~twinstar.engine.report.Action`, :class:`~twinstar.config.Handoff`)
 are built from the same constants, and a test checks that they agree.
 Built-in modules only: this module imports nothing.
 """

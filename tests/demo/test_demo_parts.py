@@ -16,7 +16,7 @@ from twinstar.demo.topology import NETWORK, plan
 from twinstar.demo.watch import overlaps
 from twinstar.errors import TwinstarError
 from twinstar.ops.switchover import check_power, parse_calls
-from twinstar.usb.units import UnitStatus
+from twinstar.usb.units import UnitStatusRow
 
 
 def ev(t: float, event: str, host: str) -> dict[str, object]:
@@ -131,15 +131,15 @@ def test_plan_stays_inside_the_demo_network_with_valid_names() -> None:
     assert topo.shared == ipaddress.IPv4Interface("10.213.0.100/24")
 
 
-def unit(port: int, power0: bool, power1: bool, label: str = "usb:X") -> UnitStatus:
-    return UnitStatus(device="usb:001/002", label=label, product="1162", capable=True, port=port,
+def unit(port: int, power0: bool, power1: bool, label: str = "usb:X") -> UnitStatusRow:
+    return UnitStatusRow(device="usb:001/002", label=label, product="1162", capable=True, port=port,
                       watchdog=True, power0=power0, power1=power1)  # fmt: skip
 
 
 def test_check_power_looks_at_the_peer_port_of_each_unit() -> None:
     checks = check_power([unit(0, True, True), unit(0, True, False, "usb:Y"), unit(1, False, True, "usb:Z")])
     assert [c.peer_powered for c in checks] == [True, False, False]
-    not_capable = UnitStatus(device="usb:001/003", label="", product="1132", capable=False, note="not 116x")
+    not_capable = UnitStatusRow(device="usb:001/003", label="", product="1132", capable=False, note="not 116x")
     assert check_power([not_capable]) == []
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from twinstar.engine.state import FileLock
+from twinstar.engine.lock import FileLock
 from twinstar.errors import LockBusyError
 
 

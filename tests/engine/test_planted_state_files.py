@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import REPO
 from tests.support.cli import run_twinstar
 from tests.support.commands import calls, command_steps_config
-from twinstar.engine.state import FileLock, StateStore, create_marker, ensure_dir, marker_exists
+from twinstar.engine.lock import FileLock
+from twinstar.engine.state import StateStore
+from twinstar.engine.statedir import create_marker, ensure_dir, marker_exists
 from twinstar.errors import ExitStatus, StateDirError, StateError
 from twinstar.fastpath import safefile
 from twinstar.fastpath.atomic import replace_file

@@ -14,8 +14,8 @@ import pytest
 from tests.support.cli import TWINSTAR, clean_environ, run_twinstar
 from tests.support.commands import calls, command_steps_config
 from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.state import pid_alive
 from twinstar.errors import ProgramTimeout
+from twinstar.fastpath.procid import process_alive
 
 # The programs twinstar runs in this process (tests/conftest.py fails any other).
 pytestmark = pytest.mark.programs("recorder")
@@ -28,7 +28,7 @@ def test_takeover_killed_between_steps_is_completed_or_rolled_back(tmp_path: Pat
     crashed = run_twinstar(config, "takeover")
     assert crashed.returncode == -9
     state = json.loads((tmp_path / "state" / "state.json").read_text())
-    assert state["role"] == "starting" and not pid_alive(state["pid"])
+    assert state["role"] == "starting" and not process_alive(state["pid"])
     assert calls(tmp_path) == ["start1", "start2"]
 
     # The next run must not crash again: drop the kill from step 2.
@@ -57,7 +57,7 @@ def test_release_killed_between_steps_is_completed_or_reversed(tmp_path: Path, n
     crashed = run_twinstar(config, "release")
     assert crashed.returncode == -9
     state = json.loads((tmp_path / "state" / "state.json").read_text())
-    assert state["role"] == "stopping" and not pid_alive(state["pid"])
+    assert state["role"] == "stopping" and not process_alive(state["pid"])
 
     config = command_steps_config(tmp_path, 3)
     result = run_twinstar(config, next_action, "--json")
@@ -92,7 +92,7 @@ def test_program_ignoring_sigterm_is_killed_with_its_group(tmp_path: Path) -> No
     pids = _pids(tmp_path / "calls.pids")
     assert len(pids) == 2
     for pid in pids:
-        assert not pid_alive(pid), f"pid {pid} of the timed-out group survived"
+        assert not process_alive(pid), f"pid {pid} of the timed-out group survived"
 
 
 def test_step_timeout_fails_the_step_and_rolls_back(tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_step_timeout_fails_the_step_and_rolls_back(tmp_path: Path) -> None:
     assert "did not finish within 1 s" in report["error"]
     assert calls(tmp_path) == ["start1", "start2", "stop1"]
     for pid in _pids(tmp_path / "calls.pids"):
-        assert not pid_alive(pid)
+        assert not process_alive(pid)
 
 
 def test_concurrent_takeovers_never_run_a_step_twice(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_sigterm_during_a_step_kills_its_program_group_and_rolls_back(tmp_path: 
             proc.kill()
             proc.wait()
         pids = _pids(tmp_path / "calls.pids") if (tmp_path / "calls.pids").exists() else []
-        survivors = [pid for pid in pids if pid_alive(pid)]
+        survivors = [pid for pid in pids if process_alive(pid)]
         for pid in survivors:
             os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 1, err

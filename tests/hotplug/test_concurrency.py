@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.support.node import HOOK, PYTHON, Node
-from twinstar.hotplug.handoff import process_alive
+from twinstar.fastpath.procid import process_alive
 
 HOOKS = 64
 UNITS = 8

@@ -182,7 +182,8 @@ def test_interrupted_takeover_does_not_block(node: Node) -> None:
 
 
 def test_a_live_pending_hand_off_blocks_a_second_one(node: Node) -> None:
-    from twinstar.hotplug.handoff import process_start, write_record
+    from twinstar.fastpath.procid import process_start
+    from twinstar.hotplug.handoff import write_record
 
     node.configure()
     node.listed(1)
@@ -234,7 +235,7 @@ def test_spawn_hand_off_survives_the_hook(node: Node) -> None:
     assert hook.returncode == 0 and "handed off to a detached process" in hook.stderr
     record = json.loads((node.state_dir / "handoff.json").read_text())
     assert record["mode"] == "spawn" and not done.exists()
-    from twinstar.hotplug.handoff import process_alive
+    from twinstar.fastpath.procid import process_alive
 
     assert process_alive(record["pid"], record["start"])  # the hook has exited; the takeover has not
     go.write_text("")
@@ -294,7 +295,7 @@ def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) ->
     assert "takeover handed off" in proc.stderr and "watchdog re-arm handed off" in proc.stderr, proc.stderr
     if mode == "spawn":  # let the detached takeover finish before the tree is removed
         record = json.loads((node.state_dir / "handoff.json").read_text())
-        from twinstar.hotplug.handoff import process_alive
+        from twinstar.fastpath.procid import process_alive
 
         for _ in range(3000):
             if not process_alive(record["pid"], record["start"]):

@@ -13,8 +13,8 @@ import signal
 import time
 
 from tests.support.node import PYTHON, Node
-from twinstar.fastpath.procid import boot_id, boottime
-from twinstar.hotplug.handoff import SYSTEMD_GRACE, process_alive
+from twinstar.fastpath.procid import boot_id, boottime, process_alive
+from twinstar.hotplug.handoff import SYSTEMD_GRACE
 
 
 def _wait(what: str, condition) -> None:  # type: ignore[no-untyped-def]

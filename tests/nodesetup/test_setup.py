@@ -27,7 +27,7 @@ from twinstar.nodesetup.xpds import Xpd, XpdReading
 from twinstar.ops.findings import Level
 from twinstar.standins.fakesysfs import FakeSysfs
 from twinstar.usb import sim
-from twinstar.usb.units import UnitStatus
+from twinstar.usb.units import UnitStatusRow
 
 
 class Bench:
@@ -225,8 +225,8 @@ def _unit(num: int, label: str) -> Unit:
     return u
 
 
-def _row(num: int, port: int) -> UnitStatus:
-    return UnitStatus(
+def _row(num: int, port: int) -> UnitStatusRow:
+    return UnitStatusRow(
         device=f"usb:001/{num + 2:03d}", label=f"usb:S{num}", product="1162",
         capable=True, port=port, watchdog=False, power0=True, power1=True,
     )

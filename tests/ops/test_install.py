@@ -199,7 +199,8 @@ def test_check_compares_the_installation_with_a_source_tree(installed: Path, tmp
     import shutil
 
     from twinstar.ops.findings import Level
-    from twinstar.ops.installation import MANIFEST, check_installed
+    from twinstar.ops.installation import MANIFEST
+    from twinstar.ops.installcheck import check_installed
 
     manifest = installed / "usr/lib/twinstar" / MANIFEST
     takeover = installed / "etc/systemd/system/twinstar-takeover.service"
@@ -223,7 +224,8 @@ def test_check_compares_the_installation_with_a_source_tree(installed: Path, tmp
 def test_check_reports_files_an_older_installation_lacks(installed: Path, tmp_path: Path) -> None:
     """An installation from before the re-arm unit existed: its manifest and tree lack it."""
     from twinstar.ops.findings import Level
-    from twinstar.ops.installation import MANIFEST, check_installed
+    from twinstar.ops.installation import MANIFEST
+    from twinstar.ops.installcheck import check_installed
 
     data = json.loads((installed / "usr/lib/twinstar" / MANIFEST).read_text())
     rearm = str(installed / "etc/systemd/system/twinstar-rearm@.service")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.config import Config, IpSpec
-from twinstar.engine.proc import ProgramRunner, Result
+from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.errors import TwinstarError
 from twinstar.steps.base import StepContext
 from twinstar.steps.ip import IpStep
@@ -27,7 +27,7 @@ class RecordingRunner(ProgramRunner):
 
     ran: list[list[str]] = field(default_factory=list)
 
-    def run(self, argv: Sequence[str], **kwargs: Any) -> Result:
+    def run(self, argv: Sequence[str], **kwargs: Any) -> ProgramResult:
         self.ran.append(list(argv))
         return super().run(argv, **kwargs)
 

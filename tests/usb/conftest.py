@@ -1,6 +1,6 @@
 """Fixtures for the USB tests: a simulated Astribank state file and the real CLI.
 
-The simulated Astribank (twinstar/usb/sim.py) stands in for the USB hardware at
+The simulated Astribank (twinstar/usb/sim.py, simbackend.py) stands in for the USB hardware at
 the narrowest boundary, the pyusb backend; pyusb, the transport, MPP and the
 commands are the production code. Commands run as real processes.
 """

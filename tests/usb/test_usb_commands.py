@@ -1,6 +1,6 @@
 """Every hardware command as a real process against the simulated Astribank.
 
-Stand-in: only the pyusb backend is simulated (twinstar/usb/sim.py); the
+Stand-in: only the pyusb backend is simulated (twinstar/usb/simbackend.py); the
 commands, MPP exchange and transport are the production code.
 """
 

@@ -99,7 +99,7 @@ def test_check_reply(reply: xtalk.Frame, acked: bool, message: str | None) -> No
     st.text(alphabet="0123456789.", max_size=6),
 )
 def test_status_round_trip(eeprom: mpp.EepromType, fpga: bool, usb_v: str, fpga_v: str) -> None:
-    status = mpp.UnitStatus(eeprom, fpga, usb_v, fpga_v, "1.4")
+    status = mpp.FirmwareStatus(eeprom, fpga, usb_v, fpga_v, "1.4")
     raw = mpp.encode_status(status)
     assert len(raw) == mpp.STATUS_LEN
     assert mpp.decode_status(raw) == status
@@ -128,7 +128,7 @@ def test_caps_layout_matches_the_fact_sheet() -> None:
 
 
 def test_device_text_is_sanitised() -> None:
-    raw = bytearray(mpp.encode_status(mpp.UnitStatus(mpp.EepromType.LARGE, True, "", "", "")))
+    raw = bytearray(mpp.encode_status(mpp.FirmwareStatus(mpp.EepromType.LARGE, True, "", "", "")))
     raw[2:8] = b"1\n\x1b[2\xff"
     assert mpp.decode_status(bytes(raw)).usb_version == "1__[2"
 
@@ -147,7 +147,7 @@ def _caps(**kw: object) -> mpp.Capabilities:
     return mpp.Capabilities(**base)  # type: ignore[arg-type]
 
 
-LARGE = mpp.UnitStatus(mpp.EepromType.LARGE, True, "", "", "")
+LARGE = mpp.FirmwareStatus(mpp.EepromType.LARGE, True, "", "", "")
 
 
 @pytest.mark.parametrize(
@@ -158,12 +158,12 @@ LARGE = mpp.UnitStatus(mpp.EepromType.LARGE, True, "", "", "")
         (0x1160, LARGE, _caps(), "firmware not loaded"),
         (0x1163, LARGE, _caps(), "monitor"),
         (0x1152, LARGE, _caps(), "not of the TwinStar family"),
-        (0x1162, mpp.UnitStatus(mpp.EepromType.SMALL, True, "", "", ""), _caps(), "large EEPROM"),
+        (0x1162, mpp.FirmwareStatus(mpp.EepromType.SMALL, True, "", "", ""), _caps(), "large EEPROM"),
         (0x1162, LARGE, _caps(twinstar=False), "capability bit"),
         (0x1162, LARGE, _caps(product=0x1152), "EEPROM product is 1152"),
     ],
 )
-def test_twinstar_capability(pid: int, status: mpp.UnitStatus, caps: mpp.Capabilities, reason: str | None) -> None:
+def test_twinstar_capability(pid: int, status: mpp.FirmwareStatus, caps: mpp.Capabilities, reason: str | None) -> None:
     result = mpp.twinstar_capability(pid, status, caps)
     if reason is None:
         assert result is None

@@ -14,7 +14,7 @@ import usb.core
 import usb.util
 
 from twinstar.errors import UsageError
-from twinstar.usb import sim
+from twinstar.usb import sim, simbackend
 from twinstar.usb.transport import BusChoice, choose_bus, select
 from twinstar.usb.units import Astribanks
 
@@ -90,7 +90,7 @@ def test_sim_commands_reject_bad_files(cli: Runner, tmp_path: Path) -> None:
 
 
 def test_descriptors_look_like_an_astribank(sim_file: Path) -> None:
-    backend = sim.SimBackend(str(sim_file), port=0)
+    backend = simbackend.SimBackend(str(sim_file), port=0)
     devices = list(usb.core.find(find_all=True, backend=backend))
     assert [(d.idVendor, d.idProduct, d.bus, d.address) for d in devices] == [
         (0xE4E4, 0x1162, 1, 2), (0xE4E4, 0x1162, 1, 3), (0xE4E4, 0x1162, 1, 4)]
@@ -113,8 +113,8 @@ def test_descriptors_look_like_an_astribank(sim_file: Path) -> None:
 def test_a_host_sees_only_units_on_its_port(sim_file: Path) -> None:
     with sim.update(str(sim_file)) as state:
         sim.set_port(state, state["units"][1], 1)
-    port0 = [d.serial_number for d in usb.core.find(find_all=True, backend=sim.SimBackend(str(sim_file), port=0))]
-    port1 = [d.serial_number for d in usb.core.find(find_all=True, backend=sim.SimBackend(str(sim_file), port=1))]
+    port0 = [d.serial_number for d in usb.core.find(find_all=True, backend=simbackend.SimBackend(str(sim_file), port=0))]
+    port1 = [d.serial_number for d in usb.core.find(find_all=True, backend=simbackend.SimBackend(str(sim_file), port=1))]
     assert port0 == ["SIM00001", "SIM00003"]
     assert port1 == ["SIM00002"]
 

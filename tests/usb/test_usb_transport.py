@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from twinstar.errors import UsbError
-from twinstar.usb import mpp, sim, xtalk
+from twinstar.usb import mpp, sim, simbackend, xtalk
 from twinstar.usb.errors import UsbBusyError
 from twinstar.usb.transport import BusChoice, Link
 from twinstar.usb.units import Astribanks
 
 
-class RecordingBackend(sim.SimBackend):
+class RecordingBackend(simbackend.SimBackend):
     """The simulator with its management endpoints at 0x01/0x82, recording every bulk transfer."""
 
     endpoints = {0: (0x02, 0x86), 1: (0x01, 0x82)}
@@ -39,7 +39,7 @@ class RecordingBackend(sim.SimBackend):
         return super().bulk_read(dev_handle, ep, intf, buff, timeout)
 
 
-class StaleInputBackend(sim.SimBackend):
+class StaleInputBackend(simbackend.SimBackend):
     """A unit whose IN endpoint still holds the reply of an interrupted exchange when it is claimed."""
 
     STALE = xtalk.Frame(1, mpp.Op.PORT_GET | xtalk.REPLY_BIT, b"\x01").encode()
@@ -60,7 +60,7 @@ class StaleInputBackend(sim.SimBackend):
         return len(data)
 
 
-class OneEndpointBackend(sim.SimBackend):
+class OneEndpointBackend(simbackend.SimBackend):
     """A device whose interface 1 has a single endpoint: not a usable management interface."""
 
     def get_interface_descriptor(self, dev: Any, intf: int, alt: int, config: int) -> Any:
@@ -70,7 +70,7 @@ class OneEndpointBackend(sim.SimBackend):
         return desc
 
 
-def hardware(sim_file: Path, backend: sim.SimBackend) -> Astribanks:
+def hardware(sim_file: Path, backend: simbackend.SimBackend) -> Astribanks:
     return Astribanks(BusChoice(simulator=str(sim_file), port=0, lock_dir=f"{sim_file}.locks"), backend=backend)
 
 
@@ -107,7 +107,7 @@ def test_a_management_interface_without_two_endpoints_is_a_clear_error(sim_file:
             pass
     assert read_state(sim_file)["units"][0]["claim"] is None
     # The per-unit lock was released too: the unit can be used again at once.
-    fresh = hardware(sim_file, sim.SimBackend(str(sim_file), port=0))
+    fresh = hardware(sim_file, simbackend.SimBackend(str(sim_file), port=0))
     with fresh.session(fresh.units()[0]) as session:
         assert session.port() == 0
 
@@ -115,7 +115,7 @@ def test_a_management_interface_without_two_endpoints_is_a_clear_error(sim_file:
 def test_the_interface_is_released_after_a_protocol_error(sim_file: Path, read_state) -> None:
     with sim.update(str(sim_file)) as state:
         sim.apply_setting(state, state["units"][0], "wrong_seq", "on")
-    hw = hardware(sim_file, sim.SimBackend(str(sim_file), port=0))
+    hw = hardware(sim_file, simbackend.SimBackend(str(sim_file), port=0))
     unit = hw.units()[0]
     with pytest.raises(UsbError, match="protocol error: reply to PORT_GET has sequence 2, expected 1"):
         with hw.session(unit) as session:
@@ -125,7 +125,7 @@ def test_the_interface_is_released_after_a_protocol_error(sim_file: Path, read_s
 
 def test_a_unit_held_too_long_by_another_command_is_reported_busy(sim_file: Path, read_state) -> None:
     """The per-unit lock is held (here by this process's own session); a second user gives up clearly."""
-    hw = hardware(sim_file, sim.SimBackend(str(sim_file), port=0))
+    hw = hardware(sim_file, simbackend.SimBackend(str(sim_file), port=0))
     unit = hw.units()[0]
     with hw.session(unit) as session:
         assert session.port() == 0

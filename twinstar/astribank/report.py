@@ -20,7 +20,7 @@ def readiness_report(config: Config) -> dict[str, Any]:
     Problems (a missing ``xpp_order``, unreadable sysfs, a broken state file)
     are reported in ``errors`` rather than raised, so status always shows what it can.
     """
-    from twinstar.hotplug import handoff
+    from twinstar.fastpath import statefile
 
     out: dict[str, Any] = {
         "xpp_order": config.astribanks.xpp_order,
@@ -35,7 +35,7 @@ def readiness_report(config: Config) -> dict[str, Any]:
         "errors": [],
     }
     try:
-        node = handoff.read_node(config.state_dir)
+        node = statefile.read_node(config.state_dir)
         out["role"] = node.role + (" (interrupted)" if node.interrupted else "")
     except TwinstarError as exc:
         out["errors"].append(str(exc))

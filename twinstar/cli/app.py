@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from twinstar import config as config_mod
+from twinstar import settings
 from twinstar.engine import log
 from twinstar.errors import ExitStatus, TwinstarError
 
@@ -25,7 +26,7 @@ class Obj:
     def __init__(self, config_path: str | None, verbose: bool) -> None:
         # Absolute once, here: files found next to it (replica-managed.json) and
         # children handed the path must not depend on the working directory.
-        self.config_path = os.path.abspath(config_mod.config_path(config_path))
+        self.config_path = os.path.abspath(settings.config_path(config_path))
         self.verbose = verbose
         self._config: config_mod.Config | None = None
 

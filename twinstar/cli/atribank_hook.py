@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if event.action not in ACTIONS:
         log_line(f"{event.label()}: not a hotplug action ({', '.join(ACTIONS)}); ignored")
         return EXIT_OK
-    path = env.get(tsettings.CONFIG_ENV) or tsettings.CONFIG_PATH
+    path = tsettings.config_path(environ=env)
     try:
         settings = configuration.load(path, cache=hooksettings.cache_dir(env))
-        outcome = evaluate(settings, event, environ=env, event_time=started)
+        evaluation = evaluate(settings, event, environ=env, event_time=started)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback, in udev context
         status = _exit_status(exc)
         if status is None:
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
             return EXIT_FAILED
         log_line(f"{event.label()}: {exc}", error=True)
         return status
-    log_line(outcome.line(), error=outcome.exit_status != EXIT_OK)
-    return outcome.exit_status
+    log_line(evaluation.line(), error=evaluation.exit_status != EXIT_OK)
+    return evaluation.exit_status
 
 
 if __name__ == "__main__":

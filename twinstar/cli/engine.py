@@ -8,19 +8,20 @@ import os
 import click
 
 from twinstar.cli.app import Obj, main
-from twinstar.engine.runner import Report, Result, StepOutcome, engine_for
+from twinstar.engine.report import Report, StepOutcome, StepResult
+from twinstar.engine.runner import engine_for
 from twinstar.errors import ExitStatus
 from twinstar.ops.checks import run_checks
 from twinstar.ops.findings import Level
 
 _WORDS = {
-    Result.DONE: "done",
-    Result.ALREADY: "already",
-    Result.UNDONE: "undone",
-    Result.FAILED: "FAILED",
-    Result.REFUSED: "REFUSED",
-    Result.WOULD_APPLY: "would apply",
-    Result.WOULD_UNDO: "would undo",
+    StepResult.DONE: "done",
+    StepResult.ALREADY: "already",
+    StepResult.UNDONE: "undone",
+    StepResult.FAILED: "FAILED",
+    StepResult.REFUSED: "REFUSED",
+    StepResult.WOULD_APPLY: "would apply",
+    StepResult.WOULD_UNDO: "would undo",
 }
 
 

@@ -10,21 +10,22 @@ from __future__ import annotations
 import os
 import sys
 
-from twinstar.hotplug.handoff import REARM_NICE, lower_priority, rearm_watchdog
-
-USAGE = "usage: python -m twinstar.cli.handoff_runner takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
+from twinstar.hotplug.handoff import (
+    REARM_NICE,
+    RUNNER_USAGE,
+    lower_priority,
+    parse_runner_args,
+    rearm_watchdog,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 3 or args[0] not in ("takeover", "release", "rearm") or args[1] != "--config":
-        print(USAGE, file=sys.stderr)
+    parsed = parse_runner_args(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        print(RUNNER_USAGE, file=sys.stderr)
         return 2
-    action, path, rest = args[0], args[2], args[3:]
-    if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
-        print(USAGE, file=sys.stderr)
-        return 2
-    if action == "rearm":
+    action, path, usb_address = parsed
+    if usb_address is not None:
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
     from twinstar.engine import log
     from twinstar.errors import TwinstarError
@@ -37,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         from twinstar import config as config_mod
 
         config = config_mod.load(path)
-        if action == "rearm":
-            busnum, devnum = int(rest[0]), int(rest[1])
+        if usb_address is not None:
+            busnum, devnum = usb_address
             log_line(f"watchdog re-arm: {rearm_watchdog(config, busnum, devnum, environ=os.environ)}")
             return 0
         report = run_transition(HookSettings.from_config(config), action, environ=os.environ)

@@ -87,7 +87,7 @@ def replica_add(robj: ReplicaObj, paths: tuple[str, ...], force: bool) -> None:
         checkpoint=move.kill_at(crash_at) if crash_at else move.no_checkpoint,
     )
     for report in mover.add(paths):
-        what = "moved" if report.outcome == move.Outcome.MOVED else "completed the interrupted move of"
+        what = "moved" if report.outcome == move.MoveOutcome.MOVED else "completed the interrupted move of"
         size = f" ({report.entries} entries, {report.bytes} bytes)" if report.entries else ""
         click.echo(f"{what} {report.path} -> {report.target}{size}")
 

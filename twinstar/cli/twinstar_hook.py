@@ -11,6 +11,7 @@ import os
 import sys
 
 from twinstar import config as config_mod
+from twinstar import settings
 from twinstar.engine import log
 from twinstar.errors import ExitStatus, TwinstarError
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         from twinstar.cli.engine import render_report
         from twinstar.engine.runner import engine_for
 
-        cfg = config_mod.load(config_mod.config_path(None, env))
+        cfg = config_mod.load(settings.config_path(environ=env))
         engine = engine_for(cfg)
         report = engine.takeover() if _ACTIONS[action] == "takeover" else engine.release()
     except TwinstarError as exc:

@@ -20,7 +20,7 @@ from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError
 
 if TYPE_CHECKING:
-    from twinstar.usb.units import Astribanks, Outcome
+    from twinstar.usb.units import Astribanks, UnitOutcome
 
 
 def usb_config(obj: Obj) -> Config | None:
@@ -50,22 +50,22 @@ class UnitsFailed(TwinstarError):
         self.exit_status = exit_status
 
 
-def _report(command: str, outcomes: Sequence[Outcome]) -> None:
+def _report(command: str, outcomes: Sequence[UnitOutcome]) -> None:
     """Print each unit's outcome and raise the aggregate status if it is not success."""
     from twinstar.usb.transport import NO_UNIT
-    from twinstar.usb.units import Result, overall_status
+    from twinstar.usb.units import UnitResult, overall_status
 
     for o in outcomes:
-        if o.result is Result.DONE:
+        if o.result is UnitResult.DONE:
             click.echo(f"{o.unit}: {o.message}")
-        elif o.result is Result.SKIPPED:
+        elif o.result is UnitResult.SKIPPED:
             click.echo(f"{o.unit}: skipped: {o.message}")
         else:
             click.echo(f"twinstar: error: {o.message}", err=True)
     status = overall_status(outcomes)
     if status == ExitStatus.OK:
         return
-    bad = [o for o in outcomes if o.result in (Result.FAILED, Result.REFUSED)]
+    bad = [o for o in outcomes if o.result in (UnitResult.FAILED, UnitResult.REFUSED)]
     if not bad:
         raise UnitsFailed(NO_UNIT, ExitStatus.FAILED)
     what = "refused" if status == ExitStatus.REFUSED else "failed"

@@ -1,27 +1,10 @@
 """``twinstar daemon``: the long-running alternative to the udev hook.
 
-One loop, one thread, waiting with ``select`` on the uevent monitor and on a
-self-pipe that carries signals (``signal.set_wakeup_fd``). It
-
-* hands every Astribank uevent to the same decision code as ``atribank_hook``
-  (:func:`twinstar.hotplug.hook.evaluate`, hand-off ``inline``), so takeover and
-  release run in this process exactly when the hook would start them; an
-  event is stamped with when it arrived (the last time the monitor was seen
-  empty before it), not with when it is read, so the events of a burst that
-  wait in the socket while a takeover fails do not try it again;
-* re-evaluates on start, every ``daemon.evaluate_interval`` seconds and after a
-  monitor error, so a lost event cannot strand the node;
-* while the node is active: runs every step's check every
-  ``daemon.check_interval`` seconds (a step found down is logged, journaled and,
-  with ``on_step_down: restart``, applied again) and re-announces the shared
-  address every ``daemon.arp_refresh_interval`` seconds (0 = never);
-* speaks the systemd notify protocol (READY after the first evaluation,
-  STATUS, WATCHDOG, RELOADING, STOPPING);
-* reloads the configuration on SIGHUP, keeping the old one when the new one is
-  invalid; stops on SIGTERM/SIGINT without releasing anything unless
-  ``release_on_stop`` says so (restarting the daemon must not drop calls).
-
-What it sees and did is kept in ``state_dir/daemon.json`` for ``twinstar status``.
+One loop, one thread, one idea: ``select`` on the uevent monitor, a signal
+self-pipe and the next timer, and the work each of them starts (evaluate,
+check the steps, re-announce, notify systemd, reload, stop). The parts it
+drives are modules of their own (``decide``, ``stepcheck``, ``monitor``,
+``notify``, ``status``); docs/architecture.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -34,21 +17,34 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
 from twinstar import config as config_mod
 from twinstar import settings
-from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config, OnStepDown
+from twinstar.daemon.decide import Decide, shared_decide
 from twinstar.daemon.monitor import EventSource, MonitorError, Uevent
 from twinstar.daemon.notify import Notifier
+from twinstar.daemon.status import (
+    DaemonInfo,
+    DaemonSnapshot,
+    StepCheck,
+    Unreadable,
+)
+from twinstar.daemon.stepcheck import check_one, probe
+from twinstar.engine.lock import FileLock
 from twinstar.engine.runner import Engine, engine_for
-from twinstar.engine.state import FileLock, Role, StateStore, ensure_dir, write_json
+from twinstar.engine.state import Role, StateStore
+from twinstar.engine.statedir import ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
-from twinstar.steps.base import Probe, Step
+from twinstar.steps.base import Step
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.engine.records import StepDownLine, Transition
 
 log = logging.getLogger("twinstar.daemon")
 
@@ -56,70 +52,6 @@ log = logging.getLogger("twinstar.daemon")
 MAX_BURST = 1024
 #: Wait this long before reopening a failed monitor, doubling up to evaluate_interval.
 REOPEN_DELAY = 1.0
-
-
-# --- the shared decision ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What one evaluation found and did, as the daemon records it."""
-
-    decision: str  # "takeover", "release", "nothing" or "ignored"
-    line: str  # the line the hook logs for the same event
-    summary: str  # readiness alone
-    acted: bool = False  # a transition ran (or was handed off)
-    ok: bool = True
-    readiness: dict[str, Any] | None = None
-
-
-class Decide(Protocol):
-    def __call__(self, config: Config, event: Uevent | None) -> Evaluation: ...
-
-
-def shared_decide(config: Config, event: Uevent | None) -> Evaluation:
-    """Decide and hand off through the hook's code (:func:`twinstar.hotplug.hook.evaluate`), inline.
-
-    The same event filter as the hook's ``main``: actions other than add,
-    online, offline and remove are ignored.
-    """
-    from twinstar.hotplug import handoff, hook  # one copy of readiness, decision and hand-off
-
-    hook_event = hook.Event.from_environ(event.environ) if event is not None else None
-    if hook_event is not None and hook_event.action not in hook.ACTIONS:
-        line = f"{hook_event.label()}: not a hotplug action ({', '.join(hook.ACTIONS)}); ignored"
-        return Evaluation(decision="ignored", line=line, summary="")
-    arrived = event.arrived if event is not None else None
-    outcome = hook.evaluate(config, hook_event, handoff_mode=handoff.INLINE, event_time=arrived)
-    return Evaluation(
-        decision=outcome.decision.action,
-        line=outcome.line(),
-        summary=outcome.readiness.summary(),
-        acted=outcome.handed_off is not None,
-        ok=outcome.exit_status == 0,
-        readiness=_readiness_json(outcome.readiness),
-    )
-
-
-def _readiness_json(readiness: Readiness) -> dict[str, Any]:
-    units = []
-    for item in readiness.listed:
-        unit = item.unit
-        units.append(
-            {
-                "entry": item.entry.text,
-                "state": item.state,
-                "detail": item.detail,
-                "xbus": unit.xbus if unit is not None else None,
-            }
-        )
-    return {
-        "ready": readiness.ready_count,
-        "listed": len(readiness.listed),
-        "all_ready": readiness.all_ready,
-        "summary": readiness.summary(),
-        "units": units,
-    }
 
 
 # --- what the periodic work needs from a step ------------------------------------------
@@ -176,7 +108,7 @@ class Daemon:
         self._next_check = now
         self._next_arp = now
         self._next_ping = now
-        self._info: dict[str, Any] = {
+        self._info: DaemonInfo = {
             "pid": os.getpid(),
             "node": config.node,
             "config": config_path,
@@ -192,7 +124,7 @@ class Daemon:
             "last_error": None,
             "last_reload": None,
         }
-        self._written: dict[str, Any] | None = None
+        self._written: DaemonSnapshot | None = None
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -420,9 +352,9 @@ class Daemon:
                 return
             yield self._role() == Role.ACTIVE
 
-    def check_steps(self) -> dict[str, dict[str, Any]]:
+    def check_steps(self) -> dict[str, StepCheck]:
         """Run every step's check; log, journal and (per on_step_down) restart the ones down."""
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, StepCheck] = {}
         with self._while_active("step check") as active, self.notifier.keepalive():
             if not active:
                 return results
@@ -432,47 +364,20 @@ class Daemon:
         self._info["last_check"] = self.clock()
         return results
 
-    def _check_one(self, step: Step) -> dict[str, Any]:
-        at = self.clock()
-        probe = _probe(step)
-        previous = (self._info.get("checks") or {}).get(step.name) or {}
-        entry: dict[str, Any] = {"up": probe.up, "detail": probe.detail, "at": at, "action": None}
-        entry["last_down"] = previous.get("last_down")
-        if probe.up:
-            return entry
-        entry["last_down"] = down = {"at": at, "detail": probe.detail, "action": None}
-        log.warning("step %s is down while active: %s", step.name, probe.detail)
-        if self.config.daemon.on_step_down != OnStepDown.RESTART:
-            entry["action"] = down["action"] = "logged"
-            self._journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "logged"})
-            self._error(f"step {step.name} is down: {probe.detail}")
-            return entry
-        try:
-            step.apply()
-            step.verify()
-        except TwinstarError as exc:
-            entry["action"] = down["action"] = "restart-failed"
-            entry["error"] = str(exc)
-            self._journal(
-                {"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restart-failed", "error": str(exc)}
-            )
-            self._error(f"step {step.name} is down and restarting it failed: {exc}")
-            return entry
-        except Exception as exc:  # noqa: BLE001 - a bug in a step must not stop the daemon
-            entry["action"] = down["action"] = "restart-failed"
-            entry["error"] = f"unexpected {type(exc).__name__}: {exc}"
-            self._error(f"step {step.name}: restart failed: {entry['error']}")
-            return entry
-        entry["action"] = down["action"] = "restarted"
-        entry["up"] = True
-        self._journal({"ts": at, "event": "step-down", "step": step.name, "detail": probe.detail, "action": "restarted"})
-        log.info("step %s restarted (apply + verify ok)", step.name)
-        return entry
+    def _check_one(self, step: Step) -> StepCheck:
+        return check_one(
+            step,
+            self._info["checks"].get(step.name),
+            at=self.clock(),
+            restart=self.config.daemon.on_step_down == OnStepDown.RESTART,
+            journal=self._journal,
+            error=self._error,
+        )
 
-    def _journal(self, record: dict[str, Any]) -> None:
+    def _journal(self, line: StepDownLine) -> None:
         """Append to the node's journal; a journal that cannot be written (full, read-only) is logged, never fatal."""
         try:
-            StateStore(self.config.state_dir).journal(record)
+            StateStore(self.config.state_dir).journal(line)
         except TwinstarError as exc:
             self._error(f"journal: {exc}")
 
@@ -485,7 +390,7 @@ class Daemon:
             for step in self.engine.steps:
                 if not isinstance(step, Announcer):
                     continue
-                if not _probe(step).up:
+                if not probe(step).up:
                     continue  # never announce an address this node does not hold
                 step.announce(1)
                 count += 1
@@ -561,16 +466,17 @@ class Daemon:
 
     def status_line(self) -> str:
         """The STATUS= text: role and readiness."""
-        readiness = self._info.get("readiness") or {}
-        summary = readiness.get("summary") or "readiness not evaluated"
+        readiness = self._info["readiness"]
+        summary = (readiness["summary"] if readiness is not None else "") or "readiness not evaluated"
         return f"{self._role().value}; {summary}"
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> DaemonSnapshot:
         """What daemon.json holds."""
         store = StateStore(self.config.state_dir)
         try:
             node_state = store.read()
-            role, transition = node_state.role.value, node_state.last_transition
+            role = node_state.role.value
+            transition: Transition | Unreadable | None = node_state.last_transition
         except TwinstarError as exc:
             role, transition = "unknown", {"error": str(exc)}
         return {**self._info, "role": role, "last_transition": transition, "monitor": self.monitor is not None}
@@ -591,15 +497,3 @@ class Daemon:
 
 def _noted(signum: int, frame: FrameType | None) -> None:
     """Signal handler: nothing to do here, the wakeup fd carries the signal number."""
-
-
-def _probe(step: Step) -> Probe:
-    try:
-        return step.check()
-    except TwinstarError as exc:
-        return Probe(False, f"check failed: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a broken check is a step that is not known up
-        return Probe(False, f"check failed: unexpected {type(exc).__name__}: {exc}")
-
-
-# --- status for ``twinstar status`` ------------------------------------------------------

@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -50,6 +50,7 @@ class Uevent:
 
     action: str
     devpath: str
+    _: KW_ONLY
     properties: Mapping[str, str] = field(default_factory=dict)
     arrived: float | None = None
 

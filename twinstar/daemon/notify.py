@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 log = logging.getLogger("twinstar.notify")
 
@@ -57,6 +57,7 @@ def watchdog_interval(environ: Mapping[str, str], pid: int) -> float | None:
 class Notifier:
     """Sends notifications to systemd; every method is a no-op without a socket."""
 
+    _: KW_ONLY
     address: str | None = None
     watchdog: float | None = None
     _sock: socket.socket | None = field(default=None, init=False, repr=False)

@@ -1,4 +1,4 @@
-"""The daemon's state as ``twinstar status`` shows it, read from ``state_dir/daemon.json``.
+"""The daemon's status file ``state_dir/daemon.json``: what it holds, and how ``twinstar status`` shows it.
 
 Kept apart from :mod:`twinstar.daemon.loop` so that ``status`` does not import the
 daemon's event loop, monitor and engine to read one file.
@@ -8,12 +8,105 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from twinstar import settings
 from twinstar.config import Config
-from twinstar.engine.state import pid_alive, read_json
+from twinstar.engine.records import Transition
+from twinstar.engine.statedir import read_json
 from twinstar.errors import TwinstarError
+from twinstar.fastpath.procid import process_alive
+
+
+class UnitJson(TypedDict):
+    entry: str  # the xpp_order entry
+    state: str
+    detail: str
+    xbus: str | None
+
+
+class ReadinessJson(TypedDict):
+    """The units' readiness; only ``summary`` when the decision did not evaluate it."""
+
+    summary: str
+    ready: NotRequired[int]
+    listed: NotRequired[int]
+    all_ready: NotRequired[bool]
+    units: NotRequired[list[UnitJson]]
+
+
+class LastEvent(TypedDict):
+    action: str
+    devpath: str
+    at: float
+
+
+class LastEvaluation(TypedDict):
+    at: float
+    why: str  # the event, or the timer or reload that asked
+    decision: str
+    line: str
+
+
+class StepDown(TypedDict):
+    at: float
+    detail: str
+    action: str | None  # logged, restarted or restart-failed
+
+
+class StepCheck(TypedDict):
+    """The last check of one step while active."""
+
+    up: bool
+    detail: str
+    at: float
+    action: str | None
+    last_down: StepDown | None
+    error: NotRequired[str]
+
+
+class LastReload(TypedDict):
+    at: float
+    ok: bool
+    error: str | None
+
+
+class LastError(TypedDict):
+    at: float
+    message: str
+
+
+class Unreadable(TypedDict):
+    """Stands for state.json's last transition when state.json cannot be read."""
+
+    error: str
+
+
+class DaemonInfo(TypedDict):
+    """What the daemon keeps about itself."""
+
+    pid: int
+    node: str
+    config: str
+    started: float
+    stopped: float | None
+    ready: bool
+    readiness: ReadinessJson | None
+    last_event: LastEvent | None
+    last_evaluation: LastEvaluation | None
+    checks: dict[str, StepCheck]
+    last_check: float | None
+    last_arp_refresh: float | None
+    last_error: LastError | None
+    last_reload: LastReload | None
+
+
+class DaemonSnapshot(DaemonInfo):
+    """:class:`DaemonInfo` with the node's role; written to daemon.json with ``updated``."""
+
+    role: str
+    last_transition: Transition | Unreadable | None
+    monitor: bool
 
 
 def daemon_status(config: Config) -> dict[str, Any] | None:
@@ -26,7 +119,7 @@ def daemon_status(config: Config) -> dict[str, Any] | None:
     if data is None:
         return None
     pid = data.get("pid")
-    data["running"] = bool(isinstance(pid, int) and not data.get("stopped") and pid_alive(pid))
+    data["running"] = bool(isinstance(pid, int) and not data.get("stopped") and process_alive(pid))
     return data
 
 

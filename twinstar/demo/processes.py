@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from twinstar.engine.proc import clean_env
-from twinstar.engine.state import pid_alive
+from twinstar.fastpath.procid import process_alive
 
 
 def spawn(argv: Sequence[str], *, log_path: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -56,7 +56,7 @@ def kill_pids(pids: Sequence[int], *, wait: float = 5.0) -> list[int]:
     deadline = time.monotonic() + wait
     left = list(pids)
     while left and time.monotonic() < deadline:
-        left = [p for p in left if pid_alive(p)]
+        left = [p for p in left if process_alive(p)]
         if left:
             time.sleep(0.005)
     return left

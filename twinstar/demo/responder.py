@@ -53,7 +53,7 @@ def read_pid(pidfile: str) -> int | None:
 
 
 def alive(pid: int) -> bool:
-    """Running and not a zombie: :func:`twinstar.engine.state.pid_alive`, copied so that this
+    """Running and not a zombie: :func:`twinstar.fastpath.procid.process_alive`, copied so that this
     program, run by every takeover's ``command`` step, imports no twinstar module."""
     try:
         os.kill(pid, 0)

@@ -24,7 +24,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -34,7 +34,7 @@ from twinstar.demo.members import DemoProcesses
 from twinstar.demo.servers import ServerFiles, Shared
 from twinstar.demo.topology import Topology, in_netns
 from twinstar.demo.watch import AddressWatch, MountWatch
-from twinstar.engine.proc import ProgramRunner, Result
+from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.engine.state import Role, StateStore
 from twinstar.errors import TwinstarError
 from twinstar.standins import drbdadm
@@ -51,6 +51,7 @@ class Scenario(StrEnum):
 
 @dataclass(frozen=True)
 class Options:
+    _: KW_ONLY
     units: int = 2
     watchdog_timeout: float = 0.5
     keep: bool = False
@@ -243,7 +244,7 @@ class Run:
         events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
         self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
-    def twinstar_on_a(self, command: str) -> Result:
+    def twinstar_on_a(self, command: str) -> ProgramResult:
         """``twinstar <command>`` inside pbx-a's namespace with pbx-a's configuration."""
         a = self.servers["a"]
         return self.runner.run(

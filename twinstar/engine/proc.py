@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from twinstar import settings
 from twinstar.errors import ProgramError, ProgramTimeout
@@ -32,7 +32,7 @@ DEFAULT_GRACE = 2.0
 
 
 @dataclass(frozen=True)
-class Result:
+class ProgramResult:
     """What a finished program did."""
 
     argv: tuple[str, ...]
@@ -126,6 +126,7 @@ class ProgramRunner:
     ``programs`` first, then on the fixed PATH.
     """
 
+    _: KW_ONLY
     programs: Mapping[str, str] = field(default_factory=dict)
     grace: float = DEFAULT_GRACE
     env_extra: Mapping[str, str] = field(default_factory=dict)
@@ -161,7 +162,7 @@ class ProgramRunner:
         input: str | None = None,
         env: Mapping[str, str] | None = None,
         quiet: bool = False,
-    ) -> Result:
+    ) -> ProgramResult:
         """Run ``argv`` and wait at most ``timeout`` seconds.
 
         Raises :class:`ProgramTimeout` when the timeout passed (the process
@@ -215,7 +216,7 @@ class ProgramRunner:
                 # exception): the program must not outlive the step that started it.
                 self._terminate(proc)
                 raise
-            result = Result(resolved, rc, _read(out), _read(err), time.monotonic() - start)
+            result = ProgramResult(resolved, rc, _read(out), _read(err), time.monotonic() - start)
         if ok_codes is not None and rc not in ok_codes:
             raise ProgramError(
                 _describe(resolved, rc, result.stdout, result.stderr),

@@ -1,22 +1,9 @@
 """The takeover/release engine: ordered steps, verification, rollback, journal, lock.
 
-Takeover runs the steps in configured order; each is checked (already up? then
-only refreshed: see :meth:`~twinstar.steps.base.Step.refresh`),
-applied and verified. When a step fails or a safety guard refuses, the steps
-that are up before it are undone in reverse order and the node is recorded as
-``failed`` (refused: back to ``standby``): never half-active. Release undoes every
-step in reverse order and carries on past failures, reporting each.
-
-Everything runs under an exclusive lock in ``state_dir``. ``state.json``
-records the transition in progress with its pid; a transition found there
-whose process is gone was interrupted (SIGKILL, power cut) and is reported,
-then completed by the next takeover or rolled back by the next release: the
-steps are idempotent, so both simply run again from the real state.
-
-A ``state_dir`` that cannot be written (full, read-only) stops a run before
-any step; once a run has begun, a journal line that cannot be written makes a
-takeover roll back (a release goes on), and a final role that cannot be
-written leaves the interrupted transition for the next run to recover.
+One idea, the transition, and why it is over 400 lines: begin, each step's
+phases, the undo of what is up, recovery and the end are one sequence whose
+order is the engine's guarantee (journal first, never half-active). The story
+is in docs/architecture.md ("The engine").
 """
 
 from __future__ import annotations
@@ -27,14 +14,14 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import KW_ONLY, dataclass, field, replace
 
-from twinstar import words
 from twinstar.config import Config
 from twinstar.engine import log as tlog
+from twinstar.engine.lock import FileLock
 from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.state import FileLock, NodeState, Role, StateStore
+from twinstar.engine.report import Action, Report, StepOutcome, StepResult
+from twinstar.engine.state import NodeState, Role, StateStore
 from twinstar.errors import (
     BadInputError,
     ConfigError,
@@ -53,89 +40,9 @@ if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
 
+    from twinstar.engine.records import JournalLine, PhaseLine
+
 logger = logging.getLogger("twinstar.engine")
-
-
-class Action(StrEnum):
-    TAKEOVER = words.TAKEOVER
-    RELEASE = words.RELEASE
-
-
-class Result(StrEnum):
-    """What happened to one step in one phase."""
-
-    DONE = "done"  # applied and verified
-    ALREADY = "already"  # already in the wanted state: nothing done
-    UNDONE = "undone"  # taken down and verified down
-    FAILED = "failed"
-    REFUSED = "refused"
-    WOULD_APPLY = "would-apply"  # dry run
-    WOULD_UNDO = "would-undo"  # dry run
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    step: str
-    phase: str
-    result: Result
-    duration: float
-    detail: str = ""
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "phase": self.phase,
-            "result": self.result.value,
-            "duration_ms": round(self.duration * 1000, 1),
-            "detail": self.detail,
-            "error": self.error,
-        }
-
-
-@dataclass(frozen=True)
-class Report:
-    """The outcome of one takeover or release."""
-
-    action: Action
-    exit_status: ExitStatus
-    role: Role
-    steps: tuple[StepOutcome, ...]
-    rollback: tuple[StepOutcome, ...] = ()
-    duration: float = 0.0
-    error: str | None = None
-    recovered: str | None = None
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == ExitStatus.OK
-
-    @property
-    def verdict(self) -> str:
-        """``ok``, ``refused`` or ``failed``."""
-        if self.ok:
-            return "ok"
-        return "refused" if self.exit_status == ExitStatus.REFUSED else "failed"
-
-    @property
-    def changed(self) -> bool:
-        return any(o.result in (Result.DONE, Result.UNDONE) for o in self.steps + self.rollback)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "action": self.action.value,
-            "ok": self.ok,
-            "exit_status": int(self.exit_status),
-            "dry_run": self.dry_run,
-            "role": self.role.value,
-            "changed": self.changed,
-            "duration_ms": round(self.duration * 1000, 1),
-            "error": self.error,
-            "recovered": self.recovered,
-            "steps": [o.to_json() for o in self.steps],
-            "rollback": [o.to_json() for o in self.rollback],
-        }
 
 
 #: What to do when ``state_dir`` cannot be written.
@@ -201,6 +108,7 @@ class Engine:
     steps: Sequence[Step]
     store: StateStore
     runner: ProgramRunner
+    _: KW_ONLY
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     log: logging.Logger = field(default_factory=lambda: logger)
@@ -298,14 +206,14 @@ class Engine:
             raise _not_started(exc) from None
         return run
 
-    def _note(self, run: _Run, record: dict[str, Any]) -> None:
+    def _note(self, run: _Run, line: JournalLine) -> None:
         """Journal one event once the run has begun: a failure is logged and kept, never raised.
 
         A takeover stops at its next step when the journal fails (and rolls
         back); an undo always goes on.
         """
         try:
-            self.store.journal(record)
+            self.store.journal(line)
         except StateError as exc:
             if run.unrecorded is None:
                 run.unrecorded = exc
@@ -321,17 +229,7 @@ class Engine:
 
     def _record_end(self, run: _Run, report: Report) -> StateError | None:
         """Write the outcome to ``state.json`` and the journal; the error when ``state.json`` could not be written."""
-        transition = {
-            "action": report.action.value,
-            "result": report.verdict,
-            "started": run.started_wall,
-            "ended": self.clock(),
-            "duration_ms": round(report.duration * 1000, 1),
-            "error": report.error,
-            "recovered": report.recovered,
-            "steps": [o.to_json() for o in report.steps],
-            "rollback": [o.to_json() for o in report.rollback],
-        }
+        transition = report.transition(started=run.started_wall, ended=self.clock())
         try:
             self.store.write(
                 NodeState.now(report.role, since=self.clock(), last_transition=transition, node=self.config.node)
@@ -361,28 +259,36 @@ class Engine:
         """Run one phase of one step, journal and log it; re-raise failures."""
         action = run.action
         start_wall, start = self.clock(), self.monotonic()
-        record: dict[str, Any] = {"run": run.id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall}
+
+        def line(result: str, error: str | None = None) -> PhaseLine:
+            entry: PhaseLine = {"run": run.id, "action": action.value, "step": step.name, "phase": phase, "start": start_wall, "result": result}
+            if result != "started":
+                entry["end"] = self.clock()
+            if error is not None:
+                entry["error"] = error
+            return entry
+
         if phase in ("apply", "undo"):
-            self._note(run, {**record, "result": "started"})
+            self._note(run, line("started"))
         if phase == "apply":
             self._require_recorded(run)
         try:
             value = fn()
         except TwinstarError as exc:
             duration = self.monotonic() - start
-            result = Result.REFUSED if isinstance(exc, RefusedError) else Result.FAILED
-            self._note(run, {**record, "end": self.clock(), "result": result.value, "error": str(exc)})
+            result = StepResult.REFUSED if isinstance(exc, RefusedError) else StepResult.FAILED
+            self._note(run, line(result.value, str(exc)))
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result.value, duration=duration, error=str(exc))
             raise
         except Exception as exc:  # a bug in a step must still roll back, never leave half-done
             duration = self.monotonic() - start
             error = f"unexpected {type(exc).__name__}: {exc}"
-            self._note(run, {**record, "end": self.clock(), "result": "failed", "error": error})
+            self._note(run, line("failed", error))
             tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result="failed", duration=duration, error=error)
             raise TwinstarError(f"step {step.name}: {error}") from exc
         duration = self.monotonic() - start
         result_word = ("up" if value.up else "down") if phase == "check" else "ok"
-        self._note(run, {**record, "end": self.clock(), "result": result_word})
+        self._note(run, line(result_word))
         tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result_word, duration=duration)
         return value, duration
 
@@ -400,12 +306,12 @@ class Engine:
                     if probe.up:
                         if step.refreshes:  # up, but maybe not announced: a takeover killed after apply
                             self._run_phase(run, step, "refresh", step.refresh)
-                        outcomes.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
+                        outcomes.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
                         up.append(step)
                         continue
                     self._run_phase(run, step, "apply", step.apply)
                     self._run_phase(run, step, "verify", step.verify)
-                    outcomes.append(StepOutcome(step.name, "apply", Result.DONE, self.monotonic() - t0))
+                    outcomes.append(StepOutcome(step.name, "apply", StepResult.DONE, self.monotonic() - t0))
                     up.append(step)
                 self._require_recorded(run)
                 t0 = self.monotonic()
@@ -421,10 +327,10 @@ class Engine:
             refused = isinstance(exc, RefusedError)
             failed_step = self.steps[len(up)].name if len(up) < len(self.steps) else "state_dir"
             outcomes.append(
-                StepOutcome(failed_step, "apply", Result.REFUSED if refused else Result.FAILED, self.monotonic() - t0, error=str(exc))
+                StepOutcome(failed_step, "apply", StepResult.REFUSED if refused else StepResult.FAILED, self.monotonic() - t0, error=str(exc))
             )
             rollback = self._undo_all(run, list(reversed(up)))
-            clean = all(o.result != Result.FAILED for o in rollback)
+            clean = all(o.result != StepResult.FAILED for o in rollback)
             role = Role.STANDBY if refused and clean else Role.FAILED
             report = Report(
                 Action.TAKEOVER,
@@ -447,13 +353,13 @@ class Engine:
                 if run.action == Action.RELEASE:
                     probe, _ = self._run_phase(run, step, "check", step.release_probe)
                     if not probe.up:
-                        out.append(StepOutcome(step.name, "check", Result.ALREADY, self.monotonic() - t0, probe.detail))
+                        out.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
                         continue
                 self._run_phase(run, step, "undo", step.undo)
                 self._run_phase(run, step, "verify-undone", step.verify_undone)
-                out.append(StepOutcome(step.name, "undo", Result.UNDONE, self.monotonic() - t0))
+                out.append(StepOutcome(step.name, "undo", StepResult.UNDONE, self.monotonic() - t0))
             except TwinstarError as exc:
-                out.append(StepOutcome(step.name, "undo", Result.FAILED, self.monotonic() - t0, error=str(exc)))
+                out.append(StepOutcome(step.name, "undo", StepResult.FAILED, self.monotonic() - t0, error=str(exc)))
         return out
 
     def _release(self) -> Report:
@@ -461,7 +367,7 @@ class Engine:
         # Release must finish even when asked to stop: the signals stay as they were
         # only while undoing; an interrupted release is recovered by the next one.
         outcomes = self._undo_all(run, list(reversed(self.steps)))
-        failures = [o for o in outcomes if o.result == Result.FAILED]
+        failures = [o for o in outcomes if o.result == StepResult.FAILED]
         report = Report(
             Action.RELEASE,
             ExitStatus.FAILED if failures else ExitStatus.OK,
@@ -484,14 +390,14 @@ class Engine:
             try:
                 probe = step.check() if action == Action.TAKEOVER else step.release_probe()
             except TwinstarError as exc:
-                outcomes.append(StepOutcome(step.name, "check", Result.FAILED, self.monotonic() - t0, error=str(exc)))
+                outcomes.append(StepOutcome(step.name, "check", StepResult.FAILED, self.monotonic() - t0, error=str(exc)))
                 continue
             if action == Action.TAKEOVER:
-                result = Result.ALREADY if probe.up else Result.WOULD_APPLY
+                result = StepResult.ALREADY if probe.up else StepResult.WOULD_APPLY
             else:
-                result = Result.WOULD_UNDO if probe.up else Result.ALREADY
+                result = StepResult.WOULD_UNDO if probe.up else StepResult.ALREADY
             outcomes.append(StepOutcome(step.name, "check", result, self.monotonic() - t0, probe.detail))
-        failed = any(o.result == Result.FAILED for o in outcomes)
+        failed = any(o.result == StepResult.FAILED for o in outcomes)
         try:
             role = self.store.read().role
         except TwinstarError:

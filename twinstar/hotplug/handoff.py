@@ -19,8 +19,8 @@ has begun since. The engine's own lock held by another process also blocks.
 A hand-off whose process is gone without progress, or a ``starting`` state
 whose process died, is stale and blocks nothing.
 
-Only :func:`read_node` and the helpers it uses run on the hook's fast path;
-everything else imports what it needs when it acts. An ``inline`` hand-off
+Only :func:`twinstar.fastpath.statefile.read_node` runs on the hook's fast
+path; everything here imports what it needs when it acts. An ``inline`` hand-off
 is only recorded here: the caller (:func:`twinstar.hotplug.hook.evaluate`)
 runs the transition.
 """
@@ -40,10 +40,30 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    # Types only: the hook never imports ``typing``.
+    from typing import NotRequired, TypedDict
+
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
     from twinstar.fastpath.decision import Decision
     from twinstar.fastpath.hooksettings import HookSettings
+    from twinstar.fastpath.statefile import NodeView
+
+    class HandoffRequest(TypedDict):
+        """One hand-off, as its maker records it."""
+
+        action: str  # takeover, release or switchover
+        time: float  # wall clock, for people
+        mode: str  # systemd, spawn, inline or switchover
+        node: str
+        pid: int | None  # the process doing it; None for systemd
+        start: NotRequired[int | None]  # that process's start time (procid), with pid
+
+    class HandoffRecord(HandoffRequest):
+        """``handoff.json``: the request stamped with the boot clock that :func:`pending` compares."""
+
+        at: float
+        boot_id: str
 
 SYSTEMD = words.SYSTEMD
 SPAWN = words.SPAWN
@@ -65,14 +85,6 @@ REARM_NICE = 10
 PASSED_ENV = ("TWINSTAR_CACHE_DIR", "TWINSTAR_USB_SIMULATOR", "TWINSTAR_USB_SIM_PORT", "TWINSTAR_CONFIG")
 
 
-# The hook's fast path: reading state.json and process identity (both stdlib-only and cheap).
-read_json_object = statefile.read_object
-read_node = statefile.read_node
-NodeView = statefile.NodeView
-process_start = procid.process_start
-process_alive = procid.process_alive
-
-
 # --- the hand-off record -------------------------------------------------------------------
 
 
@@ -82,16 +94,17 @@ def record_path(state_dir: str) -> str:
 
 def read_record(state_dir: str) -> dict[str, object] | None:
     try:
-        return read_json_object(record_path(state_dir))
+        return statefile.read_object(record_path(state_dir))
     except Exception:  # noqa: BLE001 - a torn or foreign record is treated as absent
         return None
 
 
-def write_record(state_dir: str, record: dict[str, object]) -> None:
+def write_record(state_dir: str, request: HandoffRequest) -> None:
     """Write the hand-off record, stamped with the boot clock (``at``, ``boot_id``) that :func:`pending` compares."""
-    from twinstar.engine.state import write_json
+    from twinstar.engine.statedir import write_json
 
-    write_json(record_path(state_dir), {**record, "at": procid.boottime(), "boot_id": procid.boot_id()})
+    record: HandoffRecord = {**request, "at": procid.boottime(), "boot_id": procid.boot_id()}
+    write_json(record_path(state_dir), record)
 
 
 def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) -> str | None:
@@ -100,7 +113,7 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
     Times are compared on the boot clock, which setting the wall clock does
     not move; a record from an earlier boot, or without that stamp, is stale.
     """
-    from twinstar.engine.state import FileLock
+    from twinstar.engine.lock import FileLock
 
     if FileLock(f"{state_dir}/{tsettings.LOCK_FILE}").held_by_other():
         return "a takeover or release is running (the engine lock is held)"
@@ -113,7 +126,7 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
     what = f"{record.get('action')} handed off {age:.1f} s ago ({record.get('mode')}"
     pid = record.get("pid")
     if pid is not None:
-        if process_alive(pid, record.get("start"), record.get("boot_id")):
+        if procid.process_alive(pid, record.get("start"), record.get("boot_id")):
             return f"{what}, pid {pid})"
         return None  # its process is gone and nothing happened: stale
     if age < SYSTEMD_GRACE:
@@ -213,8 +226,22 @@ def _run_in_background() -> None:
 
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
-    """The command line of a detached hand-off: no PATH needed, configuration explicit."""
+    """The command line of a detached hand-off: no PATH needed, configuration explicit (read by :func:`parse_runner_args`)."""
     return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
+
+
+#: What :func:`parse_runner_args` accepts.
+RUNNER_USAGE = "usage: python -m twinstar.cli.handoff_runner takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
+
+
+def parse_runner_args(args: list[str]) -> tuple[str, str, tuple[int, int] | None] | None:
+    """The action, configuration path and (for ``rearm``) USB bus and device of :func:`runner_argv`; None when malformed."""
+    if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm") or args[1] != "--config":
+        return None
+    action, path, rest = args[0], args[2], args[3:]
+    if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
+        return None
+    return action, path, (int(rest[0]), int(rest[1])) if rest else None
 
 
 def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -246,12 +273,12 @@ def act(
     hand-off mode used (None: nothing); for ``inline`` the caller runs the
     transition, after the lock is released.
     """
-    from twinstar.engine.state import FileLock
+    from twinstar.engine.lock import FileLock
     from twinstar.fastpath.decision import NOTHING, decide
 
     with FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
         readiness = compute()
-        node = read_node(settings.state_dir)
+        node = statefile.read_node(settings.state_dir)
         decision = decide(
             readiness,
             role=node.role,
@@ -267,17 +294,17 @@ def act(
             return decision, None, None
         action = decision.action
         how = resolve_mode(mode)
-        record: dict[str, object] = {"action": action, "time": time.time(), "mode": how, "node": settings.node, "pid": None}
+        record: HandoffRequest = {"action": action, "time": time.time(), "mode": how, "node": settings.node, "pid": None}
         if how == SYSTEMD:
             unit = tsettings.TAKEOVER_UNIT if action == "takeover" else tsettings.RELEASE_UNIT
             _systemctl(settings, unit)
             handed = f"{action} handed off to systemd ({unit})"
         elif how == SPAWN:
             pid = spawn_detached(runner_argv(settings, action), runner_env(environ))
-            record["pid"], record["start"] = pid, process_start(pid)
+            record["pid"], record["start"] = pid, procid.process_start(pid)
             handed = f"{action} handed off to a detached process (pid {pid})"
         else:
-            record["pid"], record["start"] = os.getpid(), process_start(os.getpid())
+            record["pid"], record["start"] = os.getpid(), procid.process_start(os.getpid())
             handed = f"{action} running in this process"
         write_record(settings.state_dir, record)
     return decision, handed, how

@@ -17,7 +17,7 @@ import os
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.fastpath import hooksettings, procid
+from twinstar.fastpath import hooksettings, procid, statefile
 from twinstar.fastpath.decision import (
     AFTER_TRANSITION,
     EVENT,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
-    from twinstar.engine.runner import Report
+    from twinstar.engine.report import Report
     from twinstar.fastpath.hooksettings import HookSettings
 
 #: The uevent actions the hook acts on (the rule passes no others).
@@ -65,7 +65,7 @@ class Event:
         return f"{action} {shown(self.xbus) if self.xbus else '(no XBUS_NAME)'}"
 
 
-class Outcome:
+class Evaluation:
     """What one evaluation saw, decided and did."""
 
     __slots__ = ("event", "trigger", "readiness", "decision", "handed_off", "report", "notes", "exit_status")
@@ -111,7 +111,7 @@ def evaluate(
     environ: Mapping[str, str] | None = None,
     event_time: float | None = None,
     chain: int = 0,
-) -> Outcome:
+) -> Evaluation:
     """Look at the units and the node, decide, and hand off what the decision says.
 
     ``config`` is the full configuration or the hook's cached settings;
@@ -129,7 +129,7 @@ def evaluate(
     readiness = current_readiness(settings)
     maintenance = os.path.lexists(settings.maintenance_file)
     if needs_node_state(readiness):
-        node = handoff.read_node(settings.state_dir)
+        node = statefile.read_node(settings.state_dir)
         decision = decide(
             readiness,
             role=node.role,
@@ -142,7 +142,7 @@ def evaluate(
         )
     else:
         decision = decide(readiness, role=None)
-    outcome = Outcome(event, trigger, readiness, decision)
+    evaluation = Evaluation(event, trigger, readiness, decision)
     if decision.action != NOTHING:
         # Decide again under the hand-off lock, with fresh readiness and state.
         latest: list[Readiness] = []
@@ -152,33 +152,33 @@ def evaluate(
             return latest[-1]
 
         decision, handed, how = handoff.act(settings, fresh, trigger=trigger, event_time=event_time, mode=mode, environ=env)
-        outcome.readiness = latest[-1] if latest else readiness
-        outcome.decision, outcome.handed_off = decision, handed
+        evaluation.readiness = latest[-1] if latest else readiness
+        evaluation.decision, evaluation.handed_off = decision, handed
         if how == handoff.INLINE:
-            outcome.report = run_transition(settings, decision.action, mode=mode, environ=env, chain=chain)
-            if not outcome.report.ok:
-                outcome.exit_status = int(outcome.report.exit_status)
+            evaluation.report = run_transition(settings, decision.action, mode=mode, environ=env, chain=chain)
+            if not evaluation.report.ok:
+                evaluation.exit_status = int(evaluation.report.exit_status)
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
-        _rearm(settings, outcome, event, mode, env)
-    return outcome
+        _rearm(settings, evaluation, event, mode, env)
+    return evaluation
 
 
-def _rearm(settings: HookSettings, outcome: Outcome, event: Event, mode: str, env: Mapping[str, str]) -> None:
+def _rearm(settings: HookSettings, evaluation: Evaluation, event: Event, mode: str, env: Mapping[str, str]) -> None:
     """Hand the watchdog re-arm of the event's unit off, when that unit is listed."""
     if not event.xbus:
         return
-    item = outcome.readiness.entry_for(event.xbus.lower())
+    item = evaluation.readiness.entry_for(event.xbus.lower())
     if item is None or item.unit is None or item.state == readiness_mod.CONFLICT:
         return
     unit = sysfs.find(settings.sysfs, event.xbus, transport=True)
     if unit is None or unit.busnum is None or unit.devnum is None:
-        outcome.notes.append("watchdog not re-armed: the unit has no USB transport link")
+        evaluation.notes.append("watchdog not re-armed: the unit has no USB transport link")
         return
     try:
-        outcome.notes.append(handoff.rearm(settings, unit.busnum, unit.devnum, mode=mode, environ=env))
+        evaluation.notes.append(handoff.rearm(settings, unit.busnum, unit.devnum, mode=mode, environ=env))
     except Exception as exc:  # noqa: BLE001 - reported in the event's line; the decision stands
-        outcome.notes.append(f"watchdog re-arm failed: {exc}")
-        outcome.exit_status = outcome.exit_status or EXIT_FAILED
+        evaluation.notes.append(f"watchdog re-arm failed: {exc}")
+        evaluation.exit_status = evaluation.exit_status or EXIT_FAILED
 
 
 def run_transition(
@@ -198,10 +198,10 @@ def run_transition(
     log_line(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
     if chain + 1 < handoff.MAX_CHAIN:
         try:
-            outcome = evaluate(settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1)
+            evaluation = evaluate(settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1)
         except Exception as exc:  # noqa: BLE001 - the transition itself is done; report and go on
             log_line(f"after {action}: {exc}", error=True)
         else:
-            if outcome.handed_off:
-                log_line(f"after {action}: {outcome.line()}")
+            if evaluation.handed_off:
+                log_line(f"after {action}: {evaluation.line()}")
     return report

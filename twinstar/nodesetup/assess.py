@@ -33,7 +33,7 @@ from twinstar.nodesetup.xppgen import OrderedUnit, connector_problem, label_prob
 from twinstar.ops.findings import Finding, Level, exit_status
 
 if TYPE_CHECKING:  # the rows are read at the edge (probe); deciding needs no USB stack
-    from twinstar.usb.units import UnitStatus
+    from twinstar.usb.units import UnitStatusRow
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def assess(
     driver_present: bool,
     units: Sequence[Unit],
     xpds: Mapping[str, XpdReading],
-    usb_rows: Sequence[UnitStatus],
+    usb_rows: Sequence[UnitStatusRow],
     usb_error: str | None = None,
 ) -> Assessment:
     """All findings, and the units in registration order (empty unless every unit is usable)."""

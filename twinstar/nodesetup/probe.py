@@ -12,10 +12,10 @@ from twinstar.nodesetup.assess import Assessment, assess
 from twinstar.nodesetup.xpds import read_xpds
 
 if TYPE_CHECKING:  # pyusb is imported only when USB is read
-    from twinstar.usb.units import UnitStatus
+    from twinstar.usb.units import UnitStatusRow
 
 
-def usb_rows(config: Config) -> tuple[list[UnitStatus], str | None]:
+def usb_rows(config: Config) -> tuple[list[UnitStatusRow], str | None]:
     """Each Astribank's TwinStar state over USB, or why none could be read."""
     from twinstar.usb.transport import NO_UNIT
     from twinstar.usb.units import Astribanks, query

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterable
 
 from twinstar.config import Config, DrbdSpec, IpSpec
-from twinstar.engine import state
+from twinstar.engine import statedir
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, StateDirError, TwinstarError
 from twinstar.fastpath import safefile
@@ -80,7 +80,7 @@ def check_state_dir(config: Config) -> Iterable[Finding]:
             yield Finding(Level.ERROR, "state_dir", f"{path} does not exist and {parent} is not writable")
         return
     try:
-        state.check_state_dir(path, st)
+        statedir.check_state_dir(path, st)
     except StateDirError as exc:
         yield Finding(Level.ERROR, "state_dir", str(exc))
         return
@@ -116,13 +116,13 @@ def check_installation(config: Config) -> Iterable[Finding]:
     """The udev rule, hooks, program link and systemd units that make install laid out."""
     from importlib import metadata
 
-    from twinstar.ops import installation
+    from twinstar.ops import installcheck
 
     try:
         version: str | None = metadata.version("twinstar")
     except metadata.PackageNotFoundError:
         version = None
-    yield from installation.check_installed(installation.find_manifest(), version=version)
+    yield from installcheck.check_installed(installcheck.find_manifest(), version=version)
 
 
 CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]

@@ -24,17 +24,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from twinstar.config import Config
 from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.runner import Engine, Report, engine_for
+from twinstar.engine.report import Report
+from twinstar.engine.runner import Engine, engine_for
 from twinstar.errors import ExitStatus, ProgramError, RefusedError, TwinstarError
+from twinstar.fastpath import procid
 from twinstar.usb.units import (
     Astribanks,
-    Outcome,
-    UnitStatus,
+    UnitOutcome,
+    UnitStatusRow,
     jump,
     overall_status,
     run_each,
@@ -64,7 +66,7 @@ class SwitchoverReport:
     power: list[PowerCheck] = field(default_factory=list)
     drain: str | None = None
     release: Report | None = None
-    jump: list[Outcome] = field(default_factory=list)
+    jump: list[UnitOutcome] = field(default_factory=list)
     error: str | None = None
     duration: float = 0.0
 
@@ -81,7 +83,7 @@ class SwitchoverReport:
         }
 
 
-def check_power(rows: Sequence[UnitStatus]) -> list[PowerCheck]:
+def check_power(rows: Sequence[UnitStatusRow]) -> list[PowerCheck]:
     """The peer-port power of each TwinStar unit (pure); units that are not capable are left out."""
     checks = []
     for row in rows:
@@ -143,6 +145,7 @@ class Switchover:
     hw: Astribanks
     engine: Engine
     runner: ProgramRunner
+    _: KW_ONLY
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
 
@@ -189,7 +192,7 @@ class Switchover:
         again after the release, whose end counts as a newer transition.
         """
         from twinstar import settings
-        from twinstar.engine.state import FileLock
+        from twinstar.engine.lock import FileLock
         from twinstar.hotplug import handoff
 
         state_dir = self.config.state_dir
@@ -203,7 +206,7 @@ class Switchover:
                     "mode": "switchover",
                     "node": self.config.node,
                     "pid": pid,
-                    "start": handoff.process_start(pid),
+                    "start": procid.process_start(pid),
                 },
             )
 

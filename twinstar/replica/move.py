@@ -1,45 +1,9 @@
 """``replica add``: move a path into the replica and leave a symlink, crash-safely.
 
-For ``/etc/asterisk`` and the replica ``/replica`` (helper names in
-:mod:`twinstar.replica.paths`), a move goes through these steps; the stage
-named after each is where the optional checkpoint runs (fault injection):
-
-1. Journal the move in ``/replica/.twinstar/moves.json`` (see
-   :mod:`twinstar.replica.manifest`). From now on the helper names and
-   ``/replica/etc/asterisk`` belong to this move.
-2. Copy ``/etc/asterisk`` to ``/replica/etc/.asterisk.twinstar-partial``
-   (``copying`` after the first file, ``copied`` at the end); ``sync``.
-3. Verify the copy against the original, every file byte by byte (``verified``).
-4. Rename the partial copy to ``/replica/etc/asterisk``, fsync (``committed``).
-5. Create the symlink ``/etc/.asterisk.twinstar-link`` -> ``/replica/etc/asterisk``
-   (``link-created``) and swap it with ``/etc/asterisk`` in one atomic
-   ``renameat2(RENAME_EXCHANGE)`` (``exchanged``); the original is now at
-   ``/etc/.asterisk.twinstar-link`` and is renamed to ``/etc/.asterisk.twinstar-old``
-   (``switched``). Where the filesystem cannot exchange, the original is renamed
-   to ``-old`` first (``moved-aside``) and the symlink renamed into its place
-   (``switched``).
-6. Record the path in the managed list on the replica and in the local copy
-   (``recorded``).
-7. Compare ``-old`` with the replica copy once more, journal that its removal
-   started (a re-run then finishes the removal without comparing), remove it
-   (``old-removed``); clear the journal entry.
-
-Any interruption leaves the original either at its path or, during step 5,
-under one of the helper names next to it, and the verified copy on the
-replica; nothing is deleted until the copy has been verified (twice, for the
-original). Re-running ``replica add`` for the same path reads the real state
-of the five names (path, link, old, partial, target) and carries on from
-there: a partial copy is discarded and redone, a finished copy is verified
-again (the original may have changed meanwhile) and redone if it differs.
-
-Bad input (exit 2) is detected before anything changes. A failed copy
-(ENOSPC, I/O error, a difference found by the verification) removes the
-partial copy and the journal entry and leaves the original untouched (exit 1).
-Any other OS error (a full replica when the journal is written, a failed
-rename, a read-only filesystem, a local list that cannot be written) stops
-the move with an error saying where the original is (exit 1); the journal
-keeps the move resumable. The local list is written once before the first
-move, so a node where it cannot be written fails before anything changes.
+One idea, and why it is over 400 lines: the move is one sequence of stages,
+each resumable from the real state of five names; split, the order that
+makes it crash-safe would be spread over modules. The stages and what an
+interruption leaves are in docs/architecture.md ("The crash-safe move").
 """
 
 from __future__ import annotations
@@ -52,10 +16,10 @@ import signal
 import socket
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 
-from twinstar.engine.state import FileLock
+from twinstar.engine.lock import FileLock
 from twinstar.errors import BadInputError, TwinstarError
 from twinstar.fastpath.atomic import exchange, fsync_dir
 from twinstar.replica import inuse
@@ -133,7 +97,7 @@ class SwitchMode(StrEnum):
     RENAME = "rename"  # two renames
 
 
-class Outcome(StrEnum):
+class MoveOutcome(StrEnum):
     MOVED = "moved"
     RESUMED = "resumed"  # an interrupted move was completed
 
@@ -142,7 +106,7 @@ class Outcome(StrEnum):
 class MoveReport:
     path: str
     target: str
-    outcome: Outcome
+    outcome: MoveOutcome
     entries: int = 0
     bytes: int = 0
 
@@ -157,6 +121,7 @@ class Mover:
 
     replica: Replica
     local_manifest: str
+    _: KW_ONLY
     force: bool = False
     checkpoint: Checkpoint = no_checkpoint
     switch: SwitchMode = SwitchMode.EXCHANGE
@@ -258,7 +223,7 @@ class Mover:
                 stats = copied
             if done:
                 break
-        outcome = Outcome.RESUMED if resumed else Outcome.MOVED
+        outcome = MoveOutcome.RESUMED if resumed else MoveOutcome.MOVED
         logger.info("%s: %s to %s", mp.path, outcome.value, mp.target)
         return MoveReport(mp.path, mp.target, outcome, entries=stats[0], bytes=stats[1])
 

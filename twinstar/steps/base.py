@@ -26,7 +26,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Generic, TypeVar
 
 from twinstar.engine.proc import ProgramRunner
@@ -53,6 +53,7 @@ class StepContext:
 
     config: Config
     runner: ProgramRunner
+    _: KW_ONLY
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("twinstar.steps"))
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic

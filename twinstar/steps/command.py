@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 
-from twinstar.engine.state import create_marker, marker_exists
+from twinstar.engine.statedir import create_marker, marker_exists
 from twinstar.errors import ProgramError, StateError, StepError
 from twinstar.steps.base import Probe, Step, StepContext
 from twinstar.steps.command_spec import CommandSpec

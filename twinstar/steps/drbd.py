@@ -6,7 +6,7 @@ of the peer or fencing, is a refusal and is not retried); fsck when the
 filesystem type needs it; mount. A mount that fails after the promotion
 demotes again. undo: unmount; when the mount is busy, wait ``kill_grace``,
 then SIGTERM the processes holding it, SIGKILL those still there after
-``kill_grace``, reporting each; then ``drbdadm secondary RES``. Release runs undo while either part is up
+``kill_grace``, reporting each (:mod:`twinstar.steps.holders`); then ``drbdadm secondary RES``. Release runs undo while either part is up
 (Primary, or the device mounted), so a takeover or release killed between
 the role change and the mount leaves nothing that blocks the peer.
 
@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import stat
-import time
 from dataclasses import dataclass
 
-from twinstar.engine.proc import Result
+from twinstar.engine.proc import ProgramResult
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
+from twinstar.steps.holders import find_holders, stop_holders
 
 PRIMARY = "Primary"
 #: drbdadm's exit status when DRBD refuses a promotion (peer Primary, not outdated).
@@ -43,7 +41,6 @@ DRBDADM_REFUSED = 17
 FSCK_TYPES = frozenset({"ext2", "ext3", "ext4"})
 _BACKOFF_START = 0.2
 _BACKOFF_MAX = 2.0
-_KILL_WAIT = 5.0
 #: How long what a check read stands for the apply or undo right after it (seconds).
 FRESH = 1.0
 
@@ -118,88 +115,6 @@ class _Reading:
     mount: Mount | None
 
 
-# --- processes holding a mount ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Holder:
-    pid: int
-    comm: str
-
-
-def _majmin_hex(text: str) -> tuple[int, int] | None:
-    major, _, minor = text.partition(":")
-    try:
-        return int(major, 16), int(minor, 16)
-    except ValueError:
-        return None
-
-
-def _holds(base: str, dev: int) -> bool:
-    for link in ("cwd", "root", "exe"):
-        try:
-            if os.stat(f"{base}/{link}").st_dev == dev:
-                return True
-        except OSError:
-            pass
-    try:
-        fds = os.listdir(f"{base}/fd")
-    except OSError:
-        fds = []
-    for fd in fds:
-        try:
-            if os.stat(f"{base}/fd/{fd}").st_dev == dev:
-                return True
-        except OSError:
-            pass
-    want = (os.major(dev), os.minor(dev))
-    try:
-        with open(f"{base}/maps") as f:
-            for line in f:
-                fields = line.split(maxsplit=5)
-                if len(fields) >= 5 and fields[4] != "0" and _majmin_hex(fields[3]) == want:
-                    return True
-    except OSError:
-        pass
-    return False
-
-
-def find_holders(dev: int, *, proc: str = "/proc") -> list[Holder]:
-    """Processes with a cwd, root, executable, open file or mapping on filesystem ``dev``."""
-    me = os.getpid()
-    holders = []
-    for entry in os.scandir(proc):
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        base = f"{proc}/{entry.name}"
-        if _holds(base, dev):
-            try:
-                with open(f"{base}/comm") as f:
-                    comm = f.read().strip()
-            except OSError:
-                comm = "?"
-            holders.append(Holder(int(entry.name), comm))
-    return holders
-
-
-def _wait_exited(pidfds: dict[int, int], timeout: float) -> set[int]:
-    """Wait up to ``timeout`` for the processes behind ``pidfds`` (pid -> fd); the pids still running."""
-    poller = select.poll()
-    for fd in pidfds.values():
-        poller.register(fd, select.POLLIN)
-    running = set(pidfds)
-    by_fd = {fd: pid for pid, fd in pidfds.items()}
-    deadline = time.monotonic() + timeout
-    while running:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        for fd, _ in poller.poll(left * 1000):
-            poller.unregister(fd)
-            running.discard(by_fd[fd])
-    return running
-
-
 # --- the step ----------------------------------------------------------------------------
 
 
@@ -219,7 +134,7 @@ class DrbdStep(Step):
 
     # -- reading state --
 
-    def _drbdadm(self, *args: str, ok_codes: tuple[int, ...] | None = (0,)) -> Result:
+    def _drbdadm(self, *args: str, ok_codes: tuple[int, ...] | None = (0,)) -> ProgramResult:
         # No "--" here: drbdadm passes what follows "--" on to drbdsetup as
         # options. The resource name is validated at load (never starts with -).
         argv = ["drbdadm", *args, self.spec.resource]
@@ -444,7 +359,7 @@ class DrbdStep(Step):
             self.ctx.sleep(min(0.2, max(0.0, deadline - self.ctx.monotonic())))
             if self._try_umount() is None:
                 return
-        self._kill_holders(dev)
+        stop_holders(dev, grace=self.spec.kill_grace, log=self.ctx.log, who=self.name, what=self.spec.mountpoint)
         problem = self._try_umount()
         if problem is not None:
             left = ", ".join(f"{h.pid} ({h.comm})" for h in find_holders(dev)) or "none found (kernel users?)"
@@ -452,36 +367,3 @@ class DrbdStep(Step):
                 self.name,
                 f"cannot unmount {self.spec.mountpoint}: {problem}; processes still holding it: {left}",
             )
-
-    def _kill_holders(self, dev: int) -> None:
-        pidfds: dict[int, int] = {}
-        comms: dict[int, str] = {}
-        try:
-            for holder in find_holders(dev):
-                try:
-                    fd = os.pidfd_open(holder.pid)
-                except ProcessLookupError:
-                    continue
-                pidfds[holder.pid], comms[holder.pid] = fd, holder.comm
-                self.ctx.log.warning(
-                    "%s: terminating pid %d (%s) holding %s", self.name, holder.pid, holder.comm, self.spec.mountpoint
-                )
-                _signal(fd, signal.SIGTERM)
-            survivors = _wait_exited(pidfds, self.spec.kill_grace)
-            for pid in sorted(survivors):
-                self.ctx.log.warning(
-                    "%s: killing pid %d (%s), still holding %s after SIGTERM",
-                    self.name, pid, comms[pid], self.spec.mountpoint,
-                )
-                _signal(pidfds[pid], signal.SIGKILL)
-            _wait_exited({pid: pidfds[pid] for pid in survivors}, _KILL_WAIT)
-        finally:
-            for fd in pidfds.values():
-                os.close(fd)
-
-
-def _signal(pidfd: int, sig: int) -> None:
-    try:
-        signal.pidfd_send_signal(pidfd, sig)
-    except ProcessLookupError:
-        pass

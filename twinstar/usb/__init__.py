@@ -8,5 +8,6 @@ hook path. Modules:
 - :mod:`~twinstar.usb.transport` pyusb: find units, claim, serialise, map errors
 - :mod:`~twinstar.usb.units` status/ports/watchdog/jump on each unit
 - :mod:`~twinstar.usb.watchdog` the hook's watchdog re-arm
-- :mod:`~twinstar.usb.sim` the simulated Astribank (a pyusb backend)
+- :mod:`~twinstar.usb.sim` the simulated Astribank's state file
+- :mod:`~twinstar.usb.simbackend` the simulated Astribank (a pyusb backend)
 """

@@ -52,7 +52,7 @@ class EepromType(IntEnum):
 
 
 @dataclass(frozen=True)
-class UnitStatus:
+class FirmwareStatus:
     """STATUS_GET: EEPROM type, FPGA state, firmware versions."""
 
     eeprom_type: EepromType
@@ -85,18 +85,18 @@ def _text(raw: bytes) -> str:
     return "".join(chr(b) if 0x20 <= b < 0x7F else "_" for b in raw).strip()
 
 
-def encode_status(status: UnitStatus) -> bytes:
+def encode_status(status: FirmwareStatus) -> bytes:
     i2cs = (int(status.eeprom_type) & 3) << 3
     versions = b"".join(v.encode("ascii")[:6].ljust(6, b" ") for v in (
         status.usb_version, status.fpga_version, status.eeprom_version))
     return bytes([i2cs, 1 if status.fpga_loaded else 0]) + versions
 
 
-def decode_status(payload: bytes) -> UnitStatus:
+def decode_status(payload: bytes) -> FirmwareStatus:
     if len(payload) < STATUS_LEN:
         raise xtalk.FrameError(f"STATUS_GET payload is {len(payload)} bytes, expected {STATUS_LEN}")
     i2cs, st = payload[0], payload[1]
-    return UnitStatus(
+    return FirmwareStatus(
         eeprom_type=EepromType((i2cs >> 3) & 3),
         fpga_loaded=bool(st & 1),
         usb_version=_text(payload[2:8]),
@@ -145,7 +145,7 @@ def product_note(product_id: int) -> str | None:
     return None
 
 
-def twinstar_capability(product_id: int, status: UnitStatus, caps: Capabilities) -> str | None:
+def twinstar_capability(product_id: int, status: FirmwareStatus, caps: Capabilities) -> str | None:
     """None when the unit is TwinStar-capable, else the reason it is not (section 3)."""
     note = product_note(product_id)
     if note:
@@ -213,7 +213,7 @@ class MppSession:
             )
         return self._check(request, raw, op, acked=acked, min_payload=min_payload)
 
-    def status(self) -> UnitStatus:
+    def status(self) -> FirmwareStatus:
         return decode_status(self.exchange(Op.STATUS_GET, min_payload=STATUS_LEN))
 
     def caps(self) -> Capabilities:

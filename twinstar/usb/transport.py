@@ -15,14 +15,14 @@ import errno
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.config import UsbConfig
-from twinstar.engine.state import wait_flock
+from twinstar.engine.lock import wait_flock
 from twinstar.errors import TwinstarError, UsageError, UsbError
 from twinstar.usb import mpp
 from twinstar.usb.errors import (
@@ -47,6 +47,7 @@ NO_UNIT = "no TwinStar-capable Astribank is connected to this host"
 class BusChoice:
     """Real USB (``simulator`` None) or a simulator state file seen from ``port``."""
 
+    _: KW_ONLY
     simulator: str | None = None
     port: int = 0
     lock_dir: str = LOCK_DIR
@@ -72,7 +73,7 @@ def choose_bus(usb_config: UsbConfig, environ: Mapping[str, str] | None = None) 
 def open_backend(choice: BusChoice) -> Any:
     """The pyusb backend for ``choice``; for real USB, libusb or a clear error."""
     if choice.simulator is not None:
-        from twinstar.usb.sim import SimBackend
+        from twinstar.usb.simbackend import SimBackend
 
         return SimBackend(choice.simulator, port=choice.port)
     import usb.backend.libusb0  # type: ignore[import-untyped]  # pyusb ships no type information

@@ -1,7 +1,7 @@
 """The TwinStar operations on the units this host sees: status, ports, watchdog, jump.
 
 Each operation runs on every selected unit; a failure on one unit is recorded
-in its :class:`Outcome` and the others still run. Commands print the outcomes
+in its :class:`UnitOutcome` and the others still run. Commands print the outcomes
 and derive the exit status with :func:`overall_status`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -75,12 +75,13 @@ def capability_note(session: mpp.MppSession, unit: UsbUnit) -> str | None:
 
 
 @dataclass(frozen=True)
-class UnitStatus:
+class UnitStatusRow:
     """One row of ``twinstar status``."""
 
     device: str
     label: str
     product: str
+    _: KW_ONLY
     capable: bool | None = None
     note: str | None = None
     port: int | None = None
@@ -102,9 +103,9 @@ class UnitStatus:
         }
 
 
-def query(hw: Astribanks, unit: UsbUnit) -> UnitStatus:
+def query(hw: Astribanks, unit: UsbUnit) -> UnitStatusRow:
     """Read one unit's TwinStar state; errors end up in the row, not raised."""
-    base = UnitStatus(device=unit.name, label=unit.label, product=f"{unit.product_id:04x}")
+    base = UnitStatusRow(device=unit.name, label=unit.label, product=f"{unit.product_id:04x}")
     note = mpp.product_note(unit.product_id)
     if note is not None:
         return replace(base, capable=False, note=note)
@@ -121,7 +122,7 @@ def query(hw: Astribanks, unit: UsbUnit) -> UnitStatus:
         return replace(base, error=str(exc))
 
 
-def status_rows(hw: Astribanks) -> list[UnitStatus]:
+def status_rows(hw: Astribanks) -> list[UnitStatusRow]:
     units = hw.units()
     return [query(hw, u) for u in units]
 
@@ -138,11 +139,11 @@ def _yes(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     return "-" if value is None else (yes if value else no)
 
 
-def render_status(rows: Sequence[UnitStatus] | Sequence[Mapping[str, Any]]) -> str:
+def render_status(rows: Sequence[UnitStatusRow] | Sequence[Mapping[str, Any]]) -> str:
     """The USB table of ``twinstar status`` (columns of the original tool, plus LABEL and NOTE)."""
     lines = [f"{'DEVICE':<15}{'LABEL':<21}{'PORT':<10}{'WATCHDOG':<15}{'POWER0':<10}{'POWER1':<10}NOTE"]
     for row in rows:
-        r = row.to_json() if isinstance(row, UnitStatus) else dict(row)
+        r = row.to_json() if isinstance(row, UnitStatusRow) else dict(row)
         note = ""
         if r["error"]:
             note = f"error: {r['error']}"
@@ -160,7 +161,7 @@ def render_status(rows: Sequence[UnitStatus] | Sequence[Mapping[str, Any]]) -> s
 # --- operations on each unit ---------------------------------------------------------------
 
 
-class Result(StrEnum):
+class UnitResult(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
@@ -168,11 +169,11 @@ class Result(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class UnitOutcome:
     """What an operation did on one unit."""
 
     unit: str
-    result: Result
+    result: UnitResult
     message: str
 
 
@@ -182,7 +183,7 @@ After = Callable[[UsbUnit, str], str]
 
 def run_each(
     hw: Astribanks, units: Sequence[UsbUnit], action: Action, *, explicit: bool, after: After | None = None
-) -> list[Outcome]:
+) -> list[UnitOutcome]:
     """Run ``action`` on each TwinStar-capable unit; never stops at a failing unit.
 
     Units that are not TwinStar-capable are skipped when the operator did not
@@ -195,15 +196,15 @@ def run_each(
             message = on_capable(hw, unit, action)
             if after is not None:
                 message = after(unit, message)
-            outcomes.append(Outcome(unit.title, Result.DONE, message))
+            outcomes.append(UnitOutcome(unit.title, UnitResult.DONE, message))
         except NotCapableError as exc:
             if explicit:
-                outcomes.append(Outcome(unit.title, Result.FAILED, str(exc)))
+                outcomes.append(UnitOutcome(unit.title, UnitResult.FAILED, str(exc)))
             else:
-                outcomes.append(Outcome(unit.title, Result.SKIPPED, f"not TwinStar-capable: {exc.note}"))
+                outcomes.append(UnitOutcome(unit.title, UnitResult.SKIPPED, f"not TwinStar-capable: {exc.note}"))
         except TwinstarError as exc:
             refused = exc.exit_status == ExitStatus.REFUSED
-            outcomes.append(Outcome(unit.title, Result.REFUSED if refused else Result.FAILED, str(exc)))
+            outcomes.append(UnitOutcome(unit.title, UnitResult.REFUSED if refused else UnitResult.FAILED, str(exc)))
     return outcomes
 
 
@@ -218,14 +219,14 @@ def on_capable(hw: Astribanks, unit: UsbUnit, action: Action) -> str:
     raise NotCapableError(unit.title, note)
 
 
-def overall_status(outcomes: Sequence[Outcome]) -> ExitStatus:
+def overall_status(outcomes: Sequence[UnitOutcome]) -> ExitStatus:
     """1 if any unit failed, else 3 if any was refused, else 0 (none done at all: 1)."""
     results = {o.result for o in outcomes}
-    if Result.FAILED in results:
+    if UnitResult.FAILED in results:
         return ExitStatus.FAILED
-    if Result.REFUSED in results:
+    if UnitResult.REFUSED in results:
         return ExitStatus.REFUSED
-    if Result.DONE not in results:
+    if UnitResult.DONE not in results:
         return ExitStatus.FAILED
     return ExitStatus.OK
 

@@ -1,0 +1,85 @@
+"""The exclusive locks in ``state_dir``: the engine's lock and the hand-off lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from dataclasses import dataclass, field
+
+from twinstar.engine.statedir import ensure_dir, open_private, write_all
+from twinstar.errors import LockBusyError, StateError
+
+
+def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
+    """Take an exclusive flock(2) on ``fd``, waiting at most ``timeout`` seconds; False if not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+
+
+@dataclass
+class FileLock:
+    """An exclusive flock(2) on a file in ``state_dir``; released when the process dies.
+
+    ``with FileLock(path, timeout=...):`` takes the lock (waiting at most
+    ``timeout`` seconds, 0 = not at all; :class:`~twinstar.errors.LockBusyError`
+    when another process keeps it) and releases it at the end of the block.
+    """
+
+    path: str
+    timeout: float = field(default=0.0, kw_only=True)
+    fd: int | None = field(default=None, init=False)
+
+    def acquire(self, *, timeout: float, poll: float = 0.02) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
+        ensure_dir(os.path.dirname(self.path))
+        fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
+        if not wait_flock(fd, timeout=timeout, poll=poll):
+            os.close(fd)
+            raise LockBusyError(
+                f"another twinstar process holds {self.path} (waited {timeout:g} s)",
+                hint="wait for it to finish; see the journal in the state directory",
+            )
+        try:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError as exc:
+                raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
+            write_all(fd, f"{os.getpid()}\n".encode(), self.path)
+        except StateError:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def held_by_other(self) -> bool:
+        """True when another process holds the lock right now (does not take it)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def __enter__(self) -> FileLock:
+        self.acquire(timeout=self.timeout)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,82 @@
+"""The JSON records the engine writes: state.json's last transition and the journal's lines.
+
+Typed so that a writer cannot drop or misspell a key that ``twinstar status``,
+the daemon or an operator reading the journal relies on; readers get plain
+JSON back (what is on disk is not trusted to match).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+
+class StepJson(TypedDict):
+    """One step's outcome in a report (:meth:`twinstar.engine.report.StepOutcome.to_json`)."""
+
+    step: str
+    phase: str
+    result: str
+    duration_ms: float
+    detail: str
+    error: str | None
+
+
+class Transition(TypedDict):
+    """How the last takeover or release ended: ``last_transition`` in state.json."""
+
+    action: str
+    result: str  # ok, refused or failed
+    started: float
+    ended: float
+    duration_ms: float
+    error: str | None
+    recovered: str | None
+    steps: list[StepJson]
+    rollback: list[StepJson]
+
+
+class BeginLine(TypedDict):
+    ts: float
+    run: str
+    event: Literal["begin"]
+    action: str
+    pid: int
+
+
+class EndLine(Transition):
+    ts: float
+    event: Literal["end"]
+
+
+class RecoveryLine(TypedDict):
+    ts: float
+    event: Literal["recovery"]
+    action: str
+    message: str
+
+
+class PhaseLine(TypedDict):
+    """One phase of one step: ``result`` is ``started`` when it begins, then up, down, ok, failed or refused."""
+
+    run: str
+    action: str
+    step: str
+    phase: str
+    start: float
+    result: str
+    end: NotRequired[float]
+    error: NotRequired[str]
+
+
+class StepDownLine(TypedDict):
+    """The daemon found a step down while active and ``action`` says what it did."""
+
+    ts: float
+    event: Literal["step-down"]
+    step: str
+    detail: str
+    action: str  # logged, restarted or restart-failed
+    error: NotRequired[str]
+
+
+JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | StepDownLine

@@ -1,0 +1,182 @@
+"""The files in ``state_dir``: a private directory, never read or written through a symlink.
+
+Files are opened with O_NOFOLLOW and replaced atomically, so a crash leaves
+the old or the new content, never a mix, and a planted symlink is refused.
+The lock and the journal must be regular files with a single link (a planted
+hard link is never truncated or appended to); every failed write is a StateError.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+
+from twinstar.errors import StateDirError, StateError
+from twinstar.fastpath import statefile
+from twinstar.fastpath.atomic import replace_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+
+def ensure_dir(path: str) -> None:
+    """Create ``state_dir`` (mode 0700) or check that it is a real, private directory.
+
+    A ``state_dir`` that is not a directory (a file, a symlink, dangling or
+    not), or that others own or may write, is bad input: StateDirError (exit 2),
+    nothing created.
+    """
+    try:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            st = os.lstat(path)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.ELOOP):
+            raise StateDirError(
+                f"cannot create state directory {path}: {exc.strerror} (a file or symlink is in the way)",
+                hint="set state_dir to a directory, or remove what is in the way",
+            ) from None
+        raise StateError(f"cannot create state directory {path}: {exc.strerror}") from None
+    check_state_dir(path, st)
+
+
+def check_state_dir(path: str, st: os.stat_result) -> None:
+    """Raise StateDirError unless ``st`` (``lstat`` of ``path``) is a private directory of this user."""
+    if stat.S_ISLNK(st.st_mode):
+        dangling = "" if os.path.exists(path) else "dangling "
+        raise StateDirError(
+            f"state directory {path} is not a directory but a {dangling}symlink to {os.readlink(path)!r}; refusing to follow it",
+            hint="set state_dir to the real directory, or remove the link",
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise StateDirError(
+            f"state directory {path} is not a directory but {kind(st.st_mode)}",
+            hint="set state_dir to a directory, or remove what is in the way",
+        )
+    if st.st_uid != os.geteuid():
+        raise StateDirError(
+            f"state directory {path} is owned by uid {st.st_uid}, not by this user",
+            hint=f"remove it or chown it to uid {os.geteuid()}",
+        )
+    if st.st_mode & 0o022:
+        raise StateDirError(
+            f"state directory {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            "anyone could replace the node's state or journal",
+            hint=f"chmod go-w {path}",
+        )
+
+
+def kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words."""
+    for test, word in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return word
+    return "a special file"
+
+
+def _check_private(fd: int, path: str) -> None:
+    """Refuse an open state file that is not a regular file with one link (a planted hard link or FIFO)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise StateError(f"{path} is {kind(st.st_mode)}, not a regular file; refusing to use it", hint="remove it")
+    if st.st_nlink > 1:
+        os.close(fd)
+        raise StateError(
+            f"{path} has {st.st_nlink} hard links; refusing to write a file that is also elsewhere",
+            hint="remove it; twinstar creates it again",
+        )
+
+
+def _open_nofollow(path: str, flags: int, mode: int = 0o600) -> int:
+    """Open a file in ``state_dir``: never through a symlink, never blocking on a FIFO."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
+        raise StateError(f"cannot open {path}: {exc.strerror}") from None
+
+
+def open_private(path: str, flags: int) -> int:
+    """Open (or create, mode 0600) a state file that must be a regular file with one link."""
+    fd = _open_nofollow(path, flags)
+    _check_private(fd, path)
+    return fd
+
+
+def write_all(fd: int, data: bytes, path: str) -> None:
+    """Write all of ``data``; a failure (ENOSPC, EROFS, EIO) is a StateError naming ``path``."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise StateError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def marker_exists(path: str) -> bool:
+    """Whether the marker file ``path`` exists; a symlink or anything but a regular file is refused."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise StateError(f"{path} is {kind(st.st_mode)}, not a regular file; refusing to use it", hint="remove it")
+    return True
+
+
+def create_marker(path: str, data: bytes) -> None:
+    """Create the marker file ``path`` (mode 0600) holding ``data``; it must not exist yet.
+
+    Never follows a symlink and never opens an existing file; a marker that
+    cannot be written whole is removed again and is a StateError.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise StateError(f"{path} exists already (a file or symlink is in the way)", hint="remove it") from None
+    except OSError as exc:
+        raise StateError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        write_all(fd, data, path)
+    except StateError:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.fastpath.statefile.read_object`)."""
+    return statefile.read_object(path)
+
+
+def write_json(path: str, value: Mapping[str, Any]) -> None:
+    """Replace ``path`` atomically with ``value`` (mode 0600, one line).
+
+    The directory is not synced: these writes sit on the takeover's critical
+    path, ``state_dir`` is a tmpfs by default, and an old state file after a
+    power cut is recovered like any interrupted transition, from the real state.
+    """
+    try:
+        replace_file(path, json.dumps(value, sort_keys=True).encode() + b"\n", mode=0o600, sync_dir=False)
+    except OSError as exc:
+        raise StateError(f"cannot write {path}: {exc.strerror}") from None
+

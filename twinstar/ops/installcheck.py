@@ -1,0 +1,136 @@
+"""The installation check of ``twinstar check``: the installed files against the manifest and the source tree.
+
+It reports recorded files that are missing, changed, or from another version,
+files this twinstar needs that the installation lacks (it predates them), and,
+when twinstar runs from a source tree, installed files that differ from what
+that tree would install.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+
+from twinstar import settings as tsettings
+from twinstar.ops.findings import Finding, Level
+from twinstar.ops.installation import (
+    KIND_HOOK,
+    KIND_PROGRAM,
+    KIND_UDEV,
+    KIND_UNIT,
+    MANIFEST,
+    Manifest,
+    sha256,
+    shebang_for,
+    substitute,
+)
+
+#: Where an installation is looked for when this twinstar does not run from one.
+DEFAULT_LIBDIRS = ("/usr/local/lib/twinstar", "/usr/lib/twinstar")
+
+#: Installed files this twinstar runs or hands off to, by kind, layout directory and name.
+EXPECTED = (
+    (KIND_UDEV, "udevrulesdir", "60-twinstar.rules"),
+    (KIND_HOOK, "hookdir", "atribank_hook"),
+    (KIND_HOOK, "hookdir", "twinstar_hook"),
+    (KIND_UNIT, "unitdir", "twinstar.service"),
+    (KIND_UNIT, "unitdir", tsettings.TAKEOVER_UNIT),
+    (KIND_UNIT, "unitdir", tsettings.RELEASE_UNIT),
+    (KIND_UNIT, "unitdir", tsettings.REARM_UNIT.format("")),
+)
+#: Where each kind's source lives in a source tree, and the suffix installed from there.
+SOURCES = {KIND_UDEV: ("udev", ".rules"), KIND_UNIT: ("systemd", ".service"), KIND_HOOK: ("hooks", "")}
+
+
+def find_manifest(candidates: Iterable[str] | None = None) -> str | None:
+    """The manifest of the installation this twinstar runs from, or of a default one."""
+    dirs = [sys.prefix] if sys.prefix != sys.base_prefix else []
+    dirs += list(candidates if candidates is not None else DEFAULT_LIBDIRS)
+    for d in dirs:
+        path = os.path.join(d, MANIFEST)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def source_tree() -> str | None:
+    """The source tree this twinstar runs from (a checkout with udev/, systemd/, hooks/), if any."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return root if all(os.path.isdir(os.path.join(root, d)) for d, _ in SOURCES.values()) else None
+
+
+def rendered(source: str, kind: str, name: str, layout: dict[str, str]) -> bytes | None:
+    """What ``make install`` from ``source`` writes for the installed file ``name``; None if not there."""
+    subdir, suffix = SOURCES[kind]
+    path = os.path.join(source, subdir, name)
+    if not name.endswith(suffix) or not os.path.isfile(path):
+        return None
+    libdir = layout.get("libdir", "")
+    with open(path, "rb") as f:
+        if kind == KIND_HOOK:
+            first, rest = f.readline(), f.read()
+            return shebang_for(first, os.path.join(libdir, "bin", "python3")) + rest
+        text = f.read().decode("utf-8")
+    values = {"@LIBDIR@": libdir, "@HOOKDIR@": os.path.join(libdir, "hooks"), "@SBINDIR@": layout.get("sbindir", "")}
+    return substitute(text, values).encode()
+
+
+def _expected_paths(layout: dict[str, str]) -> list[tuple[str, str]]:
+    dirs = {**layout, "hookdir": os.path.join(layout.get("libdir", ""), "hooks")}
+    return [(kind, os.path.join(dirs[key], name)) for kind, key, name in EXPECTED if dirs.get(key)]
+
+
+def check_installed(manifest_path: str | None, *, version: str | None, source: str | None = None) -> list[Finding]:
+    """Installed udev rule, hooks, program and units: present, unchanged, this version, complete.
+
+    ``source``: a source tree to compare the installed files with (by default
+    the one this twinstar runs from, if it runs from one).
+    """
+    if manifest_path is None:
+        return [Finding(Level.WARNING, "installation", "no installation found (udev rule, hooks, units): run make install")]
+    try:
+        with open(manifest_path) as f:
+            manifest = Manifest.from_json(json.load(f))
+    except (OSError, ValueError) as exc:
+        return [Finding(Level.ERROR, "installation", f"cannot read {manifest_path}: {exc}")]
+    findings: list[Finding] = []
+    if version and manifest.version and manifest.version != version:
+        findings.append(
+            Finding(Level.WARNING, "installation", f"installed files are from twinstar {manifest.version}, this is {version}: run make install")
+        )
+    kinds = (KIND_UDEV, KIND_HOOK, KIND_UNIT, KIND_PROGRAM)
+    source = source or source_tree()
+    for needed, path in _expected_paths(manifest.layout):
+        if path not in manifest.files:
+            findings.append(Finding(Level.ERROR, f"{needed} {path}", "not installed (the installation predates this twinstar): run make install"))
+    for path, entry in sorted(manifest.files.items()):
+        kind = entry.get("kind")
+        if kind not in kinds:
+            continue
+        subject = f"{kind} {path}"
+        if not os.path.lexists(path):
+            findings.append(Finding(Level.ERROR, subject, "missing: run make install"))
+        elif kind == KIND_PROGRAM and not os.path.exists(path):
+            findings.append(Finding(Level.ERROR, subject, f"points at {os.readlink(path)}, which does not exist: run make install"))
+        elif sha256(path) != entry.get("sha256"):
+            findings.append(Finding(Level.WARNING, subject, "changed since make install (out of date or edited): run make install"))
+        elif kind == KIND_HOOK and not os.access(path, os.X_OK):
+            findings.append(Finding(Level.ERROR, subject, "not executable: run make install"))
+        elif source and kind in SOURCES and _differs(path, rendered(source, str(kind), os.path.basename(path), manifest.layout)):
+            findings.append(Finding(Level.WARNING, subject, f"out of date: differs from what {source} installs: run make install"))
+        else:
+            findings.append(Finding(Level.OK, subject, "installed"))
+    for kind in kinds:
+        if not any(e.get("kind") == kind for e in manifest.files.values()):
+            findings.append(Finding(Level.ERROR, "installation", f"no {kind} was installed: run make install from a complete source tree"))
+    return findings
+
+
+def _differs(path: str, expected: bytes | None) -> bool:
+    """The installed file is not what the source tree would install (False when the tree has no such file)."""
+    if expected is None:
+        return False
+    with open(path, "rb") as f:
+        return f.read() != expected
