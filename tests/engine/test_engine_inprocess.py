@@ -182,6 +182,7 @@ def test_a_failed_apply_undoes_the_steps_before_it_in_reverse(tmp_path: Path) ->
         Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"),
         Call("s2", "check", up=True),
         Call("s3", "check"), Call("s3", "apply", fails=StepError("s3", "start failed")),
+        Call("s3", "release-probe"),  # nothing of s3 came up: it is left alone
         Call("s2", "undo"), Call("s2", "verify-undone"),
         Call("s1", "undo"), Call("s1", "verify-undone"),
     )  # fmt: skip
@@ -195,25 +196,42 @@ def test_a_failed_apply_undoes_the_steps_before_it_in_reverse(tmp_path: Path) ->
     assert ("s3", "apply", "failed") in events(r)
 
 
-def test_a_failed_verify_undoes_the_steps_before_it_in_reverse(tmp_path: Path) -> None:
+def test_a_failed_verify_undoes_that_step_and_the_steps_before_it_in_reverse(tmp_path: Path) -> None:
+    """A step whose apply ran but whose verify failed may be partly up: it is taken down first."""
     r = rig(tmp_path, "s1", "s2", "s3")
     r.expect(
         Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"),
         Call("s2", "check"), Call("s2", "apply"), Call("s2", "verify", fails=StepError("s2", "not up after apply")),
+        Call("s2", "release-probe", up=True), Call("s2", "undo"), Call("s2", "verify-undone"),
         Call("s1", "undo"), Call("s1", "verify-undone"),
     )  # fmt: skip
     report = r.engine.takeover()
     r.calls.assert_done()
     assert report.exit_status == ExitStatus.FAILED
     assert results(report.steps) == [("s1", "done"), ("s2", "failed")]
-    assert results(report.rollback) == [("s1", "undone")]
+    assert results(report.rollback) == [("s2", "undone"), ("s1", "undone")]
+    assert r.store.read().role == Role.FAILED
+
+
+def test_an_apply_cut_short_with_part_of_the_step_up_is_taken_down(tmp_path: Path) -> None:
+    """An apply that failed half-way (DRBD promoted, the mount failed) leaves nothing of itself up."""
+    r = rig(tmp_path, "s1", "s2")
+    r.expect(
+        Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"),
+        Call("s2", "check"), Call("s2", "apply", fails=StepError("s2", "mount failed")),
+        Call("s2", "release-probe", up=True), Call("s2", "undo"), Call("s2", "verify-undone"),
+        Call("s1", "undo"), Call("s1", "verify-undone"),
+    )  # fmt: skip
+    report = r.engine.takeover()
+    r.calls.assert_done()
+    assert results(report.rollback) == [("s2", "undone"), ("s1", "undone")]
     assert r.store.read().role == Role.FAILED
 
 
 def test_a_step_that_raises_a_bug_is_rolled_back_like_a_failure(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "s2")
     bug = Call("s2", "apply")
-    r.expect(Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"), Call("s2", "check"), bug, Call("s1", "undo"), Call("s1", "verify-undone"))
+    r.expect(Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"), Call("s2", "check"), bug, Call("s2", "release-probe"), Call("s1", "undo"), Call("s1", "verify-undone"))
 
     def broken() -> None:
         r.calls.take("s2", "apply")
@@ -246,7 +264,7 @@ def test_a_refusal_whose_rollback_fails_leaves_the_node_failed(tmp_path: Path) -
     r = rig(tmp_path, "s1", "s2")
     r.expect(
         Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"),
-        Call("s2", "check"), Call("s2", "apply", fails=RefusedError("address in use")),
+        Call("s2", "check"), Call("s2", "apply", fails=RefusedError("address in use")), Call("s2", "release-probe"),
         Call("s1", "undo", fails=StepError("s1", "stop failed")),
     )  # fmt: skip
     report = r.engine.takeover()

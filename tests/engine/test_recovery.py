@@ -103,7 +103,8 @@ def test_step_timeout_fails_the_step_and_rolls_back(tmp_path: Path) -> None:
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert "did not finish within 1 s" in report["error"]
-    assert calls(tmp_path) == ["start1", "start2", "stop1"]
+    # start2 had created its up-file before it hung: its check says up, so it is stopped too.
+    assert calls(tmp_path) == ["start1", "start2", "stop2", "stop1"]
     for pid in _pids(tmp_path / "calls.pids"):
         assert not process_alive(pid)
 
@@ -177,8 +178,9 @@ def test_sigterm_during_a_step_kills_its_program_group_and_rolls_back(tmp_path: 
     assert proc.returncode == 1, err
     report = json.loads(out)
     assert report["error"] == "interrupted by SIGTERM"
-    assert [(o["step"], o["result"]) for o in report["rollback"]] == [("command:s1", "undone")]
-    assert calls(tmp_path) == ["start1", "start2", "stop1"]
+    assert [(o["step"], o["result"]) for o in report["rollback"]] == [("command:s2", "undone"), ("command:s1", "undone")]
+    # start2 had created its up-file before it hung: its check says up, so it is stopped too.
+    assert calls(tmp_path) == ["start1", "start2", "stop2", "stop1"]
     assert len(pids) == 2
     assert survivors == [], "step 2's program group outlived the interrupted takeover"
     assert json.loads((tmp_path / "state" / "state.json").read_text())["role"] == "failed"

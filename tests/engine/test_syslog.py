@@ -112,6 +112,7 @@ def test_step_events_reach_syslog_with_identifier_twinstar(tmp_path: Path) -> No
         "takeover command:s2 verify: ok",
         "takeover command:s3 check: down",
         "takeover command:s3 apply: failed",
+        "takeover command:s3 check: down",  # the failed step: nothing of it came up
         "takeover command:s2 undo: ok",
         "takeover command:s2 verify-undone: ok",
         "takeover command:s1 undo: ok",

@@ -296,6 +296,7 @@ class Engine:
         run = self._begin(Action.TAKEOVER, Role.STARTING)
         outcomes: list[StepOutcome] = []
         up: list[Step] = []
+        partial: Step | None = None
         t0 = run.started
         try:
             with _signals_raise():
@@ -309,8 +310,10 @@ class Engine:
                         outcomes.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
                         up.append(step)
                         continue
+                    partial = step  # from here until verified, any part of it may be up
                     self._run_phase(run, step, "apply", step.apply)
                     self._run_phase(run, step, "verify", step.verify)
+                    partial = None
                     outcomes.append(StepOutcome(step.name, "apply", StepResult.DONE, self.monotonic() - t0))
                     up.append(step)
                 self._require_recorded(run)
@@ -329,7 +332,10 @@ class Engine:
             outcomes.append(
                 StepOutcome(failed_step, "apply", StepResult.REFUSED if refused else StepResult.FAILED, self.monotonic() - t0, error=str(exc))
             )
-            rollback = self._undo_all(run, list(reversed(up)))
+            # The failed step first, where any part of it came up (a verify that failed, an
+            # apply cut short): it is taken down like in a release, then the steps before it.
+            rollback = self._undo_all(run, [partial] if partial else [], probe=True, quiet_when_down=True)
+            rollback += self._undo_all(run, list(reversed(up)))
             clean = all(o.result != StepResult.FAILED for o in rollback)
             role = Role.STANDBY if refused and clean else Role.FAILED
             report = Report(
@@ -344,16 +350,22 @@ class Engine:
             )
             return self._finish(run, report)
 
-    def _undo_all(self, run: _Run, steps: Sequence[Step]) -> list[StepOutcome]:
-        """Undo each step (already in the order wanted), carrying on past failures."""
+    def _undo_all(self, run: _Run, steps: Sequence[Step], *, probe: bool = False, quiet_when_down: bool = False) -> list[StepOutcome]:
+        """Undo each step (already in the order wanted), carrying on past failures.
+
+        A release, or ``probe``, first asks each step's ``release_probe`` and leaves
+        a step that is wholly down (reported ``already``, or not at all when
+        ``quiet_when_down``).
+        """
         out: list[StepOutcome] = []
         for step in steps:
             t0 = self.monotonic()
             try:
-                if run.action == Action.RELEASE:
-                    probe, _ = self._run_phase(run, step, "check", step.release_probe)
-                    if not probe.up:
-                        out.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
+                if probe or run.action == Action.RELEASE:
+                    found, _ = self._run_phase(run, step, "check", step.release_probe)
+                    if not found.up:
+                        if not quiet_when_down:
+                            out.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, found.detail))
                         continue
                 self._run_phase(run, step, "undo", step.undo)
                 self._run_phase(run, step, "verify-undone", step.verify_undone)
