@@ -9,7 +9,7 @@ steps (:mod:`twinstar.steps.registry`); the rules of the values in
 
 from __future__ import annotations
 
-from twinstar.config.load import config_path, load, parse
+from twinstar.config.load import load, parse
 from twinstar.config.model import (
     AstribanksConfig,
     Config,
@@ -54,7 +54,6 @@ __all__ = [
     "SwitchoverConfig",
     "UsbConfig",
     "check_number",
-    "config_path",
     "load",
     "parse",
 ]

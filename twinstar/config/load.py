@@ -12,7 +12,6 @@ import os
 
 import yaml
 
-from twinstar import settings
 from twinstar.config.model import Config
 from twinstar.config.reader import Invalid, Reader, is_null, kind_of
 from twinstar.errors import ConfigError
@@ -32,12 +31,6 @@ try:
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # PyYAML built without libyaml
     _Loader = yaml.SafeLoader
-
-
-def config_path(explicit: str | None = None, environ: dict[str, str] | None = None) -> str:
-    """The configuration file to use: ``--config``, then $TWINSTAR_CONFIG, then the default."""
-    env = os.environ if environ is None else environ
-    return explicit or env.get(settings.CONFIG_ENV) or settings.CONFIG_PATH
 
 
 def load(path: str, *, strict_modes: bool | None = None) -> Config:
