@@ -47,7 +47,7 @@ def test_state_dir_that_is_a_dangling_symlink_is_bad_input(tmp_path: Path) -> No
     for action in ("takeover", "release"):
         result = run_twinstar(config, action)
         assert result.returncode == ExitStatus.BAD_INPUT, result.stderr
-        assert "is not a directory but a dangling symlink" in _error_line(result.stderr)
+        assert "is not a directory but a dangling symbolic link" in _error_line(result.stderr)
     assert not (tmp_path / "gone").exists() and (tmp_path / "state").is_symlink()
     assert calls(tmp_path) == []
 
@@ -164,7 +164,7 @@ def test_marker_that_is_a_dangling_symlink_creates_nothing_outside(tmp_path: Pat
     (state / "command-s2.up").symlink_to(outside)
     result = run_twinstar(config, "takeover")
     assert result.returncode == ExitStatus.FAILED, result.stderr
-    assert f"{state / 'command-s2.up'} is a symlink, not a regular file" in result.stdout
+    assert f"{state / 'command-s2.up'} is a symbolic link, not a regular file" in result.stdout
     assert not outside.exists() and not os.path.lexists(outside)
     assert calls(tmp_path) == ["start1", "stop1"]  # rolled back; s2 never started
 
@@ -178,7 +178,7 @@ def test_marker_that_is_a_symlink_to_a_file_is_not_taken_as_up(tmp_path: Path) -
     (state / "command-s1.up").symlink_to(target)
     result = run_twinstar(config, "takeover")
     assert result.returncode == ExitStatus.FAILED, result.stdout + result.stderr
-    assert "already" not in result.stdout and "is a symlink, not a regular file" in result.stdout
+    assert "already" not in result.stdout and "is a symbolic link, not a regular file" in result.stdout
     assert target.read_text() == "precious\n"
     (state / "command-s1.up").unlink()
     assert run_twinstar(config, "takeover").returncode == 0
@@ -196,7 +196,7 @@ def test_marker_helpers_refuse_links_and_existing_files(tmp_path: Path) -> None:
         create_marker(str(marker), b"1\n")
     marker.unlink()
     marker.symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(StateError, match="symlink"):
+    with pytest.raises(StateError, match="symbolic link"):
         marker_exists(str(marker))
     with pytest.raises(StateError, match="exists already"):
         create_marker(str(marker), b"1\n")

@@ -39,7 +39,7 @@ def test_state_dir_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     (tmp_path / "state").symlink_to(elsewhere)
     result = run_twinstar(config, "takeover")
     assert result.returncode == 2, result.stderr
-    assert f"state directory {tmp_path / 'state'} is not a directory but a symlink" in result.stderr
+    assert f"state directory {tmp_path / 'state'} is not a directory but a symbolic link" in result.stderr
     assert list(elsewhere.iterdir()) == []
     assert calls(tmp_path) == []
 

@@ -144,3 +144,16 @@ class Node:
         for leftover in (mp.partial, mp.link_tmp, mp.old, mp.target):
             assert not os.path.lexists(leftover), f"{leftover} left behind"
         assert self.journal() == {}
+
+
+def fill_inodes(directory: Path) -> list[Path]:
+    """Use up every free inode of the filesystem holding ``directory``."""
+    made = []
+    for i in range(1_000_000):
+        path = directory / f"fill-{i}"
+        try:
+            path.touch()
+        except OSError:
+            return made
+        made.append(path)
+    raise AssertionError("the filesystem never filled up")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.replica.helpers import Node, build_sample_tree, snapshot, twinstar
+from tests.replica.helpers import Node, build_sample_tree, fill_inodes, snapshot, twinstar
 from twinstar.replica.move import CRASH_ENV, Mover, Stage, SwitchMode
 
 pytestmark = pytest.mark.privileged
@@ -212,25 +212,12 @@ def test_without_a_drbd_step_the_replica_must_be_named(node: Node) -> None:
     assert named.returncode == 0, named.stderr
 
 
-def _fill_inodes(directory: Path) -> list[Path]:
-    """Use up every free inode of the filesystem holding ``directory``."""
-    made = []
-    for i in range(1_000_000):
-        path = directory / f"fill-{i}"
-        try:
-            path.touch()
-        except OSError:
-            return made
-        made.append(path)
-    raise AssertionError("the filesystem never filled up")
-
-
 def test_replica_full_before_the_journal_is_written_is_a_clear_error(node: Node) -> None:
     """Even the move's first journal entry cannot be written: one clear line, the original untouched."""
     first = node.etc / "odbc.ini"
     first.write_text("[asterisk]\n")
     assert node.run("add", str(first)).returncode == 0  # the replica's own files exist now
-    fill = _fill_inodes(Path(node.replica.root))
+    fill = fill_inodes(Path(node.replica.root))
     before = snapshot(node.path)
     result = node.run("add", str(node.path))
     assert result.returncode == 1, result.stderr

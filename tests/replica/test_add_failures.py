@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.replica.helpers import Node, build_sample_tree, snapshot, twinstar
+from tests.replica.helpers import Node, build_sample_tree, fill_inodes, snapshot, twinstar
 from twinstar.errors import TwinstarError
 from twinstar.replica.move import Mover, Stage
 
@@ -42,14 +42,7 @@ def _fill(directory: Path) -> list[Path]:
                 f.flush()
         except OSError:
             pass
-    for i in range(1_000_000):
-        path = directory / f"fill-{i}"
-        try:
-            path.touch()
-        except OSError:
-            return made
-        made.append(path)
-    raise AssertionError("the filesystem never filled up")
+    return made + fill_inodes(directory)
 
 
 def _remount(mountpoint: Path, mode: str) -> None:

@@ -16,6 +16,7 @@ import stat
 from twinstar.errors import StateDirError, StateError
 from twinstar.fastpath import statefile
 from twinstar.fastpath.atomic import replace_file
+from twinstar.fastpath.safefile import kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def check_state_dir(path: str, st: os.stat_result) -> None:
     if stat.S_ISLNK(st.st_mode):
         dangling = "" if os.path.exists(path) else "dangling "
         raise StateDirError(
-            f"state directory {path} is not a directory but a {dangling}symlink to {os.readlink(path)!r}; refusing to follow it",
+            f"state directory {path} is not a directory but a {dangling}symbolic link to {os.readlink(path)!r}; refusing to follow it",
             hint="set state_dir to the real directory, or remove the link",
         )
     if not stat.S_ISDIR(st.st_mode):
@@ -70,22 +71,6 @@ def check_state_dir(path: str, st: os.stat_result) -> None:
             "anyone could replace the node's state or journal",
             hint=f"chmod go-w {path}",
         )
-
-
-def kind(mode: int) -> str:
-    """What a file of ``mode`` is, in words."""
-    for test, word in (
-        (stat.S_ISREG, "a regular file"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISLNK, "a symlink"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return word
-    return "a special file"
 
 
 def _check_private(fd: int, path: str) -> None:

@@ -38,6 +38,8 @@ import os
 import stat
 import sys
 
+from twinstar.fastpath.statefile import loads  # the one cheap JSON reader (stdlib only)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,11 +50,10 @@ if TYPE_CHECKING:
 
 # Real drbdadm is a small C program that answers in a millisecond or two. This
 # stand-in runs once per drbdadm call on the takeover's path, so it starts
-# lean (the wrapper runs ``python -IS``) and imports only built-in modules:
-# the state file is read and written with the C half of ``json`` directly
-# (``json`` itself would import ``re``, ``enum`` and more on every call: about
-# 7 ms each time). twinstar.fastpath.statefile reads state.json the same way; the stand-in
-# plays an outside program, so it keeps its own copy rather than import the hook's.
+# lean (the wrapper runs ``python -IS``) and imports only built-in modules and
+# twinstar.fastpath: the state file is read with the fast path's JSON reader and
+# written with the C half of ``json`` directly (``json`` itself would import
+# ``re``, ``enum`` and more on every call: about 7 ms each time).
 
 NODE_ENV = "TWINSTAR_DRBDADM_NODE"
 STATE_ENV = "TWINSTAR_DRBDADM_STATE"
@@ -66,35 +67,6 @@ EXIT_USAGE = 20
 
 
 # --- the state file ------------------------------------------------------------------------
-
-
-class _Decoding:
-    """What the C JSON scanner asks of its decoder."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = float
-    memo: dict[str, str] = {}
-
-
-def _loads(text: str) -> Any:
-    try:
-        import _json
-    except ImportError:  # another Python implementation
-        import json
-
-        return json.loads(text)
-    start = len(text) - len(text.lstrip())
-    try:
-        value, end = _json.make_scanner(_Decoding())(text, start)  # type: ignore[arg-type]  # duck-typed context
-    except StopIteration:
-        raise ValueError("the drbdadm stand-in's state file is not JSON") from None
-    if text[end:].strip():
-        raise ValueError("extra data after the JSON value in the drbdadm stand-in's state file")
-    return value
 
 
 def _dumps(value: Any) -> str:
@@ -149,7 +121,7 @@ def write_state(path: str | os.PathLike[str], state: State) -> None:
 
 def read_state(path: str | os.PathLike[str]) -> State:
     with open(path, encoding="utf-8") as f:
-        return _loads(f.read())  # type: ignore[no-any-return]
+        return loads(f.read())  # type: ignore[return-value]  # the file this module writes
 
 
 class locked:
