@@ -11,8 +11,6 @@ from twinstar.cli.app import Obj, main
 from twinstar.engine.report import Report, StepOutcome, StepResult
 from twinstar.engine.runner import engine_for
 from twinstar.errors import ExitStatus
-from twinstar.ops.checks import run_checks
-from twinstar.ops.findings import Level
 
 _WORDS = {
     StepResult.DONE: "done",
@@ -116,6 +114,9 @@ def check(obj: Obj, as_json: bool) -> None:
 
     Exit 0 when everything is usable, 2 when anything is not.
     """
+    from twinstar.ops.checks import run_checks  # here: takeover and release need none of it
+    from twinstar.ops.findings import Level
+
     config = obj.config
     findings = run_checks(config)
     # check's contract is 0 or 2: a failed check of the host is bad input too.

@@ -9,8 +9,6 @@ the configuration does not import what the steps run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from twinstar.steps.command_spec import CommandSpec
 from twinstar.steps.dahdi_spec import DahdiSpec
 from twinstar.steps.drbd_spec import DrbdSpec
@@ -61,17 +59,21 @@ def _command() -> StepClass:
     return CommandStep
 
 
-@dataclass(frozen=True)
 class StepType:
-    """One step type of the configuration."""
+    """One step type of the configuration (slotted, not a dataclass: see :class:`twinstar.schema.Rule`)."""
 
-    #: The YAML key (``- drbd: {...}``), also the spec's ``kind``.
-    key: str
-    spec: type[StepSpec]
-    #: The step class, imported when it is first needed.
-    step_class: Callable[[], StepClass]
-    #: The field a plain value fills (``- service: asterisk``), if any.
-    shorthand: str | None = None
+    __slots__ = ("key", "spec", "step_class", "shorthand")
+
+    def __init__(
+        self, key: str, spec: type[StepSpec], step_class: Callable[[], StepClass], *, shorthand: str | None = None
+    ) -> None:
+        #: The YAML key (``- drbd: {...}``), also the spec's ``kind``.
+        self.key = key
+        self.spec = spec
+        #: The step class, imported when it is first needed.
+        self.step_class = step_class
+        #: The field a plain value fills (``- service: asterisk``), if any.
+        self.shorthand = shorthand
 
 
 STEP_TYPES: dict[str, StepType] = {
