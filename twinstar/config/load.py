@@ -151,11 +151,7 @@ def _step(reader: Reader, item: yaml.Node, key: str) -> StepSpec:
     name = reader.string(knode, key)
     step_type = STEP_TYPES.get(name)
     if step_type is None:
-        import difflib  # only for the message
-
-        close = difflib.get_close_matches(name, list(STEP_TYPES), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else "step types: " + ", ".join(STEP_TYPES)
-        raise reader.fail(knode, f"{key}.{name}", "unknown step type", hint)
+        raise reader.unknown(knode, f"{key}.{name}", name, list(STEP_TYPES), "unknown step type", "step types")
     key = f"{key}.{name}"
     spec_keys = list(keys(step_type.spec))
     if step_type.shorthand is not None and isinstance(vnode, yaml.ScalarNode):

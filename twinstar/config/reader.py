@@ -51,6 +51,14 @@ class Reader:
         line = node.start_mark.line + 1 if node is not None else None
         return ConfigError(message, path=self.path, line=line, key=key or None, hint=hint)
 
+    def unknown(self, node: Node, key: str, name: str, known: Sequence[str], message: str, listing: str) -> ConfigError:
+        """``name`` is none of ``known``: the closest one as the hint, else ``listing``: all of them."""
+        import difflib  # only for the message
+
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"{listing}: " + ", ".join(known)
+        return self.fail(node, key, message, hint)
+
     def note(self, problem: ConfigError) -> None:
         self.problems.append(problem)
 
@@ -117,11 +125,7 @@ class Reader:
             if name in out:
                 self.note(self.fail(knode, sub, "duplicate key"))
             elif name not in known:
-                import difflib  # only for the message
-
-                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
-                self.note(self.fail(knode, sub, "unknown key", hint))
+                self.note(self.unknown(knode, sub, name, known, "unknown key", "known keys"))
             else:
                 out[name] = vnode
         for k in fields:
