@@ -97,7 +97,7 @@ def _programs(reader: Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str
     if not isinstance(node, yaml.MappingNode):
         raise reader.fail(node, key, f"expected a mapping, found {kind_of(node)}")
     out: dict[str, str] = {}
-    bad = False
+    before = len(reader.problems)
     for knode, vnode in node.value:
         try:
             name = reader.string(knode, key)
@@ -109,8 +109,7 @@ def _programs(reader: Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str
             out[name] = reader.abspath(vnode, sub)
         except ConfigError as exc:
             reader.note(exc)
-            bad = True
-    if bad:
+    if len(reader.problems) > before:
         raise Invalid
     return tuple(sorted(out.items()))
 
@@ -122,23 +121,21 @@ def _takeover(reader: Reader, node: yaml.Node, key: str) -> tuple[StepSpec, ...]
         raise reader.fail(node, key, "lists no steps: a takeover would do nothing", "list at least one step")
     steps: list[StepSpec] = []
     seen: dict[str, int] = {}
-    bad = False
+    before = len(reader.problems)
     for i, item in enumerate(node.value):
         try:
             spec = _step(reader, item, f"{key}[{i}]")
         except ConfigError as exc:
             reader.note(exc)
-            bad = True
+            continue
         except Invalid:
-            bad = True
-        else:
-            if spec.name not in seen:
-                seen[spec.name] = i
-                steps.append(spec)
-                continue
+            continue
+        if spec.name in seen:
             reader.note(reader.fail(item, f"{key}[{i}]", f"duplicate step {spec.name} (already {key}[{seen[spec.name]}])"))
-            bad = True
-    if bad:
+        else:
+            seen[spec.name] = i
+            steps.append(spec)
+    if len(reader.problems) > before:
         raise Invalid
     return tuple(steps)
 
