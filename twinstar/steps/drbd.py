@@ -203,7 +203,6 @@ class DrbdStep(Step):
             self._recent.forget()
 
     def verify_undone(self) -> None:
-        self._recent.forget()
         try:
             super().verify_undone()  # reads the state back
         finally:
