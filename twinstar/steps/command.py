@@ -83,10 +83,10 @@ class CommandStep(Step):
             return Probe(True, "check exited 0")
         return Probe(False, f"check exited {result.returncode}")
 
-    def _recorded(self) -> Probe:
-        """The record: up for ``up`` alone; detail UNKNOWN when a start or stop did not finish."""
+    def _recorded(self, *, unknown_is_up: bool = False) -> Probe:
+        """The record: up for ``up`` alone; detail UNKNOWN (up: ``unknown_is_up``) when a start or stop did not finish."""
         if self._has(CHANGING):
-            return Probe(False, UNKNOWN)
+            return Probe(unknown_is_up, UNKNOWN)
         up = self._has(UP)
         return Probe(up, "started by twinstar" if up else "not started by twinstar")
 
@@ -98,8 +98,7 @@ class CommandStep(Step):
     def release_probe(self) -> Probe:
         if self.spec.check is not None:
             return self._checked()
-        probe = self._recorded()
-        return Probe(True, probe.detail) if probe.detail == UNKNOWN else probe
+        return self._recorded(unknown_is_up=True)
 
     def apply(self) -> None:
         if self.spec.check is not None:
