@@ -79,7 +79,7 @@ def find_holders(dev: int, *, proc: str = "/proc") -> list[Holder]:
     return holders
 
 
-def wait_exited(pidfds: dict[int, int], timeout: float) -> set[int]:
+def _wait_exited(pidfds: dict[int, int], timeout: float) -> set[int]:
     """Wait up to ``timeout`` for the processes behind ``pidfds`` (pid -> fd); the pids still running."""
     poller = select.poll()
     for fd in pidfds.values():
@@ -110,11 +110,11 @@ def stop_holders(dev: int, *, grace: float, log: logging.Logger, who: str, what:
             pidfds[holder.pid], comms[holder.pid] = fd, holder.comm
             log.warning("%s: terminating pid %d (%s) holding %s", who, holder.pid, holder.comm, what)
             _signal(fd, signal.SIGTERM)
-        survivors = wait_exited(pidfds, grace)
+        survivors = _wait_exited(pidfds, grace)
         for pid in sorted(survivors):
             log.warning("%s: killing pid %d (%s), still holding %s after SIGTERM", who, pid, comms[pid], what)
             _signal(pidfds[pid], signal.SIGKILL)
-        wait_exited({pid: pidfds[pid] for pid in survivors}, KILL_WAIT)
+        _wait_exited({pid: pidfds[pid] for pid in survivors}, KILL_WAIT)
     finally:
         for fd in pidfds.values():
             os.close(fd)
