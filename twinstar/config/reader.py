@@ -96,7 +96,7 @@ class Reader:
         found = self.mapping(node, key, fields)
         values = dict(given)
         for k in fields:
-            sub = f"{key}.{k.name}" if key else k.name
+            sub = subkey(key, k.name)
             if k.name in found:
                 try:
                     values[k.field] = self.value(k.rule, found[k.name], sub)
@@ -121,7 +121,7 @@ class Reader:
                 self.note(self.fail(knode, key, "keys must be plain strings"))
                 continue
             name = knode.value
-            sub = f"{key}.{name}" if key else name
+            sub = subkey(key, name)
             if name in out:
                 self.note(self.fail(knode, sub, "duplicate key"))
             elif name not in known:
@@ -130,7 +130,7 @@ class Reader:
                 out[name] = vnode
         for k in fields:
             if k.required and k.name not in out:
-                self.note(self.fail(node, f"{key}.{k.name}" if key else k.name, "required key is missing"))
+                self.note(self.fail(node, subkey(key, k.name), "required key is missing"))
         return out
 
     def value(self, rule: Rule, node: Node, key: str) -> Any:
@@ -227,6 +227,11 @@ class Reader:
         if "/" in items[0] and not os.path.isabs(items[0]):
             raise self.fail(node, f"{key}[0]", f"must be an absolute path or a program name, found {items[0]!r}")
         return tuple(items)
+
+
+def subkey(key: str, name: str) -> str:
+    """The key path of ``name`` within ``key`` (the top level's is empty)."""
+    return f"{key}.{name}" if key else name
 
 
 def is_null(node: Node) -> bool:
