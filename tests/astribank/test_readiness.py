@@ -37,6 +37,16 @@ def test_states_and_the_summary_line(tmp_path: Path) -> None:
     )
 
 
+def test_an_unidentified_unit_with_a_problem_is_named_once(tmp_path: Path) -> None:
+    fs = FakeSysfs(str(tmp_path))
+    fs.create_unit(4)
+    fs.write_attr(4, "label", "")
+    (Path(fs.node(4)) / "label").unlink()
+    (Path(fs.node(4)) / "label").mkdir()
+    r = _compute(tmp_path, b"usb:1\n")
+    assert r.summary() == "0/1 ready, missing usb:1, unidentified xbus-04 (label: is a directory, expected a regular file)"
+
+
 def test_empty_label_never_matches(tmp_path: Path) -> None:
     fs = FakeSysfs(str(tmp_path))
     fs.arrive(0, label="", connector="usb-1")  # a unit without a serial number

@@ -100,7 +100,7 @@ class Readiness:
         if self.unlisted:
             parts.append("unlisted " + _some([f"{shown(u.label or '@' + (u.connector or ''))} ({_about(u)})" for u in self.unlisted]))
         if self.unidentified:
-            parts.append("unidentified " + _some([f"{u.name} ({_about(u)})" if u.problems else u.name for u in self.unidentified]))
+            parts.append("unidentified " + _some([f"{u.name} ({'; '.join(u.problems)})" if u.problems else u.name for u in self.unidentified]))
         return ", ".join(parts)
 
 

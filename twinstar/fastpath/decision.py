@@ -25,11 +25,12 @@ from twinstar.words import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from twinstar.astribank.readiness import Readiness
+    from twinstar.fastpath.statefile import NodeView
 
 # The actions (nothing, takeover, release) and what made us look (a device
 # event, the daemon's periodic re-evaluation, the end of a takeover/release)
 # are the words of twinstar.words, re-exported here.
-__all__ = ["AFTER_TRANSITION", "EVENT", "NOTHING", "PERIODIC", "RELEASE", "TAKEOVER", "TRIGGERS", "Decision", "decide"]
+__all__ = ["AFTER_TRANSITION", "EVENT", "NOTHING", "PERIODIC", "RELEASE", "TAKEOVER", "TRIGGERS", "Decision", "decide", "decide_for"]
 
 
 class Decision:
@@ -107,6 +108,16 @@ def decide(
     if blocked is not None:
         return blocked
     return Decision(RELEASE, f"no listed unit present ({role}{', interrupted' if interrupted else ''})")
+
+
+def decide_for(
+    readiness: Readiness, node: NodeView, *, maintenance: bool, trigger: str, event_time: float | None, pending: str | None = None
+) -> Decision:
+    """:func:`decide` with what ``node`` (the node's ``state.json``) says: role, interruption, when and how it last changed."""
+    return decide(
+        readiness, role=node.role, interrupted=node.interrupted, maintenance=maintenance, pending=pending, trigger=trigger,
+        event_time=event_time, since=node.since_this_boot, last=node.last_result,
+    )
 
 
 def _blocked(

@@ -1,7 +1,7 @@
 """Read small files without hanging, and tell whether another user could replace a file.
 
-:func:`read_regular` is the one reader of the configuration, ``xpp_order`` and
-the Astribank sysfs attributes: it refuses anything but a regular file (a FIFO
+:func:`read_regular` is the one reader of the configuration, ``xpp_order``, the
+JSON files of the state directory and the Astribank sysfs attributes: it refuses anything but a regular file (a FIFO
 would block, ``/dev/zero`` never ends, a directory is not a file) before and
 after opening it, opens with ``O_NONBLOCK`` (and ``O_NOFOLLOW`` unless told to
 follow), and reads at most ``limit`` bytes (or, for a log, its last ``limit``
@@ -42,12 +42,18 @@ _KINDS = (
 
 
 class FileRefused(Exception):
-    """``path`` cannot be read: ``reason`` says why (a missing file is FileNotFoundError)."""
+    """``path`` cannot be read: ``reason`` says why (a missing file is FileNotFoundError).
 
-    def __init__(self, path: str, reason: str) -> None:
+    ``mode`` is the file's mode when its kind was refused; ``strerror`` the
+    system's word when it could not be opened or read; neither: it is too large.
+    """
+
+    def __init__(self, path: str, reason: str, *, mode: int | None = None, strerror: str | None = None) -> None:
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+        self.mode = mode
+        self.strerror = strerror
 
 
 def kind(mode: int) -> str:
@@ -70,20 +76,20 @@ def read_regular(path: str, limit: int, *, follow: bool = False, tail: bool = Fa
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise FileRefused(path, f"cannot be opened: {exc.strerror}") from None
+        raise FileRefused(path, f"cannot be opened: {exc.strerror}", strerror=exc.strerror) from None
     if not stat.S_ISREG(st.st_mode):  # checked before opening: opening a device can act on it
-        raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file")
+        raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file", mode=st.st_mode)
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise FileRefused(path, f"cannot be opened: {exc.strerror}") from None
+        raise FileRefused(path, f"cannot be opened: {exc.strerror}", strerror=exc.strerror) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # replaced between the two looks
-            raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file")
+            raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file", mode=st.st_mode)
         if tail and st.st_size > limit:
             os.lseek(fd, st.st_size - limit, os.SEEK_SET)
         chunks: list[bytes] = []
@@ -99,7 +105,7 @@ def read_regular(path: str, limit: int, *, follow: bool = False, tail: bool = Fa
                     return b"".join(chunks)[-limit:]
                 raise FileRefused(path, f"is larger than {limit} bytes, the most twinstar reads")
     except OSError as exc:
-        raise FileRefused(path, f"cannot be read: {exc.strerror}") from None
+        raise FileRefused(path, f"cannot be read: {exc.strerror}", strerror=exc.strerror) from None
     finally:
         os.close(fd)
     return b"".join(chunks)

@@ -16,15 +16,13 @@ clock (``since_boot``, for decisions).
 
 from __future__ import annotations
 
-import errno
-import os
 import stat
 
 from twinstar import settings, words
-from twinstar.fastpath import procid
+from twinstar.fastpath import procid, safefile
 
 #: Larger than any state file twinstar writes (a takeover's record is a few KiB).
-MAX_BYTES = 1 << 20
+MAX_BYTES = safefile.MIB
 
 ROLES = words.ROLES
 TRANSITIONS = words.TRANSITIONS
@@ -84,29 +82,19 @@ def loads(text: str) -> object:
 def read_object(path: str) -> dict[str, object] | None:
     """The JSON object in the regular file ``path`` (never through a symlink); None when there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = safefile.read_regular(path, MAX_BYTES)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
+    except safefile.FileRefused as exc:
+        if exc.strerror is not None:
+            raise _state_error(f"cannot read {path}: {exc.strerror}", malformed=False) from None
+        if exc.mode is None:
+            raise _state_error(f"{path} is larger than {MAX_BYTES // 1024} KiB, more than twinstar ever writes") from None
+        if stat.S_ISLNK(exc.mode):
             raise _state_error(f"{path} is a symlink; refusing to follow it") from None
-        raise _state_error(f"cannot read {path}: {exc.strerror}", malformed=False) from None
+        raise _state_error(f"{path} is not a regular file") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _state_error(f"{path} is not a regular file")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_BYTES and (chunk := os.read(fd, 65536)):
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise _state_error(f"cannot read {path}: {exc.strerror}", malformed=False) from None
-    finally:
-        os.close(fd)
-    if size > MAX_BYTES:
-        raise _state_error(f"{path} is larger than {MAX_BYTES // 1024} KiB, more than twinstar ever writes")
-    try:
-        value = loads(b"".join(chunks).decode("utf-8"))
+        value = loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise _state_error(f"{path} is not valid JSON (not UTF-8)") from None
     except RecursionError:

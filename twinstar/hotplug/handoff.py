@@ -274,21 +274,18 @@ def act(
     transition, after the lock is released.
     """
     from twinstar.engine.lock import FileLock
-    from twinstar.fastpath.decision import NOTHING, decide
+    from twinstar.fastpath.decision import NOTHING, decide_for
 
     with FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
         readiness = compute()
         node = statefile.read_node(settings.state_dir)
-        decision = decide(
+        decision = decide_for(
             readiness,
-            role=node.role,
-            interrupted=node.interrupted,
+            node,
             maintenance=os.path.lexists(settings.maintenance_file),
             pending=pending(settings.state_dir, node, read_record(settings.state_dir)),
             trigger=trigger,
             event_time=event_time,
-            since=node.since_this_boot,
-            last=node.last_result,
         )
         if decision.action == NOTHING:
             return decision, None, None

@@ -25,6 +25,7 @@ from twinstar.fastpath.decision import (
     PERIODIC,
     Decision,
     decide,
+    decide_for,
     needs_node_state,
 )
 from twinstar.fastpath.syslogsend import log_line
@@ -130,16 +131,7 @@ def evaluate(
     maintenance = os.path.lexists(settings.maintenance_file)
     if needs_node_state(readiness):
         node = statefile.read_node(settings.state_dir)
-        decision = decide(
-            readiness,
-            role=node.role,
-            interrupted=node.interrupted,
-            maintenance=maintenance,
-            trigger=trigger,
-            event_time=event_time,
-            since=node.since_this_boot,
-            last=node.last_result,
-        )
+        decision = decide_for(readiness, node, maintenance=maintenance, trigger=trigger, event_time=event_time)
     else:
         decision = decide(readiness, role=None)
     evaluation = Evaluation(event, trigger, readiness, decision)
