@@ -32,7 +32,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from twinstar.demo.topology import NETNS_DIR
@@ -92,6 +92,16 @@ def _kill(pids: Iterable[int]) -> None:
             pass
 
 
+def _kill_until_gone(find: Callable[[], list[int]]) -> None:
+    """SIGKILL what ``find`` lists until it lists nothing; TwinstarError after :data:`WAIT` seconds."""
+    deadline = time.monotonic() + WAIT
+    while left := find():
+        if time.monotonic() > deadline:
+            raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
+        _kill(left)
+        time.sleep(0.005)
+
+
 @dataclass
 class DemoProcesses:
     """The processes of one demo run: a cgroup of its own, or else its namespaces and descendants."""
@@ -136,7 +146,7 @@ class DemoProcesses:
             self._leave()
             self._kill_group(self.group)
         else:
-            self._kill_scanned()
+            _kill_until_gone(self.scan)
 
     def remove(self) -> None:
         """Kill every process of the demo, then remove its cgroup."""
@@ -190,22 +200,9 @@ class DemoProcesses:
         kill_file = os.path.join(group, "cgroup.kill")
         if me not in _pids(group) and os.path.exists(kill_file):
             _write(kill_file, "1")
-        deadline = time.monotonic() + WAIT
-        while left := [p for p in _pids(group) if p != me]:
-            if time.monotonic() > deadline:
-                raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
-            _kill(left)
-            time.sleep(0.005)
+        _kill_until_gone(lambda: [p for p in _pids(group) if p != me])
 
     # -- scan ----------------------------------------------------------------------------------------
-
-    def _kill_scanned(self) -> None:
-        deadline = time.monotonic() + WAIT
-        while left := self.scan():
-            if time.monotonic() > deadline:
-                raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
-            _kill(left)
-            time.sleep(0.005)
 
     def scan(self) -> list[int]:
         """Live processes (not zombies) in the demo's namespaces or descending from the demo process."""
