@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from twinstar.demo.topology import NETNS_DIR
 from twinstar.errors import TwinstarError
+from twinstar.replica.paths import unescape_mountinfo
 
 log = logging.getLogger("twinstar.demo.members")
 
@@ -52,7 +53,7 @@ def cgroup2_mounts() -> list[str]:
             left, _, right = line.partition(" - ")
             fields = left.split(" ")
             if right.split(" ", 1)[0] == "cgroup2" and len(fields) > 4 and fields[3] == "/":
-                found.append(fields[4].replace("\\040", " "))
+                found.append(unescape_mountinfo(fields[4]))
     return found
 
 
