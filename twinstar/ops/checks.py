@@ -28,14 +28,13 @@ def check_programs(config: Config) -> Iterable[Finding]:
     """Every program the steps and the drain check need exists, and only root (or we) can replace it."""
     runner = ProgramRunner(programs=config.program_map)
     steps = build_steps(config, StepContext(config=config, runner=runner))
-    needs = [(name, f"step {step.name}") for step in steps for name in step.programs()]
+    needs: dict[str, str] = {}  # program -> the first thing that needs it
+    for step in steps:
+        for name in step.programs():
+            needs.setdefault(name, f"step {step.name}")
     if config.switchover.drain_check:
-        needs.append((config.switchover.drain_check[0], "switchover.drain_check"))
-    seen: set[str] = set()
-    for name, needed_by in needs:
-        if name in seen:
-            continue
-        seen.add(name)
+        needs.setdefault(config.switchover.drain_check[0], "switchover.drain_check")
+    for name, needed_by in needs.items():
         try:
             path = runner.resolve(name)
         except ProgramError as exc:
