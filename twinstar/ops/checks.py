@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
+from twinstar.astribank import xpporder
 from twinstar.config import Config, DrbdSpec, IpSpec
 from twinstar.engine import statedir
 from twinstar.engine.proc import ProgramRunner
@@ -91,14 +92,6 @@ def check_state_dir(config: Config) -> Iterable[Finding]:
 
 def check_xpp_order(config: Config) -> Iterable[Finding]:
     path = config.astribanks.xpp_order
-    try:
-        from twinstar.astribank import xpporder
-    except ImportError:  # pragma: no cover - the hotplug package is part of twinstar
-        xpporder = None  # type: ignore[assignment]
-    if xpporder is None:
-        readable = os.access(path, os.R_OK)
-        yield Finding(Level.OK if readable else Level.ERROR, "xpp_order", f"{path} {'is' if readable else 'is not'} readable")
-        return
     try:
         order = xpporder.load(path)
     except TwinstarError as exc:
