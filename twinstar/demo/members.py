@@ -30,11 +30,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from twinstar.demo.processes import sigkill
 from twinstar.demo.topology import NETNS_DIR
 from twinstar.errors import TwinstarError
 from twinstar.replica.paths import unescape_mountinfo
@@ -85,21 +85,13 @@ def _pids(group: str) -> list[int]:
         return []
 
 
-def _kill(pids: Iterable[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def _kill_until_gone(find: Callable[[], list[int]]) -> None:
     """SIGKILL what ``find`` lists until it lists nothing; TwinstarError after :data:`WAIT` seconds."""
     deadline = time.monotonic() + WAIT
     while left := find():
         if time.monotonic() > deadline:
             raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
-        _kill(left)
+        sigkill(left)
         time.sleep(0.005)
 
 
