@@ -17,6 +17,7 @@ import pytest
 
 from tests.demo.leftovers import snapshot
 from twinstar.demo.members import DemoProcesses, cgroup2_mounts, own_cgroup
+from twinstar.demo.processes import sigkill
 from twinstar.demo.topology import in_netns
 
 #: Forks a child and exits, over and over: its PID changes every few milliseconds, so a list of
@@ -49,21 +50,13 @@ def daemon(marker: str, argv_prefix: list[str] | None = None) -> int:
     return pid
 
 
-def kill(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 @pytest.fixture
 def bystander() -> Iterator[int]:
     """A process the demo did not start, outside its namespaces and not its descendant."""
     marker = f"tsdemo-test-bystander-{os.getpid()}"
     pid = daemon(marker)
     yield pid
-    kill(pids_with(marker))
+    sigkill(pids_with(marker))
 
 
 @pytest.fixture
@@ -119,5 +112,5 @@ def test_the_namespace_scan_ends_detached_processes_in_the_namespaces_and_descen
         assert pids_with(inside) == [] and pids_with(child) == []
         assert sleeper.wait(timeout=10) == -signal.SIGKILL
     finally:
-        kill(pids_with(inside) + pids_with(child))
+        sigkill(pids_with(inside) + pids_with(child))
     os.kill(bystander, 0)  # still there

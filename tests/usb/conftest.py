@@ -8,7 +8,6 @@ commands are the production code. Commands run as real processes.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,6 @@ from typing import Any
 import pytest
 
 from tests.support.cli import clean_environ, run_twinstar
-
-TWINSTAR = [sys.executable, "-m", "twinstar"]
 
 
 @dataclass

@@ -30,13 +30,14 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from twinstar.demo.processes import sigkill
 from twinstar.demo.topology import NETNS_DIR
 from twinstar.errors import TwinstarError
+from twinstar.replica.paths import unescape_mountinfo
 
 log = logging.getLogger("twinstar.demo.members")
 
@@ -52,7 +53,7 @@ def cgroup2_mounts() -> list[str]:
             left, _, right = line.partition(" - ")
             fields = left.split(" ")
             if right.split(" ", 1)[0] == "cgroup2" and len(fields) > 4 and fields[3] == "/":
-                found.append(fields[4].replace("\\040", " "))
+                found.append(unescape_mountinfo(fields[4]))
     return found
 
 
@@ -84,12 +85,14 @@ def _pids(group: str) -> list[int]:
         return []
 
 
-def _kill(pids: Iterable[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def _kill_until_gone(find: Callable[[], list[int]]) -> None:
+    """SIGKILL what ``find`` lists until it lists nothing; TwinstarError after :data:`WAIT` seconds."""
+    deadline = time.monotonic() + WAIT
+    while left := find():
+        if time.monotonic() > deadline:
+            raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
+        sigkill(left)
+        time.sleep(0.005)
 
 
 @dataclass
@@ -136,7 +139,7 @@ class DemoProcesses:
             self._leave()
             self._kill_group(self.group)
         else:
-            self._kill_scanned()
+            _kill_until_gone(self.scan)
 
     def remove(self) -> None:
         """Kill every process of the demo, then remove its cgroup."""
@@ -190,22 +193,9 @@ class DemoProcesses:
         kill_file = os.path.join(group, "cgroup.kill")
         if me not in _pids(group) and os.path.exists(kill_file):
             _write(kill_file, "1")
-        deadline = time.monotonic() + WAIT
-        while left := [p for p in _pids(group) if p != me]:
-            if time.monotonic() > deadline:
-                raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
-            _kill(left)
-            time.sleep(0.005)
+        _kill_until_gone(lambda: [p for p in _pids(group) if p != me])
 
     # -- scan ----------------------------------------------------------------------------------------
-
-    def _kill_scanned(self) -> None:
-        deadline = time.monotonic() + WAIT
-        while left := self.scan():
-            if time.monotonic() > deadline:
-                raise TwinstarError(f"processes {', '.join(map(str, left))} of the demo did not end after SIGKILL")
-            _kill(left)
-            time.sleep(0.005)
 
     def scan(self) -> list[int]:
         """Live processes (not zombies) in the demo's namespaces or descending from the demo process."""

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from twinstar.engine.proc import clean_env
 from twinstar.fastpath.procid import process_alive
@@ -46,13 +46,18 @@ def stop(proc: subprocess.Popen[bytes], *, grace: float = 2.0) -> int:
     return proc.returncode
 
 
-def kill_pids(pids: Sequence[int], *, wait: float = 5.0) -> list[int]:
-    """SIGKILL each of ``pids`` (processes the demo started) and wait until they are gone."""
+def sigkill(pids: Iterable[int]) -> None:
+    """SIGKILL each of ``pids`` (processes the demo started); one already gone is skipped."""
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def kill_pids(pids: Sequence[int], *, wait: float = 5.0) -> list[int]:
+    """SIGKILL each of ``pids`` (processes the demo started) and wait until they are gone."""
+    sigkill(pids)
     deadline = time.monotonic() + wait
     left = list(pids)
     while left and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
+from twinstar.astribank import xpporder
 from twinstar.config import Config, DrbdSpec, IpSpec
 from twinstar.engine import statedir
 from twinstar.engine.proc import ProgramRunner
@@ -28,14 +29,13 @@ def check_programs(config: Config) -> Iterable[Finding]:
     """Every program the steps and the drain check need exists, and only root (or we) can replace it."""
     runner = ProgramRunner(programs=config.program_map)
     steps = build_steps(config, StepContext(config=config, runner=runner))
-    needs = [(name, f"step {step.name}") for step in steps for name in step.programs()]
+    needs: dict[str, str] = {}  # program -> the first thing that needs it
+    for step in steps:
+        for name in step.programs():
+            needs.setdefault(name, f"step {step.name}")
     if config.switchover.drain_check:
-        needs.append((config.switchover.drain_check[0], "switchover.drain_check"))
-    seen: set[str] = set()
-    for name, needed_by in needs:
-        if name in seen:
-            continue
-        seen.add(name)
+        needs.setdefault(config.switchover.drain_check[0], "switchover.drain_check")
+    for name, needed_by in needs.items():
         try:
             path = runner.resolve(name)
         except ProgramError as exc:
@@ -92,14 +92,6 @@ def check_state_dir(config: Config) -> Iterable[Finding]:
 
 def check_xpp_order(config: Config) -> Iterable[Finding]:
     path = config.astribanks.xpp_order
-    try:
-        from twinstar.astribank import xpporder
-    except ImportError:  # pragma: no cover - the hotplug package is part of twinstar
-        xpporder = None  # type: ignore[assignment]
-    if xpporder is None:
-        readable = os.access(path, os.R_OK)
-        yield Finding(Level.OK if readable else Level.ERROR, "xpp_order", f"{path} {'is' if readable else 'is not'} readable")
-        return
     try:
         order = xpporder.load(path)
     except TwinstarError as exc:

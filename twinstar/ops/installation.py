@@ -38,8 +38,6 @@ from typing import Any
 from twinstar.fastpath.atomic import replace_file, write_json
 
 MANIFEST = "install-manifest.json"
-#: Placeholders in udev/ and systemd/ replaced by the installed paths.
-PLACEHOLDERS = ("@LIBDIR@", "@HOOKDIR@", "@SBINDIR@")
 
 KIND_VENV = "venv"
 KIND_HOOK = "hook"
@@ -81,6 +79,7 @@ class Layout:
         return self.destdir.rstrip("/") + path if self.destdir else path
 
     def substitutions(self) -> dict[str, str]:
+        """The placeholders in udev/ and systemd/ and the installed paths that replace them."""
         return {"@LIBDIR@": self.libdir, "@HOOKDIR@": self.hookdir, "@SBINDIR@": self.sbindir}
 
 

@@ -21,6 +21,7 @@ from twinstar.ops.installation import (
     KIND_UDEV,
     KIND_UNIT,
     MANIFEST,
+    Layout,
     Manifest,
     sha256,
     shebang_for,
@@ -67,19 +68,23 @@ def rendered(source: str, kind: str, name: str, layout: dict[str, str]) -> bytes
     path = os.path.join(source, subdir, name)
     if not name.endswith(suffix) or not os.path.isfile(path):
         return None
-    libdir = layout.get("libdir", "")
+    lay = _recorded_layout(layout)
     with open(path, "rb") as f:
         if kind == KIND_HOOK:
             first, rest = f.readline(), f.read()
-            return shebang_for(first, os.path.join(libdir, "bin", "python3")) + rest
+            return shebang_for(first, os.path.join(lay.libdir, "bin", "python3")) + rest
         text = f.read().decode("utf-8")
-    values = {"@LIBDIR@": libdir, "@HOOKDIR@": os.path.join(libdir, "hooks"), "@SBINDIR@": layout.get("sbindir", "")}
-    return substitute(text, values).encode()
+    return substitute(text, lay.substitutions()).encode()
+
+
+def _recorded_layout(layout: dict[str, str]) -> Layout:
+    """The final paths a manifest's ``layout`` records (a missing one is empty)."""
+    return Layout("", *(layout.get(key, "") for key in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir")))
 
 
 def _expected_paths(layout: dict[str, str]) -> list[tuple[str, str]]:
-    dirs = {**layout, "hookdir": os.path.join(layout.get("libdir", ""), "hooks")}
-    return [(kind, os.path.join(dirs[key], name)) for kind, key, name in EXPECTED if dirs.get(key)]
+    lay = _recorded_layout(layout)
+    return [(kind, os.path.join(getattr(lay, key), name)) for kind, key, name in EXPECTED if getattr(lay, key)]
 
 
 def check_installed(manifest_path: str | None, *, version: str | None, source: str | None = None) -> list[Finding]:

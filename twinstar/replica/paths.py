@@ -170,7 +170,7 @@ def kind_of(st: os.stat_result) -> str:
 # --- mounts -----------------------------------------------------------------------------
 
 
-def _unescape_mountinfo(field: str) -> str:
+def unescape_mountinfo(field: str) -> str:
     """Undo the octal escapes (``\\040`` for a space) mountinfo uses in paths."""
     out = []
     i = 0
@@ -195,7 +195,7 @@ def mount_points(mountinfo: str = MOUNTINFO) -> set[str]:
     for line in lines:
         fields = line.split(" ")
         if len(fields) > 4:
-            points.add(_unescape_mountinfo(fields[4]))
+            points.add(unescape_mountinfo(fields[4]))
     return points
 
 
