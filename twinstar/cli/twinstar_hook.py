@@ -11,11 +11,11 @@ import os
 import sys
 
 from twinstar import config as config_mod
-from twinstar import settings
+from twinstar import settings, words
 from twinstar.engine import log
 from twinstar.errors import ExitStatus, TwinstarError
 
-_ACTIONS = {"online": "takeover", "offline": "release"}
+_ACTIONS = {"online": words.TAKEOVER, "offline": words.RELEASE}
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
 
         cfg = config_mod.load(settings.config_path(environ=env))
         engine = engine_for(cfg)
-        report = engine.takeover() if _ACTIONS[action] == "takeover" else engine.release()
+        report = engine.takeover() if _ACTIONS[action] == words.TAKEOVER else engine.release()
     except TwinstarError as exc:
         print(f"twinstar_hook: error: {exc}", file=sys.stderr)
         return int(exc.exit_status)
