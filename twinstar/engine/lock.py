@@ -7,8 +7,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from twinstar.engine.statedir import ensure_dir, open_private, write_all
+from twinstar.engine.statedir import ensure_dir, open_private
 from twinstar.errors import LockBusyError, StateError
+from twinstar.fastpath.atomic import write_all
 
 
 def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
@@ -48,14 +49,11 @@ class FileLock:
                 hint="wait for it to finish; see the journal in the state directory",
             )
         try:
-            try:
-                os.ftruncate(fd, 0)
-            except OSError as exc:
-                raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
-            write_all(fd, f"{os.getpid()}\n".encode(), self.path)
-        except StateError:
+            os.ftruncate(fd, 0)
+            write_all(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
             os.close(fd)
-            raise
+            raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
         self.fd = fd
 
     def release(self) -> None:

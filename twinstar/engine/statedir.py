@@ -15,7 +15,7 @@ import stat
 
 from twinstar.errors import StateDirError, StateError
 from twinstar.fastpath import statefile
-from twinstar.fastpath.atomic import replace_file
+from twinstar.fastpath.atomic import replace_file, write_all
 from twinstar.fastpath.safefile import kind
 
 TYPE_CHECKING = False
@@ -104,16 +104,6 @@ def open_private(path: str, flags: int) -> int:
     return fd
 
 
-def write_all(fd: int, data: bytes, path: str) -> None:
-    """Write all of ``data``; a failure (ENOSPC, EROFS, EIO) is a StateError naming ``path``."""
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as exc:
-        raise StateError(f"cannot write {path}: {exc.strerror}") from None
-
-
 def marker_exists(path: str) -> bool:
     """Whether the marker file ``path`` exists; a symlink or anything but a regular file is refused."""
     try:
@@ -140,11 +130,11 @@ def create_marker(path: str, data: bytes) -> None:
     except OSError as exc:
         raise StateError(f"cannot create {path}: {exc.strerror}") from None
     try:
-        write_all(fd, data, path)
-    except StateError:
+        write_all(fd, data)
+    except OSError as exc:
         os.close(fd)
         os.unlink(path)
-        raise
+        raise StateError(f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
 
 
