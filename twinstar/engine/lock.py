@@ -38,11 +38,11 @@ class FileLock:
     timeout: float = field(default=0.0, kw_only=True)
     fd: int | None = field(default=None, init=False)
 
-    def acquire(self, *, timeout: float, poll: float = 0.02) -> None:
+    def acquire(self, *, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
         ensure_dir(os.path.dirname(self.path))
         fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
-        if not wait_flock(fd, timeout=timeout, poll=poll):
+        if not wait_flock(fd, timeout=timeout):
             os.close(fd)
             raise LockBusyError(
                 f"another twinstar process holds {self.path} (waited {timeout:g} s)",
