@@ -14,7 +14,6 @@ import os
 import stat
 
 from twinstar.errors import StateDirError, StateError
-from twinstar.fastpath import statefile
 from twinstar.fastpath.atomic import replace_file, write_all
 from twinstar.fastpath.safefile import kind
 
@@ -136,11 +135,6 @@ def create_marker(path: str, data: bytes) -> None:
         os.unlink(path)
         raise StateError(f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
-
-
-def read_json(path: str) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.fastpath.statefile.read_object`)."""
-    return statefile.read_object(path)
 
 
 def write_json(path: str, value: Mapping[str, Any]) -> None:
