@@ -72,34 +72,31 @@ def check_state_dir(path: str, st: os.stat_result) -> None:
         )
 
 
-def _check_private(fd: int, path: str) -> None:
-    """Refuse an open state file that is not a regular file with one link (a planted hard link or FIFO)."""
+def _not_regular(path: str, mode: int) -> StateError:
+    return StateError(f"{path} is {kind(mode)}, not a regular file; refusing to use it", hint="remove it")
+
+
+def open_private(path: str, flags: int) -> int:
+    """Open (or create, mode 0600) a state file that must be a regular file with one link.
+
+    Never through a symlink, never blocking on a FIFO; a planted hard link or FIFO is refused.
+    """
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
+        raise StateError(f"cannot open {path}: {exc.strerror}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise StateError(f"{path} is {kind(st.st_mode)}, not a regular file; refusing to use it", hint="remove it")
+        raise _not_regular(path, st.st_mode)
     if st.st_nlink > 1:
         os.close(fd)
         raise StateError(
             f"{path} has {st.st_nlink} hard links; refusing to write a file that is also elsewhere",
             hint="remove it; twinstar creates it again",
         )
-
-
-def _open_nofollow(path: str, flags: int, mode: int = 0o600) -> int:
-    """Open a file in ``state_dir``: never through a symlink, never blocking on a FIFO."""
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
-        raise StateError(f"cannot open {path}: {exc.strerror}") from None
-
-
-def open_private(path: str, flags: int) -> int:
-    """Open (or create, mode 0600) a state file that must be a regular file with one link."""
-    fd = _open_nofollow(path, flags)
-    _check_private(fd, path)
     return fd
 
 
@@ -112,7 +109,7 @@ def marker_exists(path: str) -> bool:
     except OSError as exc:
         raise StateError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise StateError(f"{path} is {kind(st.st_mode)}, not a regular file; refusing to use it", hint="remove it")
+        raise _not_regular(path, st.st_mode)
     return True
 
 
