@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.helpers import FakeMonitor, arrive, make_daemon, role, sysfs, write_config
-from tests.engine.test_state_dir_full import PAGE, _fill, tmpfs
+from tests.support.smallfs import PAGE, fill, tmpfs
 
 pytestmark = [pytest.mark.privileged, pytest.mark.programs("test", "touch")]  # programs: what twinstar runs in this process
 
@@ -51,7 +51,7 @@ def test_a_step_found_down_on_a_full_state_dir_is_handled_and_the_daemon_goes_on
             assert role(state) == "active"
             journal = state / "journal.jsonl"
             _fill_journal_page(journal)
-            _fill(state, 0)
+            fill(state, 0)
             size = journal.stat().st_size
             for _ in range(2):  # a second round: the daemon still checks after the failed write
                 (tmp_path / "up-1").unlink()  # the step goes down behind the daemon's back

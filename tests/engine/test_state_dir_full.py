@@ -12,42 +12,19 @@ fully active or fully down, and the next run converges from the real state.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import run_twinstar
 from tests.support.commands import calls, command_steps_config
+from tests.support.smallfs import PAGE, fill, tmpfs
 
 pytestmark = pytest.mark.privileged
 
 STEPS = 8
 WITHOUT_CHECK = range(2, STEPS + 1, 2)
-PAGE = 4096
-SIZE_PAGES = 32
-
-
-@contextmanager
-def tmpfs(path: Path, *, pages: int = SIZE_PAGES) -> Iterator[Path]:
-    path.mkdir(mode=0o700, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={pages * PAGE},mode=0700", "tsen-state", str(path)], check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
-
-
-def _fill(state: Path, free_pages: int) -> Path:
-    """Leave ``free_pages`` pages free in the tmpfs at ``state``."""
-    st = os.statvfs(state)
-    filler = state / "filler"
-    filler.write_bytes(b"\0" * ((st.f_bavail - free_pages) * st.f_frsize))
-    assert os.statvfs(state).f_bavail == free_pages
-    return filler
 
 
 def _up(tmp: Path) -> set[int]:
@@ -90,7 +67,7 @@ def test_takeover_on_a_full_state_dir_ends_all_up_or_all_down(tmp_path: Path) ->
     seen: dict[str, list[int]] = {"nothing changed": [], "rolled back": [], "active": []}
     for free in range(0, 11):
         with tmpfs(state):
-            filler = _fill(state, free)
+            filler = fill(state, free)
             result = run_twinstar(config, "takeover")
             _clean_output(result)
             up, role = _up(tmp_path), _role(state)
@@ -141,7 +118,7 @@ def test_release_on_a_full_state_dir_takes_every_step_down(tmp_path: Path) -> No
         with tmpfs(state):
             assert run_twinstar(config, "takeover").returncode == 0
             (state / "journal.jsonl").write_bytes(b"\n" * (PAGE - room))
-            _fill(state, 1)
+            fill(state, 1)
             result = run_twinstar(config, "release")
             _clean_output(result)
             up, role = _up(tmp_path), _role(state)

@@ -431,7 +431,7 @@ class Daemon:
 
     def reload(self) -> bool:
         """Load and validate the configuration again; keep the old one when it is invalid."""
-        self.notifier.send(RELOADING=1, MONOTONIC_USEC=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+        self.notifier.reloading()
         try:
             new = self.load_config(self.config_path)
             engine = self.build_engine(new)
@@ -439,7 +439,7 @@ class Daemon:
         except TwinstarError as exc:
             self._info["last_reload"] = {"at": self.clock(), "ok": False, "error": str(exc)}
             self._error(f"reload: keeping the previous configuration: {exc}")
-            self.notifier.send(READY=1, STATUS=self.status_line())
+            self.notifier.reloaded(self.status_line())
             return False
         self.config, self.engine = new, engine
         self._info["node"] = new.node
@@ -447,7 +447,7 @@ class Daemon:
         log.info("reloaded configuration from %s", self.config_path)
         self._evaluate(None, "reload")
         self._schedule_active_work()
-        self.notifier.send(READY=1, STATUS=self.status_line())
+        self.notifier.reloaded(self.status_line())
         self._save(force=True)
         return True
 

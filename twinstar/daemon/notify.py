@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, field
@@ -103,7 +104,8 @@ class Notifier:
         return self.send(STATUS=status)
 
     def reloading(self) -> bool:
-        return self.send(RELOADING=1)
+        """``RELOADING=1`` with the monotonic clock's time, as sd_notify(3) asks of a reload."""
+        return self.send(RELOADING=1, MONOTONIC_USEC=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
 
     def reloaded(self, status: str) -> bool:
         return self.send(READY=1, STATUS=status)

@@ -13,9 +13,9 @@ from typing import Any, NotRequired, TypedDict
 from twinstar import settings
 from twinstar.config import Config
 from twinstar.engine.records import Transition
-from twinstar.engine.statedir import read_json
 from twinstar.errors import TwinstarError
 from twinstar.fastpath.procid import process_alive
+from twinstar.fastpath.statefile import read_object
 
 
 class UnitJson(TypedDict):
@@ -113,7 +113,7 @@ def daemon_status(config: Config) -> dict[str, Any] | None:
     """The daemon's last recorded state, with ``running``; None when it never ran here."""
     path = os.path.join(config.state_dir, settings.DAEMON_STATE_FILE)
     try:
-        data = read_json(path)
+        data = read_object(path)
     except TwinstarError as exc:
         return {"running": False, "error": str(exc)}
     if data is None:

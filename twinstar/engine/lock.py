@@ -7,8 +7,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from twinstar.engine.statedir import ensure_dir, open_private, write_all
+from twinstar.engine.statedir import ensure_dir, open_private
 from twinstar.errors import LockBusyError, StateError
+from twinstar.fastpath.atomic import write_all
 
 
 def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
@@ -37,25 +38,22 @@ class FileLock:
     timeout: float = field(default=0.0, kw_only=True)
     fd: int | None = field(default=None, init=False)
 
-    def acquire(self, *, timeout: float, poll: float = 0.02) -> None:
+    def acquire(self, *, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
         ensure_dir(os.path.dirname(self.path))
         fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
-        if not wait_flock(fd, timeout=timeout, poll=poll):
+        if not wait_flock(fd, timeout=timeout):
             os.close(fd)
             raise LockBusyError(
                 f"another twinstar process holds {self.path} (waited {timeout:g} s)",
                 hint="wait for it to finish; see the journal in the state directory",
             )
         try:
-            try:
-                os.ftruncate(fd, 0)
-            except OSError as exc:
-                raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
-            write_all(fd, f"{os.getpid()}\n".encode(), self.path)
-        except StateError:
+            os.ftruncate(fd, 0)
+            write_all(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
             os.close(fd)
-            raise
+            raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
         self.fd = fd
 
     def release(self) -> None:

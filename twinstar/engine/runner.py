@@ -65,7 +65,7 @@ class _Run:
     started_wall: float
     started: float
     recovered: str | None = None
-    unrecorded: StateError | None = None  # the first journal write that failed
+    unrecorded: StateError | None = None  # what stops the run once a journal write failed
 
 
 def new_run_id() -> str:
@@ -216,7 +216,7 @@ class Engine:
             self.store.journal(line)
         except StateError as exc:
             if run.unrecorded is None:
-                run.unrecorded = exc
+                run.unrecorded = StateError(f"the journal cannot be written: {exc}", hint=_FREE_STATE_DIR)
                 then = "what is up is rolled back" if run.action == Action.TAKEOVER else "the release goes on"
                 self.log.error(f"{run.action.value}: {exc}; {then}")
             else:
@@ -225,7 +225,7 @@ class Engine:
     def _require_recorded(self, run: _Run) -> None:
         """Stop a takeover whose journal could not be written: what is not recorded is rolled back."""
         if run.unrecorded is not None:
-            raise StateError(f"the journal cannot be written: {run.unrecorded}", hint=_FREE_STATE_DIR)
+            raise run.unrecorded
 
     def _record_end(self, run: _Run, report: Report) -> StateError | None:
         """Write the outcome to ``state.json`` and the journal; the error when ``state.json`` could not be written."""
@@ -242,7 +242,7 @@ class Engine:
     def _finish(self, run: _Run, report: Report) -> Report:
         """Record the outcome (best effort); a journal or role that could not be written makes it a failure."""
         if run.unrecorded is not None and report.ok:
-            report = replace(report, exit_status=ExitStatus.FAILED, error=f"the journal cannot be written: {run.unrecorded}")
+            report = replace(report, exit_status=ExitStatus.FAILED, error=run.unrecorded.message)
         failure = self._record_end(run, report)
         if failure is None:
             return report

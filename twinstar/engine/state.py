@@ -17,7 +17,7 @@ from typing import cast
 
 from twinstar import settings, words
 from twinstar.engine import journal
-from twinstar.engine.statedir import ensure_dir, read_json, write_json
+from twinstar.engine.statedir import ensure_dir, write_json
 from twinstar.fastpath import procid, statefile
 
 TYPE_CHECKING = False
@@ -104,7 +104,7 @@ class StateStore:
         return os.path.join(self.directory, settings.LOCK_FILE)
 
     def read(self) -> NodeState:
-        raw = read_json(self.state_path)
+        raw = statefile.read_object(self.state_path)
         if raw is None:
             return NodeState()
         view = statefile.parse_node(raw, self.state_path)

@@ -14,8 +14,7 @@ import os
 import stat
 
 from twinstar.errors import StateDirError, StateError
-from twinstar.fastpath import statefile
-from twinstar.fastpath.atomic import replace_file
+from twinstar.fastpath.atomic import replace_file, write_all
 from twinstar.fastpath.safefile import kind
 
 TYPE_CHECKING = False
@@ -73,45 +72,32 @@ def check_state_dir(path: str, st: os.stat_result) -> None:
         )
 
 
-def _check_private(fd: int, path: str) -> None:
-    """Refuse an open state file that is not a regular file with one link (a planted hard link or FIFO)."""
+def _not_regular(path: str, mode: int) -> StateError:
+    return StateError(f"{path} is {kind(mode)}, not a regular file; refusing to use it", hint="remove it")
+
+
+def open_private(path: str, flags: int) -> int:
+    """Open (or create, mode 0600) a state file that must be a regular file with one link.
+
+    Never through a symlink, never blocking on a FIFO; a planted hard link or FIFO is refused.
+    """
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
+        raise StateError(f"cannot open {path}: {exc.strerror}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise StateError(f"{path} is {kind(st.st_mode)}, not a regular file; refusing to use it", hint="remove it")
+        raise _not_regular(path, st.st_mode)
     if st.st_nlink > 1:
         os.close(fd)
         raise StateError(
             f"{path} has {st.st_nlink} hard links; refusing to write a file that is also elsewhere",
             hint="remove it; twinstar creates it again",
         )
-
-
-def _open_nofollow(path: str, flags: int, mode: int = 0o600) -> int:
-    """Open a file in ``state_dir``: never through a symlink, never blocking on a FIFO."""
-    try:
-        return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
-        raise StateError(f"cannot open {path}: {exc.strerror}") from None
-
-
-def open_private(path: str, flags: int) -> int:
-    """Open (or create, mode 0600) a state file that must be a regular file with one link."""
-    fd = _open_nofollow(path, flags)
-    _check_private(fd, path)
     return fd
-
-
-def write_all(fd: int, data: bytes, path: str) -> None:
-    """Write all of ``data``; a failure (ENOSPC, EROFS, EIO) is a StateError naming ``path``."""
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as exc:
-        raise StateError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def marker_exists(path: str) -> bool:
@@ -123,7 +109,7 @@ def marker_exists(path: str) -> bool:
     except OSError as exc:
         raise StateError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
-        raise StateError(f"{path} is {kind(st.st_mode)}, not a regular file; refusing to use it", hint="remove it")
+        raise _not_regular(path, st.st_mode)
     return True
 
 
@@ -140,17 +126,12 @@ def create_marker(path: str, data: bytes) -> None:
     except OSError as exc:
         raise StateError(f"cannot create {path}: {exc.strerror}") from None
     try:
-        write_all(fd, data, path)
-    except StateError:
+        write_all(fd, data)
+    except OSError as exc:
         os.close(fd)
         os.unlink(path)
-        raise
+        raise StateError(f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
-
-
-def read_json(path: str) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None when the file does not exist (:func:`twinstar.fastpath.statefile.read_object`)."""
-    return statefile.read_object(path)
 
 
 def write_json(path: str, value: Mapping[str, Any]) -> None:

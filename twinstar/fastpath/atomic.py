@@ -74,6 +74,13 @@ def exchange(a: str, b: str) -> bool:
     return True
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less); OSError when it cannot."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def replace_file(path: str, data: bytes, *, mode: int = 0o644, sync_dir: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir).
 
@@ -90,9 +97,7 @@ def replace_file(path: str, data: bytes, *, mode: int = 0o644, sync_dir: bool = 
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
