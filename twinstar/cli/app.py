@@ -72,6 +72,15 @@ class TwinstarGroup(click.Group):
             importlib.import_module(f"twinstar.cli.{_COMMAND_MODULES[cmd_name]}")
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click does, with the closest command name as the hint for a mistyped one."""
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            from twinstar.suggest import hint
+
+            ctx.fail(f"no such command {name!r} ({hint(name, self.list_commands(ctx), 'commands')})")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -104,9 +113,10 @@ class TwinstarGroup(click.Group):
     help="Configuration file (default: $TWINSTAR_CONFIG or /etc/twinstar/twinstar.yaml).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
+@click.option("-x", "_x", is_flag=True, hidden=True, help="Accepted and ignored, as the original twinstar did.")
 @click.version_option(package_name="twinstar")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, _x: bool) -> None:
     """Failover for two-server Asterisk PBX clusters on Astribank TwinStar units.
 
     Exit statuses: 0 success, 1 an operation failed, 2 bad usage, configuration

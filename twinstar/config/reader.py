@@ -53,11 +53,9 @@ class Reader:
 
     def unknown(self, node: Node, key: str, name: str, known: Sequence[str], message: str, listing: str) -> ConfigError:
         """``name`` is none of ``known``: the closest one as the hint, else ``listing``: all of them."""
-        import difflib  # only for the message
+        from twinstar.suggest import hint
 
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"{listing}: " + ", ".join(known)
-        return self.fail(node, key, message, hint)
+        return self.fail(node, key, message, hint(name, known, listing))
 
     def note(self, problem: ConfigError) -> None:
         self.problems.append(problem)
