@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.node import REPO
 
-RULES = REPO / "udev" / "60-twinstar.rules"
+RULES = REPO / "udev" / "xpp_twinstar.rules"
 
 SCRIPT = (
     "set -e; mount --bind \"$1\" /etc/udev/rules.d; "

@@ -105,7 +105,7 @@ def check_xpp_order(config: Config) -> Iterable[Finding]:
 
 
 def check_installation(config: Config) -> Iterable[Finding]:
-    """The udev rule, hooks, program link and systemd units that make install laid out."""
+    """The udev rule, hooks, program link and systemd units that make install laid out; one hook acting."""
     from importlib import metadata
 
     from twinstar.ops import installcheck
@@ -114,7 +114,9 @@ def check_installation(config: Config) -> Iterable[Finding]:
         version: str | None = metadata.version("twinstar")
     except metadata.PackageNotFoundError:
         version = None
-    yield from installcheck.check_installed(installcheck.find_manifest(), version=version)
+    manifest = installcheck.find_manifest()
+    yield from installcheck.check_installed(manifest, version=version)
+    yield from installcheck.check_hooks(manifest)
 
 
 CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]
