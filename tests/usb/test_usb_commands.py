@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.usb.conftest import Run
+
 Runner = Callable[..., Any]
 
 
@@ -288,28 +290,39 @@ def test_a_failing_unit_in_json_keeps_one_object_and_the_exit_status(host: Runne
     assert "USB-1 has no power" in data["units"][1]["message"]
 
 
-def test_hardware_commands_need_no_configuration_file(cli: Runner, sim_file: Path, tmp_path: Path) -> None:
+def test_hardware_commands_need_no_configuration_file(sim_file: Path) -> None:
     """No $TWINSTAR_CONFIG, no --config, nothing at /etc/twinstar/twinstar.yaml: USB only, as the original.
 
     With the simulator selected by the environment the commands work; on real
     USB (no bus and no Astribank on this build machine) they get as far as the
-    bus instead of stopping at the configuration.
+    bus instead of stopping at the configuration. A host that has the default
+    file gets an empty /etc/twinstar in a private mount namespace.
     """
     import os
 
+    from tests.conftest import require_root
+    from tests.support.cli import run_twinstar
+
+    prefix: list[str] = []
     if os.path.lexists("/etc/twinstar/twinstar.yaml"):
-        pytest.skip("this host has /etc/twinstar/twinstar.yaml")
-    env = {"TWINSTAR_CONFIG": ""}
-    r = cli("status", env={**env, "TWINSTAR_USB_SIMULATOR": str(sim_file)})
+        require_root("hiding this host's /etc/twinstar")
+        hide = 'mount -t tmpfs tmpfs /etc/twinstar && exec "$@"'
+        prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c", hide, "sh"]
+
+    def cli(*args: str, **env: str) -> Run:
+        p = run_twinstar(None, *args, env={"TWINSTAR_CONFIG": "", **env}, prefix=prefix)
+        return Run(p.returncode, p.stdout, p.stderr)
+
+    r = cli("status", TWINSTAR_USB_SIMULATOR=str(sim_file))
     assert r.returncode == 0, r.stderr
     assert len(rows(r.stdout)) == 3
-    r = cli("enable-wd", "--device", "usb:001/002", env={**env, "TWINSTAR_USB_SIMULATOR": str(sim_file)})
+    r = cli("enable-wd", "--device", "usb:001/002", TWINSTAR_USB_SIMULATOR=str(sim_file))
     assert r.returncode == 0, r.stderr
     for command in (["ports"], ["jump"], ["enable-wd"], ["disable-wd"], ["status", "--json"]):
-        r = cli(*command, env=env)
+        r = cli(*command)
         assert "configuration" not in r.stderr, (command, r.stderr)
         assert "Traceback" not in r.stderr
-    assert cli("status", env=env).stdout == VENDOR_HEADER
+    assert cli("status").stdout == VENDOR_HEADER
 
 
 def test_mistyped_commands_and_sim_keys_get_a_suggestion(cli: Runner, sim_file: Path, read_state) -> None:
@@ -321,6 +334,10 @@ def test_mistyped_commands_and_sim_keys_get_a_suggestion(cli: Runner, sim_file: 
     assert r.returncode == 2 and "did you mean 'enable-wd'?" in r.stderr
     r = cli("frobnicate")
     assert r.returncode == 2 and "(commands: check, daemon, demo" in r.stderr
+    r = cli("sim", "sho", str(sim_file))
+    assert r.returncode == 2 and "no such command 'sho' (did you mean 'show'?)" in r.stderr
+    r = cli("replica", "lst")
+    assert r.returncode == 2 and "did you mean 'list'?" in r.stderr
     r = cli("sim", "set", str(sim_file), "1", "powr1=off")
     assert r.returncode == 2
     assert "unknown setting 'powr1' (did you mean 'power1'?)" in r.stderr

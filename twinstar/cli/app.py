@@ -59,7 +59,19 @@ class Number(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
-class TwinstarGroup(click.Group):
+class SuggestingGroup(click.Group):
+    """A group that names the closest command when one is mistyped (exit 2, as every usage error)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from twinstar.suggest import hint
+
+            ctx.fail(f"no such command {name!r} ({hint(name, self.list_commands(ctx), 'commands')})")
+        return super().resolve_command(ctx, args)
+
+
+class TwinstarGroup(SuggestingGroup):
     """Loads commands on demand; turns twinstar errors into one line and the contract's exit status."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -71,15 +83,6 @@ class TwinstarGroup(click.Group):
 
             importlib.import_module(f"twinstar.cli.{_COMMAND_MODULES[cmd_name]}")
         return self.commands.get(cmd_name)
-
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
-        """As click does, with the closest command name as the hint for a mistyped one."""
-        name = args[0] if args else ""
-        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
-            from twinstar.suggest import hint
-
-            ctx.fail(f"no such command {name!r} ({hint(name, self.list_commands(ctx), 'commands')})")
-        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

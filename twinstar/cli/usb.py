@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from twinstar.cli.app import Obj, main
+from twinstar.cli.app import Obj, SuggestingGroup, main
 from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError
 
@@ -177,7 +177,7 @@ def disable_wd_command(obj: Obj, devices: tuple[str, ...], as_json: bool) -> Non
 # --- the simulated Astribank -----------------------------------------------------------------
 
 
-@main.group("sim")
+@main.group("sim", cls=SuggestingGroup)
 def sim_group() -> None:
     """Manage a simulated Astribank state file (no configuration needed)."""
 
