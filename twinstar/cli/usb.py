@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -56,13 +56,11 @@ class UnitsFailed(TwinstarError):
         self.exit_status = exit_status
 
 
-def _report(
-    command: str, outcomes: Sequence[UnitOutcome], *, as_json: bool = False, bare: Callable[[UnitOutcome], str] | None = None
-) -> None:
+def _report(command: str, outcomes: Sequence[UnitOutcome], *, as_json: bool = False, bare: bool = False) -> None:
     """Print each unit's outcome and raise the aggregate status if it is not success.
 
-    ``bare``: what a done unit's line is (the original's output), instead of
-    ``unit: message``; a skipped unit then has only its stderr note.
+    ``bare``: a done unit's line is its message alone (the original's output of
+    ``ports``), and a skipped unit's note goes to stderr.
     """
     from twinstar.usb.transport import NO_UNIT
     from twinstar.usb.units import UnitResult, overall_status
@@ -76,12 +74,9 @@ def _report(
         return
     for o in outcomes:
         if o.result is UnitResult.DONE:
-            click.echo(bare(o) if bare is not None else f"{o.unit}: {o.message}")
+            click.echo(o.message if bare else f"{o.unit}: {o.message}")
         elif o.result is UnitResult.SKIPPED:
-            if bare is not None:
-                click.echo(f"{o.unit}: skipped: {o.message}", err=True)
-            else:
-                click.echo(f"{o.unit}: skipped: {o.message}")
+            click.echo(f"{o.unit}: skipped: {o.message}", err=bare)
         else:
             click.echo(f"twinstar: error: {o.message}", err=True)
     if status == ExitStatus.OK:
@@ -128,7 +123,7 @@ def ports_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool)
     hw = _hardware(obj)
     units = hw.units(devices)
     outcomes = run_each(hw, units, read_port, explicit=bool(devices))
-    _report("ports", outcomes, as_json=as_json, bare=None if long else (lambda o: o.message))
+    _report("ports", outcomes, as_json=as_json, bare=not long)
 
 
 @main.command("jump")
