@@ -101,3 +101,19 @@ def test_reinstalling_removes_an_unchanged_rule_an_earlier_version_installed(tmp
     installer.remove_stale(old)
     assert not old_rule.exists()
     assert edited_unit.exists()
+
+
+def test_an_init_conf_that_is_a_symlink_is_left_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    layout = Layout(str(tmp_path), "/usr/lib/twinstar", "/usr/sbin", "/etc/udev/rules.d", "/etc/systemd/system", "/etc")
+    (tmp_path / "etc/udev/rules.d").mkdir(parents=True)
+    (tmp_path / "etc/udev/rules.d/xpp.rules").write_text(XPP_RULE)
+    (tmp_path / "etc/dahdi").mkdir()
+    real = tmp_path / "elsewhere.conf"
+    real.write_text("XPP_HOTPLUG_DAHDI=yes\n")
+    (tmp_path / "etc/dahdi/init.conf").symlink_to(real)
+    installer = Installer(layout, ".", python="/usr/bin/python3", pip_opts=[], system_site_packages=False)
+    installer.turn_off_original_hook()
+    assert real.read_text() == "XPP_HOTPLUG_DAHDI=yes\n"
+    assert (tmp_path / "etc/dahdi/init.conf").is_symlink()
+    assert installer.manifest.edits == []
+    assert "is not a regular file: left as it is; set XPP_HOTPLUG_DAHDI=no in it yourself" in capsys.readouterr().out

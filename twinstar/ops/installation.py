@@ -35,6 +35,7 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -226,6 +227,12 @@ class Installer:
         if not hooks.original_acts:
             if hooks.original_rules:
                 self.say(f"{hooks.original_state()}: left as it is")
+            return
+        if not stat.S_ISREG(os.lstat(lay.staged(conf)).st_mode):
+            self.say(
+                f"{hooks.original_state()}, as twinstar's atribank_hook would; {lay.staged(conf)} is not a regular "
+                f"file: left as it is; set {dahdihook.SETTING}=no in it yourself (twinstar check reports it)"
+            )
             return
         dahdihook.turn_off(lay.staged(conf))
         if conf not in self.manifest.edits:
