@@ -144,8 +144,9 @@ def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool
         click.echo(json.dumps(_json_safe(report), sort_keys=True, default=str))
     else:
         click.echo("\n".join(_render_long(report) if long else _render_short(report)))
-        if not long:
-            for note in status_notes(report["units"]) or ([report["error"]] if "error" in report else []):
+        if not long:  # what -v shows in the table: why a unit has no line, or why there is none
+            notes = status_notes(report["units"]) + ([report["error"]] if "error" in report else [])
+            for note in notes:
                 click.echo(f"twinstar: {note}", err=True)
         for u in unreadable:
             click.echo(f"twinstar: error: {u['error']}", err=True)
