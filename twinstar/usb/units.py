@@ -233,24 +233,24 @@ def run_each(
     """
     outcomes = []
     for unit in units:
-
-        def outcome(result: UnitResult, message: str, unit: UsbUnit = unit) -> UnitOutcome:
-            return UnitOutcome(unit.title, result, message, device=unit.name, label=unit.label)
-
         try:
             message = on_capable(hw, unit, action)
             if after is not None:
                 message = after(unit, message)
-            outcomes.append(outcome(UnitResult.DONE, message))
+            outcomes.append(_outcome(unit, UnitResult.DONE, message))
         except NotCapableError as exc:
             if explicit:
-                outcomes.append(outcome(UnitResult.FAILED, str(exc)))
+                outcomes.append(_outcome(unit, UnitResult.FAILED, str(exc)))
             else:
-                outcomes.append(outcome(UnitResult.SKIPPED, f"not TwinStar-capable: {exc.note}"))
+                outcomes.append(_outcome(unit, UnitResult.SKIPPED, f"not TwinStar-capable: {exc.note}"))
         except TwinstarError as exc:
             refused = exc.exit_status == ExitStatus.REFUSED
-            outcomes.append(outcome(UnitResult.REFUSED if refused else UnitResult.FAILED, str(exc)))
+            outcomes.append(_outcome(unit, UnitResult.REFUSED if refused else UnitResult.FAILED, str(exc)))
     return outcomes
+
+
+def _outcome(unit: UsbUnit, result: UnitResult, message: str) -> UnitOutcome:
+    return UnitOutcome(unit.title, result, message, device=unit.name, label=unit.label)
 
 
 def on_capable(hw: Astribanks, unit: UsbUnit, action: Action) -> str:
