@@ -42,6 +42,7 @@ def test_status_prints_the_vendor_table_byte_for_byte(host: Runner) -> None:
     # -x is accepted and ignored, and so is -v before the command (the original's getopts('vx')).
     assert host("-x", "status").stdout == r.stdout
     assert host("-v", "-x", "status").stdout == r.stdout
+    assert host("-vx", "ports").stdout == "0\n0\n0\n"
 
 
 def test_status_long_adds_the_label_and_notes(host: Runner, cli: Runner, sim_file: Path) -> None:
