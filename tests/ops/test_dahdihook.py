@@ -117,3 +117,23 @@ def test_an_init_conf_that_is_a_symlink_is_left_alone(tmp_path: Path, capsys: py
     assert (tmp_path / "etc/dahdi/init.conf").is_symlink()
     assert installer.manifest.edits == []
     assert "is not a regular file: left as it is; set XPP_HOTPLUG_DAHDI=no in it yourself" in capsys.readouterr().out
+
+
+def test_check_reports_twinstar_s_hook_run_twice(tmp_path: Path) -> None:
+    """An earlier installation's rule under its old name beside the current one: the hook would run twice."""
+    import json
+
+    from twinstar.ops.findings import Level
+    from twinstar.ops.installcheck import check_hooks
+
+    rules = tmp_path / "rules.d"
+    rules.mkdir()
+    manifest = tmp_path / "install-manifest.json"
+    manifest.write_text(json.dumps({"layout": {"udevrulesdir": str(rules), "sysconfdir": str(tmp_path / "etc")}}))
+    (rules / "xpp_twinstar.rules").write_text(TWINSTAR_RULE)
+    [one] = check_hooks(str(manifest))
+    assert one.level is Level.OK and one.subject == "xbus hooks"
+    (rules / "60-twinstar.rules").write_text(TWINSTAR_RULE)
+    [two] = check_hooks(str(manifest))
+    assert two.level is Level.ERROR
+    assert two.message.startswith("twinstar's atribank_hook runs 2 times per xbus event")
