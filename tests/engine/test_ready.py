@@ -18,6 +18,7 @@ from tests.support.node import Node
 from twinstar import config
 from twinstar.engine import ready
 from twinstar.engine.proc import ProgramRunner
+from twinstar.engine.records import ReadyLine
 from twinstar.engine.runner import Engine, engine_for
 
 pytestmark = pytest.mark.programs("touch", "true", "false", "test")
@@ -115,10 +116,23 @@ def test_run_actions_journals_in_order_and_a_journal_failure_does_not_stop_the_c
 
     seen: list[tuple[str, str]] = []
 
-    def journal(line: ready.ReadyLine) -> None:  # type: ignore[name-defined]
+    def journal(line: ReadyLine) -> None:
         seen.append((line["result"], line["argv"][0]))
         raise StateError("cannot write journal.jsonl: No space left on device")
 
     ended = ready.run_actions([["/bin/true"], ["/bin/false"]], run_id="r1", timeout=30, runner=ProgramRunner(), journal=journal)
     assert [line["result"] for line in ended] == ["ok", "failed"]
     assert seen == [("started", "/bin/true"), ("ok", "/bin/true"), ("started", "/bin/false"), ("failed", "/bin/false")]
+
+
+@pytest.mark.privileged
+def test_as_root_a_command_another_user_could_replace_is_not_run(tmp_path: Path) -> None:
+    prog = tmp_path / "announce"
+    prog.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\n")
+    prog.chmod(0o755)
+    os.chown(prog, 4321, 4321)
+    lines: list[ReadyLine] = []
+    ended = ready.run_actions([[str(prog)]], run_id="r1", timeout=30, runner=ProgramRunner(), journal=lines.append)
+    assert [line["result"] for line in ended] == ["failed"]
+    assert f"refusing to run {prog} as root" in ended[0]["error"] and "owned by uid 4321" in ended[0]["error"]
+    assert not (tmp_path / "ran").exists()

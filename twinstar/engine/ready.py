@@ -7,7 +7,8 @@ critical path: the engine, once the takeover is recorded and its lock
 released, starts one detached process (its own session, stdio on
 /dev/null: ``python -m twinstar.engine.ready``) and returns. That process
 runs the commands one after the other through the one program runner (argv
-only, fixed PATH, the whole process group killed at ``on_ready_timeout``) and
+only, fixed PATH, the whole process group killed at ``on_ready_timeout``; as
+root, never a program another user could replace) and
 journals each (``event: ready``, ``started`` then ``ok``/``failed``/``timeout``,
 under the takeover's run id); a failure is also logged to syslog. Nothing
 of the takeover depends on them: it has succeeded already.
@@ -97,6 +98,7 @@ def run_actions(
         _note(journal, {"ts": started, "run": run_id, "event": "ready", "argv": list(argv), "result": "started"})
         line: ReadyLine = {"ts": started, "run": run_id, "event": "ready", "argv": list(argv), "result": "ok"}
         try:
+            _refuse_replaceable(runner, argv[0])
             runner.run(argv, timeout=timeout)
         except ProgramTimeout as exc:
             line["result"], line["error"] = "timeout", str(exc)
@@ -108,6 +110,18 @@ def run_actions(
         _note(journal, line)
         ended.append(line)
     return ended
+
+
+def _refuse_replaceable(runner: ProgramRunner, name: str) -> None:
+    """As root, a program that another user could replace is not run (as the steps' programs are not)."""
+    if os.geteuid() != 0:
+        return
+    from twinstar.fastpath import safefile
+
+    path = runner.resolve(name)
+    why = safefile.replaceable(path)
+    if why is not None:
+        raise ProgramError(f"refusing to run {path} as root: {why}", argv=(path,))
 
 
 def _note(journal: Callable[[ReadyLine], None], line: ReadyLine) -> None:
