@@ -152,17 +152,13 @@ def read_device(sysfs_root: str, unit_name: str) -> Device | None:
     )
 
 
-def read_span(path: str, number: int) -> Span:
-    try:
-        device = os.path.basename(os.readlink(os.path.join(path, "ddev")))
-    except OSError as exc:
-        raise SysfsError(f"cannot read the link to its device: {exc.strerror}", path=os.path.join(path, "ddev")) from None
-    local = _decimal(os.path.join(path, "local_spanno"))
+def read_span(path: str, number: int, device: str) -> Span:
+    """Span ``number`` of DAHDI device ``device`` (its ``ddev``), read from its directory ``path``."""
     return Span(
         number=number,
         path=path,
         device=device,
-        local=local,
+        local=_decimal(os.path.join(path, "local_spanno")),
         name=_attr(os.path.join(path, "name")),
         alarms=_alarms(os.path.join(path, "alarms")),
         digital=_decimal(os.path.join(path, "is_digital"), flag=True) == 1,
@@ -186,13 +182,15 @@ def read_spans(sysfs_root: str, devices: set[str] | None = None) -> list[Span]:
         if not (name.startswith("span-") and digits.isascii() and digits.isdigit() and len(digits) <= 6):
             raise SysfsError(f"unexpected entry {_shown(name)}", path=directory)
         path = os.path.join(directory, name)
-        if devices is not None:
-            try:
-                if os.path.basename(os.readlink(os.path.join(path, "ddev"))) not in devices:
-                    continue
-            except OSError:
-                pass  # read_span names the broken link
-        found.append(read_span(path, int(digits)))
+        link = os.path.join(path, "ddev")
+        try:
+            device = os.path.basename(os.readlink(link))
+        except FileNotFoundError:
+            continue  # unassigned since the directory was listed
+        except OSError as exc:
+            raise SysfsError(f"cannot read the link to its device: {exc.strerror}", path=link) from None
+        if devices is None or device in devices:
+            found.append(read_span(path, int(digits), device))
     return sorted(found, key=lambda s: s.number)
 
 

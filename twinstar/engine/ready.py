@@ -77,7 +77,13 @@ def after_takeover(config: Config) -> Callable[[Report, str], subprocess.Popen[b
         return None
 
     def on_ready(report: Report, run_id: str) -> subprocess.Popen[bytes] | None:
-        return start(config, run_id) if wanted(report) else None
+        if not wanted(report):
+            return None
+        try:
+            return start(config, run_id)
+        except OSError as exc:  # the takeover has succeeded: a runner that cannot start is only logged
+            log.error("on_ready: cannot start the commands: %s", exc.strerror or exc)
+            return None
 
     return on_ready
 
