@@ -326,10 +326,12 @@ class FakeSysfs:
             ("unassign_span", ""),
         ):
             _replace(os.path.join(device, attr), value.encode("utf-8", "surrogateescape") + (b"\n" if value else b""))
-        os.symlink(os.path.relpath(device, self.dahdi_devices_dir), os.path.join(self.dahdi_devices_dir, os.path.basename(device)))
         if self._auto_assign():
             for local in range(1, len(xpds) + 1):
                 self._assign(num, local, 0, 0)
+        # Shown last, as the kernel's registration is done when the write returns: a reader that
+        # sees the device sees its spans too.
+        os.symlink(os.path.relpath(device, self.dahdi_devices_dir), os.path.join(self.dahdi_devices_dir, os.path.basename(device)))
 
     def _auto_assign(self) -> bool:
         with open(self._auto_assign_path, "rb") as f:
@@ -365,7 +367,7 @@ class FakeSysfs:
                 if spanno and not basechan:
                     continue  # "Must set span number AND base chan number"
                 number = self._assign(num, local, spanno, basechan)
-                done.append(f"XBUS-{num:02d}: local span {local} assigned span {number}")
+                done.append(f"XBUS-{num:02d}: local span {local} " + (f"assigned span {number}" if number else f"not assigned ({written} refused)"))
             elif attr == "unassign_span" and written.isdigit():
                 self._unassign(num, int(written))
                 done.append(f"XBUS-{num:02d}: local span {written} unassigned")
