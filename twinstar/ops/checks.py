@@ -26,7 +26,7 @@ Check = Callable[[Config], Iterable[Finding]]
 
 
 def check_programs(config: Config) -> Iterable[Finding]:
-    """Every program the steps and the drain check need exists, and only root (or we) can replace it."""
+    """Every program the steps, the drain check and ``on_ready`` need exists, and only root (or we) can replace it."""
     runner = ProgramRunner(programs=config.program_map)
     steps = build_steps(config, StepContext(config=config, runner=runner))
     needs: dict[str, str] = {}  # program -> the first thing that needs it
@@ -35,6 +35,8 @@ def check_programs(config: Config) -> Iterable[Finding]:
             needs.setdefault(name, f"step {step.name}")
     if config.switchover.drain_check:
         needs.setdefault(config.switchover.drain_check[0], "switchover.drain_check")
+    for i, argv in enumerate(config.on_ready):
+        needs.setdefault(argv[0], f"on_ready[{i}]")
     for name, needed_by in needs.items():
         try:
             path = runner.resolve(name)
