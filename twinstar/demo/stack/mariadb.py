@@ -22,6 +22,8 @@ KAMAILIO_DATABASE = "kamailio"
 KAMAILIO_USER = "kamailio"
 KAMAILIO_PASSWORD = "twinstar-demo"
 DURABLE = {"innodb_flush_log_at_trx_commit": "1", "sync_binlog": "1", "log_bin": "mariadb-bin"}
+#: Small enough for the demo's replica (the default redo log alone is 96 MB).
+SIZES = {"innodb_log_file_size": "16M", "innodb_buffer_pool_size": "32M", "max_binlog_size": "16M"}
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,17 @@ class ServerPaths:
 
 def install_argv(datadir: str) -> list[str]:
     """A new, empty data directory owned by ``mysql``."""
+    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in SIZES.items()]
     return ["mariadb-install-db", "--no-defaults", "--user=mysql", "--auth-root-authentication-method=socket",
-            "--skip-test-db", f"--datadir={datadir}"]  # fmt: skip
+            "--skip-test-db", f"--datadir={datadir}", *sizes]  # fmt: skip
 
 
 def server_argv(p: ServerPaths, *, bind: str = "0.0.0.0") -> list[str]:
     """``mariadbd`` in the foreground, reading no option file (without a service manager)."""
-    durable = [f"--{k.replace('_', '-')}={v}" for k, v in DURABLE.items()]
+    durable = [f"--{k.replace('_', '-')}={v}" for k, v in {**DURABLE, **SIZES}.items()]
     return ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={p.datadir}", f"--socket={p.socket}",
             f"--pid-file={p.pidfile}", f"--bind-address={bind}", f"--port={PORT}", "--skip-name-resolve",
-            "--innodb-buffer-pool-size=32M", f"--log-error={p.error_log}", *durable]  # fmt: skip
+            f"--log-error={p.error_log}", *durable]  # fmt: skip
 
 
 def client_argv(socket: str | None = None) -> list[str]:
@@ -57,7 +60,7 @@ def client_argv(socket: str | None = None) -> list[str]:
 def server_cnf() -> str:
     """A drop-in for Debian's ``/etc/mysql/mariadb.conf.d``: reachable on every address, durable commits."""
     lines = ["[mysqld]", "bind-address = 0.0.0.0", "skip-name-resolve"]
-    lines += [f"{k} = {v}" for k, v in DURABLE.items()]
+    lines += [f"{k} = {v}" for k, v in {**DURABLE, **SIZES}.items()]
     return "\n".join(lines) + "\n"
 
 

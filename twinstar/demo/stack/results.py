@@ -113,24 +113,25 @@ def service_starts(steps_ms: Mapping[str, float]) -> dict[str, float]:
     return {k[len(SERVICE_PREFIX) :]: v for k, v in steps_ms.items() if k.startswith(SERVICE_PREFIX)}
 
 
-def collect(
-    sip: SippRecord,
-    *,
-    old: str,
-    new: str,
-    phone_log: Sequence[Mapping[str, Any]],
-    failover_at: float | None,
-    writer_log: Sequence[Mapping[str, Any]],
-    present: Iterable[int] | None,
-    fetches: Sequence[Mapping[str, Any]],
-    takeover_steps_ms: Mapping[str, float],
-) -> StackResult:
-    http_outage, http_failed = web(fetches)
+@dataclass
+class Records:
+    """What the real stack's clients recorded in one run (read before the work directory goes)."""
+
+    sip: SippRecord
+    phone: list[dict[str, Any]]
+    failover_at: float | None  # when pbx-b was seen serving (the phone's lookups after it count)
+    writer: list[dict[str, Any]]
+    present: list[int] | None  # the writer's rows on the new server after the failover
+    fetches: list[dict[str, Any]]
+
+
+def collect(r: Records, *, old: str, new: str, takeover_steps_ms: Mapping[str, float]) -> StackResult:
+    http_outage, http_failed = web(r.fetches)
     return StackResult(
-        sip=sip,
-        sip_outage=outage(sip, old, new),
-        registration=registration(phone_log, failover_at),
-        db=database(writer_log, present) if present is not None else None,
+        sip=r.sip,
+        sip_outage=outage(r.sip, old, new),
+        registration=registration(r.phone, r.failover_at),
+        db=database(r.writer, r.present) if r.present is not None else None,
         http_outage_ms=http_outage,
         http_failed=http_failed,
         service_start_ms=service_starts(takeover_steps_ms),
