@@ -6,7 +6,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from twinstar.demo.members import cgroup2_mounts
+from twinstar.demo.members import cgroup2_mounts, named_v1_mounts
 
 PREFIX = "tsdemo-"
 
@@ -55,9 +55,9 @@ def snapshot() -> Snapshot:
 
 
 def cgroups() -> list[str]:
-    """Every directory of the cgroup v2 hierarchy."""
+    """Every directory of the cgroup v2 hierarchy and of the named v1 ones (nspawn makes the demo's there)."""
     out = []
-    for mount in cgroup2_mounts():
+    for mount in [*cgroup2_mounts(), *named_v1_mounts()]:
         out += [directory for directory, _dirs, _files in os.walk(mount)]
     return out
 

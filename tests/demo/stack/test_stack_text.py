@@ -115,3 +115,44 @@ def test_stack_problems_name_each_failed_guarantee() -> None:
     assert any("SIPp" in p for p in problems) and any("registered" in p for p in problems)
     r.db = results.database([{"t": 1, "ack": 1}], [])
     assert any("1 acknowledged row(s) missing" in p for p in r.problems("pbx-a", "pbx-b"))
+
+
+def test_sipp_calls_become_probes_answered_or_due() -> None:
+    from twinstar.demo.stack.pbx import probes
+
+    record = sipp.SippRecord(100.0, {}, [sipp.Answer(5, 1, "pbx-a"), sipp.Answer(35, 4, "pbx-b")])
+    assert probes(record) == [
+        {"t": 100.005, "by": "pbx-a"},
+        {"t": 100.01, "by": None},
+        {"t": 100.02, "by": None},
+        {"t": 100.035, "by": "pbx-b"},
+    ]
+    assert probes(sipp.SippRecord()) == []
+
+
+def test_the_report_shows_the_real_stack_and_fails_on_a_missing_row() -> None:
+    from twinstar.demo.report import render, summarize, to_json
+    from twinstar.demo.scenario import Collected, Options, Scenario
+    from twinstar.demo.stacks import StackKind
+    from twinstar.demo.topology import plan
+
+    c = Collected(Scenario.SWITCHOVER, Options(stack=StackKind.REAL), plan(1), started=0.0)
+    record = sipp.SippRecord(1.0, {"SuccessfulCall": 3, "FailedCall": 50, "FailedTimeoutOnRecv": 50},
+                             [sipp.Answer(10, 1, "pbx-a"), sipp.Answer(20, 2, "pbx-a"), sipp.Answer(700, 70, "pbx-b")])  # fmt: skip
+    phone_log = [{"t": 1.0, "action": "register", "status": 200}, {"t": 1.1, "action": "lookup", "status": 200, "node": "pbx-a", "contact": "sip:p"},
+                 {"t": 3.0, "action": "lookup", "status": 200, "node": "pbx-b", "contact": "sip:p"}]  # fmt: skip
+    writer_log = [{"t": 1.0, "ack": 1}, {"t": 1.5, "ack": 2}]
+    c.stack = results.Records(record, phone_log, 2.0, writer_log, [1, 2], [{"t": 1.0, "ok": True}, {"t": 2.0, "ok": True}])
+    c.journals = {"pbx-b": [{"event": "end", "action": "takeover", "ts": 3.0, "result": "ok", "duration_ms": 900.0,
+                             "steps": [{"step": "service:mariadb", "duration_ms": 400.0}]}]}  # fmt: skip
+    c.built = True
+    s = summarize(c)
+    assert s.stack is not None and s.stack.service_start_ms == {"mariadb": 400.0}
+    assert s.unanswered == 67
+    text = render(c)
+    assert "SIP outage (SIPp)   680 ms" in text and "2 acknowledged, 2 present, 0 missing" in text
+    assert "found on pbx-b (sip:p) without registering again" in text
+    data = to_json(c)
+    assert data["stack"] == "real" and data["db_rows_missing"] == 0 and data["registration_found"] is True
+    c.stack.present = [2]
+    assert any("1 acknowledged row(s) missing after the failover: 1" in p for p in summarize(c).problems)

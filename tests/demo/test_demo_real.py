@@ -1,0 +1,74 @@
+"""``twinstar demo`` with the real stack (the default), once per scenario, whole process, as root.
+
+Real parts, beyond the light demo's: each server is a container booting a
+real systemd (nspawn on an overlay of ``/``); Debian's ``mariadb``,
+``kamailio`` and ``apache2`` units started by the takeover's service steps;
+``twinstar replica add`` and ``replica link`` setting the servers up; SIPp,
+our SIP phone, the PyMySQL writer and the web fetcher as the clients.
+Stand-ins, as in the light demo: the USB simulator (units), fake sysfs trees
+(the xpp driver) and the drbdadm stand-in (DRBD's roles).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.demo.leftovers import new_demo_parts, snapshot
+from tests.demo.test_demo_e2e import TWINSTAR, run_without
+
+STEPS = {"dahdi", "drbd:r0", "ip:10.213.0.100/24", "service:mariadb", "service:kamailio", "service:apache2"}
+
+
+def run_real(*args: str) -> tuple[int, dict[str, Any], str]:
+    proc = subprocess.run([TWINSTAR, "demo", "--json", *args], capture_output=True, text=True, timeout=600, cwd=REPO)
+    try:
+        return proc.returncode, json.loads(proc.stdout), proc.stderr
+    except ValueError:
+        pytest.fail(f"demo printed no JSON (exit {proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-3000:]}")
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("scenario", ["power-loss", "switchover"])
+def test_the_real_stack_fails_over_keeping_every_row_and_the_registration(scenario: str) -> None:
+    before = snapshot()
+    rc, data, stderr = run_real("--scenario", scenario)
+    assert new_demo_parts(before, snapshot()) == []
+    (r,) = data["scenarios"]
+    assert r["problems"] == [], stderr[-3000:]
+    assert rc == 0 and r["ok"] is True and r["stack"] == "real"
+    assert r["address_on_both"] == [] and r["mount_on_both"] == []
+    assert set(r["takeover_steps_ms"]) == STEPS
+    assert set(r["service_start_ms"]) == {"mariadb", "kamailio", "apache2"}
+    assert all(v > 0 for v in r["service_start_ms"].values())
+    # Every commit the writer saw acknowledged is on pbx-b.
+    assert r["db_rows_acknowledged"] > 0 and r["db_rows_missing"] == 0
+    assert r["db_rows_present"] >= r["db_rows_acknowledged"]
+    # The phone registered once, on pbx-a; pbx-b found it in the shared database.
+    assert r["registration_found"] is True
+    assert r["registration"]["registered_on"] == "pbx-a" and r["registration"]["found_on"] == "pbx-b"
+    # The SIP outage is SIPp's: its answers by server and its failed calls.
+    assert r["sip_answered_by"]["pbx-a"] > 0 and r["sip_answered_by"]["pbx-b"] > 0
+    assert r["sip_outage_ms"] > 0 and r["sip_options_unanswered"] >= 1
+    assert r["sip_failed_calls"] >= r["sip_options_unanswered"]
+    assert r["outage_ms"] == pytest.approx(r["sip_outage_ms"], abs=1)
+    assert r["http_outage_ms"] > 0
+    if scenario == "switchover":
+        assert r["switchover"]["exit_status"] == 0
+        assert list(r["release_steps_ms"])[:3] == ["service:apache2", "service:kamailio", "service:mariadb"]
+
+
+@pytest.mark.privileged
+def test_the_real_stack_without_sipp_names_the_package_and_exits_2() -> None:
+    """``sipp`` hidden by a bind mount of /dev/null (not executable) in a private mount namespace."""
+    before = snapshot()
+    proc = run_without("mount --bind /dev/null /usr/bin/sipp")
+    assert proc.returncode == 2, proc.stderr
+    assert "needs these packages, which are not installed: sip-tester (sipp)" in proc.stderr
+    assert "apt-get install sip-tester" in proc.stderr and "--stack light" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert new_demo_parts(before, snapshot()) == []
