@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -62,6 +63,10 @@ def cgroups() -> list[str]:
     return out
 
 
-def new_demo_parts(before: Snapshot, after: Snapshot) -> list[str]:
-    """Demo resources present after the run that were not there before it."""
-    return sorted(set(after.demo_parts()) - set(before.demo_parts()))
+def new_demo_parts(before: Snapshot, after: Snapshot, pid: int | None = None) -> list[str]:
+    """Demo resources present after the run that were not there before it (of the run ``pid`` only, if given:
+    other demos may run on the machine at the same time)."""
+    new = set(after.demo_parts()) - set(before.demo_parts())
+    if pid is not None:
+        new = {p for p in new if re.search(rf"{PREFIX}{pid}(?![0-9])", p)}
+    return sorted(new)

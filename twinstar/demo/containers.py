@@ -90,13 +90,7 @@ class Container:
         input_text: str | None = None,
     ) -> ProgramResult:
         """Run ``argv`` inside and wait for it (``input_text`` on its stdin)."""
-        if input_text is None:
-            return runner.run(self.enter(argv, env), timeout=timeout, ok_codes=ok_codes, quiet=True)
-        proc = subprocess.run(self.enter(argv, env), input=input_text, capture_output=True, text=True,
-                              timeout=timeout, env=clean_env(), check=False)  # fmt: skip
-        if ok_codes is not None and proc.returncode not in ok_codes:
-            raise ContainerError(f"{self.name}: {' '.join(argv)} exited with status {proc.returncode}: {proc.stderr.strip()[-500:]}")
-        return ProgramResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, 0.0)
+        return runner.run(self.enter(argv, env), timeout=timeout, ok_codes=ok_codes, input=input_text, quiet=True)
 
     def write(self, inner: str, text: str, *, mode: int = 0o644) -> None:
         """A file inside the container (in its overlay; parents made)."""
@@ -143,7 +137,7 @@ def _unmount(runner: ProgramRunner, target: str) -> None:
             runner.run(["umount", "-l", target], timeout=30, quiet=True)
 
 
-def boot(c: Container, cleanup: CleanupRegistry) -> None:
+def boot(c: Container, runner: ProgramRunner, cleanup: CleanupRegistry) -> None:
     """Start the container and wait until its systemd has finished booting."""
     argv = ["systemd-nspawn", "-D", c.root, "--register=no", "--keep-unit", f"--machine={c.name}",
             "--console=passive", f"--network-namespace-path={NETNS_DIR}/{c.netns}", "--capability=CAP_NET_ADMIN",
@@ -160,9 +154,8 @@ def boot(c: Container, cleanup: CleanupRegistry) -> None:
             c.leader = next((k for k in _children(c.process.pid) if _comm(k) == "systemd"), 0)
         if c.leader:
             # systemctl cannot connect before systemd listens: only then is a failure retried.
-            state = subprocess.run(c.enter(["systemctl", "is-system-running", "--wait"]), capture_output=True,
-                                   text=True, timeout=BOOT_TIMEOUT, env=clean_env(), check=False).stdout.strip()  # fmt: skip
-            if state in ("running", "degraded"):
+            state = c.run(runner, ["systemctl", "is-system-running", "--wait"], timeout=BOOT_TIMEOUT, ok_codes=None)
+            if state.stdout.strip() in ("running", "degraded"):
                 return
         if time.monotonic() > deadline:
             raise ContainerError(f"{c.name}: not booted after {BOOT_TIMEOUT:.0f} s: {_tail(c.console)}")

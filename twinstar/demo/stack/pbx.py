@@ -18,6 +18,7 @@ writer commits a row every 10 ms, the web fetcher gets the page every 50 ms.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import shutil
@@ -101,7 +102,7 @@ class RealStack(LightStack):
             run.progress(f"booting {host.name}: systemd in a container on an overlay of /")
             make_root(c, run.runner, run.cleanup)
             self._own_files(c)
-            boot(c, run.cleanup)
+            boot(c, run.runner, run.cleanup)
         run.progress("pbx-a: replica add /etc/kamailio /var/lib/mysql /var/www; mariadb-install-db; the schema")
         self._set_up_a(run, self.containers["a"])
         run.progress("pbx-b: replica link")
@@ -174,7 +175,7 @@ class RealStack(LightStack):
         for name, argv in argvs.items():
             proc = processes.spawn(in_netns(run.topo.c.netns, argv), log_path=log)
             self.clients[name] = proc
-            run.cleanup.add(name, lambda proc=proc: processes.stop(proc))  # type: ignore[misc]
+            run.cleanup.add(name, functools.partial(processes.stop, proc))
 
     def served_by(self, run: Run, name: str) -> bool:
         f = self.files(run)
