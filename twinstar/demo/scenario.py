@@ -275,7 +275,7 @@ class Run:
         self.progress(f"cutting pbx-a's power; watchdog timeout {self.options.watchdog_timeout * 1000:.0f} ms")
         events.emit(self.shared.events, "power cut", a.host.name)
         victims = [p for p in topology.netns_pids(self.runner, a.host.netns) if p not in self.observers]
-        processes.kill_pids(victims)
+        self.stack.power_off(self, "a", victims)
         topology.unplug(self.topo, a.host, self.runner)
         servers.unmount_under(self.runner, a.root)
         drbdadm.set_role(self.shared.drbd_state, servers.RESOURCE, a.host.name, "Secondary")

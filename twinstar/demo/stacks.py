@@ -56,6 +56,10 @@ class LightStack:
         """For the mount watch: each server's mount table and the replica's mount point in it."""
         return own_mounts({s.host.name: s.mountpoint for s in run.servers.values()})
 
+    def power_off(self, run: Run, key: str, victims: Sequence[int]) -> None:
+        """Everything running on server ``key`` dies at once (``victims``: the processes in its namespace)."""
+        processes.kill_pids(victims)
+
     def start_clients(self, run: Run, log: str) -> None:
         assert run.shared is not None
         py = sys.executable

@@ -156,6 +156,15 @@ class RealStack(LightStack):
     def mounts(self, run: Run) -> dict[str, tuple[str, str]]:
         return {c.name: (c.mountinfo, REPLICA) for c in self.containers.values()}
 
+    def power_off(self, run: Run, key: str, victims: Sequence[int]) -> None:
+        """SIGKILL to the container's PID 1 first: the kernel ends every process in it at once and its
+        mounts go with its mount namespace; the rest of the namespace's processes (those entered from
+        outside) are killed without waiting for each to be reaped."""
+        c = self.containers[key]
+        processes.sigkill([c.leader])
+        processes.sigkill(victims)
+        processes.kill_pids([c.leader])
+
     # -- the clients -----------------------------------------------------------------------------
 
     def files(self, run: Run) -> dict[str, str]:

@@ -184,7 +184,7 @@ def render(r: StackResult, old: str, new: str) -> list[str]:
         f"  registration        {found}",
         f"  database rows       {db}",
         f"  HTTP outage         {_ms(r.http_outage_ms)} ({r.http_failed} fetches of 50 ms failed)",
-        f"  services on {new}  {starts}",
+        f"  services on {new}   {starts}",
     ]
 
 
