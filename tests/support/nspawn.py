@@ -33,6 +33,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -44,6 +45,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO
 from tests.support.config import config_text
@@ -98,6 +100,7 @@ class Node:
     process: subprocess.Popen[bytes] | None = None
     leader: int = 0
     mounts: list[Path] = field(default_factory=list)
+    cursor: str = ""
 
     @property
     def root(self) -> Path:
@@ -109,11 +112,20 @@ class Node:
         return self.top / "console.log"
 
     def host_path(self, inner: str) -> Path:
-        """Where the file ``inner`` (an absolute path inside the node) is on the host."""
+        """Where the file ``inner`` (an absolute path inside the node) is on the host.
+
+        Only for the overlay: ``/run``, ``/tmp``, ``/dev``, ``/proc`` and ``/sys``
+        are the container's own mounts, which the host does not see here.
+        """
         return self.root / inner.lstrip("/")
 
+    def read(self, inner: str) -> str | None:
+        """The text of the file ``inner`` read inside the node (``/run`` and ``/tmp`` are the node's own), None if absent."""
+        result = self.run(["cat", "--", inner])
+        return result.stdout if result.returncode == 0 else None
+
     def write(self, inner: str, text: str, mode: int = 0o644) -> Path:
-        """Write a file inside the node (parents created)."""
+        """Write a file inside the node (parents created) through the overlay: not below ``/run`` or ``/tmp``."""
         path = self.host_path(inner)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -160,11 +172,25 @@ class Node:
     def prop(self, unit: str, name: str) -> str:
         return self.show(unit, name).get(name, "")
 
-    def journal(self, *args: str, output: str = "cat") -> list[str]:
-        """Journal lines (``journalctl --no-pager -o OUTPUT ARGS``) after a ``journalctl --sync``."""
+    def journal(self, *args: str, output: str = "cat", since_reset: bool = True) -> list[str]:
+        """Journal lines (``journalctl --no-pager -o OUTPUT ARGS``), by default only those after :meth:`reset`.
+
+        journalctl 252 may skip entries when ``--after-cursor`` is combined
+        with matches in ARGS: filter the entries of :meth:`journal_entries` instead.
+        """
         self.run(["journalctl", "--sync"], check=True)
-        out = self.run(["journalctl", "--no-pager", "-q", "-o", output, *args], check=True).stdout
+        after = [f"--after-cursor={self.cursor}"] if since_reset and self.cursor else []
+        out = self.run(["journalctl", "--no-pager", "-q", "-o", output, *after, *args], check=True).stdout
         return out.splitlines()
+
+    def journal_entries(self, *args: str, since_reset: bool = True) -> list[dict[str, Any]]:
+        """Journal entries as JSON objects (every field), by default only those after :meth:`reset`."""
+        return [json.loads(line) for line in self.journal(*args, output="json", since_reset=since_reset)]
+
+    def mark_journal(self) -> None:
+        """From now on :meth:`journal` shows only what comes after this point."""
+        out = self.run(["journalctl", "-n", "0", "--show-cursor", "--no-pager", "-q"], check=True).stdout
+        self.cursor = out.strip().rsplit("cursor: ", 1)[-1]
 
     def wait_until(self, what: str, predicate: object, timeout: float = 60.0) -> None:
         """Poll ``predicate()`` (a state inside the container, which sends no event we can await) until true."""
@@ -213,10 +239,13 @@ class Node:
     def reset(self) -> None:
         """Stop twinstar's units, forget their failures, and remove twinstar's state and the test's files."""
         units = ["twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-rearm@*.service"]
+        # KillMode=process leaves what a unit started running: a test's leftovers go too.
+        self.systemctl("kill", "--kill-who=all", "--signal=SIGKILL", *units)
         self.systemctl("stop", *units, check=True)
         self.systemctl("reset-failed", *units)
         self.run(["rm", "-rf", STATE_DIR, TESTDIR, CONFIG], check=True)
         self.run(["mkdir", "-p", TESTDIR], check=True)
+        self.mark_journal()
 
     def hook(self, event: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
         """The installed ``atribank_hook`` inside the node with udev's event environment ``event``."""
