@@ -12,7 +12,11 @@ Stand-ins, as in the light demo: the USB simulator (units), fake sysfs trees
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ import pytest
 from tests.conftest import REPO
 from tests.demo.leftovers import new_demo_parts, snapshot
 from tests.demo.test_demo_e2e import TWINSTAR, run_without
+from twinstar.demo import events
 
 STEPS = {"dahdi", "drbd:r0", "ip:10.213.0.100/24", "service:mariadb", "service:kamailio", "service:apache2"}
 
@@ -80,3 +85,40 @@ def test_the_real_stack_without_sipp_names_the_package_and_exits_2() -> None:
     assert "apt-get install sip-tester" in proc.stderr and "--stack light" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
     assert new_demo_parts(before, snapshot()) == []
+
+
+def seen(log: str, host: str, prefix: str) -> bool:
+    return any(e["host"] == host and e["event"].startswith(prefix) for e in events.read(log))
+
+
+#: Moments of a real-stack run to press Ctrl-C at: a container booting, pbx-a being set up, pbx-b's services starting.
+REAL_INTERRUPTS: dict[str, Callable[[int, str], bool]] = {
+    "pbx-a booting": lambda pid, log: os.path.isdir(f"/var/tmp/tsdemo-{pid}-nodes/a/root/etc"),
+    "pbx-a's replica set up": lambda pid, log: os.path.exists(f"/var/tmp/tsdemo-{pid}/a/replica-managed.json"),
+    "pbx-b starting its services": lambda pid, log: seen(log, "pbx-b", "address added"),
+}
+
+
+@pytest.mark.privileged
+@pytest.mark.parametrize("moment", list(REAL_INTERRUPTS))
+def test_ctrl_c_during_the_real_stack_removes_everything(moment: str) -> None:
+    """SIGINT as soon as ``moment`` is seen; afterwards no container, overlay, namespace, loop, process or cgroup
+    of the run is left."""
+    before = snapshot()
+    proc = subprocess.Popen([TWINSTAR, "demo", "--scenario", "power-loss"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    log = f"/var/tmp/tsdemo-{proc.pid}/events.jsonl"
+    try:
+        deadline = time.monotonic() + 300
+        while not REAL_INTERRUPTS[moment](proc.pid, log):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{moment} never happened"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert new_demo_parts(before, snapshot(), proc.pid) == [], err

@@ -157,13 +157,14 @@ class RealStack(LightStack):
         return {c.name: (c.mountinfo, REPLICA) for c in self.containers.values()}
 
     def power_off(self, run: Run, key: str, victims: Sequence[int]) -> None:
-        """SIGKILL to the container's PID 1 first: the kernel ends every process in it at once and its
-        mounts go with its mount namespace; the rest of the namespace's processes (those entered from
-        outside) are killed without waiting for each to be reaped."""
+        """SIGKILL to the container's PID 1 first: the kernel ends every process in it and its mounts go
+        with its mount namespace; the rest of the namespace's processes (those entered from outside) are
+        killed too. Nothing is waited for: the kernel's teardown of a container takes a while (more
+        under load), and the rest of the power cut (the link, DRBD's view, the units' power) must follow
+        at once, before the units' watchdog fires."""
         c = self.containers[key]
         processes.sigkill([c.leader])
         processes.sigkill(victims)
-        processes.kill_pids([c.leader])
 
     # -- the clients -----------------------------------------------------------------------------
 
