@@ -116,7 +116,8 @@ def real_table(runs: int, watchdog_ms: int) -> list[str]:
         "## Failover with the real stack (`twinstar demo --stack real`)",
         "",
         f"Kamailio, MariaDB and Apache under each server's own systemd (nspawn containers), {REAL_UNITS} units, "
-        f"{runs} runs per row; median (min–max) in ms.",
+        f"{runs} runs per row; median (min–max) in ms; {os.cpu_count()} CPUs. "
+        "Reproduce: `sudo .venv/bin/python bench/bench_demo.py --stacks real`.",
         "",
         "| scenario | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),
@@ -162,40 +163,42 @@ def main(argv: list[str] | None = None) -> int:
             orchestration_all.setdefault(units, []).extend(values["orchestration_ms"])
             split.setdefault(units, []).extend(p for p in map(parts, results) if p is not None)
             rows.append(f"| {scenario} | {units} | " + " | ".join(cell(values[k]) for k, _ in MEASURES) + " |")
-    lines = [
-        "## Failover (`twinstar demo`)",
-        "",
-        f"Whole `twinstar demo --json` runs, {args.runs} per row; median (min–max) in ms; watchdog timeout "
-        f"{args.watchdog_timeout} ms; {os.cpu_count()} CPUs, Python {platform.python_version()}. "
-        "Reproduce: `sudo .venv/bin/python bench/bench_demo.py`.",
-        "",
-        "| scenario | units | " + " | ".join(name for _, name in MEASURES) + " |",
-        "|---|---:|" + "---:|" * len(MEASURES),
-        *rows,
-        "",
-        "outage: the client's view, last answer from pbx-a to first answer from pbx-b (probes every 10 ms). "
-        "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to pbx-b "
-        "answering, minus the responder's own start. Target: orchestration median under 300 ms.",
-        "",
-        "| units | orchestration median, both scenarios | target |",
-        "|---:|---:|---:|",
-    ]
-    for units, values in orchestration_all.items():
-        median = statistics.median(values) if values else float("nan")
-        lines.append(f"| {units} | {median:.0f} ms | < 300 ms {'(met)' if median < 300 else '(NOT met)'} |")
-    keys = ("hook", *STEPS, "rest")
-    lines += [
-        "",
-        "Where the orchestration goes (median ms, both scenarios): last `online` to \"takeover begins\" (hook "
-        "process start, decision, engine and configuration loaded), each step before the service (check, apply, "
-        "verify), the rest (journal and state writes between the steps).",
-        "",
-        "| units | online → takeover begins | " + " | ".join(STEPS) + " | rest |",
-        "|---:|" + "---:|" * len(keys),
-    ]
-    for units, runs in split.items():
-        cells = [f"{statistics.median(r[k] for r in runs):.0f}" if runs else "-" for k in keys]
-        lines.append(f"| {units} | " + " | ".join(cells) + " |")
+    lines: list[str] = []
+    if "light" in stacks:
+        lines += [
+            "## Failover (`twinstar demo`)",
+            "",
+            f"Whole `twinstar demo --json --stack light` runs, {args.runs} per row; median (min–max) in ms; watchdog timeout "
+            f"{args.watchdog_timeout} ms; {os.cpu_count()} CPUs, Python {platform.python_version()}. "
+            "Reproduce: `sudo .venv/bin/python bench/bench_demo.py`.",
+            "",
+            "| scenario | units | " + " | ".join(name for _, name in MEASURES) + " |",
+            "|---|---:|" + "---:|" * len(MEASURES),
+            *rows,
+            "",
+            "outage: the client's view, last answer from pbx-a to first answer from pbx-b (probes every 10 ms). "
+            "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to pbx-b "
+            "answering, minus the responder's own start. Target: orchestration median under 300 ms.",
+            "",
+            "| units | orchestration median, both scenarios | target |",
+            "|---:|---:|---:|",
+        ]
+        for units, values in orchestration_all.items():
+            median = statistics.median(values) if values else float("nan")
+            lines.append(f"| {units} | {median:.0f} ms | < 300 ms {'(met)' if median < 300 else '(NOT met)'} |")
+        keys = ("hook", *STEPS, "rest")
+        lines += [
+            "",
+            "Where the orchestration goes (median ms, both scenarios): last `online` to \"takeover begins\" (hook "
+            "process start, decision, engine and configuration loaded), each step before the service (check, apply, "
+            "verify), the rest (journal and state writes between the steps).",
+            "",
+            "| units | online → takeover begins | " + " | ".join(STEPS) + " | rest |",
+            "|---:|" + "---:|" * len(keys),
+        ]
+        for units, runs in split.items():
+            cells = [f"{statistics.median(r[k] for r in runs):.0f}" if runs else "-" for k in keys]
+            lines.append(f"| {units} | " + " | ".join(cells) + " |")
     if "real" in stacks:
         lines += real_table(args.runs, args.watchdog_timeout)
     text = "\n".join(lines) + "\n"
