@@ -37,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def one_run(scenario: str, units: int, watchdog_ms: int, stack: str = "light") -
     except (ValueError, KeyError):
         raise SystemExit(f"bench_demo: the demo printed no result (exit {proc.returncode}): {proc.stderr[-1000:]}") from None
     if not result["ok"]:
-        raise SystemExit(f"bench_demo: a {stack} {scenario} run with {units} unit(s) failed: {result['problems']}")
+        kept = Path(tempfile.gettempdir()) / "bench_demo-failed.json"
+        kept.write_text(json.dumps(result, indent=1))
+        raise SystemExit(f"bench_demo: a {stack} {scenario} run with {units} unit(s) failed: {result['problems']} (the run: {kept})")
     return result
 
 

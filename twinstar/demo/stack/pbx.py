@@ -83,6 +83,7 @@ class RealStack(LightStack):
         self.containers: dict[str, Container] = {}
         self.clients: dict[str, subprocess.Popen[bytes]] = {}
         self.failover_at: float | None = None
+        self.nodes: str | None = None  # the containers' directories (overlays, consoles)
 
     # -- the servers ---------------------------------------------------------------------------
 
@@ -92,7 +93,7 @@ class RealStack(LightStack):
 
     def build(self, run: Run) -> None:
         assert run.loop is not None
-        nodes = os.path.join(run.options.base_dir, f"{run.topo.prefix}-nodes")
+        nodes = self.nodes = os.path.join(run.options.base_dir, f"{run.topo.prefix}-nodes")
         run.cleanup.add(f"container directory {nodes}", lambda: shutil.rmtree(nodes, ignore_errors=True))
         os.makedirs(nodes, mode=0o700)
         for key in ("a", "b"):
@@ -109,7 +110,7 @@ class RealStack(LightStack):
         self._twinstar(run, "b", "replica", "link", *MANAGED)
 
     def _own_files(self, c: Container) -> None:
-        """What stays on each server: the node name, MariaDB's settings, the mount point; services disabled."""
+        """What stays on each server: the node name, MariaDB's settings, the mount point, an empty data directory."""
         c.write(KAMAILIO_DROPIN, kamailio.unit_dropin(c.name))
         c.write(MARIADB_CNF, mariadb.server_cnf())
         os.makedirs(c.host_path(REPLICA), exist_ok=True)
@@ -244,6 +245,8 @@ class RealStack(LightStack):
         commands = [["kill", "-KILL", str(c.leader)] for c in self.containers.values() if _alive(c)]
         for c in self.containers.values():
             commands += [["umount", "--lazy", c.root], ["umount", "--lazy", os.path.join(c.top, "ovl")]]
+        if self.nodes is not None and os.path.isdir(self.nodes):
+            commands.append(["rm", "-r", self.nodes])
         return commands
 
 
