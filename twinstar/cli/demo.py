@@ -119,8 +119,16 @@ def demo(units: int, scenario: str, watchdog_ms: int, stack: str, as_json: bool,
     _preflight(kind)
     scenarios = [Scenario(scenario)] if scenario != "both" else [Scenario.POWER_LOSS, Scenario.SWITCHOVER]
     # The real stack's servers boot systemd, which empties /tmp at boot: their shared files live in /var/tmp.
-    base_dir = "/var/tmp" if kind is StackKind.REAL else Options.base_dir
-    options = Options(units=units, watchdog_timeout=watchdog_ms / 1000, keep=keep, stack=kind, base_dir=base_dir)
+    # They also start real services, and a busy machine makes a stage take longer.
+    real = kind is StackKind.REAL
+    options = Options(
+        units=units,
+        watchdog_timeout=watchdog_ms / 1000,
+        keep=keep,
+        stack=kind,
+        base_dir="/var/tmp" if real else Options.base_dir,
+        wait=90.0 if real else Options.wait,
+    )
 
     def progress(message: str) -> None:
         if not as_json:

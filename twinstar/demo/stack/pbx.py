@@ -189,6 +189,10 @@ class RealStack(LightStack):
             run.cleanup.add(name, functools.partial(processes.stop, proc))
 
     def served_by(self, run: Run, name: str) -> bool:
+        sip = self.clients.get("sipp")
+        if sip is not None and sip.poll() is not None:
+            raise TwinstarError(f"SIPp exited with status {sip.returncode}; its output is in {run.workdir}/processes.log "
+                                "(kept with --keep)")  # fmt: skip
         f = self.files(run)
         answers = sipp.read(f["sipp.csv"], f["sipp.log"]).answers
         return bool(answers) and answers[-1].node == name
