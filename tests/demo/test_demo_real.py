@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -122,3 +123,28 @@ def test_ctrl_c_during_the_real_stack_removes_everything(moment: str) -> None:
             proc.wait()
     assert proc.returncode == 130, err
     assert new_demo_parts(before, snapshot(), proc.pid) == [], err
+
+
+@pytest.mark.privileged
+def test_keep_leaves_the_running_containers_and_names_the_commands_that_remove_them() -> None:
+    before = snapshot()
+    rc, data, stderr, pid = run_real("--keep", "--scenario", "power-loss", "--units", "1")
+    (r,) = data["scenarios"]
+    commands = [shlex.split(c) for c in r["kept"]]
+    try:
+        assert rc == 0 and r["ok"] is True, stderr[-3000:]
+        left = new_demo_parts(before, snapshot(), pid)
+        assert any(p.startswith("mount ") and p.endswith("-nodes/b/root") for p in left)
+        assert any(p.startswith("cgroup ") for p in left)  # pbx-b's systemd runs in it
+        assert any(p.startswith("loop ") for p in left)
+    finally:
+        for argv in commands:  # as an operator pastes them: one after the other, at once
+            subprocess.run(argv, capture_output=True, timeout=30)
+        gone = time.monotonic() + 30
+        while new_demo_parts(before, snapshot(), pid) and time.monotonic() < gone:
+            time.sleep(0.1)  # a killed container's processes take a moment to be reaped
+        left = new_demo_parts(before, snapshot(), pid)
+        for argv in commands:  # the cgroups can only go once every process in them is gone
+            if argv[0] == "rmdir":
+                subprocess.run(argv, capture_output=True, timeout=30)
+    assert new_demo_parts(before, snapshot(), pid) == [], left

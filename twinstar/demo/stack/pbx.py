@@ -245,8 +245,10 @@ class RealStack(LightStack):
         return mariadb.parse_ids(result.stdout) if result.returncode == 0 else None
 
     def removal(self, run: Run) -> list[list[str]]:
-        """``--keep``: the containers go first (SIGKILL to PID 1 ends all of a container), then their overlays."""
-        commands = [["kill", "-KILL", str(c.leader)] for c in self.containers.values() if _alive(c)]
+        """``--keep``: the containers go first (SIGKILL to PID 1 ends all of a container, and to its
+        systemd-nspawn), then their overlays."""
+        commands = [["kill", "-KILL", str(c.leader), str(c.process.pid)] for c in self.containers.values()
+                    if c.process is not None and _alive(c)]  # fmt: skip
         for c in self.containers.values():
             commands += [["umount", "--lazy", c.root], ["umount", "--lazy", os.path.join(c.top, "ovl")]]
         if self.nodes is not None and os.path.isdir(self.nodes):
