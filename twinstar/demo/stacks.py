@@ -13,7 +13,7 @@ real systemd, with SIPp, a phone, a database writer and a web fetcher.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -88,7 +88,3 @@ class LightStack:
     def removal(self, run: Run) -> list[list[str]]:
         """``--keep``: commands that remove what the stack itself left (before the namespaces go)."""
         return []
-
-
-Stack = LightStack
-StackFactory = Callable[[], Stack]
