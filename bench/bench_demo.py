@@ -1,6 +1,6 @@
 """The demo's failover times: outage, detection and orchestration, for 1 and 4 units.
 
-Runs the whole ``twinstar demo --json`` process RUNS times per unit count and
+Runs the whole ``twinstar demo --json --stack light`` process RUNS times per unit count and
 scenario (power-loss: the watchdog moves the units; switchover: the planned
 hand-over) and reports median, min and max of:
 
@@ -17,9 +17,15 @@ deciding and loading the engine and configuration), each step before the
 service (check, apply and verify, from pbx-b's journal), and what is left
 (the engine's journal and state between the steps).
 
+A third table is the real stack (``--stack real``: Kamailio, MariaDB and
+Apache under each server's own systemd), RUNS runs per scenario with 2
+units: the SIP outage as SIPp saw it, the database gap (longest time between
+two acknowledged commits) and the rows missing after the failover (must be
+0), the orchestration, and each service's start on pbx-b.
+
 Results go to bench/results-demo.md. Needs root.
 
-usage: python bench/bench_demo.py [--runs N] [--units 1,4]
+usage: python bench/bench_demo.py [--runs N] [--units 1,4] [--stacks light,real]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +52,33 @@ MEASURES = (
 )
 
 
-def one_run(scenario: str, units: int, watchdog_ms: int) -> dict[str, Any]:
+#: The real stack's table: (key in the demo's JSON, column name); service start times come from service_start_ms.
+REAL_MEASURES = (
+    ("sip_outage_ms", "SIP outage (SIPp)"),
+    ("db_gap_ms", "database gap"),
+    ("db_rows_missing", "rows missing"),
+    ("orchestration_ms", "orchestration"),
+)
+REAL_SERVICES = ("mariadb", "kamailio", "apache2")
+REAL_UNITS = 2
+
+
+def one_run(scenario: str, units: int, watchdog_ms: int, stack: str = "light") -> dict[str, Any]:
     proc = subprocess.run(
-        [TWINSTAR, "demo", "--json", "--scenario", scenario, "--units", str(units), "--watchdog-timeout", str(watchdog_ms)],
+        [TWINSTAR, "demo", "--json", "--stack", stack, "--scenario", scenario, "--units", str(units),
+         "--watchdog-timeout", str(watchdog_ms)],
         capture_output=True,
         text=True,
-        timeout=300,
-    )
+        timeout=600,
+    )  # fmt: skip
     try:
         (result,) = json.loads(proc.stdout)["scenarios"]
     except (ValueError, KeyError):
         raise SystemExit(f"bench_demo: the demo printed no result (exit {proc.returncode}): {proc.stderr[-1000:]}") from None
     if not result["ok"]:
-        raise SystemExit(f"bench_demo: a {scenario} run with {units} unit(s) failed: {result['problems']}")
+        kept = Path(tempfile.gettempdir()) / "bench_demo-failed.json"
+        kept.write_text(json.dumps(result, indent=1))
+        raise SystemExit(f"bench_demo: a {stack} {scenario} run with {units} unit(s) failed: {result['problems']} (the run: {kept})")
     return result
 
 
@@ -81,6 +102,38 @@ def parts(result: dict[str, Any]) -> dict[str, float] | None:
     return out
 
 
+def real_table(runs: int, watchdog_ms: int) -> list[str]:
+    """The real stack's rows: one per scenario, ``runs`` whole demo runs each."""
+    columns = [name for _, name in REAL_MEASURES] + [f"{s} start" for s in REAL_SERVICES]
+    rows = []
+    for scenario in SCENARIOS:
+        results = []
+        for i in range(runs):
+            print(f"bench_demo: real stack, {scenario}, run {i + 1}/{runs}", file=sys.stderr)
+            results.append(one_run(scenario, REAL_UNITS, watchdog_ms, stack="real"))
+        values = [[r[k] for r in results if r.get(k) is not None] for k, _ in REAL_MEASURES]
+        values += [[r["service_start_ms"][s] for r in results if s in r["service_start_ms"]] for s in REAL_SERVICES]
+        rows.append(f"| {scenario} | " + " | ".join(cell(v) for v in values) + " |")
+    return [
+        "",
+        "## Failover with the real stack (`twinstar demo --stack real`)",
+        "",
+        f"Kamailio, MariaDB and Apache under each server's own systemd (nspawn containers), {REAL_UNITS} units, "
+        f"{runs} runs per row; median (min–max) in ms; {os.cpu_count()} CPUs. "
+        "Reproduce: `sudo .venv/bin/python bench/bench_demo.py --stacks real`.",
+        "",
+        "| scenario | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+        *rows,
+        "",
+        "SIP outage: SIPp's last 200 from pbx-a to its first from pbx-b (OPTIONS every 10 ms). database gap: the "
+        "longest time between two commits the writer saw acknowledged (a row every 10 ms); rows missing: "
+        "acknowledged but not in pbx-b's table after the failover. orchestration: last unit READY on pbx-b to "
+        "its takeover reaching the first service step. start: each service step's duration on pbx-b (Debian's "
+        "unit started until systemd reports it active).",
+    ]
+
+
 def cell(values: list[float]) -> str:
     if not values:
         return "-"
@@ -92,12 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--units", default="1,4")
     parser.add_argument("--watchdog-timeout", type=int, default=500, metavar="MS")
+    parser.add_argument("--stacks", default="light,real")
     parser.add_argument("--output", default=str(HERE / "results-demo.md"))
     args = parser.parse_args(argv)
+    stacks = args.stacks.split(",")
     if os.geteuid() != 0:
         print("bench_demo: needs root (the demo builds namespaces and mounts)", file=sys.stderr)
         return 2
-    counts = [int(u) for u in args.units.split(",")]
+    counts = [int(u) for u in args.units.split(",")] if "light" in stacks else []
     rows = []
     orchestration_all: dict[int, list[float]] = {}
     split: dict[int, list[dict[str, float]]] = {}
@@ -111,40 +166,44 @@ def main(argv: list[str] | None = None) -> int:
             orchestration_all.setdefault(units, []).extend(values["orchestration_ms"])
             split.setdefault(units, []).extend(p for p in map(parts, results) if p is not None)
             rows.append(f"| {scenario} | {units} | " + " | ".join(cell(values[k]) for k, _ in MEASURES) + " |")
-    lines = [
-        "## Failover (`twinstar demo`)",
-        "",
-        f"Whole `twinstar demo --json` runs, {args.runs} per row; median (min–max) in ms; watchdog timeout "
-        f"{args.watchdog_timeout} ms; {os.cpu_count()} CPUs, Python {platform.python_version()}. "
-        "Reproduce: `sudo .venv/bin/python bench/bench_demo.py`.",
-        "",
-        "| scenario | units | " + " | ".join(name for _, name in MEASURES) + " |",
-        "|---|---:|" + "---:|" * len(MEASURES),
-        *rows,
-        "",
-        "outage: the client's view, last answer from pbx-a to first answer from pbx-b (probes every 10 ms). "
-        "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to pbx-b "
-        "answering, minus the responder's own start. Target: orchestration median under 300 ms.",
-        "",
-        "| units | orchestration median, both scenarios | target |",
-        "|---:|---:|---:|",
-    ]
-    for units, values in orchestration_all.items():
-        median = statistics.median(values) if values else float("nan")
-        lines.append(f"| {units} | {median:.0f} ms | < 300 ms {'(met)' if median < 300 else '(NOT met)'} |")
-    keys = ("hook", *STEPS, "rest")
-    lines += [
-        "",
-        "Where the orchestration goes (median ms, both scenarios): last `online` to \"takeover begins\" (hook "
-        "process start, decision, engine and configuration loaded), each step before the service (check, apply, "
-        "verify), the rest (journal and state writes between the steps).",
-        "",
-        "| units | online → takeover begins | " + " | ".join(STEPS) + " | rest |",
-        "|---:|" + "---:|" * len(keys),
-    ]
-    for units, runs in split.items():
-        cells = [f"{statistics.median(r[k] for r in runs):.0f}" if runs else "-" for k in keys]
-        lines.append(f"| {units} | " + " | ".join(cells) + " |")
+    lines: list[str] = []
+    if "light" in stacks:
+        lines += [
+            "## Failover (`twinstar demo`)",
+            "",
+            f"Whole `twinstar demo --json --stack light` runs, {args.runs} per row; median (min–max) in ms; watchdog timeout "
+            f"{args.watchdog_timeout} ms; {os.cpu_count()} CPUs, Python {platform.python_version()}. "
+            "Reproduce: `sudo .venv/bin/python bench/bench_demo.py`.",
+            "",
+            "| scenario | units | " + " | ".join(name for _, name in MEASURES) + " |",
+            "|---|---:|" + "---:|" * len(MEASURES),
+            *rows,
+            "",
+            "outage: the client's view, last answer from pbx-a to first answer from pbx-b (probes every 10 ms). "
+            "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to pbx-b "
+            "answering, minus the responder's own start. Target: orchestration median under 300 ms.",
+            "",
+            "| units | orchestration median, both scenarios | target |",
+            "|---:|---:|---:|",
+        ]
+        for units, values in orchestration_all.items():
+            median = statistics.median(values) if values else float("nan")
+            lines.append(f"| {units} | {median:.0f} ms | < 300 ms {'(met)' if median < 300 else '(NOT met)'} |")
+        keys = ("hook", *STEPS, "rest")
+        lines += [
+            "",
+            "Where the orchestration goes (median ms, both scenarios): last `online` to \"takeover begins\" (hook "
+            "process start, decision, engine and configuration loaded), each step before the service (check, apply, "
+            "verify), the rest (journal and state writes between the steps).",
+            "",
+            "| units | online → takeover begins | " + " | ".join(STEPS) + " | rest |",
+            "|---:|" + "---:|" * len(keys),
+        ]
+        for units, runs in split.items():
+            cells = [f"{statistics.median(r[k] for r in runs):.0f}" if runs else "-" for k in keys]
+            lines.append(f"| {units} | " + " | ".join(cells) + " |")
+    if "real" in stacks:
+        lines += real_table(args.runs, args.watchdog_timeout)
     text = "\n".join(lines) + "\n"
     Path(args.output).write_text(text)
     print(text)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
-from twinstar.demo.members import cgroup2_mounts
+from twinstar.demo.members import cgroup2_mounts, named_v1_mounts
 
 PREFIX = "tsdemo-"
 
@@ -55,13 +56,17 @@ def snapshot() -> Snapshot:
 
 
 def cgroups() -> list[str]:
-    """Every directory of the cgroup v2 hierarchy."""
+    """Every directory of the cgroup v2 hierarchy and of the named v1 ones (nspawn makes the demo's there)."""
     out = []
-    for mount in cgroup2_mounts():
+    for mount in [*cgroup2_mounts(), *named_v1_mounts()]:
         out += [directory for directory, _dirs, _files in os.walk(mount)]
     return out
 
 
-def new_demo_parts(before: Snapshot, after: Snapshot) -> list[str]:
-    """Demo resources present after the run that were not there before it."""
-    return sorted(set(after.demo_parts()) - set(before.demo_parts()))
+def new_demo_parts(before: Snapshot, after: Snapshot, pid: int | None = None) -> list[str]:
+    """Demo resources present after the run that were not there before it (of the run ``pid`` only, if given:
+    other demos may run on the machine at the same time)."""
+    new = set(after.demo_parts()) - set(before.demo_parts())
+    if pid is not None:
+        new = {p for p in new if re.search(rf"{PREFIX}{pid}(?![0-9])", p)}
+    return sorted(new)

@@ -1,4 +1,4 @@
-"""``twinstar demo`` end to end, as the README runs it: whole process, as root.
+"""``twinstar demo --stack light`` end to end: whole process, as root.
 
 Real parts: network namespaces, bridge and veths, the shared address with
 gratuitous ARP, a loop-mounted ext4 image, the hook and engine processes, the
@@ -35,7 +35,7 @@ TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
 
 def run_demo(*args: str, timeout: float = 180) -> tuple[int, dict[str, Any], str]:
     proc = subprocess.run(
-        [TWINSTAR, "demo", "--json", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [TWINSTAR, "demo", "--json", "--stack", "light", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
     )
     try:
         data = json.loads(proc.stdout)
@@ -122,7 +122,7 @@ def test_ctrl_c_during_the_demo_removes_everything(moment: str) -> None:
     ready = INTERRUPTS[moment]
     before = snapshot()
     proc = subprocess.Popen(
-        [TWINSTAR, "demo", "--scenario", "power-loss"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        [TWINSTAR, "demo", "--stack", "light", "--scenario", "power-loss"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
     )
     topo = topology.plan(proc.pid)
     events_log = os.path.join(Options().base_dir, topo.prefix, "events.jsonl")

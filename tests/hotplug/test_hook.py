@@ -204,17 +204,6 @@ def test_a_live_pending_hand_off_blocks_a_second_one(node: Node) -> None:
         sleeper.wait()
 
 
-def test_systemd_hand_off_runs_systemctl_once(node: Node) -> None:
-    stub = node.write_stub("systemctl", "exit 0")
-    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {stub}}}\n")
-    node.listed(2)
-    assert all(r.returncode == 0 for i in (0, 1) for r in node.plug(i))
-    node.run_hook(node.sysfs.event("online", 1))  # within the grace period: pending
-    assert node.recorded() == ["systemctl start --no-block twinstar-takeover.service"]
-    record = json.loads((node.state_dir / "handoff.json").read_text())
-    assert record["mode"] == "systemd" and record["action"] == "takeover"
-
-
 def test_failing_systemctl_is_exit_1_and_not_recorded(node: Node) -> None:
     stub = node.write_stub("systemctl", "echo 'Unit not found' >&2; exit 5")
     node.configure(handoff="systemd", extra=f"programs: {{systemctl: {stub}}}\n")

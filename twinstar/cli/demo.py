@@ -13,6 +13,7 @@ from twinstar.cli.app import main
 from twinstar.demo import report
 from twinstar.demo.cleanup import Interrupted, signals_interrupt
 from twinstar.demo.scenario import Collected, Options, Scenario, run
+from twinstar.demo.stacks import StackKind
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ExitStatus, UsageError
 
@@ -30,7 +31,7 @@ NEEDED = {
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _preflight() -> None:
+def _preflight(stack: StackKind) -> None:
     """What the demo needs from this machine, checked before it creates anything."""
     if os.geteuid() != 0:
         raise UsageError(
@@ -39,6 +40,18 @@ def _preflight() -> None:
             hint="run it as root, e.g. sudo .venv/bin/twinstar demo",
         )
     missing = [p for p in NEEDED if shutil.which(p, path=SEARCH_PATH) is None]
+    if not missing and stack is StackKind.REAL:
+        from twinstar.demo.stack.pbx import missing_packages
+
+        lacking = missing_packages()
+        if lacking:
+            packages = sorted(set(lacking.values()))
+            raise UsageError(
+                "twinstar demo's real stack needs these packages, which are not installed: "
+                + ", ".join(f"{p} ({need})" for need, p in lacking.items()),
+                hint=f"install them with apt-get install {' '.join(packages)}, or run sh .ci/setup; "
+                "--stack light runs without them",
+            )
     if missing:
         packages = sorted({NEEDED[p] for p in missing})
         raise UsageError(
@@ -75,23 +88,47 @@ def _preflight() -> None:
     metavar="MS",
     help="Heartbeat silence after which the units switch port.",
 )
+@click.option(
+    "--stack",
+    type=click.Choice([k.value for k in StackKind]),
+    default=StackKind.REAL.value,
+    show_default=True,
+    help="real: Kamailio, MariaDB and Apache under each server's own systemd, with SIPp, a phone, a database "
+    "writer and a web fetcher; light: a small responder and probing client (fast, no extra packages).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with \"ok\": true|false).")
 @click.option("--keep", is_flag=True, help="Leave the namespaces, mount and files for inspection.")
-def demo(units: int, scenario: str, watchdog_ms: int, as_json: bool, keep: bool) -> None:
+def demo(units: int, scenario: str, watchdog_ms: int, stack: str, as_json: bool, keep: bool) -> None:
     """Two-server failover on this machine; only the hardware is simulated.
 
     Builds pbx-a, pbx-b and a client as network namespaces on one bridge,
     simulated Astribank units cabled to both servers, and a real takeover
     list on each (dahdi, drbd on a loop-mounted ext4, the shared IP with
-    gratuitous ARP, a responder standing for Asterisk). pbx-a comes up as
-    primary; then it fails over to pbx-b. The client probes the shared address
-    every 10 ms. Prints a timeline and the outage, detection and
-    orchestration times; removes everything afterwards unless --keep.
+    gratuitous ARP, then the PBX). The real stack (default) runs each server
+    as a container with its own systemd and starts MariaDB, Kamailio and
+    Apache; SIPp pings with SIP OPTIONS every 10 ms, a phone registers once, a
+    writer commits a row every 10 ms, a fetcher gets the web page. The light
+    stack runs a responder standing for Asterisk and a probing client. pbx-a
+    comes up as primary; then it fails over to pbx-b. Prints a timeline and
+    the outage, detection and orchestration times (real stack: SIP outage as
+    SIPp saw it, the registration, database rows acknowledged vs present, web
+    outage, each service's start); removes everything afterwards unless --keep.
     Needs root. Exit 0 when every check held, 1 otherwise.
     """
-    _preflight()
+    kind = StackKind(stack)
+    _preflight(kind)
     scenarios = [Scenario(scenario)] if scenario != "both" else [Scenario.POWER_LOSS, Scenario.SWITCHOVER]
-    options = Options(units=units, watchdog_timeout=watchdog_ms / 1000, keep=keep)
+    # The real stack's servers boot systemd, which empties /tmp at boot: their shared files live in /var/tmp.
+    # They also start real services, and a busy machine makes a stage take longer.
+    real = kind is StackKind.REAL
+    options = Options(
+        units=units,
+        watchdog_timeout=watchdog_ms / 1000,
+        keep=keep,
+        stack=kind,
+        base_dir="/var/tmp" if real else Options.base_dir,
+        wait=90.0 if real else Options.wait,
+    )
 
     def progress(message: str) -> None:
         if not as_json:

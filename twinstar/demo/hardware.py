@@ -62,6 +62,7 @@ class Server:
     config: str
     cache_dir: str
     hook_log: str
+    enter: list[str] | None = None  # argv prefix that runs a program on the server (default: in its namespace)
     powered: bool = True
     plugs: dict[str, Plug] = field(default_factory=dict)  # serial -> plug
 
@@ -100,6 +101,7 @@ class Hardware:
                 config=s["config"],
                 cache_dir=s["cache_dir"],
                 hook_log=s["hook_log"],
+                enter=s.get("enter"),
             )
             for key, s in spec["servers"].items()
         }
@@ -238,7 +240,7 @@ class Hardware:
         }
         with open(server.hook_log, "ab") as log:
             proc = subprocess.Popen(
-                in_netns(server.netns, self.hook_argv),
+                [*server.enter, *self.hook_argv] if server.enter else in_netns(server.netns, self.hook_argv),
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

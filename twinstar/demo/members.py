@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from twinstar.demo.processes import sigkill
 from twinstar.demo.topology import NETNS_DIR
@@ -55,6 +55,23 @@ def cgroup2_mounts() -> list[str]:
             if right.split(" ", 1)[0] == "cgroup2" and len(fields) > 4 and fields[3] == "/":
                 found.append(unescape_mountinfo(fields[4]))
     return found
+
+
+def named_v1_mounts() -> list[str]:
+    """Mount points of named cgroup v1 hierarchies without controllers (``name=systemd`` on a hybrid machine)."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(" "), right.split(" ")
+            if tail[0] == "cgroup" and len(tail) > 2 and "name=" in tail[2] and len(fields) > 4 and fields[3] == "/":
+                found.append(unescape_mountinfo(fields[4]))
+    return found
+
+
+def _subtree(top: str) -> list[str]:
+    """``top`` and every directory below it, deepest first."""
+    return [d for d, _dirs, _files in os.walk(top, topdown=False)] if os.path.isdir(top) else [top]
 
 
 def own_cgroup(pid: int | str = "self") -> str | None:
@@ -102,6 +119,7 @@ class DemoProcesses:
     namespaces: tuple[str, ...]
     home: str | None = None  # the cgroup directory the demo process came from
     group: str | None = None  # the demo's cgroup directory, while the demo process is in it or it exists
+    kept: list[str] = field(default_factory=list)  # --keep: cgroup directories left (deepest first)
 
     @classmethod
     def enter(cls, name: str, namespaces: Sequence[str]) -> DemoProcesses:
@@ -147,17 +165,27 @@ class DemoProcesses:
         if self.group is None:
             return
         deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                os.rmdir(self.group)
-                break
-            except FileNotFoundError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise TwinstarError(f"cannot remove the demo's cgroup {self.group}: {exc.strerror}") from exc
-                time.sleep(0.01)
+        # A container's systemd made cgroups below the demo's (and nspawn the same path in
+        # the named v1 hierarchy of a hybrid machine): all go, deepest first.
+        for tree in (self.group, *self._mirrors()):
+            for directory in _subtree(tree):
+                while True:
+                    try:
+                        os.rmdir(directory)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError as exc:
+                        if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                            raise TwinstarError(f"cannot remove the demo's cgroup {directory}: {exc.strerror}") from exc
+                        time.sleep(0.01)
         self.group = None
+
+    def _mirrors(self) -> list[str]:
+        """The demo's cgroup path in the named v1 hierarchies (``name=systemd``), where they exist."""
+        assert self.group is not None and self.home is not None
+        relative = os.path.relpath(self.group, next((m for m in cgroup2_mounts() if self.group.startswith(m + "/")), "/"))
+        return [p for p in (os.path.join(m, relative) for m in named_v1_mounts()) if os.path.isdir(p)]
 
     def release(self) -> None:
         """``--keep``: the demo process and what is left of the demo go back to the original cgroup."""
@@ -173,8 +201,9 @@ class DemoProcesses:
                     pass
         try:
             os.rmdir(self.group)
-        except OSError as exc:
-            log.warning("cannot remove the demo's cgroup %s: %s", self.group, exc.strerror)
+        except OSError:
+            # A container's systemd keeps its processes in cgroups below: they stay, and so does the tree.
+            self.kept = [d for tree in (self.group, *self._mirrors()) for d in _subtree(tree)]
         self.group = None
 
     # -- cgroup -----------------------------------------------------------------------------------

@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.demo.scenario import Collected, Scenario
+from twinstar.demo.stack import results
+from twinstar.demo.stack.results import StackResult
 from twinstar.demo.watch import overlaps
 
-SERVICE_STEP = "command:pbx"
+#: The takeover's steps that start the PBX's services (the light stack's responder, the real stack's units).
+SERVICE_STEP_KINDS = ("command:", "service:")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Summary:
     address_overlaps: list[tuple[float, float]] = field(default_factory=list)
     mount_overlaps: list[tuple[float, float]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    stack: StackResult | None = None  # the real stack's figures
 
     @property
     def ok(self) -> bool:
@@ -78,7 +82,11 @@ def _service_start(journal: list[dict[str, Any]]) -> float | None:
     runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
     if not runs:
         return None
-    starts = [r["start"] for r in journal if r.get("run") == runs[-1] and r.get("step") == SERVICE_STEP and "start" in r]
+    starts = [
+        r["start"]
+        for r in journal
+        if r.get("run") == runs[-1] and str(r.get("step", "")).startswith(SERVICE_STEP_KINDS) and "start" in r
+    ]
     return min(starts) if starts else None
 
 
@@ -133,6 +141,12 @@ def summarize(c: Collected) -> Summary:
             s.problems.append(f"no positive {name} was measured")
     if c.scenario == Scenario.POWER_LOSS and not c.error and not s.detection_ms:
         s.problems.append("the units' switch after the power cut was not seen")
+    if c.stack is not None:
+        s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=s.takeover_steps)
+        if s.stack.sip_outage is not None:  # SIPp's own count: its calls are numbered
+            s.unanswered = s.stack.sip_outage.unanswered
+        if not c.error:
+            s.problems += s.stack.problems(a, b)
     for failure_text in c.cleanup_failures:
         s.problems.append(failure_text)
     return s
@@ -205,18 +219,22 @@ def _fmt(value: float | None, unit: str = "ms") -> str:
 LEGEND = """\
 How to read this:
   pbx-a, pbx-b   the two PBX servers; each Astribank unit's port 0 (USB-0) is cabled to pbx-a, port 1 (USB-1) to pbx-b
-  client         a telephone: it sends a probe to the shared address 10.213.0.100 every 10 ms
+  client         the users: light stack, a probe to the shared address 10.213.0.100 every 10 ms; real stack,
+                 SIPp sending SIP OPTIONS every 10 ms (answered with the server's name), a phone registered once
+                 on pbx-a and looked up on pbx-b, a database writer committing a row every 10 ms, and a web
+                 fetch every 50 ms
   add, online, offline, remove XBUS-NN
                  the kernel driver's events for a unit on that server (online: the unit is READY);
                  each one runs that server's atribank_hook, which starts the takeover once every unit is READY
                  in a detached process (handoff: spawn) and returns at once
   takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
                  Primary and mount the replicated partition), ip:... (add the shared address and announce it
-                 with gratuitous ARP), command:pbx (start the PBX: a responder standing for Asterisk);
-                 a release undoes them in reverse order
+                 with gratuitous ARP), then the PBX: command:pbx (light stack: a responder standing for
+                 Asterisk) or service:mariadb, service:kamailio, service:apache2 (real stack: Debian's units
+                 under each server's own systemd); a release undoes them in reverse order
   watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the
                  timeout, the units switch to the other port
-  outage         what the client saw: last answer from pbx-a to first answer from pbx-b
+  outage         what the client saw: last answer from pbx-a to first answer from pbx-b (real stack: SIPp's)
   orchestration  last unit READY on pbx-b until its takeover starts the PBX (hook, engine, dahdi, drbd, ip)"""
 
 
@@ -224,7 +242,7 @@ def render(c: Collected) -> str:
     s = summarize(c)
     t0 = c.started
     title = (
-        f"twinstar demo: {c.scenario.value}, {c.options.units} unit(s), "
+        f"twinstar demo: {c.scenario.value}, {c.options.stack.value} stack, {c.options.units} unit(s), "
         f"watchdog timeout {c.options.watchdog_timeout * 1000:.0f} ms"
     )
     if not c.built:
@@ -238,7 +256,8 @@ def render(c: Collected) -> str:
         lines.append(f"{(e.t - t0) * 1000:7.0f}  {e.host:<7} {e.text}")
     lines += ["", "summary:"]
     lines.append(f"  client served by    {' -> '.join(s.served) or 'nobody'}")
-    lines.append(f"  outage (client)     {_fmt(s.outage_ms)} ({s.unanswered} probes of 10 ms unanswered)")
+    if s.stack is None:  # the real stack's SIP line below says it with SIPp's words
+        lines.append(f"  outage (client)     {_fmt(s.outage_ms)} ({s.unanswered} probes of 10 ms unanswered)")
     if c.scenario == Scenario.POWER_LOSS:
         lines.append(
             f"  detection           {_fmt(s.detection_configured_ms)} watchdog timeout "
@@ -251,6 +270,8 @@ def render(c: Collected) -> str:
         f"{_fmt(s.ready_to_answer_ms)}, minus the service's own start {_fmt(s.service_ms)})"
     )
     lines.append(f"  takeover on {c.topology.b.name}   {_fmt(s.takeover_ms)}: " + _steps(s.takeover_steps))
+    if s.stack is not None:
+        lines += results.render(s.stack, c.topology.a.name, c.topology.b.name)
     lines.append(f"  shared address      {'never on both servers' if not s.address_overlaps else 'ON BOTH SERVERS'}")
     lines.append(f"  replica mount       {'never on both servers' if not s.mount_overlaps else 'ON BOTH SERVERS'}")
     if c.kept:
@@ -297,6 +318,8 @@ def to_json(c: Collected) -> dict[str, Any]:
         "address_on_both": [_interval(x, y, t0) for x, y in s.address_overlaps],
         "mount_on_both": [_interval(x, y, t0) for x, y in s.mount_overlaps],
         "switchover": c.switchover,
+        "stack": c.options.stack.value,
+        **(results.to_json(s.stack) if s.stack is not None else {}),
         "problems": s.problems,
         "cleanup_failures": c.cleanup_failures,
         "kept": c.kept,

@@ -32,7 +32,9 @@ from twinstar.demo import events, processes, servers, topology
 from twinstar.demo.cleanup import CleanupRegistry, signals_held
 from twinstar.demo.members import DemoProcesses
 from twinstar.demo.servers import ServerFiles, Shared
-from twinstar.demo.topology import Topology, in_netns
+from twinstar.demo.stack.results import Records
+from twinstar.demo.stacks import LightStack, StackKind
+from twinstar.demo.topology import Topology
 from twinstar.demo.watch import AddressWatch, MountWatch
 from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.engine.state import Role, StateStore
@@ -57,6 +59,16 @@ class Options:
     keep: bool = False
     wait: float = 30.0  # the longest any stage may take before the run fails
     base_dir: str = "/tmp"
+    stack: StackKind = StackKind.LIGHT
+
+
+def make_stack(kind: StackKind) -> LightStack:
+    """The stack a run serves: the light responder, or the real PBX stack under systemd."""
+    if kind is StackKind.REAL:
+        from twinstar.demo.stack.pbx import RealStack
+
+        return RealStack()
+    return LightStack()
 
 
 class DemoFailed(TwinstarError):
@@ -81,6 +93,7 @@ class Collected:
     kept: list[str] = field(default_factory=list)  # --keep: the commands that remove what is left
     workdir: str = ""
     built: bool = False  # the machines and processes were all up (the story could start)
+    stack: Records | None = None  # the real stack's client records
 
 
 Progress = Callable[[str], None]
@@ -108,6 +121,7 @@ class Run:
         self.watches: list[AddressWatch | MountWatch] = []
         self.loop: str | None = None
         self.members: DemoProcesses | None = None
+        self.stack = make_stack(options.stack)
 
     # -- building ----------------------------------------------------------------------------
 
@@ -119,13 +133,16 @@ class Run:
         self.cleanup.add(f"work directory {self.workdir}", self.remove_workdir)
         os.makedirs(self.workdir, mode=0o700)
         topology.build(self.topo, self.runner, self.cleanup)
-        loop = servers.make_replica(self.workdir, self.runner, self.cleanup)
+        loop = servers.make_replica(self.workdir, self.runner, self.cleanup, size_mb=self.stack.image_mb)
         self.loop = loop
         self.cleanup.add(f"mounts under {self.workdir}", lambda: servers.unmount_under(self.runner, self.workdir))
         # Undone first: the responder runs from the mount, so it must be gone before the unmount.
         self.cleanup.add(f"processes of the demo ({self.members.method})", self.members.kill_all)
-        self.shared, self.servers = servers.prepare(self.topo, self.workdir, units=self.options.units, loop_device=loop)
-        events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value)
+        self.shared, self.servers = servers.prepare(
+            self.topo, self.workdir, units=self.options.units, loop_device=loop, services=self.stack.services
+        )
+        events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value, stack=self.stack.kind.value)
+        self.stack.build(self)
 
     def remove_workdir(self) -> None:
         if os.path.isdir(self.workdir):
@@ -140,19 +157,13 @@ class Run:
             self.observers.add(w.pid)
             self.watches.append(w)
             self.cleanup.add(f"address watch on {key}", w.stop)
-        mounts = MountWatch({s.mountpoint: s.host.name for s in self.servers.values()}, self.shared.events)
+        mounts = MountWatch(self.stack.mounts(self), self.shared.events)
         self.watches.append(mounts)
         self.cleanup.add("mount watch", mounts.stop)
         py = sys.executable
-        client = processes.spawn(
-            in_netns(self.topo.c.netns, [py, "-m", "twinstar.demo.client", "--address", address,
-                                         "--port", str(servers.SERVICE_PORT), "--out", self.shared.client_log]),
-            log_path=log,
-        )  # fmt: skip
-        self.procs["client"] = client
-        self.cleanup.add("client", lambda: processes.stop(client))
+        self.stack.start_clients(self, log)
         for key, s in self.servers.items():
-            beat = processes.spawn(in_netns(s.host.netns, [py, "-m", "twinstar.demo.heartbeat", s.heartbeat]), log_path=log)
+            beat = processes.spawn(self.stack.on(self, key, [py, "-m", "twinstar.demo.heartbeat", s.heartbeat]), log_path=log)
             self.procs[f"heartbeat-{key}"] = beat
             self.cleanup.add(f"heartbeat of {s.host.name}", functools.partial(processes.stop, beat))
         spec = {
@@ -165,6 +176,7 @@ class Run:
                 key: {
                     "name": s.host.name, "port": s.port, "netns": s.host.netns, "sysfs": s.sysfs,
                     "heartbeat": s.heartbeat, "config": s.config, "cache_dir": s.cache_dir, "hook_log": s.hook_log,
+                    "enter": self.stack.hook_prefix(self, key),
                 }
                 for key, s in self.servers.items()
             },
@@ -183,13 +195,16 @@ class Run:
         unmount is lazy, and the loop device is freed when the mount is.
         """
         pids = [str(p) for ns in self.topo.namespaces for p in topology.netns_pids(self.runner, ns)]
-        commands = [["kill", *pids]] if pids else []
+        commands = self.stack.removal(self)
+        commands += [["kill", *pids]] if pids else []
         commands += [["ip", "netns", "del", ns] for ns in self.topo.namespaces if topology.netns_exists(ns)]
         commands += [["umount", "--lazy", m] for m in servers.mounts_under(self.workdir)]
         if self.loop is not None:
             commands.append(["losetup", "-d", self.loop])
         if os.path.isdir(self.workdir):
             commands.append(["rm", "-r", self.workdir])
+        if self.members is not None and self.members.kept:
+            commands.append(["rmdir", *self.members.kept])
         return commands
 
     # -- waiting -----------------------------------------------------------------------------
@@ -211,9 +226,7 @@ class Run:
             return Role.STANDBY
 
     def served_by(self, name: str) -> bool:
-        assert self.shared is not None
-        probes = events.read(self.shared.client_log)
-        return bool(probes) and probes[-1].get("by") == name
+        return self.stack.served_by(self, name)
 
     def watchdogs_on(self) -> bool:
         assert self.shared is not None
@@ -224,6 +237,7 @@ class Run:
     def bring_up_a(self) -> None:
         self.progress("units attach to pbx-a; its hook takes over")
         self.wait_for("pbx-a becoming active and answering", lambda: self.role("a") == Role.ACTIVE and self.served_by("pbx-a"))
+        self.stack.after_up(self)
         self.arm_watchdogs()
         time.sleep(0.2)  # the client sees a steady service before the failure
 
@@ -246,12 +260,12 @@ class Run:
 
     def twinstar_on_a(self, command: str) -> ProgramResult:
         """``twinstar <command>`` inside pbx-a's namespace with pbx-a's configuration."""
-        a = self.servers["a"]
+        env = {"TWINSTAR_CONFIG": self.servers["a"].config}
         return self.runner.run(
-            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", command]),
+            self.stack.on(self, "a", [sys.executable, "-m", "twinstar", command], env),
             timeout=self.options.wait,
             ok_codes=None,
-            env={"TWINSTAR_CONFIG": a.config},
+            env=env,
             quiet=True,
         )
 
@@ -261,7 +275,7 @@ class Run:
         self.progress(f"cutting pbx-a's power; watchdog timeout {self.options.watchdog_timeout * 1000:.0f} ms")
         events.emit(self.shared.events, "power cut", a.host.name)
         victims = [p for p in topology.netns_pids(self.runner, a.host.netns) if p not in self.observers]
-        processes.kill_pids(victims)
+        self.stack.power_off(self, "a", victims)
         topology.unplug(self.topo, a.host, self.runner)
         servers.unmount_under(self.runner, a.root)
         drbdadm.set_role(self.shared.drbd_state, servers.RESOURCE, a.host.name, "Secondary")
@@ -294,6 +308,7 @@ class Run:
                 raise DemoFailed(f"twinstar switchover exited with status {collected.switchover['exit_status']}")
         self.progress("waiting for pbx-b to answer")
         self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+        self.stack.after_failover(self)
         time.sleep(0.2)
 
     def collect(self, collected: Collected) -> None:
@@ -303,8 +318,8 @@ class Run:
             watch.stop()
         if self.shared is None:
             return
+        self.stack.collect(self, collected)
         collected.events = events.read(self.shared.events)
-        collected.probes = events.read(self.shared.client_log)
         for s in self.servers.values():
             store = StateStore(s.state_dir)
             collected.journals[s.host.name] = store.read_journal()

@@ -1,8 +1,8 @@
 """Everything on disk that makes the two demo servers: configuration, state, storage.
 
 Each server gets a directory under the demo's work directory with its own
-``twinstar.yaml`` (a real takeover list: dahdi, drbd, ip, and the responder
-as a command step), state directory, fake sysfs, ``xpp_order``, mountpoint
+``twinstar.yaml`` (a real takeover list: dahdi, drbd, ip, and the stack's
+services: the responder as a command step, or the real PBX's units), state directory, fake sysfs, ``xpp_order``, mountpoint
 and ``drbdadm`` wrapper. Shared between them, as between two real servers:
 the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
 (DRBD's view of both nodes) and one ext4 image on one loop device (the
@@ -15,7 +15,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.demo.topology import INTERFACE, Host, Topology
@@ -102,11 +104,11 @@ class Shared:
         return os.path.join(self.workdir, "client.jsonl")
 
 
-def make_replica(workdir: str, runner: ProgramRunner, cleanup: CleanupRegistry) -> str:
+def make_replica(workdir: str, runner: ProgramRunner, cleanup: CleanupRegistry, *, size_mb: int = IMAGE_MB) -> str:
     """A real ext4 image on a loop device; returns the device. Registers its removal (before attaching it)."""
     image = os.path.join(workdir, "replica.img")
     with open(image, "wb") as f:
-        f.truncate(IMAGE_MB * 1024 * 1024)
+        f.truncate(size_mb * 1024 * 1024)
     runner.run(["mkfs.ext4", "-q", "-F", "-L", "replica", image], timeout=60, quiet=True)
     cleanup.add(f"loop device of {image}", lambda: detach_loops(runner, image))
     return runner.run(["losetup", "--find", "--show", image], timeout=30, quiet=True).stdout.strip()
@@ -144,14 +146,44 @@ def unmount_under(runner: ProgramRunner, directory: str) -> None:
         raise TwinstarError(f"{', '.join(busy)} was still in use; detached lazily")
 
 
-def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_count: int, dad_timeout: float) -> None:
-    """The server's ``twinstar.yaml``: root-owned, mode 0644 (twinstar refuses anything laxer)."""
-    python = sys.executable
-    responder = [python, "-m", "twinstar.demo.responder"]
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What a stack puts into a server's configuration above the replica and the address."""
+
+    mountpoint: str  # where the drbd step mounts the replica (as the takeover sees it)
+    steps: list[dict[str, Any]]  # the takeover's steps after ip
+    drain_check: list[str] | None  # switchover's "calls still up?" command
+
+
+def responder(server: ServerFiles, topo: Topology) -> ServiceConfig:
+    """The light stack: a responder standing for Asterisk, as a ``command`` step, data on the replica."""
+    responder = [sys.executable, "-m", "twinstar.demo.responder"]
     common = [
         "--address", str(topo.shared.ip), "--port", str(SERVICE_PORT), "--name", server.host.name,
         "--pidfile", server.pidfile, "--data", server.mountpoint,
     ]  # fmt: skip
+    step = {
+        "command": {
+            "name": "pbx",
+            "start": [*responder, "start", *common],
+            "stop": [*responder, "stop", *common],
+            "check": [*responder, "check", *common],
+            "timeout": 10,
+        }
+    }
+    return ServiceConfig(server.mountpoint, [step], [*responder, "calls", *common])
+
+
+def write_config(
+    server: ServerFiles,
+    shared: Shared,
+    topo: Topology,
+    *,
+    arp_count: int,
+    dad_timeout: float,
+    services: ServiceConfig,
+) -> None:
+    """The server's ``twinstar.yaml``: root-owned, mode 0644 (twinstar refuses anything laxer)."""
     config = {
         "node": server.host.name,
         "state_dir": server.state_dir,
@@ -167,7 +199,7 @@ def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_cou
                 "drbd": {
                     "resource": RESOURCE,
                     "device": shared.loop_device,
-                    "mountpoint": server.mountpoint,
+                    "mountpoint": services.mountpoint,
                     "fstype": "ext4",
                     "timeout": 10,
                     "kill_grace": 1,
@@ -182,18 +214,10 @@ def write_config(server: ServerFiles, shared: Shared, topo: Topology, *, arp_cou
                     "dad_timeout": dad_timeout,
                 }
             },
-            {
-                "command": {
-                    "name": "pbx",
-                    "start": [*responder, "start", *common],
-                    "stop": [*responder, "stop", *common],
-                    "check": [*responder, "check", *common],
-                    "timeout": 10,
-                }
-            },
+            *services.steps,
         ],
         "switchover": {
-            "drain_check": [*responder, "calls", *common],
+            **({"drain_check": services.drain_check} if services.drain_check else {}),
             "drain_timeout": 5,
             "drain_poll": 0.1,
             "leave_timeout": 5,
@@ -219,6 +243,7 @@ def prepare(
     loop_device: str,
     arp_count: int = 3,
     dad_timeout: float = 0.03,
+    services: Callable[[ServerFiles, Topology], ServiceConfig] = responder,
 ) -> tuple[Shared, dict[str, ServerFiles]]:
     """Write both servers' files and the shared state (units on port 0, nobody Primary)."""
     shared = Shared(workdir, loop_device)
@@ -242,7 +267,7 @@ def prepare(
             f.write("# the units, in DAHDI registration order\n")
             for label in labels:
                 f.write(f"{label}\n")
-        write_config(server, shared, topo, arp_count=arp_count, dad_timeout=dad_timeout)
+        write_config(server, shared, topo, arp_count=arp_count, dad_timeout=dad_timeout, services=services(server, topo))
     with open(shared.power, "w") as f:
         json.dump({"a": True, "b": True}, f)
     return shared, servers

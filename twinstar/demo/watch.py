@@ -1,7 +1,7 @@
 """Watching both servers for the two things that must never be doubled.
 
 The shared address (netlink events from ``ip -n NS monitor address``, one
-monitor per server) and the replicated partition (the mount table,
+monitor per server) and the replicated partition (each server's mount table,
 read every few milliseconds) are recorded in the event log as they change,
 so the report can prove that no moment had both servers holding the address
 or both having the partition mounted.
@@ -13,11 +13,12 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from twinstar.demo import events
 from twinstar.engine.proc import clean_env
-from twinstar.replica.paths import mount_points
+from twinstar.errors import BadInputError
+from twinstar.replica.paths import MOUNTINFO, mount_points
 
 
 class AddressWatch:
@@ -59,20 +60,31 @@ class AddressWatch:
 
 
 class MountWatch:
-    """Records when each server's mountpoint gains or loses a mount."""
+    """Records when each server's mount point gains or loses a mount.
 
-    def __init__(self, mountpoints: dict[str, str], log: str, *, interval: float = 0.005) -> None:
-        self.mountpoints = {os.path.realpath(p): host for p, host in mountpoints.items()}
+    ``watched`` maps each server to the mount table it is seen in (this
+    process's, or a container's ``/proc/PID/mountinfo``) and its mount point;
+    a table that cannot be read (the container is gone) has nothing mounted.
+    """
+
+    def __init__(self, watched: Mapping[str, tuple[str, str]], log: str, *, interval: float = 0.005) -> None:
+        self.watched = dict(watched)
         self.log = log
         self.interval = interval
         self._stop = threading.Event()
-        self.seen: dict[str, bool] = {host: False for host in self.mountpoints.values()}
+        self.seen: dict[str, bool] = {host: False for host in self.watched}
         self.thread = threading.Thread(target=self._run, name="watch-mounts", daemon=True)
         self.thread.start()
 
     def _mounted(self) -> set[str]:
-        targets = mount_points()
-        return {host for path, host in self.mountpoints.items() if path in targets}
+        tables: dict[str, set[str]] = {}
+        for table, _ in self.watched.values():
+            if table not in tables:
+                try:
+                    tables[table] = mount_points(table)
+                except BadInputError:
+                    tables[table] = set()
+        return {host for host, (table, path) in self.watched.items() if path in tables[table]}
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -109,3 +121,8 @@ def overlaps(records: Sequence[dict[str, object]], on: str, off: str) -> list[tu
     if start is not None:
         out.append((start, float("inf")))
     return out
+
+
+def own_mounts(mountpoints: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """:class:`MountWatch`'s input for servers whose mounts are in this process's table (host -> path)."""
+    return {host: (MOUNTINFO, os.path.realpath(path)) for host, path in mountpoints.items()}
