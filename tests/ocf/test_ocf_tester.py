@@ -76,6 +76,21 @@ def test_ocf_tester_passes(world_readable: Path) -> None:
     assert site.registered() == [False, False]
 
 
+@needs_tester
+def test_meta_data_is_valid_against_the_ocf_dtd(world_readable: Path) -> None:
+    agent = render_agent(world_readable)
+    env = clean_environ({"PYTHONPATH": str(REPO)})
+    meta = subprocess.run([str(agent), "meta-data"], capture_output=True, text=True, env=env, timeout=60)
+    assert meta.returncode == 0, meta.stderr
+    dtd = "/usr/share/resource-agents/ra-api-1.dtd"
+    check = subprocess.run(["xmllint", "--noout", "--dtdvalid", dtd, "-"], input=meta.stdout, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    for name in ("config", "units"):
+        assert f'<parameter name="{name}"' in meta.stdout
+    for action in ("start", "stop", "monitor", "validate-all", "meta-data"):
+        assert f'<action name="{action}"' in meta.stdout
+
+
 def test_the_agent_reports_an_unknown_action_as_unimplemented(world_readable: Path) -> None:
     agent = render_agent(world_readable)
     env = clean_environ({"PYTHONPATH": str(REPO), "OCF_RESKEY_config": "/nonexistent/twinstar.yaml"})

@@ -1,8 +1,9 @@
 """``twinstar ocf ACTION``: the OCF resource agent ``ocf:twinstar:astribank`` (installed as a thin sh wrapper).
 
 Parameters come from the environment Pacemaker sets (``OCF_RESKEY_config``,
-``OCF_RESKEY_units``, ``OCF_RESKEY_CRM_meta_timeout``); the exit status is an
-OCF code (:class:`twinstar.ocf.codes.OcfStatus`), never twinstar's own.
+else ``--config`` or its default; ``OCF_RESKEY_units``,
+``OCF_RESKEY_CRM_meta_timeout``); the exit status is an OCF code
+(:class:`twinstar.ocf.codes.OcfStatus`), never twinstar's own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ ACTIONS = ("start", "stop", "monitor", "status", "validate-all", "meta-data", "u
 def ocf_command(obj: Obj, action: str) -> None:
     """Run one OCF action (start, stop, monitor, validate-all, meta-data) of ocf:twinstar:astribank."""
     from twinstar import config as config_mod
-    from twinstar import settings
     from twinstar.errors import TwinstarError
     from twinstar.ocf import agent, decide
     from twinstar.ocf.codes import OcfStatus, Verdict
@@ -40,7 +40,7 @@ def ocf_command(obj: Obj, action: str) -> None:
         click.echo(f"twinstar ocf: {action!r} is not implemented", err=True)
         raise SystemExit(int(OcfStatus.ERR_UNIMPLEMENTED))
     env = os.environ
-    path = os.path.abspath(env.get("OCF_RESKEY_config") or settings.config_path(None))
+    path = os.path.abspath(env["OCF_RESKEY_config"]) if env.get("OCF_RESKEY_config") else obj.config_path
     try:
         the_agent = agent.agent_for(config_mod.load(path), decide.parse_units(env.get("OCF_RESKEY_units", "")))
         if action in ("monitor", "status"):
