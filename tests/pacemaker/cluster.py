@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -353,8 +352,8 @@ class Cluster:
 
     def power_on(self, node: Node) -> None:
         """Boot ``node`` again (its disk, the overlay, kept), its link up, its port powered, the cluster started."""
-        # The test bed boots a node once; this boots it again, as our_names() does the first time.
-        nspawn._start(node, [str(self.shared)])  # noqa: SLF001
+        # The test bed boots a node once; this boots it again (our_names() adds the shared directory).
+        nspawn._start(node, [])  # noqa: SLF001
         nspawn._wait_booted(node)  # noqa: SLF001
         sh("ip", "-n", node.netns, "link", "set", NIC, "up")
         self.set_power(**{"ab"[self.port(node)]: True})
@@ -383,10 +382,11 @@ def running_cluster() -> Iterator[Cluster]:
             finally:
                 cluster.stop_hardware()
                 for node in nodes:
+                    # Nothing on the nodes is worth an orderly shutdown: cut the power (boot_nodes removes the rest).
                     if node.process is not None and node.process.poll() is None:
-                        # Pacemaker stops the group first; the node's poweroff (boot_nodes) does the rest.
-                        with contextlib.suppress(subprocess.TimeoutExpired):
-                            node.systemctl("stop", "pacemaker", "corosync", timeout=30)
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(node.leader, signal.SIGKILL)
+                        node.process.wait(timeout=30)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
 
