@@ -99,3 +99,11 @@ def test_the_agent_reports_an_unknown_action_as_unimplemented(world_readable: Pa
     assert probe.returncode == 7, probe.stderr  # a probe where twinstar is not configured: not running
     assert subprocess.run([str(agent), "start"], capture_output=True, env=env, timeout=60).returncode == 6
     assert os.access(agent, os.X_OK)
+
+
+def test_the_agent_without_twinstar_installed_is_not_installed(world_readable: Path) -> None:
+    agent = world_readable / "astribank"
+    agent.write_text(substitute((REPO / "ocf" / "astribank").read_text(), {"@SBINDIR@": str(world_readable / "none")}))
+    agent.chmod(0o755)
+    result = subprocess.run([str(agent), "monitor"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 5 and "is not installed" in result.stderr
