@@ -130,3 +130,11 @@ def test_units_names_one_unit_and_a_name_not_listed_is_not_configured(site: Site
     bad = agent(site, ("usb:NOPE",))
     with pytest.raises(BadInputError, match="usb:NOPE not listed"):
         bad.monitor()
+
+
+def test_validate_wants_the_maintenance_file(site: Site) -> None:
+    site.arrive_all()
+    assert agent(site).validate().status == OcfStatus.SUCCESS
+    site.maintenance.unlink()
+    v = agent(site).validate()
+    assert v.status == OcfStatus.ERR_CONFIGURED and "maintenance" in v.reason

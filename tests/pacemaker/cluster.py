@@ -193,12 +193,14 @@ class Cluster:
         """twinstar (only the dahdi step), corosync, the preset CIB and the service on ``node``."""
         top = self.node_dir(node)
         (top / "sys").mkdir(parents=True, exist_ok=True)
+        (top / "maintenance").touch()  # the udev hook and the daemon leave the units to Pacemaker
         (top / "xpp_order").write_text("".join(f"{unit_label(i)}\n" for i in range(UNITS)))
         text = config_text(
             node=node.name,
             state_dir=nspawn.STATE_DIR,
             sysfs=top / "sys",
             xpp_order=top / "xpp_order",
+            maintenance_file=top / "maintenance",
             steps="  - dahdi: {timeout: 10, dahdi_cfg: [/bin/true]}\n",
             extra=(
                 f"usb: {{simulator: {self.shared / 'astribanks.json'}, simulator_port: {self.port(node)}}}\n"

@@ -38,10 +38,15 @@ class Site:
         self.xpp_order = root / "xpp_order"
         self.state_dir = root / "state"
         self.config_path = root / "twinstar.yaml"
+        self.maintenance = root / "maintenance"
 
     def configure(self, *, steps: str | None = None, leave_timeout: float = 5) -> Path:
-        """Write xpp_order (every unit by label) and the configuration: only the ``dahdi`` step."""
+        """Write xpp_order (every unit by label), the configuration (only the ``dahdi`` step), the maintenance file.
+
+        The maintenance file keeps twinstar's own decisions out, as under Pacemaker.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
+        self.maintenance.touch()
         self.xpp_order.write_text("".join(f"{unit_label(i)}\t# @usb-0000:00:1d.7-{i + 1}\n" for i in range(self.count)))
         write_config(
             self.config_path,
@@ -49,6 +54,7 @@ class Site:
             state_dir=self.state_dir,
             sysfs=self.sysfs.root,
             xpp_order=self.xpp_order,
+            maintenance_file=self.maintenance,
             steps=steps or "  - dahdi: {timeout: 10, dahdi_cfg: [/bin/true]}\n",
             extra=(
                 f"usb: {{simulator: {self.sim_path}, simulator_port: {self.port}}}\n"

@@ -9,6 +9,7 @@ errors that name bad input (configuration, ``xpp_order``, ``units``) are
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
@@ -110,11 +111,21 @@ class Agent:
         return decide.monitor(role, self.look(), self.probes(role == words.ACTIVE))
 
     def validate(self) -> Verdict:
-        """``twinstar check``'s findings (an error: not configured) and the ``units`` names."""
+        """``twinstar check``'s findings (an error: not configured), the ``units`` names, the maintenance file.
+
+        Under Pacemaker the udev hook and the daemon must not take over or
+        release by themselves: the configuration's maintenance file must exist.
+        """
         from twinstar.ops.checks import run_checks
         from twinstar.ops.findings import Level
 
         self.entries()
+        if not os.path.lexists(self.config.maintenance_file):
+            return Verdict(
+                OcfStatus.ERR_CONFIGURED,
+                f"{self.config.maintenance_file} does not exist: create it, so that the udev hook and the daemon "
+                "leave the units to Pacemaker",
+            )
         bad = [f for f in run_checks(self.config) if f.level in (Level.ERROR, Level.FAIL)]
         if bad:
             return Verdict(OcfStatus.ERR_CONFIGURED, "; ".join(f.line() for f in bad))
