@@ -5,7 +5,8 @@
 #
 # Installs twinstar and its Python dependencies into a private virtual
 # environment in $(LIBDIR), the hooks into $(LIBDIR)/hooks, a twinstar link in
-# $(SBINDIR), the udev rule, the systemd units and (only when none exists) the
+# $(SBINDIR), the udev rule, the systemd units, the OCF resource agent
+# ocf:twinstar:astribank in $(OCFDIR) and (only when none exists) the
 # example configuration. When dahdi-tools' astribank_hook would act on the
 # xbus events too (a rule runs it and XPP_HOTPLUG_DAHDI=yes), it appends
 # XPP_HOTPLUG_DAHDI=no to $(SYSCONFDIR)/dahdi/init.conf, so that exactly one
@@ -23,6 +24,7 @@ LIBDIR ?= $(PREFIX)/lib/twinstar
 SBINDIR ?= $(PREFIX)/sbin
 UDEVRULESDIR ?= $(SYSCONFDIR)/udev/rules.d
 UNITDIR ?= $(SYSCONFDIR)/systemd/system
+OCFDIR ?= /usr/lib/ocf/resource.d/twinstar
 PYTHON ?= /usr/bin/python3
 SYSTEM_SITE_PACKAGES ?= no
 PIP_OPTS ?=
@@ -34,7 +36,7 @@ INSTALLER = cd '$(CURDIR)' && $(PYTHON) -m twinstar.ops.installation
 install:
 	$(INSTALLER) install --source '$(CURDIR)' --destdir '$(DESTDIR)' --libdir '$(LIBDIR)' \
 		--sbindir '$(SBINDIR)' --udevrulesdir '$(UDEVRULESDIR)' --unitdir '$(UNITDIR)' \
-		--sysconfdir '$(SYSCONFDIR)' --python '$(PYTHON)' \
+		--sysconfdir '$(SYSCONFDIR)' --ocfdir '$(OCFDIR)' --python '$(PYTHON)' \
 		--system-site-packages '$(SYSTEM_SITE_PACKAGES)' --pip-opts '$(PIP_OPTS)'
 	@if [ -z '$(DESTDIR)' ]; then \
 		echo "install: now run: systemctl daemon-reload && udevadm control --reload"; \

@@ -55,9 +55,13 @@ def test_destdir_install_lays_out_the_expected_tree(staged: Path) -> None:
         "/usr/lib/twinstar/install-manifest.json",
         f"/etc/udev/rules.d/{RULE}",
         "/etc/twinstar/twinstar.yaml",
+        "/usr/lib/ocf/resource.d/twinstar/astribank",
         *(f"/etc/systemd/system/{u}" for u in UNITS),
     ):
         assert expected in paths, expected
+    agent = staged / "usr/lib/ocf/resource.d/twinstar/astribank"
+    assert stat.S_IMODE(agent.stat().st_mode) == 0o755
+    assert 'twinstar="/usr/sbin/twinstar"' in agent.read_text()
     assert os.readlink(staged / "usr/sbin/twinstar") == "../lib/twinstar/bin/twinstar"
     assert (staged / "usr/sbin/twinstar").resolve().exists()
     for hook in ("atribank_hook", "twinstar_hook"):

@@ -151,6 +151,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "replica": "prepare",
     "switchover": "switchover",
     "demo": "demo",
+    "ocf": "ocf",
 }
 
 

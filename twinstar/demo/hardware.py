@@ -9,7 +9,7 @@ One process plays, every few milliseconds:
   timeout, and the other port is powered, the unit switches port (in the USB
   simulator's state file, as the unit's firmware would);
 * the USB bus: a server whose power is cut (``power.json``) no longer
-  powers its port;
+  powers its port, until ``power.json`` says it is on again;
 * the xpp driver of each server: a unit whose active port changed leaves one
   server's fake sysfs (:mod:`twinstar.standins.fakesysfs`; offline, then remove) and appears in the other's with
   the real sequence (add with status missing and no label yet; then label,
@@ -149,6 +149,8 @@ class Hardware:
             server = self.servers[key]
             if server.powered and not on:
                 self.power_off(server)
+            elif on and not server.powered:
+                self.power_on(server)
 
     def power_off(self, server: Server) -> None:
         server.powered = False
@@ -159,6 +161,14 @@ class Hardware:
             server.sysfs.remove_unit(plug.num)  # no events: the server is dark
             del server.plugs[serial]
         events.emit(self.events, f"no power on USB-{server.port}", server.name)
+
+    def power_on(self, server: Server) -> None:
+        """The server is back: its port is powered again (units on that port arrive there)."""
+        server.powered = True
+        with sim.update(self.sim_path) as state:
+            for unit in state["units"]:
+                unit[f"power{server.port}"] = True
+        events.emit(self.events, f"power on USB-{server.port}", server.name)
 
     # -- the TwinStar watchdog ----------------------------------------------------------------
 

@@ -12,6 +12,7 @@ Layout (``PREFIX=/usr/local`` by default)::
     /etc/twinstar/twinstar.yaml         the example, only when none exists (0600)
     /etc/dahdi/init.conf                XPP_HOTPLUG_DAHDI=no appended when dahdi-tools'
                                         astribank_hook would act too (:mod:`twinstar.ops.dahdihook`)
+    /usr/lib/ocf/resource.d/twinstar/astribank  the OCF resource agent (OCFDIR), calling SBINDIR/twinstar
 
 Every file and every directory the installation created is recorded, with
 its SHA-256, in ``LIBDIR/install-manifest.json``, and so is the init.conf it
@@ -52,6 +53,10 @@ KIND_PROGRAM = "program"
 KIND_UDEV = "udev-rule"
 KIND_UNIT = "unit"
 KIND_CONFIG = "config"
+KIND_OCF = "ocf-agent"
+
+#: Where Pacemaker looks for the agents of provider "twinstar".
+OCFDIR = "/usr/lib/ocf/resource.d/twinstar"
 
 
 class InstallError(Exception):
@@ -68,6 +73,7 @@ class Layout:
     udevrulesdir: str
     unitdir: str
     sysconfdir: str
+    ocfdir: str = OCFDIR
 
     @property
     def hookdir(self) -> str:
@@ -86,7 +92,7 @@ class Layout:
         return self.destdir.rstrip("/") + path if self.destdir else path
 
     def substitutions(self) -> dict[str, str]:
-        """The placeholders in udev/ and systemd/ and the installed paths that replace them."""
+        """The placeholders in udev/, systemd/ and ocf/ and the installed paths that replace them."""
         return {"@LIBDIR@": self.libdir, "@HOOKDIR@": self.hookdir, "@SBINDIR@": self.sbindir}
 
 
@@ -198,6 +204,7 @@ class Installer:
         self.install_program()
         self.install_templates("udev", ".rules", lay.udevrulesdir, KIND_UDEV)
         self.install_templates("systemd", ".service", lay.unitdir, KIND_UNIT)
+        self.install_templates("ocf", "", lay.ocfdir, KIND_OCF, mode=0o755)
         self.remove_stale(old)
         self.install_config()
         self.turn_off_original_hook()
@@ -208,7 +215,7 @@ class Installer:
     def remove_stale(self, old: Manifest) -> None:
         """Remove what an earlier installation laid out and this one does not (a renamed rule), if unchanged."""
         for final, entry in sorted(old.files.items()):
-            if entry.get("kind") not in (KIND_UDEV, KIND_UNIT, KIND_HOOK) or final in self.manifest.files:
+            if entry.get("kind") not in (KIND_UDEV, KIND_UNIT, KIND_HOOK, KIND_OCF) or final in self.manifest.files:
                 continue
             staged = self.layout.staged(final)
             if not os.path.lexists(staged):
@@ -313,18 +320,18 @@ class Installer:
         os.symlink(os.path.relpath(os.path.join(lay.libdir, "bin", "twinstar"), lay.sbindir), staged)
         self.record(final, KIND_PROGRAM)
 
-    def install_templates(self, subdir: str, suffix: str, target: str, kind: str) -> None:
+    def install_templates(self, subdir: str, suffix: str, target: str, kind: str, *, mode: int = 0o644) -> None:
         directory = os.path.join(self.source, subdir)
         if not os.path.isdir(directory):
             self.say(f"no {subdir}/ directory: nothing to install there")
             return
         values = self.layout.substitutions()
         for name in sorted(os.listdir(directory)):
-            if not name.endswith(suffix):
+            if not name.endswith(suffix) or name.startswith("."):
                 continue
             with open(os.path.join(directory, name), encoding="utf-8") as f:
                 text = substitute(f.read(), values)
-            self.write(os.path.join(target, name), text.encode(), mode=0o644, kind=kind)
+            self.write(os.path.join(target, name), text.encode(), mode=mode, kind=kind)
 
     def install_config(self) -> None:
         lay = self.layout
@@ -432,6 +439,7 @@ def _layout_json(layout: Layout) -> dict[str, str]:
         "udevrulesdir": layout.udevrulesdir,
         "unitdir": layout.unitdir,
         "sysconfdir": layout.sysconfdir,
+        "ocfdir": layout.ocfdir,
     }
 
 
@@ -451,11 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     inst.add_argument("--udevrulesdir", required=True)
     inst.add_argument("--unitdir", required=True)
     inst.add_argument("--sysconfdir", required=True)
+    inst.add_argument("--ocfdir", default=OCFDIR)
     inst.add_argument("--python", default=sys.executable)
     inst.add_argument("--pip-opts", default="", help="extra pip install options, e.g. '--no-index --find-links DIR'")
     inst.add_argument("--system-site-packages", choices=("yes", "no"), default="no")
     args = parser.parse_args(argv)
-    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir"):
+    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir", "ocfdir"):
         value = getattr(args, name, None)
         if value is not None and not os.path.isabs(value):
             print(f"{parser.prog}: error: {name.upper()} must be an absolute path, found {value!r}", file=sys.stderr)
@@ -473,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             udevrulesdir=os.path.normpath(args.udevrulesdir),
             unitdir=os.path.normpath(args.unitdir),
             sysconfdir=os.path.normpath(args.sysconfdir),
+            ocfdir=os.path.normpath(args.ocfdir),
         )
         Installer(
             layout,

@@ -18,6 +18,7 @@ from twinstar.ops import dahdihook
 from twinstar.ops.findings import Finding, Level
 from twinstar.ops.installation import (
     KIND_HOOK,
+    KIND_OCF,
     KIND_PROGRAM,
     KIND_UDEV,
     KIND_UNIT,
@@ -41,9 +42,12 @@ EXPECTED = (
     (KIND_UNIT, "unitdir", tsettings.TAKEOVER_UNIT),
     (KIND_UNIT, "unitdir", tsettings.RELEASE_UNIT),
     (KIND_UNIT, "unitdir", tsettings.REARM_UNIT.format("")),
+    (KIND_OCF, "ocfdir", "astribank"),
 )
 #: Where each kind's source lives in a source tree, and the suffix installed from there.
-SOURCES = {KIND_UDEV: ("udev", ".rules"), KIND_UNIT: ("systemd", ".service"), KIND_HOOK: ("hooks", "")}
+SOURCES = {
+    KIND_UDEV: ("udev", ".rules"), KIND_UNIT: ("systemd", ".service"), KIND_HOOK: ("hooks", ""), KIND_OCF: ("ocf", ""),
+}
 
 
 def find_manifest(candidates: Iterable[str] | None = None) -> str | None:
@@ -80,7 +84,7 @@ def rendered(source: str, kind: str, name: str, layout: dict[str, str]) -> bytes
 
 def _recorded_layout(layout: dict[str, str]) -> Layout:
     """The final paths a manifest's ``layout`` records (a missing one is empty)."""
-    return Layout("", *(layout.get(key, "") for key in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir")))
+    return Layout("", *(layout.get(key, "") for key in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir", "ocfdir")))
 
 
 def _expected_paths(layout: dict[str, str]) -> list[tuple[str, str]]:
@@ -106,7 +110,7 @@ def check_installed(manifest_path: str | None, *, version: str | None, source: s
         findings.append(
             Finding(Level.WARNING, "installation", f"installed files are from twinstar {manifest.version}, this is {version}: run make install")
         )
-    kinds = (KIND_UDEV, KIND_HOOK, KIND_UNIT, KIND_PROGRAM)
+    kinds = (KIND_UDEV, KIND_HOOK, KIND_UNIT, KIND_PROGRAM, KIND_OCF)
     source = source or source_tree()
     for needed, path in _expected_paths(manifest.layout):
         if path not in manifest.files:
@@ -122,7 +126,7 @@ def check_installed(manifest_path: str | None, *, version: str | None, source: s
             findings.append(Finding(Level.ERROR, subject, f"points at {os.readlink(path)}, which does not exist: run make install"))
         elif sha256(path) != entry.get("sha256"):
             findings.append(Finding(Level.WARNING, subject, "changed since make install (out of date or edited): run make install"))
-        elif kind == KIND_HOOK and not os.access(path, os.X_OK):
+        elif kind in (KIND_HOOK, KIND_OCF) and not os.access(path, os.X_OK):
             findings.append(Finding(Level.ERROR, subject, "not executable: run make install"))
         elif source and kind in SOURCES and _differs(path, rendered(source, str(kind), os.path.basename(path), manifest.layout)):
             findings.append(Finding(Level.WARNING, subject, f"out of date: differs from what {source} installs: run make install"))
