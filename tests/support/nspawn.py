@@ -100,7 +100,6 @@ class Node:
     process: subprocess.Popen[bytes] | None = None
     leader: int = 0
     mounts: list[Path] = field(default_factory=list)
-    cursor: str = ""
 
     @property
     def root(self) -> Path:
@@ -172,25 +171,22 @@ class Node:
     def prop(self, unit: str, name: str) -> str:
         return self.show(unit, name).get(name, "")
 
-    def journal(self, *args: str, output: str = "cat", since_reset: bool = True) -> list[str]:
-        """Journal lines (``journalctl --no-pager -o OUTPUT ARGS``), by default only those after :meth:`reset`.
-
-        journalctl 252 may skip entries when ``--after-cursor`` is combined
-        with matches in ARGS: filter the entries of :meth:`journal_entries` instead.
-        """
+    def journal(self, *args: str, output: str = "cat") -> list[str]:
+        """Journal lines since :meth:`clear_journal` (``journalctl --no-pager -o OUTPUT ARGS``)."""
         self.run(["journalctl", "--sync"], check=True)
-        after = [f"--after-cursor={self.cursor}"] if since_reset and self.cursor else []
-        out = self.run(["journalctl", "--no-pager", "-q", "-o", output, *after, *args], check=True).stdout
-        return out.splitlines()
+        return self.run(["journalctl", "--no-pager", "-q", "-o", output, *args], check=True).stdout.splitlines()
 
-    def journal_entries(self, *args: str, since_reset: bool = True) -> list[dict[str, Any]]:
-        """Journal entries as JSON objects (every field), by default only those after :meth:`reset`."""
-        return [json.loads(line) for line in self.journal(*args, output="json", since_reset=since_reset)]
+    def journal_entries(self, *args: str) -> list[dict[str, Any]]:
+        """Journal entries (every field) since :meth:`clear_journal`, as JSON objects."""
+        return [json.loads(line) for line in self.journal(*args, output="json")]
 
-    def mark_journal(self) -> None:
-        """From now on :meth:`journal` shows only what comes after this point."""
-        out = self.run(["journalctl", "-n", "0", "--show-cursor", "--no-pager", "-q"], check=True).stdout
-        self.cursor = out.strip().rsplit("cursor: ", 1)[-1]
+    def clear_journal(self) -> None:
+        """Start the journal afresh (rotate, then delete the archived files).
+
+        A cursor would do without deleting, but journalctl 252 skips entries
+        when ``--after-cursor`` is combined with matches such as ``-t`` or ``-u``.
+        """
+        self.run(["journalctl", "--rotate", "--vacuum-files=1"], check=True)
 
     def wait_until(self, what: str, predicate: object, timeout: float = 60.0) -> None:
         """Poll ``predicate()`` (a state inside the container, which sends no event we can await) until true."""
@@ -245,7 +241,7 @@ class Node:
         self.systemctl("reset-failed", *units)
         self.run(["rm", "-rf", STATE_DIR, TESTDIR, CONFIG], check=True)
         self.run(["mkdir", "-p", TESTDIR], check=True)
-        self.mark_journal()
+        self.clear_journal()
 
     def hook(self, event: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
         """The installed ``atribank_hook`` inside the node with udev's event environment ``event``."""
