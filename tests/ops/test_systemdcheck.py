@@ -65,10 +65,10 @@ def test_missing_masked_and_enabled_units() -> None:
     }
 
 
-def test_the_hand_off_needs_exactly_one_of_daemon_and_rule() -> None:
+def test_the_hand_off_needs_one_of_daemon_and_rule_and_both_is_a_warning() -> None:
     enabled = {**BASE, "twinstar.service": UnitState("twinstar.service", "loaded", "enabled")}
     for units, rule, level in (
-        (enabled, RULE_ACTIVE, Level.ERROR),
+        (enabled, RULE_ACTIVE, Level.WARNING),
         (enabled, RULE_MASKED, Level.OK),
         (BASE, RULE_ACTIVE, Level.OK),
         (BASE, RULE_ABSENT, Level.ERROR),

@@ -484,6 +484,10 @@ def _dead(name: str) -> bool:
 def sweep() -> list[str]:
     """Remove the containers, mounts, namespaces and loop devices of runs whose process is gone."""
     removed: list[str] = []
+    for pid, name in _containers():
+        if _dead(name):
+            _terminate(pid)
+            removed.append(f"{name} (pid {pid})")
     with open("/proc/mounts") as f:
         mounts = [line.split()[1] for line in f]
     for mount in sorted(mounts, key=len, reverse=True):
@@ -496,7 +500,7 @@ def sweep() -> list[str]:
         if top.is_dir() and _dead(top.name) and not any(m.startswith(str(top) + "/") for m in mounts if m not in removed):
             shutil.rmtree(top, ignore_errors=True)
             removed.append(str(top))
-    for line in sh("losetup", "-a", "-O", "NAME,BACK-FILE", "-n", "-l", check=False).stdout.splitlines():
+    for line in sh("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE", check=False).stdout.splitlines():
         device, _, backing = line.partition(" ")
         backing = backing.strip().removesuffix(" (deleted)")
         if Path(backing).parent == SCRATCH and _dead(Path(backing).name):
@@ -508,4 +512,36 @@ def sweep() -> list[str]:
         if _dead(name):
             _remove_netns(name)
             removed.append(name)
+    for propagate in Path("/run/systemd/nspawn/propagate").glob(PREFIX + "*"):
+        if _dead(propagate.name):
+            shutil.rmtree(propagate, ignore_errors=True)
     return removed
+
+
+def _containers() -> list[tuple[int, str]]:
+    """(pid, machine name) of every ``systemd-nspawn`` whose machine name has this module's prefix."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == "systemd-nspawn":
+            names = [a.removeprefix("--machine=") for a in argv if a.startswith(f"--machine={PREFIX}")]
+            if names:
+                found.append((int(entry), names[0]))
+    return found
+
+
+def _terminate(pid: int) -> None:
+    """An orderly poweroff of a container by its nspawn PID, SIGKILL after 20 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGKILL)

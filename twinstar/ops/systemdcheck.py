@@ -7,9 +7,10 @@ On a node where systemd runs (sd_booted: ``/run/systemd/system`` exists):
 * the services of the takeover list that systemd manages must exist, not be
   masked, and not be enabled at boot: they start only on takeover (the vendor's
   TwinStar document says the same of Asterisk);
-* exactly one of the daemon (``twinstar.service`` enabled) and the udev hook
-  (the ``60-twinstar.rules`` rule in place) must hand the Astribank events
-  off: with both, every event is acted on twice; with neither, never.
+* one of the daemon (``twinstar.service`` enabled) and the udev hook (the
+  ``60-twinstar.rules`` rule in place) must hand the Astribank events off:
+  with neither, nothing acts (an error); with both, every event is acted on
+  twice (safe under the node lock, but twice the work: a warning).
 
 :func:`assess` decides from what systemctl and the rule directories said;
 :func:`check_systemd` asks them.
@@ -118,7 +119,7 @@ def assess(units: Mapping[str, UnitState], *, services: Iterable[str], rearm: bo
     if daemon_on and rule_on:
         findings.append(
             Finding(
-                Level.ERROR,
+                Level.WARNING,
                 "hand-off",
                 f"both {DAEMON_UNIT} (enabled) and the udev rule {RULE} act on every event: "
                 f"systemctl disable --now {DAEMON_UNIT}, or mask the rule (ln -s /dev/null /etc/udev/rules.d/{RULE})",
