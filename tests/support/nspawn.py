@@ -41,8 +41,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,10 +189,10 @@ class Node:
         """
         self.run(["journalctl", "--rotate", "--vacuum-files=1"], check=True)
 
-    def wait_until(self, what: str, predicate: object, timeout: float = 60.0) -> None:
+    def wait_until(self, what: str, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         """Poll ``predicate()`` (a state inside the container, which sends no event we can await) until true."""
         deadline = time.monotonic() + timeout
-        while not predicate():  # type: ignore[operator]
+        while not predicate():
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.05)
@@ -243,9 +244,9 @@ class Node:
         self.run(["mkdir", "-p", TESTDIR], check=True)
         self.clear_journal()
 
-    def hook(self, event: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+    def hook(self, event: dict[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """The installed ``atribank_hook`` inside the node with udev's event environment ``event``."""
-        return self.run([f"{HOOKDIR}/atribank_hook"], env=event, **kw)  # type: ignore[arg-type]
+        return self.run([f"{HOOKDIR}/atribank_hook"], env=event, timeout=timeout)
 
     def install(self) -> None:
         """``make install`` from this source tree, inside the node, then ``systemctl daemon-reload``."""
@@ -381,7 +382,7 @@ def _stop(node: Node) -> None:
 
 
 def _remove(node: Node) -> None:
-    """Stop the container and remove its mounts, namespace, loop device and scratch directory."""
+    """Stop the container and remove its mounts and scratch directory (namespaces and the loop device are the block's)."""
     _stop(node)
     for mount in reversed(node.mounts):
         if sh("umount", str(mount), check=False).returncode != 0:
@@ -402,11 +403,14 @@ def _remove_loop(device: str, image: Path) -> None:
 
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the block like Ctrl-C does, so the clean-up below runs."""
+    """SIGTERM and SIGHUP end the block like Ctrl-C does, so the clean-up below runs (main thread only)."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
