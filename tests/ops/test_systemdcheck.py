@@ -12,6 +12,7 @@ from pathlib import Path
 from twinstar.ops.findings import Finding, Level
 from twinstar.ops.systemdcheck import (
     REARM_PROBE,
+    RULE,
     RULE_ABSENT,
     RULE_ACTIVE,
     RULE_MASKED,
@@ -82,8 +83,8 @@ def test_rule_state_follows_udevs_directory_order(tmp_path: Path) -> None:
     etc.mkdir()
     lib.mkdir()
     dirs = [str(etc), str(lib)]
-    assert rule_state("60-twinstar.rules", dirs) == RULE_ABSENT
-    (lib / "60-twinstar.rules").write_text("")
-    assert rule_state("60-twinstar.rules", dirs) == RULE_ACTIVE
-    os.symlink(os.devnull, etc / "60-twinstar.rules")
-    assert rule_state("60-twinstar.rules", dirs) == RULE_MASKED
+    assert rule_state(RULE, dirs) == RULE_ABSENT
+    (lib / RULE).write_text("")
+    assert rule_state(RULE, dirs) == RULE_ACTIVE
+    os.symlink(os.devnull, etc / RULE)
+    assert rule_state(RULE, dirs) == RULE_MASKED

@@ -14,10 +14,11 @@ import pytest
 
 from tests.support.nspawn import TWINSTAR, Node
 from tests.systemd.helpers import DAEMON, TAKEOVER, command_step
+from twinstar.ops import systemdcheck
 
 pytestmark = pytest.mark.privileged
 
-RULE = "/etc/udev/rules.d/60-twinstar.rules"
+RULE = f"/etc/udev/rules.d/{systemdcheck.RULE}"
 UNIT = f"/etc/systemd/system/{TAKEOVER}"
 
 
@@ -52,7 +53,7 @@ def test_a_fresh_installation_passes(checked: Node) -> None:
         "service apache2.service": "ok",
         "hand-off": "ok",
     }, found
-    assert found["hand-off"][1] == "the udev rule 60-twinstar.rules"
+    assert found["hand-off"][1] == f"the udev rule {systemdcheck.RULE}"
 
 
 def test_masked_units_are_errors(checked: Node) -> None:

@@ -7,8 +7,8 @@ On a node where systemd runs (sd_booted: ``/run/systemd/system`` exists):
 * the services of the takeover list that systemd manages must exist, not be
   masked, and not be enabled at boot: they start only on takeover (the vendor's
   TwinStar document says the same of Asterisk);
-* one of the daemon (``twinstar.service`` enabled) and the udev hook (the
-  ``60-twinstar.rules`` rule in place) must hand the Astribank events off:
+* one of the daemon (``twinstar.service`` enabled) and the udev hook
+  (twinstar's udev rule in place) must hand the Astribank events off:
   with neither, nothing acts (an error); with both, every event is acted on
   twice (safe under the node lock, but twice the work: a warning).
 
@@ -26,12 +26,14 @@ from twinstar import settings
 from twinstar.config import Config, ServiceManager, ServiceSpec
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError
+from twinstar.ops.dahdihook import RULES_DIRS
 from twinstar.ops.findings import Finding, Level
+from twinstar.ops.installation import KIND_UDEV
+from twinstar.ops.installcheck import EXPECTED
 
 DAEMON_UNIT = "twinstar.service"
-RULE = "60-twinstar.rules"
-#: Where udev reads rules from; a name in an earlier directory hides the same name in a later one.
-UDEV_RULE_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/local/lib/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d")
+#: twinstar's udev rule, as make install names it.
+RULE = next(name for kind, _, name in EXPECTED if kind == KIND_UDEV)
 #: The re-arm template is asked about through an instance (systemctl shows no template).
 REARM_PROBE = settings.REARM_UNIT.format("000-000")
 #: ``UnitFileState`` values meaning "started at boot".
@@ -60,7 +62,7 @@ def parse_show(names: Sequence[str], text: str) -> dict[str, UnitState]:
     return units
 
 
-def rule_state(name: str = RULE, dirs: Sequence[str] = UDEV_RULE_DIRS) -> str:
+def rule_state(name: str = RULE, dirs: Sequence[str] = RULES_DIRS) -> str:
     """Whether udev runs the rule ``name``: the first directory holding it decides (a link to /dev/null masks it)."""
     for directory in dirs:
         path = os.path.join(directory, name)
@@ -138,7 +140,7 @@ def assess(units: Mapping[str, UnitState], *, services: Iterable[str], rearm: bo
     return findings
 
 
-def check_systemd(config: Config, *, runtime_dir: str = settings.SYSTEMD_RUNTIME_DIR, rule_dirs: Sequence[str] = UDEV_RULE_DIRS) -> Iterable[Finding]:
+def check_systemd(config: Config, *, runtime_dir: str = settings.SYSTEMD_RUNTIME_DIR, rule_dirs: Sequence[str] = RULES_DIRS) -> Iterable[Finding]:
     """:func:`assess` for this host, or one ok finding where systemd does not run."""
     if not os.path.isdir(runtime_dir):
         yield Finding(Level.OK, "systemd", f"not running ({runtime_dir} is missing): unit checks skipped")
