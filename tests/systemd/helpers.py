@@ -71,11 +71,7 @@ def command_step(name: str, start: list[str], stop: list[str] | None = None, tim
 
 def runs(node: Node, unit: str) -> int:
     """How many times systemd started ``unit`` since the node's last reset (its 'Starting' messages)."""
-    return sum(
-        1
-        for e in node.journal_entries()
-        if e.get("_PID") == "1" and e.get("UNIT") == unit and str(e.get("MESSAGE", "")).startswith("Starting ")
-    )
+    return sum(1 for e in node.journal_entries("_PID=1", f"UNIT={unit}") if str(e.get("MESSAGE", "")).startswith("Starting "))
 
 
 def state(node: Node) -> dict[str, object]:

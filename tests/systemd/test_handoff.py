@@ -8,9 +8,11 @@ the test, as udev would run it.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.support.nspawn import HOOKDIR, Node
+from tests.support.nspawn import HOOKDIR, SIMULATOR, TWINSTAR, Node
 from tests.systemd.helpers import RELEASE, TAKEOVER, Gate, begins, command_step, runs, state
 
 pytestmark = pytest.mark.privileged
@@ -121,3 +123,31 @@ def test_units_changing_during_a_unit_run_are_handled_by_its_follow_up(node: Nod
     assert begins(node, "takeover") == (1 if direction == "takeover" else 2)
     assert begins(node, "release") == 1
     assert state(node)["role"] == ("standby" if direction == "takeover" else "active")
+
+
+def rearms(node: Node) -> list[str]:
+    """The re-arm units systemd started since the node's reset, in order."""
+    return [
+        str(e["UNIT"])
+        for e in node.journal_entries("_PID=1")
+        if str(e.get("UNIT", "")).startswith("twinstar-rearm@") and str(e.get("MESSAGE", "")).startswith("Starting ")
+    ]
+
+
+def test_an_online_event_rearms_the_units_watchdog_through_its_template_unit(node: Node) -> None:
+    """Stand-in here also: the USB simulator for the Astribank (``usb.simulator``)."""
+    node.configure(NOOP, units=2, rearm=True)
+    events = arrive_all(node, 2)  # bus 1, devices 2 and 3: the simulator's units
+    node.sysfs.arrive(9, label="usb:unlisted", connector="usb-9")  # not in xpp_order: never re-armed
+    concurrent_hooks(node, [events[0], node.sysfs.event("online", 9)])
+    node.wait_job_done()
+    rearm = "twinstar-rearm@001-002.service"
+    assert rearms(node) == [rearm]
+    assert node.prop(rearm, "Result") == "success"
+    sim = json.loads(node.run([TWINSTAR, "sim", "show", SIMULATOR, "--json"], check=True).stdout)
+    assert [u["watchdog"] for u in sim["units"]] == [True, False]
+    # In maintenance nothing is re-armed.
+    node.write("/srv/twinstar-test/maintenance", "")
+    concurrent_hooks(node, [events[1]])
+    node.wait_job_done()
+    assert rearms(node) == [rearm]

@@ -19,6 +19,7 @@ from twinstar.fastpath import safefile
 # Re-exported: the command line imports the findings type from here.
 from twinstar.ops.findings import Finding as Finding
 from twinstar.ops.findings import Level as Level
+from twinstar.ops.systemdcheck import check_systemd
 from twinstar.steps.base import StepContext
 from twinstar.steps.registry import build_steps
 
@@ -121,7 +122,7 @@ def check_installation(config: Config) -> Iterable[Finding]:
     yield from installcheck.check_hooks(manifest)
 
 
-CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]
+CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation, check_systemd]
 
 
 def run_checks(config: Config, checks: Iterable[Check] = CHECKS) -> list[Finding]:
