@@ -18,8 +18,6 @@ the import of ``re``). A cache that is unreadable, not ours, or from another
 version is ignored.
 """
 
-from __future__ import annotations
-
 import binascii
 import marshal
 import os
@@ -61,7 +59,7 @@ class HookSettings:
         self.config: Config | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> HookSettings:
+    def from_config(cls, config: "Config") -> "HookSettings":
         values: dict[str, object] = {}
         for name in FIELDS:
             value = getattr(config if hasattr(config, name) else config.astribanks, name)
@@ -79,7 +77,7 @@ class HookSettings:
 FIELDS = tuple(HookSettings.__annotations__)
 
 
-def cache_dir(environ: Mapping[str, str]) -> str:
+def cache_dir(environ: "Mapping[str, str]") -> str:
     from twinstar import settings
 
     return environ.get(settings.HOOK_CACHE_ENV) or settings.HOOK_CACHE_DIR
@@ -108,7 +106,7 @@ def _private_dir(directory: str, *, create: bool) -> bool:
     return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == os.geteuid() and not st.st_mode & 0o077
 
 
-def read_cache(directory: str, path: str, st: os.stat_result) -> HookSettings | None:
+def read_cache(directory: str, path: str, st: os.stat_result) -> "HookSettings | None":
     """The cached settings for this exact version of ``path``, or None."""
     try:
         fd = os.open(_cache_file(directory, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -132,7 +130,18 @@ def read_cache(directory: str, path: str, st: os.stat_result) -> HookSettings | 
         return None
 
 
-def write_cache(directory: str, path: str, st: os.stat_result, settings: HookSettings) -> bool:
+def cached(path: str, directory: str | None) -> "HookSettings | None":
+    """The cached settings of the configuration at ``path`` as it is now, or None (no cache, stale, unreadable)."""
+    if not directory:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return read_cache(directory, path, st)
+
+
+def write_cache(directory: str, path: str, st: os.stat_result, settings: "HookSettings") -> bool:
     """Store ``settings`` for this version of ``path``; False when the cache cannot be used."""
     if time.time() - st.st_mtime < RACY_SECONDS or not _private_dir(directory, create=True):
         return False

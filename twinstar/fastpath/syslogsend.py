@@ -9,8 +9,6 @@ dropped, never waited for (stderr still has it). Only built-in modules are
 imported, so the udev hook can afford it.
 """
 
-from __future__ import annotations
-
 import _socket
 import os
 import sys
@@ -72,7 +70,7 @@ class SyslogSender:
             self._sock = None
 
 
-_line_sender: SyslogSender | None = None
+_line_sender: "SyslogSender | None" = None
 
 
 def log_line(line: str, *, error: bool = False) -> None:
