@@ -92,7 +92,7 @@ def _cache_file(directory: str, path: str) -> str:
     return f"{directory}/config-{crc:08x}.marshal"
 
 
-def _private_dir(directory: str, *, create: bool) -> bool:
+def private_dir(directory: str, *, create: bool) -> bool:
     """``directory`` is a real directory owned by us and closed to others."""
     if create:
         try:
@@ -114,7 +114,7 @@ def read_cache(directory: str, path: str, st: os.stat_result) -> "HookSettings |
         return None
     try:
         cst = os.fstat(fd)
-        if cst.st_uid != os.geteuid() or cst.st_mode & 0o077 or not _private_dir(directory, create=False):
+        if cst.st_uid != os.geteuid() or cst.st_mode & 0o077 or not private_dir(directory, create=False):
             return None
         data = os.read(fd, 1 << 20)
     except OSError:
@@ -143,7 +143,7 @@ def cached(path: str, directory: str | None) -> "HookSettings | None":
 
 def write_cache(directory: str, path: str, st: os.stat_result, settings: "HookSettings") -> bool:
     """Store ``settings`` for this version of ``path``; False when the cache cannot be used."""
-    if time.time() - st.st_mtime < RACY_SECONDS or not _private_dir(directory, create=True):
+    if time.time() - st.st_mtime < RACY_SECONDS or not private_dir(directory, create=True):
         return False
     final = _cache_file(directory, path)
     tmp = f"{final}.{os.getpid()}.tmp"
