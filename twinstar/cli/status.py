@@ -20,8 +20,11 @@ from typing import Any
 import click
 
 from twinstar.cli.app import Obj, main
-from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError, UsbError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
 
 
 def _usb_section(config: Config | None) -> dict[str, Any]:
