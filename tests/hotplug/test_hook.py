@@ -226,24 +226,43 @@ def test_failing_systemctl_is_exit_1_and_not_recorded(node: Node) -> None:
     assert len(node.recorded()) == 2
 
 
-def test_spawn_hand_off_survives_the_hook(node: Node) -> None:
+@pytest.mark.parametrize("entry", ["atribank_hook", "in-process"])
+def test_spawn_hand_off_survives_the_hook(node: Node, entry: str) -> None:
+    """The hook's detached takeover is a fork of the hook (no new interpreter); another caller (here the test) starts the runner.
+
+    Either way the detached process holds none of the hook's descriptors: the hand-off lock is free.
+    """
     go, done = node.root / "go", node.root / "done"
     waiter = f"import os,sys,time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\nopen({str(done)!r},'w').write('done')"
     node.configure(handoff="spawn", steps=f"  - command: {{name: slow, start: [{PYTHON}, -c, {json.dumps(waiter)}], stop: [/bin/true], timeout: 60}}\n")
     node.listed(1)
-    hook = node.run_hook(node.arrive(0)[-1])
-    assert hook.returncode == 0 and "handed off to a detached process" in hook.stderr
+    event = node.arrive(0)[-1]
+    if entry == "atribank_hook":
+        hook = node.run_hook(event)
+        assert hook.returncode == 0 and "handed off to a detached process" in hook.stderr, hook.stderr
+    else:
+        assert "handed off to a detached process" in str(node.evaluate(event, handoff_mode="spawn").handed_off)
     record = json.loads((node.state_dir / "handoff.json").read_text())
     assert record["mode"] == "spawn" and not done.exists()
     from twinstar.fastpath.procid import process_alive
 
     assert process_alive(record["pid"], record["start"])  # the hook has exited; the takeover has not
+    cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes().split(b"\0")[:-1]
+    if entry == "atribank_hook":
+        assert cmdline == [PYTHON.encode(), str(HOOK).encode()]
+    else:
+        assert cmdline[1:4] == [b"-m", b"twinstar.cli.handoff_runner", b"takeover"]
+    import fcntl
+
+    with open(node.state_dir / "handoff.lock", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the detached process kept the hook's lock
     go.write_text("")
     for _ in range(3000):
         if node.role() == "active" and not process_alive(record["pid"]):
             break
         time.sleep(0.01)
     assert node.role() == "active" and done.exists()
+    assert node.begins("takeover") == 1
 
 
 def test_rearm_is_handed_off_with_the_units_usb_address(node: Node) -> None:

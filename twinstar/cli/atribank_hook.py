@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None, environ: "Mapping[str, str] | None" = No
             from twinstar.hotplug import configuration
 
             settings = configuration.load(path, cache=cache)
+        settings.fork_runner = True  # this process exits right after: its spawned runner may be a fork of it
         evaluation = evaluate(settings, event, environ=env, event_time=started)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback, in udev context
         status = _exit_status(exc)

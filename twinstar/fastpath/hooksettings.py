@@ -57,6 +57,9 @@ class HookSettings:
         #: The full configuration when it is at hand (slow path, daemon); else None
         #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
         self.config: Config | None = None
+        #: A ``spawn`` hand-off may fork its runner without a new interpreter
+        #: (:func:`twinstar.hotplug.handoff.spawn_detached`): set by the udev hook's entry only.
+        self.fork_runner = False
 
     @classmethod
     def from_config(cls, config: "Config") -> "HookSettings":

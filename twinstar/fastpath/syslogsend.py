@@ -73,6 +73,13 @@ class SyslogSender:
 _line_sender: "SyslogSender | None" = None
 
 
+def forget_connection() -> None:
+    """Drop :func:`log_line`'s connection without closing its descriptor (a forked child about to close them all)."""
+    if _line_sender is not None and _line_sender._sock is not None:
+        _line_sender._sock.detach()
+        _line_sender._sock = None
+
+
 def log_line(line: str, *, error: bool = False) -> None:
     """One line to syslog (identifier ``twinstar``) and stderr, without the logging module."""
     global _line_sender
