@@ -46,5 +46,9 @@ JOURNAL_FILE = "journal.jsonl"
 HANDOFF_LOCK_FILE = "handoff.lock"
 HANDOFF_FILE = "handoff.json"
 DAEMON_STATE_FILE = "daemon.json"
+#: ``journal.jsonl``'s defaults: rotated before a line would take it past this
+#: size (MiB), with this many rotated files (``journal.jsonl.1`` the newest) kept.
+JOURNAL_MAX_MIB = 4
+JOURNAL_KEEP = 3
 
 SYSLOG_IDENT = "twinstar"
