@@ -12,6 +12,10 @@ after...), so drift and the other work on the machine hit both alike:
 
 usage: .venv/bin/python bench/bench_compare.py --before DIR [--after DIR] [--runs N]
 (``git worktree add --detach DIR COMMIT`` makes a checkout of an older commit.)
+
+Where valgrind is installed, each case also runs once per tree under
+callgrind, which counts the instructions the Python process executes: a
+figure the other work on a shared machine does not move.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +36,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_hook import build  # noqa: E402
-from timing import load, spread  # noqa: E402
+from timing import load, run_timed, spread  # noqa: E402
 
 
 def hook_copy(tree: Path, where: Path) -> str:
@@ -42,10 +47,15 @@ def hook_copy(tree: Path, where: Path) -> str:
     return str(hook)
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return (time.perf_counter() - start) * 1000
+def instructions(argv: list[str], env: dict[str, str]) -> int | None:
+    """Instructions ``argv``'s process executes (valgrind's callgrind; its children not counted); None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    return int(found.group(1)) if found else None
 
 
 def main() -> int:
@@ -83,18 +93,29 @@ def main() -> int:
             env = {**clean, "PYTHONPATH": str(tree), "TWINSTAR_CACHE_DIR": str(root / "cache")}
             twinstar = [sys.executable, "-m", "twinstar", "-c", str(config)]
             cases.setdefault("takeover, 1 step", {})[side] = ([*twinstar, "takeover"], env)
-            subprocess.run([*twinstar, "release"], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([*twinstar, "release"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in cases}
+        cpu: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in cases}
         for i in range(args.runs + 2):
             for name, sides in cases.items():
                 order = ("before", "after") if i % 2 == 0 else ("after", "before")
                 for side in order:
                     argv, env = sides[side]
                     if name.startswith("takeover"):
-                        subprocess.run([*argv[:-1], "release"], env=env, check=True, stdout=subprocess.DEVNULL)
-                    t = timed(argv, env)
+                        subprocess.run([*argv[:-1], "release"], env=env, check=True, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+                    wall, used = run_timed(argv, env)
                     if i >= 2:  # the first rounds warm the page cache
-                        times[name][side].append(t)
+                        times[name][side].append(wall)
+                        cpu[name][side].append(used)
+        counted: dict[str, dict[str, int | None]] = {name: {} for name in cases}
+        for name, sides in cases.items():
+            for side in ("before", "after"):
+                argv, env = sides[side]
+                if name.startswith("takeover"):
+                    subprocess.run([*argv[:-1], "release"], env=env, check=True, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                counted[name][side] = instructions(argv, env)
     lines = [
         "## Before and after (hook and takeover, two checkouts interleaved)",
         "",
@@ -103,17 +124,32 @@ def main() -> int:
         f"load average (1/5/15 min) {load()} at the end. "
         "Reproduce: `.venv/bin/python bench/bench_compare.py --before DIR`.",
         "",
-        "| figure | before (ms) | after (ms) | after / before |",
-        "|---|---:|---:|---:|",
+        "Wall-clock time, and the process's CPU time (user + system, its children included), which waiting for a "
+        "core on a busy machine does not inflate.",
+        "",
+        "The instructions are counted by valgrind (callgrind) in one run of the Python process.",
+        "",
+        "| figure | before (ms) | after (ms) | after / before | CPU before (ms) | CPU after (ms) | after / before "
+        "| instructions before (M) | after (M) | after / before |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, sides in times.items():
         before, after = (statistics.median(sides[s]) for s in ("before", "after"))
+        cb, ca = (statistics.median(cpu[name][s]) for s in ("before", "after"))
         lines.append(f"| {name} | {before:.1f} ({spread(sides['before'])}) | {after:.1f} ({spread(sides['after'])}) "
-                     f"| {after / before:.2f} |")
+                     f"| {after / before:.2f} | {cb:.1f} ({spread(cpu[name]['before'])}) "
+                     f"| {ca:.1f} ({spread(cpu[name]['after'])}) | {ca / cb:.2f} | {_counts(counted[name])} |")
     text = "\n".join(lines) + "\n"
     Path(args.output).write_text(text)
     print(text)
     return 0
+
+
+def _counts(sides: dict[str, int | None]) -> str:
+    before, after = sides.get("before"), sides.get("after")
+    if not before or not after:
+        return "- | - | -"
+    return f"{before / 1e6:.1f} | {after / 1e6:.1f} | {after / before:.3f}"
 
 
 if __name__ == "__main__":
