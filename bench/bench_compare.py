@@ -1,6 +1,7 @@
 """The hook and the takeover of two checkouts, side by side: is the newer one slower?
 
-Both trees run with this interpreter (``PYTHONPATH`` names the tree), their
+Both trees run with this interpreter (``PYTHONPATH`` names the tree; the
+working directory is neither tree, as ``python -m`` looks there first), their
 modules compiled beforehand, in interleaved rounds (before, after, before,
 after...), so drift and the other work on the machine hit both alike:
 
@@ -47,12 +48,12 @@ def hook_copy(tree: Path, where: Path) -> str:
     return str(hook)
 
 
-def instructions(argv: list[str], env: dict[str, str]) -> int | None:
+def instructions(argv: list[str], env: dict[str, str], cwd: str) -> int | None:
     """Instructions ``argv``'s process executes (valgrind's callgrind; its children not counted); None without valgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
-    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], env=env,
+    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], env=env, cwd=cwd,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
     found = re.search(r"Collected : (\d+)", proc.stderr)
     return int(found.group(1)) if found else None
@@ -93,7 +94,7 @@ def main() -> int:
             env = {**clean, "PYTHONPATH": str(tree), "TWINSTAR_CACHE_DIR": str(root / "cache")}
             twinstar = [sys.executable, "-m", "twinstar", "-c", str(config)]
             cases.setdefault("takeover, 1 step", {})[side] = ([*twinstar, "takeover"], env)
-            subprocess.run([*twinstar, "release"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run([*twinstar, "release"], env=env, cwd=d, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in cases}
         cpu: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in cases}
         for i in range(args.runs + 2):
@@ -102,9 +103,9 @@ def main() -> int:
                 for side in order:
                     argv, env = sides[side]
                     if name.startswith("takeover"):
-                        subprocess.run([*argv[:-1], "release"], env=env, check=True, stdout=subprocess.DEVNULL,
+                        subprocess.run([*argv[:-1], "release"], env=env, cwd=d, check=True, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
-                    wall, used = run_timed(argv, env)
+                    wall, used = run_timed(argv, env, d)
                     if i >= 2:  # the first rounds warm the page cache
                         times[name][side].append(wall)
                         cpu[name][side].append(used)
@@ -113,9 +114,9 @@ def main() -> int:
             for side in ("before", "after"):
                 argv, env = sides[side]
                 if name.startswith("takeover"):
-                    subprocess.run([*argv[:-1], "release"], env=env, check=True, stdout=subprocess.DEVNULL,
+                    subprocess.run([*argv[:-1], "release"], env=env, cwd=d, check=True, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-                counted[name][side] = instructions(argv, env)
+                counted[name][side] = instructions(argv, env, d)
     lines = [
         "## Before and after (hook and takeover, two checkouts interleaved)",
         "",

@@ -22,23 +22,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from timing import load, spread  # noqa: E402
+from timing import load, run_timed, spread  # noqa: E402
 
 UNITS = 8
 TARGET_MS = 55.0
 VERSION_RATIO = 2.0
-
-
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
-    return (time.perf_counter() - start) * 1000
 
 
 def configure(directory: str, state: str, units: int = UNITS) -> str:
@@ -102,11 +95,13 @@ def main() -> int:
                 rows["`twinstar status`, 16 units"] = ([*twinstar, "status"], env)
                 rows["`twinstar status`, 16 units, configured node"] = ([*twinstar, "--config", config, "status"], env)
         times: dict[str, list[float]] = {name: [] for name in rows}
+        cpu: dict[str, list[float]] = {name: [] for name in rows}
         for i in range(args.runs + 1):
             for name, (argv, env) in rows.items():
-                t = timed(argv, env)
+                wall, used = run_timed(argv, env)
                 if i:  # the first round warms the page cache
-                    times[name].append(t)
+                    times[name].append(wall)
+                    cpu[name].append(used)
     median = {name: statistics.median(t) for name, t in times.items()}
     python = median["`python -c pass` (interpreter start)"]
     version = median["`twinstar --version`"]
@@ -122,12 +117,14 @@ def main() -> int:
     table = "\n".join([
         f"## twinstar status and --version (simulated units, median of {args.runs} interleaved runs)",
         "",
-        "| command | median (ms) | interquartile range | target |",
-        "|---|---:|---:|---:|",
-        *(f"| {name} | {median[name]:.1f} | {spread(times[name])} | {targets.get(name, '')} |" for name in rows),
+        "| command | median (ms) | interquartile range | CPU time, median (ms) | interquartile range | target |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(f"| {name} | {median[name]:.1f} | {spread(times[name])} | {statistics.median(cpu[name]):.1f} "
+          f"| {spread(cpu[name])} | {targets.get(name, '')} |" for name in rows),
         "",
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average (1/5/15 min) {load()} at the end "
-        "(other work on the machine inflates every row alike). The simulator (a pyusb backend writing its state "
+        "(other work on the machine inflates every row alike; the CPU time, user + system, does not count the waits "
+        "for a core). The simulator (a pyusb backend writing its state "
         "file on each claim and release of a unit) stands in for the units. "
         "Reproduce: `.venv/bin/python bench/bench_status.py`.",
         "",

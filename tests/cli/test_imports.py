@@ -35,12 +35,28 @@ def _modules(*args: str, env: dict[str, str] | None = None) -> set[str]:
     return set(line.split()[1:])
 
 
-def test_version_imports_the_group_and_nothing_of_the_commands() -> None:
+def test_version_is_answered_before_the_command_line_library_loads() -> None:
     loaded = _modules("--version")
-    assert {m for m in loaded if m.split(".")[0] == "twinstar"} == {
-        "twinstar", "twinstar.cli", "twinstar.cli.app", "twinstar.errors", "twinstar.settings",
-    }
-    assert not loaded & (HEAVY | {"logging", "usb", "twinstar.config"}), sorted(loaded & HEAVY)
+    assert {m for m in loaded if m.split(".")[0] == "twinstar"} == {"twinstar", "twinstar.cli", "twinstar.cli.entry"}
+    assert not loaded & (HEAVY | {"click", "logging", "usb", "twinstar.config"}), sorted(loaded & HEAVY)
+
+
+def test_version_reads_as_click_writes_it_and_other_options_still_reach_click(tmp_path: Path) -> None:
+    """The fast answer is the same text as the group's own ``--version`` (``-v --version`` goes through click)."""
+    fast = run_twinstar(None, "--version")
+    slow = run_twinstar(None, "-v", "--version")
+    assert fast.returncode == slow.returncode == 0
+    assert fast.stdout == slow.stdout == "twinstar, version " + _version() + "\n"
+
+
+def _version() -> str:
+    import twinstar
+
+    return twinstar.__version__
+
+
+def test_any_other_command_line_goes_to_the_group() -> None:
+    assert {"click", "twinstar.cli.app"} <= _modules("--help")
 
 
 def test_status_imports_no_parser_engine_or_daemon(tmp_path: Path) -> None:
