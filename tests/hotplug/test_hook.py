@@ -295,7 +295,7 @@ NODE_STATE = {"twinstar.fastpath.statefile"}
 IMPORTS_CODE = (
     "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
     "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess',"
-    " '__future__')\n"
+    " '__future__', 'binascii')\n"
     "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'twinstar')))"
 )

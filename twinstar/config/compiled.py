@@ -25,13 +25,12 @@ cache or the new one.
 
 from __future__ import annotations
 
-import binascii
 import marshal
 import os
 from dataclasses import fields
 
 from twinstar.config.model import Config
-from twinstar.fastpath.hooksettings import private_dir
+from twinstar.fastpath.hooksettings import path_tag, private_dir
 from twinstar.schema import RULE, Kind
 from twinstar.steps.registry import STEP_TYPES
 
@@ -51,8 +50,7 @@ class Uncacheable(ValueError):
 
 
 def cache_file(directory: str, path: str) -> str:
-    crc = binascii.crc32(path.encode("utf-8", "surrogateescape"))
-    return f"{directory}/compiled-{crc:08x}.marshal"
+    return f"{directory}/compiled-{path_tag(path)}.marshal"
 
 
 def _code_identity() -> tuple[object, ...]:

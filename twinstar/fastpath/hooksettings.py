@@ -18,7 +18,6 @@ the import of ``re``). A cache that is unreadable, not ours, or from another
 version is ignored.
 """
 
-import binascii
 import marshal
 import os
 import time
@@ -90,9 +89,16 @@ def _key(path: str, st: os.stat_result) -> tuple[object, ...]:
     return (CACHE_FORMAT, marshal.version, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
 
 
+def path_tag(path: str) -> str:
+    """A short, stable name for ``path`` (32-bit FNV-1a, in Python: no module to import for it)."""
+    value = 0x811C9DC5
+    for byte in path.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{value:08x}"
+
+
 def _cache_file(directory: str, path: str) -> str:
-    crc = binascii.crc32(path.encode("utf-8", "surrogateescape"))
-    return f"{directory}/config-{crc:08x}.marshal"
+    return f"{directory}/config-{path_tag(path)}.marshal"
 
 
 def private_dir(directory: str, *, create: bool) -> bool:
