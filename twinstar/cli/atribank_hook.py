@@ -31,6 +31,13 @@ def _exit_status(exc: BaseException) -> int | None:
     return None
 
 
+def _run_runner(args: list[str]) -> int:
+    """The hand-off runner (:mod:`twinstar.cli.handoff_runner`) on ``args``, in this (forked) process."""
+    from twinstar.cli import handoff_runner
+
+    return handoff_runner.main(args)
+
+
 def main(argv: list[str] | None = None, environ: "Mapping[str, str] | None" = None) -> int:
     """Run for one udev event; the return value is the exit status.
 
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None, environ: "Mapping[str, str] | None" = No
             from twinstar.hotplug import configuration
 
             settings = configuration.load(path, cache=cache)
-        settings.fork_runner = True  # this process exits right after: its spawned runner may be a fork of it
+        settings.fork_runner = _run_runner  # this process exits right after: its spawned runner may be a fork of it
         evaluation = evaluate(settings, event, environ=env, event_time=started)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback, in udev context
         status = _exit_status(exc)

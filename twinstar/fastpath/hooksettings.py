@@ -24,7 +24,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from twinstar.config import Config
 
@@ -56,9 +56,10 @@ class HookSettings:
         #: The full configuration when it is at hand (slow path, daemon); else None
         #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
         self.config: Config | None = None
-        #: A ``spawn`` hand-off may fork its runner without a new interpreter
-        #: (:func:`twinstar.hotplug.handoff.spawn_detached`): set by the udev hook's entry only.
-        self.fork_runner = False
+        #: Runs the hand-off runner's arguments (``takeover|release --config PATH``) in this
+        #: process: a ``spawn`` hand-off then forks instead of starting a new interpreter
+        #: (:func:`twinstar.hotplug.handoff.spawn_detached`). Set by the udev hook's entry only.
+        self.fork_runner: Callable[[list[str]], int] | None = None
 
     @classmethod
     def from_config(cls, config: "Config") -> "HookSettings":

@@ -252,17 +252,6 @@ def threading_alone() -> bool:
     return threading is None or threading.active_count() == 1
 
 
-def _runner_here(argv: list[str]) -> Callable[[], int]:
-    """The runner of ``argv`` (:func:`runner_argv`) as a call in a forked process."""
-
-    def run() -> int:
-        from twinstar.cli import handoff_runner
-
-        return handoff_runner.main(argv[3:])
-
-    return run
-
-
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
     """The command line of a detached hand-off: no PATH needed, configuration explicit (read by :func:`parse_runner_args`)."""
     return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
@@ -336,7 +325,8 @@ def act(
             handed = f"{action} handed off to systemd ({unit})"
         elif how == SPAWN:
             argv = runner_argv(settings, action)
-            run = _runner_here(argv) if settings.fork_runner and threading_alone() else None
+            here = settings.fork_runner
+            run = (lambda: here(argv[3:])) if here is not None and threading_alone() else None
             pid = spawn_detached(argv, runner_env(environ), run=run)
             record["pid"], record["start"] = pid, procid.process_start(pid)
             handed = f"{action} handed off to a detached process (pid {pid})"
