@@ -247,6 +247,11 @@ def test_spawn_hand_off_survives_the_hook(node: Node, entry: str) -> None:
     from twinstar.fastpath.procid import process_alive
 
     assert process_alive(record["pid"], record["start"])  # the hook has exited; the takeover has not
+    for _ in range(3000):  # the runner has begun (so an exec, if any, is done)
+        if node.role() == "starting":
+            break
+        time.sleep(0.01)
+    assert node.role() == "starting"
     cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes().split(b"\0")[:-1]
     if entry == "atribank_hook":
         assert cmdline == [PYTHON.encode(), str(HOOK).encode()]
