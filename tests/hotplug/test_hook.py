@@ -296,11 +296,12 @@ HOT_PATH = {
     "twinstar.astribank", "twinstar.astribank.printable", "twinstar.astribank.readiness", "twinstar.astribank.sysfs",
     "twinstar.astribank.xpporder",
 }
-NODE_STATE = {"twinstar.fastpath.statefile"}
+#: With every listed unit READY: the node's state, and dahdi-tools' boot semaphore looked for (not ctypes).
+NODE_STATE = {"twinstar.fastpath.statefile", "twinstar.astribank.startsem"}
 IMPORTS_CODE = (
     "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
     "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess',"
-    " '__future__', 'binascii')\n"
+    " '__future__', 'binascii', 'ctypes')\n"
     "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'twinstar')))"
 )

@@ -17,6 +17,7 @@ from twinstar.schema import (
     Kind,
     Range,
     argv,
+    argvs,
     choice,
     custom,
     flag,
@@ -114,6 +115,9 @@ class Config:
     usb: UsbConfig = field(default_factory=UsbConfig, metadata=section(UsbConfig))
     programs: tuple[tuple[str, str], ...] = field(default=(), metadata=custom(Kind.PROGRAMS))
     takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True))
+    #: Commands run after a takeover that brought a step up (off its critical path, journaled).
+    on_ready: tuple[tuple[str, ...], ...] = field(default=(), metadata=argvs())
+    on_ready_timeout: float = field(default=30.0, metadata=seconds(Range(0.1, 3600)))
     daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig))
     switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig))
     journal: JournalConfig = field(default_factory=JournalConfig, metadata=section(JournalConfig))
