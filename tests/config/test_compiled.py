@@ -138,3 +138,13 @@ def test_a_directory_open_to_others_is_not_used(cache: Path, example: Path) -> N
     cache.chmod(0o755)
     _load(example)
     assert list(cache.iterdir()) == []
+
+
+def test_a_kind_of_value_without_a_check_is_never_cached(cache: Path, example: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule kind added later, before the cache learns to check it, makes the configuration parsed each time."""
+    from twinstar.schema import Kind
+
+    monkeypatch.setattr(compiled, "_FITS", {k: v for k, v in compiled._FITS.items() if k is not Kind.ARGVS})
+    assert _load(example).on_ready
+    assert list(cache.iterdir()) == []

@@ -36,6 +36,7 @@ from twinstar.steps.registry import STEP_TYPES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 #: Bump when the stored layout changes.
@@ -94,6 +95,8 @@ def encode(record: Any) -> dict[str, object]:
             out[f.name] = str(value.value)
         elif rule is not None and rule.convert is not None and type(value) not in _PLAIN:
             out[f.name] = {"converted": str(value)}
+        elif rule is not None and rule.kind not in _FITS:
+            raise Uncacheable(f"{type(record).__name__}.{f.name}: no check for a {rule.kind.value} value")
         else:
             out[f.name] = _plain(value)
     return out
@@ -127,21 +130,28 @@ def decode(cls: type, data: object) -> Any:
     return cls(**values)
 
 
+def _is_argv(value: object) -> bool:
+    return type(value) is tuple and bool(value) and all(type(v) is str for v in value)
+
+
+#: Whether a stored value fits a rule's kind, for the kinds stored as plain values.
+_FITS: dict[Kind, Callable[[Any], bool]] = {
+    Kind.NUMBER: lambda v: type(v) in (int, float),
+    Kind.FLAG: lambda v: type(v) is bool,
+    Kind.TEXT: lambda v: type(v) is str,
+    Kind.PATH: lambda v: type(v) is str and os.path.isabs(v),
+    Kind.ARGV: _is_argv,
+    Kind.ARGVS: lambda v: type(v) is tuple and all(_is_argv(a) for a in v),
+    Kind.PROGRAMS: lambda v: type(v) is tuple and all(type(p) is tuple and len(p) == 2 and all(type(x) is str for x in p) for p in v),
+}
+
+
 def _checked(cls: type, name: str, kind: Kind, value: object, *, nullable: bool) -> object:
     """``value`` when its type fits the rule's kind."""
     if value is None and nullable:
         return value
-    fits = {
-        Kind.NUMBER: type(value) in (int, float),
-        Kind.FLAG: type(value) is bool,
-        Kind.TEXT: type(value) is str,
-        Kind.PATH: type(value) is str and os.path.isabs(value),
-        Kind.ARGV: type(value) is tuple and bool(value) and all(type(v) is str for v in value),
-        Kind.PROGRAMS: type(value) is tuple and all(
-            type(p) is tuple and len(p) == 2 and all(type(v) is str for v in p) for p in value
-        ),
-    }.get(kind, False)
-    if not fits:
+    fits = _FITS.get(kind)
+    if fits is None or not fits(value):
         raise TypeError(f"{cls.__name__}.{name}: {type(value).__name__} does not fit a {kind.value}")
     return value
 
