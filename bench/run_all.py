@@ -4,7 +4,10 @@ Each benchmark is its own script writing ``bench/results-<name>.md``; this
 runs them one after another (never in parallel: they time whole processes)
 and puts their tables together.
 
-usage: sudo .venv/bin/python bench/run_all.py [--quick]
+usage: sudo .venv/bin/python bench/run_all.py [--quick] [--before DIR [--before-label TEXT]]
+
+``--before`` names a checkout of an older commit: the hook and the takeover
+are then also timed side by side with it (bench_compare.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ BENCHMARKS = (
     ("bench_status.py", "results-status.md", ["--runs", "5"]),
     ("bench_pacemaker.py", "results-pacemaker.md", ["--runs", "1"]),
     ("bench_systemd.py", "results-systemd.md", ["--runs", "3"]),
+    ("bench_compare.py", "results-compare.md", ["--runs", "5"]),
 )
 
 
@@ -32,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test, not results)")
     parser.add_argument("--output", default=str(HERE / "results.md"))
+    parser.add_argument("--before", help="checkout of an older commit to compare the hook and the takeover with")
+    parser.add_argument("--before-label", default="", help="what that checkout is (e.g. its commit)")
     args = parser.parse_args(argv)
     sections = []
     failed = []
@@ -40,8 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             sections.append(f"## {script}\n\nnot present in this tree.\n")
             continue
+        extra = []
+        if script == "bench_compare.py":
+            if not args.before:
+                sections.append("## Before and after\n\nnot run: give `--before DIR` (a checkout of the older commit).\n")
+                continue
+            extra = ["--before", args.before, "--label", args.before_label or args.before]
         print(f"run_all: {script}", file=sys.stderr)
-        proc = subprocess.run([sys.executable, str(path), *(quick if args.quick else [])], cwd=HERE.parent)
+        proc = subprocess.run([sys.executable, str(path), *extra, *(quick if args.quick else [])], cwd=HERE.parent)
         table = HERE / results
         if proc.returncode != 0 or not table.exists():
             failed.append(script)

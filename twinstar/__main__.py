@@ -1,5 +1,5 @@
 """``python -m twinstar``: the same as the ``twinstar`` command."""
 
-from twinstar.cli.app import main
+from twinstar.cli.entry import main
 
 main(prog_name="twinstar")

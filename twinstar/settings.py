@@ -4,8 +4,6 @@ External programs are found by name on :data:`SAFE_PATH`; the
 configuration's ``programs:`` mapping overrides any of them.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False
@@ -16,7 +14,7 @@ CONFIG_PATH = "/etc/twinstar/twinstar.yaml"
 CONFIG_ENV = "TWINSTAR_CONFIG"
 
 
-def config_path(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+def config_path(explicit: str | None = None, environ: "Mapping[str, str] | None" = None) -> str:
     """The configuration file every entry point reads: ``--config``, then ``$TWINSTAR_CONFIG``, then the default."""
     env = os.environ if environ is None else environ
     return explicit or env.get(CONFIG_ENV) or CONFIG_PATH
@@ -48,5 +46,9 @@ JOURNAL_FILE = "journal.jsonl"
 HANDOFF_LOCK_FILE = "handoff.lock"
 HANDOFF_FILE = "handoff.json"
 DAEMON_STATE_FILE = "daemon.json"
+#: ``journal.jsonl``'s defaults: rotated before a line would take it past this
+#: size (MiB), with this many rotated files (``journal.jsonl.1`` the newest) kept.
+JOURNAL_MAX_MIB = 4
+JOURNAL_KEEP = 3
 
 SYSLOG_IDENT = "twinstar"

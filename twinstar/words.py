@@ -7,8 +7,6 @@ are built from the same constants, and a test checks that they agree.
 Built-in modules only: this module imports nothing.
 """
 
-from __future__ import annotations
-
 # --- a node's role (state.json "role") ---------------------------------------------------
 STANDBY = "standby"
 STARTING = "starting"

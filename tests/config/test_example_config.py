@@ -32,6 +32,7 @@ def test_example_shows_every_key() -> None:
         ("usb", config_mod.UsbConfig),
         ("daemon", config_mod.DaemonConfig),
         ("switchover", config_mod.SwitchoverConfig),
+        ("journal", config_mod.JournalConfig),
     ):
         assert set(raw[section]) == _keys(spec), section
     steps: dict[str, set[str]] = {}

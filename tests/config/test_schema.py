@@ -17,6 +17,7 @@ from twinstar.config import (
     AstribanksConfig,
     Config,
     DaemonConfig,
+    JournalConfig,
     StepSpec,
     SwitchoverConfig,
     UsbConfig,
@@ -29,7 +30,8 @@ from twinstar.steps.registry import STEP_TYPES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-SECTIONS = {"astribanks": AstribanksConfig, "usb": UsbConfig, "daemon": DaemonConfig, "switchover": SwitchoverConfig}
+SECTIONS = {"astribanks": AstribanksConfig, "usb": UsbConfig, "daemon": DaemonConfig, "switchover": SwitchoverConfig,
+            "journal": JournalConfig}
 
 
 def _problems(text: str) -> list[str]:
@@ -89,7 +91,7 @@ def test_the_readme_lists_every_top_level_key() -> None:
     table = readme.split("| key | default | meaning |\n", 1)[1].split("\n\n", 1)[0]
     listed = " ".join(row.split("|")[1] for row in table.splitlines()[1:])
     for key in keys(Config):
-        if key.name in ("astribanks", "usb"):
+        if key.name in ("astribanks", "usb", "journal"):
             names = [f"{key.name}.{k.name}" for k in keys(SECTIONS[key.name])]
         else:
             names = [{"programs": "programs.NAME", "daemon": "daemon.*", "switchover": "switchover.*"}.get(key.name, key.name)]

@@ -215,40 +215,93 @@ def test_failing_systemctl_is_exit_1_and_not_recorded(node: Node) -> None:
     assert len(node.recorded()) == 2
 
 
-def test_spawn_hand_off_survives_the_hook(node: Node) -> None:
+@pytest.mark.parametrize("entry", ["atribank_hook", "in-process"])
+def test_spawn_hand_off_survives_the_hook(node: Node, entry: str) -> None:
+    """The hook's detached takeover is a fork of the hook (no new interpreter); another caller (here the test) starts the runner.
+
+    Either way the detached process holds none of the hook's descriptors: the hand-off lock is free.
+    """
     go, done = node.root / "go", node.root / "done"
     waiter = f"import os,sys,time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.01)\nopen({str(done)!r},'w').write('done')"
     node.configure(handoff="spawn", steps=f"  - command: {{name: slow, start: [{PYTHON}, -c, {json.dumps(waiter)}], stop: [/bin/true], timeout: 60}}\n")
     node.listed(1)
-    hook = node.run_hook(node.arrive(0)[-1])
-    assert hook.returncode == 0 and "handed off to a detached process" in hook.stderr
+    event = node.arrive(0)[-1]
+    if entry == "atribank_hook":
+        hook = node.run_hook(event)
+        assert hook.returncode == 0 and "handed off to a detached process" in hook.stderr, hook.stderr
+    else:
+        assert "handed off to a detached process" in str(node.evaluate(event, handoff_mode="spawn").handed_off)
     record = json.loads((node.state_dir / "handoff.json").read_text())
     assert record["mode"] == "spawn" and not done.exists()
     from twinstar.fastpath.procid import process_alive
 
     assert process_alive(record["pid"], record["start"])  # the hook has exited; the takeover has not
+    for _ in range(3000):  # the runner has begun (so an exec, if any, is done)
+        if node.role() == "starting":
+            break
+        time.sleep(0.01)
+    assert node.role() == "starting"
+    cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes().split(b"\0")[:-1]
+    if entry == "atribank_hook":
+        assert cmdline == [PYTHON.encode(), str(HOOK).encode()]
+    else:
+        assert cmdline[1:4] == [b"-m", b"twinstar.cli.handoff_runner", b"takeover"]
+    import fcntl
+
+    with open(node.state_dir / "handoff.lock", "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the detached process kept the hook's lock
     go.write_text("")
     for _ in range(3000):
         if node.role() == "active" and not process_alive(record["pid"]):
             break
         time.sleep(0.01)
     assert node.role() == "active" and done.exists()
+    assert node.begins("takeover") == 1
 
 
-def test_fast_path_imports_nothing_heavy(node: Node) -> None:
+#: The twinstar modules every event with a warm cache imports; the node's state only when readiness asks.
+HOT_PATH = {
+    "twinstar", "twinstar.settings", "twinstar.words",
+    "twinstar.cli", "twinstar.cli.atribank_hook",
+    "twinstar.fastpath", "twinstar.fastpath.decision", "twinstar.fastpath.hooksettings", "twinstar.fastpath.procid",
+    "twinstar.fastpath.safefile", "twinstar.fastpath.syslogsend",
+    "twinstar.hotplug", "twinstar.hotplug.hook",
+    "twinstar.astribank", "twinstar.astribank.printable", "twinstar.astribank.readiness", "twinstar.astribank.sysfs",
+    "twinstar.astribank.xpporder",
+}
+#: With every listed unit READY: the node's state, and dahdi-tools' boot semaphore looked for (not ctypes).
+NODE_STATE = {"twinstar.fastpath.statefile", "twinstar.astribank.startsem"}
+IMPORTS_CODE = (
+    "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
+    "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess',"
+    " '__future__', 'binascii', 'ctypes')\n"
+    "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'twinstar')))"
+)
+
+
+def test_fast_path_imports_exactly_the_hot_path(node: Node) -> None:
+    """Each module costs the hook about 0.1 ms: the set is pinned, heavy ones (and ``__future__``) never load.
+
+    An event that can act (a takeover, a re-arm) adds the hand-off; one that
+    finds a stale cache adds the configuration: neither is in these runs.
+    """
     node.configure()
     node.listed(2)
     for i in (0, 1):
         node.arrive(i)
     assert node.run_hook(node.sysfs.event("online", 1)).returncode == 0  # slow path once: takeover, cache
-    code = (
-        "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
-        "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess')\n"
-        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
-    )
-    proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
-    assert proc.stdout.split("\n")[0] == "0 []", proc.stdout + proc.stderr
-    assert "already active" in proc.stderr
+    active = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", IMPORTS_CODE])
+    rc_heavy, loaded = active.stdout.splitlines()
+    assert rc_heavy == "0 []", active.stdout + active.stderr
+    assert "already active" in active.stderr
+    assert set(loaded.split()) == HOT_PATH | NODE_STATE, active.stdout
+    node.sysfs.set_state(0, "RECVD_DESC")  # one unit still probing: the node's state is not read
+    arriving = node.run_hook(node.sysfs.event("online", 1), argv=[PYTHON, "-c", IMPORTS_CODE])
+    rc_heavy, loaded = arriving.stdout.splitlines()
+    assert rc_heavy == "0 []", arriving.stdout + arriving.stderr
+    assert "waiting for the listed units" in arriving.stderr, arriving.stderr
+    assert set(loaded.split()) == HOT_PATH, arriving.stdout
 
 
 @pytest.mark.parametrize("mode", ["systemd", "spawn"])

@@ -6,8 +6,6 @@ surrogates by ``surrogateescape``). They are never used as format strings;
 this turns them into one unambiguous, printable token.
 """
 
-from __future__ import annotations
-
 _PLAIN_EXCLUDED = frozenset(" '\"\\")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", "'": "\\'"}
 

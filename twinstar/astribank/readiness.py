@@ -15,8 +15,6 @@ Units that match no entry are *unlisted*; units without label and connector
 (still in their ``add`` phase) are *unidentified*. Neither ever counts.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from twinstar.astribank.sysfs import Unit
@@ -38,7 +36,7 @@ class Listed:
 
     __slots__ = ("entry", "unit", "state", "detail")
 
-    def __init__(self, entry: Entry, unit: Unit | None, state: str, detail: str = "") -> None:
+    def __init__(self, entry: "Entry", unit: "Unit | None", state: str, detail: str = "") -> None:
         self.entry = entry
         self.unit = unit
         self.state = state
@@ -53,7 +51,7 @@ class Readiness:
 
     __slots__ = ("listed", "unlisted", "unidentified")
 
-    def __init__(self, listed: tuple[Listed, ...], unlisted: tuple[Unit, ...], unidentified: tuple[Unit, ...]) -> None:
+    def __init__(self, listed: "tuple[Listed, ...]", unlisted: "tuple[Unit, ...]", unidentified: "tuple[Unit, ...]") -> None:
         self.listed = listed
         self.unlisted = unlisted
         self.unidentified = unidentified
@@ -72,7 +70,7 @@ class Readiness:
         """No listed unit is here any more, except ones that are leaving."""
         return all(item.state in (MISSING, LEAVING) for item in self.listed)
 
-    def entry_for(self, unit_name: str) -> Listed | None:
+    def entry_for(self, unit_name: str) -> "Listed | None":
         """The entry a unit (``xbus-NN``) matched, if any."""
         for item in self.listed:
             if item.unit is not None and item.unit.name == unit_name:
@@ -104,7 +102,7 @@ class Readiness:
         return ", ".join(parts)
 
 
-def _about(unit: Unit) -> str:
+def _about(unit: "Unit") -> str:
     """The unit's name and, when an attribute could not be read (a label that is a directory), which and why."""
     return f"{unit.name}: {'; '.join(unit.problems)}" if unit.problems else unit.name
 
@@ -115,7 +113,7 @@ def _some(names: list[str]) -> str:
     return " ".join(names[:SUMMARY_NAMES]) + f" and {len(names) - SUMMARY_NAMES} more"
 
 
-def _unit_state(unit: Unit) -> tuple[str, str]:
+def _unit_state(unit: "Unit") -> tuple[str, str]:
     if unit.problems:
         return WAITING, "; ".join(unit.problems)
     if unit.ready:
@@ -125,7 +123,7 @@ def _unit_state(unit: Unit) -> tuple[str, str]:
     return WAITING, f"{unit.state or 'no state'}, {unit.status or 'no status'}"
 
 
-def compute(entries: tuple[Entry, ...] | list[Entry], units: list[Unit]) -> Readiness:
+def compute(entries: "tuple[Entry, ...] | list[Entry]", units: "list[Unit]") -> "Readiness":
     """Match the listed ``entries`` (in order) against the ``units`` present."""
     by_label: dict[str, list[Unit]] = {}
     by_connector: dict[str, list[Unit]] = {}

@@ -9,9 +9,11 @@ does: when every listed unit is READY (the takeover is handed off then, or
 the node is up already), so a boot never waits the 60 s. Removing it is what
 ``astribank_is_starting -r`` does: ``semget(key, 0, 0)`` and
 ``semctl(id, 0, IPC_RMID)``; a semaphore that is not there is not an error.
+Whether it is there is read from ``/proc/sysvipc/sem`` first: every event that
+finds all units READY comes here, and loading :mod:`ctypes` would cost the
+udev hook more than the rest of its work (no ``from __future__`` import
+either: this is on the hook's path, see :mod:`twinstar.fastpath`).
 """
-
-from __future__ import annotations
 
 import errno
 import os
@@ -20,9 +22,22 @@ KEY = 0xAB11A0
 IPC_RMID = 0
 
 
+def present() -> bool:
+    """Whether the semaphore exists in this IPC namespace (True when ``/proc/sysvipc/sem`` cannot tell)."""
+    try:
+        with open("/proc/sysvipc/sem", "rb") as table:
+            rows = table.read().splitlines()[1:]
+    except OSError:
+        return True
+    key = str(KEY).encode()
+    return any(row.split()[:1] == [key] for row in rows)
+
+
 def remove() -> bool:
     """Remove the semaphore of this IPC namespace; True when there was one, OSError when it cannot."""
-    import ctypes  # only when every unit is ready: not on the hot path of each event
+    if not present():
+        return False
+    import ctypes  # only when the semaphore is there (at boot)
 
     libc = ctypes.CDLL(None, use_errno=True)
     semid = libc.semget(ctypes.c_int(KEY), 0, 0)

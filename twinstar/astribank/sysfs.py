@@ -12,8 +12,6 @@ Values are exact strings (one trailing newline removed, bytes decoded as
 UTF-8 with ``surrogateescape``); nothing here interprets them.
 """
 
-from __future__ import annotations
-
 import os
 
 from twinstar.fastpath import safefile
@@ -118,7 +116,7 @@ def _number(path: str) -> int | None:
     return int(text)
 
 
-def read_unit(directory: str, name: str, *, transport: bool = True) -> Unit:
+def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
     """Read one ``xbus-NN`` entry of ``directory``; problems are collected, not raised."""
     base = f"{directory}/{name}"
     unit = Unit(name, base)
@@ -155,7 +153,7 @@ def read_unit(directory: str, name: str, *, transport: bool = True) -> Unit:
     return unit
 
 
-def scan(sysfs_root: str, *, transport: bool = False) -> list[Unit]:
+def scan(sysfs_root: str, *, transport: bool = False) -> "list[Unit]":
     """Every xbus device under ``sysfs_root``, ordered by bus number.
 
     No ``bus/astribanks`` directory means the xpp driver is not loaded: no units.
@@ -175,7 +173,7 @@ def scan(sysfs_root: str, *, transport: bool = False) -> list[Unit]:
     return units
 
 
-def find(sysfs_root: str, xbus_name: str, *, transport: bool = True) -> Unit | None:
+def find(sysfs_root: str, xbus_name: str, *, transport: bool = True) -> "Unit | None":
     """The unit named ``XBUS-NN`` (as in a uevent), or None when it is not there."""
     name = xbus_name.lower()
     if not name.startswith("xbus-") or "/" in name or name in ("xbus-.", "xbus-.."):

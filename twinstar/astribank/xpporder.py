@@ -17,8 +17,6 @@ label longer than the driver's 19 bytes (it could never match) or an empty
 ``@`` line are configuration errors: they can never start a takeover.
 """
 
-from __future__ import annotations
-
 from twinstar.fastpath import safefile
 
 LABEL = "label"
@@ -68,7 +66,7 @@ class XppOrder:
 
     __slots__ = ("path", "entries")
 
-    def __init__(self, path: str, entries: tuple[Entry, ...]) -> None:
+    def __init__(self, path: str, entries: "tuple[Entry, ...]") -> None:
         self.path = path
         self.entries = entries
 
@@ -80,7 +78,7 @@ def _hint(comment: bytes) -> str | None:
     return None
 
 
-def parse(data: bytes, path: str) -> XppOrder:
+def parse(data: bytes, path: str) -> "XppOrder":
     """Parse the bytes of an ``xpp_order`` file; ``path`` is used in messages."""
     entries: list[Entry] = []
     seen: dict[tuple[str, str], int] = {}
@@ -125,7 +123,7 @@ def parse(data: bytes, path: str) -> XppOrder:
     return XppOrder(path, tuple(entries))
 
 
-def load(path: str) -> XppOrder:
+def load(path: str) -> "XppOrder":
     """Read and parse ``xpp_order`` at ``path`` (a missing file is an error).
 
     It must be a regular file, not a symbolic link, of at most

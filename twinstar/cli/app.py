@@ -14,10 +14,13 @@ from typing import Any
 
 import click
 
-from twinstar import config as config_mod
+import twinstar
 from twinstar import settings
-from twinstar.engine import log
 from twinstar.errors import ExitStatus, TwinstarError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
 
 
 class Obj:
@@ -28,11 +31,13 @@ class Obj:
         # children handed the path must not depend on the working directory.
         self.config_path = os.path.abspath(settings.config_path(config_path))
         self.verbose = verbose
-        self._config: config_mod.Config | None = None
+        self._config: Config | None = None
 
     @property
-    def config(self) -> config_mod.Config:
+    def config(self) -> Config:
         if self._config is None:
+            from twinstar import config as config_mod
+
             self._config = config_mod.load(self.config_path)
         return self._config
 
@@ -43,6 +48,8 @@ class Number(click.ParamType):  # type: ignore[type-arg]
     name = "number"
 
     def __init__(self, key: str) -> None:
+        from twinstar import config as config_mod
+
         self.range = config_mod.NUMBERS[key]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -53,7 +60,9 @@ class Number(click.ParamType):  # type: ignore[type-arg]
                 number = int(value) if self.range.integer else float(value)
             except (TypeError, ValueError):
                 number = str(value)
-        why = config_mod.check_number(number, self.range)
+        from twinstar.schema import check_number
+
+        why = check_number(number, self.range)
         if why is not None:
             self.fail(why, param, ctx)
         return number
@@ -117,7 +126,7 @@ class TwinstarGroup(SuggestingGroup):
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
 @click.option("-x", "_x", is_flag=True, hidden=True, help="Accepted and ignored, as the original twinstar did.")
-@click.version_option(package_name="twinstar")
+@click.version_option(version=twinstar.__version__)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool, _x: bool) -> None:
     """Failover for two-server Asterisk PBX clusters on Astribank TwinStar units.
@@ -125,6 +134,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, _x: bool) -
     Exit statuses: 0 success, 1 an operation failed, 2 bad usage, configuration
     or input (nothing was changed), 3 refused by a safety guard.
     """
+    from twinstar.engine import log
+
     log.setup(verbose=verbose, use_syslog=ctx.invoked_subcommand not in _NO_SYSLOG)
     ctx.obj = Obj(config_path, verbose)
 

@@ -6,10 +6,9 @@ environment (``ACTION``, ``XBUS_NAME``, ``XBUS_NUM``, ``DEVPATH``) and the
 cached configuration, evaluates the event (:func:`twinstar.hotplug.hook.evaluate`),
 logs one line and returns within milliseconds: exit 0, also for an event that
 is merely not actionable; 2 for a configuration error or a broken udev
-environment; 1 when a hand-off failed. On the hot path: fast-path imports only.
+environment; 1 when a hand-off failed. On the hot path: fast-path imports only; the configuration is parsed
+(:mod:`twinstar.hotplug.configuration`) only when the cache is stale.
 """
-
-from __future__ import annotations
 
 import os
 import sys
@@ -17,7 +16,6 @@ import sys
 from twinstar import settings as tsettings
 from twinstar.fastpath import hooksettings, procid
 from twinstar.fastpath.syslogsend import log_line
-from twinstar.hotplug import configuration
 from twinstar.hotplug.hook import ACTIONS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Event, evaluate
 
 TYPE_CHECKING = False
@@ -33,7 +31,14 @@ def _exit_status(exc: BaseException) -> int | None:
     return None
 
 
-def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+def _run_runner(args: list[str]) -> int:
+    """The hand-off runner (:mod:`twinstar.cli.handoff_runner`) on ``args``, in this (forked) process."""
+    from twinstar.cli import handoff_runner
+
+    return handoff_runner.main(args)
+
+
+def main(argv: list[str] | None = None, environ: "Mapping[str, str] | None" = None) -> int:
     """Run for one udev event; the return value is the exit status.
 
     Positional arguments (the original rule passed some) are ignored: the
@@ -54,7 +59,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         return EXIT_OK
     path = tsettings.config_path(environ=env)
     try:
-        settings = configuration.load(path, cache=hooksettings.cache_dir(env))
+        cache = hooksettings.cache_dir(env)
+        settings = hooksettings.cached(path, cache)
+        if settings is None:  # stale or no cache: parse the configuration (and cache it)
+            from twinstar.hotplug import configuration
+
+            settings = configuration.load(path, cache=cache)
+        settings.fork_runner = _run_runner  # this process exits right after: its spawned runner may be a fork of it
         evaluation = evaluate(settings, event, environ=env, event_time=started)
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback, in udev context
         status = _exit_status(exc)

@@ -24,8 +24,11 @@ import click
 
 from twinstar.cli.app import Obj, main
 from twinstar.cli.usb import device_option, json_option, long_option, usb_config
-from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError, UsbError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
 
 
 def _usb_section(config: Config | None, devices: tuple[str, ...]) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from twinstar.cli.app import Obj, SuggestingGroup, main
-from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError
 
 if TYPE_CHECKING:
+    from twinstar.config import Config
     from twinstar.usb.units import Astribanks, UnitOutcome
 
 

@@ -93,6 +93,14 @@ class SwitchoverConfig:
 
 
 @dataclass(frozen=True)
+class JournalConfig:
+    """How large ``journal.jsonl`` grows before it is rotated, and how many rotated files are kept."""
+
+    max_mib: int = field(default=settings.JOURNAL_MAX_MIB, metadata=number(Range(1, 1024, integer=True)))
+    keep: int = field(default=settings.JOURNAL_KEEP, metadata=number(Range(1, 100, integer=True)))
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated twinstar configuration."""
 
@@ -112,6 +120,7 @@ class Config:
     on_ready_timeout: float = field(default=30.0, metadata=seconds(Range(0.1, 3600)))
     daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig))
     switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig))
+    journal: JournalConfig = field(default_factory=JournalConfig, metadata=section(JournalConfig))
 
     @property
     def program_map(self) -> dict[str, str]:

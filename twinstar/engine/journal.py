@@ -3,14 +3,25 @@
 An operator reads it to see what a takeover or release did, step by step;
 ``twinstar status`` and the demo read its last lines. The lines' shapes are
 in :mod:`twinstar.engine.records`.
+
+Its size is bounded: before a line would take ``journal.jsonl`` past
+``max_bytes`` (``journal.max_mib``), the files are shifted (``.KEEP-1`` to ``.KEEP``, ..., the
+journal itself to ``.1``; the oldest is dropped) and the line starts a new
+journal. Each shift is one rename, so a crash during a rotation loses no
+line: every line is in the journal or in one of its rotated files (at worst
+a number is skipped). Rotations are serialised by an flock on
+``journal.jsonl.lock``; an append that finds the journal below its size takes
+no lock.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 
+from twinstar import settings
 from twinstar.engine.statedir import open_private
 from twinstar.errors import StateError
 from twinstar.fastpath import safefile
@@ -22,8 +33,49 @@ if TYPE_CHECKING:
     from twinstar.engine.records import JournalLine
 
 
-def append(path: str, line: JournalLine) -> None:
-    """Append ``line`` to the journal at ``path`` (a single write: never interleaved).
+def rotated(path: str, number: int) -> str:
+    """The name of the journal's ``number``-th rotated file (1: the newest)."""
+    return f"{path}.{number}"
+
+
+def rotate(path: str, keep: int) -> None:
+    """Shift the rotated files up by one, the journal to ``.1``; the oldest (``.keep``) is dropped."""
+    for number in range(keep - 1, 0, -1):
+        try:
+            os.rename(rotated(path, number), rotated(path, number + 1))
+        except FileNotFoundError:
+            pass
+    os.rename(path, rotated(path, 1))
+
+
+def _rotate_if_full(path: str, fd: int, size: int, max_bytes: int, keep: int) -> bool:
+    """Rotate the journal open on ``fd`` if ``size`` more bytes would take it past ``max_bytes``; whether ``fd`` is no longer the journal."""
+    if os.fstat(fd).st_size + size <= max_bytes:
+        return False
+    lock = open_private(f"{path}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            return True
+        if not os.path.samestat(current, os.fstat(fd)):
+            return True  # rotated by another writer meanwhile
+        if current.st_size == 0 or current.st_size + size <= max_bytes:
+            return False
+        try:
+            rotate(path, keep)
+        except OSError as exc:
+            raise StateError(f"cannot rotate {path}: {exc.strerror}") from None
+        return True
+    finally:
+        os.close(lock)
+
+
+def append(
+    path: str, line: JournalLine, *, max_bytes: int = settings.JOURNAL_MAX_MIB << 20, keep: int = settings.JOURNAL_KEEP
+) -> None:
+    """Append ``line`` to the journal at ``path`` (a single write: never interleaved), rotating it when full.
 
     Any failure (a full or read-only ``state_dir``) is a StateError; a line
     that fits only in part is cut off again, so the journal never holds a
@@ -31,6 +83,14 @@ def append(path: str, line: JournalLine) -> None:
     """
     data = json.dumps(line, sort_keys=True).encode() + b"\n"
     fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        reopen = _rotate_if_full(path, fd, len(data), max_bytes, keep)
+    except BaseException:
+        os.close(fd)
+        raise
+    if reopen:
+        os.close(fd)
+        fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
         try:
             written = os.write(fd, data)
@@ -49,10 +109,17 @@ def append(path: str, line: JournalLine) -> None:
 
 
 def read(path: str, last: int | None = None) -> list[dict[str, Any]]:
-    """The journal's lines (the ``last`` ones), from at most its last MiB.
+    """The journal's lines (the ``last`` ones, from the newest rotated file too when the journal holds fewer), from at most its last MiB.
 
     A journal that is not a regular file (a symlink, a FIFO) is a StateError.
     """
+    lines = _read_one(path)
+    if last is not None and len(lines) < last:
+        lines = _read_one(rotated(path, 1)) + lines
+    return lines[-last:] if last else lines
+
+
+def _read_one(path: str) -> list[dict[str, Any]]:
     limit = safefile.JOURNAL_TAIL
     try:
         data = safefile.read_regular(path, limit, tail=True)
@@ -62,9 +129,8 @@ def read(path: str, last: int | None = None) -> list[dict[str, Any]]:
         raise StateError(str(exc), hint="remove it; twinstar starts a new journal") from None
     if len(data) >= limit:
         data = data[data.find(b"\n") + 1 :]  # the first line may be the end of a longer one
-    lines = data.splitlines()
     out = []
-    for raw in lines[-last:] if last else lines:
+    for raw in data.splitlines():
         try:
             out.append(json.loads(raw))
         except ValueError:

@@ -436,7 +436,7 @@ def engine_for(config: Config, *, runner: ProgramRunner | None = None) -> Engine
     """The engine with real steps, runner and state store for ``config``."""
     runner = runner or ProgramRunner(programs=config.program_map)
     ctx = StepContext(config=config, runner=runner)
+    store = StateStore(config.state_dir, journal_max_bytes=config.journal.max_mib << 20, journal_keep=config.journal.keep)
     return Engine(
-        config=config, steps=build_steps(config, ctx), store=StateStore(config.state_dir), runner=runner,
-        on_ready=ready.after_takeover(config),
+        config=config, steps=build_steps(config, ctx), store=store, runner=runner, on_ready=ready.after_takeover(config),
     )

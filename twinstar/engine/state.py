@@ -87,9 +87,11 @@ class NodeState:
 
 @dataclass
 class StateStore:
-    """``state_dir`` and what it holds."""
+    """``state_dir`` and what it holds; the journal's size and rotated files as configured (``journal:``)."""
 
     directory: str
+    journal_max_bytes: int = settings.JOURNAL_MAX_MIB << 20
+    journal_keep: int = settings.JOURNAL_KEEP
 
     @property
     def state_path(self) -> str:
@@ -126,7 +128,7 @@ class StateStore:
     def journal(self, line: JournalLine) -> None:
         """Append one line to the journal (:func:`twinstar.engine.journal.append`)."""
         ensure_dir(self.directory)
-        journal.append(self.journal_path, line)
+        journal.append(self.journal_path, line, max_bytes=self.journal_max_bytes, keep=self.journal_keep)
 
     def read_journal(self, last: int | None = None) -> list[dict[str, Any]]:
         """The journal's lines, the ``last`` ones (:func:`twinstar.engine.journal.read`)."""

@@ -6,8 +6,6 @@ which is logged. Plain string constants rather than enums keep the hook's
 start-up cheap.
 """
 
-from __future__ import annotations
-
 from twinstar.words import (
     ACTIVE,
     AFTER_TRANSITION,
@@ -49,13 +47,13 @@ class Decision:
         return f"Decision({self.action!r}, {self.reason!r})"
 
 
-def needs_node_state(readiness: Readiness) -> bool:
+def needs_node_state(readiness: "Readiness") -> bool:
     """Whether :func:`decide` can act at all, i.e. the node's state must be read."""
     return readiness.all_ready or readiness.none_present
 
 
 def decide(
-    readiness: Readiness,
+    readiness: "Readiness",
     *,
     role: str | None,
     interrupted: bool = False,
@@ -65,7 +63,7 @@ def decide(
     event_time: float | None = None,
     since: float = 0.0,
     last: str | None = None,
-) -> Decision:
+) -> "Decision":
     """Takeover, release or nothing.
 
     ``role`` is the node's role from ``state.json`` (None when not read,
@@ -111,8 +109,8 @@ def decide(
 
 
 def decide_for(
-    readiness: Readiness, node: NodeView, *, maintenance: bool, trigger: str, event_time: float | None, pending: str | None = None
-) -> Decision:
+    readiness: "Readiness", node: "NodeView", *, maintenance: bool, trigger: str, event_time: float | None, pending: str | None = None
+) -> "Decision":
     """:func:`decide` with what ``node`` (the node's ``state.json``) says: role, interruption, when and how it last changed."""
     return decide(
         readiness, role=node.role, interrupted=node.interrupted, maintenance=maintenance, pending=pending, trigger=trigger,
@@ -130,7 +128,7 @@ def _blocked(
     pending: str | None,
     retry: bool,
     last: str | None,
-) -> Decision | None:
+) -> "Decision | None":
     """What holds a takeover or release back, in the same order for both; None when nothing does."""
     if maintenance:
         return Decision(NOTHING, f"{situation}, but the maintenance file is present: no {action}")

@@ -18,16 +18,13 @@ the import of ``re``). A cache that is unreadable, not ours, or from another
 version is ignored.
 """
 
-from __future__ import annotations
-
-import binascii
 import marshal
 import os
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from twinstar.config import Config
 
@@ -59,9 +56,13 @@ class HookSettings:
         #: The full configuration when it is at hand (slow path, daemon); else None
         #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
         self.config: Config | None = None
+        #: Runs the hand-off runner's arguments (``takeover|release --config PATH``) in this
+        #: process: a ``spawn`` hand-off then forks instead of starting a new interpreter
+        #: (:func:`twinstar.hotplug.handoff.spawn_detached`). Set by the udev hook's entry only.
+        self.fork_runner: Callable[[list[str]], int] | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> HookSettings:
+    def from_config(cls, config: "Config") -> "HookSettings":
         values: dict[str, object] = {}
         for name in FIELDS:
             value = getattr(config if hasattr(config, name) else config.astribanks, name)
@@ -79,7 +80,7 @@ class HookSettings:
 FIELDS = tuple(HookSettings.__annotations__)
 
 
-def cache_dir(environ: Mapping[str, str]) -> str:
+def cache_dir(environ: "Mapping[str, str]") -> str:
     from twinstar import settings
 
     return environ.get(settings.HOOK_CACHE_ENV) or settings.HOOK_CACHE_DIR
@@ -89,12 +90,19 @@ def _key(path: str, st: os.stat_result) -> tuple[object, ...]:
     return (CACHE_FORMAT, marshal.version, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
 
 
+def path_tag(path: str) -> str:
+    """A short, stable name for ``path`` (32-bit FNV-1a, in Python: no module to import for it)."""
+    value = 0x811C9DC5
+    for byte in path.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{value:08x}"
+
+
 def _cache_file(directory: str, path: str) -> str:
-    crc = binascii.crc32(path.encode("utf-8", "surrogateescape"))
-    return f"{directory}/config-{crc:08x}.marshal"
+    return f"{directory}/config-{path_tag(path)}.marshal"
 
 
-def _private_dir(directory: str, *, create: bool) -> bool:
+def private_dir(directory: str, *, create: bool) -> bool:
     """``directory`` is a real directory owned by us and closed to others."""
     if create:
         try:
@@ -108,7 +116,7 @@ def _private_dir(directory: str, *, create: bool) -> bool:
     return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == os.geteuid() and not st.st_mode & 0o077
 
 
-def read_cache(directory: str, path: str, st: os.stat_result) -> HookSettings | None:
+def read_cache(directory: str, path: str, st: os.stat_result) -> "HookSettings | None":
     """The cached settings for this exact version of ``path``, or None."""
     try:
         fd = os.open(_cache_file(directory, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -116,7 +124,7 @@ def read_cache(directory: str, path: str, st: os.stat_result) -> HookSettings | 
         return None
     try:
         cst = os.fstat(fd)
-        if cst.st_uid != os.geteuid() or cst.st_mode & 0o077 or not _private_dir(directory, create=False):
+        if cst.st_uid != os.geteuid() or cst.st_mode & 0o077 or not private_dir(directory, create=False):
             return None
         data = os.read(fd, 1 << 20)
     except OSError:
@@ -132,9 +140,20 @@ def read_cache(directory: str, path: str, st: os.stat_result) -> HookSettings | 
         return None
 
 
-def write_cache(directory: str, path: str, st: os.stat_result, settings: HookSettings) -> bool:
+def cached(path: str, directory: str | None) -> "HookSettings | None":
+    """The cached settings of the configuration at ``path`` as it is now, or None (no cache, stale, unreadable)."""
+    if not directory:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return read_cache(directory, path, st)
+
+
+def write_cache(directory: str, path: str, st: os.stat_result, settings: "HookSettings") -> bool:
     """Store ``settings`` for this version of ``path``; False when the cache cannot be used."""
-    if time.time() - st.st_mtime < RACY_SECONDS or not _private_dir(directory, create=True):
+    if time.time() - st.st_mtime < RACY_SECONDS or not private_dir(directory, create=True):
         return False
     final = _cache_file(directory, path)
     tmp = f"{final}.{os.getpid()}.tmp"

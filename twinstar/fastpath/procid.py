@@ -12,8 +12,6 @@ move, and are compared only within the boot that recorded them.
 Built-in modules only: the udev hook imports this on every event.
 """
 
-from __future__ import annotations
-
 import time
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"

@@ -17,8 +17,6 @@ since they cannot replace the entries they do not own.
 Stdlib only and lean: the udev hook reads through this module.
 """
 
-from __future__ import annotations
-
 import os
 import stat
 

@@ -14,8 +14,6 @@ role was entered, on the wall clock (``since``, for people) and on the boot
 clock (``since_boot``, for decisions).
 """
 
-from __future__ import annotations
-
 import stat
 
 from twinstar import settings, words
@@ -163,7 +161,7 @@ class NodeView:
         return result if type(result) is str else None
 
 
-def parse_node(raw: dict[str, object], path: str) -> NodeView:
+def parse_node(raw: dict[str, object], path: str) -> "NodeView":
     """The fields of ``state.json`` (``raw``); StateFileError naming ``path`` and the field when one is malformed."""
     role = raw.get("role", words.STANDBY)
     pid, pid_start = raw.get("pid"), raw.get("pid_start")
@@ -198,7 +196,7 @@ def state_path(state_dir: str) -> str:
     return f"{state_dir}/{settings.STATE_FILE}"
 
 
-def read_node(state_dir: str) -> NodeView:
+def read_node(state_dir: str) -> "NodeView":
     """The node's state from ``state_dir/state.json`` (standby when there is none)."""
     path = state_path(state_dir)
     raw = read_object(path)

@@ -9,8 +9,6 @@ dropped, never waited for (stderr still has it). Only built-in modules are
 imported, so the udev hook can afford it.
 """
 
-from __future__ import annotations
-
 import _socket
 import os
 import sys
@@ -76,7 +74,7 @@ class SyslogSender:
             self._sock = None
 
 
-def journal_stream(fd: int = 2, environ: Mapping[str, str] | None = None) -> bool:
+def journal_stream(fd: int = 2, environ: "Mapping[str, str] | None" = None) -> bool:
     """Whether ``fd`` is the journal stream systemd connected (``$JOURNAL_STREAM`` names its device and inode).
 
     systemd sets ``JOURNAL_STREAM=DEVICE:INODE`` for a service whose stdout or
@@ -99,7 +97,14 @@ def journal_line(priority: int, message: str) -> str:
     return "".join(f"<{priority}>{line}\n" for line in message.splitlines() or [""])
 
 
-_line_sender: SyslogSender | None = None
+_line_sender: "SyslogSender | None" = None
+
+
+def forget_connection() -> None:
+    """Drop :func:`log_line`'s connection without closing its descriptor (a forked child about to close them all)."""
+    if _line_sender is not None and _line_sender._sock is not None:
+        _line_sender._sock.detach()
+        _line_sender._sock = None
 
 
 def log_line(line: str, *, error: bool = False) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from twinstar.fastpath.hooksettings import HookSettings, read_cache, write_cache
+from twinstar.fastpath.hooksettings import HookSettings, cached, write_cache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,14 +32,13 @@ def load(path: str, *, cache: str | None) -> HookSettings:
     ``cache`` is the cache directory (None: do not cache). Configuration
     errors raise :class:`~twinstar.errors.ConfigError` exactly as ``twinstar check`` reports them.
     """
+    settings = cached(path, cache)
+    if settings is not None:
+        return settings
     try:
         st = os.stat(path)
     except OSError:
         st = None
-    if st is not None and cache:
-        cached = read_cache(cache, path, st)
-        if cached is not None:
-            return cached
     from twinstar import config as config_mod
 
     settings = HookSettings.from_config(config_mod.load(path))

@@ -6,6 +6,9 @@ while it runs, so the hook only decides; the work runs elsewhere:
 * ``systemd``: ``systemctl start --no-block twinstar-takeover.service`` (or ``-release``);
 * ``spawn``:   a fully detached process (double fork, new session, stdio on
   /dev/null, logging to syslog) running ``python -m twinstar.cli.handoff_runner ACTION --config PATH``;
+  from the udev hook's own process (single-threaded, exiting right after),
+  the detached process runs the same runner without a new interpreter, with
+  what the hook already loaded (:attr:`~twinstar.fastpath.hooksettings.HookSettings.fork_runner`);
 * ``inline``:  in this process (the daemon, tests);
 * ``auto``:    ``systemd`` when ``/run/systemd/system`` exists, else ``spawn``.
 
@@ -149,8 +152,15 @@ def _package_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def spawn_detached(argv: list[str], env: dict[str, str], *, background: bool = False) -> int:
+def spawn_detached(
+    argv: list[str], env: dict[str, str], *, background: bool = False, run: Callable[[], int] | None = None
+) -> int:
     """Start ``argv`` fully detached (double fork, new session, stdio on /dev/null); its pid.
+
+    With ``run``, the detached process calls it instead of executing ``argv``
+    (same descriptors closed, signals reset, environment ``env``, working
+    directory ``/``) and exits with its status: no new interpreter, for a
+    caller whose state a fork may copy (one thread, nothing else to finish).
 
     The intermediate child exits at once and is reaped here, so the caller
     never leaves a zombie, and the process survives the caller's exit.
@@ -173,6 +183,10 @@ def spawn_detached(argv: list[str], env: dict[str, str], *, background: bool = F
                 devnull = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(devnull, fd)
+                if run is not None:
+                    from twinstar.fastpath import syslogsend
+
+                    syslogsend.forget_connection()  # its descriptor is closed next
                 os.closerange(3, 1024)
                 import signal
 
@@ -182,7 +196,14 @@ def spawn_detached(argv: list[str], env: dict[str, str], *, background: bool = F
                 if background:
                     _run_in_background()
                 os.chdir("/")
-                os.execve(argv[0], argv, env)
+                if run is None:
+                    os.execve(argv[0], argv, env)
+                os.environ.clear()
+                os.environ.update(env)
+                code = 1  # if run raises
+                code = run()
+                if "logging" in sys.modules:  # os._exit skips the interpreter's exit handlers
+                    sys.modules["logging"].shutdown()
             os.write(write_end, str(grandchild).encode())
         except BaseException:  # noqa: BLE001 - nothing may escape a forked child
             code = code or 1
@@ -223,6 +244,12 @@ def _run_in_background() -> None:
             os.close(fd)
     except OSError:
         pass  # no autogroup scheduling on this kernel
+
+
+def threading_alone() -> bool:
+    """This process runs one thread (a fork copies only the calling one)."""
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1
 
 
 def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
@@ -297,7 +324,10 @@ def act(
             _systemctl(settings, unit)
             handed = f"{action} handed off to systemd ({unit})"
         elif how == SPAWN:
-            pid = spawn_detached(runner_argv(settings, action), runner_env(environ))
+            argv = runner_argv(settings, action)
+            here = settings.fork_runner
+            run = (lambda: here(argv[3:])) if here is not None and threading_alone() else None
+            pid = spawn_detached(argv, runner_env(environ), run=run)
             record["pid"], record["start"] = pid, procid.process_start(pid)
             handed = f"{action} handed off to a detached process (pid {pid})"
         else:

@@ -7,17 +7,17 @@ devices in sysfs, computes readiness, decides (:mod:`twinstar.fastpath.decision`
 and hands a takeover, release or watchdog re-arm off (:mod:`twinstar.hotplug.handoff`);
 an ``inline`` hand-off runs here (:func:`run_transition`), which looks again
 afterwards. On the hot path of every udev event: anything heavier than the
-fast path is imported where it is needed (docs/architecture.md).
+fast path is imported where it is needed (docs/architecture.md); so are
+the node's state (only when readiness asks for it) and the hand-off (only
+when the decision acts or a watchdog is re-armed), which most events never use.
 """
-
-from __future__ import annotations
 
 import os
 
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.fastpath import hooksettings, procid, statefile
+from twinstar.fastpath import hooksettings, procid
 from twinstar.fastpath.decision import (
     AFTER_TRANSITION,
     EVENT,
@@ -29,8 +29,7 @@ from twinstar.fastpath.decision import (
     needs_node_state,
 )
 from twinstar.fastpath.syslogsend import log_line
-from twinstar.hotplug import handoff
-from twinstar.hotplug.configuration import full_config
+from twinstar.words import INLINE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ class Event:
         self.devpath = devpath
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Event:
+    def from_environ(cls, environ: "Mapping[str, str]") -> "Event":
         return cls(environ.get("ACTION", ""), environ.get("XBUS_NAME"), environ.get("XBUS_NUM"), environ.get("DEVPATH"))
 
     def label(self) -> str:
@@ -71,7 +70,7 @@ class Evaluation:
 
     __slots__ = ("event", "trigger", "readiness", "decision", "handed_off", "report", "notes", "exit_status")
 
-    def __init__(self, event: Event | None, trigger: str, readiness: Readiness, decision: Decision) -> None:
+    def __init__(self, event: "Event | None", trigger: str, readiness: "Readiness", decision: Decision) -> None:
         self.event = event
         self.trigger = trigger
         self.readiness = readiness
@@ -91,28 +90,28 @@ class Evaluation:
         return "; ".join(parts)
 
 
-def _settings(config: Config | HookSettings) -> HookSettings:
+def _settings(config: "Config | HookSettings") -> "HookSettings":
     if isinstance(config, hooksettings.HookSettings):
         return config
     return hooksettings.HookSettings.from_config(config)
 
 
-def current_readiness(settings: HookSettings) -> Readiness:
+def current_readiness(settings: "HookSettings") -> "Readiness":
     """Read ``xpp_order`` and sysfs now and match them (raises XppOrderError, SysfsError)."""
     entries = xpporder.load(settings.xpp_order).entries
     return readiness_mod.compute(entries, sysfs.scan(settings.sysfs))
 
 
 def evaluate(
-    config: Config | HookSettings,
-    event: Event | None = None,
+    config: "Config | HookSettings",
+    event: "Event | None" = None,
     *,
     handoff_mode: str | None = None,
     trigger: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: "Mapping[str, str] | None" = None,
     event_time: float | None = None,
     chain: int = 0,
-) -> Evaluation:
+) -> "Evaluation":
     """Look at the units and the node, decide, and hand off what the decision says.
 
     ``config`` is the full configuration or the hook's cached settings;
@@ -130,6 +129,8 @@ def evaluate(
     readiness = current_readiness(settings)
     maintenance = os.path.lexists(settings.maintenance_file)
     if needs_node_state(readiness):
+        from twinstar.fastpath import statefile
+
         node = statefile.read_node(settings.state_dir)
         decision = decide_for(readiness, node, maintenance=maintenance, trigger=trigger, event_time=event_time)
     else:
@@ -138,17 +139,19 @@ def evaluate(
     if readiness.all_ready:
         _end_boot_wait(evaluation)
     if decision.action != NOTHING:
+        from twinstar.hotplug import handoff
+
         # Decide again under the hand-off lock, with fresh readiness and state.
         latest: list[Readiness] = []
 
-        def fresh() -> Readiness:
+        def fresh() -> "Readiness":
             latest.append(current_readiness(settings))
             return latest[-1]
 
         decision, handed, how = handoff.act(settings, fresh, trigger=trigger, event_time=event_time, mode=mode, environ=env)
         evaluation.readiness = latest[-1] if latest else readiness
         evaluation.decision, evaluation.handed_off = decision, handed
-        if how == handoff.INLINE:
+        if how == INLINE:
             evaluation.report = run_transition(settings, decision.action, mode=mode, environ=env, chain=chain)
             if not evaluation.report.ok:
                 evaluation.exit_status = int(evaluation.report.exit_status)
@@ -157,7 +160,7 @@ def evaluate(
     return evaluation
 
 
-def _end_boot_wait(evaluation: Evaluation) -> None:
+def _end_boot_wait(evaluation: "Evaluation") -> None:
     """Every listed unit is READY: remove dahdi-tools' astribank_is_starting semaphore (:mod:`~twinstar.astribank.startsem`)."""
     from twinstar.astribank import startsem
 
@@ -168,7 +171,7 @@ def _end_boot_wait(evaluation: Evaluation) -> None:
         evaluation.notes.append(f"cannot remove the astribank_is_starting semaphore: {exc}")
 
 
-def _rearm(settings: HookSettings, evaluation: Evaluation, event: Event, mode: str, env: Mapping[str, str]) -> None:
+def _rearm(settings: "HookSettings", evaluation: "Evaluation", event: "Event", mode: str, env: "Mapping[str, str]") -> None:
     """Hand the watchdog re-arm of the event's unit off, when that unit is listed."""
     if not event.xbus:
         return
@@ -179,6 +182,8 @@ def _rearm(settings: HookSettings, evaluation: Evaluation, event: Event, mode: s
     if unit is None or unit.busnum is None or unit.devnum is None:
         evaluation.notes.append("watchdog not re-armed: the unit has no USB transport link")
         return
+    from twinstar.hotplug import handoff
+
     try:
         evaluation.notes.append(handoff.rearm(settings, unit.busnum, unit.devnum, mode=mode, environ=env))
     except Exception as exc:  # noqa: BLE001 - reported in the event's line; the decision stands
@@ -187,8 +192,8 @@ def _rearm(settings: HookSettings, evaluation: Evaluation, event: Event, mode: s
 
 
 def run_transition(
-    settings: HookSettings, action: str, *, mode: str | None = None, environ: Mapping[str, str] | None = None, chain: int = 0
-) -> Report:
+    settings: "HookSettings", action: str, *, mode: str | None = None, environ: "Mapping[str, str] | None" = None, chain: int = 0
+) -> "Report":
     """Run the takeover or release here, log one line, then look again.
 
     Units may have come or gone while the transition ran and their events
@@ -196,6 +201,8 @@ def run_transition(
     :data:`~twinstar.hotplug.handoff.MAX_CHAIN` transitions in a row).
     """
     from twinstar.engine.runner import engine_for
+    from twinstar.hotplug import handoff
+    from twinstar.hotplug.configuration import full_config
 
     engine = engine_for(full_config(settings))
     report = engine.takeover() if action == "takeover" else engine.release()

@@ -1,0 +1,38 @@
+"""Small helpers the benchmarks share: the spread of a set of timings, the machine's load."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+
+
+def spread(values: list[float]) -> str:
+    """The interquartile range of ``values`` as ``q1–q3`` (ms, one decimal)."""
+    if len(values) < 2:
+        return "-"
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f"{q1:.1f}–{q3:.1f}"
+
+
+def load() -> str:
+    """The load averages (1, 5 and 15 minutes) as text."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def run_timed(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, float]:
+    """Run ``argv`` to its end (output discarded; a failure raises); its wall-clock and CPU time (user + system), in ms.
+
+    On a machine shared with other work the CPU time moves less than the
+    wall-clock time: waiting for a core is not counted.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - start) * 1000
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000
