@@ -1,11 +1,14 @@
 """The agent's actions in this process, against the simulated units and a fake xpp sysfs.
 
-Stand-ins: the Astribank units (the USB simulator) and the xpp driver's sysfs
-(fake); the engine, the ``dahdi`` step, the USB code and the decisions are real.
+Stand-ins: the Astribank units (the USB simulator), the xpp and dahdi drivers
+(the fake sysfs, acted on by a thread as the kernel would) and ``dahdi_cfg``
+(its fake's side); the engine, the ``dahdi`` step, the USB code and the
+decisions are real.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +20,17 @@ from twinstar.ocf.agent import Agent, agent_for
 from twinstar.ocf.codes import OcfStatus
 from twinstar.usb import sim
 
-pytestmark = pytest.mark.programs("true")
+pytestmark = pytest.mark.programs("dahdi_cfg")
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Site:
+def site(tmp_path: Path) -> Iterator[Site]:
     sim_path = tmp_path / "astribanks.json"
     sim.init_state(str(sim_path), units=2, port=0)
     s = Site(tmp_path / "a", sim_path, port=0, units=2, node="pbx-a")
     s.configure(leave_timeout=2)
-    return s
+    with s.drivers:
+        yield s
 
 
 def agent(site: Site, names: tuple[str, ...] = ()) -> Agent:
@@ -46,6 +50,7 @@ def test_start_arms_the_watchdog_and_registers_then_monitor_says_running(site: S
     v = a.start()
     assert v.status == OcfStatus.SUCCESS, v.reason
     assert site.registered() == [True, True]
+    assert site.spans() == [[1], [2]]  # numbered in xpp_order order
     assert [u["watchdog"] for u in site.units()] == [True, True]
     assert a.monitor().status == OcfStatus.SUCCESS
     assert a.start().status == OcfStatus.SUCCESS  # a started resource starts again
@@ -57,7 +62,7 @@ def test_stop_unregisters_disarms_and_jumps_to_the_powered_peer(site: Site) -> N
     assert a.start().status == OcfStatus.SUCCESS
     v = a.stop()
     assert v.status == OcfStatus.SUCCESS and "2 unit(s) moved to the peer" in v.reason, v.reason
-    assert site.registered() == [False, False]
+    assert site.registered() == [False, False] and site.spans() == [[0], [0]]
     assert [(u["port"], u["watchdog"]) for u in site.units()] == [(1, False), (1, False)]
     assert a.monitor().status == OcfStatus.NOT_RUNNING
     assert a.stop().status == OcfStatus.SUCCESS  # a stopped resource stops again

@@ -2,7 +2,9 @@
 
 The agent is the installed wrapper (``ocf/astribank`` rendered as ``make
 install`` renders it) calling this checkout's ``twinstar``. Stand-ins: the
-Astribank units (the USB simulator) and the xpp driver's sysfs (fake). The
+Astribank units (the USB simulator), the xpp and dahdi drivers (the fake
+sysfs, acted on by a thread of this process as the kernel would) and
+``dahdi_cfg`` (its fake's side). The
 peer's port has no power, so stop keeps the units here and ocf-tester's
 stop-then-start sequence finds them again (the jump itself is tested in
 test_agent.py and in the Pacemaker cluster test).
@@ -66,14 +68,16 @@ def test_ocf_tester_passes(world_readable: Path) -> None:
     config = site.configure()
     site.arrive_all()
     agent = render_agent(world_readable)
-    result = subprocess.run(
-        [str(OCF_TESTER), "-n", "ts", "-o", f"config={config}", str(agent)],
-        capture_output=True, text=True, timeout=300, env=clean_environ({"PYTHONPATH": str(REPO)}), cwd=REPO,
-    )
+    with site.drivers:
+        result = subprocess.run(
+            [str(OCF_TESTER), "-n", "ts", "-o", f"config={config}", str(agent)],
+            capture_output=True, text=True, timeout=300, env=clean_environ({"PYTHONPATH": str(REPO)}), cwd=REPO,
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{agent} passed all tests" in result.stdout
     assert [u["port"] for u in site.units()] == [0, 0]
-    assert site.registered() == [False, False]
+    assert site.registered() == [False, False] and site.spans() == [[0], [0]]
+    assert "registered XBUS-00 with DAHDI" in site.drivers.done  # started at least once
 
 
 @needs_tester

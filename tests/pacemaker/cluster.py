@@ -8,12 +8,14 @@ started from a preset CIB (no fencing, no quorum needed, ``dc-deadtime``
 2 s): a group of the astribank agent, ``IPaddr2`` and a systemd service.
 
 Stand-ins only for what cannot run here: the Astribank units (the USB
-simulator, one state file both nodes see) and the xpp driver of each node
-(fake sysfs), played by the demo's simulated hardware
-(:class:`twinstar.demo.hardware.Hardware`, in a thread of this process):
-each unit's TwinStar watchdog switches it to the other port when the node on
-its port stops beating (a heartbeat process inside each node) and the
-other port has power.
+simulator, one state file both nodes see), the xpp and dahdi drivers of each
+node (fake sysfs), played by the demo's simulated hardware
+(:class:`twinstar.demo.hardware.Hardware`, in a thread of this process), and
+``dahdi_cfg`` (its fake's side, run by the node's installed Python): each
+unit's TwinStar watchdog switches it to the other port when the node on its
+port stops beating (a heartbeat process inside each node) and the other port
+has power; each round, the drivers act on the registrations and span
+assignments the ``dahdi`` step writes.
 
     python -m tests.pacemaker.cluster [--json]
 
@@ -40,7 +42,7 @@ from typing import Any
 from tests.support import nspawn
 from tests.support.config import config_text
 from tests.support.nspawn import Node
-from tests.support.ocfsite import unit_label
+from tests.support.ocfsite import unit_label, write_dahdi_cfg
 
 #: Our names and addresses (namespaces, containers, scratch directories; the link between the nodes).
 PREFIX = "tspm-"
@@ -190,18 +192,19 @@ class Cluster:
     # -- set-up --------------------------------------------------------------------------------
 
     def configure(self, node: Node) -> None:
-        """twinstar (only the dahdi step), corosync, the preset CIB and the service on ``node``."""
+        """twinstar (only the dahdi step, with the ``dahdi_cfg`` stand-in), corosync, the preset CIB and the service on ``node``."""
         top = self.node_dir(node)
         (top / "sys").mkdir(parents=True, exist_ok=True)
         (top / "maintenance").touch()  # the udev hook and the daemon leave the units to Pacemaker
         (top / "xpp_order").write_text("".join(f"{unit_label(i)}\n" for i in range(UNITS)))
+        dahdi_cfg = write_dahdi_cfg(top / "dahdi_cfg", top / "sys", python=INSTALLED_PYTHON, pythonpath=None)
         text = config_text(
             node=node.name,
             state_dir=nspawn.STATE_DIR,
             sysfs=top / "sys",
             xpp_order=top / "xpp_order",
             maintenance_file=top / "maintenance",
-            steps="  - dahdi: {timeout: 10, dahdi_cfg: [/bin/true]}\n",
+            steps=f"  - dahdi: {{timeout: 10, dahdi_cfg: [{dahdi_cfg}]}}\n",
             extra=(
                 f"usb: {{simulator: {self.shared / 'astribanks.json'}, simulator_port: {self.port(node)}}}\n"
                 "switchover: {leave_timeout: 10}\n"
