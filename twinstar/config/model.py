@@ -57,6 +57,8 @@ def _one_line(value: str) -> str:
 
 @dataclass(frozen=True)
 class AstribanksConfig:
+    """Where the Astribank units are seen (the xpp driver's sysfs) and which ones this node needs."""
+
     sysfs: str = field(default=settings.SYSFS_ROOT, metadata=path())
     xpp_order: str = field(default=settings.XPP_ORDER, metadata=path())
     rearm_watchdog: bool = field(default=True, metadata=flag())
@@ -64,6 +66,8 @@ class AstribanksConfig:
 
 @dataclass(frozen=True)
 class UsbConfig:
+    """Simulated Astribank units instead of real USB (development and the demo)."""
+
     simulator: str | None = field(default=None, metadata=path(nullable=True))
     simulator_port: int = field(default=0, metadata=number(Range(0, 1, integer=True)))
 
