@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import re
 import sys
 from dataclasses import MISSING, fields
 from importlib import metadata
@@ -33,8 +34,8 @@ PROGRAM = "twinstar"
 #: The generated files: name -> what writes it.
 PAGES = ("twinstar.8", "atribank_hook.8", "twinstar.yaml.5")
 COMPLETION = "twinstar.bash"
-#: Where the installed package keeps the operator's manual.
-MANUAL_DIR = "/usr/share/doc/twinstar"
+#: Where the Debian package installs the operator's manual (debian/twinstar.docs).
+MANUAL_DIR = "/usr/share/doc/twinstar/docs"
 
 #: The environment twinstar's programs read, and what for.
 ENVIRONMENT = (
@@ -80,7 +81,8 @@ def _doc(obj: type) -> str:
 def _paragraphs(text: str) -> list[str]:
     """roff for click-style help text: paragraphs, ``\\b`` ones kept as they are; ````code```` plain."""
     out: list[str] = []
-    for para in inspect.cleandoc(text.replace("``", "")).split("\f", 1)[0].split("\n\n"):
+    text = re.sub(r":\w+:`~?([^`]*)`", r"\1", text.replace("``", ""))
+    for para in inspect.cleandoc(text).split("\f", 1)[0].split("\n\n"):
         if para.startswith("\b\n"):
             out += [".PP", ".nf", esc(para[2:]), ".fi"]
         elif para.strip():
@@ -106,7 +108,7 @@ def _table(heading: str, rows: tuple[tuple[str, str], ...], *, bold: bool = True
 
 def _see_also(*pages: str) -> list[str]:
     return [".SH SEE ALSO", ",\n".join(f".BR {p.split('(')[0]} ({p.split('(')[1]}" for p in pages),
-            ".PP", f"The operator's manual in {esc(MANUAL_DIR)}/ (manual.md)."]
+            ".PP", f"The operator's manual: {esc(MANUAL_DIR)}/manual.md."]
 
 
 def version() -> str:
@@ -149,7 +151,7 @@ def _options(command: click.Command, ctx: click.Context) -> list[str]:
     out: list[str] = []
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx)
-        if record is None:
+        if record is None or param.name == "help":
             continue
         term, text = record
         out += [".TP", f"\\fB{esc(term)}\\fR", esc(text) if text else ""]
@@ -189,7 +191,6 @@ def atribank_hook_page(version: str) -> str:
               ".B ACTION=online XBUS_NAME=XBUS\\-00 twinstar hook"]
     doc = inspect.getdoc(atribank_hook) or ""
     lines += [".SH DESCRIPTION", *_paragraphs(doc.split("\n", 1)[1] if "\n" in doc else doc)]
-    lines += [".PP", esc(inspect.getdoc(atribank_hook.main) or "")]
     lines += _table("ENVIRONMENT", tuple((name, "from udev's event") for name in EVENT_VARIABLES) + ENVIRONMENT[:1] + ENVIRONMENT[3:])
     lines += _table("EXIT STATUS", (("0", "the event was handled, also when it is not actionable"),
                                     ("1", "a hand-off failed, or the node's state cannot be read"),
@@ -278,9 +279,9 @@ def bash_completion() -> str:
     return BashComplete(main, {}, PROGRAM, "_TWINSTAR_COMPLETE").source()
 
 
-def generate(directory: str) -> list[str]:
-    """Write the pages and the completion into ``directory``; the paths written."""
-    v = version()
+def generate(directory: str, v: str | None = None) -> list[str]:
+    """Write the pages (of version ``v``, default the installed one) and the completion into ``directory``."""
+    v = v or version()
     texts = dict(zip(PAGES, (twinstar_page(v), atribank_hook_page(v), config_page(v)), strict=True))
     texts[COMPLETION] = bash_completion()
     os.makedirs(directory, exist_ok=True)
@@ -295,9 +296,10 @@ def generate(directory: str) -> list[str]:
 
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m twinstar.manpage", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--version", help="the version the pages name (default: the installed twinstar's)")
     parser.add_argument("directory", help="where to write " + ", ".join((*PAGES, COMPLETION)))
     args = parser.parse_args(argv)
-    for path in generate(args.directory):
+    for path in generate(args.directory, args.version):
         print(path)
     return 0
 

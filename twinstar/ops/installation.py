@@ -11,6 +11,10 @@ Layout (``PREFIX=/usr/local`` by default)::
     /etc/systemd/system/twinstar*.service  ExecStart points at SBINDIR/twinstar
     /etc/twinstar/twinstar.yaml         the example, only when none exists (0600)
 
+The Debian package stages the same files (no environment, no manifest: dpkg
+keeps the record) at Debian's paths, :data:`PACKAGE_LAYOUT`, below its build
+directory: ``python3 -m twinstar.ops.installation package --destdir DIR``.
+
 Every file and every directory the installation created is recorded, with
 its SHA-256, in ``LIBDIR/install-manifest.json``; uninstall removes exactly
 those (a configuration file changed since is kept), and ``twinstar check``
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import dataclasses
 import hashlib
 import json
 import os
@@ -83,6 +88,17 @@ class Layout:
         return {"@LIBDIR@": self.libdir, "@HOOKDIR@": self.hookdir, "@SBINDIR@": self.sbindir}
 
 
+#: Where the Debian package puts the files (``debian/rules`` stages them with ``package``).
+PACKAGE_LAYOUT = Layout(
+    destdir="",
+    libdir="/usr/lib/twinstar",
+    sbindir="/usr/sbin",
+    udevrulesdir="/usr/lib/udev/rules.d",
+    unitdir="/usr/lib/systemd/system",
+    sysconfdir="/etc",
+)
+
+
 @dataclass
 class Manifest:
     version: str
@@ -129,8 +145,13 @@ def shebang_for(first_line: bytes, python: str) -> bytes:
 
 
 class Installer:
-    def __init__(self, layout: Layout, source: str, *, python: str, pip_opts: list[str], system_site_packages: bool) -> None:
+    def __init__(
+        self, layout: Layout, source: str, *, python: str, pip_opts: list[str], system_site_packages: bool,
+        hook_python: str | None = None,
+    ) -> None:
         self.layout = layout
+        #: The hooks' interpreter: the environment's, or (a package) the system's.
+        self.hook_python = hook_python or os.path.join(layout.libdir, "bin", "python3")
         self.source = os.path.abspath(source)
         self.python = python
         self.pip_opts = pip_opts
@@ -187,6 +208,13 @@ class Installer:
         self.write_manifest()
         return self.manifest
 
+    def stage_package(self) -> None:
+        """The files a distribution package ships besides the Python package: hooks, rule, units, example."""
+        self.install_hooks()
+        self.install_templates("udev", ".rules", self.layout.udevrulesdir, KIND_UDEV)
+        self.install_templates("systemd", ".service", self.layout.unitdir, KIND_UNIT)
+        self.install_config()
+
     def install_venv(self) -> None:
         lay = self.layout
         self.makedirs(os.path.dirname(lay.libdir))
@@ -238,7 +266,7 @@ class Installer:
 
     def install_hooks(self) -> None:
         lay = self.layout
-        python = os.path.join(lay.libdir, "bin", "python3")
+        python = self.hook_python
         hooks = os.path.join(self.source, "hooks")
         for name in sorted(os.listdir(hooks)):
             path = os.path.join(hooks, name)
@@ -385,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     inst = sub.add_parser("install")
     uninst = sub.add_parser("uninstall")
+    package = sub.add_parser("package", help="stage the hooks, rule, units and example for a package at PACKAGE_LAYOUT")
+    package.add_argument("--destdir", required=True)
+    package.add_argument("--source", default=".")
+    package.add_argument("--python", default="/usr/bin/python3", help="the hooks' interpreter")
     for p in (inst, uninst):
         p.add_argument("--destdir", default="")
         p.add_argument("--libdir", required=True)
@@ -405,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.destdir and not os.path.isabs(args.destdir):
         args.destdir = os.path.abspath(args.destdir)
     try:
+        if args.command == "package":
+            layout = dataclasses.replace(PACKAGE_LAYOUT, destdir=args.destdir)
+            Installer(layout, args.source, python=args.python, pip_opts=[], system_site_packages=True,
+                      hook_python=args.python).stage_package()
+            return 0
         if args.command == "uninstall":
             uninstall(args.destdir, os.path.normpath(args.libdir))
             return 0
