@@ -88,6 +88,8 @@ class Layout:
         return {"@LIBDIR@": self.libdir, "@HOOKDIR@": self.hookdir, "@SBINDIR@": self.sbindir}
 
 
+#: Where the Debian package installs the Python package (pybuild's choice for Debian's python3).
+PACKAGE_SITE = "/usr/lib/python3/dist-packages"
 #: Where the Debian package puts the files (``debian/rules`` stages them with ``package``).
 PACKAGE_LAYOUT = Layout(
     destdir="",
@@ -429,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     inst.add_argument("--pip-opts", default="", help="extra pip install options, e.g. '--no-index --find-links DIR'")
     inst.add_argument("--system-site-packages", choices=("yes", "no"), default="no")
     args = parser.parse_args(argv)
-    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir"):
+    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir", "python"):
         value = getattr(args, name, None)
         if value is not None and not os.path.isabs(value):
             print(f"{parser.prog}: error: {name.upper()} must be an absolute path, found {value!r}", file=sys.stderr)
