@@ -61,6 +61,14 @@ def test_twinstar_yaml_5_names_every_key(pages: dict[str, str]) -> None:
             assert f".TP\n{key.name}\n" in section, (name, key.name)
 
 
+def test_every_key_says_what_it_means() -> None:
+    """The page's descriptions come from the schema: each key's rule carries one."""
+    specs = [Config, *(k.rule.section for k in keys(Config) if k.rule.section is not None)]
+    specs += [t.spec for t in STEP_TYPES.values()]
+    undocumented = [f"{spec.__name__}.{key.name}" for spec in specs for key in keys(spec) if not key.rule.doc]
+    assert undocumented == []
+
+
 def test_atribank_hook_8_names_the_event_environment(pages: dict[str, str]) -> None:
     page = _plain(pages["atribank_hook.8"])
     for name in ("ACTION", "XBUS_NAME", "XBUS_NUM", "DEVPATH", "TWINSTAR_CONFIG"):

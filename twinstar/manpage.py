@@ -232,11 +232,17 @@ def _value_text(key: Key, default: object) -> str:
     return what
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def _keys(cls: type, prefix: str = "") -> list[str]:
     defaults = {f.name: f.default for f in fields(cls)}
     out: list[str] = []
     for key in keys(cls):
-        out += [".TP", f"\\fB{esc(prefix + key.name)}\\fR", esc(_value_text(key, defaults.get(key.field, MISSING)))]
+        value = _value_text(key, defaults.get(key.field, MISSING))
+        text = f"{_sentence(key.rule.doc)} {_sentence(value)}" if key.rule.doc else _sentence(value)
+        out += [".TP", f"\\fB{esc(prefix + key.name)}\\fR", esc(text)]
     return out
 
 

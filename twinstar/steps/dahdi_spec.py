@@ -11,8 +11,8 @@ from twinstar.schema import DAY, Range, argv, seconds
 class DahdiSpec:
     """Register the Astribanks with DAHDI in ``xpp_order`` order, then run dahdi_cfg."""
 
-    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY)))
-    dahdi_cfg: tuple[str, ...] = field(default=("dahdi_cfg",), metadata=argv())
+    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY), doc="seconds for the registration and dahdi_cfg"))
+    dahdi_cfg: tuple[str, ...] = field(default=("dahdi_cfg",), metadata=argv(doc="the command run after the units are registered"))
 
     kind = "dahdi"
 
