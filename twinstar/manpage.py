@@ -125,7 +125,7 @@ def command_tree(
     command: click.Command = main, path: tuple[str, ...] = (), ctx: click.Context | None = None
 ) -> Iterator[tuple[tuple[str, ...], click.Command, click.Context]]:
     """Every command below ``command`` (itself first), with its words after ``twinstar`` and a context."""
-    ctx = click.Context(command, info_name=path[-1] if path else PROGRAM, parent=ctx)
+    ctx = click.Context(command, info_name=path[-1] if path else PROGRAM, parent=ctx, **command.context_settings)
     yield path, command, ctx
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
@@ -150,8 +150,10 @@ def find_command(words: list[str]) -> tuple[tuple[str, ...], click.Command]:
 def _options(command: click.Command, ctx: click.Context) -> list[str]:
     out: list[str] = []
     for param in command.get_params(ctx):
+        if not isinstance(param, click.Option) or param is command.get_help_option(ctx):
+            continue  # arguments are in the synopsis line; every command has --help
         record = param.get_help_record(ctx)
-        if record is None or param.name == "help":
+        if record is None:
             continue
         term, text = record
         out += [".TP", f"\\fB{esc(term)}\\fR", esc(text) if text else ""]
@@ -163,7 +165,7 @@ def twinstar_page(version: str) -> str:
     lines += [".SH SYNOPSIS", ".B twinstar", "[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]"]
     tree = list(command_tree())
     (_, root, root_ctx), commands = tree[0], tree[1:]
-    lines += [".SH DESCRIPTION", *_paragraphs(root.help or "")]
+    lines += [".SH DESCRIPTION", *_paragraphs(root.help or ""), ".PP", "Every command takes \\fB\\-h\\fR or \\fB\\-\\-help\\fR."]
     lines += [".SH GLOBAL OPTIONS", *_options(root, root_ctx)]
     lines += [".SH COMMANDS"]
     for path, command, ctx in commands:
