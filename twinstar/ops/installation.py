@@ -201,17 +201,14 @@ class Installer:
             self.manifest.dirs = old.dirs
             self.manifest.files = {p: e for p, e in old.files.items() if e.get("kind") == KIND_CONFIG}
         self.install_venv()
-        self.install_hooks()
         self.install_program()
-        self.install_templates("udev", ".rules", lay.udevrulesdir, KIND_UDEV)
-        self.install_templates("systemd", ".service", lay.unitdir, KIND_UNIT)
-        self.install_config()
+        self.install_files()
         self.record_venv()
         self.write_manifest()
         return self.manifest
 
-    def stage_package(self) -> None:
-        """The files a distribution package ships besides the Python package: hooks, rule, units, example."""
+    def install_files(self) -> None:
+        """Everything but the Python package and the program: hooks, rule, units, example (a package ships these too)."""
         self.install_hooks()
         self.install_templates("udev", ".rules", self.layout.udevrulesdir, KIND_UDEV)
         self.install_templates("systemd", ".service", self.layout.unitdir, KIND_UNIT)
@@ -442,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "package":
             layout = dataclasses.replace(PACKAGE_LAYOUT, destdir=args.destdir)
             Installer(layout, args.source, python=args.python, pip_opts=[], system_site_packages=True,
-                      hook_python=args.python).stage_package()
+                      hook_python=args.python).install_files()
             return 0
         if args.command == "uninstall":
             uninstall(args.destdir, os.path.normpath(args.libdir))
