@@ -79,6 +79,7 @@ def container(debs: tuple[Path, Path]) -> Iterator[Node]:
         patch.setattr(nspawn, "PREFIX", PREFIX)
         patch.setattr(nspawn, "SUBNET", SUBNET)
         with boot_nodes(1, install=False) as (node,):
+            assert node.name.startswith(PREFIX)
             for deb in debs:
                 target = node.host_path(f"{DEBS}/{deb.name}")
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,8 @@ def _apt(node: Node, *args: str) -> str:
     result = node.run(["apt-get", "-y", "-q", "-o", "APT::Sandbox::User=root", *args],
                       env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    fetched = [line for line in result.stdout.splitlines() if line.startswith("Get:") and DEBS not in line]
+    assert fetched == [], "apt fetched packages: the dependencies must be Debian's packages already installed"
     return result.stdout
 
 
