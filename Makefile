@@ -13,8 +13,12 @@
 # Installs twinstar and its Python dependencies into a private virtual
 # environment in $(LIBDIR), the hooks into $(LIBDIR)/hooks, a twinstar link in
 # $(SBINDIR), the udev rule, the systemd units and (only when none exists) the
-# example configuration. What was installed is recorded in
-# $(LIBDIR)/install-manifest.json; uninstall removes exactly that.
+# example configuration. When dahdi-tools' astribank_hook would act on the
+# xbus events too (a rule runs it and XPP_HOTPLUG_DAHDI=yes), it appends
+# XPP_HOTPLUG_DAHDI=no to $(SYSCONFDIR)/dahdi/init.conf, so that exactly one
+# hook acts. What was installed and edited is recorded in
+# $(LIBDIR)/install-manifest.json; uninstall removes exactly that and takes
+# the init.conf lines out again.
 # SYSTEM_SITE_PACKAGES=yes lets the environment use Debian's python3-pyudev,
 # python3-usb, python3-click and python3-yaml instead of downloading them;
 # PIP_OPTS passes options to pip (e.g. --no-index --find-links DIR offline).

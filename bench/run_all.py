@@ -23,6 +23,7 @@ BENCHMARKS = (
     ("bench_hook.py", "results-hook.md", []),
     ("bench_takeover.py", "results-takeover.md", ["--runs", "3"]),
     ("bench_status.py", "results-status.md", ["--runs", "5"]),
+    ("bench_systemd.py", "results-systemd.md", ["--runs", "3"]),
 )
 
 

@@ -85,9 +85,9 @@ def _commands() -> list[tuple[str, str]]:
             # In a shell block every line is a command; elsewhere only a line with a prompt.
             lines += [line if shell else line[2:] for line in block.splitlines()[1:-1] if shell or line.startswith(("$ ", "# "))]
         for line in lines:
-            line = line.strip()
+            line = re.split(r"(?:^|\s)#", line.strip(), maxsplit=1)[0]  # a shell comment
             for part in re.split(r"\s\|\s|&&|;|\$\(|\)", line):
-                words = re.split(r"(?:^|\s)#", part, maxsplit=1)[0].split()
+                words = part.split()
                 starts = [i for i, w in enumerate(words) if w == "twinstar" or w.endswith("bin/twinstar")]
                 if starts and all("=" in w or w == "sudo" for w in words[: starts[0]]):
                     found.add((str(page.relative_to(REPO)), " ".join(words[starts[0]:])))

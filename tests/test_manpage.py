@@ -43,7 +43,7 @@ def test_twinstar_8_names_every_command_and_option(pages: dict[str, str]) -> Non
         if path:
             assert f'.SS "twinstar {" ".join(path)} ' in page, path
         for param in command.get_params(ctx):
-            if isinstance(param, click.Option) and param is not command.get_help_option(ctx):
+            if isinstance(param, click.Option) and not param.hidden and param is not command.get_help_option(ctx):
                 for opt in param.opts:
                     assert opt in page, (path, opt)
 

@@ -216,6 +216,7 @@ def _value_text(key: Key, default: object) -> str:
         what = {
             Kind.TEXT: "a string", Kind.PATH: "an absolute path", Kind.FLAG: "true or false",
             Kind.ARGV: "a command: a list of a program (name or absolute path) and its arguments",
+            Kind.ARGVS: "a list of commands, each a list of a program and its arguments",
             Kind.SECTION: "a mapping (below)", Kind.PROGRAMS: "a mapping of program names to absolute paths",
             Kind.STEPS: "a list of steps (below)",
         }[rule.kind]

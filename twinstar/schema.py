@@ -81,6 +81,7 @@ class Kind(StrEnum):
     FLAG = "flag"
     CHOICE = "choice"
     ARGV = "argv"
+    ARGVS = "argvs"
     SECTION = "section"
     PROGRAMS = "programs"
     STEPS = "steps"
@@ -163,6 +164,11 @@ def choice(choices: type[StrEnum], *, doc: str = "") -> dict[str, Rule]:
 def argv(*, nullable: bool = False, doc: str = "") -> dict[str, Rule]:
     """A command as a non-empty list: an absolute path or a program name, then its arguments."""
     return {RULE: Rule(Kind.ARGV, nullable=nullable, doc=doc)}
+
+
+def argvs(*, doc: str = "") -> dict[str, Rule]:
+    """A list of commands, each as :func:`argv` reads it (an empty list: none)."""
+    return {RULE: Rule(Kind.ARGVS, doc=doc)}
 
 
 def section(cls: type, *, doc: str = "") -> dict[str, Rule]:

@@ -173,6 +173,18 @@ def _xpp_order_is(path: str) -> Callable[[Path], None]:
     return prepare
 
 
+def dahdi_attr(where: str, attr: str, value: str) -> Callable[[Path], None]:
+    """Unit 0 registered with DAHDI (the fake driver's work), then ``attr`` of its device or span 1 set to ``value``."""
+    def prepare(node: Path) -> None:
+        fake = FakeSysfs(str(node / "sys"))
+        fake.write_attr(0, "dahdi_registration", "1")
+        fake.drive()
+        base = fake.device_dir(0) if where == "device" else fake.span_dir(1)
+        Path(base, attr).write_text(value + "\n")
+
+    return prepare
+
+
 def _garbage_simulator(node: Path) -> None:
     (node / "sim.json").write_text("{not json")
     (node / "sim.json.lock").touch()  # as 'twinstar sim init' leaves it
@@ -279,6 +291,21 @@ CASES: dict[str, Case] = {
         ("xbus_state: expected 'NAME (n)'",),
         status=0,
     ),
+    "dahdi span alarms garbage": Case(
+        twinstar("takeover", dahdi=True, prepare=dahdi_attr("span", "alarms", "RED")),
+        ("span-1/alarms: expected a hexadecimal alarm mask such as 0x0, found RED",),
+    ),
+    "dahdi registration_time garbage": Case(
+        twinstar("takeover", dahdi=True, prepare=dahdi_attr("device", "registration_time", "yesterday")),
+        ("astribanks:xbus-00/registration_time: expected seconds.nanoseconds",),
+    ),
+    "dahdi span_count garbage": Case(
+        twinstar("takeover", dahdi=True, prepare=dahdi_attr("device", "span_count", "$(reboot)")),
+        ("span_count: expected a number, found $(reboot)",),
+    ),
+    # the telephony keys
+    "on_ready not commands": Case(twinstar("takeover", extra="on_ready: [xpp_blink, bzzt]\n"), ("twinstar.yaml:5: on_ready[0]", "expected a command as a non-empty list")),
+    "asterisk module -h": Case(twinstar("check", steps=_step("asterisk: {module: -h}")), ("takeover[0].asterisk.module", "invalid Asterisk module '-h'")),
     # the hook's udev environment
     "hook without ACTION": Case(hook({"XBUS_NAME": "XBUS-00"}), ("ACTION is not set",)),
     "hook with a path as XBUS_NAME": Case(

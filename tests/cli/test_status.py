@@ -57,6 +57,10 @@ def test_status_shows_units_role_readiness_and_daemon(node: Node, tmp_path: Path
     assert node.evaluate(None).decision.action == "takeover"
     r = _status(node)
     assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split() == ["DEVICE", "PORT", "WATCHDOG", "POWER0", "POWER1"]
+    assert len(r.stdout.splitlines()) == 3, "by default the vendor's table only"
+    r = _status(node, "-v")
+    assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split()[:6] == ["DEVICE", "LABEL", "PORT", "WATCHDOG", "POWER0", "POWER1"]
     assert any(line.startswith("node test: active since ") for line in lines)
@@ -71,6 +75,9 @@ def test_status_shows_units_role_readiness_and_daemon(node: Node, tmp_path: Path
 def test_status_on_a_standby_node_without_units_is_not_an_error(node: Node, tmp_path: Path) -> None:
     _setup(node, tmp_path, units_on_usb=0)
     r = _status(node)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["DEVICE", "PORT", "WATCHDOG", "POWER0", "POWER1"]
+    r = _status(node, "--long")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == "USB: no TwinStar-capable Astribank is connected to this host"
     assert "node test: standby" in r.stdout

@@ -44,6 +44,21 @@ CASES = {
     "duplicate key": ("node: a\nnode: b\n", True, r"node: duplicate key"),
     "relative command": ("takeover:\n  - command: {name: x, start: [bin/x], stop: [/bin/true]}\n", False, r"must be an absolute path or a program name"),
     "missing key": ("takeover:\n  - drbd: {resource: r0, device: /dev/drbd0}\n", False, r"takeover\[0\].drbd.mountpoint: required key is missing"),
+    # the telephony keys (docs/telephony.md)
+    "on_ready not a list": ("on_ready: /usr/bin/xpp_blink\n", True, r"twinstar.yaml:2: on_ready: expected a list of commands"),
+    "on_ready empty command": ("on_ready: [[]]\n", True, r"twinstar.yaml:2: on_ready\[0\]: expected a command as a non-empty list"),
+    "on_ready relative program": ("on_ready:\n  - [bin/blink]\n", True, r"twinstar.yaml:3: on_ready\[0\]\[0\]: must be an absolute path or a program name"),
+    "on_ready_timeout 0": ("on_ready_timeout: 0\n", True, r"twinstar.yaml:2: on_ready_timeout: must be from 0.1 to 3600, found 0"),
+    "asterisk module option": ("takeover:\n  - asterisk: {module: -h}\n", False, r"takeover\[0\].asterisk.module: invalid Asterisk module '-h'"),
+    "asterisk module two words": (
+        "takeover:\n  - asterisk: {module: 'chan_dahdi.so now'}\n", False, r"takeover\[0\].asterisk.module: invalid Asterisk module 'chan_dahdi.so now'"
+    ),
+    "asterisk argv empty": ("takeover:\n  - asterisk: {asterisk: []}\n", False, r"takeover\[0\].asterisk.asterisk: expected a command as a non-empty list"),
+    "dahdi alarm_gate not a flag": ("takeover:\n  - dahdi: {alarm_gate: maybe}\n", False, r"takeover\[0\].dahdi.alarm_gate: expected true or false"),
+    "dahdi alarm_timeout -1": ("takeover:\n  - dahdi: {alarm_timeout: -1}\n", False, r"takeover\[0\].dahdi.alarm_timeout: must be from 0 to 3600"),
+    "dahdi span_assignments relative": (
+        "takeover:\n  - dahdi: {span_assignments: [sbin/dahdi_span_assignments, add]}\n", False, r"span_assignments\[0\]: must be an absolute path or a program name"
+    ),
 }
 
 

@@ -21,7 +21,7 @@ def _keys(spec: type) -> set[str]:
 
 def test_example_loads() -> None:
     config = config_mod.load(str(EXAMPLE), strict_modes=False)
-    assert [spec.kind for spec in config.takeover] == ["dahdi", "drbd", "ip", "service", "service", "service", "command"]
+    assert [spec.kind for spec in config.takeover] == ["dahdi", "drbd", "ip", "service", "service", "service", "asterisk", "command"]
 
 
 def test_example_shows_every_key() -> None:
@@ -43,3 +43,4 @@ def test_example_shows_every_key() -> None:
     assert steps["command"] == _keys(config_mod.CommandSpec)
     assert steps["service"] == _keys(config_mod.ServiceSpec)
     assert steps["dahdi"] == _keys(config_mod.DahdiSpec)
+    assert steps["asterisk"] == _keys(config_mod.AsteriskSpec)

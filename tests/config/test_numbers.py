@@ -15,6 +15,7 @@ STEP = {
     "ip": "ip: {{address: 10.213.80.10/24, interface: lo, {key}: {value}}}",
     "service": "service: {{name: x, {key}: {value}}}",
     "command": "command: {{name: d, start: [/bin/true], stop: [/bin/true], {key}: {value}}}",
+    "asterisk": "asterisk: {{{key}: {value}}}",
 }
 
 

@@ -118,7 +118,7 @@ def test_install_upgrade_remove_and_purge(container: Node, debs: tuple[Path, Pat
     _apt(node, "install", f"{DEBS}/{earlier.name}")
     assert node.run(["dpkg-query", "-W", "-f", "${Status} ${Version}", "twinstar"]).stdout.startswith("install ok installed")
     lay = PACKAGE_LAYOUT
-    for path in (f"{lay.sbindir}/twinstar", f"{lay.hookdir}/atribank_hook", f"{lay.udevrulesdir}/60-twinstar.rules",
+    for path in (f"{lay.sbindir}/twinstar", f"{lay.hookdir}/atribank_hook", f"{lay.udevrulesdir}/xpp_twinstar.rules",
                  f"{lay.unitdir}/twinstar.service", f"{lay.unitdir}/twinstar-takeover.service", lay.config_path,
                  "/usr/share/bash-completion/completions/twinstar"):
         assert node.host_path(path).exists(), path
@@ -146,7 +146,7 @@ def test_install_upgrade_remove_and_purge(container: Node, debs: tuple[Path, Pat
 
     # udev reads the rule from where it is installed.
     rules = node.run(["udevadm", "test", "--action=add", "/sys/class/net/lo"], timeout=60)
-    assert f"{lay.udevrulesdir}/60-twinstar.rules" in rules.stdout + rules.stderr
+    assert f"{lay.udevrulesdir}/xpp_twinstar.rules" in rules.stdout + rules.stderr
     hook = node.run([f"{lay.hookdir}/atribank_hook"], env={"ACTION": "change", "XBUS_NAME": "XBUS-00"})
     assert hook.returncode == 0 and "not a hotplug action" in hook.stderr, hook.stderr
     # The maintenance file of a first installation holds the hook back; a manual takeover makes the node active.

@@ -204,17 +204,6 @@ def test_a_live_pending_hand_off_blocks_a_second_one(node: Node) -> None:
         sleeper.wait()
 
 
-def test_systemd_hand_off_runs_systemctl_once(node: Node) -> None:
-    stub = node.write_stub("systemctl", "exit 0")
-    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {stub}}}\n")
-    node.listed(2)
-    assert all(r.returncode == 0 for i in (0, 1) for r in node.plug(i))
-    node.run_hook(node.sysfs.event("online", 1))  # within the grace period: pending
-    assert node.recorded() == ["systemctl start --no-block twinstar-takeover.service"]
-    record = json.loads((node.state_dir / "handoff.json").read_text())
-    assert record["mode"] == "systemd" and record["action"] == "takeover"
-
-
 def test_failing_systemctl_is_exit_1_and_not_recorded(node: Node) -> None:
     stub = node.write_stub("systemctl", "echo 'Unit not found' >&2; exit 5")
     node.configure(handoff="systemd", extra=f"programs: {{systemctl: {stub}}}\n")
@@ -244,22 +233,6 @@ def test_spawn_hand_off_survives_the_hook(node: Node) -> None:
             break
         time.sleep(0.01)
     assert node.role() == "active" and done.exists()
-
-
-def test_rearm_is_handed_off_with_the_units_usb_address(node: Node) -> None:
-    stub = node.write_stub("systemctl", "exit 0")
-    node.configure(handoff="systemd", rearm=True, extra=f"programs: {{systemctl: {stub}}}\n")
-    node.listed(2)
-    node.sysfs.create_unit(0, busnum=3, devnum=12)
-    node.sysfs.attach(0, label=label(0), connector="usb-0")
-    node.sysfs.create_unit(7, busnum=3, devnum=13)
-    node.sysfs.attach(7, label="usb:unlisted", connector="usb-7")
-    node.run_hook(node.sysfs.online(0))
-    node.run_hook(node.sysfs.online(7))
-    assert node.recorded() == ["systemctl start --no-block twinstar-rearm@003-012.service"]
-    node.maintenance.write_text("")
-    node.run_hook(node.sysfs.event("online", 0))
-    assert len(node.recorded()) == 1
 
 
 def test_fast_path_imports_nothing_heavy(node: Node) -> None:

@@ -161,3 +161,12 @@ def test_state_dir_of_another_user_is_an_error(tmp_path: Path) -> None:
     config = config_mod.load(str(_write(tmp_path, **{**_good(tmp_path), **_state_dir_of_another_user(tmp_path)})))
     findings = [f for f in run_checks(config) if f.subject == "state_dir"]
     assert [(f.level, "owned by uid 65534" in f.message) for f in findings] == [(Level.ERROR, True)]
+
+
+def test_on_ready_programs_are_checked_like_the_steps(tmp_path: Path) -> None:
+    path = _write(tmp_path, **_good(tmp_path))
+    path.write_text(path.read_text() + "on_ready:\n  - [/bin/echo, ready]\n  - [/nonexistent/xpp_blink, bzzt, xpd, '00']\n")
+    findings = {f.subject: f for f in run_checks(config_mod.load(str(path)), [c for c in CHECKS if c is not check_installation])}
+    assert findings["program /bin/echo"].level == Level.OK  # needed by the drain check first, and by on_ready[0]
+    missing = findings["program /nonexistent/xpp_blink"]
+    assert missing.level == Level.ERROR and missing.message.endswith("(needed by on_ready[1])"), missing

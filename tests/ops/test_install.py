@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import REPO
 
 UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service")
-RULE = "60-twinstar.rules"
+RULE = "xpp_twinstar.rules"
 
 
 def make(*args: str) -> subprocess.CompletedProcess[str]:
@@ -253,3 +253,70 @@ def test_install_creates_a_new_destdir_and_messages_name_the_staged_paths(tmp_pa
         f"uninstall: kept {destdir}/etc/twinstar/twinstar.yaml (changed since installation)",
     ]
     assert tree(destdir) == {"/etc", "/etc/twinstar", "/etc/twinstar/twinstar.yaml"}
+
+
+#: dahdi-tools' hook rule (xpp/xpp.rules), verbatim.
+XPP_RULE = 'KERNEL=="xbus*", RUN+="%E{XPP_INIT_DIR}/astribank_hook udev $kernel $sysfs{status} $sysfs{connector}"\n'
+INIT_CONF = b"# /etc/dahdi/init.conf\nXPP_HOTPLUG_DAHDI=yes\nASTERISK_SUPPORTS_DAHDI_HOTPLUG=yes\n"
+
+
+def test_install_turns_dahdi_tools_hook_off_and_uninstall_turns_it_back_on(tmp_path: Path) -> None:
+    """dahdi-tools installed (its xpp.rules in /usr/lib/udev/rules.d, hotplug on): after make install one hook acts."""
+    from twinstar.ops import dahdihook
+
+    (tmp_path / "usr/lib/udev/rules.d").mkdir(parents=True)
+    (tmp_path / "usr/lib/udev/rules.d/xpp.rules").write_text(XPP_RULE)
+    conf = tmp_path / "etc/dahdi/init.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_bytes(INIT_CONF)
+    before = tree(tmp_path)
+
+    def hooks() -> dahdihook.Hooks:
+        dirs = dahdihook.rules_dirs("/etc/udev/rules.d")
+        return dahdihook.assess(dirs, "/etc/dahdi/init.conf", staged=lambda p: str(tmp_path) + p)
+
+    assert hooks().acting == 1 and hooks().original_acts
+    result = make("install", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    assert f"appended XPP_HOTPLUG_DAHDI=no to {conf} (make uninstall takes it out again)" in result.stdout
+    after = hooks()
+    assert after.acting == 1 and not after.original_acts
+    assert after.twinstar_rules == [f"/etc/udev/rules.d/{RULE}"]
+    assert conf.read_bytes().startswith(INIT_CONF) and conf.read_bytes().endswith(b"\nXPP_HOTPLUG_DAHDI=no\n")
+    manifest = json.loads((tmp_path / "usr/lib/twinstar/install-manifest.json").read_text())
+    assert manifest["edits"] == ["/etc/dahdi/init.conf"]
+    result = make("uninstall", f"DESTDIR={tmp_path}", "PREFIX=/usr")
+    assert f"uninstall: took XPP_HOTPLUG_DAHDI=no out of {conf} again" in result.stdout
+    assert conf.read_bytes() == INIT_CONF
+    assert tree(tmp_path) == before
+
+
+def test_check_reports_a_host_where_both_hooks_act(installed: Path) -> None:
+    """The installed twinstar check, with dahdi-tools' rule and init.conf (hotplug on) beside the installation."""
+    rules = installed / "etc/udev/rules.d"
+    xpp = rules / "xpp.rules"
+    conf = installed / "etc/dahdi/init.conf"
+    conf.parent.mkdir()
+    twinstar = str(installed / "usr/sbin/twinstar")
+    config = installed / "check.yaml"
+    config.write_text(f"node: t\nstate_dir: {installed}/state\ntakeover: [{{command: {{name: noop, start: [/bin/true], stop: [/bin/true]}}}}]\n")
+
+    def finding() -> tuple[str, str]:
+        out = subprocess.run([twinstar, "--config", str(config), "check", "--json"], capture_output=True, text=True, timeout=60)
+        found = {f["subject"]: (f["level"], f["message"]) for f in json.loads(out.stdout)["findings"]}
+        return found["xbus hooks"]
+
+    try:
+        assert finding()[0] == "ok"
+        xpp.write_text(XPP_RULE)
+        conf.write_bytes(INIT_CONF)
+        level, message = finding()
+        assert level == "error"
+        assert message.startswith(f"two hooks act on every xbus event: dahdi-tools' astribank_hook ({xpp}) acts: XPP_HOTPLUG_DAHDI=yes in {conf}")
+        assert f"twinstar's atribank_hook ({rules / RULE})" in message
+        conf.write_bytes(INIT_CONF + b"XPP_HOTPLUG_DAHDI=no\n")
+        level, message = finding()
+        assert level == "ok" and "is off: XPP_HOTPLUG_DAHDI is 'no'" in message
+    finally:
+        for path in (xpp, conf, config):
+            path.unlink(missing_ok=True)
+        conf.parent.rmdir()

@@ -32,14 +32,14 @@ def test_package_stages_the_hooks_rule_units_and_example_at_debian_paths(tmp_pat
     assert files == {
         "/usr/lib/twinstar/hooks/atribank_hook",
         "/usr/lib/twinstar/hooks/twinstar_hook",
-        "/usr/lib/udev/rules.d/60-twinstar.rules",
+        "/usr/lib/udev/rules.d/xpp_twinstar.rules",
         "/etc/twinstar/twinstar.yaml",
         *(f"/usr/lib/systemd/system/{p.name}" for p in (REPO / "systemd").glob("*.service")),
     }
     hook = tmp_path / "usr/lib/twinstar/hooks/atribank_hook"
     assert hook.read_text().splitlines()[0] == "#!/usr/bin/python3"
     assert hook.stat().st_mode & 0o111
-    assert 'RUN+="/usr/lib/twinstar/hooks/atribank_hook"' in (tmp_path / "usr/lib/udev/rules.d/60-twinstar.rules").read_text()
+    assert 'RUN+="/usr/lib/twinstar/hooks/atribank_hook"' in (tmp_path / "usr/lib/udev/rules.d/xpp_twinstar.rules").read_text()
     assert "ExecStart=/usr/sbin/twinstar takeover --follow-up" in (
         tmp_path / "usr/lib/systemd/system/twinstar-takeover.service").read_text()
     config = tmp_path / "etc/twinstar/twinstar.yaml"

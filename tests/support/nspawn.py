@@ -33,6 +33,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -40,10 +41,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO
 from tests.support.config import config_text
@@ -109,11 +112,20 @@ class Node:
         return self.top / "console.log"
 
     def host_path(self, inner: str) -> Path:
-        """Where the file ``inner`` (an absolute path inside the node) is on the host."""
+        """Where the file ``inner`` (an absolute path inside the node) is on the host.
+
+        Only for the overlay: ``/run``, ``/tmp``, ``/dev``, ``/proc`` and ``/sys``
+        are the container's own mounts, which the host does not see here.
+        """
         return self.root / inner.lstrip("/")
 
+    def read(self, inner: str) -> str | None:
+        """The text of the file ``inner`` read inside the node (``/run`` and ``/tmp`` are the node's own), None if absent."""
+        result = self.run(["cat", "--", inner])
+        return result.stdout if result.returncode == 0 else None
+
     def write(self, inner: str, text: str, mode: int = 0o644) -> Path:
-        """Write a file inside the node (parents created)."""
+        """Write a file inside the node (parents created) through the overlay: not below ``/run`` or ``/tmp``."""
         path = self.host_path(inner)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -161,15 +173,26 @@ class Node:
         return self.show(unit, name).get(name, "")
 
     def journal(self, *args: str, output: str = "cat") -> list[str]:
-        """Journal lines (``journalctl --no-pager -o OUTPUT ARGS``) after a ``journalctl --sync``."""
+        """Journal lines since :meth:`clear_journal` (``journalctl --no-pager -o OUTPUT ARGS``)."""
         self.run(["journalctl", "--sync"], check=True)
-        out = self.run(["journalctl", "--no-pager", "-q", "-o", output, *args], check=True).stdout
-        return out.splitlines()
+        return self.run(["journalctl", "--no-pager", "-q", "-o", output, *args], check=True).stdout.splitlines()
 
-    def wait_until(self, what: str, predicate: object, timeout: float = 60.0) -> None:
+    def journal_entries(self, *args: str) -> list[dict[str, Any]]:
+        """Journal entries (every field) since :meth:`clear_journal`, as JSON objects."""
+        return [json.loads(line) for line in self.journal(*args, output="json")]
+
+    def clear_journal(self) -> None:
+        """Start the journal afresh (rotate, then delete the archived files).
+
+        A cursor would do without deleting, but journalctl 252 skips entries
+        when ``--after-cursor`` is combined with matches such as ``-t`` or ``-u``.
+        """
+        self.run(["journalctl", "--rotate", "--vacuum-files=1"], check=True)
+
+    def wait_until(self, what: str, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         """Poll ``predicate()`` (a state inside the container, which sends no event we can await) until true."""
         deadline = time.monotonic() + timeout
-        while not predicate():  # type: ignore[operator]
+        while not predicate():
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}")
             time.sleep(0.05)
@@ -213,14 +236,17 @@ class Node:
     def reset(self) -> None:
         """Stop twinstar's units, forget their failures, and remove twinstar's state and the test's files."""
         units = ["twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-rearm@*.service"]
+        # KillMode=process leaves what a unit started running: a test's leftovers go too.
+        self.systemctl("kill", "--kill-who=all", "--signal=SIGKILL", *units)
         self.systemctl("stop", *units, check=True)
         self.systemctl("reset-failed", *units)
         self.run(["rm", "-rf", STATE_DIR, TESTDIR, CONFIG], check=True)
         self.run(["mkdir", "-p", TESTDIR], check=True)
+        self.clear_journal()
 
-    def hook(self, event: dict[str, str], **kw: object) -> subprocess.CompletedProcess[str]:
+    def hook(self, event: dict[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """The installed ``atribank_hook`` inside the node with udev's event environment ``event``."""
-        return self.run([f"{HOOKDIR}/atribank_hook"], env=event, **kw)  # type: ignore[arg-type]
+        return self.run([f"{HOOKDIR}/atribank_hook"], env=event, timeout=timeout)
 
     def install(self) -> None:
         """``make install`` from this source tree, inside the node, then ``systemctl daemon-reload``."""
@@ -356,7 +382,7 @@ def _stop(node: Node) -> None:
 
 
 def _remove(node: Node) -> None:
-    """Stop the container and remove its mounts, namespace, loop device and scratch directory."""
+    """Stop the container and remove its mounts and scratch directory (namespaces and the loop device are the block's)."""
     _stop(node)
     for mount in reversed(node.mounts):
         if sh("umount", str(mount), check=False).returncode != 0:
@@ -377,11 +403,14 @@ def _remove_loop(device: str, image: Path) -> None:
 
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the block like Ctrl-C does, so the clean-up below runs."""
+    """SIGTERM and SIGHUP end the block like Ctrl-C does, so the clean-up below runs (main thread only)."""
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     old = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
@@ -459,6 +488,10 @@ def _dead(name: str) -> bool:
 def sweep() -> list[str]:
     """Remove the containers, mounts, namespaces and loop devices of runs whose process is gone."""
     removed: list[str] = []
+    for pid, name in _containers():
+        if _dead(name):
+            _terminate(pid)
+            removed.append(f"{name} (pid {pid})")
     with open("/proc/mounts") as f:
         mounts = [line.split()[1] for line in f]
     for mount in sorted(mounts, key=len, reverse=True):
@@ -471,7 +504,7 @@ def sweep() -> list[str]:
         if top.is_dir() and _dead(top.name) and not any(m.startswith(str(top) + "/") for m in mounts if m not in removed):
             shutil.rmtree(top, ignore_errors=True)
             removed.append(str(top))
-    for line in sh("losetup", "-a", "-O", "NAME,BACK-FILE", "-n", "-l", check=False).stdout.splitlines():
+    for line in sh("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE", check=False).stdout.splitlines():
         device, _, backing = line.partition(" ")
         backing = backing.strip().removesuffix(" (deleted)")
         if Path(backing).parent == SCRATCH and _dead(Path(backing).name):
@@ -483,4 +516,36 @@ def sweep() -> list[str]:
         if _dead(name):
             _remove_netns(name)
             removed.append(name)
+    for propagate in Path("/run/systemd/nspawn/propagate").glob(PREFIX + "*"):
+        if _dead(propagate.name):
+            shutil.rmtree(propagate, ignore_errors=True)
     return removed
+
+
+def _containers() -> list[tuple[int, str]]:
+    """(pid, machine name) of every ``systemd-nspawn`` whose machine name has this module's prefix."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == "systemd-nspawn":
+            names = [a.removeprefix("--machine=") for a in argv if a.startswith(f"--machine={PREFIX}")]
+            if names:
+                found.append((int(entry), names[0]))
+    return found
+
+
+def _terminate(pid: int) -> None:
+    """An orderly poweroff of a container by its nspawn PID, SIGKILL after 20 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGKILL)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support import nspawn
 from tests.support.nspawn import Node, boot_nodes
 
@@ -64,3 +68,35 @@ def test_a_failure_inside_the_block_still_removes_everything() -> None:
         assert leftovers(prefix)
         raise RuntimeError("a failure inside")
     assert prefix and leftovers(prefix) == []
+
+
+CHILD = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from tests.support.nspawn import boot_nodes
+with boot_nodes(1, install=False) as (node,):
+    print(node.name, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_an_interrupted_or_killed_run_leaves_nothing_behind(signum: int) -> None:
+    """Ctrl-C and SIGTERM clean up in the run itself; after SIGKILL, the next run's sweep does."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(repo=str(REPO))], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        name = child.stdout.readline().strip()
+        assert name.startswith(nspawn.PREFIX), name
+        prefix = name[:-1]
+        assert leftovers(prefix)
+        child.send_signal(signum)
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    if signum == signal.SIGKILL:
+        assert leftovers(prefix), "a killed run cannot clean up after itself"
+        assert any(r.startswith(name) for r in nspawn.sweep())
+    assert leftovers(prefix) == []

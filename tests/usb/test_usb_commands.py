@@ -10,25 +10,51 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.usb.conftest import Run
+
 Runner = Callable[..., Any]
 
 
+#: The original Perl twinstar's header, printf "%-15s %-10s %-15s %-10s %-10s\n" (trailing blanks included).
+VENDOR_HEADER = "DEVICE          PORT       WATCHDOG        POWER0     POWER1    \n"
+
+
 def rows(out: str) -> dict[str, list[str]]:
-    """The status table as {device: columns}."""
-    lines = out.strip().splitlines()
-    assert lines[0].split()[:6] == ["DEVICE", "LABEL", "PORT", "WATCHDOG", "POWER0", "POWER1"]
+    """The vendor's status table as {device: [port, watchdog, power0, power1]}."""
+    lines = out.splitlines(keepends=True)
+    assert lines[0] == VENDOR_HEADER
     return {line.split()[0]: line.split()[1:] for line in lines[1:]}
 
 
-def test_status_lists_every_unit(host: Runner) -> None:
+def test_status_prints_the_vendor_table_byte_for_byte(host: Runner) -> None:
+    """The layout of the original's status (platform fact sheet, section 8): no LABEL, no NOTE."""
     r = host("status")
     assert r.returncode == 0, r.stderr
-    table = rows(r.stdout)
-    assert table == {
-        "usb:001/002": ["usb:SIM00001", "0", "off", "yes", "yes"],
-        "usb:001/003": ["usb:SIM00002", "0", "off", "yes", "yes"],
-        "usb:001/004": ["usb:SIM00003", "0", "off", "yes", "yes"],
-    }
+    assert r.stdout == (
+        "DEVICE          PORT       WATCHDOG        POWER0     POWER1    \n"
+        "usb:001/002     0          off             yes        yes       \n"
+        "usb:001/003     0          off             yes        yes       \n"
+        "usb:001/004     0          off             yes        yes       \n"
+    )
+    assert r.stderr == ""
+    # -x is accepted and ignored, and so is -v before the command (the original's getopts('vx')).
+    assert host("-x", "status").stdout == r.stdout
+    assert host("-v", "-x", "status").stdout == r.stdout
+    assert host("-vx", "ports").stdout == "0\n0\n0\n"
+
+
+def test_status_long_adds_the_label_and_notes(host: Runner, cli: Runner, sim_file: Path) -> None:
+    assert cli("sim", "set", str(sim_file), "2", "twinstar=off").returncode == 0
+    for flag in ("-v", "--long"):
+        r = host("status", flag)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].split() == ["DEVICE", "LABEL", "PORT", "WATCHDOG", "POWER0", "POWER1", "NOTE"]
+        assert lines[1].split() == ["usb:001/002", "usb:SIM00001", "0", "off", "yes", "yes"]
+        assert lines[2].split()[:2] == ["usb:001/003", "usb:SIM00002"]
+        assert lines[2].endswith("not TwinStar-capable: the TwinStar capability bit is not set")
 
 
 def test_status_json_is_one_object(host: Runner) -> None:
@@ -51,12 +77,12 @@ def test_enable_wd_then_status_shows_on(host: Runner) -> None:
         "usb:001/003 (usb:SIM00002): watchdog on",
         "usb:001/004 (usb:SIM00003): watchdog on",
     ]
-    assert {cols[2] for cols in rows(host("status").stdout).values()} == {"on"}
+    assert {cols[1] for cols in rows(host("status").stdout).values()} == {"on"}
     r = host("disable-wd", "--device", "usb:SIM00002")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "usb:001/003 (usb:SIM00002): watchdog off\n"
     table = rows(host("status").stdout)
-    assert [table[d][2] for d in sorted(table)] == ["on", "off", "on"]
+    assert [table[d][1] for d in sorted(table)] == ["on", "off", "on"]
 
 
 def test_device_selects_by_address_and_label(host: Runner, sim_file: Path, read_state) -> None:
@@ -80,10 +106,13 @@ def test_ports(host: Runner, cli: Runner, sim_file: Path) -> None:
     assert cli("sim", "set", str(sim_file), "2", "port=1").returncode == 0
     r = host("ports")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["usb:001/002 (usb:SIM00001): 0", "usb:001/004 (usb:SIM00003): 0"]
+    assert r.stdout == "0\n0\n"  # the original's output: the bare port, one line per unit
     r = host("ports", port=1)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["usb:001/005 (usb:SIM00002): 1"]
+    assert r.stdout == "1\n"
+    r = host("ports", "-v")
+    assert r.stdout.splitlines() == ["usb:001/002 (usb:SIM00001): 0", "usb:001/004 (usb:SIM00003): 0"]
+    assert host("ports", "--long", port=1).stdout.splitlines() == ["usb:001/005 (usb:SIM00002): 1"]
 
 
 def test_jump_refused_when_the_other_port_has_no_power(host: Runner, cli: Runner, sim_file: Path, read_state) -> None:
@@ -133,6 +162,10 @@ def test_no_unit_on_this_host(host: Runner, cli: Runner, sim_file: Path) -> None
     # status reports it: no unit on this host is the normal state of a standby node.
     r = host("status")
     assert r.returncode == 0
+    assert r.stdout == VENDOR_HEADER  # as the original: the header, no rows
+    assert r.stderr == "twinstar: no TwinStar-capable Astribank is connected to this host\n"
+    r = host("status", "-v")
+    assert r.returncode == 0
     assert r.stdout == "USB: no TwinStar-capable Astribank is connected to this host\n"
     r = host("status", "--json")
     assert r.returncode == 0
@@ -146,6 +179,14 @@ def test_units_that_are_not_twinstar_capable_are_listed_and_skipped(
     assert cli("sim", "set", str(sim_file), "2", "product=1163").returncode == 0
     assert cli("sim", "set", str(sim_file), "3", "eeprom=small").returncode == 0
     r = host("status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == VENDOR_HEADER
+    assert r.stderr.splitlines() == [
+        "twinstar: usb:001/002: not TwinStar-capable: the TwinStar capability bit is not set",
+        "twinstar: usb:001/003: not TwinStar-capable: product 1163 (TwinStar monitor) has no management interface",
+        "twinstar: usb:001/004: not TwinStar-capable: EEPROM type is small, TwinStar needs a large EEPROM",
+    ]
+    r = host("status", "-v")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()[1:]
     assert "not TwinStar-capable: the TwinStar capability bit is not set" in lines[0]
@@ -161,10 +202,14 @@ def test_units_that_are_not_twinstar_capable_are_listed_and_skipped(
     assert not any(u["watchdog"] for u in read_state(sim_file)["units"])
 
 
-def test_usb_commands_need_a_configuration_without_the_simulator(cli: Runner) -> None:
+def test_a_named_configuration_file_must_exist(cli: Runner) -> None:
+    """$TWINSTAR_CONFIG (here /nonexistent/twinstar.yaml) or --config names a file: it must be there."""
     r = cli("status")
     assert r.returncode == 2
-    assert "configuration file not found" in r.stderr
+    assert "/nonexistent/twinstar.yaml: configuration file not found" in r.stderr
+    r = cli("--config", "/nonexistent/other.yaml", "ports", env={"TWINSTAR_CONFIG": ""})
+    assert r.returncode == 2
+    assert "/nonexistent/other.yaml: configuration file not found" in r.stderr
 
 
 def test_configuration_selects_the_simulator(cli: Runner, sim_file: Path, tmp_path: Path) -> None:
@@ -199,3 +244,102 @@ def test_real_usb_without_a_usb_bus(cli: Runner, tmp_path: Path) -> None:
     assert data["units"] == []
     assert data["error"].startswith("no TwinStar-capable Astribank is connected to this host")
     assert data["node"]["role"] == "standby"
+
+
+@pytest.mark.parametrize("command", ["status", "ports", "jump", "enable-wd", "disable-wd"])
+def test_every_hardware_command_takes_json_and_device(host: Runner, sim_file: Path, read_state, command: str) -> None:
+    r = host(command, "--json", "--device", "usb:SIM00002")
+    assert r.returncode == 0, r.stderr
+    data = r.json()
+    units = data["units"]
+    assert [(u["device"], u["label"]) for u in units] == [("usb:001/003", "usb:SIM00002")]
+    if command == "status":
+        assert units[0]["port"] == 0 and units[0]["twinstar_capable"] is True
+    else:
+        assert data["command"] == command and data["exit_status"] == 0
+        assert units[0]["result"] == "done"
+    expected = {
+        "status": "0", "ports": "0", "jump": "jumped from port 0 to port 1; it has left this host",
+        "enable-wd": "watchdog on", "disable-wd": "watchdog off",
+    }[command]
+    assert (str(units[0]["port"]) if command == "status" else units[0]["message"]) == expected
+    if command == "ports":
+        assert units[0]["port"] == 0
+    state = read_state(sim_file)["units"]
+    assert [u["port"] for u in state] == ([0, 1, 0] if command == "jump" else [0, 0, 0])
+    assert [u["watchdog"] for u in state] == [False, command == "enable-wd", False]
+
+
+@pytest.mark.parametrize("command", ["status", "ports", "jump", "enable-wd", "disable-wd"])
+@pytest.mark.parametrize("device", ["usb:NOSUCH", "usb:001/099", "-x", "usb:1/2/3", "usb:0001/002"])
+def test_a_bad_device_is_exit_2_and_changes_nothing(host: Runner, sim_file: Path, read_state, command: str, device: str) -> None:
+    before = read_state(sim_file)["units"]
+    r = host(command, "--json", f"--device={device}")
+    assert r.returncode == 2, r.stderr
+    assert f"--device {device!r}: no such unit on this host" in r.stderr
+    assert r.stdout == "" and "Traceback" not in r.stderr
+    assert read_state(sim_file)["units"] == before
+
+
+def test_a_failing_unit_in_json_keeps_one_object_and_the_exit_status(host: Runner, cli: Runner, sim_file: Path) -> None:
+    assert cli("sim", "set", str(sim_file), "2", "power1=off").returncode == 0
+    r = host("jump", "--json")
+    assert r.returncode == 3
+    data = r.json()
+    assert data["exit_status"] == 3
+    assert [u["result"] for u in data["units"]] == ["done", "refused", "done"]
+    assert "USB-1 has no power" in data["units"][1]["message"]
+
+
+def test_hardware_commands_need_no_configuration_file(sim_file: Path) -> None:
+    """No $TWINSTAR_CONFIG, no --config, nothing at /etc/twinstar/twinstar.yaml: USB only, as the original.
+
+    With the simulator selected by the environment the commands work; on real
+    USB (no bus and no Astribank on this build machine) they get as far as the
+    bus instead of stopping at the configuration. A host that has the default
+    file gets an empty /etc/twinstar in a private mount namespace.
+    """
+    import os
+
+    from tests.conftest import require_root
+    from tests.support.cli import run_twinstar
+
+    prefix: list[str] = []
+    if os.path.lexists("/etc/twinstar/twinstar.yaml"):
+        require_root("hiding this host's /etc/twinstar")
+        hide = 'mount -t tmpfs tmpfs /etc/twinstar && exec "$@"'
+        prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c", hide, "sh"]
+
+    def cli(*args: str, **env: str) -> Run:
+        p = run_twinstar(None, *args, env={"TWINSTAR_CONFIG": "", **env}, prefix=prefix)
+        return Run(p.returncode, p.stdout, p.stderr)
+
+    r = cli("status", TWINSTAR_USB_SIMULATOR=str(sim_file))
+    assert r.returncode == 0, r.stderr
+    assert len(rows(r.stdout)) == 3
+    r = cli("enable-wd", "--device", "usb:001/002", TWINSTAR_USB_SIMULATOR=str(sim_file))
+    assert r.returncode == 0, r.stderr
+    for command in (["ports"], ["jump"], ["enable-wd"], ["disable-wd"], ["status", "--json"]):
+        r = cli(*command)
+        assert "configuration" not in r.stderr, (command, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert cli("status").stdout == VENDOR_HEADER
+
+
+def test_mistyped_commands_and_sim_keys_get_a_suggestion(cli: Runner, sim_file: Path, read_state) -> None:
+    before = read_state(sim_file)
+    r = cli("stauts")
+    assert r.returncode == 2
+    assert "no such command 'stauts' (did you mean 'status'?)" in r.stderr
+    r = cli("enable_wd")
+    assert r.returncode == 2 and "did you mean 'enable-wd'?" in r.stderr
+    r = cli("frobnicate")
+    assert r.returncode == 2 and "(commands: check, daemon, demo" in r.stderr
+    r = cli("sim", "sho", str(sim_file))
+    assert r.returncode == 2 and "no such command 'sho' (did you mean 'show'?)" in r.stderr
+    r = cli("replica", "lst")
+    assert r.returncode == 2 and "did you mean 'list'?" in r.stderr
+    r = cli("sim", "set", str(sim_file), "1", "powr1=off")
+    assert r.returncode == 2
+    assert "unknown setting 'powr1' (did you mean 'power1'?)" in r.stderr
+    assert read_state(sim_file) == before

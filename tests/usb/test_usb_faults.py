@@ -40,8 +40,13 @@ def test_fault_on_one_unit(fault: str, host: Runner, cli: Runner, sim_file: Path
     ]
     assert [u["watchdog"] for u in read_state(sim_file)["units"]] == [True, False, True]
     assert [u["claim"] for u in read_state(sim_file)["units"]] == [None, None, None]  # every interface released
-    # status shows the error in the unit's row and still lists the others.
+    # status leaves the unit out of the vendor's table, with the error on stderr (exit 1) ...
     r = host("status")
+    assert r.returncode == 1
+    assert [line.split()[0] for line in r.stdout.splitlines()[1:]] == ["usb:001/002", "usb:001/004"]
+    assert r.stderr.startswith("twinstar: error: usb:001/00") and len(r.stderr.splitlines()) == 1
+    # ... and -v shows the error in the unit's row and still lists the others.
+    r = host("status", "-v")
     assert r.returncode == 1
     lines = r.stdout.splitlines()
     assert len(lines) == 4

@@ -59,7 +59,19 @@ class Number(click.ParamType):  # type: ignore[type-arg]
         return number
 
 
-class TwinstarGroup(click.Group):
+class SuggestingGroup(click.Group):
+    """A group that names the closest command when one is mistyped (exit 2, as every usage error)."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from twinstar.suggest import hint
+
+            ctx.fail(f"no such command {name!r} ({hint(name, self.list_commands(ctx), 'commands')})")
+        return super().resolve_command(ctx, args)
+
+
+class TwinstarGroup(SuggestingGroup):
     """Loads commands on demand; turns twinstar errors into one line and the contract's exit status."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -104,9 +116,10 @@ class TwinstarGroup(click.Group):
     help="Configuration file (default: $TWINSTAR_CONFIG or /etc/twinstar/twinstar.yaml).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
+@click.option("-x", "_x", is_flag=True, hidden=True, help="Accepted and ignored, as the original twinstar did.")
 @click.version_option(package_name="twinstar")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, _x: bool) -> None:
     """Failover for two-server Asterisk PBX clusters on Astribank TwinStar units.
 
     Exit statuses: 0 success, 1 an operation failed, 2 bad usage, configuration

@@ -30,8 +30,7 @@ def daemon(obj: Obj, source: str | None) -> None:
     daemon without releasing anything (unless daemon.release_on_stop).
     Speaks the systemd notify protocol when $NOTIFY_SOCKET is set.
     """
-    # Under systemd, stderr already goes to the journal: do not log every line twice.
-    log.setup(verbose=obj.verbose, use_syslog="JOURNAL_STREAM" not in os.environ)
+    log.setup(verbose=obj.verbose)  # under systemd: the journal once (engine.log)
     config = obj.config  # an invalid configuration is exit 2 before anything starts
     engine_for(config).preflight()
     notifier = Notifier.from_environ()

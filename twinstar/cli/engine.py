@@ -11,6 +11,7 @@ from twinstar.cli.app import Obj, main
 from twinstar.engine.report import Report, StepOutcome, StepResult
 from twinstar.engine.runner import engine_for
 from twinstar.errors import ExitStatus
+from twinstar.fastpath.syslogsend import journal_stream
 
 _WORDS = {
     StepResult.DONE: "done",
@@ -51,7 +52,7 @@ def render_report(report: Report) -> str:
 def _emit(report: Report, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_json(), sort_keys=True))
-    else:
+    elif not journal_stream(1):  # a service's journal has every step's line already
         click.echo(render_report(report))
     raise SystemExit(int(report.exit_status))
 

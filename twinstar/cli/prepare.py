@@ -9,7 +9,7 @@ import time
 
 import click
 
-from twinstar.cli.app import Obj, main
+from twinstar.cli.app import Obj, SuggestingGroup, main
 from twinstar.config import DrbdSpec
 from twinstar.errors import BadInputError, ExitStatus
 from twinstar.ops.findings import exit_status
@@ -45,7 +45,7 @@ class ReplicaObj:
         )
 
 
-@main.group()
+@main.group(cls=SuggestingGroup)
 @click.option(
     "--replica",
     "replica_opt",

@@ -1,10 +1,13 @@
 """``twinstar status``: the node at a glance.
 
-Three sections, each built by the module that owns the data: the Astribanks
-on this host's USB (device, label, port, watchdog, power of both ports),
-readiness against ``xpp_order`` with the node's role and last transition, and
-the daemon's state. Without a configuration file (only possible when
-``$TWINSTAR_USB_SIMULATOR`` selects a simulator) only the USB section is shown.
+By default it prints exactly the original Perl ``twinstar status`` table
+(``DEVICE PORT WATCHDOG POWER0 POWER1``), so scripts that read it keep working;
+units left out of it get a note on stderr. ``-v``/``--long`` and ``--json``
+show three sections, each built by the module that owns the data: the
+Astribanks on this host's USB (device, label, port, watchdog, power of both
+ports, and why a unit is not TwinStar-capable), readiness against
+``xpp_order`` with the node's role and last transition, and the daemon's
+state. Without a configuration file only the USB section is shown.
 
 Exit status: 0 when the report could be made (no unit connected is a normal
 state on a standby node and is shown, not failed), 1 when a connected unit
@@ -20,19 +23,20 @@ from typing import Any
 import click
 
 from twinstar.cli.app import Obj, main
+from twinstar.cli.usb import device_option, json_option, long_option, usb_config
 from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError, UsbError
 
 
-def _usb_section(config: Config | None) -> dict[str, Any]:
+def _usb_section(config: Config | None, devices: tuple[str, ...]) -> dict[str, Any]:
     """The USB units; a USB failure (no unit, no libusb, no bus) is shown, not fatal.
 
-    A bad simulator file stays bad input (exit 2): it is a configuration error.
+    A bad simulator file or an unknown ``--device`` stays bad input (exit 2).
     """
     from twinstar.usb.units import Astribanks, status_rows
 
     try:
-        rows = status_rows(Astribanks.from_config(config))
+        rows = status_rows(Astribanks.from_config(config), devices)
     except UsbError as exc:
         return {"units": [], "error": str(exc)}
     return {"units": [r.to_json() for r in rows]}
@@ -83,21 +87,52 @@ def _render_node(node: dict[str, Any]) -> list[str]:
     return lines
 
 
-@main.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the same as one JSON object.")
-@click.pass_obj
-def status_command(obj: Obj, as_json: bool) -> None:
-    """Show the Astribanks on this host, readiness against xpp_order, the role, the daemon.
+def _render_short(report: dict[str, Any]) -> list[str]:
+    """The default output: the vendor's table, byte for byte.
 
-    USB columns: DEVICE (usb:BBB/DDD), LABEL, PORT (active port), WATCHDOG
-    (on/off), POWER0 and POWER1 (yes when that port has power from a live host).
+    Lines about the node (say, in maintenance) belong right after the table,
+    and only when there is something to say, so that a script reading the
+    table sees exactly the original's output on a node in its normal state.
     """
-    from twinstar.cli.usb import usb_config
     from twinstar.usb.units import render_status
 
+    return [render_status(report["units"])]
+
+
+def _render_long(report: dict[str, Any]) -> list[str]:
+    """``-v``: the labelled table with notes, then the node, readiness and daemon sections."""
+    from twinstar.usb.units import render_status_long
+
+    lines = [render_status_long(report["units"]) if report["units"] else f"USB: {report['error']}"]
+    if "node" in report:
+        from twinstar.astribank.report import render_readiness
+        from twinstar.daemon.status import render_daemon_status
+
+        lines.append("")
+        lines += _render_node(report["node"])
+        lines += [line for line in render_readiness(report["readiness"]).splitlines() if not line.startswith("role: ")]
+        lines += render_daemon_status(report["daemon"])
+    return lines
+
+
+@main.command("status")
+@device_option
+@long_option
+@json_option
+@click.pass_obj
+def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool) -> None:
+    """Show the Astribanks on this host as the original twinstar did (with -v: the node too).
+
+    Columns: DEVICE (usb:BBB/DDD), PORT (active port), WATCHDOG (on/off),
+    POWER0 and POWER1 (yes when that port has power from a live host). With
+    -v/--long: a LABEL column and a NOTE for each unit, readiness against
+    xpp_order, this node's role and last transition, and the daemon.
+    """
+    from twinstar.usb.units import status_notes
+
     config = usb_config(obj)
-    report: dict[str, Any] = _usb_section(config)
-    if config is not None:
+    report: dict[str, Any] = _usb_section(config, devices)
+    if config is not None and (long or as_json):
         from twinstar.astribank.report import readiness_report
         from twinstar.daemon.status import daemon_status
 
@@ -108,17 +143,12 @@ def status_command(obj: Obj, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(_json_safe(report), sort_keys=True, default=str))
     else:
-        click.echo(render_status(report["units"]) if report["units"] else f"USB: {report['error']}")
+        click.echo("\n".join(_render_long(report) if long else _render_short(report)))
+        if not long:  # what -v shows in the table: why a unit has no line, or why there is none
+            notes = status_notes(report["units"]) + ([report["error"]] if "error" in report else [])
+            for note in notes:
+                click.echo(f"twinstar: {note}", err=True)
         for u in unreadable:
             click.echo(f"twinstar: error: {u['error']}", err=True)
-        if config is not None:
-            from twinstar.astribank.report import render_readiness
-            from twinstar.daemon.status import render_daemon_status
-
-            click.echo("")
-            click.echo("\n".join(_render_node(report["node"])))
-            readiness = render_readiness(report["readiness"]).splitlines()
-            click.echo("\n".join(line for line in readiness if not line.startswith("role: ")))
-            click.echo("\n".join(render_daemon_status(report["daemon"])))
     if unreadable:
         raise SystemExit(int(ExitStatus.FAILED))

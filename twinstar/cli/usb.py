@@ -1,9 +1,11 @@
 """Hardware commands: ``status``, ``ports``, ``jump``, ``enable-wd``, ``disable-wd``, and ``sim``.
 
 Each works on every unit this host sees, or on the units named with
-``--device`` (``usb:BBB/DDD`` or a label). A failing unit does not stop the
-others; every unit's result is printed (failures on stderr) and the exit status
-is 1 if any failed, 3 if any was refused by a safety guard, 0 otherwise.
+``--device`` (``usb:BBB/DDD`` or a label), and needs no configuration file
+(without one: real USB, defaults). A failing unit does not stop the others;
+every unit's result is printed (failures on stderr) and the exit status is 1
+if any failed, 3 if any was refused by a safety guard, 0 otherwise. ``--json``
+prints one object instead: ``{"command", "exit_status", "units": [...]}``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from twinstar.cli.app import Obj, main
+from twinstar.cli.app import Obj, SuggestingGroup, main
 from twinstar.config import Config
 from twinstar.errors import ExitStatus, TwinstarError
 
@@ -24,14 +26,18 @@ if TYPE_CHECKING:
 
 
 def usb_config(obj: Obj) -> Config | None:
-    """The configuration, or None (defaults) when only $TWINSTAR_USB_SIMULATOR is set up.
+    """The configuration, or None (defaults: real USB, or $TWINSTAR_USB_SIMULATOR) without one.
 
-    A missing configuration file is tolerated only when the environment
-    selects the simulator; otherwise the usual configuration error stands.
+    The hardware commands need no configuration, as the original ``twinstar``
+    needed none: a missing file at the default place means defaults. A file
+    that exists must be valid, and one named by ``--config`` or
+    ``$TWINSTAR_CONFIG`` must exist (a configuration error, exit 2).
     """
+    from twinstar import settings
     from twinstar.usb.transport import SIMULATOR_ENV
 
-    if os.environ.get(SIMULATOR_ENV) and not os.path.exists(obj.config_path):
+    default = obj.config_path == os.path.abspath(settings.CONFIG_PATH)
+    if (default or os.environ.get(SIMULATOR_ENV)) and not os.path.lexists(obj.config_path):
         return None
     return obj.config
 
@@ -50,19 +56,29 @@ class UnitsFailed(TwinstarError):
         self.exit_status = exit_status
 
 
-def _report(command: str, outcomes: Sequence[UnitOutcome]) -> None:
-    """Print each unit's outcome and raise the aggregate status if it is not success."""
+def _report(command: str, outcomes: Sequence[UnitOutcome], *, as_json: bool = False, bare: bool = False) -> None:
+    """Print each unit's outcome and raise the aggregate status if it is not success.
+
+    ``bare``: a done unit's line is its message alone (the original's output of
+    ``ports``), and a skipped unit's note goes to stderr.
+    """
     from twinstar.usb.transport import NO_UNIT
     from twinstar.usb.units import UnitResult, overall_status
 
+    status = overall_status(outcomes)
+    if as_json:
+        units = [{**o.to_json(), **_extra(command, o)} for o in outcomes]
+        click.echo(json.dumps({"command": command, "exit_status": int(status), "units": units}, sort_keys=True))
+        if status != ExitStatus.OK:
+            raise SystemExit(int(status))
+        return
     for o in outcomes:
         if o.result is UnitResult.DONE:
-            click.echo(f"{o.unit}: {o.message}")
+            click.echo(o.message if bare else f"{o.unit}: {o.message}")
         elif o.result is UnitResult.SKIPPED:
-            click.echo(f"{o.unit}: skipped: {o.message}")
+            click.echo(f"{o.unit}: skipped: {o.message}", err=bare)
         else:
             click.echo(f"twinstar: error: {o.message}", err=True)
-    status = overall_status(outcomes)
     if status == ExitStatus.OK:
         return
     bad = [o for o in outcomes if o.result in (UnitResult.FAILED, UnitResult.REFUSED)]
@@ -70,6 +86,15 @@ def _report(command: str, outcomes: Sequence[UnitOutcome]) -> None:
         raise UnitsFailed(NO_UNIT, ExitStatus.FAILED)
     what = "refused" if status == ExitStatus.REFUSED else "failed"
     raise UnitsFailed(f"{command} {what} on {len(bad)} of {len(outcomes)} units", status)
+
+
+def _extra(command: str, o: UnitOutcome) -> dict[str, Any]:
+    """What ``--json`` adds to a unit's outcome: the port ``ports`` read."""
+    from twinstar.usb.units import UnitResult
+
+    if command != "ports":
+        return {}
+    return {"port": int(o.message) if o.result is UnitResult.DONE else None}
 
 
 device_option = click.option(
@@ -80,24 +105,32 @@ device_option = click.option(
     metavar="D",
     help="A unit as usb:BBB/DDD or its label; repeatable. Default: every unit on this host.",
 )
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each unit's result.")
+long_option = click.option(
+    "--long", "-v", "long", is_flag=True, help="Name each unit (usb:BBB/DDD and label) and say why one is left out."
+)
 
 
 @main.command("ports")
 @device_option
+@long_option
+@json_option
 @click.pass_obj
-def ports_command(obj: Obj, devices: tuple[str, ...]) -> None:
-    """Print the active port of each unit, one per line."""
+def ports_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool) -> None:
+    """Print the active port of each unit, one per line (with -v: usb:BBB/DDD (label): PORT)."""
     from twinstar.usb.units import read_port, run_each
 
     hw = _hardware(obj)
     units = hw.units(devices)
-    _report("ports", run_each(hw, units, read_port, explicit=bool(devices)))
+    outcomes = run_each(hw, units, read_port, explicit=bool(devices))
+    _report("ports", outcomes, as_json=as_json, bare=not long)
 
 
 @main.command("jump")
 @device_option
+@json_option
 @click.pass_obj
-def jump_command(obj: Obj, devices: tuple[str, ...]) -> None:
+def jump_command(obj: Obj, devices: tuple[str, ...], as_json: bool) -> None:
     """Switch units to their other port; refused when that port has no power."""
     from twinstar.usb.units import DEFAULT_LEAVE_TIMEOUT, jump, run_each
 
@@ -106,37 +139,40 @@ def jump_command(obj: Obj, devices: tuple[str, ...]) -> None:
     leave_timeout = config.switchover.leave_timeout if config is not None else DEFAULT_LEAVE_TIMEOUT
     units = hw.units(devices)
     action, after = jump(hw, leave_timeout=leave_timeout)
-    _report("jump", run_each(hw, units, action, explicit=bool(devices), after=after))
+    _report("jump", run_each(hw, units, action, explicit=bool(devices), after=after), as_json=as_json)
 
 
-def _watchdog(obj: Obj, devices: tuple[str, ...], on: bool) -> None:
+def _watchdog(obj: Obj, devices: tuple[str, ...], on: bool, as_json: bool) -> None:
     from twinstar.usb.units import run_each, set_watchdog
 
     hw = _hardware(obj)
     units = hw.units(devices)
-    _report("enable-wd" if on else "disable-wd", run_each(hw, units, set_watchdog(on), explicit=bool(devices)))
+    command = "enable-wd" if on else "disable-wd"
+    _report(command, run_each(hw, units, set_watchdog(on), explicit=bool(devices)), as_json=as_json)
 
 
 @main.command("enable-wd")
 @device_option
+@json_option
 @click.pass_obj
-def enable_wd_command(obj: Obj, devices: tuple[str, ...]) -> None:
+def enable_wd_command(obj: Obj, devices: tuple[str, ...], as_json: bool) -> None:
     """Turn the TwinStar watchdog on."""
-    _watchdog(obj, devices, True)
+    _watchdog(obj, devices, True, as_json)
 
 
 @main.command("disable-wd")
 @device_option
+@json_option
 @click.pass_obj
-def disable_wd_command(obj: Obj, devices: tuple[str, ...]) -> None:
+def disable_wd_command(obj: Obj, devices: tuple[str, ...], as_json: bool) -> None:
     """Turn the TwinStar watchdog off."""
-    _watchdog(obj, devices, False)
+    _watchdog(obj, devices, False, as_json)
 
 
 # --- the simulated Astribank -----------------------------------------------------------------
 
 
-@main.group("sim")
+@main.group("sim", cls=SuggestingGroup)
 def sim_group() -> None:
     """Manage a simulated Astribank state file (no configuration needed)."""
 

@@ -20,6 +20,7 @@ from twinstar.config.model import (
     UsbConfig,
 )
 from twinstar.schema import DAY, MIN_INTERVAL, Range, check_number, numbers
+from twinstar.steps.asterisk_spec import AsteriskSpec
 from twinstar.steps.command_spec import CommandSpec
 from twinstar.steps.dahdi_spec import DahdiSpec
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
@@ -37,6 +38,7 @@ __all__ = [
     "DAY",
     "MIN_INTERVAL",
     "NUMBERS",
+    "AsteriskSpec",
     "AstribanksConfig",
     "CommandSpec",
     "Config",

@@ -17,6 +17,7 @@ from twinstar.schema import (
     Kind,
     Range,
     argv,
+    argvs,
     choice,
     custom,
     flag,
@@ -110,6 +111,9 @@ class Config:
     usb: UsbConfig = field(default_factory=UsbConfig, metadata=section(UsbConfig, doc="simulated units instead of USB"))
     programs: tuple[tuple[str, str], ...] = field(default=(), metadata=custom(Kind.PROGRAMS, doc="absolute paths of programs, where they are not on the fixed PATH"))
     takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True, doc="the takeover's steps, in order; a release runs them in reverse"))
+    #: Commands run after a takeover that brought a step up (off its critical path, journaled).
+    on_ready: tuple[tuple[str, ...], ...] = field(default=(), metadata=argvs(doc="commands run after a takeover that brought a step up, off its critical path"))
+    on_ready_timeout: float = field(default=30.0, metadata=seconds(Range(0.1, 3600), doc="seconds each on_ready command may run"))
     daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig, doc="settings of twinstar daemon"))
     switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig, doc="settings of twinstar switchover"))
 

@@ -53,11 +53,9 @@ class Reader:
 
     def unknown(self, node: Node, key: str, name: str, known: Sequence[str], message: str, listing: str) -> ConfigError:
         """``name`` is none of ``known``: the closest one as the hint, else ``listing``: all of them."""
-        import difflib  # only for the message
+        from twinstar.suggest import hint
 
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"{listing}: " + ", ".join(known)
-        return self.fail(node, key, message, hint)
+        return self.fail(node, key, message, hint(name, known, listing))
 
     def note(self, problem: ConfigError) -> None:
         self.problems.append(problem)
@@ -154,6 +152,8 @@ class Reader:
             return self.enum(node, key, rule.choices)
         if rule.kind is Kind.ARGV:
             return self.argv(node, key)
+        if rule.kind is Kind.ARGVS:
+            return self.argvs(node, key)
         if rule.kind is Kind.PATH:
             value = self.abspath(node, key)
         elif rule.kind is Kind.TEXT:
@@ -227,6 +227,11 @@ class Reader:
         if "/" in items[0] and not os.path.isabs(items[0]):
             raise self.fail(node, f"{key}[0]", f"must be an absolute path or a program name, found {items[0]!r}")
         return tuple(items)
+
+    def argvs(self, node: Node, key: str) -> tuple[tuple[str, ...], ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, key, "expected a list of commands, e.g. [[/usr/bin/foo, --bar]]")
+        return tuple(self.argv(item, f"{key}[{i}]") for i, item in enumerate(node.value))
 
 
 def subkey(key: str, name: str) -> str:

@@ -16,7 +16,9 @@ One process plays, every few milliseconds:
   connector, transport and READY after ``init_delay``, the time the driver
   takes to initialise the unit; then online). Every event runs *that*
   server's real ``atribank_hook`` inside its network namespace, with the
-  environment udev gives it. A server without power gets no events.
+  environment udev gives it. A server without power gets no events;
+* the DAHDI driver of each server: registrations and span assignments its
+  takeover writes are acted on (:meth:`FakeSysfs.drive`).
 
 Everything it does goes to the demo's event log.
 """
@@ -124,6 +126,9 @@ class Hardware:
         if self.watchdog(state):
             state = sim.load(self.sim_path)
         self.driver(state)
+        for server in self.servers.values():
+            for done in server.sysfs.drive():  # DAHDI's side of each registration and span assignment
+                events.emit(self.events, f"dahdi: {done}", server.name)
         self.reap()
 
     # -- power ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Logging to stderr and to syslog (identifier ``twinstar``).
+"""Logging to stderr and to syslog (identifier ``twinstar``), or to the journal once.
 
 Syslog goes through :mod:`twinstar.fastpath.syslogsend`, which never blocks on a
-stalled system logger. Step events are logged one line each by
-:func:`step_event`.
+stalled system logger. Under systemd, when stderr is the service's journal
+stream (``$JOURNAL_STREAM``), every line goes there only, led by its syslog
+priority (``<3>``): through syslog as well, journald would store it twice.
+Step events are logged one line each by :func:`step_event`.
 """
 
 from __future__ import annotations
@@ -48,13 +50,30 @@ class _StderrFormatter(logging.Formatter):
         return f"twinstar: {text}"
 
 
+class _JournalFormatter(logging.Formatter):
+    """Each line led by its syslog priority, which journald reads from a stream (sd-daemon(3))."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return syslogsend.journal_line(_PRIORITY.get(record.levelno, syslogsend.LOG_INFO), text).rstrip("\n")
+
+
 def setup(*, verbose: bool = False, use_syslog: bool = True, stderr: bool = True) -> None:
-    """Configure the ``twinstar`` logger once per process."""
+    """Configure the ``twinstar`` logger once per process.
+
+    When stderr is the journal, it is the one channel (whatever ``use_syslog``
+    says: the journal is the system log there).
+    """
     root = logging.getLogger("twinstar")
     for old in list(root.handlers):
         root.removeHandler(old)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+    if (stderr or use_syslog) and syslogsend.journal_stream():
+        journal = logging.StreamHandler(sys.stderr)
+        journal.setFormatter(_JournalFormatter("%(message)s"))
+        root.addHandler(journal)
+        return
     if stderr:
         h: logging.Handler = logging.StreamHandler(sys.stderr)
         h.setFormatter(_StderrFormatter("%(message)s"))

@@ -79,4 +79,16 @@ class StepDownLine(TypedDict):
     error: NotRequired[str]
 
 
-JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | StepDownLine
+class ReadyLine(TypedDict):
+    """One ``on_ready`` command after takeover ``run``: ``result`` is ``started``, then ``ok``, ``failed`` or ``timeout``."""
+
+    ts: float
+    run: str
+    event: Literal["ready"]
+    argv: list[str]
+    result: str
+    duration_ms: NotRequired[float]
+    error: NotRequired[str]
+
+
+JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | StepDownLine | ReadyLine

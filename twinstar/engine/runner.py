@@ -18,6 +18,7 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 
 from twinstar.config import Config
 from twinstar.engine import log as tlog
+from twinstar.engine import ready
 from twinstar.engine.lock import FileLock
 from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.report import Action, Report, StepOutcome, StepResult
@@ -112,6 +113,9 @@ class Engine:
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     log: logging.Logger = field(default_factory=lambda: logger)
+    #: Called with a successful takeover's report and run id once the lock is released (:mod:`twinstar.engine.ready`).
+    on_ready: Callable[[Report, str], object] | None = None
+    _last_run: str = field(default="", init=False, repr=False)
 
     # -- public --------------------------------------------------------------------------
 
@@ -150,7 +154,10 @@ class Engine:
         if dry_run:
             return self._dry_run(Action.TAKEOVER)
         with self._locked():
-            return self._takeover()
+            report = self._takeover()
+        if report.ok and self.on_ready is not None:
+            self.on_ready(report, self._last_run)
+        return report
 
     def release(self, *, dry_run: bool = False) -> Report:
         self.preflight()
@@ -197,6 +204,7 @@ class Engine:
         recovered by the next one from the real state.
         """
         run = _Run(new_run_id(), action, self.clock(), self.monotonic())
+        self._last_run = run.id
         try:
             run.recovered = self._recover(action)
             # The journal first: a journal that cannot be written stops the run before state.json says "starting"/"stopping".
@@ -428,4 +436,7 @@ def engine_for(config: Config, *, runner: ProgramRunner | None = None) -> Engine
     """The engine with real steps, runner and state store for ``config``."""
     runner = runner or ProgramRunner(programs=config.program_map)
     ctx = StepContext(config=config, runner=runner)
-    return Engine(config=config, steps=build_steps(config, ctx), store=StateStore(config.state_dir), runner=runner)
+    return Engine(
+        config=config, steps=build_steps(config, ctx), store=StateStore(config.state_dir), runner=runner,
+        on_ready=ready.after_takeover(config),
+    )

@@ -18,6 +18,10 @@ import time
 
 from twinstar import settings
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 LOG_DAEMON = 3 << 3
 LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 2, 3, 4, 6, 7
 DEV_LOG = "/dev/log"
@@ -72,13 +76,47 @@ class SyslogSender:
             self._sock = None
 
 
+def journal_stream(fd: int = 2, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``fd`` is the journal stream systemd connected (``$JOURNAL_STREAM`` names its device and inode).
+
+    systemd sets ``JOURNAL_STREAM=DEVICE:INODE`` for a service whose stdout or
+    stderr goes to the journal (systemd.exec(5)); comparing it with the file
+    descriptor tells that stream from one the caller redirected since, or
+    from an inherited variable.
+    """
+    device, _, inode = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return st.st_dev == int(device) and st.st_ino == int(inode)
+
+
+def journal_line(priority: int, message: str) -> str:
+    """``message`` for a journal stream: each line led by its syslog priority (``<3>``, sd-daemon(3))."""
+    return "".join(f"<{priority}>{line}\n" for line in message.splitlines() or [""])
+
+
 _line_sender: SyslogSender | None = None
 
 
 def log_line(line: str, *, error: bool = False) -> None:
-    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module."""
+    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module.
+
+    When stderr is the journal (a systemd service), the line goes there only,
+    with its priority: through syslog as well it would be in the journal twice.
+    """
     global _line_sender
     line = line.replace("\x00", "\\x00")
+    if journal_stream():  # under systemd: stderr is the journal already, with the priority, once
+        try:
+            sys.stderr.write(journal_line(LOG_ERR if error else LOG_INFO, line))
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        return
     if _line_sender is None:
         _line_sender = SyslogSender(settings.SYSLOG_IDENT)
     _line_sender.send(LOG_ERR if error else LOG_INFO, line)

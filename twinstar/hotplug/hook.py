@@ -139,6 +139,8 @@ def evaluate(
     else:
         decision = decide(readiness, role=None)
     evaluation = Evaluation(event, trigger, readiness, decision)
+    if readiness.all_ready:
+        _end_boot_wait(evaluation)
     if decision.action != NOTHING:
         # Decide again under the hand-off lock, with fresh readiness and state.
         latest: list[Readiness] = []
@@ -157,6 +159,17 @@ def evaluate(
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
         _rearm(settings, evaluation, event, mode, env)
     return evaluation
+
+
+def _end_boot_wait(evaluation: Evaluation) -> None:
+    """Every listed unit is READY: remove dahdi-tools' astribank_is_starting semaphore (:mod:`~twinstar.astribank.startsem`)."""
+    from twinstar.astribank import startsem
+
+    try:
+        if startsem.remove():
+            evaluation.notes.append("removed the astribank_is_starting semaphore: the boot need not wait for it")
+    except OSError as exc:
+        evaluation.notes.append(f"cannot remove the astribank_is_starting semaphore: {exc}")
 
 
 def _rearm(settings: HookSettings, evaluation: Evaluation, event: Event, mode: str, env: Mapping[str, str]) -> None:

@@ -19,6 +19,7 @@ from twinstar.fastpath import safefile
 # Re-exported: the command line imports the findings type from here.
 from twinstar.ops.findings import Finding as Finding
 from twinstar.ops.findings import Level as Level
+from twinstar.ops.systemdcheck import check_systemd
 from twinstar.steps.base import StepContext
 from twinstar.steps.registry import build_steps
 
@@ -26,7 +27,7 @@ Check = Callable[[Config], Iterable[Finding]]
 
 
 def check_programs(config: Config) -> Iterable[Finding]:
-    """Every program the steps and the drain check need exists, and only root (or we) can replace it."""
+    """Every program the steps, the drain check and ``on_ready`` need exists, and only root (or we) can replace it."""
     runner = ProgramRunner(programs=config.program_map)
     steps = build_steps(config, StepContext(config=config, runner=runner))
     needs: dict[str, str] = {}  # program -> the first thing that needs it
@@ -35,6 +36,8 @@ def check_programs(config: Config) -> Iterable[Finding]:
             needs.setdefault(name, f"step {step.name}")
     if config.switchover.drain_check:
         needs.setdefault(config.switchover.drain_check[0], "switchover.drain_check")
+    for i, argv in enumerate(config.on_ready):
+        needs.setdefault(argv[0], f"on_ready[{i}]")
     for name, needed_by in needs.items():
         try:
             path = runner.resolve(name)
@@ -105,7 +108,7 @@ def check_xpp_order(config: Config) -> Iterable[Finding]:
 
 
 def check_installation(config: Config) -> Iterable[Finding]:
-    """The udev rule, hooks, program link and systemd units that make install laid out."""
+    """The udev rule, hooks, program link and systemd units that make install laid out; one hook acting."""
     from importlib import metadata
 
     from twinstar.ops import installcheck
@@ -114,10 +117,12 @@ def check_installation(config: Config) -> Iterable[Finding]:
         version: str | None = metadata.version("twinstar")
     except metadata.PackageNotFoundError:
         version = None
-    yield from installcheck.check_installed(installcheck.find_manifest(), version=version)
+    manifest = installcheck.find_manifest()
+    yield from installcheck.check_installed(manifest, version=version)
+    yield from installcheck.check_hooks(manifest)
 
 
-CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation]
+CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation, check_systemd]
 
 
 def run_checks(config: Config, checks: Iterable[Check] = CHECKS) -> list[Finding]:

@@ -7,22 +7,27 @@ Layout (``PREFIX=/usr/local`` by default)::
     LIBDIR   = PREFIX/lib/twinstar      a virtual environment with twinstar and its
                                         dependencies, and hooks/ (atribank_hook, twinstar_hook)
     SBINDIR  = PREFIX/sbin              twinstar -> LIBDIR/bin/twinstar
-    /etc/udev/rules.d/60-twinstar.rules RUN points at LIBDIR/hooks/atribank_hook
+    /etc/udev/rules.d/xpp_twinstar.rules RUN points at LIBDIR/hooks/atribank_hook
     /etc/systemd/system/twinstar*.service  ExecStart points at SBINDIR/twinstar
     /etc/twinstar/twinstar.yaml         the example, only when none exists (0600)
+    /etc/dahdi/init.conf                XPP_HOTPLUG_DAHDI=no appended when dahdi-tools'
+                                        astribank_hook would act too (:mod:`twinstar.ops.dahdihook`)
 
 The Debian package stages the same files (no environment, no manifest: dpkg
 keeps the record) at Debian's paths, :data:`PACKAGE_LAYOUT`, below its build
 directory: ``python3 -m twinstar.ops.installation package --destdir DIR``.
 
 Every file and every directory the installation created is recorded, with
-its SHA-256, in ``LIBDIR/install-manifest.json``; uninstall removes exactly
-those (a configuration file changed since is kept), and ``twinstar check``
-compares the installation with it (:mod:`twinstar.ops.installcheck`).
+its SHA-256, in ``LIBDIR/install-manifest.json``, and so is the init.conf it
+edited; uninstall removes exactly those and takes the edit out again (a
+configuration file changed since is kept), and ``twinstar check`` compares
+the installation with it (:mod:`twinstar.ops.installcheck`). Files an earlier
+installation recorded that this one no longer installs (a renamed rule) are
+removed when they are unchanged.
 With ``DESTDIR`` everything goes below it and the paths inside the files are
 the final ones. Only the standard library is used (and twinstar's
-``fastpath.atomic``, which uses nothing else): this runs before the virtual
-environment exists.
+``fastpath.atomic`` and ``ops.dahdihook``, which use nothing else): this runs
+before the virtual environment exists.
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.fastpath.atomic import replace_file, write_json
+from twinstar.ops import dahdihook
 
 MANIFEST = "install-manifest.json"
 
@@ -107,13 +114,20 @@ class Manifest:
     layout: dict[str, str]
     files: dict[str, dict[str, str]] = field(default_factory=dict)  # final path -> {kind, sha256}
     dirs: list[str] = field(default_factory=list)  # directories created, parents first
+    edits: list[str] = field(default_factory=list)  # init.conf files that got dahdihook.BLOCK
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": 1, "version": self.version, "layout": self.layout, "files": self.files, "dirs": self.dirs}
+        return {
+            "format": 1, "version": self.version, "layout": self.layout, "files": self.files, "dirs": self.dirs,
+            "edits": self.edits,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
-        return cls(version=str(data.get("version", "")), layout=dict(data.get("layout", {})), files=dict(data.get("files", {})), dirs=list(data.get("dirs", [])))
+        return cls(
+            version=str(data.get("version", "")), layout=dict(data.get("layout", {})), files=dict(data.get("files", {})),
+            dirs=list(data.get("dirs", [])), edits=list(data.get("edits", [])),
+        )
 
 
 def sha256(path: str) -> str:
@@ -194,15 +208,19 @@ class Installer:
             # DESTDIR is the staging root, not part of the installation: created, never recorded.
             os.makedirs(lay.destdir, 0o755)
             self.say(f"created DESTDIR {lay.destdir}")
+        old = Manifest(version="", layout={})
         if os.path.lexists(lay.staged(lay.manifest_path)):
             # Re-installing over an earlier installation: keep its record of what it created.
             with open(lay.staged(lay.manifest_path)) as f:
                 old = Manifest.from_json(json.load(f))
             self.manifest.dirs = old.dirs
             self.manifest.files = {p: e for p, e in old.files.items() if e.get("kind") == KIND_CONFIG}
+            self.manifest.edits = old.edits
         self.install_venv()
         self.install_program()
         self.install_files()
+        self.remove_stale(old)
+        self.turn_off_original_hook()
         self.record_venv()
         self.write_manifest()
         return self.manifest
@@ -213,6 +231,43 @@ class Installer:
         self.install_templates("udev", ".rules", self.layout.udevrulesdir, KIND_UDEV)
         self.install_templates("systemd", ".service", self.layout.unitdir, KIND_UNIT)
         self.install_config()
+
+    def remove_stale(self, old: Manifest) -> None:
+        """Remove what an earlier installation laid out and this one does not (a renamed rule), if unchanged."""
+        for final, entry in sorted(old.files.items()):
+            if entry.get("kind") not in (KIND_UDEV, KIND_UNIT, KIND_HOOK) or final in self.manifest.files:
+                continue
+            staged = self.layout.staged(final)
+            if not os.path.lexists(staged):
+                continue
+            if sha256(staged) != entry.get("sha256"):
+                self.say(f"kept {staged}: installed by an earlier version but changed since; remove it yourself")
+                continue
+            os.unlink(staged)
+            self.say(f"removed {staged}: installed by an earlier version, no longer part of twinstar")
+
+    def turn_off_original_hook(self) -> None:
+        """Make twinstar's the one hook that acts: turn dahdi-tools' astribank_hook off where it would act too."""
+        lay = self.layout
+        conf = dahdihook.init_conf(lay.sysconfdir)
+        hooks = dahdihook.assess(dahdihook.rules_dirs(lay.udevrulesdir), conf, lay.staged)
+        if not hooks.original_acts:
+            if hooks.original_rules:
+                self.say(f"{hooks.original_state()}: left as it is")
+            return
+        if not stat.S_ISREG(os.lstat(lay.staged(conf)).st_mode):
+            self.say(
+                f"{hooks.original_state()}, as twinstar's atribank_hook would; {lay.staged(conf)} is not a regular "
+                f"file: left as it is; set {dahdihook.SETTING}=no in it yourself (twinstar check reports it)"
+            )
+            return
+        dahdihook.turn_off(lay.staged(conf))
+        if conf not in self.manifest.edits:
+            self.manifest.edits.append(conf)
+        self.say(
+            f"{hooks.original_state()}, as twinstar's atribank_hook would: appended {dahdihook.SETTING}=no "
+            f"to {lay.staged(conf)} (make uninstall takes it out again)"
+        )
 
     def install_venv(self) -> None:
         lay = self.layout
@@ -353,6 +408,9 @@ def uninstall(destdir: str, libdir: str, *, out: Any = None) -> list[str]:
     except FileNotFoundError:
         raise InstallError(f"{manifest_path} not found: nothing installed there (check PREFIX and DESTDIR)") from None
     kept: list[str] = []
+    for final in manifest.edits:
+        if dahdihook.restore(lay.staged(final)):
+            print(f"uninstall: took {dahdihook.SETTING}=no out of {lay.staged(final)} again", file=out)
     for final, entry in sorted(manifest.files.items(), reverse=True):
         staged = lay.staged(final)
         if not os.path.lexists(staged):

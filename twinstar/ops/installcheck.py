@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 
 from twinstar import settings as tsettings
+from twinstar.ops import dahdihook
 from twinstar.ops.findings import Finding, Level
 from twinstar.ops.installation import (
     KIND_HOOK,
@@ -35,7 +36,7 @@ DEFAULT_LIBDIRS = ("/usr/local/lib/twinstar", "/usr/lib/twinstar")
 
 #: Installed files this twinstar runs or hands off to, by kind, layout directory and name.
 EXPECTED = (
-    (KIND_UDEV, "udevrulesdir", "60-twinstar.rules"),
+    (KIND_UDEV, "udevrulesdir", "xpp_twinstar.rules"),
     (KIND_HOOK, "hookdir", "atribank_hook"),
     (KIND_HOOK, "hookdir", "twinstar_hook"),
     (KIND_UNIT, "unitdir", "twinstar.service"),
@@ -151,6 +152,47 @@ def check_installed(manifest_path: str | None, *, version: str | None, source: s
         if not any(e.get("kind") == kind for e in manifest.files.values()):
             findings.append(Finding(Level.ERROR, "installation", f"no {kind} was installed: run make install from a complete source tree"))
     return findings
+
+
+def check_hooks(manifest_path: str | None) -> list[Finding]:
+    """Exactly one hook acts on xbus events: twinstar's, not dahdi-tools' astribank_hook too (nor ours twice).
+
+    The rules directories and init.conf are those of the installation the
+    manifest records (the system's without one).
+    """
+    layout: dict[str, str] = {}
+    if manifest_path is not None:
+        try:
+            with open(manifest_path) as f:
+                layout = Manifest.from_json(json.load(f)).layout
+        except (OSError, ValueError):
+            layout = {}  # check_installed reports the unreadable manifest
+    lay = _recorded_layout(layout)
+    hooks = dahdihook.assess(
+        dahdihook.rules_dirs(lay.udevrulesdir or dahdihook.RULES_DIRS[0]), dahdihook.init_conf(lay.sysconfdir or "/etc")
+    )
+    subject = "xbus hooks"
+    ours = ", ".join(hooks.twinstar_rules)
+    if hooks.original_acts and hooks.twinstar_rules:
+        return [Finding(
+            Level.ERROR, subject,
+            f"two hooks act on every xbus event: {hooks.original_state()}, and twinstar's atribank_hook ({ours}): "
+            f"run make install, or set {dahdihook.SETTING}=no in {hooks.init_conf}",
+        )]
+    if len(hooks.twinstar_rules) > 1:
+        return [Finding(Level.ERROR, subject, f"twinstar's atribank_hook runs {len(hooks.twinstar_rules)} times per xbus event ({ours}): remove all but one rule")]
+    if hooks.original_acts:
+        return [Finding(
+            Level.ERROR, subject,
+            f"{hooks.original_state()}, beside twinstar (its daemon acts on the same events): "
+            f"set {dahdihook.SETTING}=no in {hooks.init_conf}, or run make install",
+        )]
+    if not hooks.twinstar_rules:
+        return [Finding(
+            Level.WARNING, subject,
+            f"no udev rule runs twinstar's atribank_hook (run make install, or run the daemon); {hooks.original_state()}",
+        )]
+    return [Finding(Level.OK, subject, f"only twinstar's atribank_hook acts ({ours}); {hooks.original_state()}")]
 
 
 def _differs(path: str, expected: bytes | None) -> bool:

@@ -9,6 +9,7 @@ the configuration does not import what the steps run.
 
 from __future__ import annotations
 
+from twinstar.steps.asterisk_spec import AsteriskSpec
 from twinstar.steps.command_spec import CommandSpec
 from twinstar.steps.dahdi_spec import DahdiSpec
 from twinstar.steps.drbd_spec import DrbdSpec
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     #: A step class: built from its spec and the context.
     StepClass = Callable[[Any, StepContext], Step]
 
-StepSpec = DahdiSpec | DrbdSpec | IpSpec | ServiceSpec | CommandSpec
+StepSpec = DahdiSpec | DrbdSpec | IpSpec | ServiceSpec | CommandSpec | AsteriskSpec
 
 
 def _dahdi() -> StepClass:
@@ -59,6 +60,12 @@ def _command() -> StepClass:
     return CommandStep
 
 
+def _asterisk() -> StepClass:
+    from twinstar.steps.asterisk import AsteriskStep
+
+    return AsteriskStep
+
+
 class StepType:
     """One step type of the configuration (slotted, not a dataclass: see :class:`twinstar.schema.Rule`)."""
 
@@ -84,6 +91,7 @@ STEP_TYPES: dict[str, StepType] = {
         StepType("ip", IpSpec, _ip),
         StepType("service", ServiceSpec, _service, shorthand="service"),
         StepType("command", CommandSpec, _command),
+        StepType("asterisk", AsteriskSpec, _asterisk),
     )
 }
 

@@ -302,7 +302,9 @@ def apply_setting(state: dict[str, Any], unit: dict[str, Any], key: str, value: 
         faults = [f for f in unit["faults"] if f != key]
         unit["faults"] = faults + [key] if on else faults
     else:
-        raise BadInputError(f"unknown setting {key!r}", hint="settings: " + ", ".join(SETTINGS))
+        from twinstar.suggest import hint
+
+        raise BadInputError(f"unknown setting {key!r}", hint=hint(key, SETTINGS, "settings"))
 
 
 SETTINGS = ("port", "watchdog", "power0", "power1", "twinstar", "eeprom", "product", "serial", "bus", "trace", *FAULTS)

@@ -122,9 +122,9 @@ def query(hw: Astribanks, unit: UsbUnit) -> UnitStatusRow:
         return replace(base, error=str(exc))
 
 
-def status_rows(hw: Astribanks) -> list[UnitStatusRow]:
-    units = hw.units()
-    return [query(hw, u) for u in units]
+def status_rows(hw: Astribanks, devices: Sequence[str] = ()) -> list[UnitStatusRow]:
+    """Every unit (or those named by ``devices``) with its TwinStar state."""
+    return [query(hw, u) for u in hw.units(devices)]
 
 
 def usb_status(config: Config | None, *, environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
@@ -139,11 +139,46 @@ def _yes(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     return "-" if value is None else (yes if value else no)
 
 
+def _as_json(row: UnitStatusRow | Mapping[str, Any]) -> dict[str, Any]:
+    return row.to_json() if isinstance(row, UnitStatusRow) else dict(row)
+
+
+#: The original Perl ``twinstar status`` row: ``printf "%-15s %-10s %-15s %-10s %-10s\n"``.
+VENDOR_COLUMNS = ("DEVICE", "PORT", "WATCHDOG", "POWER0", "POWER1")
+
+
+def _vendor_line(device: str, port: str, watchdog: str, power0: str, power1: str) -> str:
+    return f"{device:<15} {port:<10} {watchdog:<15} {power0:<10} {power1:<10}"
+
+
 def render_status(rows: Sequence[UnitStatusRow] | Sequence[Mapping[str, Any]]) -> str:
-    """The USB table of ``twinstar status`` (columns of the original tool, plus LABEL and NOTE)."""
+    """The vendor's table, byte for byte: header, then one line per unit whose TwinStar state was read.
+
+    Units that are not TwinStar-capable or could not be read have no line (the
+    original wrote a note on stderr for them too: see :func:`status_notes`).
+    """
+    lines = [_vendor_line(*VENDOR_COLUMNS)]
+    for r in map(_as_json, rows):
+        if r["twinstar_capable"] and not r["error"]:
+            lines.append(
+                _vendor_line(r["device"], str(r["port"]), _yes(r["watchdog"], "on", "off"), _yes(r["power0"]), _yes(r["power1"]))
+            )
+    return "\n".join(lines)
+
+
+def status_notes(rows: Sequence[UnitStatusRow] | Sequence[Mapping[str, Any]]) -> list[str]:
+    """Why a unit has no line in the vendor's table (``usb:001/005: not TwinStar-capable: ...``)."""
+    notes = []
+    for r in map(_as_json, rows):
+        if r["twinstar_capable"] is False and not r["error"]:
+            notes.append(f"{r['device']}: not TwinStar-capable: {r['note']}")
+    return notes
+
+
+def render_status_long(rows: Sequence[UnitStatusRow] | Sequence[Mapping[str, Any]]) -> str:
+    """The labelled table of ``twinstar status -v``: the vendor's columns with LABEL, and NOTE."""
     lines = [f"{'DEVICE':<15}{'LABEL':<21}{'PORT':<10}{'WATCHDOG':<15}{'POWER0':<10}{'POWER1':<10}NOTE"]
-    for row in rows:
-        r = row.to_json() if isinstance(row, UnitStatusRow) else dict(row)
+    for r in map(_as_json, rows):
         note = ""
         if r["error"]:
             note = f"error: {r['error']}"
@@ -170,11 +205,17 @@ class UnitResult(StrEnum):
 
 @dataclass(frozen=True)
 class UnitOutcome:
-    """What an operation did on one unit."""
+    """What an operation did on one unit (``unit`` is how messages name it)."""
 
     unit: str
     result: UnitResult
     message: str
+    _: KW_ONLY
+    device: str = ""
+    label: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"device": self.device, "label": self.label, "result": self.result.value, "message": self.message}
 
 
 Action = Callable[[mpp.MppSession, UsbUnit], str]
@@ -196,16 +237,20 @@ def run_each(
             message = on_capable(hw, unit, action)
             if after is not None:
                 message = after(unit, message)
-            outcomes.append(UnitOutcome(unit.title, UnitResult.DONE, message))
+            outcomes.append(_outcome(unit, UnitResult.DONE, message))
         except NotCapableError as exc:
             if explicit:
-                outcomes.append(UnitOutcome(unit.title, UnitResult.FAILED, str(exc)))
+                outcomes.append(_outcome(unit, UnitResult.FAILED, str(exc)))
             else:
-                outcomes.append(UnitOutcome(unit.title, UnitResult.SKIPPED, f"not TwinStar-capable: {exc.note}"))
+                outcomes.append(_outcome(unit, UnitResult.SKIPPED, f"not TwinStar-capable: {exc.note}"))
         except TwinstarError as exc:
             refused = exc.exit_status == ExitStatus.REFUSED
-            outcomes.append(UnitOutcome(unit.title, UnitResult.REFUSED if refused else UnitResult.FAILED, str(exc)))
+            outcomes.append(_outcome(unit, UnitResult.REFUSED if refused else UnitResult.FAILED, str(exc)))
     return outcomes
+
+
+def _outcome(unit: UsbUnit, result: UnitResult, message: str) -> UnitOutcome:
+    return UnitOutcome(unit.title, result, message, device=unit.name, label=unit.label)
 
 
 def on_capable(hw: Astribanks, unit: UsbUnit, action: Action) -> str:

@@ -1,4 +1,11 @@
-"""A call-recording ``systemctl`` stand-in (systemd is not PID 1 here).
+"""A call-recording ``systemctl`` stand-in (systemd is not PID 1 on the test host).
+
+Kept only for tests/steps/test_service.py, for what a real systemd cannot
+show deterministically: the exact calls and the polling back-off, and the
+paths after a successful ``systemctl start`` of a unit that is still
+activating or has already failed (real start jobs wait for the unit, so
+those paths are reached only by races). Everything else runs against a real
+systemd in a container: tests/systemd/.
 
 usage: systemctl.py STATEFILE VERB [--] UNIT
 
