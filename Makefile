@@ -1,7 +1,14 @@
-# twinstar: make install / make uninstall (the development set-up is .ci/setup).
+# twinstar: make deb (Debian and Ubuntu), make install / make uninstall (other
+# distributions). The development set-up is .ci/setup.
 #
+#   make deb [DEBDIR=build/deb]
 #   make install [PREFIX=/usr/local] [DESTDIR=] [SYSTEM_SITE_PACKAGES=no] [PIP_OPTS=]
 #   make uninstall [PREFIX=/usr/local] [DESTDIR=]
+#
+# deb builds the Debian package with dpkg-buildpackage -us -uc -b from a copy
+# of this tree in DEBDIR/src (dpkg-buildpackage writes next to the tree it
+# builds), checks it with lintian, and leaves twinstar_VERSION_all.deb, its
+# .buildinfo and .changes in DEBDIR. .ci/setup installs the build dependencies.
 #
 # Installs twinstar and its Python dependencies into a private virtual
 # environment in $(LIBDIR), the hooks into $(LIBDIR)/hooks, a twinstar link in
@@ -28,10 +35,24 @@ OCFDIR ?= /usr/lib/ocf/resource.d/twinstar
 PYTHON ?= /usr/bin/python3
 SYSTEM_SITE_PACKAGES ?= no
 PIP_OPTS ?=
+DEBDIR ?= build/deb
 
 INSTALLER = cd '$(CURDIR)' && $(PYTHON) -m twinstar.ops.installation
 
-.PHONY: install uninstall
+.PHONY: deb install uninstall
+
+deb:
+	rm -rf '$(DEBDIR)/src'
+	mkdir -p '$(DEBDIR)/src/twinstar'
+	tar -C '$(CURDIR)' --exclude=./.git --exclude=./.venv --exclude=./build --exclude='*.egg-info' \
+		--exclude=__pycache__ --exclude=.pytest_cache --exclude=.ruff_cache --exclude=.mypy_cache \
+		--exclude=.hypothesis --exclude=./bench/raw -cf - . | tar -C '$(DEBDIR)/src/twinstar' -xf -
+	# Debian's own python3 and tools, whatever else is first on PATH (pyenv, a virtual environment).
+	cd '$(DEBDIR)/src/twinstar' && env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
+	cp '$(DEBDIR)'/src/twinstar_*_all.deb '$(DEBDIR)'/src/twinstar_*.buildinfo '$(DEBDIR)'/src/twinstar_*.changes '$(DEBDIR)/'
+	rm -rf '$(DEBDIR)/src'
+	lintian --fail-on error --suppress-tags-from-file /dev/null '$(DEBDIR)'/twinstar_*.changes
+	@echo "deb: built $$(ls '$(DEBDIR)'/twinstar_*_all.deb)"
 
 install:
 	$(INSTALLER) install --source '$(CURDIR)' --destdir '$(DESTDIR)' --libdir '$(LIBDIR)' \

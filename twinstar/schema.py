@@ -94,7 +94,9 @@ class Rule:
     twinstar, and a dataclass costs about half a millisecond to create.
     """
 
-    __slots__ = ("kind", "key", "range", "seconds", "nullable", "convert", "choices", "section", "required", "missing")
+    __slots__ = (
+        "kind", "key", "range", "seconds", "nullable", "convert", "choices", "section", "required", "missing", "doc",
+    )
 
     def __init__(
         self,
@@ -109,6 +111,7 @@ class Rule:
         section: type | None = None,
         required: bool = False,
         missing: Callable[[], Any] | None = None,
+        doc: str = "",
     ) -> None:
         self.kind = kind
         #: The YAML key, when it is not the field's name.
@@ -126,53 +129,55 @@ class Rule:
         self.required = required
         #: The value when the key is absent, computed then (e.g. the host name).
         self.missing = missing
+        #: What the key means, for twinstar.yaml(5) (:mod:`twinstar.manpage`).
+        self.doc = doc
 
 
-def number(rng: Range) -> dict[str, Rule]:
-    return {RULE: Rule(Kind.NUMBER, range=rng)}
+def number(rng: Range, *, doc: str = "") -> dict[str, Rule]:
+    return {RULE: Rule(Kind.NUMBER, range=rng, doc=doc)}
 
 
-def seconds(rng: Range) -> dict[str, Rule]:
-    return {RULE: Rule(Kind.NUMBER, range=rng, seconds=True)}
+def seconds(rng: Range, *, doc: str = "") -> dict[str, Rule]:
+    return {RULE: Rule(Kind.NUMBER, range=rng, seconds=True, doc=doc)}
 
 
 def text(
     *, key: str | None = None, convert: Callable[[str], Any] | None = None, nullable: bool = False,
-    missing: Callable[[], Any] | None = None,
+    missing: Callable[[], Any] | None = None, doc: str = "",
 ) -> dict[str, Rule]:
-    return {RULE: Rule(Kind.TEXT, key=key, convert=convert, nullable=nullable, missing=missing)}
+    return {RULE: Rule(Kind.TEXT, key=key, convert=convert, nullable=nullable, missing=missing, doc=doc)}
 
 
-def path(*, nullable: bool = False, convert: Callable[[str], Any] | None = None) -> dict[str, Rule]:
+def path(*, nullable: bool = False, convert: Callable[[str], Any] | None = None, doc: str = "") -> dict[str, Rule]:
     """An absolute path, normalised."""
-    return {RULE: Rule(Kind.PATH, nullable=nullable, convert=convert)}
+    return {RULE: Rule(Kind.PATH, nullable=nullable, convert=convert, doc=doc)}
 
 
-def flag() -> dict[str, Rule]:
-    return {RULE: Rule(Kind.FLAG)}
+def flag(*, doc: str = "") -> dict[str, Rule]:
+    return {RULE: Rule(Kind.FLAG, doc=doc)}
 
 
-def choice(choices: type[StrEnum]) -> dict[str, Rule]:
-    return {RULE: Rule(Kind.CHOICE, choices=choices)}
+def choice(choices: type[StrEnum], *, doc: str = "") -> dict[str, Rule]:
+    return {RULE: Rule(Kind.CHOICE, choices=choices, doc=doc)}
 
 
-def argv(*, nullable: bool = False) -> dict[str, Rule]:
+def argv(*, nullable: bool = False, doc: str = "") -> dict[str, Rule]:
     """A command as a non-empty list: an absolute path or a program name, then its arguments."""
-    return {RULE: Rule(Kind.ARGV, nullable=nullable)}
+    return {RULE: Rule(Kind.ARGV, nullable=nullable, doc=doc)}
 
 
-def argvs() -> dict[str, Rule]:
+def argvs(*, doc: str = "") -> dict[str, Rule]:
     """A list of commands, each as :func:`argv` reads it (an empty list: none)."""
-    return {RULE: Rule(Kind.ARGVS)}
+    return {RULE: Rule(Kind.ARGVS, doc=doc)}
 
 
-def section(cls: type) -> dict[str, Rule]:
-    return {RULE: Rule(Kind.SECTION, section=cls)}
+def section(cls: type, *, doc: str = "") -> dict[str, Rule]:
+    return {RULE: Rule(Kind.SECTION, section=cls, doc=doc)}
 
 
-def custom(kind: Kind, *, required: bool = False) -> dict[str, Rule]:
+def custom(kind: Kind, *, required: bool = False, doc: str = "") -> dict[str, Rule]:
     """A value with a reader of its own in ``config/`` (programs, the takeover steps)."""
-    return {RULE: Rule(kind, required=required)}
+    return {RULE: Rule(kind, required=required, doc=doc)}
 
 
 class Key:

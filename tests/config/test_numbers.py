@@ -68,9 +68,9 @@ def test_no_interval_is_short_enough_for_a_busy_loop(name: str) -> None:
         assert getattr(off.daemon, name.rpartition(".")[2]) == 0
 
 
-def test_the_readme_states_every_range() -> None:
-    readme = (REPO / "README.md").read_text()
-    table = readme.split("| key | range |\n", 1)[1].split("\n\n", 1)[0]
+def test_the_manual_states_every_range() -> None:
+    manual = (REPO / "docs" / "configuration.md").read_text()
+    table = manual.split("| key | range |\n", 1)[1].split("\n\n", 1)[0]
     rows = table.splitlines()[1:]
     for name, rng in NUMBERS.items():
         section, _, key = name.rpartition(".")

@@ -1,8 +1,8 @@
 """Each key of the configuration is declared once, on its dataclass field.
 
 The loader accepts and requires exactly the keys the spec dataclasses declare
-(:mod:`twinstar.schema`), the steps registry covers every step spec, the README
-lists every key, and the hook's cached settings are copied by one list.
+(:mod:`twinstar.schema`), the steps registry covers every step spec, the manual's
+configuration page lists every key, and the hook's cached settings are copied by one list.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from twinstar.fastpath.hooksettings import FIELDS, HookSettings
 from twinstar.schema import keys
 from twinstar.steps.registry import STEP_TYPES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+MANUAL = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 SECTIONS = {"astribanks": AstribanksConfig, "usb": UsbConfig, "daemon": DaemonConfig, "switchover": SwitchoverConfig,
             "journal": JournalConfig}
@@ -76,9 +76,9 @@ def test_the_registry_covers_every_step_spec() -> None:
         assert step_type.step_class().kind == key
 
 
-def test_the_readme_lists_every_step_key() -> None:
-    readme = README.read_text()
-    table = readme.split("### Steps\n", 1)[1].split("\n\n", 1)[0].strip()
+def test_the_manual_lists_every_step_key() -> None:
+    manual = MANUAL.read_text()
+    table = manual.split("## Steps\n", 1)[1].split("\n\n", 1)[0].strip()
     rows = {row.split("|")[1].strip(" `"): row.split("|")[2] for row in table.splitlines()[2:]}
     assert sorted(rows) == sorted(STEP_TYPES)
     for kind, step_type in STEP_TYPES.items():
@@ -86,9 +86,9 @@ def test_the_readme_lists_every_step_key() -> None:
         assert [k for k in listed if k not in ("auto", "systemd", "sysv")] == [k.name for k in keys(step_type.spec)]
 
 
-def test_the_readme_lists_every_top_level_key() -> None:
-    readme = README.read_text()
-    table = readme.split("| key | default | meaning |\n", 1)[1].split("\n\n", 1)[0]
+def test_the_manual_lists_every_top_level_key() -> None:
+    manual = MANUAL.read_text()
+    table = manual.split("| key | default | meaning |\n", 1)[1].split("\n\n", 1)[0]
     listed = " ".join(row.split("|")[1] for row in table.splitlines()[1:])
     for key in keys(Config):
         if key.name in ("astribanks", "usb", "journal"):

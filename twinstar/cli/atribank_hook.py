@@ -3,11 +3,17 @@
 The udev rule runs it for ``add``, ``online``, ``offline`` and ``remove`` of
 ``xbus*`` devices in the ``astribanks`` subsystem. It reads udev's
 environment (``ACTION``, ``XBUS_NAME``, ``XBUS_NUM``, ``DEVPATH``) and the
-cached configuration, evaluates the event (:func:`twinstar.hotplug.hook.evaluate`),
-logs one line and returns within milliseconds: exit 0, also for an event that
-is merely not actionable; 2 for a configuration error or a broken udev
-environment; 1 when a hand-off failed. On the hot path: fast-path imports only; the configuration is parsed
-(:mod:`twinstar.hotplug.configuration`) only when the cache is stale.
+cached configuration, checks the units listed in ``xpp_order`` against the
+xpp driver's sysfs, logs one line to syslog and stderr and returns within
+milliseconds. When every listed unit is ready and the node is not active, it
+hands the takeover off out of udev (a systemd unit or a detached process),
+exactly once however many events race; when the node is active and no listed
+unit is present any more, the release. Nothing automatic happens while the
+maintenance file exists. Positional arguments are ignored.
+\f
+Evaluated by :func:`twinstar.hotplug.hook.evaluate`. On the hot path:
+fast-path imports only. The man page atribank_hook(8) is this docstring, up
+to the form feed.
 """
 
 import os

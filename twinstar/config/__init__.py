@@ -30,7 +30,7 @@ from twinstar.steps.registry import STEP_TYPES, StepSpec
 from twinstar.steps.service_spec import ServiceManager, ServiceSpec
 
 #: Every number of the configuration, once: a step's keys as ``STEP.key``. The
-#: README's "Numbers" table lists the same ranges; the command line uses them too.
+#: The range table of docs/configuration.md lists the same ranges; the command line uses them too.
 NUMBERS: dict[str, Range] = numbers(Config)
 for _kind, _type in STEP_TYPES.items():
     NUMBERS.update(numbers(_type.spec, f"{_kind}."))

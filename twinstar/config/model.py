@@ -58,46 +58,50 @@ def _one_line(value: str) -> str:
 
 @dataclass(frozen=True)
 class AstribanksConfig:
-    sysfs: str = field(default=settings.SYSFS_ROOT, metadata=path())
-    xpp_order: str = field(default=settings.XPP_ORDER, metadata=path())
-    rearm_watchdog: bool = field(default=True, metadata=flag())
+    """Where the Astribank units are seen (the xpp driver's sysfs) and which ones this node needs."""
+
+    sysfs: str = field(default=settings.SYSFS_ROOT, metadata=path(doc="the sysfs root the xpp driver's units are read from"))
+    xpp_order: str = field(default=settings.XPP_ORDER, metadata=path(doc="the units this node needs, in DAHDI registration order"))
+    rearm_watchdog: bool = field(default=True, metadata=flag(doc="enable a listed unit's TwinStar watchdog when it comes online"))
 
 
 @dataclass(frozen=True)
 class UsbConfig:
-    simulator: str | None = field(default=None, metadata=path(nullable=True))
-    simulator_port: int = field(default=0, metadata=number(Range(0, 1, integer=True)))
+    """Simulated Astribank units instead of real USB (development and the demo)."""
+
+    simulator: str | None = field(default=None, metadata=path(nullable=True, doc="a simulated-Astribank state file used instead of real USB"))
+    simulator_port: int = field(default=0, metadata=number(Range(0, 1, integer=True), doc="the simulated units' port this host is cabled to"))
 
 
 @dataclass(frozen=True)
 class DaemonConfig:
     """Settings of ``twinstar daemon``."""
 
-    evaluate_interval: float = field(default=30.0, metadata=seconds(Range(MIN_INTERVAL, DAY)))
-    check_interval: float = field(default=10.0, metadata=seconds(Range(MIN_INTERVAL, DAY, zero_is_off=True)))
-    arp_refresh_interval: float = field(default=0.0, metadata=seconds(Range(MIN_INTERVAL, DAY, zero_is_off=True)))
-    on_step_down: OnStepDown = field(default=OnStepDown.LOG, metadata=choice(OnStepDown))
-    release_on_stop: bool = field(default=False, metadata=flag())
+    evaluate_interval: float = field(default=30.0, metadata=seconds(Range(MIN_INTERVAL, DAY), doc="seconds between re-reading sysfs and deciding again"))
+    check_interval: float = field(default=10.0, metadata=seconds(Range(MIN_INTERVAL, DAY, zero_is_off=True), doc="while active, seconds between checks of every step"))
+    arp_refresh_interval: float = field(default=0.0, metadata=seconds(Range(MIN_INTERVAL, DAY, zero_is_off=True), doc="while active, seconds between announcements of the shared address"))
+    on_step_down: OnStepDown = field(default=OnStepDown.LOG, metadata=choice(OnStepDown, doc="what to do with a step found down while active: log it, or apply and verify it again"))
+    release_on_stop: bool = field(default=False, metadata=flag(doc="release when the daemon stops (restarting it then drops calls)"))
 
 
 @dataclass(frozen=True)
 class SwitchoverConfig:
     """Settings of ``twinstar switchover``."""
 
-    drain_check: tuple[str, ...] | None = field(default=None, metadata=argv(nullable=True))
+    drain_check: tuple[str, ...] | None = field(default=None, metadata=argv(nullable=True, doc="a command reporting the number of active calls; the hand-over waits until it reports 0"))
     #: The words labelling the count's line in the drain check's output (None: the output is one number).
-    drain_count_line: str | None = field(default=None, metadata=text(convert=_one_line, nullable=True))
-    drain_timeout: float = field(default=300.0, metadata=seconds(Range(0, DAY)))
-    drain_poll: float = field(default=2.0, metadata=seconds(Range(MIN_INTERVAL, 3600)))
-    leave_timeout: float = field(default=15.0, metadata=seconds(Range(0, 3600)))
+    drain_count_line: str | None = field(default=None, metadata=text(convert=_one_line, nullable=True, doc="the words of the line of the drain check's output that holds the count (null: the output is one number)"))
+    drain_timeout: float = field(default=300.0, metadata=seconds(Range(0, DAY), doc="seconds to wait for the calls to end; calls left after it refuse the hand-over"))
+    drain_poll: float = field(default=2.0, metadata=seconds(Range(MIN_INTERVAL, 3600), doc="seconds between drain checks"))
+    leave_timeout: float = field(default=15.0, metadata=seconds(Range(0, 3600), doc="seconds to wait for a unit to leave this host after a jump"))
 
 
 @dataclass(frozen=True)
 class JournalConfig:
     """How large ``journal.jsonl`` grows before it is rotated, and how many rotated files are kept."""
 
-    max_mib: int = field(default=settings.JOURNAL_MAX_MIB, metadata=number(Range(1, 1024, integer=True)))
-    keep: int = field(default=settings.JOURNAL_KEEP, metadata=number(Range(1, 100, integer=True)))
+    max_mib: int = field(default=settings.JOURNAL_MAX_MIB, metadata=number(Range(1, 1024, integer=True), doc="MiB journal.jsonl may reach before it is rotated"))
+    keep: int = field(default=settings.JOURNAL_KEEP, metadata=number(Range(1, 100, integer=True), doc="how many rotated journal files are kept"))
 
 
 @dataclass(frozen=True)
@@ -106,21 +110,21 @@ class Config:
 
     #: The file it was read from (not a key).
     source: str
-    node: str = field(metadata=text(missing=_hostname))
-    state_dir: str = field(default=settings.STATE_DIR, metadata=path())
-    maintenance_file: str = field(default=settings.MAINTENANCE_FILE, metadata=path())
-    handoff: Handoff = field(default=Handoff.AUTO, metadata=choice(Handoff))
-    lock_timeout: float = field(default=600.0, metadata=seconds(Range(0, DAY)))
-    astribanks: AstribanksConfig = field(default_factory=AstribanksConfig, metadata=section(AstribanksConfig))
-    usb: UsbConfig = field(default_factory=UsbConfig, metadata=section(UsbConfig))
-    programs: tuple[tuple[str, str], ...] = field(default=(), metadata=custom(Kind.PROGRAMS))
-    takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True))
+    node: str = field(metadata=text(missing=_hostname, doc="the name used in logs and state.json"))
+    state_dir: str = field(default=settings.STATE_DIR, metadata=path(doc="the lock, state.json and journal.jsonl"))
+    maintenance_file: str = field(default=settings.MAINTENANCE_FILE, metadata=path(doc="while it exists: no automatic takeover, release or watchdog re-arm"))
+    handoff: Handoff = field(default=Handoff.AUTO, metadata=choice(Handoff, doc="how the hook hands a takeover or release off out of udev; auto: systemd when it runs, else spawn"))
+    lock_timeout: float = field(default=600.0, metadata=seconds(Range(0, DAY), doc="seconds a second takeover or release waits for the running one"))
+    astribanks: AstribanksConfig = field(default_factory=AstribanksConfig, metadata=section(AstribanksConfig, doc="the Astribank units"))
+    usb: UsbConfig = field(default_factory=UsbConfig, metadata=section(UsbConfig, doc="simulated units instead of USB"))
+    programs: tuple[tuple[str, str], ...] = field(default=(), metadata=custom(Kind.PROGRAMS, doc="absolute paths of programs, where they are not on the fixed PATH"))
+    takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True, doc="the takeover's steps, in order; a release runs them in reverse"))
     #: Commands run after a takeover that brought a step up (off its critical path, journaled).
-    on_ready: tuple[tuple[str, ...], ...] = field(default=(), metadata=argvs())
-    on_ready_timeout: float = field(default=30.0, metadata=seconds(Range(0.1, 3600)))
-    daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig))
-    switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig))
-    journal: JournalConfig = field(default_factory=JournalConfig, metadata=section(JournalConfig))
+    on_ready: tuple[tuple[str, ...], ...] = field(default=(), metadata=argvs(doc="commands run after a takeover that brought a step up, off its critical path"))
+    on_ready_timeout: float = field(default=30.0, metadata=seconds(Range(0.1, 3600), doc="seconds each on_ready command may run"))
+    daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig, doc="settings of twinstar daemon"))
+    switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig, doc="settings of twinstar switchover"))
+    journal: JournalConfig = field(default_factory=JournalConfig, metadata=section(JournalConfig, doc="the size cap of journal.jsonl and how many rotated files are kept"))
 
     @property
     def program_map(self) -> dict[str, str]:

@@ -22,7 +22,7 @@ import stat
 
 KIB = 1024
 MIB = 1024 * KIB
-#: Upper bounds of the files twinstar reads (the README's "Limits").
+#: Upper bounds of the files twinstar reads (docs/configuration.md states them).
 CONFIG_LIMIT = 4 * MIB
 XPP_ORDER_LIMIT = 64 * KIB
 ATTRIBUTE_LIMIT = 4 * KIB

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 ACTIONS = ("add", "online", "offline", "remove")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
+#: The variables of udev's event environment the hook reads (ACTION, the xbus, the device path).
+EVENT_VARIABLES = ("ACTION", "XBUS_NAME", "XBUS_NUM", "DEVPATH")
+
 
 class Event:
     """One uevent of an xbus device, from udev's environment."""
@@ -58,7 +61,8 @@ class Event:
 
     @classmethod
     def from_environ(cls, environ: "Mapping[str, str]") -> "Event":
-        return cls(environ.get("ACTION", ""), environ.get("XBUS_NAME"), environ.get("XBUS_NUM"), environ.get("DEVPATH"))
+        action, xbus, num, devpath = (environ.get(name) for name in EVENT_VARIABLES)
+        return cls(action or "", xbus, num, devpath)
 
     def label(self) -> str:
         action = shown(self.action) if self.action else "(no ACTION)"

@@ -14,6 +14,10 @@ Layout (``PREFIX=/usr/local`` by default)::
                                         astribank_hook would act too (:mod:`twinstar.ops.dahdihook`)
     /usr/lib/ocf/resource.d/twinstar/astribank  the OCF resource agent (OCFDIR), calling SBINDIR/twinstar
 
+The Debian package stages the same files (no environment, no manifest: dpkg
+keeps the record) at Debian's paths, :data:`PACKAGE_LAYOUT`, below its build
+directory: ``python3 -m twinstar.ops.installation package --destdir DIR``.
+
 Every file and every directory the installation created is recorded, with
 its SHA-256, in ``LIBDIR/install-manifest.json``, and so is the init.conf it
 edited; uninstall removes exactly those and takes the edit out again (a
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import dataclasses
 import hashlib
 import json
 import os
@@ -96,6 +101,19 @@ class Layout:
         return {"@LIBDIR@": self.libdir, "@HOOKDIR@": self.hookdir, "@SBINDIR@": self.sbindir}
 
 
+#: Where the Debian package installs the Python package (pybuild's choice for Debian's python3).
+PACKAGE_SITE = "/usr/lib/python3/dist-packages"
+#: Where the Debian package puts the files (``debian/rules`` stages them with ``package``).
+PACKAGE_LAYOUT = Layout(
+    destdir="",
+    libdir="/usr/lib/twinstar",
+    sbindir="/usr/sbin",
+    udevrulesdir="/usr/lib/udev/rules.d",
+    unitdir="/usr/lib/systemd/system",
+    sysconfdir="/etc",
+)
+
+
 @dataclass
 class Manifest:
     version: str
@@ -149,8 +167,13 @@ def shebang_for(first_line: bytes, python: str) -> bytes:
 
 
 class Installer:
-    def __init__(self, layout: Layout, source: str, *, python: str, pip_opts: list[str], system_site_packages: bool) -> None:
+    def __init__(
+        self, layout: Layout, source: str, *, python: str, pip_opts: list[str], system_site_packages: bool,
+        hook_python: str | None = None,
+    ) -> None:
         self.layout = layout
+        #: The hooks' interpreter: the environment's, or (a package) the system's.
+        self.hook_python = hook_python or os.path.join(layout.libdir, "bin", "python3")
         self.source = os.path.abspath(source)
         self.python = python
         self.pip_opts = pip_opts
@@ -200,17 +223,21 @@ class Installer:
             self.manifest.files = {p: e for p, e in old.files.items() if e.get("kind") == KIND_CONFIG}
             self.manifest.edits = old.edits
         self.install_venv()
-        self.install_hooks()
         self.install_program()
-        self.install_templates("udev", ".rules", lay.udevrulesdir, KIND_UDEV)
-        self.install_templates("systemd", ".service", lay.unitdir, KIND_UNIT)
-        self.install_templates("ocf", "", lay.ocfdir, KIND_OCF, mode=0o755)
+        self.install_files()
         self.remove_stale(old)
-        self.install_config()
         self.turn_off_original_hook()
         self.record_venv()
         self.write_manifest()
         return self.manifest
+
+    def install_files(self) -> None:
+        """Everything but the Python package and the program: hooks, rule, units, OCF agent, example (a package ships these too)."""
+        self.install_hooks()
+        self.install_templates("udev", ".rules", self.layout.udevrulesdir, KIND_UDEV)
+        self.install_templates("systemd", ".service", self.layout.unitdir, KIND_UNIT)
+        self.install_templates("ocf", "", self.layout.ocfdir, KIND_OCF, mode=0o755)
+        self.install_config()
 
     def remove_stale(self, old: Manifest) -> None:
         """Remove what an earlier installation laid out and this one does not (a renamed rule), if unchanged."""
@@ -300,7 +327,7 @@ class Installer:
 
     def install_hooks(self) -> None:
         lay = self.layout
-        python = os.path.join(lay.libdir, "bin", "python3")
+        python = self.hook_python
         hooks = os.path.join(self.source, "hooks")
         for name in sorted(os.listdir(hooks)):
             path = os.path.join(hooks, name)
@@ -451,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     inst = sub.add_parser("install")
     uninst = sub.add_parser("uninstall")
+    package = sub.add_parser("package", help="stage the hooks, rule, units and example for a package at PACKAGE_LAYOUT")
+    package.add_argument("--destdir", required=True)
+    package.add_argument("--source", default=".")
+    package.add_argument("--python", default="/usr/bin/python3", help="the hooks' interpreter")
     for p in (inst, uninst):
         p.add_argument("--destdir", default="")
         p.add_argument("--libdir", required=True)
@@ -464,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     inst.add_argument("--pip-opts", default="", help="extra pip install options, e.g. '--no-index --find-links DIR'")
     inst.add_argument("--system-site-packages", choices=("yes", "no"), default="no")
     args = parser.parse_args(argv)
-    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir", "ocfdir"):
+    for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir", "ocfdir", "python"):
         value = getattr(args, name, None)
         if value is not None and not os.path.isabs(value):
             print(f"{parser.prog}: error: {name.upper()} must be an absolute path, found {value!r}", file=sys.stderr)
@@ -472,6 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.destdir and not os.path.isabs(args.destdir):
         args.destdir = os.path.abspath(args.destdir)
     try:
+        if args.command == "package":
+            layout = dataclasses.replace(PACKAGE_LAYOUT, destdir=args.destdir)
+            Installer(layout, args.source, python=args.python, pip_opts=[], system_site_packages=True,
+                      hook_python=args.python).install_files()
+            return 0
         if args.command == "uninstall":
             uninstall(args.destdir, os.path.normpath(args.libdir))
             return 0

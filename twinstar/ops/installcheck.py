@@ -23,6 +23,8 @@ from twinstar.ops.installation import (
     KIND_UDEV,
     KIND_UNIT,
     MANIFEST,
+    PACKAGE_LAYOUT,
+    PACKAGE_SITE,
     Layout,
     Manifest,
     sha256,
@@ -87,9 +89,24 @@ def _recorded_layout(layout: dict[str, str]) -> Layout:
     return Layout("", *(layout.get(key, "") for key in ("libdir", "sbindir", "udevrulesdir", "unitdir", "sysconfdir", "ocfdir")))
 
 
-def _expected_paths(layout: dict[str, str]) -> list[tuple[str, str]]:
-    lay = _recorded_layout(layout)
+def _expected_paths(lay: Layout) -> list[tuple[str, str]]:
     return [(kind, os.path.join(getattr(lay, key), name)) for kind, key, name in EXPECTED if getattr(lay, key)]
+
+
+def check_package(module: str = __file__, layout: Layout = PACKAGE_LAYOUT) -> list[Finding] | None:
+    """The Debian package's rule, hooks and units when this twinstar runs from it (dpkg keeps the record); else None."""
+    if not os.path.abspath(module).startswith(PACKAGE_SITE + "/"):
+        return None
+    findings: list[Finding] = []
+    for kind, path in _expected_paths(layout):
+        subject = f"{kind} {path}"
+        if not os.path.exists(path):
+            findings.append(Finding(Level.ERROR, subject, "missing: apt-get install --reinstall twinstar"))
+        elif kind in (KIND_HOOK, KIND_OCF) and not os.access(path, os.X_OK):
+            findings.append(Finding(Level.ERROR, subject, "not executable: apt-get install --reinstall twinstar"))
+        else:
+            findings.append(Finding(Level.OK, subject, "installed (Debian package)"))
+    return findings
 
 
 def check_installed(manifest_path: str | None, *, version: str | None, source: str | None = None) -> list[Finding]:
@@ -99,6 +116,9 @@ def check_installed(manifest_path: str | None, *, version: str | None, source: s
     the one this twinstar runs from, if it runs from one).
     """
     if manifest_path is None:
+        package = check_package()
+        if package is not None:
+            return package
         return [Finding(Level.WARNING, "installation", "no installation found (udev rule, hooks, units): run make install")]
     try:
         with open(manifest_path) as f:
@@ -112,7 +132,7 @@ def check_installed(manifest_path: str | None, *, version: str | None, source: s
         )
     kinds = (KIND_UDEV, KIND_HOOK, KIND_UNIT, KIND_PROGRAM, KIND_OCF)
     source = source or source_tree()
-    for needed, path in _expected_paths(manifest.layout):
+    for needed, path in _expected_paths(_recorded_layout(manifest.layout)):
         if path not in manifest.files:
             findings.append(Finding(Level.ERROR, f"{needed} {path}", "not installed (the installation predates this twinstar): run make install"))
     for path, entry in sorted(manifest.files.items()):

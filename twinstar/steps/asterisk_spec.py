@@ -20,10 +20,10 @@ class AsteriskSpec:
     """Wait for Asterisk to answer on its control socket, load or reload chan_dahdi, check its DAHDI channels."""
 
     #: The remote console's argv; ``-rx COMMAND`` is appended.
-    asterisk: tuple[str, ...] = field(default=("asterisk",), metadata=argv())
-    module: str = field(default="chan_dahdi.so", metadata=text(convert=_module))
+    asterisk: tuple[str, ...] = field(default=("asterisk",), metadata=argv(doc="the remote console's command; -rx COMMAND is appended"))
+    module: str = field(default="chan_dahdi.so", metadata=text(convert=_module, doc="the channel driver module loaded, or reloaded when DAHDI came up after it"))
     #: How long Asterisk may take to answer after its start; also each command's bound.
-    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY)))
+    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY), doc="seconds Asterisk may take to answer after its start; also each command's bound"))
 
     kind = "asterisk"
 

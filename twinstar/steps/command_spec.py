@@ -17,11 +17,11 @@ def _command_name(name: str) -> str:
 class CommandSpec:
     """An operator-provided start/stop/check command triple."""
 
-    command: str = field(metadata=text(key="name", convert=_command_name))
-    start: tuple[str, ...] = field(metadata=argv())
-    stop: tuple[str, ...] = field(metadata=argv())
-    check: tuple[str, ...] | None = field(default=None, metadata=argv(nullable=True))
-    timeout: float = field(default=10.0, metadata=seconds(Range(0.01, DAY)))
+    command: str = field(metadata=text(key="name", convert=_command_name, doc="the step's name in logs, the journal and its marker file"))
+    start: tuple[str, ...] = field(metadata=argv(doc="the command that brings the resource up"))
+    stop: tuple[str, ...] = field(metadata=argv(doc="the command that takes it down"))
+    check: tuple[str, ...] | None = field(default=None, metadata=argv(nullable=True, doc="exit 0 means up; without it, twinstar remembers what it started"))
+    timeout: float = field(default=10.0, metadata=seconds(Range(0.01, DAY), doc="seconds each command may run"))
 
     kind = "command"
 

@@ -44,14 +44,14 @@ def _mount_options(value: str) -> str:
 class DrbdSpec:
     """Promote a DRBD resource and mount its device."""
 
-    resource: str = field(metadata=text(convert=_resource))
-    device: str = field(metadata=path())
-    mountpoint: str = field(metadata=path(convert=_mountpoint))
-    fstype: str = field(default="ext4", metadata=text(convert=_fstype))
-    mount_options: str = field(default="defaults", metadata=text(convert=_mount_options))
-    fsck: FsckMode = field(default=FsckMode.AUTO, metadata=choice(FsckMode))
-    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY)))
-    kill_grace: float = field(default=5.0, metadata=seconds(Range(0.1, 3600)))
+    resource: str = field(metadata=text(convert=_resource, doc="the DRBD resource (letters, digits, _ - .)"))
+    device: str = field(metadata=path(doc="its block device"))
+    mountpoint: str = field(metadata=path(convert=_mountpoint, doc="where it is mounted; must exist on both servers"))
+    fstype: str = field(default="ext4", metadata=text(convert=_fstype, doc="the filesystem type"))
+    mount_options: str = field(default="defaults", metadata=text(convert=_mount_options, doc="passed to mount -o (no spaces)"))
+    fsck: FsckMode = field(default=FsckMode.AUTO, metadata=choice(FsckMode, doc="check the filesystem before mounting; auto: ext2, ext3 and ext4 only"))
+    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY), doc="seconds for the promotion retries and each program run"))
+    kill_grace: float = field(default=5.0, metadata=seconds(Range(0.1, 3600), doc="seconds to wait for a busy mount, and between SIGTERM and SIGKILL to the processes holding it"))
 
     kind = "drbd"
 

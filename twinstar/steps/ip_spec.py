@@ -40,12 +40,12 @@ def _interface(name: str) -> str:
 class IpSpec:
     """Bring up the shared cluster address and announce it."""
 
-    address: ipaddress.IPv4Interface = field(metadata=text(convert=_address))
-    interface: str = field(metadata=text(convert=_interface))
-    arp_count: int = field(default=5, metadata=number(Range(0, 1000, integer=True)))
-    arp_interval: float = field(default=1.0, metadata=seconds(Range(MIN_INTERVAL, 60)))
-    dad_timeout: float = field(default=0.5, metadata=seconds(Range(0, 60)))
-    timeout: float = field(default=10.0, metadata=seconds(Range(0.01, DAY)))
+    address: ipaddress.IPv4Interface = field(metadata=text(convert=_address, doc="the shared address with its prefix length (CIDR)"))
+    interface: str = field(metadata=text(convert=_interface, doc="the interface it is added to"))
+    arp_count: int = field(default=5, metadata=number(Range(0, 1000, integer=True), doc="gratuitous ARPs sent after adding the address (0: none)"))
+    arp_interval: float = field(default=1.0, metadata=seconds(Range(MIN_INTERVAL, 60), doc="seconds between them"))
+    dad_timeout: float = field(default=0.5, metadata=seconds(Range(0, 60), doc="seconds of duplicate-address detection before adding it (0: off); another host answering refuses the step"))
+    timeout: float = field(default=10.0, metadata=seconds(Range(0.01, DAY), doc="seconds each ip command may run"))
 
     kind = "ip"
 

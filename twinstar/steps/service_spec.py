@@ -26,9 +26,9 @@ def _service_name(name: str) -> str:
 class ServiceSpec:
     """Start a system service and wait until it reports active."""
 
-    service: str = field(metadata=text(key="name", convert=_service_name))
-    manager: ServiceManager = field(default=ServiceManager.AUTO, metadata=choice(ServiceManager))
-    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY)))
+    service: str = field(metadata=text(key="name", convert=_service_name, doc="the service (a systemd unit or an init script)"))
+    manager: ServiceManager = field(default=ServiceManager.AUTO, metadata=choice(ServiceManager, doc="auto: systemd when it runs, else the init script through service"))
+    timeout: float = field(default=60.0, metadata=seconds(Range(0.1, DAY), doc="seconds for the start or stop and the wait for it"))
 
     kind = "service"
 
