@@ -34,11 +34,14 @@ def test_package_stages_the_hooks_rule_units_and_example_at_debian_paths(tmp_pat
         "/usr/lib/twinstar/hooks/twinstar_hook",
         "/usr/lib/udev/rules.d/xpp_twinstar.rules",
         "/etc/twinstar/twinstar.yaml",
+        "/usr/lib/ocf/resource.d/twinstar/astribank",
         *(f"/usr/lib/systemd/system/{p.name}" for p in (REPO / "systemd").glob("*.service")),
     }
     hook = tmp_path / "usr/lib/twinstar/hooks/atribank_hook"
     assert hook.read_text().splitlines()[0] == "#!/usr/bin/python3"
     assert hook.stat().st_mode & 0o111
+    agent = tmp_path / "usr/lib/ocf/resource.d/twinstar/astribank"
+    assert agent.stat().st_mode & 0o111 and "/usr/sbin/twinstar" in agent.read_text()
     assert 'RUN+="/usr/lib/twinstar/hooks/atribank_hook"' in (tmp_path / "usr/lib/udev/rules.d/xpp_twinstar.rules").read_text()
     assert "ExecStart=/usr/sbin/twinstar takeover --follow-up" in (
         tmp_path / "usr/lib/systemd/system/twinstar-takeover.service").read_text()
@@ -60,12 +63,12 @@ def test_check_reports_the_package_files(tmp_path: Path) -> None:
     assert _stage(tmp_path).returncode == 0
     layout = dataclasses.replace(
         PACKAGE_LAYOUT,
-        **{name: str(tmp_path) + getattr(PACKAGE_LAYOUT, name) for name in ("libdir", "sbindir", "udevrulesdir", "unitdir")},
+        **{name: str(tmp_path) + getattr(PACKAGE_LAYOUT, name) for name in ("libdir", "sbindir", "udevrulesdir", "unitdir", "ocfdir")},
     )
     module = f"{PACKAGE_SITE}/twinstar/ops/installcheck.py"
     findings = check_package(module, layout)
     assert findings is not None and {f.level for f in findings} == {Level.OK}
-    assert len(findings) == 7
+    assert len(findings) == 8
     (tmp_path / "usr/lib/twinstar/hooks/atribank_hook").chmod(0o644)
     (tmp_path / "usr/lib/systemd/system/twinstar-takeover.service").unlink()
     errors = {f.subject: f.message for f in check_package(module, layout) or [] if f.level == Level.ERROR}
