@@ -36,6 +36,7 @@ VOLATILE = (
     "/var/lib/dpkg/", "/var/lib/apt/", "/var/cache/", "/var/log/", "/var/lib/systemd/", "/var/tmp/", "/tmp/",
     "/run/systemd/", "/run/user/", "/run/udev/", "/run/log/", "/run/lock/", "/srv/", "/root/", "/etc/ld.so.cache",
     "/run/utmp", "/run/mount/", "/run/dbus/", "/var/lib/ucf/", "/var/lib/PackageKit/",
+    "/run/agetty.reload",  # agetty asks for a reload of its issue file whenever a network interface changes
 )
 #: A configuration valid in the container: one command step, nothing else to find.
 XPP_ORDER = "/srv/twinstar-test/xpp_order"
