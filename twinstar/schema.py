@@ -81,6 +81,7 @@ class Kind(StrEnum):
     FLAG = "flag"
     CHOICE = "choice"
     ARGV = "argv"
+    COMMANDS = "commands"
     SECTION = "section"
     PROGRAMS = "programs"
     STEPS = "steps"
@@ -158,6 +159,11 @@ def choice(choices: type[StrEnum]) -> dict[str, Rule]:
 def argv(*, nullable: bool = False) -> dict[str, Rule]:
     """A command as a non-empty list: an absolute path or a program name, then its arguments."""
     return {RULE: Rule(Kind.ARGV, nullable=nullable)}
+
+
+def commands() -> dict[str, Rule]:
+    """A list of commands (each as :func:`argv` reads it), possibly empty."""
+    return {RULE: Rule(Kind.COMMANDS)}
 
 
 def section(cls: type) -> dict[str, Rule]:

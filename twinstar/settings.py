@@ -48,5 +48,7 @@ JOURNAL_FILE = "journal.jsonl"
 HANDOFF_LOCK_FILE = "handoff.lock"
 HANDOFF_FILE = "handoff.json"
 DAEMON_STATE_FILE = "daemon.json"
+#: The pair policy's memory: operator hold, takeover tries, hand-backs, split, alarm.
+POLICY_FILE = "policy.json"
 
 SYSLOG_IDENT = "twinstar"

@@ -18,6 +18,7 @@ from twinstar.config import (
     Config,
     DaemonConfig,
     StepSpec,
+    PolicyConfig,
     SwitchoverConfig,
     UsbConfig,
     parse,
@@ -29,7 +30,8 @@ from twinstar.steps.registry import STEP_TYPES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-SECTIONS = {"astribanks": AstribanksConfig, "usb": UsbConfig, "daemon": DaemonConfig, "switchover": SwitchoverConfig}
+SECTIONS = {"astribanks": AstribanksConfig, "usb": UsbConfig, "daemon": DaemonConfig, "switchover": SwitchoverConfig,
+            "policy": PolicyConfig}
 
 
 def _problems(text: str) -> list[str]:
@@ -92,7 +94,7 @@ def test_the_readme_lists_every_top_level_key() -> None:
         if key.name in ("astribanks", "usb"):
             names = [f"{key.name}.{k.name}" for k in keys(SECTIONS[key.name])]
         else:
-            names = [{"programs": "programs.NAME", "daemon": "daemon.*", "switchover": "switchover.*"}.get(key.name, key.name)]
+            names = [{"programs": "programs.NAME", "daemon": "daemon.*", "switchover": "switchover.*", "policy": "policy.*"}.get(key.name, key.name)]
         for name in names:
             assert f"`{name}`" in listed, name
 

@@ -246,20 +246,29 @@ def test_spawn_hand_off_survives_the_hook(node: Node) -> None:
     assert node.role() == "active" and done.exists()
 
 
+def _serving(node: Node) -> None:
+    """state.json says this node is active (it serves): only then does an ``online`` re-arm its unit."""
+    node.state_dir.mkdir(mode=0o700, exist_ok=True)
+    (node.state_dir / "state.json").write_text(json.dumps({"role": "active", "since": 1.0}))
+
+
 def test_rearm_is_handed_off_with_the_units_usb_address(node: Node) -> None:
     stub = node.write_stub("systemctl", "exit 0")
     node.configure(handoff="systemd", rearm=True, extra=f"programs: {{systemctl: {stub}}}\n")
-    node.listed(2)
+    node.listed(1)
     node.sysfs.create_unit(0, busnum=3, devnum=12)
     node.sysfs.attach(0, label=label(0), connector="usb-0")
+    node.run_hook(node.sysfs.online(0))  # standby: the takeover is handed off, the watchdog left alone
+    assert node.recorded() == ["systemctl start --no-block twinstar-takeover.service"]
+    _serving(node)
     node.sysfs.create_unit(7, busnum=3, devnum=13)
     node.sysfs.attach(7, label="usb:unlisted", connector="usb-7")
-    node.run_hook(node.sysfs.online(0))
+    node.run_hook(node.sysfs.event("online", 0))
     node.run_hook(node.sysfs.online(7))
-    assert node.recorded() == ["systemctl start --no-block twinstar-rearm@003-012.service"]
+    assert node.recorded()[1:] == ["systemctl start --no-block twinstar-rearm@003-012.service"]
     node.maintenance.write_text("")
     node.run_hook(node.sysfs.event("online", 0))
-    assert len(node.recorded()) == 1
+    assert len(node.recorded()) == 2
 
 
 def test_fast_path_imports_nothing_heavy(node: Node) -> None:
@@ -280,7 +289,7 @@ def test_fast_path_imports_nothing_heavy(node: Node) -> None:
 
 @pytest.mark.parametrize("mode", ["systemd", "spawn"])
 def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) -> None:
-    """No cache yet (the configuration is parsed), a takeover and a watchdog re-arm handed off."""
+    """No cache yet (the configuration is parsed), a takeover handed off (its success arms the watchdog, not the hook)."""
     stub = node.write_stub("systemctl", "exit 0")
     node.configure(handoff=mode, rearm=True, steps="  - command: {name: noop, start: [/bin/true], stop: [/bin/true]}\n",
                    extra=f"programs: {{systemctl: {stub}}}\n")
@@ -292,7 +301,7 @@ def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) ->
     )
     proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
     assert proc.stdout.split("\n")[0] == "0 []", proc.stdout + proc.stderr
-    assert "takeover handed off" in proc.stderr and "watchdog re-arm handed off" in proc.stderr, proc.stderr
+    assert "takeover handed off" in proc.stderr and "watchdog re-arm" not in proc.stderr, proc.stderr
     if mode == "spawn":  # let the detached takeover finish before the tree is removed
         record = json.loads((node.state_dir / "handoff.json").read_text())
         from twinstar.fastpath.procid import process_alive
@@ -366,6 +375,7 @@ def test_rearm_enables_the_watchdog_of_the_simulated_unit(node: Node, mode: str)
     sim.init_state(str(state), units=2, port=0)
     node.configure(handoff=mode, rearm=True, extra=f"usb: {{simulator: {state}, simulator_port: 0}}\n")
     node.listed(1)
+    _serving(node)  # active already: the online event re-arms its own unit only
     node.sysfs.create_unit(0, busnum=1, devnum=3)  # the simulator's second unit
     node.sysfs.attach(0, label=label(0), connector="usb-0")
     proc = node.run_hook(node.sysfs.online(0))

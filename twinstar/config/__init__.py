@@ -16,6 +16,7 @@ from twinstar.config.model import (
     DaemonConfig,
     Handoff,
     OnStepDown,
+    PolicyConfig,
     SwitchoverConfig,
     UsbConfig,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Handoff",
     "IpSpec",
     "OnStepDown",
+    "PolicyConfig",
     "Range",
     "ServiceManager",
     "ServiceSpec",

@@ -18,6 +18,7 @@ from twinstar.schema import (
     Range,
     argv,
     choice,
+    commands,
     custom,
     flag,
     number,
@@ -92,6 +93,25 @@ class SwitchoverConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    """What a node does when its takeover fails, units split, or both servers boot (docs/operations.md)."""
+
+    #: Takeover tries after the first one failed, before the units are handed back.
+    retries: int = field(default=3, metadata=number(Range(0, 10, integer=True)))
+    #: Delay before the first retry, doubled for each further one.
+    retry_delay: float = field(default=5.0, metadata=seconds(Range(MIN_INTERVAL, 3600)))
+    #: Delay between the slow retries of a node that stays without serving.
+    slow_retry: float = field(default=300.0, metadata=seconds(Range(MIN_INTERVAL, DAY)))
+    #: Units that come back within this time after this node handed them back are kept (no ping-pong).
+    hand_back_window: float = field(default=600.0, metadata=seconds(Range(0, DAY)))
+    #: How long a standby holding some but not all units waits for the rest before sending them back.
+    split_grace: float = field(default=5.0, metadata=seconds(Range(0, 3600)))
+    #: Commands run for every transition, hand-back and alarm, with the event as JSON on stdin.
+    notify: tuple[tuple[str, ...], ...] = field(default=(), metadata=commands())
+    notify_timeout: float = field(default=10.0, metadata=seconds(Range(0.1, 600)))
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated twinstar configuration."""
 
@@ -108,6 +128,7 @@ class Config:
     takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True))
     daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig))
     switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig))
+    policy: PolicyConfig = field(default_factory=PolicyConfig, metadata=section(PolicyConfig))
 
     @property
     def program_map(self) -> dict[str, str]:

@@ -154,6 +154,8 @@ class Reader:
             return self.enum(node, key, rule.choices)
         if rule.kind is Kind.ARGV:
             return self.argv(node, key)
+        if rule.kind is Kind.COMMANDS:
+            return self.commands(node, key)
         if rule.kind is Kind.PATH:
             value = self.abspath(node, key)
         elif rule.kind is Kind.TEXT:
@@ -227,6 +229,12 @@ class Reader:
         if "/" in items[0] and not os.path.isabs(items[0]):
             raise self.fail(node, f"{key}[0]", f"must be an absolute path or a program name, found {items[0]!r}")
         return tuple(items)
+
+
+    def commands(self, node: Node, key: str) -> tuple[tuple[str, ...], ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, key, "expected a list of commands, e.g. [[/usr/local/bin/page, oncall]]")
+        return tuple(self.argv(item, f"{key}[{i}]") for i, item in enumerate(node.value))
 
 
 def subkey(key: str, name: str) -> str:

@@ -75,15 +75,15 @@ class SyslogSender:
 _line_sender: SyslogSender | None = None
 
 
-def log_line(line: str, *, error: bool = False) -> None:
-    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module."""
+def log_line(line: str, *, error: bool = False, critical: bool = False) -> None:
+    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module; ``critical``: at LOG_CRIT."""
     global _line_sender
     line = line.replace("\x00", "\\x00")
     if _line_sender is None:
         _line_sender = SyslogSender(settings.SYSLOG_IDENT)
-    _line_sender.send(LOG_ERR if error else LOG_INFO, line)
+    _line_sender.send(LOG_CRIT if critical else LOG_ERR if error else LOG_INFO, line)
     try:
-        sys.stderr.write(f"twinstar: {'error: ' if error else ''}{line}\n")
+        sys.stderr.write(f"twinstar: {'ALARM: ' if critical else 'error: ' if error else ''}{line}\n")
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass  # no stderr (closed by the caller): syslog has it
