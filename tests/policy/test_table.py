@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from twinstar.policy.table import Situation, decide, retry_delay
-from twinstar.words import ACTIVE, FAILED, HAND_BACK, NOTHING, RELEASE, STANDBY, STAY, TAKEOVER, WAIT
+from twinstar.words import (
+    ACTIVE,
+    FAILED,
+    HAND_BACK,
+    NOTHING,
+    RELEASE,
+    STANDBY,
+    STAY,
+    TAKEOVER,
+    WAIT,
+)
 
 #: A failed node with every unit, its tries spent, the peer up: the base most rows vary.
 SPENT = {"role": FAILED, "here": 2, "listed": 2, "last": "failed", "tries": 3, "retries": 3, "peer_powered": True}

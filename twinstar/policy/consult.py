@@ -34,7 +34,6 @@ from twinstar.fastpath.statefile import NodeView
 from twinstar.policy import edges, notify, store
 from twinstar.policy.table import FAILED, REFUSED, Situation, Verdict, decide, retry_delay
 
-
 #: The table's rows whose takeover is the policy's retry; its other takeovers and releases are the hook's plain ones.
 RETRY_ROWS = (13, 17)
 
