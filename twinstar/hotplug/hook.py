@@ -236,8 +236,8 @@ def policy_loop(settings: HookSettings, *, environ: Mapping[str, str] | None = N
             outcome = consult_here(settings, mode=handoff.INLINE, environ=environ)
             outcomes.append(outcome)
             log_line(f"policy: {outcome.verdict.reason} ({outcome.did})")
-            if outcome.due is None or outcome.verdict.action != "wait":
-                break
+            if outcome.due is None:
+                break  # nothing to wait for here: done, handed back, staying, or left to the hook
             (sleep or time.sleep)(max(0.0, outcome.due - procid.boottime()))
     finally:
         lock.release()

@@ -108,6 +108,8 @@ def after_transition(config: Config, action: str, report: Report, *, announce: A
     verdict = "ok" if report.ok else ("refused" if report.exit_status == 3 else "failed")
     announce(notify.TRANSITION, f"{action} {verdict}: role {report.role.value}", failed=not report.ok, action=action,
              result=verdict, role=report.role.value, error=report.error)
+    if store.units_back(state_dir, read_policy(state_dir)) is not None:
+        _journal(config, "the units left and came back: the operator's hold ends")
     if action != words.TAKEOVER:
         return f"{action} {verdict}"
     if report.ok:
@@ -230,10 +232,14 @@ def consult(
         report = transition(verdict.action)
         if report is None:
             return Outcome(verdict, f"{verdict.action} not handed off (another is pending or it is not due)")
-        return Outcome(verdict, f"{verdict.action} {'ok' if report.ok else 'failed'}")
+        if report.ok:
+            return Outcome(verdict, "retry ok")
+        after = read_policy(state_dir)
+        # Spent: look again at once (a hand-back may be due); else when the next try is.
+        return Outcome(verdict, "retry failed", procid.boottime() if after.spent else after.retry_at)
     if verdict.action == words.HAND_BACK:
         moved, line = hand_back(config, verdict.reason, announce=announce)
         return Outcome(verdict, line)
     if verdict.action == words.STAY and verdict.row == 17:
-        return Outcome(verdict, "staying", view.retry_at)
+        return Outcome(verdict, "staying; the slow retry is due in policy.json (the daemon looks then)")
     return Outcome(verdict, "nothing" if verdict.action in (words.NOTHING, words.STAY) else "left to the hook's decision")
