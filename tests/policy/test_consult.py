@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.node import Node, node  # noqa: F401 - the fixture
+from tests.support.node import Node
 from tests.support.units import label
 from twinstar.fastpath.hooksettings import HookSettings
 from twinstar.fastpath.policyfile import read_policy
