@@ -138,6 +138,8 @@ _COMMAND_MODULES: dict[str, str] = {
     "replica": "prepare",
     "switchover": "switchover",
     "demo": "demo",
+    "maintenance": "policy",
+    "give-up": "policy",
 }
 
 

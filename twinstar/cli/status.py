@@ -100,8 +100,10 @@ def status_command(obj: Obj, as_json: bool) -> None:
     if config is not None:
         from twinstar.astribank.report import readiness_report
         from twinstar.daemon.status import daemon_status
+        from twinstar.policy.nodeinfo import node_state
 
         report["node"] = _node_section(config)
+        node_lines, report["node"]["policy"] = node_state(config)
         report["readiness"] = readiness_report(config)
         report["daemon"] = daemon_status(config)
     unreadable = [u for u in report["units"] if u.get("error")]
@@ -109,6 +111,8 @@ def status_command(obj: Obj, as_json: bool) -> None:
         click.echo(json.dumps(_json_safe(report), sort_keys=True, default=str))
     else:
         click.echo(render_status(report["units"]) if report["units"] else f"USB: {report['error']}")
+        if config is not None and node_lines:
+            click.echo("\n" + "\n".join(node_lines))
         for u in unreadable:
             click.echo(f"twinstar: error: {u['error']}", err=True)
         if config is not None:

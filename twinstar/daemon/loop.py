@@ -393,7 +393,7 @@ class Daemon:
         self._restart_failures.clear()
         reason = f"step {', '.join(spent)} down and cannot be restarted here"
         with self.notifier.keepalive():
-            moved, line = hand_back(self.config, reason)
+            moved, line, _ = hand_back(self.config, reason)
         if moved:
             log.info("%s", line)
         else:

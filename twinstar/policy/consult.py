@@ -162,8 +162,11 @@ def _clear_alarm(config: Config, announce: Announcer) -> None:
         announce(notify.ALARM_CLEARED, "alarm cleared")
 
 
-def hand_back(config: Config, reason: str, *, announce: Announcer | None = None) -> tuple[bool, str]:
-    """Watchdog off, release, jump every unit to the peer (refused without power there); record it. (moved, line)."""
+def hand_back(config: Config, reason: str, *, announce: Announcer | None = None) -> tuple[bool, str, int]:
+    """Watchdog off, release, jump every unit to the peer (refused without power there); record it.
+
+    (moved, one line, the exit status: 0 moved, 3 refused, 1 failed).
+    """
     from twinstar.ops.switchover import switchover_for
 
     announce = announce or Announcer(config)
@@ -182,7 +185,7 @@ def hand_back(config: Config, reason: str, *, announce: Announcer | None = None)
     line = f"hand-back ({reason}): {wd}; " + ("units jumped to the peer" if moved else f"FAILED: {result.error}")
     _journal(config, line)
     announce(notify.HAND_BACK, line, failed=not moved, reason=reason, moved=moved)
-    return moved, line
+    return moved, line, int(result.exit_status)
 
 
 def consult(
@@ -238,7 +241,7 @@ def consult(
         # Spent: look again at once (a hand-back may be due); else when the next try is.
         return Outcome(verdict, "retry failed", procid.boottime() if after.spent else after.retry_at)
     if verdict.action == words.HAND_BACK:
-        moved, line = hand_back(config, verdict.reason, announce=announce)
+        _, line, _ = hand_back(config, verdict.reason, announce=announce)
         return Outcome(verdict, line)
     if verdict.action == words.STAY and verdict.row == 17:
         return Outcome(verdict, "staying; the slow retry is due in policy.json (the daemon looks then)")
