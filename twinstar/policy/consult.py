@@ -170,6 +170,10 @@ def hand_back(config: Config, reason: str, *, announce: Announcer | None = None)
     from twinstar.ops.switchover import switchover_for
 
     announce = announce or Announcer(config)
+    if edges.peer_powered(config) is not True:  # before the watchdog is touched: refused, nothing changed
+        line = f"hand-back ({reason}) refused: the peer's port has no power (or no unit could be read); nothing was changed"
+        announce(notify.HAND_BACK, line, failed=True, reason=reason, moved=False)
+        return False, line, 3
     try:
         wd = edges.watchdog_line(edges.set_watchdogs(config, False), False)
     except Exception as exc:  # noqa: BLE001 - the jump below still refuses what it must

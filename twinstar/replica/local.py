@@ -44,11 +44,13 @@ def keep_local(xpp_order: str | None, config_path: str) -> list[tuple[str, str]]
 
 def conflict(path: str, local: Sequence[tuple[str, str]]) -> str | None:
     """Why ``path`` (absolute, normalised) may not move onto the replica; None when it may."""
-    for keep, why in local:
+    for keep, why in local:  # the path itself first, then what it holds, then what holds it
         if path == keep:
             return f"{path} must stay on this node: {why}"
+    for keep, why in local:
         if keep.startswith(path.rstrip("/") + "/"):
             return f"{path} holds {keep}, which must stay on this node: {why}"
+    for keep, why in local:
         if path.startswith(keep + "/"):
             return f"{path} is inside {keep}, which must stay on this node: {why}"
     return None
