@@ -19,13 +19,24 @@ class Snapshot:
     processes: frozenset[tuple[int, str]]
     cgroups: frozenset[str]
 
-    def demo_parts(self) -> list[str]:
-        """Everything in this snapshot that belongs to a demo run."""
-        out = [f"netns {n}" for n in self.namespaces if n.startswith(PREFIX)]
-        out += [f"mount {m}" for m in self.mounts if f"/{PREFIX}" in m]
-        out += [f"loop {x}" for x in self.loops if f"/{PREFIX}" in x]
-        out += [f"process {pid} {cmd}" for pid, cmd in self.processes if "twinstar.demo" in cmd or PREFIX in cmd]
-        out += [f"cgroup {c}" for c in self.cgroups if os.path.basename(c).startswith(PREFIX)]
+    def demo_parts(self, run: str | None = None) -> list[str]:
+        """Everything in this snapshot that belongs to a demo run; to the run ``run`` (``tsdemo-<pid>``) when given.
+
+        Another demo run on the machine at the same time (its own ``tsdemo-<pid>``)
+        is then not blamed on this one.
+        """
+        if run is None:
+            out = [f"netns {n}" for n in self.namespaces if n.startswith(PREFIX)]
+            out += [f"mount {m}" for m in self.mounts if f"/{PREFIX}" in m]
+            out += [f"loop {x}" for x in self.loops if f"/{PREFIX}" in x]
+            out += [f"process {pid} {cmd}" for pid, cmd in self.processes if "twinstar.demo" in cmd or PREFIX in cmd]
+            out += [f"cgroup {c}" for c in self.cgroups if os.path.basename(c).startswith(PREFIX)]
+            return sorted(out)
+        out = [f"netns {n}" for n in self.namespaces if n == run or n.startswith(f"{run}-")]
+        out += [f"mount {m}" for m in self.mounts if f"/{run}/" in m or m.endswith(f"/{run}")]
+        out += [f"loop {x}" for x in self.loops if f"/{run}/" in x]
+        out += [f"process {pid} {cmd}" for pid, cmd in self.processes if f"/{run}/" in cmd or f"{run}-" in cmd]
+        out += [f"cgroup {c}" for c in self.cgroups if os.path.basename(c) == run or os.path.basename(c).startswith(f"{run}-")]
         return sorted(out)
 
 
@@ -62,6 +73,6 @@ def cgroups() -> list[str]:
     return out
 
 
-def new_demo_parts(before: Snapshot, after: Snapshot) -> list[str]:
-    """Demo resources present after the run that were not there before it."""
-    return sorted(set(after.demo_parts()) - set(before.demo_parts()))
+def new_demo_parts(before: Snapshot, after: Snapshot, run: str | None = None) -> list[str]:
+    """Demo resources present after the run that were not there before it (of the run ``run`` only, when given)."""
+    return sorted(set(after.demo_parts(run)) - set(before.demo_parts(run)))
