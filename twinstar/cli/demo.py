@@ -61,10 +61,11 @@ def _preflight() -> None:
 @click.option("--units", type=click.IntRange(1, 16), default=2, show_default=True, help="Simulated Astribank units.")
 @click.option(
     "--scenario",
-    type=click.Choice(["power-loss", "switchover", "both"]),
+    type=click.Choice([*(s.value for s in Scenario), "both", "all"]),
     default="both",
     show_default=True,
-    help="power-loss: pbx-a loses power, the watchdog moves the units; switchover: planned hand-over.",
+    help="power-loss: pbx-a loses power, the watchdog moves the units; switchover: planned hand-over; "
+    "split-units: one unit alone moves to pbx-b, which sends it back; both: the first two; all: every scenario.",
 )
 @click.option(
     "--watchdog-timeout",
@@ -90,7 +91,8 @@ def demo(units: int, scenario: str, watchdog_ms: int, as_json: bool, keep: bool)
     Needs root. Exit 0 when every check held, 1 otherwise.
     """
     _preflight()
-    scenarios = [Scenario(scenario)] if scenario != "both" else [Scenario.POWER_LOSS, Scenario.SWITCHOVER]
+    named = {"both": [Scenario.POWER_LOSS, Scenario.SWITCHOVER], "all": list(Scenario)}
+    scenarios = named.get(scenario) or [Scenario(scenario)]
     options = Options(units=units, watchdog_timeout=watchdog_ms / 1000, keep=keep)
 
     def progress(message: str) -> None:

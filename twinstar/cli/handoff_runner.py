@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         print(RUNNER_USAGE, file=sys.stderr)
         return 2
     action, path, usb_address = parsed
-    if usb_address is not None:
-        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
+    if usb_address is not None or action == "policy":
+        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log
     from twinstar.errors import TwinstarError
     from twinstar.fastpath.hooksettings import HookSettings

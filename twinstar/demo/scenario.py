@@ -9,6 +9,11 @@ Scenario ``switchover``: ``twinstar switchover`` runs on A (inside A's
 namespace, with A's configuration): it releases A and jumps the units; B's
 hook and engine take over.
 
+Scenario ``split-units``: one unit alone switches to pbx-b (its cable to
+pbx-a pulled); pbx-b, a standby holding some but not all units, waits the
+split grace period and sends it back; pbx-a stays active, raises the alarm
+naming the missing unit and clears it when the unit is back.
+
 Every resource is registered with the cleanup registry as it is created;
 :func:`run` collects the records (event log, client log, both journals) before
 the registry tears everything down.
@@ -47,6 +52,11 @@ HOOK = os.path.join(REPO, "hooks", "atribank_hook")
 class Scenario(StrEnum):
     POWER_LOSS = "power-loss"
     SWITCHOVER = "switchover"
+    SPLIT_UNITS = "split-units"
+
+
+#: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
+FAILOVERS = (Scenario.POWER_LOSS, Scenario.SWITCHOVER)
 
 
 @dataclass(frozen=True)
@@ -281,11 +291,38 @@ class Run:
         events.emit(self.shared.events, f"twinstar switchover exit {result.returncode}", a.host.name)
         return {"exit_status": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
+    def policy_journal(self, key: str) -> list[str]:
+        """The pair policy's lines in a server's journal."""
+        journal = StateStore(self.servers[key].state_dir).read_journal()
+        return [str(r.get("detail")) for r in journal if r.get("event") == "policy"]
+
+    def split_units(self) -> None:
+        """The last unit alone switches to pbx-b; wait until pbx-b sent it back and pbx-a's alarm came and went."""
+        assert self.shared is not None
+        self.progress("one unit switches to pbx-b alone (its cable to pbx-a pulled)")
+        events.emit(self.shared.events, "unit cable pulled", self.servers["a"].host.name)
+        with sim.update(self.shared.sim) as state:
+            sim.set_port(state, state["units"][-1], self.servers["b"].port)
+
+        shared = self.shared
+
+        def settled() -> bool:
+            a, b = self.policy_journal("a"), self.policy_journal("b")
+            raised = any(line.startswith("alarm: units missing") for line in a)
+            home = all(u["port"] == self.servers["a"].port for u in sim.load(shared.sim)["units"])
+            return raised and a[-1:] == ["alarm cleared"] and home and any(line.startswith("hand-back (") for line in b)
+
+        self.wait_for("pbx-b sending the unit back and pbx-a's alarm raised and cleared", settled)
+
     def play(self, collected: Collected) -> None:
         self.build()
         self.start_processes()
         collected.built = True
         self.bring_up_a()
+        if self.scenario == Scenario.SPLIT_UNITS:
+            self.split_units()
+            time.sleep(0.2)  # the client sees the steady service afterwards
+            return
         if self.scenario == Scenario.POWER_LOSS:
             self.cut_power_a()
         else:

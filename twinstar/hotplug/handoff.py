@@ -319,7 +319,7 @@ def policy_runner(settings: HookSettings, environ: Mapping[str, str]) -> str:
 
     if FileLock(f"{settings.state_dir}/{POLICY_RUN_LOCK}").held_by_other():
         return "policy: a runner is already looking"
-    pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ), background=True)
+    pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
     return f"policy handed off to a detached process (pid {pid})"
 
 

@@ -233,10 +233,13 @@ def policy_loop(settings: HookSettings, *, environ: Mapping[str, str] | None = N
         return outcomes
     try:
         for _ in range(config.policy.retries + 4):
+            seen = current_readiness(settings).summary()
             outcome = consult_here(settings, mode=handoff.INLINE, environ=environ)
             outcomes.append(outcome)
             log_line(f"policy: {outcome.verdict.reason} ({outcome.did})")
             if outcome.due is None:
+                if current_readiness(settings).summary() != seen:
+                    continue  # the units changed meanwhile; their hooks found this runner busy: look again
                 break  # nothing to wait for here: done, handed back, staying, or left to the hook
             (sleep or time.sleep)(max(0.0, outcome.due - procid.boottime()))
     finally:

@@ -153,12 +153,14 @@ def _raise_alarm(config: Config, view: PolicyView, text: str, announce: Announce
     if view.alarm == text:
         return
     store.update(config.state_dir, alarm=text, alarm_since=time.time())
+    _journal(config, f"alarm: {text}")
     announce(notify.ALARM, text, failed=True)
 
 
 def _clear_alarm(config: Config, announce: Announcer) -> None:
     view = store.update(config.state_dir, alarm=None, alarm_since=None)
     if view.alarm is None:
+        _journal(config, "alarm cleared")
         announce(notify.ALARM_CLEARED, "alarm cleared")
 
 

@@ -1,0 +1,31 @@
+"""The demo's bad days: scenarios where the pair policy decides, each asserting the end state.
+
+The whole ``twinstar demo`` as a process (root: namespaces, a loop device); only the hardware is
+simulated (the Astribank units, the xpp driver's sysfs, DRBD's kernel side), as in test_demo_e2e.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.demo.leftovers import new_demo_parts, snapshot
+from tests.demo.test_demo_e2e import LAST_RUN, run_demo
+
+
+@pytest.mark.privileged
+def test_split_units_pbx_b_sends_the_unit_back_and_pbx_a_serves_all_alarm_raised_then_cleared() -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--scenario", "split-units", "--units", "2", "--watchdog-timeout", "300")
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
+    (result,) = data["scenarios"]
+    assert result["problems"] == [], stderr[-3000:]
+    assert rc == 0 and data["ok"] is True and result["ok"] is True
+    assert result["served_by"] == "pbx-a" and result["served"] == ["pbx-a"]
+    assert result["hand_backs"] == 1
+    assert result["transitions"] == {"pbx-a": 1, "pbx-b": 1}  # pbx-a's takeover; pbx-b's release within its hand-back
+    policy = [(e["host"], e["event"]) for e in result["timeline"] if e["event"].startswith("policy: ")]
+    raised = policy.index(("pbx-a", "policy: alarm: units missing: usb:SIM00002 (1 of 2 here)"))
+    handed = next(i for i, (h, e) in enumerate(policy) if h == "pbx-b" and e.startswith("policy: hand-back ("))
+    cleared = policy.index(("pbx-a", "policy: alarm cleared"))
+    assert raised < cleared and handed < cleared
+    assert result["address_on_both"] == [] and result["mount_on_both"] == []
