@@ -29,3 +29,20 @@ def test_split_units_pbx_b_sends_the_unit_back_and_pbx_a_serves_all_alarm_raised
     cleared = policy.index(("pbx-a", "policy: alarm cleared"))
     assert raised < cleared and handed < cleared
     assert result["address_on_both"] == [] and result["mount_on_both"] == []
+
+
+@pytest.mark.privileged
+def test_stale_primary_pbx_a_hands_the_units_over_and_pbx_b_serves() -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--scenario", "stale-primary", "--units", "2", "--watchdog-timeout", "300")
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
+    (result,) = data["scenarios"]
+    assert result["problems"] == [], stderr[-3000:]
+    assert rc == 0 and result["ok"] is True
+    assert result["served_by"] == "pbx-b" and result["served"] == ["pbx-b"]
+    assert result["hand_backs"] == 1
+    events = [(e["host"], e["event"]) for e in result["timeline"]]
+    handed = next(i for i, (h, e) in enumerate(events) if h == "pbx-a" and e.startswith("policy: hand-back (this node's DRBD disk is Outdated"))
+    b_takes = events.index(("pbx-b", "takeover begins"))
+    assert handed < b_takes
+    assert result["address_on_both"] == [] and result["mount_on_both"] == []

@@ -90,11 +90,17 @@ def summarize(c: Collected) -> Summary:
     s.served = served_sequence(c.probes)
     if c.error:
         s.problems.append(c.error)
-    expected = [a, b] if c.scenario in FAILOVERS else [a]
+    expected = [a, b] if c.scenario in FAILOVERS else [b] if c.scenario == Scenario.STALE_PRIMARY else [a]
     if s.served != expected:
         s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {' then '.join(expected)}")
     s.hand_backs = {host: hand_backs(journal) for host, journal in c.journals.items()}
     s.transitions = {host: transitions(journal) for host, journal in c.journals.items()}
+    if c.scenario == Scenario.STALE_PRIMARY:
+        if s.hand_backs.get(a) != 1 or s.hand_backs.get(b):
+            s.problems.append(f"expected one hand-back, by {a}; found {s.hand_backs}")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
     if c.scenario == Scenario.SPLIT_UNITS:
         if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
             s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")

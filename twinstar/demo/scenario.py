@@ -14,6 +14,11 @@ pbx-a pulled); pbx-b, a standby holding some but not all units, waits the
 split grace period and sends it back; pbx-a stays active, raises the alarm
 naming the missing unit and clears it when the unit is back.
 
+Scenario ``stale-primary``: both servers boot, the units on pbx-a's port;
+pbx-a's DRBD disk is Outdated, pbx-b's UpToDate. pbx-a's promotion is
+refused ("Need access to UpToDate data"), so pbx-a hands the units over
+instead of failing, and pbx-b serves.
+
 Every resource is registered with the cleanup registry as it is created;
 :func:`run` collects the records (event log, client log, both journals) before
 the registry tears everything down.
@@ -53,6 +58,7 @@ class Scenario(StrEnum):
     POWER_LOSS = "power-loss"
     SWITCHOVER = "switchover"
     SPLIT_UNITS = "split-units"
+    STALE_PRIMARY = "stale-primary"
 
 
 #: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
@@ -316,8 +322,17 @@ class Run:
 
     def play(self, collected: Collected) -> None:
         self.build()
+        if self.scenario == Scenario.STALE_PRIMARY:
+            assert self.shared is not None
+            drbdadm.set_disk(self.shared.drbd_state, servers.RESOURCE, self.servers["a"].host.name, "Outdated")
+            events.emit(self.shared.events, "DRBD disk Outdated", self.servers["a"].host.name)
         self.start_processes()
         collected.built = True
+        if self.scenario == Scenario.STALE_PRIMARY:
+            self.progress("units attach to pbx-a, whose DRBD disk is Outdated; it hands them to pbx-b")
+            self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+            time.sleep(0.2)
+            return
         self.bring_up_a()
         if self.scenario == Scenario.SPLIT_UNITS:
             self.split_units()
