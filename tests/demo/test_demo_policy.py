@@ -46,3 +46,34 @@ def test_stale_primary_pbx_a_hands_the_units_over_and_pbx_b_serves() -> None:
     b_takes = events.index(("pbx-b", "takeover begins"))
     assert handed < b_takes
     assert result["address_on_both"] == [] and result["mount_on_both"] == []
+
+
+@pytest.mark.privileged
+def test_failed_takeover_pbx_b_hands_the_units_back_and_pbx_a_serves() -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--scenario", "failed-takeover", "--units", "2", "--watchdog-timeout", "300")
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
+    (result,) = data["scenarios"]
+    assert result["problems"] == [], stderr[-3000:]
+    assert rc == 0 and result["ok"] is True
+    assert result["served_by"] == "pbx-a" and result["hand_backs"] == 1
+    policy = [e["event"] for e in result["timeline"] if e["host"] == "pbx-b" and e["event"].startswith("policy: ")]
+    tries = [p for p in policy if p.startswith("policy: takeover try ")]
+    assert tries[-1] == "policy: takeover try 4 failed; retries spent" and len(tries) == 4  # 1 + policy.retries
+    assert result["address_on_both"] == [] and result["mount_on_both"] == []
+
+
+@pytest.mark.privileged
+def test_ping_pong_at_most_one_hand_back_each_alarm_on_both_and_no_loop() -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--scenario", "ping-pong", "--units", "2", "--watchdog-timeout", "300", timeout=300)
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
+    (result,) = data["scenarios"]
+    assert result["problems"] == [], stderr[-3000:]
+    assert rc == 0 and result["ok"] is True
+    assert result["served_by"] is None  # nobody can serve: the alarm says so
+    assert result["hand_backs"] == 2
+    alarms = {e["host"] for e in result["timeline"] if e["event"].startswith("policy: alarm: cannot serve")}
+    assert alarms == {"pbx-a", "pbx-b"}
+    # Bounded: pbx-a's first takeover and 4 tries, pbx-b's 4 tries twice, and the hand-backs' releases.
+    assert sum(result["transitions"].values()) <= 20, result["transitions"]

@@ -91,10 +91,28 @@ def summarize(c: Collected) -> Summary:
     if c.error:
         s.problems.append(c.error)
     expected = [a, b] if c.scenario in FAILOVERS else [b] if c.scenario == Scenario.STALE_PRIMARY else [a]
+    if c.scenario == Scenario.PING_PONG:
+        expected = s.served if s.served[:1] == [a] else [a]  # nobody serves at the end: the alarm says so
     if s.served != expected:
         s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {' then '.join(expected)}")
     s.hand_backs = {host: hand_backs(journal) for host, journal in c.journals.items()}
     s.transitions = {host: transitions(journal) for host, journal in c.journals.items()}
+    if c.scenario == Scenario.FAILED_TAKEOVER:
+        if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
+            s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
+    if c.scenario == Scenario.PING_PONG:
+        if any(n > 1 for n in s.hand_backs.values()):
+            s.problems.append(f"a server handed the units back more than once: {s.hand_backs}")
+        raised = {h: any(line.startswith("alarm: ") for line in policy_lines(j)) for h, j in c.journals.items()}
+        for host in (a, b):
+            if not raised.get(host):
+                s.problems.append(f"{host} raised no alarm")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
     if c.scenario == Scenario.STALE_PRIMARY:
         if s.hand_backs.get(a) != 1 or s.hand_backs.get(b):
             s.problems.append(f"expected one hand-back, by {a}; found {s.hand_backs}")
@@ -107,7 +125,7 @@ def summarize(c: Collected) -> Summary:
         took = sum(1 for r in c.journals.get(b, []) if r.get("event") == "begin" and r.get("action") == "takeover")
         if took:
             s.problems.append(f"{b} began {took} takeover(s); it should only have sent the unit back")
-        alarms = [str(r.get("detail")) for r in c.journals.get(a, []) if r.get("event") == "policy"]
+        alarms = policy_lines(c.journals.get(a, []))
         if not any(x.startswith("alarm: units missing") for x in alarms) or "alarm cleared" not in alarms:
             s.problems.append(f"{a}'s alarm for the missing unit was not raised and cleared")
         s.problems.extend(_overlap_problems(s, c))
@@ -166,6 +184,11 @@ def _overlap_problems(s: Summary, c: Collected) -> list[str]:
     if s.mount_overlaps:
         problems.append(f"both servers had the partition mounted {len(s.mount_overlaps)} time(s)")
     return problems
+
+
+def policy_lines(journal: list[dict[str, Any]]) -> list[str]:
+    """What the pair policy journaled on a server."""
+    return [str(r.get("detail")) for r in journal if r.get("event") == "policy"]
 
 
 def hand_backs(journal: list[dict[str, Any]]) -> int:
@@ -325,7 +348,7 @@ def to_json(c: Collected) -> dict[str, Any]:
         "units": c.options.units,
         "watchdog_timeout_ms": _ms(c.options.watchdog_timeout),
         "served": s.served,
-        "served_by": s.served[-1] if s.served else None,
+        "served_by": c.probes[-1].get("by") if c.probes else None,  # the final server; None: nobody answered last
         "hand_backs": sum(s.hand_backs.values()),
         "transitions": s.transitions,
         "outage_ms": s.outage_ms,

@@ -19,6 +19,15 @@ pbx-a's DRBD disk is Outdated, pbx-b's UpToDate. pbx-a's promotion is
 refused ("Need access to UpToDate data"), so pbx-a hands the units over
 instead of failing, and pbx-b serves.
 
+Scenario ``failed-takeover``: the PBX cannot start on pbx-b; pbx-a hands
+over with ``twinstar switchover`` (the simulated hardware cannot give a cut
+server its power back); pbx-b's takeover fails, is retried with backoff, and
+pbx-b hands the units back: pbx-a serves again.
+
+Scenario ``ping-pong``: the PBX can start on neither server. pbx-b retries,
+hands the units back; pbx-a retries, hands them back once; pbx-b, which
+handed them back within the window, keeps them and raises the alarm: no loop.
+
 Every resource is registered with the cleanup registry as it is created;
 :func:`run` collects the records (event log, client log, both journals) before
 the registry tears everything down.
@@ -59,6 +68,8 @@ class Scenario(StrEnum):
     SWITCHOVER = "switchover"
     SPLIT_UNITS = "split-units"
     STALE_PRIMARY = "stale-primary"
+    FAILED_TAKEOVER = "failed-takeover"
+    PING_PONG = "ping-pong"
 
 
 #: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
@@ -210,14 +221,15 @@ class Run:
 
     # -- waiting -----------------------------------------------------------------------------
 
-    def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.options.wait
+    def wait_for(self, what: str, ready: Callable[[], bool], *, timeout: float | None = None) -> None:
+        wait = self.options.wait if timeout is None else timeout
+        deadline = time.monotonic() + wait
         while not ready():
             hw = self.procs.get("hardware")
             if hw is not None and hw.poll() is not None:
                 raise DemoFailed(f"the simulated hardware exited with status {hw.returncode} while waiting for {what}")
             if time.monotonic() > deadline:
-                raise DemoFailed(f"{what} did not happen within {self.options.wait:g} s")
+                raise DemoFailed(f"{what} did not happen within {wait:g} s")
             time.sleep(0.02)
 
     def role(self, key: str) -> Role:
@@ -302,6 +314,19 @@ class Run:
         journal = StateStore(self.servers[key].state_dir).read_journal()
         return [str(r.get("detail")) for r in journal if r.get("event") == "policy"]
 
+    def break_pbx(self, key: str) -> None:
+        """From now on the PBX cannot start on server ``key`` (its responder refuses)."""
+        from twinstar.demo.responder import broken_marker
+
+        assert self.shared is not None
+        open(broken_marker(self.servers[key].pidfile), "w").close()
+        events.emit(self.shared.events, "the PBX cannot start here any more", self.servers[key].host.name)
+
+    def alarm(self, key: str) -> str | None:
+        from twinstar.fastpath.policyfile import read_policy
+
+        return read_policy(self.servers[key].state_dir).alarm
+
     def split_units(self) -> None:
         """The last unit alone switches to pbx-b; wait until pbx-b sent it back and pbx-a's alarm came and went."""
         assert self.shared is not None
@@ -334,6 +359,27 @@ class Run:
             time.sleep(0.2)
             return
         self.bring_up_a()
+        if self.scenario in (Scenario.FAILED_TAKEOVER, Scenario.PING_PONG):
+            self.break_pbx("b")
+            if self.scenario == Scenario.PING_PONG:
+                self.break_pbx("a")
+            collected.switchover = self.switch_over()
+            if self.scenario == Scenario.FAILED_TAKEOVER:
+                self.progress("pbx-b's takeover fails; waiting for it to hand the units back to pbx-a")
+                self.wait_for(
+                    "pbx-b's hand-back and pbx-a answering again",
+                    lambda: any(x.startswith("hand-back (") for x in self.policy_journal("b"))
+                    and self.role("a") == Role.ACTIVE and self.served_by("pbx-a"),
+                )
+            else:
+                self.progress("neither can serve; waiting for the hand-backs to stop with an alarm")
+                self.wait_for(
+                    "the hand-backs stopping with an alarm on both servers",
+                    lambda: "no ping-pong" in (self.alarm("b") or "") and self.alarm("a") is not None,
+                    timeout=3 * self.options.wait,  # three rounds of retries
+                )
+            time.sleep(0.2)
+            return
         if self.scenario == Scenario.SPLIT_UNITS:
             self.split_units()
             time.sleep(0.2)  # the client sees the steady service afterwards

@@ -34,6 +34,8 @@ from twinstar.fastpath.statefile import NodeView
 from twinstar.policy import edges, notify, store
 from twinstar.policy.table import FAILED, REFUSED, Situation, Verdict, decide, retry_delay
 
+#: The table's hand-backs after this node's own takeover failed (not a split): they raise the alarm.
+FAILURE_ROWS = (12, 15, 16)
 #: The table's rows whose takeover is the policy's retry; its other takeovers and releases are the hook's plain ones.
 RETRY_ROWS = (13, 17)
 
@@ -247,7 +249,9 @@ def consult(
         # Spent: look again at once (a hand-back may be due); else when the next try is.
         return Outcome(verdict, "retry failed", procid.boottime() if after.spent else after.retry_at)
     if verdict.action == words.HAND_BACK:
-        _, line, _ = hand_back(config, verdict.reason, announce=announce)
+        moved, line, _ = hand_back(config, verdict.reason, announce=announce)
+        if moved and verdict.row in FAILURE_ROWS:  # this node cannot serve: someone must look at it
+            _raise_alarm(config, read_policy(state_dir), f"cannot serve: {verdict.reason}", announce)
         return Outcome(verdict, line)
     if verdict.action == words.STAY and verdict.row == 17:
         return Outcome(verdict, "staying; the slow retry is due in policy.json (the daemon looks then)")
