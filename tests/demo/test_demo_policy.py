@@ -77,3 +77,18 @@ def test_ping_pong_at_most_one_hand_back_each_alarm_on_both_and_no_loop() -> Non
     assert alarms == {"pbx-a", "pbx-b"}
     # Bounded: pbx-a's first takeover and 4 tries, pbx-b's 4 tries twice, and the hand-backs' releases.
     assert sum(result["transitions"].values()) <= 20, result["transitions"]
+
+
+@pytest.mark.privileged
+def test_service_dies_pbx_a_gives_up_and_pbx_b_serves() -> None:
+    before = snapshot()
+    rc, data, stderr = run_demo("--scenario", "service-dies", "--units", "2", "--watchdog-timeout", "300")
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
+    (result,) = data["scenarios"]
+    assert result["problems"] == [], stderr[-3000:]
+    assert rc == 0 and result["ok"] is True
+    assert result["served"] == ["pbx-a", "pbx-b"] and result["served_by"] == "pbx-b" and result["hand_backs"] == 1
+    events = [(e["host"], e["event"]) for e in result["timeline"]]
+    gave_up = next(i for i, (h, e) in enumerate(events) if h == "pbx-a" and e.startswith("policy: hand-back (given up: monitor"))
+    assert events.index(("pbx-a", "monitor: restart exit 1")) < gave_up < events.index(("pbx-b", "takeover begins"))
+    assert result["address_on_both"] == [] and result["mount_on_both"] == []

@@ -90,7 +90,7 @@ def summarize(c: Collected) -> Summary:
     s.served = served_sequence(c.probes)
     if c.error:
         s.problems.append(c.error)
-    expected = [a, b] if c.scenario in FAILOVERS else [b] if c.scenario == Scenario.STALE_PRIMARY else [a]
+    expected = [a, b] if c.scenario in (*FAILOVERS, Scenario.SERVICE_DIES) else [b] if c.scenario == Scenario.STALE_PRIMARY else [a]
     if c.scenario == Scenario.PING_PONG:
         expected = s.served if s.served[:1] == [a] else [a]  # nobody serves at the end: the alarm says so
     if s.served != expected:
@@ -113,7 +113,7 @@ def summarize(c: Collected) -> Summary:
         s.problems.extend(_overlap_problems(s, c))
         s.problems.extend(c.cleanup_failures)
         return s
-    if c.scenario == Scenario.STALE_PRIMARY:
+    if c.scenario in (Scenario.STALE_PRIMARY, Scenario.SERVICE_DIES):
         if s.hand_backs.get(a) != 1 or s.hand_backs.get(b):
             s.problems.append(f"expected one hand-back, by {a}; found {s.hand_backs}")
         s.problems.extend(_overlap_problems(s, c))

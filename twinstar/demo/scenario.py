@@ -28,6 +28,11 @@ Scenario ``ping-pong``: the PBX can start on neither server. pbx-b retries,
 hands the units back; pbx-a retries, hands them back once; pbx-b, which
 handed them back within the window, keeps them and raises the alarm: no loop.
 
+Scenario ``service-dies``: the PBX on the active pbx-a dies and cannot be
+started there again; a monitor (as Monit would: one restart, then
+``twinstar give-up --reason TEXT``) makes pbx-a release and hand the units
+over; pbx-b serves.
+
 Every resource is registered with the cleanup registry as it is created;
 :func:`run` collects the records (event log, client log, both journals) before
 the registry tears everything down.
@@ -70,6 +75,7 @@ class Scenario(StrEnum):
     STALE_PRIMARY = "stale-primary"
     FAILED_TAKEOVER = "failed-takeover"
     PING_PONG = "ping-pong"
+    SERVICE_DIES = "service-dies"
 
 
 #: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
@@ -272,11 +278,11 @@ class Run:
         events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
         self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
-    def twinstar_on_a(self, command: str) -> ProgramResult:
-        """``twinstar <command>`` inside pbx-a's namespace with pbx-a's configuration."""
+    def twinstar_on_a(self, command: str, *args: str) -> ProgramResult:
+        """``twinstar <command> [ARGS]`` inside pbx-a's namespace with pbx-a's configuration."""
         a = self.servers["a"]
         return self.runner.run(
-            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", command]),
+            in_netns(a.host.netns, [sys.executable, "-m", "twinstar", command, *args]),
             timeout=self.options.wait,
             ok_codes=None,
             env={"TWINSTAR_CONFIG": a.config},
@@ -313,6 +319,25 @@ class Run:
         """The pair policy's lines in a server's journal."""
         journal = StateStore(self.servers[key].state_dir).read_journal()
         return [str(r.get("detail")) for r in journal if r.get("event") == "policy"]
+
+    def service_dies_on_a(self) -> None:
+        """pbx-a's PBX dies and cannot start again; the monitor tries once, then gives up."""
+        from twinstar.demo.responder import read_pid
+
+        assert self.shared is not None
+        a = self.servers["a"]
+        self.break_pbx("a")
+        pid = read_pid(a.pidfile)
+        if pid is not None:
+            processes.kill_pids([pid])
+        events.emit(self.shared.events, "the PBX died", a.host.name)
+        pbx = next(step["command"] for step in _takeover(a.config) if "command" in step)
+        restart = self.runner.run(in_netns(a.host.netns, pbx["start"]), timeout=self.options.wait, ok_codes=None, quiet=True)
+        events.emit(self.shared.events, f"monitor: restart exit {restart.returncode}", a.host.name)
+        result = self.twinstar_on_a("give-up", "--reason", "monitor: the PBX died and does not restart")
+        events.emit(self.shared.events, f"monitor: twinstar give-up exit {result.returncode}", a.host.name)
+        if result.returncode != 0:
+            raise DemoFailed(f"twinstar give-up exited with status {result.returncode}: {result.stderr.strip()[-300:]}")
 
     def break_pbx(self, key: str) -> None:
         """From now on the PBX cannot start on server ``key`` (its responder refuses)."""
@@ -359,6 +384,12 @@ class Run:
             time.sleep(0.2)
             return
         self.bring_up_a()
+        if self.scenario == Scenario.SERVICE_DIES:
+            self.service_dies_on_a()
+            self.progress("waiting for pbx-b to answer")
+            self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+            time.sleep(0.2)
+            return
         if self.scenario in (Scenario.FAILED_TAKEOVER, Scenario.PING_PONG):
             self.break_pbx("b")
             if self.scenario == Scenario.PING_PONG:
@@ -410,6 +441,12 @@ class Run:
                 collected.states[s.host.name] = store.read().to_json()
             except TwinstarError:
                 collected.states[s.host.name] = {}
+
+
+def _takeover(config_path: str) -> list[dict[str, Any]]:
+    """The takeover list of a server's configuration (the demo writes it as JSON, which YAML reads)."""
+    with open(config_path) as f:
+        return list(json.load(f)["takeover"])
 
 
 def run(scenario: Scenario, options: Options, *, progress: Progress = _quiet) -> Collected:
