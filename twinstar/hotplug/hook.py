@@ -257,13 +257,17 @@ def run_transition(
     :data:`~twinstar.hotplug.handoff.MAX_CHAIN` transitions in a row).
     """
     from twinstar.engine.runner import engine_for
+    from twinstar.errors import TwinstarError
     from twinstar.policy.consult import after_transition
 
     config = full_config(settings)
     report = engine_for(config).takeover() if action == "takeover" else engine_for(config).release()
     verdict = "ok" if report.ok else f"FAILED: {report.error}"
     log_line(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
-    log_line(f"policy: {after_transition(config, action, report)}")
+    try:
+        log_line(f"policy: {after_transition(config, action, report)}")
+    except TwinstarError as exc:  # the transition's outcome stands; the policy's memory could not be written
+        log_line(f"policy: {exc}", error=True)
     if chain + 1 < handoff.MAX_CHAIN:
         try:
             evaluation = evaluate(settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1)

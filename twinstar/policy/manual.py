@@ -14,6 +14,7 @@ from __future__ import annotations
 from twinstar.config import Config
 from twinstar.engine.report import Report
 from twinstar.engine.runner import Engine
+from twinstar.errors import TwinstarError
 from twinstar.fastpath.syslogsend import log_line
 from twinstar.policy import store
 from twinstar.policy.consult import after_transition
@@ -28,7 +29,13 @@ def by_hand(config: Config, action: str, engine: Engine) -> Report:
     engine.preflight()
     if action == "takeover":
         engine.check_inputs()
-    store.set_hold(config.state_dir, action)
+    try:
+        store.set_hold(config.state_dir, action)
+    except TwinstarError:
+        pass  # a state_dir that cannot be written: the engine says so, before any step ("nothing was changed")
     report = engine.takeover() if action == "takeover" else engine.release()
-    log_line(f"policy: operator's {action} holds until the units leave and come back; {after_transition(config, action, report)}")
+    try:
+        log_line(f"policy: operator's {action} holds until the units leave and come back; {after_transition(config, action, report)}")
+    except TwinstarError as exc:
+        log_line(f"policy: {exc}", error=True)
     return report
