@@ -25,9 +25,9 @@ def test_handoff_modes() -> None:
 
 
 def test_triggers() -> None:
-    assert decision.TRIGGERS == words.TRIGGERS == (decision.EVENT, decision.PERIODIC, decision.AFTER_TRANSITION)
+    assert decision.TRIGGERS == words.TRIGGERS == (decision.EVENT, decision.PERIODIC, decision.AFTER_TRANSITION, decision.RETRY)
 
 
 def test_no_word_is_used_twice() -> None:
-    every = [*words.ROLES, *words.ACTIONS, words.NOTHING, *words.HANDOFF_MODES, *words.TRIGGERS]
+    every = [*words.ROLES, *words.ACTIONS, words.NOTHING, *words.HANDOFF_MODES, *words.TRIGGERS, words.HAND_BACK, words.WAIT, words.STAY]
     assert len(every) == len(set(every)), every

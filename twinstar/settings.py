@@ -51,4 +51,7 @@ DAEMON_STATE_FILE = "daemon.json"
 JOURNAL_MAX_MIB = 4
 JOURNAL_KEEP = 3
 
+#: The pair policy's memory: operator hold, takeover tries, hand-backs, split, alarm.
+POLICY_FILE = "policy.json"
+
 SYSLOG_IDENT = "twinstar"

@@ -36,4 +36,15 @@ HANDOFF_MODES = (AUTO, SYSTEMD, SPAWN, INLINE)
 EVENT = "event"
 PERIODIC = "periodic"
 AFTER_TRANSITION = "after-transition"
-TRIGGERS = (EVENT, PERIODIC, AFTER_TRANSITION)
+#: The policy's retry of a takeover that failed, once its delay is over.
+RETRY = "retry"
+TRIGGERS = (EVENT, PERIODIC, AFTER_TRANSITION, RETRY)
+
+# --- what the pair's policy does when a plain takeover or release is not the answer ------------
+#: Release, disable the watchdog and jump the units to the peer.
+HAND_BACK = "hand-back"
+#: Wait (a retry's delay, a split's grace period) and look again.
+WAIT = "wait"
+#: Keep what this node has, and raise the alarm.
+STAY = "stay"
+POLICY_ACTIONS = (TAKEOVER, RELEASE, HAND_BACK, WAIT, STAY, NOTHING)

@@ -18,6 +18,7 @@ from twinstar.config import (
     Config,
     DaemonConfig,
     JournalConfig,
+    PolicyConfig,
     StepSpec,
     SwitchoverConfig,
     UsbConfig,
@@ -31,7 +32,8 @@ from twinstar.steps.registry import STEP_TYPES
 MANUAL = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 SECTIONS = {"astribanks": AstribanksConfig, "usb": UsbConfig, "daemon": DaemonConfig, "switchover": SwitchoverConfig,
-            "journal": JournalConfig}
+            "journal": JournalConfig,
+            "policy": PolicyConfig}
 
 
 def _problems(text: str) -> list[str]:
@@ -94,7 +96,7 @@ def test_the_manual_lists_every_top_level_key() -> None:
         if key.name in ("astribanks", "usb", "journal"):
             names = [f"{key.name}.{k.name}" for k in keys(SECTIONS[key.name])]
         else:
-            names = [{"programs": "programs.NAME", "daemon": "daemon.*", "switchover": "switchover.*"}.get(key.name, key.name)]
+            names = [{"programs": "programs.NAME", "daemon": "daemon.*", "switchover": "switchover.*", "policy": "policy.*"}.get(key.name, key.name)]
         for name in names:
             assert f"`{name}`" in listed, name
 

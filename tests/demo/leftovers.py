@@ -63,10 +63,14 @@ def cgroups() -> list[str]:
     return out
 
 
-def new_demo_parts(before: Snapshot, after: Snapshot, pid: int | None = None) -> list[str]:
-    """Demo resources present after the run that were not there before it (of the run ``pid`` only, if given:
-    other demos may run on the machine at the same time)."""
+def new_demo_parts(before: Snapshot, after: Snapshot, run: str | int | None = None) -> list[str]:
+    """Demo resources present after the run that were not there before it.
+
+    ``run`` (the run's ``tsdemo-<pid>`` prefix, or its pid) keeps only that
+    run's parts: other demos may run on the machine at the same time.
+    """
     new = set(after.demo_parts()) - set(before.demo_parts())
-    if pid is not None:
-        new = {p for p in new if re.search(rf"{PREFIX}{pid}(?![0-9])", p)}
+    if run is not None:
+        prefix = f"{PREFIX}{run}" if isinstance(run, int) else run
+        new = {p for p in new if re.search(re.escape(prefix) + r"(?![0-9])", p)}
     return sorted(new)

@@ -33,15 +33,26 @@ from twinstar.engine.state import StateStore
 TWINSTAR = os.path.join(os.path.dirname(sys.executable), "twinstar")
 
 
+#: The ``tsdemo-<pid>`` prefix of the last :func:`run_demo`: the leftover checks look at that run's parts only.
+LAST_RUN: list[str] = []
+
+
 def run_demo(*args: str, timeout: float = 180) -> tuple[int, dict[str, Any], str]:
-    proc = subprocess.run(
-        [TWINSTAR, "demo", "--json", "--stack", "light", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    proc = subprocess.Popen(
+        [TWINSTAR, "demo", "--json", "--stack", "light", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
     )
+    LAST_RUN[:] = [topology.plan(proc.pid).prefix]
     try:
-        data = json.loads(proc.stdout)
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    try:
+        data = json.loads(stdout)
     except ValueError:
-        pytest.fail(f"demo printed no JSON (exit {proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}")
-    return proc.returncode, data, proc.stderr
+        pytest.fail(f"demo printed no JSON (exit {proc.returncode}): {stdout[-2000:]} {stderr[-2000:]}")
+    return proc.returncode, data, stderr
 
 
 @pytest.mark.privileged
@@ -50,7 +61,7 @@ def test_demo_fails_over_from_a_to_b_and_leaves_nothing(scenario: str) -> None:
     before = snapshot()
     rc, data, stderr = run_demo("--scenario", scenario, "--units", "2", "--watchdog-timeout", "300")
     after = snapshot()
-    assert new_demo_parts(before, after) == []
+    assert new_demo_parts(before, after, LAST_RUN[0]) == []
     (result,) = data["scenarios"]
     assert result["problems"] == [], stderr[-3000:]
     assert rc == 0 and data["ok"] is True and result["ok"] is True
@@ -140,7 +151,7 @@ def test_ctrl_c_during_the_demo_removes_everything(moment: str) -> None:
             proc.wait()
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    assert new_demo_parts(before, snapshot()) == [], err
+    assert new_demo_parts(before, snapshot(), topo.prefix) == [], err
 
 
 @pytest.mark.privileged
@@ -151,7 +162,7 @@ def test_keep_leaves_the_machines_and_names_the_commands_that_remove_them() -> N
     commands = [shlex.split(c) for c in result["kept"]]
     try:
         assert rc == 0 and result["ok"] is True, stderr[-3000:]
-        left = new_demo_parts(before, snapshot())
+        left = new_demo_parts(before, snapshot(), LAST_RUN[0])
         assert [p for p in left if p.startswith("netns ")] != []
         assert any(p.startswith("mount ") and p.endswith("/b/replica") for p in left)
         assert any(p.startswith("loop ") for p in left)
@@ -160,9 +171,9 @@ def test_keep_leaves_the_machines_and_names_the_commands_that_remove_them() -> N
         for argv in commands:  # as an operator pastes them: one after the other, at once
             subprocess.run(argv, capture_output=True, timeout=30)
         gone = time.monotonic() + 10
-        while new_demo_parts(before, snapshot()) and time.monotonic() < gone:
+        while new_demo_parts(before, snapshot(), LAST_RUN[0]) and time.monotonic() < gone:
             time.sleep(0.05)  # the lazily unmounted partition frees its loop device once the PBX has exited
-    assert new_demo_parts(before, snapshot()) == []
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
 
 
 def test_demo_as_non_root_explains_and_exits_2() -> None:

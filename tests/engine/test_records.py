@@ -15,7 +15,9 @@ from tests.support.commands import command_steps_config
 from tests.support.records import fits, keys_of, mismatch
 from twinstar.engine import records
 
-JOURNAL_LINES = (records.BeginLine, records.EndLine, records.RecoveryLine, records.PhaseLine, records.StepDownLine)
+JOURNAL_LINES = (
+    records.BeginLine, records.EndLine, records.RecoveryLine, records.PhaseLine, records.StepDownLine, records.PolicyLine,
+)
 
 
 def test_journal_lines_and_last_transition_match_their_records(tmp_path: Path) -> None:
@@ -24,7 +26,7 @@ def test_journal_lines_and_last_transition_match_their_records(tmp_path: Path) -
     assert run_twinstar(config, "takeover").returncode == 1
     assert run_twinstar(config, "release").returncode == 0
     lines = [json.loads(x) for x in (tmp_path / "state" / "journal.jsonl").read_text().splitlines()]
-    assert {line.get("event", "phase") for line in lines} == {"begin", "end", "phase"}
+    assert {line.get("event", "phase") for line in lines} == {"begin", "end", "phase", "policy"}  # policy: the try counted
     assert any("error" in line for line in lines if "phase" in line)
     for line in lines:
         fitting = [r.__name__ for r in JOURNAL_LINES if fits(line, r)]

@@ -1,4 +1,4 @@
-"""64 hook processes at once, all units ready: exactly one takeover is handed off.
+"""64 hook processes at once, all units ready: exactly one takeover is handed off (also in the policy's retry window).
 
 Whole ``hooks/atribank_hook`` processes; they wait on a shared flock gate
 (``flock -s``) that the test opens once all are started, so they run their
@@ -67,3 +67,32 @@ def test_one_takeover_from_a_burst_of_hooks(node: Node, mode: str) -> None:
                 break
             time.sleep(0.01)
     assert node.begins("takeover") == 1 and node.role() == "active"
+
+
+@pytest.mark.programs("start", "true")
+@pytest.mark.parametrize("mode", ["inline", "spawn"])
+def test_one_takeover_from_a_burst_of_hooks_during_a_retry_window(node: Node, mode: str) -> None:
+    """The first takeover failed and the policy's retry is planned a minute later: 64 hooks still make exactly one."""
+    count = node.root / "starts"
+    start = node.write_stub("start", f"echo x >> '{count}'\n[ $(wc -l < '{count}') -ge 2 ]")
+    node.configure(
+        handoff=mode,
+        steps=f"  - command: {{name: pbx, start: [{start}], stop: [/bin/true]}}\n",
+        extra="policy: {retries: 3, retry_delay: 60}\n",
+    )
+    node.listed(UNITS)
+    for i in range(UNITS):
+        node.arrive(i)
+    first = node.evaluate(None, trigger="event")
+    assert first.report is not None and not first.report.ok and node.role() == "failed"
+    policy = json.loads((node.state_dir / "policy.json").read_text())
+    assert policy["tries"] == 1 and not policy.get("spent")
+    results = _burst(node)
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results if r.returncode]
+    if mode == "spawn":
+        record = json.loads((node.state_dir / "handoff.json").read_text())
+        for _ in range(3000):
+            if node.role() == "active" and not process_alive(record["pid"]):
+                break
+            time.sleep(0.01)
+    assert node.begins("takeover") == 2 and node.role() == "active", [r.stderr for r in results]

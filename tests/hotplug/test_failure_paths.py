@@ -45,8 +45,11 @@ def _block_device() -> str:
     pytest.skip("no block device node in /dev for the drbd step's device check")
 
 
-def _refusing_node(node: Node, handoff: str) -> None:
-    """Steps: a call-recording command, then DRBD whose peer is Primary (refused, exit 3)."""
+def _refusing_node(node: Node, handoff: str, *, retries: int = 3) -> None:
+    """Steps: a call-recording command, then DRBD whose peer is Primary (refused, exit 3).
+
+    ``retries``: the policy's (0: each burst's one attempt is the subject; tests/policy retry with backoff).
+    """
     state = node.root / "drbd.json"
     drbdadm.write_state(state, drbdadm.new_state("r0", ("test", "peer"), primary="peer"))
     wrapper = drbdadm.write_wrapper(node.root / "drbdadm", state, "test")
@@ -56,7 +59,7 @@ def _refusing_node(node: Node, handoff: str) -> None:
         f"  - command: {{name: first, start: [{start}], stop: [{stop}]}}\n"
         f"  - drbd: {{resource: r0, device: {_block_device()}, mountpoint: {node.root / 'mnt'}}}\n"
     )
-    node.configure(handoff=handoff, steps=steps, extra=f"programs: {{drbdadm: {wrapper}}}\n")
+    node.configure(handoff=handoff, steps=steps, extra=f"programs: {{drbdadm: {wrapper}}}\npolicy: {{retries: {retries}}}\n")
     node.listed(1)
 
 
@@ -102,7 +105,7 @@ def _record_alive(node: Node) -> bool:
 def test_a_refused_spawned_takeover_runs_once_per_event_burst(quiet: Node) -> None:
     """The detached takeover's follow-up used to hand the refused takeover off again, forever."""
     node = quiet
-    _refusing_node(node, "spawn")
+    _refusing_node(node, "spawn", retries=0)
     events = node.arrive(0)
     for event in events:  # the whole burst, as udev delivers it
         assert node.run_hook(event).returncode == 0

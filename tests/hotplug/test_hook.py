@@ -259,18 +259,44 @@ def test_spawn_hand_off_survives_the_hook(node: Node, entry: str) -> None:
     assert node.begins("takeover") == 1
 
 
-#: The twinstar modules every event with a warm cache imports; the node's state only when readiness asks.
+def _serving(node: Node) -> None:
+    """state.json says this node is active (it serves): only then does an ``online`` re-arm its unit."""
+    node.state_dir.mkdir(mode=0o700, exist_ok=True)
+    (node.state_dir / "state.json").write_text(json.dumps({"role": "active", "since": 1.0}))
+
+
+def test_rearm_is_handed_off_with_the_units_usb_address(node: Node) -> None:
+    stub = node.write_stub("systemctl", "exit 0")
+    node.configure(handoff="systemd", rearm=True, extra=f"programs: {{systemctl: {stub}}}\n")
+    node.listed(1)
+    node.sysfs.create_unit(0, busnum=3, devnum=12)
+    node.sysfs.attach(0, label=label(0), connector="usb-0")
+    node.run_hook(node.sysfs.online(0))  # standby: the takeover is handed off, the watchdog left alone
+    assert node.recorded() == ["systemctl start --no-block twinstar-takeover.service"]
+    _serving(node)
+    node.sysfs.create_unit(7, busnum=3, devnum=13)
+    node.sysfs.attach(7, label="usb:unlisted", connector="usb-7")
+    node.run_hook(node.sysfs.event("online", 0))
+    node.run_hook(node.sysfs.online(7))
+    assert node.recorded()[1:] == ["systemctl start --no-block twinstar-rearm@003-012.service"]
+    node.maintenance.write_text("")
+    node.run_hook(node.sysfs.event("online", 0))
+    assert len(node.recorded()) == 2
+
+
+#: The twinstar modules every event with a warm cache imports: the node's state and the policy's memory included.
 HOT_PATH = {
     "twinstar", "twinstar.settings", "twinstar.words",
     "twinstar.cli", "twinstar.cli.atribank_hook",
     "twinstar.fastpath", "twinstar.fastpath.decision", "twinstar.fastpath.hooksettings", "twinstar.fastpath.procid",
-    "twinstar.fastpath.safefile", "twinstar.fastpath.syslogsend",
+    "twinstar.fastpath.safefile", "twinstar.fastpath.syslogsend", "twinstar.fastpath.statefile",
+    "twinstar.fastpath.policyfile",
     "twinstar.hotplug", "twinstar.hotplug.hook",
     "twinstar.astribank", "twinstar.astribank.printable", "twinstar.astribank.readiness", "twinstar.astribank.sysfs",
     "twinstar.astribank.xpporder",
 }
-#: With every listed unit READY: the node's state, and dahdi-tools' boot semaphore looked for (not ctypes).
-NODE_STATE = {"twinstar.fastpath.statefile", "twinstar.astribank.startsem"}
+#: With every listed unit READY: dahdi-tools' boot semaphore looked for (not ctypes).
+NODE_STATE = {"twinstar.astribank.startsem"}
 IMPORTS_CODE = (
     "import sys\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
     "heavy = ('yaml', 'click', 'pyudev', 'usb', 'json', 'dataclasses', 'typing', 're', 'enum', 'logging', 'subprocess',"
@@ -306,7 +332,7 @@ def test_fast_path_imports_exactly_the_hot_path(node: Node) -> None:
 
 @pytest.mark.parametrize("mode", ["systemd", "spawn"])
 def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) -> None:
-    """No cache yet (the configuration is parsed), a takeover and a watchdog re-arm handed off."""
+    """No cache yet (the configuration is parsed), a takeover handed off (its success arms the watchdog, not the hook)."""
     stub = node.write_stub("systemctl", "exit 0")
     node.configure(handoff=mode, rearm=True, steps="  - command: {name: noop, start: [/bin/true], stop: [/bin/true]}\n",
                    extra=f"programs: {{systemctl: {stub}}}\n")
@@ -318,7 +344,7 @@ def test_cold_hook_never_imports_click_pyudev_or_pyusb(node: Node, mode: str) ->
     )
     proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
     assert proc.stdout.split("\n")[0] == "0 []", proc.stdout + proc.stderr
-    assert "takeover handed off" in proc.stderr and "watchdog re-arm handed off" in proc.stderr, proc.stderr
+    assert "takeover handed off" in proc.stderr and "watchdog re-arm" not in proc.stderr, proc.stderr
     if mode == "spawn":  # let the detached takeover finish before the tree is removed
         record = json.loads((node.state_dir / "handoff.json").read_text())
         from twinstar.fastpath.procid import process_alive
@@ -392,6 +418,7 @@ def test_rearm_enables_the_watchdog_of_the_simulated_unit(node: Node, mode: str)
     sim.init_state(str(state), units=2, port=0)
     node.configure(handoff=mode, rearm=True, extra=f"usb: {{simulator: {state}, simulator_port: 0}}\n")
     node.listed(1)
+    _serving(node)  # active already: the online event re-arms its own unit only
     node.sysfs.create_unit(0, busnum=1, devnum=3)  # the simulator's second unit
     node.sysfs.attach(0, label=label(0), connector="usb-0")
     proc = node.run_hook(node.sysfs.online(0))

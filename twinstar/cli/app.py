@@ -163,6 +163,8 @@ _COMMAND_MODULES: dict[str, str] = {
     "switchover": "switchover",
     "demo": "demo",
     "ocf": "ocf",
+    "maintenance": "policy",
+    "give-up": "policy",
 }
 
 

@@ -12,7 +12,7 @@ import click
 from twinstar.cli.app import main
 from twinstar.demo import report
 from twinstar.demo.cleanup import Interrupted, signals_interrupt
-from twinstar.demo.scenario import Collected, Options, Scenario, run
+from twinstar.demo.scenario import FAILOVERS, Collected, Options, Scenario, run
 from twinstar.demo.stacks import StackKind
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ExitStatus, UsageError
@@ -74,10 +74,11 @@ def _preflight(stack: StackKind) -> None:
 @click.option("--units", type=click.IntRange(1, 16), default=2, show_default=True, help="Simulated Astribank units.")
 @click.option(
     "--scenario",
-    type=click.Choice(["power-loss", "switchover", "both"]),
+    type=click.Choice([*(s.value for s in Scenario), "both", "all"]),
     default="both",
     show_default=True,
-    help="power-loss: pbx-a loses power, the watchdog moves the units; switchover: planned hand-over.",
+    help="power-loss: pbx-a loses power, the watchdog moves the units; switchover: planned hand-over; "
+    "split-units: one unit alone moves to pbx-b, which sends it back; both: the first two; all: every scenario.",
 )
 @click.option(
     "--watchdog-timeout",
@@ -116,8 +117,14 @@ def demo(units: int, scenario: str, watchdog_ms: int, stack: str, as_json: bool,
     Needs root. Exit 0 when every check held, 1 otherwise.
     """
     kind = StackKind(stack)
+    named = {"both": [Scenario.POWER_LOSS, Scenario.SWITCHOVER], "all": list(Scenario)}
+    scenarios = named.get(scenario) or [Scenario(scenario)]
+    bad_days = [s.value for s in scenarios if s not in FAILOVERS]
+    if kind is StackKind.REAL and bad_days:
+        raise click.UsageError(
+            f"the failure scenarios ({', '.join(bad_days)}) run on the light stack: add --stack light"
+        )
     _preflight(kind)
-    scenarios = [Scenario(scenario)] if scenario != "both" else [Scenario.POWER_LOSS, Scenario.SWITCHOVER]
     # The real stack's servers boot systemd, which empties /tmp at boot: their shared files live in /var/tmp.
     # They also start real services, and a busy machine makes a stage take longer.
     real = kind is StackKind.REAL

@@ -77,7 +77,11 @@ def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Rep
 
         return run_transition(HookSettings.from_config(config), action, mode=INLINE, environ=os.environ)
     engine = engine_for(config)
-    return engine.takeover(dry_run=dry_run) if action == "takeover" else engine.release(dry_run=dry_run)
+    if dry_run:
+        return engine.takeover(dry_run=True) if action == "takeover" else engine.release(dry_run=True)
+    from twinstar.policy.manual import by_hand
+
+    return by_hand(config, action, engine)
 
 
 @main.command()

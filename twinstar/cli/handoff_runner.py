@@ -25,13 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         print(RUNNER_USAGE, file=sys.stderr)
         return 2
     action, path, usb_address = parsed
-    if usb_address is not None:
-        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm work
+    if usb_address is not None or action == "policy":
+        lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log
     from twinstar.errors import TwinstarError
     from twinstar.fastpath.hooksettings import HookSettings
     from twinstar.fastpath.syslogsend import log_line
-    from twinstar.hotplug.hook import run_transition
+    from twinstar.hotplug.hook import policy_loop, run_transition
 
     log.setup()
     try:
@@ -42,7 +42,13 @@ def main(argv: list[str] | None = None) -> int:
             busnum, devnum = usb_address
             log_line(f"watchdog re-arm: {rearm_watchdog(config, busnum, devnum, environ=os.environ)}")
             return 0
-        report = run_transition(HookSettings.from_config(config), action, environ=os.environ)
+        settings = HookSettings.from_config(config)
+        if action == "policy":
+            policy_loop(settings, environ=os.environ)
+            return 0
+        report = run_transition(settings, action, environ=os.environ)
+        if action == "takeover" and not report.ok:
+            policy_loop(settings, environ=os.environ)  # retries wait here: no daemon looks again
     except TwinstarError as exc:
         log_line(f"{action}: error: {exc}", error=True)
         return int(exc.exit_status)

@@ -26,6 +26,13 @@ class ReplicaObj:
         self._replica_opt = replica_opt
         self.local_manifest = os.path.abspath(local_manifest or os.path.join(os.path.dirname(obj.config_path), LOCAL_MANIFEST_NAME))
 
+    def keep_local(self) -> list[tuple[str, str]]:
+        """What must stay on this node (:mod:`twinstar.replica.local`): xpp_order as configured when the file is there."""
+        from twinstar.replica.local import keep_local
+
+        xpp_order = self.obj.config.astribanks.xpp_order if os.path.exists(self.obj.config_path) else None
+        return keep_local(xpp_order, self.obj.config_path)
+
     @property
     def replica(self) -> Replica:
         if self._replica_opt is not None:
@@ -85,6 +92,7 @@ def replica_add(robj: ReplicaObj, paths: tuple[str, ...], force: bool) -> None:
         local_manifest=robj.local_manifest,
         force=force,
         checkpoint=move.kill_at(crash_at) if crash_at else move.no_checkpoint,
+        keep_local=robj.keep_local(),
     )
     for report in mover.add(paths):
         what = "moved" if report.outcome == move.MoveOutcome.MOVED else "completed the interrupted move of"

@@ -135,11 +135,17 @@ def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool
 
     config = usb_config(obj)
     report: dict[str, Any] = _usb_section(config, devices)
+    node_lines: list[str] = []
+    if config is not None:  # maintenance, an operator hold, the alarm, the last hand-back: shown when present
+        from twinstar.policy.nodeinfo import node_state
+
+        node_lines, policy = node_state(config)
     if config is not None and (long or as_json):
         from twinstar.astribank.report import readiness_report
         from twinstar.daemon.status import daemon_status
 
         report["node"] = _node_section(config)
+        report["node"]["policy"] = policy
         report["readiness"] = readiness_report(config)
         report["daemon"] = daemon_status(config)
     unreadable = [u for u in report["units"] if u.get("error")]
@@ -151,6 +157,8 @@ def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool
             notes = status_notes(report["units"]) + ([report["error"]] if "error" in report else [])
             for note in notes:
                 click.echo(f"twinstar: {note}", err=True)
+        if node_lines:
+            click.echo("\n" + "\n".join(node_lines))
         for u in unreadable:
             click.echo(f"twinstar: error: {u['error']}", err=True)
     if unreadable:

@@ -17,6 +17,7 @@ from twinstar.config.model import (
     Handoff,
     JournalConfig,
     OnStepDown,
+    PolicyConfig,
     SwitchoverConfig,
     UsbConfig,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "IpSpec",
     "JournalConfig",
     "OnStepDown",
+    "PolicyConfig",
     "Range",
     "ServiceManager",
     "ServiceSpec",

@@ -105,6 +105,25 @@ class JournalConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    """What a node does when its takeover fails, units split, or both servers boot (docs/operations.md)."""
+
+    #: Takeover tries after the first one failed, before the units are handed back.
+    retries: int = field(default=3, metadata=number(Range(0, 10, integer=True), doc="takeover tries after the first one failed, before the units are handed back"))
+    #: Delay before the first retry, doubled for each further one.
+    retry_delay: float = field(default=5.0, metadata=seconds(Range(MIN_INTERVAL, 3600), doc="seconds before the first retry, doubled for each further one"))
+    #: Delay between the slow retries of a node that stays without serving.
+    slow_retry: float = field(default=300.0, metadata=seconds(Range(MIN_INTERVAL, DAY), doc="seconds between the slow retries of a node that stays without serving"))
+    #: Units that come back within this time after this node handed them back are kept (no ping-pong).
+    hand_back_window: float = field(default=600.0, metadata=seconds(Range(0, DAY), doc="units that come back within this time after a hand-back are kept (no ping-pong)"))
+    #: How long a standby holding some but not all units waits for the rest before sending them back.
+    split_grace: float = field(default=5.0, metadata=seconds(Range(0, 3600), doc="seconds a standby holding some but not all units waits for the rest before sending them back"))
+    #: Commands run for every transition, hand-back and alarm, with the event as JSON on stdin.
+    notify: tuple[tuple[str, ...], ...] = field(default=(), metadata=argvs(doc="commands run for every transition, hand-back and alarm, with the event as JSON on stdin"))
+    notify_timeout: float = field(default=10.0, metadata=seconds(Range(0.1, 600), doc="seconds each notify command may run"))
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated twinstar configuration."""
 
@@ -125,6 +144,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig, metadata=section(DaemonConfig, doc="settings of twinstar daemon"))
     switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig, doc="settings of twinstar switchover"))
     journal: JournalConfig = field(default_factory=JournalConfig, metadata=section(JournalConfig, doc="the size cap of journal.jsonl and how many rotated files are kept"))
+    policy: PolicyConfig = field(default_factory=PolicyConfig, metadata=section(PolicyConfig, doc="what a node does when its takeover fails, units split, or both servers boot"))
 
     @property
     def program_map(self) -> dict[str, str]:

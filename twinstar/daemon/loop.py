@@ -40,6 +40,7 @@ from twinstar.engine.state import Role, StateStore
 from twinstar.engine.statedir import ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
+from twinstar.fastpath.policyfile import read_policy
 from twinstar.steps.base import Step
 
 TYPE_CHECKING = False
@@ -125,6 +126,8 @@ class Daemon:
             "last_reload": None,
         }
         self._written: DaemonSnapshot | None = None
+        #: Per step: restarts that failed in a row (the policy gives up after policy.retries more).
+        self._restart_failures: dict[str, int] = {}
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -321,8 +324,20 @@ class Daemon:
             if after == Role.FAILED:
                 self._error(f"{result.decision} failed: role is failed (twinstar status, journal in {self.config.state_dir})")
             self._schedule_active_work()
+        self._schedule_policy()
         if self.ready:
             self.notifier.status(self.status_line())
+
+    def _schedule_policy(self) -> None:
+        """Look again when the policy's next retry or the split's grace period is due (policy.json)."""
+        view = read_policy(self.config.state_dir)
+        dues = [view.retry_at] if view.retry_at is not None else []
+        if view.split_since is not None:
+            dues.append(view.split_since + self.config.policy.split_grace)
+        now = procid.boottime()
+        for due in dues:
+            if due > now:
+                self._next_eval = min(self._next_eval, self.monotonic() + (due - now))
 
     def _schedule_active_work(self) -> None:
         """Checks and announcements start one interval after the node became active."""
@@ -362,7 +377,28 @@ class Daemon:
                 results[step.name] = self._check_one(step)
         self._info["checks"] = results
         self._info["last_check"] = self.clock()
+        self._give_up_when_spent(results)
         return results
+
+    def _give_up_when_spent(self, results: dict[str, StepCheck]) -> None:
+        """A step whose restart failed more than ``policy.retries`` times in a row: release and hand the units back."""
+        for name, check in results.items():
+            failed = check["action"] == "restart-failed"
+            self._restart_failures[name] = self._restart_failures.get(name, 0) + 1 if failed else 0
+        spent = [n for n, count in self._restart_failures.items() if count > self.config.policy.retries]
+        if not spent:
+            return
+        from twinstar.policy.consult import hand_back
+
+        self._restart_failures.clear()
+        reason = f"step {', '.join(spent)} down and cannot be restarted here"
+        with self.notifier.keepalive():
+            moved, line, _ = hand_back(self.config, reason)
+        if moved:
+            log.info("%s", line)
+        else:
+            self._error(line)
+        self._evaluate(None, "after hand-back")
 
     def _check_one(self, step: Step) -> StepCheck:
         return check_one(
@@ -465,10 +501,11 @@ class Daemon:
         self._info["last_error"] = {"at": self.clock(), "message": message}
 
     def status_line(self) -> str:
-        """The STATUS= text: role and readiness."""
+        """The STATUS= text: role and readiness, and the policy's alarm when there is one."""
         readiness = self._info["readiness"]
         summary = (readiness["summary"] if readiness is not None else "") or "readiness not evaluated"
-        return f"{self._role().value}; {summary}"
+        alarm = read_policy(self.config.state_dir).alarm
+        return f"{self._role().value}; {summary}" + (f"; ALARM: {alarm}" if alarm else "")
 
     def snapshot(self) -> DaemonSnapshot:
         """What daemon.json holds."""

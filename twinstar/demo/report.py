@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from twinstar.demo.scenario import Collected, Scenario
+from twinstar.demo.scenario import FAILOVERS, Collected, Scenario
 from twinstar.demo.stack import results
 from twinstar.demo.stack.results import StackResult
 from twinstar.demo.watch import overlaps
@@ -50,6 +50,8 @@ class Summary:
     release_steps: dict[str, float] = field(default_factory=dict)
     address_overlaps: list[tuple[float, float]] = field(default_factory=list)
     mount_overlaps: list[tuple[float, float]] = field(default_factory=list)
+    hand_backs: dict[str, int] = field(default_factory=dict)  # per server
+    transitions: dict[str, int] = field(default_factory=dict)  # takeovers and releases begun, per server
     problems: list[str] = field(default_factory=list)
     stack: StackResult | None = None  # the real stack's figures
 
@@ -96,8 +98,47 @@ def summarize(c: Collected) -> Summary:
     s.served = served_sequence(c.probes)
     if c.error:
         s.problems.append(c.error)
-    if s.served != [a, b]:
-        s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {a} then {b}")
+    expected = [a, b] if c.scenario in (*FAILOVERS, Scenario.SERVICE_DIES) else [b] if c.scenario == Scenario.STALE_PRIMARY else [a]
+    if c.scenario == Scenario.PING_PONG:
+        expected = s.served if s.served[:1] == [a] else [a]  # nobody serves at the end: the alarm says so
+    if s.served != expected:
+        s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {' then '.join(expected)}")
+    s.hand_backs = {host: hand_backs(journal) for host, journal in c.journals.items()}
+    s.transitions = {host: transitions(journal) for host, journal in c.journals.items()}
+    if c.scenario == Scenario.FAILED_TAKEOVER:
+        if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
+            s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
+    if c.scenario == Scenario.PING_PONG:
+        if any(n > 1 for n in s.hand_backs.values()):
+            s.problems.append(f"a server handed the units back more than once: {s.hand_backs}")
+        raised = {h: any(line.startswith("alarm: ") for line in policy_lines(j)) for h, j in c.journals.items()}
+        for host in (a, b):
+            if not raised.get(host):
+                s.problems.append(f"{host} raised no alarm")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
+    if c.scenario in (Scenario.STALE_PRIMARY, Scenario.SERVICE_DIES):
+        if s.hand_backs.get(a) != 1 or s.hand_backs.get(b):
+            s.problems.append(f"expected one hand-back, by {a}; found {s.hand_backs}")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
+    if c.scenario == Scenario.SPLIT_UNITS:
+        if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
+            s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
+        took = sum(1 for r in c.journals.get(b, []) if r.get("event") == "begin" and r.get("action") == "takeover")
+        if took:
+            s.problems.append(f"{b} began {took} takeover(s); it should only have sent the unit back")
+        alarms = policy_lines(c.journals.get(a, []))
+        if not any(x.startswith("alarm: units missing") for x in alarms) or "alarm cleared" not in alarms:
+            s.problems.append(f"{a}'s alarm for the missing unit was not raised and cleared")
+        s.problems.extend(_overlap_problems(s, c))
+        s.problems.extend(c.cleanup_failures)
+        return s
     last_a = max((p["t"] for p in c.probes if p.get("by") == a), default=None)
     first_b = min((p["t"] for p in c.probes if p.get("by") == b and (last_a is None or p["t"] > last_a)), default=None)
     if last_a is not None and first_b is not None:
@@ -126,12 +167,7 @@ def summarize(c: Collected) -> Summary:
     if end_a is not None:
         s.release_ms = end_a.get("duration_ms")
         s.release_steps = {o["step"]: o["duration_ms"] for o in end_a.get("steps", [])}
-    s.address_overlaps = overlaps(c.events, "address added", "address removed")
-    s.mount_overlaps = overlaps(c.events, "partition mounted", "partition unmounted")
-    if s.address_overlaps:
-        s.problems.append(f"both servers held the shared address {len(s.address_overlaps)} time(s)")
-    if s.mount_overlaps:
-        s.problems.append(f"both servers had the partition mounted {len(s.mount_overlaps)} time(s)")
+    s.problems.extend(_overlap_problems(s, c))
     for name, value in (
         ("outage", s.outage_ms),
         ("orchestration time", s.orchestration_ms),
@@ -152,6 +188,33 @@ def summarize(c: Collected) -> Summary:
     return s
 
 
+def _overlap_problems(s: Summary, c: Collected) -> list[str]:
+    """The shared address or the partition on both servers at once (never allowed)."""
+    s.address_overlaps = overlaps(c.events, "address added", "address removed")
+    s.mount_overlaps = overlaps(c.events, "partition mounted", "partition unmounted")
+    problems = []
+    if s.address_overlaps:
+        problems.append(f"both servers held the shared address {len(s.address_overlaps)} time(s)")
+    if s.mount_overlaps:
+        problems.append(f"both servers had the partition mounted {len(s.mount_overlaps)} time(s)")
+    return problems
+
+
+def policy_lines(journal: list[dict[str, Any]]) -> list[str]:
+    """What the pair policy journaled on a server."""
+    return [str(r.get("detail")) for r in journal if r.get("event") == "policy"]
+
+
+def hand_backs(journal: list[dict[str, Any]]) -> int:
+    """The hand-backs a server's journal records (the units jumped to the peer)."""
+    return sum(1 for r in journal if r.get("event") == "policy" and "units jumped to the peer" in str(r.get("detail")))
+
+
+def transitions(journal: list[dict[str, Any]]) -> int:
+    """The takeovers and releases a server began."""
+    return sum(1 for r in journal if r.get("event") == "begin")
+
+
 # --- the timeline --------------------------------------------------------------------------
 
 
@@ -162,6 +225,8 @@ def _journal_entries(host: str, journal: list[dict[str, Any]]) -> list[Entry]:
             out.append(Entry(r["ts"], host, f"{r['action']} begins"))
         elif r.get("event") == "end":
             out.append(Entry(r["ts"], host, f"{r['action']} {r['result']} ({r['duration_ms']:.0f} ms)"))
+        elif r.get("event") == "policy":
+            out.append(Entry(r["ts"], host, f"policy: {r['detail']}"))
         elif r.get("phase") in ("apply", "undo") and r.get("result") != "started" and "end" in r:
             word = {"apply": "up", "undo": "down"}[r["phase"]]
             if r["result"] != "ok":
@@ -304,6 +369,9 @@ def to_json(c: Collected) -> dict[str, Any]:
         "units": c.options.units,
         "watchdog_timeout_ms": _ms(c.options.watchdog_timeout),
         "served": s.served,
+        "served_by": c.probes[-1].get("by") if c.probes else None,  # the final server; None: nobody answered last
+        "hand_backs": sum(s.hand_backs.values()),
+        "transitions": s.transitions,
         "outage_ms": s.outage_ms,
         "unanswered_probes": s.unanswered,
         "detection_ms": s.detection_configured_ms,

@@ -79,7 +79,15 @@ def ask(address: str, port: int, *, timeout: float) -> str | None:
     return reply.decode(errors="replace")
 
 
+def broken_marker(pidfile: str) -> str:
+    """While this file exists the PBX cannot start on this server (the demo's failed-takeover scenarios)."""
+    return pidfile + ".broken"
+
+
 def start(args: argparse.Namespace) -> int:
+    if os.path.exists(broken_marker(args.pidfile)):
+        print(f"the PBX cannot start on this server ({broken_marker(args.pidfile)} exists)", file=sys.stderr)
+        return 1
     try:
         os.unlink(args.pidfile)
     except FileNotFoundError:

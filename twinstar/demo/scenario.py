@@ -9,6 +9,30 @@ Scenario ``switchover``: ``twinstar switchover`` runs on A (inside A's
 namespace, with A's configuration): it releases A and jumps the units; B's
 hook and engine take over.
 
+Scenario ``split-units``: one unit alone switches to pbx-b (its cable to
+pbx-a pulled); pbx-b, a standby holding some but not all units, waits the
+split grace period and sends it back; pbx-a stays active, raises the alarm
+naming the missing unit and clears it when the unit is back.
+
+Scenario ``stale-primary``: both servers boot, the units on pbx-a's port;
+pbx-a's DRBD disk is Outdated, pbx-b's UpToDate. pbx-a's promotion is
+refused ("Need access to UpToDate data"), so pbx-a hands the units over
+instead of failing, and pbx-b serves.
+
+Scenario ``failed-takeover``: the PBX cannot start on pbx-b; pbx-a hands
+over with ``twinstar switchover`` (the simulated hardware cannot give a cut
+server its power back); pbx-b's takeover fails, is retried with backoff, and
+pbx-b hands the units back: pbx-a serves again.
+
+Scenario ``ping-pong``: the PBX can start on neither server. pbx-b retries,
+hands the units back; pbx-a retries, hands them back once; pbx-b, which
+handed them back within the window, keeps them and raises the alarm: no loop.
+
+Scenario ``service-dies``: the PBX on the active pbx-a dies and cannot be
+started there again; a monitor (as Monit would: one restart, then
+``twinstar give-up --reason TEXT``) makes pbx-a release and hand the units
+over; pbx-b serves.
+
 Every resource is registered with the cleanup registry as it is created;
 :func:`run` collects the records (event log, client log, both journals) before
 the registry tears everything down.
@@ -49,6 +73,15 @@ HOOK = os.path.join(REPO, "hooks", "atribank_hook")
 class Scenario(StrEnum):
     POWER_LOSS = "power-loss"
     SWITCHOVER = "switchover"
+    SPLIT_UNITS = "split-units"
+    STALE_PRIMARY = "stale-primary"
+    FAILED_TAKEOVER = "failed-takeover"
+    PING_PONG = "ping-pong"
+    SERVICE_DIES = "service-dies"
+
+
+#: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
+FAILOVERS = (Scenario.POWER_LOSS, Scenario.SWITCHOVER)
 
 
 @dataclass(frozen=True)
@@ -209,14 +242,15 @@ class Run:
 
     # -- waiting -----------------------------------------------------------------------------
 
-    def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self.options.wait
+    def wait_for(self, what: str, ready: Callable[[], bool], *, timeout: float | None = None) -> None:
+        wait = self.options.wait if timeout is None else timeout
+        deadline = time.monotonic() + wait
         while not ready():
             hw = self.procs.get("hardware")
             if hw is not None and hw.poll() is not None:
                 raise DemoFailed(f"the simulated hardware exited with status {hw.returncode} while waiting for {what}")
             if time.monotonic() > deadline:
-                raise DemoFailed(f"{what} did not happen within {self.options.wait:g} s")
+                raise DemoFailed(f"{what} did not happen within {wait:g} s")
             time.sleep(0.02)
 
     def role(self, key: str) -> Role:
@@ -258,11 +292,11 @@ class Run:
         events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
         self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
-    def twinstar_on_a(self, command: str) -> ProgramResult:
-        """``twinstar <command>`` inside pbx-a's namespace with pbx-a's configuration."""
+    def twinstar_on_a(self, command: str, *args: str) -> ProgramResult:
+        """``twinstar <command> [ARGS]`` inside pbx-a's namespace with pbx-a's configuration."""
         env = {"TWINSTAR_CONFIG": self.servers["a"].config}
         return self.runner.run(
-            self.stack.on(self, "a", [sys.executable, "-m", "twinstar", command], env),
+            self.stack.on(self, "a", [sys.executable, "-m", "twinstar", command, *args], env),
             timeout=self.options.wait,
             ok_codes=None,
             env=env,
@@ -295,11 +329,106 @@ class Run:
         events.emit(self.shared.events, f"twinstar switchover exit {result.returncode}", a.host.name)
         return {"exit_status": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
+    def policy_journal(self, key: str) -> list[str]:
+        """The pair policy's lines in a server's journal."""
+        journal = StateStore(self.servers[key].state_dir).read_journal()
+        return [str(r.get("detail")) for r in journal if r.get("event") == "policy"]
+
+    def service_dies_on_a(self) -> None:
+        """pbx-a's PBX dies and cannot start again; the monitor tries once, then gives up."""
+        from twinstar.demo.responder import read_pid
+
+        assert self.shared is not None
+        a = self.servers["a"]
+        self.break_pbx("a")
+        pid = read_pid(a.pidfile)
+        if pid is not None:
+            processes.kill_pids([pid])
+        events.emit(self.shared.events, "the PBX died", a.host.name)
+        pbx = next(step["command"] for step in _takeover(a.config) if "command" in step)
+        restart = self.runner.run(self.stack.on(self, "a", pbx["start"], {}), timeout=self.options.wait, ok_codes=None, quiet=True)
+        events.emit(self.shared.events, f"monitor: restart exit {restart.returncode}", a.host.name)
+        result = self.twinstar_on_a("give-up", "--reason", "monitor: the PBX died and does not restart")
+        events.emit(self.shared.events, f"monitor: twinstar give-up exit {result.returncode}", a.host.name)
+        if result.returncode != 0:
+            raise DemoFailed(f"twinstar give-up exited with status {result.returncode}: {result.stderr.strip()[-300:]}")
+
+    def break_pbx(self, key: str) -> None:
+        """From now on the PBX cannot start on server ``key`` (its responder refuses)."""
+        from twinstar.demo.responder import broken_marker
+
+        assert self.shared is not None
+        open(broken_marker(self.servers[key].pidfile), "w").close()
+        events.emit(self.shared.events, "the PBX cannot start here any more", self.servers[key].host.name)
+
+    def alarm(self, key: str) -> str | None:
+        from twinstar.fastpath.policyfile import read_policy
+
+        return read_policy(self.servers[key].state_dir).alarm
+
+    def split_units(self) -> None:
+        """The last unit alone switches to pbx-b; wait until pbx-b sent it back and pbx-a's alarm came and went."""
+        assert self.shared is not None
+        self.progress("one unit switches to pbx-b alone (its cable to pbx-a pulled)")
+        events.emit(self.shared.events, "unit cable pulled", self.servers["a"].host.name)
+        with sim.update(self.shared.sim) as state:
+            sim.set_port(state, state["units"][-1], self.servers["b"].port)
+
+        shared = self.shared
+
+        def settled() -> bool:
+            a, b = self.policy_journal("a"), self.policy_journal("b")
+            raised = any(line.startswith("alarm: units missing") for line in a)
+            home = all(u["port"] == self.servers["a"].port for u in sim.load(shared.sim)["units"])
+            return raised and a[-1:] == ["alarm cleared"] and home and any(line.startswith("hand-back (") for line in b)
+
+        self.wait_for("pbx-b sending the unit back and pbx-a's alarm raised and cleared", settled)
+
     def play(self, collected: Collected) -> None:
         self.build()
+        if self.scenario == Scenario.STALE_PRIMARY:
+            assert self.shared is not None
+            drbdadm.set_disk(self.shared.drbd_state, servers.RESOURCE, self.servers["a"].host.name, "Outdated")
+            events.emit(self.shared.events, "DRBD disk Outdated", self.servers["a"].host.name)
         self.start_processes()
         collected.built = True
+        if self.scenario == Scenario.STALE_PRIMARY:
+            self.progress("units attach to pbx-a, whose DRBD disk is Outdated; it hands them to pbx-b")
+            self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+            time.sleep(0.2)
+            return
         self.bring_up_a()
+        if self.scenario == Scenario.SERVICE_DIES:
+            self.service_dies_on_a()
+            self.progress("waiting for pbx-b to answer")
+            self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+            time.sleep(0.2)
+            return
+        if self.scenario in (Scenario.FAILED_TAKEOVER, Scenario.PING_PONG):
+            self.break_pbx("b")
+            if self.scenario == Scenario.PING_PONG:
+                self.break_pbx("a")
+            collected.switchover = self.switch_over()
+            if self.scenario == Scenario.FAILED_TAKEOVER:
+                self.progress("pbx-b's takeover fails; waiting for it to hand the units back to pbx-a")
+                self.wait_for(
+                    "pbx-b's hand-back and pbx-a answering again",
+                    lambda: any(x.startswith("hand-back (") for x in self.policy_journal("b"))
+                    and self.role("a") == Role.ACTIVE and self.served_by("pbx-a"),
+                )
+            else:
+                self.progress("neither can serve; waiting for the hand-backs to stop with an alarm")
+                self.wait_for(
+                    "the hand-backs stopping with an alarm on both servers",
+                    lambda: "no ping-pong" in (self.alarm("b") or "") and self.alarm("a") is not None,
+                    timeout=3 * self.options.wait,  # three rounds of retries
+                )
+            time.sleep(0.2)
+            return
+        if self.scenario == Scenario.SPLIT_UNITS:
+            self.split_units()
+            time.sleep(0.2)  # the client sees the steady service afterwards
+            return
         if self.scenario == Scenario.POWER_LOSS:
             self.cut_power_a()
         else:
@@ -327,6 +456,12 @@ class Run:
                 collected.states[s.host.name] = store.read().to_json()
             except TwinstarError:
                 collected.states[s.host.name] = {}
+
+
+def _takeover(config_path: str) -> list[dict[str, Any]]:
+    """The takeover list of a server's configuration (the demo writes it as JSON, which YAML reads)."""
+    with open(config_path) as f:
+        return list(json.load(f)["takeover"])
 
 
 def run(scenario: Scenario, options: Options, *, progress: Progress = _quiet) -> Collected:

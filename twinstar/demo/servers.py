@@ -192,6 +192,7 @@ def write_config(
         "lock_timeout": 30,
         "astribanks": {"sysfs": server.sysfs, "xpp_order": server.path("xpp_order"), "rearm_watchdog": True},
         "usb": {"simulator": shared.sim, "simulator_port": server.port},
+        "policy": {"split_grace": 1, "retry_delay": 1},
         "programs": {"drbdadm": server.path("bin", "drbdadm")},
         "takeover": [
             {"dahdi": {"dahdi_cfg": ["/bin/true"], "timeout": 10}},

@@ -91,4 +91,13 @@ class ReadyLine(TypedDict):
     error: NotRequired[str]
 
 
-JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | StepDownLine | ReadyLine
+class PolicyLine(TypedDict):
+    """What the pair policy did or planned (a try counted, a hand-back, the units left)."""
+
+    ts: float
+    event: Literal["policy"]
+    node: str
+    detail: str
+
+
+JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | StepDownLine | ReadyLine | PolicyLine

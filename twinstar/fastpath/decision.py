@@ -6,6 +6,8 @@ which is logged. Plain string constants rather than enums keep the hook's
 start-up cheap.
 """
 
+from twinstar.fastpath import procid
+from twinstar.fastpath.policyfile import hold_for
 from twinstar.words import (
     ACTIVE,
     AFTER_TRANSITION,
@@ -14,6 +16,7 @@ from twinstar.words import (
     NOTHING,
     PERIODIC,
     RELEASE,
+    RETRY,
     STANDBY,
     TAKEOVER,
     TRANSITIONS,
@@ -23,12 +26,16 @@ from twinstar.words import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from twinstar.astribank.readiness import Readiness
+    from twinstar.fastpath.policyfile import PolicyView
     from twinstar.fastpath.statefile import NodeView
 
 # The actions (nothing, takeover, release) and what made us look (a device
 # event, the daemon's periodic re-evaluation, the end of a takeover/release)
 # are the words of twinstar.words, re-exported here.
-__all__ = ["AFTER_TRANSITION", "EVENT", "NOTHING", "PERIODIC", "RELEASE", "TAKEOVER", "TRIGGERS", "Decision", "decide", "decide_for"]
+__all__ = [
+    "AFTER_TRANSITION", "EVENT", "NOTHING", "PERIODIC", "RELEASE", "RETRY", "TAKEOVER", "TRIGGERS", "Decision", "decide",
+    "decide_for",
+]
 
 
 class Decision:
@@ -63,6 +70,9 @@ def decide(
     event_time: float | None = None,
     since: float = 0.0,
     last: str | None = None,
+    hold: str | None = None,
+    spent: bool = False,
+    retry_due: bool = True,
 ) -> "Decision":
     """Takeover, release or nothing.
 
@@ -77,9 +87,12 @@ def decide(
     recorded (``event_time`` > ``since``, both on the boot clock, which no
     clock step moves) tries again: never a periodic look, never the look
     after the transition, and never the other hooks of the burst of events
-    that started the attempt.
+    that started the attempt. The pair policy (:mod:`twinstar.policy`) retries
+    with the ``retry`` trigger, when its delay is over; once its tries are
+    ``spent``, only that trigger tries again, and only when ``retry_due``. ``hold``: the operator's manual
+    ``release`` (no takeover) or ``takeover`` (no release) holds.
     """
-    retry = trigger == EVENT and (event_time is None or event_time > since)
+    retry = (trigger == RETRY and retry_due) or (trigger == EVENT and not spent and (event_time is None or event_time > since))
     if not needs_node_state(readiness):
         return Decision(NOTHING, "waiting for the listed units")
     if role is None:
@@ -89,7 +102,8 @@ def decide(
         if role == ACTIVE:
             return Decision(NOTHING, "already active")
         blocked = _blocked(
-            "all ready", "takeover", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry, last=last
+            "all ready", "takeover", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry, last=last,
+            held=hold == RELEASE,
         )
         if blocked is not None:
             return blocked
@@ -101,7 +115,7 @@ def decide(
         return Decision(NOTHING, "standby")
     blocked = _blocked(
         "no listed unit present", "release", role=role, maintenance=maintenance, running=running, pending=pending, retry=retry,
-        last=last,
+        last=last, held=hold == TAKEOVER,
     )
     if blocked is not None:
         return blocked
@@ -109,12 +123,21 @@ def decide(
 
 
 def decide_for(
-    readiness: "Readiness", node: "NodeView", *, maintenance: bool, trigger: str, event_time: float | None, pending: str | None = None
+    readiness: "Readiness",
+    node: "NodeView",
+    *,
+    maintenance: bool,
+    trigger: str,
+    event_time: float | None,
+    pending: str | None = None,
+    policy: "PolicyView | None" = None,
 ) -> "Decision":
-    """:func:`decide` with what ``node`` (the node's ``state.json``) says: role, interruption, when and how it last changed."""
+    """:func:`decide` with what ``node`` (the node's ``state.json``) and ``policy`` (``policy.json``) say."""
     return decide(
         readiness, role=node.role, interrupted=node.interrupted, maintenance=maintenance, pending=pending, trigger=trigger,
         event_time=event_time, since=node.since_this_boot, last=node.last_result,
+        hold=hold_for(readiness, policy) if policy is not None else None, spent=policy.spent if policy is not None else False,
+        retry_due=policy is None or policy.retry_at is None or policy.retry_at <= procid.boottime(),
     )
 
 
@@ -128,10 +151,13 @@ def _blocked(
     pending: str | None,
     retry: bool,
     last: str | None,
+    held: bool = False,
 ) -> "Decision | None":
     """What holds a takeover or release back, in the same order for both; None when nothing does."""
     if maintenance:
         return Decision(NOTHING, f"{situation}, but the maintenance file is present: no {action}")
+    if held:
+        return Decision(NOTHING, f"{situation}, but the operator's manual {'release' if action == TAKEOVER else 'takeover'} holds: no {action}")
     if running:
         return Decision(NOTHING, f"{situation}; a transition is in progress ({role})")
     if pending:

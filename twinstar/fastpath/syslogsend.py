@@ -107,8 +107,8 @@ def forget_connection() -> None:
         _line_sender._sock = None
 
 
-def log_line(line: str, *, error: bool = False) -> None:
-    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module.
+def log_line(line: str, *, error: bool = False, critical: bool = False) -> None:
+    """One line to syslog (identifier ``twinstar``) and stderr, without the logging module; ``critical``: at LOG_CRIT.
 
     When stderr is the journal (a systemd service), the line goes there only,
     with its priority: through syslog as well it would be in the journal twice.
@@ -117,16 +117,16 @@ def log_line(line: str, *, error: bool = False) -> None:
     line = line.replace("\x00", "\\x00")
     if journal_stream():  # under systemd: stderr is the journal already, with the priority, once
         try:
-            sys.stderr.write(journal_line(LOG_ERR if error else LOG_INFO, line))
+            sys.stderr.write(journal_line(LOG_CRIT if critical else LOG_ERR if error else LOG_INFO, line))
             sys.stderr.flush()
         except (OSError, ValueError, AttributeError):
             pass
         return
     if _line_sender is None:
         _line_sender = SyslogSender(settings.SYSLOG_IDENT)
-    _line_sender.send(LOG_ERR if error else LOG_INFO, line)
+    _line_sender.send(LOG_CRIT if critical else LOG_ERR if error else LOG_INFO, line)
     try:
-        sys.stderr.write(f"twinstar: {'error: ' if error else ''}{line}\n")
+        sys.stderr.write(f"twinstar: {'ALARM: ' if critical else 'error: ' if error else ''}{line}\n")
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass  # no stderr (closed by the caller): syslog has it

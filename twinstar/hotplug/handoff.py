@@ -80,6 +80,8 @@ SYSTEMD_GRACE = 60.0
 LOCK_WAIT = 30.0
 #: Transitions one evaluation may chain (takeover, then release because units left meanwhile...).
 MAX_CHAIN = 3
+#: The lock a policy runner holds while it waits and acts: one at a time.
+POLICY_RUN_LOCK = "policy-run.lock"
 #: Niceness a watchdog re-arm adds: every ``online`` event re-arms its unit, and
 #: those re-arms (Python, configuration, pyusb) must not take CPU from the takeover.
 REARM_NICE = 10
@@ -258,12 +260,14 @@ def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
 
 
 #: What :func:`parse_runner_args` accepts.
-RUNNER_USAGE = "usage: python -m twinstar.cli.handoff_runner takeover|release --config PATH | rearm --config PATH BUSNUM DEVNUM"
+RUNNER_USAGE = (
+    "usage: python -m twinstar.cli.handoff_runner takeover|release|policy --config PATH | rearm --config PATH BUSNUM DEVNUM"
+)
 
 
 def parse_runner_args(args: list[str]) -> tuple[str, str, tuple[int, int] | None] | None:
     """The action, configuration path and (for ``rearm``) USB bus and device of :func:`runner_argv`; None when malformed."""
-    if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm") or args[1] != "--config":
+    if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm", "policy") or args[1] != "--config":
         return None
     action, path, rest = args[0], args[2], args[3:]
     if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
@@ -302,6 +306,7 @@ def act(
     """
     from twinstar.engine.lock import FileLock
     from twinstar.fastpath.decision import NOTHING, decide_for
+    from twinstar.fastpath.policyfile import read_policy
 
     with FileLock(f"{settings.state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
         readiness = compute()
@@ -313,6 +318,7 @@ def act(
             pending=pending(settings.state_dir, node, read_record(settings.state_dir)),
             trigger=trigger,
             event_time=event_time,
+            policy=read_policy(settings.state_dir),
         )
         if decision.action == NOTHING:
             return decision, None, None
@@ -335,6 +341,16 @@ def act(
             handed = f"{action} running in this process"
         write_record(settings.state_dir, record)
     return decision, handed, how
+
+
+def policy_runner(settings: HookSettings, environ: Mapping[str, str]) -> str:
+    """Start the pair policy in a detached runner (it may wait), unless one runs already; what was done."""
+    from twinstar.engine.lock import FileLock
+
+    if FileLock(f"{settings.state_dir}/{POLICY_RUN_LOCK}").held_by_other():
+        return "policy: a runner is already looking"
+    pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
+    return f"policy handed off to a detached process (pid {pid})"
 
 
 def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, environ: Mapping[str, str]) -> str:

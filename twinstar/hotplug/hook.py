@@ -17,12 +17,13 @@ import os
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.fastpath import hooksettings, procid
+from twinstar.fastpath import hooksettings, policyfile, procid, statefile
 from twinstar.fastpath.decision import (
     AFTER_TRANSITION,
     EVENT,
     NOTHING,
     PERIODIC,
+    RETRY,
     Decision,
     decide,
     decide_for,
@@ -33,12 +34,13 @@ from twinstar.words import INLINE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
     from twinstar.engine.report import Report
     from twinstar.fastpath.hooksettings import HookSettings
+    from twinstar.policy.consult import Outcome
 
 #: The uevent actions the hook acts on (the rule passes no others).
 ACTIONS = ("add", "online", "offline", "remove")
@@ -72,7 +74,7 @@ class Event:
 class Evaluation:
     """What one evaluation saw, decided and did."""
 
-    __slots__ = ("event", "trigger", "readiness", "decision", "handed_off", "report", "notes", "exit_status")
+    __slots__ = ("event", "trigger", "readiness", "decision", "handed_off", "report", "notes", "exit_status", "policy")
 
     def __init__(self, event: "Event | None", trigger: str, readiness: "Readiness", decision: Decision) -> None:
         self.event = event
@@ -83,6 +85,8 @@ class Evaluation:
         self.report: Report | None = None
         self.notes: list[str] = []
         self.exit_status = EXIT_OK
+        #: What the pair policy decided and did (None: it had nothing to say or ran elsewhere).
+        self.policy: Outcome | None = None
 
     def line(self) -> str:
         """The one log line: ``online XBUS-03: 3/4 ready, missing usb:00000135; waiting...``."""
@@ -90,6 +94,8 @@ class Evaluation:
         parts = [f"{head}: {self.readiness.summary()}", self.decision.reason]
         if self.handed_off:
             parts.append(self.handed_off)
+        if self.policy is not None:
+            parts.append(f"policy: {self.policy.verdict.reason} ({self.policy.did})")
         parts.extend(self.notes)
         return "; ".join(parts)
 
@@ -132,11 +138,10 @@ def evaluate(
     mode = handoff_mode or settings.handoff
     readiness = current_readiness(settings)
     maintenance = os.path.lexists(settings.maintenance_file)
+    node = statefile.read_node(settings.state_dir)
+    policy = policyfile.read_policy(settings.state_dir)
     if needs_node_state(readiness):
-        from twinstar.fastpath import statefile
-
-        node = statefile.read_node(settings.state_dir)
-        decision = decide_for(readiness, node, maintenance=maintenance, trigger=trigger, event_time=event_time)
+        decision = decide_for(readiness, node, maintenance=maintenance, trigger=trigger, event_time=event_time, policy=policy)
     else:
         decision = decide(readiness, role=None)
     evaluation = Evaluation(event, trigger, readiness, decision)
@@ -159,8 +164,11 @@ def evaluate(
             evaluation.report = run_transition(settings, decision.action, mode=mode, environ=env, chain=chain)
             if not evaluation.report.ok:
                 evaluation.exit_status = int(evaluation.report.exit_status)
+    elif trigger != AFTER_TRANSITION and policyfile.concerns(readiness, node, policy):
+        _policy(settings, evaluation, mode, env, chain)
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
-        _rearm(settings, evaluation, event, mode, env)
+        if statefile.read_node(settings.state_dir).role == "active":  # armed only while this node serves
+            _rearm(settings, evaluation, event, mode, env)
     return evaluation
 
 
@@ -173,6 +181,38 @@ def _end_boot_wait(evaluation: "Evaluation") -> None:
             evaluation.notes.append("removed the astribank_is_starting semaphore: the boot need not wait for it")
     except OSError as exc:
         evaluation.notes.append(f"cannot remove the astribank_is_starting semaphore: {exc}")
+
+
+def _policy(settings: "HookSettings", evaluation: "Evaluation", mode: str, env: "Mapping[str, str]", chain: int) -> None:
+    """Let the pair policy look: here when transitions run in this process, else in a detached runner."""
+    from twinstar.hotplug import handoff
+
+    if handoff.resolve_mode(mode) == handoff.INLINE:
+        evaluation.policy = consult_here(settings, mode=mode, environ=env, chain=chain)
+        return
+    evaluation.notes.append(handoff.policy_runner(settings, env))
+
+
+def consult_here(
+    settings: "HookSettings", *, mode: str | None = None, environ: "Mapping[str, str] | None" = None, chain: int = 0
+) -> "Outcome":
+    """The pair policy, once, in this process; a retry goes through the exactly-once hand-off and runs here."""
+    from twinstar.hotplug import handoff
+    from twinstar.hotplug.configuration import full_config
+    from twinstar.policy.consult import consult
+
+    env = os.environ if environ is None else environ
+
+    def transition(action: str) -> "Report | None":
+        trigger = RETRY if action == "takeover" else EVENT  # a release needs no retry's permission
+        decision, handed, _ = handoff.act(
+            settings, lambda: current_readiness(settings), trigger=trigger, event_time=None, mode=handoff.INLINE, environ=env
+        )
+        if handed is None:
+            return None
+        return run_transition(settings, decision.action, mode=mode, environ=env, chain=chain)
+
+    return consult(full_config(settings), lambda: current_readiness(settings), transition=transition)
 
 
 def _rearm(settings: "HookSettings", evaluation: "Evaluation", event: "Event", mode: str, env: "Mapping[str, str]") -> None:
@@ -195,6 +235,46 @@ def _rearm(settings: "HookSettings", evaluation: "Evaluation", event: "Event", m
         evaluation.exit_status = evaluation.exit_status or EXIT_FAILED
 
 
+def policy_loop(
+    settings: "HookSettings", *, environ: "Mapping[str, str] | None" = None, sleep: "Callable[[float], None] | None" = None
+) -> "list[Outcome]":
+    """Consult the policy until it has nothing to wait for (a retry's delay, a split's grace); bounded.
+
+    Where no daemon looks again (a hand-off runner), this process waits. One
+    runner at a time (``policy-run.lock``); a second returns at once. A node
+    that stays without serving is retried slowly by the daemon or the next
+    event, not by a process that sleeps for minutes.
+    """
+    import time
+
+    from twinstar.engine.lock import FileLock
+    from twinstar.errors import LockBusyError
+    from twinstar.hotplug import handoff
+    from twinstar.hotplug.configuration import full_config
+
+    config = full_config(settings)
+    outcomes: list[Outcome] = []
+    try:
+        lock = FileLock(f"{settings.state_dir}/{handoff.POLICY_RUN_LOCK}")
+        lock.acquire(timeout=0)
+    except LockBusyError:
+        return outcomes
+    try:
+        for _ in range(config.policy.retries + 4):
+            seen = current_readiness(settings).summary()
+            outcome = consult_here(settings, mode=handoff.INLINE, environ=environ)
+            outcomes.append(outcome)
+            log_line(f"policy: {outcome.verdict.reason} ({outcome.did})")
+            if outcome.due is None:
+                if current_readiness(settings).summary() != seen:
+                    continue  # the units changed meanwhile; their hooks found this runner busy: look again
+                break  # nothing to wait for here: done, handed back, staying, or left to the hook
+            (sleep or time.sleep)(max(0.0, outcome.due - procid.boottime()))
+    finally:
+        lock.release()
+    return outcomes
+
+
 def run_transition(
     settings: "HookSettings", action: str, *, mode: str | None = None, environ: "Mapping[str, str] | None" = None, chain: int = 0
 ) -> "Report":
@@ -205,13 +285,19 @@ def run_transition(
     :data:`~twinstar.hotplug.handoff.MAX_CHAIN` transitions in a row).
     """
     from twinstar.engine.runner import engine_for
+    from twinstar.errors import TwinstarError
     from twinstar.hotplug import handoff
     from twinstar.hotplug.configuration import full_config
+    from twinstar.policy.consult import after_transition
 
-    engine = engine_for(full_config(settings))
-    report = engine.takeover() if action == "takeover" else engine.release()
+    config = full_config(settings)
+    report = engine_for(config).takeover() if action == "takeover" else engine_for(config).release()
     verdict = "ok" if report.ok else f"FAILED: {report.error}"
     log_line(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
+    try:
+        log_line(f"policy: {after_transition(config, action, report)}")
+    except TwinstarError as exc:  # the transition's outcome stands; the policy's memory could not be written
+        log_line(f"policy: {exc}", error=True)
     if chain + 1 < handoff.MAX_CHAIN:
         try:
             evaluation = evaluate(settings, None, handoff_mode=mode, trigger=AFTER_TRANSITION, environ=environ, chain=chain + 1)

@@ -122,7 +122,32 @@ def check_installation(config: Config) -> Iterable[Finding]:
     yield from installcheck.check_hooks(manifest)
 
 
-CHECKS: list[Check] = [check_programs, check_steps, check_state_dir, check_xpp_order, check_installation, check_systemd]
+def check_local_paths(config: Config) -> Iterable[Finding]:
+    """xpp_order, /etc/dahdi and twinstar's configuration stay on this node, not behind a link into the replica."""
+    from twinstar.config import DrbdSpec
+    from twinstar.replica.local import keep_local, moved_away
+
+    roots = [s.mountpoint for s in config.takeover if isinstance(s, DrbdSpec)]
+    problems = moved_away(keep_local(config.astribanks.xpp_order, config.source), roots)
+    for problem in problems:
+        yield Finding(Level.ERROR, "replica", problem)
+    if not problems:
+        yield Finding(Level.OK, "replica", "xpp_order, DAHDI's and twinstar's configuration are on this node")
+
+
+def check_node_state(config: Config) -> Iterable[Finding]:
+    """The maintenance file, an operator hold, the alarm and the last hand-back (twinstar.policy.nodeinfo)."""
+    from twinstar.policy.nodeinfo import node_state
+
+    lines, _ = node_state(config)
+    for line in lines:
+        yield Finding(Level.WARNING, "node", line)
+
+
+CHECKS: list[Check] = [
+    check_programs, check_steps, check_state_dir, check_xpp_order, check_local_paths, check_node_state, check_installation,
+    check_systemd,
+]
 
 
 def run_checks(config: Config, checks: Iterable[Check] = CHECKS) -> list[Finding]:

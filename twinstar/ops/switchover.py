@@ -40,6 +40,7 @@ from twinstar.usb.units import (
     jump,
     overall_status,
     run_each,
+    set_watchdog,
     status_rows,
 )
 
@@ -171,6 +172,9 @@ class Switchover:
                     "the release failed; the units were not moved",
                     hint="see the release steps above; fix and run twinstar switchover again",
                 )
+            # This node no longer serves: its watchdog off before the units go (armed again by the
+            # takeover that serves next), so that it cannot send them back to this node.
+            run_each(self.hw, self.hw.units(), set_watchdog(False), explicit=False)
             action, after = jump(self.hw, leave_timeout=self.config.switchover.leave_timeout)
             report.jump = run_each(self.hw, self.hw.units(), action, explicit=False, after=after)
             report.exit_status = overall_status(report.jump)

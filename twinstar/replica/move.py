@@ -22,7 +22,7 @@ from enum import StrEnum
 from twinstar.engine.lock import FileLock
 from twinstar.errors import BadInputError, TwinstarError
 from twinstar.fastpath.atomic import exchange, fsync_dir
-from twinstar.replica import inuse
+from twinstar.replica import inuse, local
 from twinstar.replica.manifest import (
     Manifest,
     ManifestError,
@@ -127,6 +127,8 @@ class Mover:
     switch: SwitchMode = SwitchMode.EXCHANGE
     mountinfo: str = MOUNTINFO
     proc: str = "/proc"
+    #: Paths that must stay on this node, with why (:func:`twinstar.replica.local.keep_local`).
+    keep_local: Sequence[tuple[str, str]] = ()
     _files: ReplicaFiles = field(init=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +145,9 @@ class Mover:
         for raw in raw_paths:
             mp = ManagedPath(canonical(raw), self.replica)
             check_placement(mp.path, self.replica)
+            why = local.conflict(mp.path, self.keep_local)
+            if why is not None:
+                raise BadInputError(why, hint="keep it on this node; move only the PBX's own configuration and data")
             if mp.path in (m.path for m in managed):
                 raise BadInputError(f"{mp.path}: given twice")
             if mp.path not in journal:

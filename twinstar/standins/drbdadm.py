@@ -155,6 +155,12 @@ def set_role(path: str | os.PathLike[str], resource: str, node: str, role: str) 
         state["resources"][resource]["nodes"][node]["role"] = role
 
 
+def set_disk(path: str | os.PathLike[str], resource: str, node: str, disk: str) -> None:
+    """Change one node's disk state directly (``Outdated``: it missed writes while the peer was Primary)."""
+    with locked(path) as state:
+        state["resources"][resource]["nodes"][node]["disk"] = disk
+
+
 def set_connected(path: str | os.PathLike[str], resource: str, connected: bool) -> None:
     with locked(path) as state:
         state["resources"][resource]["connected"] = connected
