@@ -322,12 +322,20 @@ def test_fast_path_imports_exactly_the_hot_path(node: Node) -> None:
     assert rc_heavy == "0 []", active.stdout + active.stderr
     assert "already active" in active.stderr
     assert set(loaded.split()) == HOT_PATH | NODE_STATE, active.stdout
-    node.sysfs.set_state(0, "RECVD_DESC")  # one unit still probing: the node's state is not read
-    arriving = node.run_hook(node.sysfs.event("online", 1), argv=[PYTHON, "-c", IMPORTS_CODE])
-    rc_heavy, loaded = arriving.stdout.splitlines()
-    assert rc_heavy == "0 []", arriving.stdout + arriving.stderr
-    assert "waiting for the listed units" in arriving.stderr, arriving.stderr
-    assert set(loaded.split()) == HOT_PATH, arriving.stdout
+
+
+def test_an_event_that_concerns_no_listed_unit_stays_on_the_fast_path(node: Node) -> None:
+    """A standby node, no listed unit here, nothing in the policy's memory: only the hot path is imported."""
+    node.configure()
+    node.listed(2)
+    node.sysfs.create_unit(7, busnum=3, devnum=13)
+    node.sysfs.attach(7, label="usb:unlisted", connector="usb-7")
+    assert node.run_hook(node.sysfs.online(7)).returncode == 0  # slow path once: the cache
+    other = node.run_hook(node.sysfs.event("online", 7), argv=[PYTHON, "-c", IMPORTS_CODE])
+    rc_heavy, loaded = other.stdout.splitlines()
+    assert rc_heavy == "0 []", other.stdout + other.stderr
+    assert "0/2 ready" in other.stderr, other.stderr
+    assert set(loaded.split()) == HOT_PATH, other.stdout
 
 
 @pytest.mark.parametrize("mode", ["systemd", "spawn"])

@@ -135,9 +135,16 @@ def rearms(node: Node) -> list[str]:
 
 
 def test_an_online_event_rearms_the_units_watchdog_through_its_template_unit(node: Node) -> None:
-    """Stand-in here also: the USB simulator for the Astribank (``usb.simulator``)."""
+    """Stand-in here also: the USB simulator for the Astribank (``usb.simulator``).
+
+    Only a node that serves re-arms: the node takes over first (which arms
+    every unit), the operator turns the watchdogs off, then one unit's
+    ``online`` re-arms that unit alone.
+    """
     node.configure(NOOP, units=2, rearm=True)
     events = arrive_all(node, 2)  # bus 1, devices 2 and 3: the simulator's units
+    node.run([TWINSTAR, "takeover"], check=True)
+    node.run([TWINSTAR, "disable-wd"], check=True)
     node.sysfs.arrive(9, label="usb:unlisted", connector="usb-9")  # not in xpp_order: never re-armed
     concurrent_hooks(node, [events[0], node.sysfs.event("online", 9)])
     node.wait_job_done()

@@ -83,6 +83,9 @@ def test_the_hook_outside_any_unit_logs_once(node: Node) -> None:
     (event,) = arrive(node, 1)
     result = node.run([f"{HOOKDIR}/atribank_hook"], env=event)
     assert result.returncode == 0, result.stderr
-    line = "online XBUS-00: 1/2 ready, missing usb:00000001 (@usb-0000:00:1d.7-1); waiting for the listed units"
+    line = (
+        "online XBUS-00: 1/2 ready, missing usb:00000001 (@usb-0000:00:1d.7-1); waiting for the listed units;"
+        " policy: 1 of 2 units here and the peer's port has no power: waiting (nothing)"
+    )
     assert [str(e["MESSAGE"]) for e in twinstar_entries(node) if "XBUS-00" in str(e.get("MESSAGE"))] == [line]
     assert result.stderr == f"twinstar: {line}\n"  # the caller's stderr has it too
