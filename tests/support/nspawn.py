@@ -138,7 +138,7 @@ class Node:
         """The host argv that runs ``argv`` inside the node, in all its namespaces, as a fresh login would."""
         environ = [f"PATH={PATH}", "LANG=C.UTF-8", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
         environ += [f"{k}={v}" for k, v in (env or {}).items()]
-        return ["nsenter", "-t", str(self.leader), "-a", "env", "-i", *environ, *argv]
+        return ["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", *environ, *argv]
 
     def run(
         self,

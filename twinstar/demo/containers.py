@@ -9,7 +9,7 @@ is enabled (the takeover starts the PBX's services), and the machine gets
 its own machine-id and hostname. systemd is never booted on the shared
 ``/``: its boot would empty ``/tmp`` and start every enabled service.
 
-Programs run inside with ``nsenter -t PID1 -a``; the container's PID 1 is
+Programs run inside with ``nsenter -t PID1 -a -r -w`` (the root and working directory of PID 1 too: a caller in a chroot keeps its own root otherwise); the container's PID 1 is
 killed for a power loss (the kernel then ends every process of the
 container, and its mounts go with its mount namespace).
 """
@@ -77,7 +77,7 @@ class Container:
     def enter(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
         """The machine's argv that runs ``argv`` inside, in all the container's namespaces."""
         environ = [f"{k}={v}" for k, v in {**INSIDE_ENV, **(env or {})}.items()]
-        return ["nsenter", "-t", str(self.leader), "-a", "env", "-i", *environ, *argv]
+        return ["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", *environ, *argv]
 
     def run(
         self,

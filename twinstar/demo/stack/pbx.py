@@ -152,7 +152,7 @@ class RealStack(LightStack):
         return self.containers[key].enter(argv, env)
 
     def hook_prefix(self, run: Run, key: str) -> list[str] | None:
-        return ["nsenter", "-t", str(self.containers[key].leader), "-a"]
+        return ["nsenter", "-t", str(self.containers[key].leader), "-a", "-r", "-w"]
 
     def mounts(self, run: Run) -> dict[str, tuple[str, str]]:
         return {c.name: (c.mountinfo, REPLICA) for c in self.containers.values()}
