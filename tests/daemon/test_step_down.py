@@ -33,7 +33,7 @@ from twinstar.engine.state import StateStore
 from twinstar.fastpath.policyfile import read_policy
 from twinstar.usb import sim
 
-pytestmark = pytest.mark.programs("start", "stop", "test", "notify")
+pytestmark = pytest.mark.programs("start", "stop", "test", "notify", "touch", "mark")
 
 #: The most any wait below takes: far beyond the few tenths of a second the work needs, even on a loaded machine.
 DEADLINE = 60.0
@@ -43,7 +43,8 @@ def _node(tmp_path: Path, *, restarts_work: bool, peer_power: bool = True) -> tu
     """An active node on one simulated unit (watchdog armed) whose step ``pbx`` is up; its config and sim state.
 
     ``pbx`` is up while ``tmp_path/up`` exists; its start creates it the first time (the takeover), and on later
-    runs only when ``restarts_work``. Every start is counted in ``tmp_path/starts``. The notify command writes
+    runs only when ``restarts_work``. Every start is counted in ``tmp_path/starts``. A second step, always up,
+    copies the simulated units' state to ``tmp_path/sim-at-stop.json`` when the release stops it. The notify command writes
     each event to ``tmp_path/events``, one JSON object a line.
     """
     state = tmp_path / "sim.json"
@@ -54,8 +55,12 @@ def _node(tmp_path: Path, *, restarts_work: bool, peer_power: bool = True) -> tu
     later = f"touch '{up}'" if restarts_work else "exit 1"
     _script(tmp_path / "start", f"echo x >> '{starts}'\nif [ $(wc -l < '{starts}') -eq 1 ]; then touch '{up}'; else {later}; fi")
     _script(tmp_path / "stop", f"rm -f '{up}'")
+    _script(tmp_path / "mark", f"cp '{state}' '{tmp_path}/sim-at-stop.json'\nrm '{tmp_path}/mark-up'")
     _script(tmp_path / "notify", f"cat >> '{tmp_path}/events'")
-    step = f"  - command: {{name: pbx, start: [{tmp_path}/start], stop: [{tmp_path}/stop], check: [/usr/bin/test, -e, {up}]}}\n"
+    step = (
+        f"  - command: {{name: mark, start: [/usr/bin/touch, {tmp_path}/mark-up], stop: [{tmp_path}/mark], check: [/usr/bin/test, -e, {tmp_path}/mark-up]}}\n"
+        f"  - command: {{name: pbx, start: [{tmp_path}/start], stop: [{tmp_path}/stop], check: [/usr/bin/test, -e, {up}]}}\n"
+    )
     extra = (
         "daemon: {check_interval: 0.05, evaluate_interval: 3600, on_step_down: restart}\n"
         f"policy: {{retries: 2, retry_delay: 0.05, slow_retry: 3600, notify: [[{tmp_path}/notify]]}}\n"
@@ -124,6 +129,7 @@ def test_a_step_that_cannot_be_restarted_hands_the_units_to_the_powered_peer(tmp
         assert _step_downs(tmp_path) == ["restart-failed"] * 3 and _starts(tmp_path) == 4
         assert role(tmp_path / "state") == "standby" and transitions(tmp_path / "state") == ["takeover", "release"]
         assert _units(state) == [(1, False)]  # watchdog off, jumped to the peer's port
+        assert _units(tmp_path / "sim-at-stop.json") == [(0, False)]  # the watchdog was off before the release began
         view = read_policy(str(tmp_path / "state"))
         assert view.hand_backs == 1 and view.last_hand_back is not None
         assert view.last_hand_back["reason"] == "step command:pbx is down and 3 restarts failed"
@@ -160,3 +166,17 @@ def _events(tmp_path: Path) -> list[dict[str, Any]]:
     path = tmp_path / "events"
     text = path.read_text() if path.exists() else ""
     return [json.loads(line) for line in text.split("\n")[:-1]]
+
+
+def test_in_maintenance_a_step_found_down_is_left_down(tmp_path: Path) -> None:
+    """The operator stops services for maintenance: the daemon journals the step down and neither restarts nor hands back."""
+    cfg, state = _node(tmp_path, restarts_work=True)
+    daemon = _start(tmp_path, cfg, state)
+    try:
+        (tmp_path / "maintenance").touch()
+        (tmp_path / "up").unlink()
+        _until(daemon, lambda: _step_downs(tmp_path), "the step found down")
+        assert _step_downs(tmp_path)[0] == "logged" and not (tmp_path / "up").exists() and _starts(tmp_path) == 1
+        assert role(tmp_path / "state") == "active" and _units(state) == [(0, True)]
+    finally:
+        daemon.stop()

@@ -426,7 +426,7 @@ class Daemon:
                 self._restarts.pop(name, None)
         if self._restarts:
             self._next_check = min(self._next_check, min(t.due for t in self._restarts.values()))
-        spent = [n for n in failed if self._restarts[n].failures > policy.retries]
+        spent = [n for n in failed if stepdown.spent(self._restarts[n].failures, policy.retries)]
         if not spent:
             if not self._restarts and self._step_alarm is not None:
                 self._clear_step_alarm()
@@ -445,7 +445,7 @@ class Daemon:
                     consult.raise_alarm(self.config, view, verdict.alarm, announce)
                     self._step_alarm = verdict.alarm
                 return
-            moved, line, _ = consult.hand_back(self.config, stepdown.spent(name, self._restarts[name].failures), announce=announce)
+            moved, line, _ = consult.hand_back(self.config, stepdown.spent_reason(name, self._restarts[name].failures), announce=announce)
             alarm = f"cannot serve: {verdict.reason}" + ("" if moved else f"; the hand-back failed: {line}")
             consult.raise_alarm(self.config, read_policy(self.config.state_dir), alarm, announce)
         self._restarts.clear()

@@ -42,12 +42,12 @@ def decide(
     """What to do with ``step``, down, after ``failures`` restarts failed in a row (the module's table)."""
     if maintenance:
         return StepVerdict(1, f"step {step} is down; the maintenance file is present: left down")
-    if failures <= retries:
+    if not spent(failures, retries):
         if due:
             what = "restart" if failures == 0 else f"restart retry {failures} of {retries}"
             return StepVerdict(2, f"step {step} is down: {what}", restart=True)
         return StepVerdict(3, f"step {step} is down: restart retry {failures} of {retries} when its delay is over")
-    why = spent(step, failures)
+    why = spent_reason(step, failures)
     if hold != TAKEOVER and peer_powered:
         return StepVerdict(4, f"{why}: handing the units to the peer", hand_back=True)
     if hold == TAKEOVER:
@@ -59,11 +59,16 @@ def decide(
     return StepVerdict(5, f"{why}; {blocked}: staying, restarting slowly", restart=due, alarm=f"cannot serve: {why}; {blocked}")
 
 
-def spent(step: str, failures: int) -> str:
+def spent(failures: int, retries: int) -> bool:
+    """The restarts are spent: the first one and ``retries`` more failed."""
+    return failures > retries
+
+
+def spent_reason(step: str, failures: int) -> str:
     """Why the units are handed back (or the alarm raised) when the restarts of ``step`` are spent."""
     return f"step {step} is down and {failures} restarts failed"
 
 
 def next_delay(failures: int, first: float, slow: float, retries: int) -> float:
     """Seconds before the next restart after ``failures`` failed ones: the takeover's backoff, then the slow retry."""
-    return slow if failures > retries else retry_delay(failures, first, slow)
+    return slow if spent(failures, retries) else retry_delay(failures, first, slow)
