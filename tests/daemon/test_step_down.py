@@ -39,7 +39,7 @@ pytestmark = pytest.mark.programs("start", "stop", "test", "notify", "touch", "m
 DEADLINE = 60.0
 
 
-def _node(tmp_path: Path, *, restarts_work: bool, peer_power: bool = True) -> tuple[Path, Path]:
+def _node(tmp_path: Path, *, restarts_work: bool, peer_power: bool = True, evaluate: float = 3600) -> tuple[Path, Path]:
     """An active node on one simulated unit (watchdog armed) whose step ``pbx`` is up; its config and sim state.
 
     ``pbx`` is up while ``tmp_path/up`` exists; its start creates it the first time (the takeover), and on later
@@ -62,7 +62,7 @@ def _node(tmp_path: Path, *, restarts_work: bool, peer_power: bool = True) -> tu
         f"  - command: {{name: pbx, start: [{tmp_path}/start], stop: [{tmp_path}/stop], check: [/usr/bin/test, -e, {up}]}}\n"
     )
     extra = (
-        "daemon: {check_interval: 0.05, evaluate_interval: 3600, on_step_down: restart}\n"
+        f"daemon: {{check_interval: 0.05, evaluate_interval: {evaluate}, on_step_down: restart}}\n"
         f"policy: {{retries: 2, retry_delay: 0.05, slow_retry: 3600, notify: [[{tmp_path}/notify]]}}\n"
         f"usb: {{simulator: {state}, simulator_port: 0}}\n"
     )
@@ -142,7 +142,7 @@ def test_a_step_that_cannot_be_restarted_hands_the_units_to_the_powered_peer(tmp
 
 
 def test_with_the_peer_unpowered_the_node_stays_and_raises_the_alarm(tmp_path: Path) -> None:
-    cfg, state = _node(tmp_path, restarts_work=False, peer_power=False)
+    cfg, state = _node(tmp_path, restarts_work=False, peer_power=False, evaluate=0.1)
     daemon = _start(tmp_path, cfg, state)
     try:
         (tmp_path / "up").unlink()
@@ -157,6 +157,12 @@ def test_with_the_peer_unpowered_the_node_stays_and_raises_the_alarm(tmp_path: P
         assert json.loads(shown.stdout)["node"]["policy"]["alarm"]["text"] == alarm, shown.stdout + shown.stderr
         assert f"ALARM: {alarm}" in daemon.status_line()
         assert read_policy(str(tmp_path / "state")).hand_backs == 0
+        looked = daemon.evaluations
+        _until(daemon, lambda: daemon.evaluations > looked + 1, "periodic evaluations")
+        assert read_policy(str(tmp_path / "state")).alarm == alarm  # the step is still down: the alarm stays
+        (tmp_path / "up").touch()  # the operator brings the service back
+        _until(daemon, lambda: read_policy(str(tmp_path / "state")).alarm is None, "the alarm cleared")
+        assert role(tmp_path / "state") == "active" and _units(state) == [(0, True)]
     finally:
         daemon.stop()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from twinstar.policy.stepdown import StepVerdict, decide, next_delay
+from twinstar.policy.stepdown import StepVerdict, decide, next_delay, owns
 
 
 def _decide(failures: int, *, due: bool = True, maintenance: bool = False, hold: str | None = None, peer: bool | None = True) -> StepVerdict:
@@ -36,3 +36,9 @@ def test_each_row(failures: int, kw: dict[str, object], row: int, restart: bool,
 def test_the_restarts_back_off_like_the_takeover_retries_then_go_slow() -> None:
     assert [next_delay(n, 5.0, 300.0, 3) for n in (1, 2, 3, 4, 5)] == [5.0, 10.0, 20.0, 300.0, 300.0]
     assert next_delay(3, 100.0, 300.0, 3) == 300.0  # never beyond the slow retry
+
+
+def test_its_alarms_are_known_by_their_words() -> None:
+    alarm = _decide(3, peer=False).alarm
+    assert owns(alarm) and not owns("cannot serve: 3 takeover tries failed: handing the units to the peer")
+    assert not owns("units missing: usb:B (1 of 2 here)") and not owns(None)

@@ -138,8 +138,6 @@ class Daemon:
         self._written: DaemonSnapshot | None = None
         #: Per step found down: its restarts that failed in a row and when the next is due (twinstar.policy.stepdown).
         self._restarts: dict[str, RestartTries] = {}
-        #: The alarm raised for a step that could not be restarted while the node stays (cleared when every step is up).
-        self._step_alarm: str | None = None
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -428,7 +426,7 @@ class Daemon:
             self._next_check = min(self._next_check, min(t.due for t in self._restarts.values()))
         spent = [n for n in failed if stepdown.spent(self._restarts[n].failures, policy.retries)]
         if not spent:
-            if not self._restarts and self._step_alarm is not None:
+            if not self._restarts and results:
                 self._clear_step_alarm()
             return
         from twinstar.policy import consult, edges
@@ -443,13 +441,11 @@ class Daemon:
                 log.error("%s", verdict.reason)
                 if verdict.alarm is not None:
                     consult.raise_alarm(self.config, view, verdict.alarm, announce)
-                    self._step_alarm = verdict.alarm
                 return
             moved, line, _ = consult.hand_back(self.config, stepdown.spent_reason(name, self._restarts[name].failures), announce=announce)
-            alarm = f"cannot serve: {verdict.reason}" + ("" if moved else f"; the hand-back failed: {line}")
+            alarm = f"{stepdown.CANNOT_SERVE}{verdict.reason}" + ("" if moved else f"; the hand-back failed: {line}")
             consult.raise_alarm(self.config, read_policy(self.config.state_dir), alarm, announce)
         self._restarts.clear()
-        self._step_alarm = None
         if moved:
             log.info("%s", line)
         else:
@@ -457,12 +453,11 @@ class Daemon:
         self._evaluate(None, "after hand-back")
 
     def _clear_step_alarm(self) -> None:
-        """Every step is up again: the alarm raised for one that could not be restarted ends (not another alarm raised since)."""
-        from twinstar.policy import consult
+        """Every step is up on the active node: the alarm raised for one that could not be restarted ends."""
+        if stepdown.owns(read_policy(self.config.state_dir).alarm):
+            from twinstar.policy import consult
 
-        if read_policy(self.config.state_dir).alarm == self._step_alarm:
             consult.clear_alarm(self.config, consult.Announcer(self.config))
-        self._step_alarm = None
 
     def _journal(self, line: StepDownLine) -> None:
         """Append to the node's journal; a journal that cannot be written (full, read-only) is logged, never fatal."""

@@ -31,7 +31,7 @@ from twinstar.engine.report import Report
 from twinstar.fastpath import procid, statefile
 from twinstar.fastpath.policyfile import PolicyView, hold_for, read_policy
 from twinstar.fastpath.statefile import NodeView
-from twinstar.policy import edges, notify, store
+from twinstar.policy import edges, notify, stepdown, store
 from twinstar.policy.table import FAILED, REFUSED, Situation, Verdict, decide, retry_delay
 
 #: The table's hand-backs after this node's own takeover failed (not a split): they raise the alarm.
@@ -236,7 +236,10 @@ def consult(
     verdict = decide(s)
     if verdict.alarm is not None:
         raise_alarm(config, view, verdict.alarm, announce)
-    elif view.alarm is not None and verdict.action in (words.NOTHING, words.TAKEOVER) and s.here == s.listed and s.role == words.ACTIVE:
+    elif (
+        view.alarm is not None and not stepdown.owns(view.alarm) and verdict.action in (words.NOTHING, words.TAKEOVER)
+        and s.here == s.listed and s.role == words.ACTIVE
+    ):  # a step that cannot be restarted: the daemon clears its alarm when the step is up
         clear_alarm(config, announce)
     if verdict.action == words.WAIT:
         due = view.retry_at if s.here == s.listed else (view.split_since or now) + config.policy.split_grace

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from twinstar.policy.table import retry_delay
 from twinstar.words import TAKEOVER
 
+#: How an alarm begins when this node cannot serve; its step-down alarms continue with "step ".
+CANNOT_SERVE = "cannot serve: "
+
 
 @dataclass(frozen=True)
 class StepVerdict:
@@ -56,7 +59,7 @@ def decide(
         blocked = "the peer's port power is unknown"
     else:
         blocked = "the peer's port has no power"
-    return StepVerdict(5, f"{why}; {blocked}: staying, restarting slowly", restart=due, alarm=f"cannot serve: {why}; {blocked}")
+    return StepVerdict(5, f"{why}; {blocked}: staying, restarting slowly", restart=due, alarm=f"{CANNOT_SERVE}{why}; {blocked}")
 
 
 def spent(failures: int, retries: int) -> bool:
@@ -67,6 +70,11 @@ def spent(failures: int, retries: int) -> bool:
 def spent_reason(step: str, failures: int) -> str:
     """Why the units are handed back (or the alarm raised) when the restarts of ``step`` are spent."""
     return f"step {step} is down and {failures} restarts failed"
+
+
+def owns(alarm: str | None) -> bool:
+    """Whether ``alarm`` was raised for a step that could not be restarted (it ends when the step is up, not before)."""
+    return alarm is not None and alarm.startswith(f"{CANNOT_SERVE}step ")
 
 
 def next_delay(failures: int, first: float, slow: float, retries: int) -> float:
