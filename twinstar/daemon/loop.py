@@ -382,7 +382,8 @@ class Daemon:
         results: dict[str, StepCheck] = {}
         with self._while_active("step check") as active, self.notifier.keepalive():
             if not active:
-                self._restarts.clear()
+                if self._role() != Role.ACTIVE:  # not while another process's transition holds the lock: the bound holds
+                    self._restarts.clear()
                 return results
             maintenance = os.path.lexists(self.config.maintenance_file)
             for step in self.engine.steps:
