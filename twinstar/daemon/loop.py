@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,7 +33,7 @@ from twinstar.daemon.status import (
     StepCheck,
     Unreadable,
 )
-from twinstar.daemon.stepcheck import check_one, probe
+from twinstar.daemon.stepcheck import LOG, RESTART, check_one, probe
 from twinstar.engine.lock import FileLock
 from twinstar.engine.runner import Engine, engine_for
 from twinstar.engine.state import Role, StateStore
@@ -41,7 +41,9 @@ from twinstar.engine.statedir import ensure_dir, write_json
 from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
 from twinstar.fastpath.policyfile import read_policy
+from twinstar.policy import stepdown
 from twinstar.steps.base import Step
+from twinstar.words import TAKEOVER, WAIT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,6 +65,14 @@ class Announcer(Protocol):
     """A step that can re-announce its address (the ip step)."""
 
     def announce(self, count: int) -> None: ...
+
+
+@dataclass
+class RestartTries:
+    """A step found down: its restarts that failed in a row, and when (monotonic) the next one is due."""
+
+    failures: int = 0
+    due: float = 0.0
 
 
 # --- the loop ---------------------------------------------------------------------------
@@ -126,8 +136,8 @@ class Daemon:
             "last_reload": None,
         }
         self._written: DaemonSnapshot | None = None
-        #: Per step: restarts that failed in a row (the policy gives up after policy.retries more).
-        self._restart_failures: dict[str, int] = {}
+        #: Per step found down: its restarts that failed in a row and when the next is due (twinstar.policy.stepdown).
+        self._restarts: dict[str, RestartTries] = {}
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -368,47 +378,87 @@ class Daemon:
             yield self._role() == Role.ACTIVE
 
     def check_steps(self) -> dict[str, StepCheck]:
-        """Run every step's check; log, journal and (per on_step_down) restart the ones down."""
+        """Run every step's check; log, journal and (per on_step_down and the policy) restart the ones down."""
         results: dict[str, StepCheck] = {}
         with self._while_active("step check") as active, self.notifier.keepalive():
             if not active:
+                if self._role() != Role.ACTIVE:  # not while another process's transition holds the lock: the bound holds
+                    self._restarts.clear()
                 return results
+            maintenance = os.path.lexists(self.config.maintenance_file)
             for step in self.engine.steps:
-                results[step.name] = self._check_one(step)
+                results[step.name] = self._check_one(step, maintenance)
         self._info["checks"] = results
         self._info["last_check"] = self.clock()
-        self._give_up_when_spent(results)
+        self._after_restarts(results, maintenance)
         return results
 
-    def _give_up_when_spent(self, results: dict[str, StepCheck]) -> None:
-        """A step whose restart failed more than ``policy.retries`` times in a row: release and hand the units back."""
-        for name, check in results.items():
-            failed = check["action"] == "restart-failed"
-            self._restart_failures[name] = self._restart_failures.get(name, 0) + 1 if failed else 0
-        spent = [n for n, count in self._restart_failures.items() if count > self.config.policy.retries]
-        if not spent:
-            return
-        from twinstar.policy.consult import hand_back
+    def _check_one(self, step: Step, maintenance: bool) -> StepCheck:
+        def when_down() -> str:
+            if self.config.daemon.on_step_down != OnStepDown.RESTART:
+                return LOG
+            tries = self._restarts.get(step.name, RestartTries())
+            # Whether to restart does not depend on the peer's power: read only when a restart failed (_after_restarts).
+            verdict = self._step_verdict(step.name, tries, maintenance=maintenance, peer_powered=None)
+            return RESTART if verdict.restart else (LOG if verdict.row == 1 else WAIT)
 
-        self._restart_failures.clear()
-        reason = f"step {', '.join(spent)} down and cannot be restarted here"
+        return check_one(step, self._info["checks"].get(step.name), at=self.clock(), when_down=when_down, journal=self._journal, error=self._error)
+
+    def _step_verdict(self, name: str, tries: RestartTries, *, maintenance: bool, peer_powered: bool | None) -> stepdown.StepVerdict:
+        policy = self.config.policy
+        return stepdown.decide(
+            name, tries.failures, policy.retries, due=self.monotonic() >= tries.due, maintenance=maintenance,
+            hold=read_policy(self.config.state_dir).hold, peer_powered=peer_powered,
+        )
+
+    def _after_restarts(self, results: dict[str, StepCheck], maintenance: bool) -> None:
+        """Count the failed restarts (and plan the next, with backoff); a step whose restarts are spent: hand back, or stay and alarm."""
+        policy = self.config.policy
+        failed: list[str] = []
+        for name, check in results.items():
+            if check["action"] == "restart-failed":
+                tries = self._restarts.setdefault(name, RestartTries())
+                tries.failures += 1
+                tries.due = self.monotonic() + stepdown.next_delay(tries.failures, policy.retry_delay, policy.slow_retry, policy.retries)
+                failed.append(name)
+            elif check["up"]:
+                self._restarts.pop(name, None)
+        if self._restarts:
+            self._next_check = min(self._next_check, min(t.due for t in self._restarts.values()))
+        spent = [n for n in failed if stepdown.spent(self._restarts[n].failures, policy.retries)]
+        if not spent:
+            if not self._restarts and results:
+                self._clear_step_alarm()
+            return
+        from twinstar.policy import consult, edges
+
+        name = spent[0]
+        view = read_policy(self.config.state_dir)
         with self.notifier.keepalive():
-            moved, line, _ = hand_back(self.config, reason)
+            peer = edges.peer_powered(self.config) if view.hold != TAKEOVER else None
+            verdict = self._step_verdict(name, self._restarts[name], maintenance=maintenance, peer_powered=peer)
+            announce = consult.Announcer(self.config)
+            if not verdict.hand_back:
+                log.error("%s", verdict.reason)
+                if verdict.alarm is not None:
+                    consult.raise_alarm(self.config, view, verdict.alarm, announce)
+                return
+            moved, line, _ = consult.hand_back(self.config, stepdown.spent_reason(name, self._restarts[name].failures), announce=announce)
+            alarm = f"{stepdown.CANNOT_SERVE}{verdict.reason}" + ("" if moved else f"; the hand-back failed: {line}")
+            consult.raise_alarm(self.config, read_policy(self.config.state_dir), alarm, announce)
+        self._restarts.clear()
         if moved:
             log.info("%s", line)
         else:
             self._error(line)
         self._evaluate(None, "after hand-back")
 
-    def _check_one(self, step: Step) -> StepCheck:
-        return check_one(
-            step,
-            self._info["checks"].get(step.name),
-            at=self.clock(),
-            restart=self.config.daemon.on_step_down == OnStepDown.RESTART,
-            journal=self._journal,
-            error=self._error,
-        )
+    def _clear_step_alarm(self) -> None:
+        """Every step is up on the active node: the alarm raised for one that could not be restarted ends."""
+        if stepdown.owns(read_policy(self.config.state_dir).alarm):
+            from twinstar.policy import consult
+
+            consult.clear_alarm(self.config, consult.Announcer(self.config))
 
     def _journal(self, line: StepDownLine) -> None:
         """Append to the node's journal; a journal that cannot be written (full, read-only) is logged, never fatal."""

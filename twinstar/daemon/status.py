@@ -51,7 +51,7 @@ class LastEvaluation(TypedDict):
 class StepDown(TypedDict):
     at: float
     detail: str
-    action: str | None  # logged, restarted or restart-failed
+    action: str | None  # logged, waiting (a restart's delay), restarted or restart-failed
 
 
 class StepCheck(TypedDict):

@@ -31,7 +31,7 @@ from twinstar.engine.report import Report
 from twinstar.fastpath import procid, statefile
 from twinstar.fastpath.policyfile import PolicyView, hold_for, read_policy
 from twinstar.fastpath.statefile import NodeView
-from twinstar.policy import edges, notify, store
+from twinstar.policy import edges, notify, stepdown, store
 from twinstar.policy.table import FAILED, REFUSED, Situation, Verdict, decide, retry_delay
 
 #: The table's hand-backs after this node's own takeover failed (not a split): they raise the alarm.
@@ -118,7 +118,7 @@ def after_transition(config: Config, action: str, report: Report, *, announce: A
         view = read_policy(state_dir)
         store.update(state_dir, tries=0, spent=None, retry_at=None, split_since=None)
         if view.alarm is not None:
-            _clear_alarm(config, announce)
+            clear_alarm(config, announce)
         return f"takeover ok; {_arm(config)}"
     view = read_policy(state_dir)
     tries = view.tries + 1
@@ -151,7 +151,8 @@ def _journal(config: Config, text: str) -> None:
         pass
 
 
-def _raise_alarm(config: Config, view: PolicyView, text: str, announce: Announcer) -> None:
+def raise_alarm(config: Config, view: PolicyView, text: str, announce: Announcer) -> None:
+    """Record the alarm ``text`` (``view``: policy.json as read), journal and announce it; nothing when it is already raised."""
     if view.alarm == text:
         return
     store.update(config.state_dir, alarm=text, alarm_since=time.time())
@@ -159,7 +160,8 @@ def _raise_alarm(config: Config, view: PolicyView, text: str, announce: Announce
     announce(notify.ALARM, text, failed=True)
 
 
-def _clear_alarm(config: Config, announce: Announcer) -> None:
+def clear_alarm(config: Config, announce: Announcer) -> None:
+    """Clear the alarm the caller found raised; journal and announce it."""
     view = store.update(config.state_dir, alarm=None, alarm_since=None)
     if view.alarm is None:
         _journal(config, "alarm cleared")
@@ -220,7 +222,7 @@ def consult(
         if store.units_left(state_dir, view) is not None:
             _journal(config, "the units left: tries and split reset" + ("; the operator's hold ends when they are back" if view.hold else ""))
         if view.alarm is not None and view.alarm.startswith("units missing"):
-            _clear_alarm(config, announce)
+            clear_alarm(config, announce)
     elif store.units_back(state_dir, view) is not None:
         _journal(config, f"the units are back: the operator's {view.hold} hold ends")
         announce(notify.HOLD, f"the operator's {view.hold} hold ended: the units left and came back", hold=None)
@@ -233,9 +235,12 @@ def consult(
     s = situation(config, readiness, node, view, maintenance=maintenance, now=now, wall=wall, power=power, disks=disks)
     verdict = decide(s)
     if verdict.alarm is not None:
-        _raise_alarm(config, view, verdict.alarm, announce)
-    elif view.alarm is not None and verdict.action in (words.NOTHING, words.TAKEOVER) and s.here == s.listed and s.role == words.ACTIVE:
-        _clear_alarm(config, announce)
+        raise_alarm(config, view, verdict.alarm, announce)
+    elif (
+        view.alarm is not None and not stepdown.owns(view.alarm) and verdict.action in (words.NOTHING, words.TAKEOVER)
+        and s.here == s.listed and s.role == words.ACTIVE
+    ):  # a step that cannot be restarted: the daemon clears its alarm when the step is up
+        clear_alarm(config, announce)
     if verdict.action == words.WAIT:
         due = view.retry_at if s.here == s.listed else (view.split_since or now) + config.policy.split_grace
         return Outcome(verdict, "waiting", due)
@@ -251,7 +256,7 @@ def consult(
     if verdict.action == words.HAND_BACK:
         moved, line, _ = hand_back(config, verdict.reason, announce=announce)
         if moved and verdict.row in FAILURE_ROWS:  # this node cannot serve: someone must look at it
-            _raise_alarm(config, read_policy(state_dir), f"cannot serve: {verdict.reason}", announce)
+            raise_alarm(config, read_policy(state_dir), f"cannot serve: {verdict.reason}", announce)
         return Outcome(verdict, line)
     if verdict.action == words.STAY and verdict.row == 17:
         return Outcome(verdict, "staying; the slow retry is due in policy.json (the daemon looks then)")
