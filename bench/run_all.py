@@ -23,6 +23,9 @@ HERE = Path(__file__).resolve().parent
 #: (script, results file, extra arguments for --quick)
 BENCHMARKS = (
     ("bench_demo.py", "results-demo.md", ["--runs", "2"]),
+    ("bench_keepalived.py", "results-keepalived.md", ["--runs", "2"]),
+    ("bench_defaults.py", "results-defaults.md", ["--runs", "3"]),
+    ("bench_soak.py", "results-soak.md", ["--quick"]),
     ("bench_hook.py", "results-hook.md", []),
     ("bench_takeover.py", "results-takeover.md", ["--runs", "3"]),
     ("bench_status.py", "results-status.md", ["--runs", "5"]),
