@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_demo import one_run  # noqa: E402
-from timing import load, spread  # noqa: E402
+from timing import goal_table, load, load_span, spread  # noqa: E402
 
 PREFIX = "tsbp-ka-"
 SWITCH = PREFIX + "sw"
@@ -268,13 +268,22 @@ def main(argv: list[str] | None = None) -> int:
     served = [r["served"] for r in theirs]
     detection = [r["detection"] for r in theirs]
     met = statistics.median(ours) <= statistics.median(served)
+    goal = goal_table([(
+        "twinstar's part of a failover (light demo, last unit READY -> client served) at or below keepalived's",
+        f"keepalived (VRRPv3, advert_int {args.advert_int:g} s), master-down timer -> served: "
+        f"{statistics.median(served):.0f} ms",
+        f"{statistics.median(ours):.0f} ms ({statistics.median(ours) - statistics.median(served):+.0f} ms): "
+        f"**{'met' if met else 'not met'}**",
+        f"{spread(ours)} vs {spread(served)}",
+        load_span(loads),
+    )])  # fmt: skip
     text = "\n".join([
         "## Failover side by side with keepalived",
         "",
         f"{args.runs} rounds, each a twinstar light demo (power-loss, 1 unit, watchdog {args.watchdog_timeout} ms) then "
         f"a keepalived failover (Debian's keepalived, VRRPv3, advert_int {args.advert_int:g} s, two routers, "
         "`notify_master` starting the demo's responder); the same client (a probe every 10 ms). Median "
-        f"(interquartile range) in ms; {os.cpu_count()} CPUs, load (1 min) {min(loads):.1f}–{max(loads):.1f} during "
+        f"(interquartile range) in ms; {os.cpu_count()} CPUs, load (1 min) {load_span(loads)} during "
         f"the rounds, {load()} at the end. Reproduce: `sudo .venv/bin/python bench/bench_keepalived.py`.",
         "",
         "| figure | median (ms) | interquartile range |",
@@ -286,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Goal: twinstar's part at or below keepalived's: **{'met' if met else 'not met'}** "
         f"({statistics.median(ours) - statistics.median(served):+.0f} ms).",
         "",
+        goal,
     ])  # fmt: skip
     Path(args.output).write_text(text)
     print(text)

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from timing import load  # noqa: E402
+from timing import goal_table, load, load_span, spread  # noqa: E402
 
 UNITS = 2
 EVENTS_PER_CYCLE = 10
@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
     cycles = 100 if args.quick else args.cycles
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    at_start: dict[str, int] = {}
     samples: list[dict[str, int]] = []
+    loads = [os.getloadavg()[0]]
     orchestration: list[float] = []
     sent = 0
     stopped_early = False
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.001)
 
             reach("standby")
-            samples.append(resources(daemon.pid))
+            at_start = resources(daemon.pid)
             for cycle in range(cycles):
                 if time.monotonic() - start > args.max_seconds:
                     stopped_early = True
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 reach("standby")
                 samples.append(resources(daemon.pid))
                 if cycle % 100 == 99:
+                    loads.append(os.getloadavg()[0])
                     print(f"bench_soak: {cycle + 1} cycles, {sent} uevents, {samples[-1]}", file=sys.stderr)
         finally:
             sender.close()
@@ -154,9 +157,24 @@ def main(argv: list[str] | None = None) -> int:
     tenth = max(1, done // 10)
     first, last = statistics.median(orchestration[:tenth]), statistics.median(orchestration[-tenth:])
 
+    def flat(key: str) -> str:
+        values = [s[key] for s in samples]
+        return f"{values[0]} / {values[-1]} / {max(values)}"
+
     def row(key: str, name: str) -> str:
         values = [s[key] for s in samples]
-        return f"| {name} | {values[0]} | {values[-1]} | {max(values)} |"
+        return f"| {name} | {at_start[key]} | {values[0]} | {values[-1]} | {max(values)} |"
+
+    goal = goal_table([(
+        f"soak: the daemon over {done} takeover/release cycles, {sent} uevents: resources flat, every cycle in the "
+        "expected role, orchestration not drifting",
+        "its own first cycles",
+        f"RSS KiB {flat('rss')}, fds {flat('fds')}, children {flat('children')} (after the first cycle / the last / max); "
+        f"orchestration {first:.1f} -> {last:.1f} ms (first / last tenth)",
+        f"orchestration {spread(orchestration[:tenth])} vs {spread(orchestration[-tenth:])}",
+        load_span(loads),
+    )])  # fmt: skip
+
 
     text = "\n".join([
         "## Soak (the daemon, 1,000 takeover/release cycles)",
@@ -167,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, load average (1/5/15 min) {load()} at the end. "
         "Reproduce: `.venv/bin/python bench/bench_soak.py`.",
         "",
-        "| after a cycle | first | last | max |",
-        "|---|---:|---:|---:|",
+        "| daemon process | at its start | after the first cycle | after the last | max after a cycle |",
+        "|---|---:|---:|---:|---:|",
         row("rss", "resident memory (KiB)"),
         row("fds", "open file descriptors"),
         row("children", "child processes"),
@@ -178,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| first tenth of the cycles | {first:.1f} |",
         f"| last tenth of the cycles | {last:.1f} |",
         "",
+        goal,
     ])  # fmt: skip
     Path(args.output).write_text(text)
     print(text)
