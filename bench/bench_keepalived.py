@@ -139,6 +139,14 @@ vrrp_instance VI_1 {{
     return path
 
 
+class Flapped(RuntimeError):
+    """The backup took over while the master was still up (the machine's load delayed advertisements)."""
+
+
+#: Rounds whose keepalived run flapped are run again, at most this many times in all.
+RETRIES = 5
+
+
 class Fifo(threading.Thread):
     """Reads keepalived's notify FIFO; the wall-clock time of each state line."""
 
@@ -186,6 +194,14 @@ def wait_served(path: Path, by: str, after: float, timeout: float) -> float:
     raise RuntimeError(f"the client was not served by {by} within {timeout} s")
 
 
+def flapped(backup: Fifo, advert: float, before: float | None = None) -> None:
+    """Raise :class:`Flapped` if the backup was master (before ``before``)."""
+    with backup.changed:
+        flaps = [s for t, s in backup.states if s == "MASTER" and (before is None or t < before)]
+    if flaps:
+        raise Flapped(f"r2 became master before the cut ({len(flaps)} times): advert_int {advert:g} too short here")
+
+
 def keepalived_run(advert: float) -> dict[str, float]:
     """One keepalived failover in fresh namespaces: detection and timer -> served (ms)."""
     teardown()
@@ -214,13 +230,12 @@ def keepalived_run(advert: float) -> dict[str, float]:
             wait_served(client_log, "r1", started, 15)
             fifos["r2"].wait_for("BACKUP", started, 5)
             time.sleep(0.5)  # settled: a few hundred advertisements without a change
+            flapped(fifos["r2"], advert)
             cut = time.time()
             ip("-n", PREFIX + "r1", "link", "set", "eth0", "down")
             fired = fifos["r2"].wait_for("MASTER", cut, 5)
             served = wait_served(client_log, "r2", cut, 10)
-            flaps = [s for t, s in fifos["r2"].states if s == "MASTER" and t < cut]
-            if flaps:
-                raise RuntimeError(f"r2 became master before the cut ({len(flaps)} times): advert_int {advert} too short here")
+            flapped(fifos["r2"], advert, before=cut)
             return {"detection": (fired - cut) * 1000, "served": (served - fired) * 1000}
         finally:
             for proc in procs:
@@ -249,17 +264,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ours: list[float] = []
+    orchestration: list[float] = []
     theirs: list[dict[str, float]] = []
     loads: list[float] = []
+    flapped = 0
     try:
         for i in range(args.runs):
             print(f"bench_keepalived: round {i + 1}/{args.runs}", file=sys.stderr)
             loads.append(os.getloadavg()[0])
             result = one_run("power-loss", 1, args.watchdog_timeout)
-            if result.get("ready_to_answer_ms") is None:
+            if result.get("ready_to_answer_ms") is None or result.get("orchestration_ms") is None:
                 raise SystemExit(f"bench_keepalived: the demo gave no READY -> served figure: {result['problems']}")
             ours.append(result["ready_to_answer_ms"])
-            theirs.append(keepalived_run(args.advert_int))
+            orchestration.append(result["orchestration_ms"])
+            while True:
+                try:
+                    theirs.append(keepalived_run(args.advert_int))
+                    break
+                except Flapped as e:
+                    flapped += 1
+                    print(f"bench_keepalived: {e}; again", file=sys.stderr)
+                    if flapped > RETRIES:
+                        raise
     except RuntimeError as e:
         print(f"bench_keepalived: {e}", file=sys.stderr)
         return 1
@@ -289,8 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         "| figure | median (ms) | interquartile range |",
         "|---|---:|---:|",
         f"| twinstar: last unit READY -> client served | {statistics.median(ours):.0f} | {spread(ours)} |",
+        f"| twinstar: of which last unit READY -> the responder's start begins (orchestration) "
+        f"| {statistics.median(orchestration):.0f} | {spread(orchestration)} |",
         f"| keepalived: master-down timer fires -> client served | {statistics.median(served):.0f} | {spread(served)} |",
         f"| keepalived: power cut -> master-down timer fires (detection) | {statistics.median(detection):.0f} | {spread(detection)} |",
+        "",
+        f"keepalived runs whose backup took over before the cut (run again): {flapped}.",
         "",
         f"Goal: twinstar's part at or below keepalived's: **{'met' if met else 'not met'}** "
         f"({statistics.median(ours) - statistics.median(served):+.0f} ms).",
