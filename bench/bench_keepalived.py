@@ -221,13 +221,14 @@ def keepalived_run(advert: float) -> dict[str, float]:
                  "--port", str(PORT), "--out", str(client_log)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
             started = time.time()
-            for name in ROUTERS:
+            for name in ROUTERS:  # r1 first: r2 starts while r1 is master, so r2 only ever was backup before the cut
                 conf = keepalived_config(name, work, advert)
                 procs.append(subprocess.Popen(
                     ["ip", "netns", "exec", PREFIX + name, "keepalived", "--vrrp", "--dont-fork", "--log-console",
                      "--use-file", str(conf), "--pid", str(work / name / "k.pid"), "--vrrp_pid", str(work / name / "v.pid")],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
-            wait_served(client_log, "r1", started, 15)
+                if name == "r1":
+                    wait_served(client_log, "r1", started, 15)
             fifos["r2"].wait_for("BACKUP", started, 5)
             time.sleep(0.5)  # settled: a few hundred advertisements without a change
             flapped(fifos["r2"], advert)
