@@ -39,7 +39,7 @@ def run_timed(argv: list[str], env: dict[str, str] | None = None, cwd: str | Non
 
 
 #: The head of a benchmark's goal rows; run_all.py gathers every such row into the goals table of results.md.
-GOAL_HEADER = "| goal | peer | result | spread | load (1 min) |\n|---|---|---|---|---:|"
+GOAL_HEADER = "| goal | peer / target | result | spread | load (1 min) |\n|---|---|---|---|---:|"
 
 
 def goal_table(rows: list[tuple[str, str, str, str, str]]) -> str:
