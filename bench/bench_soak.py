@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
     text = "\n".join([
-        "## Soak (the daemon, 1,000 takeover/release cycles)",
+        f"## Soak (the daemon, {done:,} takeover/release cycles)",
         "",
         f"One daemon process (the event loop of `twinstar daemon`, two command steps, a fake sysfs and a datagram "
         f"socket standing in for the driver and netlink): {done} cycles, {sent} uevents in {elapsed:.0f} s"
