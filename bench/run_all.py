@@ -20,9 +20,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from timing import GOAL_HEADER, goal_rows  # noqa: E402
+
 #: (script, results file, extra arguments for --quick)
-BENCHMARKS = (
+BENCHMARKS: tuple[tuple[str, str, list[str]], ...] = (
     ("bench_demo.py", "results-demo.md", ["--runs", "2"]),
+    ("bench_keepalived.py", "results-keepalived.md", ["--runs", "2"]),
+    ("bench_defaults.py", "results-defaults.md", ["--runs", "3"]),
+    ("bench_soak.py", "results-soak.md", ["--quick"]),
     ("bench_hook.py", "results-hook.md", []),
     ("bench_takeover.py", "results-takeover.md", ["--runs", "3"]),
     ("bench_status.py", "results-status.md", ["--runs", "5"]),
@@ -60,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(f"## {script}\n\nfailed with exit status {proc.returncode}.\n")
             continue
         sections.append(table.read_text())
+    goals = [row for section in sections for row in goal_rows(section)]
+    if goals:
+        sections.insert(0, "## Goals\n\n" + GOAL_HEADER + "\n" + "\n".join(goals) + "\n")
     header = (
         "# Benchmarks\n\n"
         f"Measured {datetime.date.today().isoformat()} on {platform.machine()}, Linux {platform.release()}, "

@@ -36,3 +36,30 @@ def run_timed(argv: list[str], env: dict[str, str] | None = None, cwd: str | Non
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, argv)
     return wall, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+#: The head of a benchmark's goal rows; run_all.py gathers every such row into the goals table of results.md.
+GOAL_HEADER = "| goal | peer / target | result | spread | load (1 min) |\n|---|---|---|---|---:|"
+
+
+def goal_table(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """A benchmark's goal rows (goal, peer, result, spread, machine load) under :data:`GOAL_HEADER`."""
+    return GOAL_HEADER + "\n" + "".join(f"| {' | '.join(row)} |\n" for row in rows)
+
+
+def goal_rows(section: str) -> list[str]:
+    """The rows under :data:`GOAL_HEADER` in a benchmark's results text."""
+    _, found, rest = section.partition(GOAL_HEADER + "\n")
+    if not found:
+        return []
+    rows = []
+    for line in rest.splitlines():
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+def load_span(loads: list[float]) -> str:
+    """The 1-minute load averages seen during a benchmark, as ``low–high``."""
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "-"
