@@ -53,6 +53,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from twinstar import settings
 from twinstar.demo import events, processes, servers, topology
 from twinstar.demo.cleanup import CleanupRegistry, signals_held
 from twinstar.demo.members import DemoProcesses
@@ -344,15 +345,23 @@ class Run:
         os.replace(tmp, self.shared.power)
 
     def power_back_a(self) -> None:
-        """pbx-a's power comes back and it boots: what was in its ``/run`` (twinstar's state and the
-        hook's cache) is gone, its interface and DRBD's link are back, its heartbeat starts; then its
-        port is powered (the units arrive there only when someone jumps them)."""
+        """pbx-a's power comes back and it boots: what was in its ``/run`` (twinstar's state, the
+        policy's memory, the hook's cache) is gone, but for the journal (kept for the report, as the
+        server's syslog keeps its lines); its interface and DRBD's link are back, its heartbeat
+        starts; then its port is powered (the units arrive there only when someone jumps them)."""
         assert self.shared is not None
         a = self.servers["a"]
         self.progress("power comes back to pbx-a; it boots")
         events.emit(self.shared.events, "power back", a.host.name)
-        for directory in (a.state_dir, a.cache_dir):
-            shutil.rmtree(directory, ignore_errors=True)
+        for name in os.listdir(a.state_dir) if os.path.isdir(a.state_dir) else []:
+            path = os.path.join(a.state_dir, name)
+            if name.startswith(settings.JOURNAL_FILE):
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        shutil.rmtree(a.cache_dir, ignore_errors=True)
         os.makedirs(a.cache_dir, mode=0o700)
         os.chmod(a.cache_dir, 0o700)  # the hook uses its cache only in a directory closed to others
         topology.connect(self.topo, a.host, self.runner)
