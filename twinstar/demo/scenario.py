@@ -278,8 +278,8 @@ class Run:
         except TwinstarError:
             return Role.STANDBY
 
-    def served_by(self, name: str) -> bool:
-        return self.stack.served_by(self, name)
+    def served_by(self, name: str, since: float = 0.0) -> bool:
+        return self.stack.served_by(self, name, since)
 
     def watchdogs_on(self) -> bool:
         assert self.shared is not None
@@ -458,12 +458,13 @@ class Run:
             self.progress("pbx-b's takeover fails")
             self.wait_for("pbx-b's first takeover try failing", lambda: any(
                 x.startswith("takeover try 1 failed") for x in self.policy_journal("b")))
+            back = time.time()
             self.power_back_a()
             self.progress("waiting for pbx-b to hand the units back to pbx-a")
             self.wait_for(
                 "pbx-b's hand-back and pbx-a answering again",
                 lambda: any(x.startswith("hand-back (") for x in self.policy_journal("b"))
-                and self.role("a") == Role.ACTIVE and self.served_by("pbx-a"),
+                and self.role("a") == Role.ACTIVE and self.served_by("pbx-a", since=back),
             )
             time.sleep(0.2)
             return

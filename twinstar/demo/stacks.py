@@ -89,10 +89,11 @@ class LightStack:
         run.procs["client"] = client
         run.cleanup.add("client", lambda: processes.stop(client))
 
-    def served_by(self, run: Run, name: str) -> bool:
+    def served_by(self, run: Run, name: str, since: float = 0.0) -> bool:
+        """The client's last answer came from server ``name``, at ``since`` (wall clock) or later."""
         assert run.shared is not None
         probes = events.read(run.shared.client_log)
-        return bool(probes) and probes[-1].get("by") == name
+        return bool(probes) and probes[-1].get("by") == name and float(probes[-1]["t"]) >= since
 
     def after_up(self, run: Run) -> None:
         """pbx-a serves (the clients that act once do it now)."""

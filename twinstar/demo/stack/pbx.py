@@ -214,14 +214,17 @@ class RealStack(LightStack):
             self.clients[name] = proc
             run.cleanup.add(name, functools.partial(processes.stop, proc))
 
-    def served_by(self, run: Run, name: str) -> bool:
+    def served_by(self, run: Run, name: str, since: float = 0.0) -> bool:
         sip = self.clients.get("sipp")
         if sip is not None and sip.poll() is not None:
             raise TwinstarError(f"SIPp exited with status {sip.returncode}; its output is in {run.workdir}/processes.log "
                                 "(kept with --keep)")  # fmt: skip
         f = self.files(run)
-        answers = sipp.read(f["sipp.csv"], f["sipp.log"]).answers
-        return bool(answers) and answers[-1].node == name
+        record = sipp.read(f["sipp.csv"], f["sipp.log"])
+        if not record.answers or record.answers[-1].node != name:
+            return False
+        at = record.wall(record.answers[-1].tick_ms)
+        return at is not None and at >= since
 
     def _phone(self, run: Run, action: str) -> None:
         argv = [sys.executable, "-m", "twinstar.demo.stack.phone", action, "--server", str(run.topo.shared.ip),
