@@ -465,6 +465,7 @@ class Run:
                 "pbx-b's hand-back and pbx-a answering again",
                 lambda: any(x.startswith("hand-back (") for x in self.policy_journal("b"))
                 and self.role("a") == Role.ACTIVE and self.served_by("pbx-a", since=back),
+                timeout=2 * self.options.wait,  # pbx-b's tries with their backoff, then pbx-a's takeover
             )
             time.sleep(0.2)
             return
