@@ -102,6 +102,13 @@ def test_the_real_stack_failure_scenarios_end_with_the_server_that_can_serve(sce
         assert ("pbx-a", "monitor: restart exit 1") in events
 
 
+def test_ping_pong_on_the_real_stack_is_refused_before_anything_is_checked_or_created() -> None:
+    proc = subprocess.run([TWINSTAR, "demo", "--scenario", "ping-pong"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    assert "the scenario ping-pong runs on the light stack only: add --stack light" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.privileged
 def test_the_real_stack_without_sipp_names_the_package_and_exits_2() -> None:
     """``sipp`` hidden by a bind mount of /dev/null (not executable) in a private mount namespace."""
