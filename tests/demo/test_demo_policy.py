@@ -60,6 +60,13 @@ def test_failed_takeover_pbx_b_hands_the_units_back_and_pbx_a_serves() -> None:
     policy = [e["event"] for e in result["timeline"] if e["host"] == "pbx-b" and e["event"].startswith("policy: ")]
     tries = [p for p in policy if p.startswith("policy: takeover try ")]
     assert tries[-1] == "policy: takeover try 4 failed; retries spent" and len(tries) == 4  # 1 + policy.retries
+    # pbx-a's power is cut and comes back, it boots, then pbx-b hands the units back and pbx-a takes over.
+    events = [(e["host"], e["event"]) for e in result["timeline"]]
+    cut, back = events.index(("pbx-a", "power cut")), events.index(("pbx-a", "power back"))
+    handed = next(i for i, (h, e) in enumerate(events) if h == "pbx-b" and e.startswith("policy: hand-back ("))
+    assert cut < events.index(("pbx-b", "takeover begins")) < back < events.index(("pbx-a", "pbx-a booted")) < handed
+    assert handed < max(i for i, x in enumerate(events) if x == ("pbx-a", "takeover begins"))
+    assert result["switchover"] is None
     assert result["address_on_both"] == [] and result["mount_on_both"] == []
 
 

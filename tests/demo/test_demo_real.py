@@ -77,6 +77,39 @@ def test_the_real_stack_fails_over_keeping_every_row_and_the_registration(scenar
 
 
 @pytest.mark.privileged
+@pytest.mark.parametrize(("scenario", "serves", "handed_by"), [("failed-takeover", "pbx-a", "pbx-b"), ("service-dies", "pbx-b", "pbx-a")])
+def test_the_real_stack_failure_scenarios_end_with_the_server_that_can_serve(scenario: str, serves: str, handed_by: str) -> None:
+    """failed-takeover: kamailio.service cannot start on pbx-b (a drop-in), pbx-a's power is cut and comes
+    back (its container boots again); service-dies: kamailio dies on pbx-a and cannot start again."""
+    before = snapshot()
+    rc, data, stderr, pid = run_real("--scenario", scenario)
+    assert new_demo_parts(before, snapshot(), pid) == []
+    (r,) = data["scenarios"]
+    assert r["problems"] == [], stderr[-3000:]
+    assert rc == 0 and r["ok"] is True and r["stack"] == "real"
+    assert r["served_by"] == serves and r["hand_backs"] == 1
+    events = [(e["host"], e["event"]) for e in r["timeline"]]
+    assert any(h == handed_by and e.startswith("policy: hand-back (") for h, e in events)
+    assert r["address_on_both"] == [] and r["mount_on_both"] == []
+    # Every commit the writer saw acknowledged is on the server that serves at the end.
+    assert r["db_rows_acknowledged"] > 0 and r["db_rows_missing"] == 0
+    assert r["sip_answered_by"].get(serves, 0) > 0
+    if scenario == "failed-takeover":
+        assert r["served"] == ["pbx-a"] and not r["sip_answered_by"].get("pbx-b")
+        assert ("pbx-a", "power back") in events and ("pbx-a", "pbx-a booted") in events
+    else:
+        assert r["served"] == ["pbx-a", "pbx-b"] and r["registration_found"] is True
+        assert ("pbx-a", "monitor: restart exit 1") in events
+
+
+def test_ping_pong_on_the_real_stack_is_refused_before_anything_is_checked_or_created() -> None:
+    proc = subprocess.run([TWINSTAR, "demo", "--scenario", "ping-pong"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr
+    assert "the scenario ping-pong runs on the light stack only: add --stack light" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.privileged
 def test_the_real_stack_without_sipp_names_the_package_and_exits_2() -> None:
     """``sipp`` hidden by a bind mount of /dev/null (not executable) in a private mount namespace."""
     before = snapshot()

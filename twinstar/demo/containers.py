@@ -162,6 +162,19 @@ def boot(c: Container, runner: ProgramRunner, cleanup: CleanupRegistry) -> None:
         time.sleep(0.02)
 
 
+def reboot(c: Container, runner: ProgramRunner, cleanup: CleanupRegistry) -> None:
+    """Boot the container again after its power was cut (PID 1 killed): same overlay, a new systemd."""
+    if c.process is not None:
+        try:
+            c.process.wait(timeout=BOOT_TIMEOUT)  # systemd-nspawn ends once the kernel has torn the container down
+        except subprocess.TimeoutExpired:
+            os.killpg(c.process.pid, signal.SIGKILL)
+            c.process.wait(timeout=BOOT_TIMEOUT)
+    shutil.rmtree(f"/run/systemd/nspawn/propagate/{c.name}", ignore_errors=True)
+    c.process, c.leader = None, 0
+    boot(c, runner, cleanup)
+
+
 def stop(c: Container, *, grace: float = 20.0) -> None:
     """An orderly poweroff (nspawn turns SIGTERM into SIGRTMIN+3), SIGKILL after ``grace``."""
     proc = c.process

@@ -9,7 +9,8 @@ One process plays, every few milliseconds:
   timeout, and the other port is powered, the unit switches port (in the USB
   simulator's state file, as the unit's firmware would);
 * the USB bus: a server whose power is cut (``power.json``) no longer
-  powers its port, until ``power.json`` says it is on again;
+  powers its port, until ``power.json`` says it is on again (the server
+  booted: how its hook is run is read again from SPEC.json);
 * the xpp driver of each server: a unit whose active port changed leaves one
   server's fake sysfs (:mod:`twinstar.standins.fakesysfs`; offline, then remove) and appears in the other's with
   the real sequence (add with status missing and no label yet; then label,
@@ -81,8 +82,9 @@ class RunningHook:
 
 
 class Hardware:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], spec_path: str | None = None) -> None:
         self.spec = spec
+        self.spec_path = spec_path
         self.sim_path: str = spec["sim"]
         self.events: str = spec["events"]
         self.power_file: str = spec["power_file"]
@@ -163,7 +165,14 @@ class Hardware:
         events.emit(self.events, f"no power on USB-{server.port}", server.name)
 
     def power_on(self, server: Server) -> None:
-        """The server is back: its port is powered again (units on that port arrive there)."""
+        """The server is back: its port is powered again (units on that port arrive there).
+
+        The spec is read again for how the server's programs are entered (a
+        container that booted again has a new PID 1).
+        """
+        if self.spec_path is not None:
+            with open(self.spec_path) as f:
+                server.enter = json.load(f)["servers"][server.key].get("enter")
         server.powered = True
         with sim.update(self.sim_path) as state:
             for unit in state["units"]:
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     with open(args[0]) as f:
         spec = json.load(f)
-    hw = Hardware(spec)
+    hw = Hardware(spec, args[0])
 
     def stop(signum: int, frame: object) -> None:
         hw.running = False

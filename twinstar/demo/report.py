@@ -105,6 +105,8 @@ def summarize(c: Collected) -> Summary:
         s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {' then '.join(expected)}")
     s.hand_backs = {host: hand_backs(journal) for host, journal in c.journals.items()}
     s.transitions = {host: transitions(journal) for host, journal in c.journals.items()}
+    if c.scenario not in FAILOVERS:
+        _stack_end(s, c, full=c.scenario == Scenario.SERVICE_DIES)
     if c.scenario == Scenario.FAILED_TAKEOVER:
         if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
             s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
@@ -186,6 +188,21 @@ def summarize(c: Collected) -> Summary:
     for failure_text in c.cleanup_failures:
         s.problems.append(failure_text)
     return s
+
+
+def _stack_end(s: Summary, c: Collected, *, full: bool) -> None:
+    """The real stack's figures for a failure scenario: no acknowledged row may be missing on the server
+    that serves at the end; ``full``: the service moved from pbx-a to pbx-b, judged as a failover is."""
+    if c.stack is None:
+        return
+    a, b = c.topology.a.name, c.topology.b.name
+    end_b = _last_end(c.journals.get(b, []), "takeover") if full else None
+    steps = {o["step"]: o["duration_ms"] for o in end_b.get("steps", [])} if end_b is not None else {}
+    s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=steps)
+    if s.stack.sip_outage is not None:
+        s.unanswered = s.stack.sip_outage.unanswered
+    if not c.error:
+        s.problems += s.stack.problems(a, b) if full else s.stack.data_problems()
 
 
 def _overlap_problems(s: Summary, c: Collected) -> list[str]:

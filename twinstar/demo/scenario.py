@@ -19,10 +19,11 @@ pbx-a's DRBD disk is Outdated, pbx-b's UpToDate. pbx-a's promotion is
 refused ("Need access to UpToDate data"), so pbx-a hands the units over
 instead of failing, and pbx-b serves.
 
-Scenario ``failed-takeover``: the PBX cannot start on pbx-b; pbx-a hands
-over with ``twinstar switchover`` (the simulated hardware cannot give a cut
-server its power back); pbx-b's takeover fails, is retried with backoff, and
-pbx-b hands the units back: pbx-a serves again.
+Scenario ``failed-takeover``: the PBX cannot start on pbx-b; pbx-a's power is
+cut, the watchdog moves the units to pbx-b, whose takeover fails; pbx-a's
+power comes back and it boots (its ``/run`` empty, nothing of the PBX
+running); pbx-b retries with backoff, then hands the units back: pbx-a's hook
+takes over and pbx-a serves again.
 
 Scenario ``ping-pong``: the PBX can start on neither server. pbx-b retries,
 hands the units back; pbx-a retries, hands them back once; pbx-b, which
@@ -52,6 +53,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from twinstar import settings
 from twinstar.demo import events, processes, servers, topology
 from twinstar.demo.cleanup import CleanupRegistry, signals_held
 from twinstar.demo.members import DemoProcesses
@@ -82,6 +84,8 @@ class Scenario(StrEnum):
 
 #: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
 FAILOVERS = (Scenario.POWER_LOSS, Scenario.SWITCHOVER)
+#: The scenarios the real stack runs (ping-pong: nobody serves at the end, which its figures cannot show).
+REAL_STACK = (*FAILOVERS, Scenario.FAILED_TAKEOVER, Scenario.SERVICE_DIES, Scenario.SPLIT_UNITS, Scenario.STALE_PRIMARY)
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ class Run:
         self.observers: set[int] = set()
         self.procs: dict[str, Any] = {}
         self.watches: list[AddressWatch | MountWatch] = []
+        self.mount_watch: MountWatch | None = None
         self.loop: str | None = None
         self.members: DemoProcesses | None = None
         self.stack = make_stack(options.stack)
@@ -190,21 +195,28 @@ class Run:
             self.observers.add(w.pid)
             self.watches.append(w)
             self.cleanup.add(f"address watch on {key}", w.stop)
-        mounts = MountWatch(self.stack.mounts(self), self.shared.events)
+        mounts = self.mount_watch = MountWatch(self.stack.mounts(self), self.shared.events)
         self.watches.append(mounts)
         self.cleanup.add("mount watch", mounts.stop)
         py = sys.executable
         self.stack.start_clients(self, log)
-        for key, s in self.servers.items():
-            beat = processes.spawn(self.stack.on(self, key, [py, "-m", "twinstar.demo.heartbeat", s.heartbeat]), log_path=log)
-            self.procs[f"heartbeat-{key}"] = beat
-            self.cleanup.add(f"heartbeat of {s.host.name}", functools.partial(processes.stop, beat))
+        for key in self.servers:
+            self.start_heartbeat(key)
+        spec_path = self.write_hardware_spec()
+        hardware = processes.spawn([py, "-m", "twinstar.demo.hardware", spec_path], log_path=log)
+        self.procs["hardware"] = hardware
+        self.cleanup.add("simulated hardware", lambda: processes.stop(hardware, grace=10))
+
+    def write_hardware_spec(self) -> str:
+        """What the simulated hardware plays (re-read by it when a server's power comes back: a server
+        that booted again may be entered differently)."""
+        assert self.shared is not None
         spec = {
             "sim": self.shared.sim,
             "events": self.shared.events,
             "power_file": self.shared.power,
             "watchdog_timeout": self.options.watchdog_timeout,
-            "hook_argv": [py, HOOK],
+            "hook_argv": [sys.executable, HOOK],
             "servers": {
                 key: {
                     "name": s.host.name, "port": s.port, "netns": s.host.netns, "sysfs": s.sysfs,
@@ -215,11 +227,18 @@ class Run:
             },
         }  # fmt: skip
         spec_path = os.path.join(self.workdir, "hardware.json")
-        with open(spec_path, "w") as f:
+        tmp = spec_path + ".tmp"
+        with open(tmp, "w") as f:
             json.dump(spec, f, indent=2)
-        hardware = processes.spawn([py, "-m", "twinstar.demo.hardware", spec_path], log_path=log)
-        self.procs["hardware"] = hardware
-        self.cleanup.add("simulated hardware", lambda: processes.stop(hardware, grace=10))
+        os.replace(tmp, spec_path)
+        return spec_path
+
+    def start_heartbeat(self, key: str) -> None:
+        s = self.servers[key]
+        log = os.path.join(self.workdir, "processes.log")
+        beat = processes.spawn(self.stack.on(self, key, [sys.executable, "-m", "twinstar.demo.heartbeat", s.heartbeat]), log_path=log)
+        self.procs[f"heartbeat-{key}"] = beat
+        self.cleanup.add(f"heartbeat of {s.host.name}", functools.partial(processes.stop, beat))
 
     def removal(self) -> list[list[str]]:
         """Commands that remove what is left now (``--keep``), safe to paste at once.
@@ -259,8 +278,8 @@ class Run:
         except TwinstarError:
             return Role.STANDBY
 
-    def served_by(self, name: str) -> bool:
-        return self.stack.served_by(self, name)
+    def served_by(self, name: str, since: float = 0.0) -> bool:
+        return self.stack.served_by(self, name, since)
 
     def watchdogs_on(self) -> bool:
         assert self.shared is not None
@@ -314,11 +333,46 @@ class Run:
         servers.unmount_under(self.runner, a.root)
         drbdadm.set_role(self.shared.drbd_state, servers.RESOURCE, a.host.name, "Secondary")
         drbdadm.set_connected(self.shared.drbd_state, servers.RESOURCE, False)
+        self.set_power(a=False)
+        events.emit(self.shared.events, "pbx-a is dark", a.host.name, killed=len(victims))
+
+    def set_power(self, *, a: bool) -> None:
+        """What ``power.json`` tells the simulated hardware: which servers have power (pbx-b always)."""
+        assert self.shared is not None
         tmp = self.shared.power + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"a": False, "b": True}, f)
+            json.dump({"a": a, "b": True}, f)
         os.replace(tmp, self.shared.power)
-        events.emit(self.shared.events, "pbx-a is dark", a.host.name, killed=len(victims))
+
+    def power_back_a(self) -> None:
+        """pbx-a's power comes back and it boots: what was in its ``/run`` (twinstar's state, the
+        policy's memory, the hook's cache) is gone, but for the journal (kept for the report, as the
+        server's syslog keeps its lines); its interface and DRBD's link are back, its heartbeat
+        starts; then its port is powered (the units arrive there only when someone jumps them)."""
+        assert self.shared is not None
+        a = self.servers["a"]
+        self.progress("power comes back to pbx-a; it boots")
+        events.emit(self.shared.events, "power back", a.host.name)
+        for name in os.listdir(a.state_dir) if os.path.isdir(a.state_dir) else []:
+            path = os.path.join(a.state_dir, name)
+            if name.startswith(settings.JOURNAL_FILE):
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        shutil.rmtree(a.cache_dir, ignore_errors=True)
+        os.makedirs(a.cache_dir, mode=0o700)
+        os.chmod(a.cache_dir, 0o700)  # the hook uses its cache only in a directory closed to others
+        topology.connect(self.topo, a.host, self.runner)
+        self.stack.power_on(self, "a")
+        if self.mount_watch is not None:
+            self.mount_watch.follow(self.stack.mounts(self))
+        drbdadm.set_connected(self.shared.drbd_state, servers.RESOURCE, True)
+        self.start_heartbeat("a")
+        self.write_hardware_spec()
+        self.set_power(a=True)
+        events.emit(self.shared.events, "pbx-a booted", a.host.name)
 
     def switch_over(self) -> dict[str, Any]:
         assert self.shared is not None
@@ -336,29 +390,22 @@ class Run:
 
     def service_dies_on_a(self) -> None:
         """pbx-a's PBX dies and cannot start again; the monitor tries once, then gives up."""
-        from twinstar.demo.responder import read_pid
-
         assert self.shared is not None
         a = self.servers["a"]
         self.break_pbx("a")
-        pid = read_pid(a.pidfile)
-        if pid is not None:
-            processes.kill_pids([pid])
+        self.stack.kill_pbx(self, "a")
         events.emit(self.shared.events, "the PBX died", a.host.name)
-        pbx = next(step["command"] for step in _takeover(a.config) if "command" in step)
-        restart = self.runner.run(self.stack.on(self, "a", pbx["start"], {}), timeout=self.options.wait, ok_codes=None, quiet=True)
-        events.emit(self.shared.events, f"monitor: restart exit {restart.returncode}", a.host.name)
+        restart = self.stack.restart_pbx(self, "a")
+        events.emit(self.shared.events, f"monitor: restart exit {restart}", a.host.name)
         result = self.twinstar_on_a("give-up", "--reason", "monitor: the PBX died and does not restart")
         events.emit(self.shared.events, f"monitor: twinstar give-up exit {result.returncode}", a.host.name)
         if result.returncode != 0:
             raise DemoFailed(f"twinstar give-up exited with status {result.returncode}: {result.stderr.strip()[-300:]}")
 
     def break_pbx(self, key: str) -> None:
-        """From now on the PBX cannot start on server ``key`` (its responder refuses)."""
-        from twinstar.demo.responder import broken_marker
-
+        """From now on the PBX cannot start on server ``key`` (the stack's way)."""
         assert self.shared is not None
-        open(broken_marker(self.servers[key].pidfile), "w").close()
+        self.stack.break_pbx(self, key)
         events.emit(self.shared.events, "the PBX cannot start here any more", self.servers[key].host.name)
 
     def alarm(self, key: str) -> str | None:
@@ -402,27 +449,36 @@ class Run:
             self.service_dies_on_a()
             self.progress("waiting for pbx-b to answer")
             self.wait_for("pbx-b becoming active and answering", lambda: self.role("b") == Role.ACTIVE and self.served_by("pbx-b"))
+            self.stack.after_failover(self)
             time.sleep(0.2)
             return
-        if self.scenario in (Scenario.FAILED_TAKEOVER, Scenario.PING_PONG):
+        if self.scenario == Scenario.FAILED_TAKEOVER:
             self.break_pbx("b")
-            if self.scenario == Scenario.PING_PONG:
-                self.break_pbx("a")
+            self.cut_power_a()
+            self.progress("pbx-b's takeover fails")
+            self.wait_for("pbx-b's first takeover try failing", lambda: any(
+                x.startswith("takeover try 1 failed") for x in self.policy_journal("b")))
+            back = time.time()
+            self.power_back_a()
+            self.progress("waiting for pbx-b to hand the units back to pbx-a")
+            self.wait_for(
+                "pbx-b's hand-back and pbx-a answering again",
+                lambda: any(x.startswith("hand-back (") for x in self.policy_journal("b"))
+                and self.role("a") == Role.ACTIVE and self.served_by("pbx-a", since=back),
+                timeout=2 * self.options.wait,  # pbx-b's tries with their backoff, then pbx-a's takeover
+            )
+            time.sleep(0.2)
+            return
+        if self.scenario == Scenario.PING_PONG:
+            self.break_pbx("b")
+            self.break_pbx("a")
             collected.switchover = self.switch_over()
-            if self.scenario == Scenario.FAILED_TAKEOVER:
-                self.progress("pbx-b's takeover fails; waiting for it to hand the units back to pbx-a")
-                self.wait_for(
-                    "pbx-b's hand-back and pbx-a answering again",
-                    lambda: any(x.startswith("hand-back (") for x in self.policy_journal("b"))
-                    and self.role("a") == Role.ACTIVE and self.served_by("pbx-a"),
-                )
-            else:
-                self.progress("neither can serve; waiting for the hand-backs to stop with an alarm")
-                self.wait_for(
-                    "the hand-backs stopping with an alarm on both servers",
-                    lambda: "no ping-pong" in (self.alarm("b") or "") and self.alarm("a") is not None,
-                    timeout=3 * self.options.wait,  # three rounds of retries
-                )
+            self.progress("neither can serve; waiting for the hand-backs to stop with an alarm")
+            self.wait_for(
+                "the hand-backs stopping with an alarm on both servers",
+                lambda: "no ping-pong" in (self.alarm("b") or "") and self.alarm("a") is not None,
+                timeout=3 * self.options.wait,  # three rounds of retries
+            )
             time.sleep(0.2)
             return
         if self.scenario == Scenario.SPLIT_UNITS:
@@ -456,12 +512,6 @@ class Run:
                 collected.states[s.host.name] = store.read().to_json()
             except TwinstarError:
                 collected.states[s.host.name] = {}
-
-
-def _takeover(config_path: str) -> list[dict[str, Any]]:
-    """The takeover list of a server's configuration (the demo writes it as JSON, which YAML reads)."""
-    with open(config_path) as f:
-        return list(json.load(f)["takeover"])
 
 
 def run(scenario: Scenario, options: Options, *, progress: Progress = _quiet) -> Collected:

@@ -153,6 +153,9 @@ class ServiceConfig:
     mountpoint: str  # where the drbd step mounts the replica (as the takeover sees it)
     steps: list[dict[str, Any]]  # the takeover's steps after ip
     drain_check: list[str] | None  # switchover's "calls still up?" command
+    #: The pair policy's first retry delay (doubled for each further try): a failed takeover is retried
+    #: for about 7 times this long, which must outlast a reboot of the other server.
+    retry_delay: float = 1.0
 
 
 def responder(server: ServerFiles, topo: Topology) -> ServiceConfig:
@@ -192,7 +195,7 @@ def write_config(
         "lock_timeout": 30,
         "astribanks": {"sysfs": server.sysfs, "xpp_order": server.path("xpp_order"), "rearm_watchdog": True},
         "usb": {"simulator": shared.sim, "simulator_port": server.port},
-        "policy": {"split_grace": 1, "retry_delay": 1},
+        "policy": {"split_grace": 1, "retry_delay": services.retry_delay},
         "programs": {"drbdadm": server.path("bin", "drbdadm")},
         "takeover": [
             {"dahdi": {"dahdi_cfg": ["/bin/true"], "timeout": 10}},

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from twinstar.demo import events, processes, servers
+from twinstar.demo.responder import broken_marker, read_pid
 from twinstar.demo.servers import ServerFiles, ServiceConfig
 from twinstar.demo.topology import Topology, in_netns
 from twinstar.demo.watch import own_mounts
@@ -60,6 +61,25 @@ class LightStack:
         """Everything running on server ``key`` dies at once (``victims``: the processes in its namespace)."""
         processes.kill_pids(victims)
 
+    def power_on(self, run: Run, key: str) -> None:
+        """Server ``key`` boots again after a power cut (nothing of the light stack runs at boot)."""
+
+    def break_pbx(self, run: Run, key: str) -> None:
+        """From now on the PBX cannot start on server ``key``: its responder refuses (a marker file)."""
+        open(broken_marker(run.servers[key].pidfile), "w").close()
+
+    def kill_pbx(self, run: Run, key: str) -> None:
+        """The PBX on server ``key`` dies."""
+        pid = read_pid(run.servers[key].pidfile)
+        if pid is not None:
+            processes.kill_pids([pid])
+
+    def restart_pbx(self, run: Run, key: str) -> int:
+        """A monitor's restart of the PBX on server ``key`` (the command step's ``start``); its exit status."""
+        step = servers.responder(run.servers[key], run.topo).steps[0]["command"]
+        result = run.runner.run(self.on(run, key, step["start"]), timeout=run.options.wait, ok_codes=None, quiet=True)
+        return result.returncode
+
     def start_clients(self, run: Run, log: str) -> None:
         assert run.shared is not None
         py = sys.executable
@@ -69,10 +89,11 @@ class LightStack:
         run.procs["client"] = client
         run.cleanup.add("client", lambda: processes.stop(client))
 
-    def served_by(self, run: Run, name: str) -> bool:
+    def served_by(self, run: Run, name: str, since: float = 0.0) -> bool:
+        """The client's last answer came from server ``name``, at ``since`` (wall clock) or later."""
         assert run.shared is not None
         probes = events.read(run.shared.client_log)
-        return bool(probes) and probes[-1].get("by") == name
+        return bool(probes) and probes[-1].get("by") == name and float(probes[-1]["t"]) >= since
 
     def after_up(self, run: Run) -> None:
         """pbx-a serves (the clients that act once do it now)."""

@@ -76,15 +76,20 @@ class MountWatch:
         self.thread = threading.Thread(target=self._run, name="watch-mounts", daemon=True)
         self.thread.start()
 
+    def follow(self, watched: Mapping[str, tuple[str, str]]) -> None:
+        """Watch these servers' tables from now on (a container that booted again has a new PID 1)."""
+        self.watched = {**self.watched, **watched}  # one assignment: the watching thread sees old or new
+
     def _mounted(self) -> set[str]:
+        watched = self.watched
         tables: dict[str, set[str]] = {}
-        for table, _ in self.watched.values():
+        for table, _ in watched.values():
             if table not in tables:
                 try:
                     tables[table] = mount_points(table)
                 except BadInputError:
                     tables[table] = set()
-        return {host for host, (table, path) in self.watched.items() if path in tables[table]}
+        return {host for host, (table, path) in watched.items() if path in tables[table]}
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -155,4 +155,33 @@ def test_the_report_shows_the_real_stack_and_fails_on_a_missing_row() -> None:
     data = to_json(c)
     assert data["stack"] == "real" and data["db_rows_missing"] == 0 and data["registration_found"] is True
     c.stack.present = [2]
-    assert any("1 acknowledged row(s) missing after the failover: 1" in p for p in summarize(c).problems)
+    assert any("1 acknowledged row(s) missing at the end: 1" in p for p in summarize(c).problems)
+
+
+def test_a_failed_takeover_on_the_real_stack_is_judged_by_the_rows_on_the_server_that_serves_at_the_end() -> None:
+    """pbx-a served, was cut, served again: no registration move to judge, but every acknowledged row must be there."""
+    from twinstar.demo.report import summarize, to_json
+    from twinstar.demo.scenario import Collected, Options, Scenario
+    from twinstar.demo.stacks import StackKind
+    from twinstar.demo.topology import plan
+
+    c = Collected(Scenario.FAILED_TAKEOVER, Options(stack=StackKind.REAL), plan(1), started=0.0)
+    record = sipp.SippRecord(1.0, {"SuccessfulCall": 2, "FailedCall": 50}, [sipp.Answer(10, 1, "pbx-a"), sipp.Answer(900, 90, "pbx-a")])
+    c.stack = results.Records(record, [], None, [{"t": 1.0, "ack": 1}, {"t": 1.5, "ack": 2}], [1, 2], [{"t": 1.0, "ok": True}, {"t": 2.0, "ok": True}])
+    c.probes = probes_of(record)
+    c.journals = {"pbx-a": [], "pbx-b": [{"event": "policy", "ts": 5.0, "detail": "hand-back (x): watchdog off; units jumped to the peer"}]}
+    c.built = True
+    s = summarize(c)
+    assert s.problems == [] and s.stack is not None
+    data = to_json(c)
+    assert data["served_by"] == "pbx-a" and data["db_rows_missing"] == 0 and data["hand_backs"] == 1
+    c.stack.present = [2]
+    assert summarize(c).problems == ["1 acknowledged row(s) missing at the end: 1"]
+    c.stack.present = None
+    assert summarize(c).problems == ["the database writer left no record"]
+
+
+def probes_of(record: sipp.SippRecord) -> list[dict[str, object]]:
+    from twinstar.demo.stack.pbx import probes
+
+    return probes(record)

@@ -30,12 +30,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twinstar.demo import events, processes
-from twinstar.demo.containers import Container, boot, make_root
+from twinstar.demo.containers import Container, boot, make_root, reboot
 from twinstar.demo.servers import ServerFiles, ServiceConfig
 from twinstar.demo.stack import apache, kamailio, mariadb, sipp, writer
 from twinstar.demo.stack.results import Records
 from twinstar.demo.stacks import LightStack, StackKind
 from twinstar.demo.topology import Topology, in_netns
+from twinstar.engine.state import Role
 from twinstar.errors import TwinstarError
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ MANAGED = ("/etc/kamailio", "/var/lib/mysql", "/var/www")
 WEB_ROOT = "/var/www/html"
 SERVICE_TIMEOUT = 60
 KAMAILIO_DROPIN = "/etc/systemd/system/kamailio.service.d/twinstar-demo.conf"
+#: The drop-in that keeps Kamailio from starting on a server (the failure scenarios).
+BROKEN_DROPIN = "/etc/systemd/system/kamailio.service.d/twinstar-demo-broken.conf"
 MARIADB_CNF = "/etc/mysql/mariadb.conf.d/99-twinstar-demo.cnf"
 SYSTEM_PYTHON = "/usr/bin/python3"
 #: What the real stack needs from this machine: a program or file, and the Debian package that has it.
@@ -89,7 +92,9 @@ class RealStack(LightStack):
 
     def services(self, server: ServerFiles, topo: Topology) -> ServiceConfig:
         steps = [{"service": {"name": name, "manager": "systemd", "timeout": SERVICE_TIMEOUT}} for name in SERVICES]
-        return ServiceConfig(REPLICA, steps, None)
+        # A failed takeover is retried for about 7 times the first delay: long enough for the other
+        # server's reboot (a container's systemd) and a takeover's service starts.
+        return ServiceConfig(REPLICA, steps, None, retry_delay=4.0)
 
     def build(self, run: Run) -> None:
         assert run.loop is not None
@@ -167,6 +172,27 @@ class RealStack(LightStack):
         processes.sigkill([c.leader])
         processes.sigkill(victims)
 
+    def power_on(self, run: Run, key: str) -> None:
+        """The server boots again: its systemd in the same overlay (the services stay disabled)."""
+        run.progress(f"booting {run.topo.server(key).name} again")
+        reboot(self.containers[key], run.runner, run.cleanup)
+
+    def break_pbx(self, run: Run, key: str) -> None:
+        """From now on ``kamailio.service`` cannot start on server ``key``: a drop-in whose
+        ``ExecStartPre`` fails (``systemctl daemon-reload`` makes systemd read it)."""
+        c = self.containers[key]
+        c.write(BROKEN_DROPIN, "[Service]\nExecStartPre=/bin/false\n")
+        c.run(run.runner, ["systemctl", "daemon-reload"], timeout=SERVICE_TIMEOUT)
+
+    def kill_pbx(self, run: Run, key: str) -> None:
+        """Kamailio dies on server ``key`` (SIGKILL to its processes; systemd's own restart fails too)."""
+        self.containers[key].run(run.runner, ["systemctl", "kill", "--signal=SIGKILL", "kamailio"], ok_codes=None)
+
+    def restart_pbx(self, run: Run, key: str) -> int:
+        """A monitor's ``systemctl restart kamailio`` on server ``key``; its exit status."""
+        result = self.containers[key].run(run.runner, ["systemctl", "restart", "kamailio"], timeout=SERVICE_TIMEOUT, ok_codes=None)
+        return result.returncode
+
     # -- the clients -----------------------------------------------------------------------------
 
     def files(self, run: Run) -> dict[str, str]:
@@ -188,14 +214,17 @@ class RealStack(LightStack):
             self.clients[name] = proc
             run.cleanup.add(name, functools.partial(processes.stop, proc))
 
-    def served_by(self, run: Run, name: str) -> bool:
+    def served_by(self, run: Run, name: str, since: float = 0.0) -> bool:
         sip = self.clients.get("sipp")
         if sip is not None and sip.poll() is not None:
             raise TwinstarError(f"SIPp exited with status {sip.returncode}; its output is in {run.workdir}/processes.log "
                                 "(kept with --keep)")  # fmt: skip
         f = self.files(run)
-        answers = sipp.read(f["sipp.csv"], f["sipp.log"]).answers
-        return bool(answers) and answers[-1].node == name
+        record = sipp.read(f["sipp.csv"], f["sipp.log"])
+        if not record.answers or record.answers[-1].node != name:
+            return False
+        at = record.wall(record.answers[-1].tick_ms)
+        return at is not None and at >= since
 
     def _phone(self, run: Run, action: str) -> None:
         argv = [sys.executable, "-m", "twinstar.demo.stack.phone", action, "--server", str(run.topo.shared.ip),
@@ -236,12 +265,14 @@ class RealStack(LightStack):
         )
 
     def _rows(self, run: Run) -> list[int] | None:
-        """The writer's rows on pbx-b after the failover (None when its database does not answer)."""
-        b = self.containers.get("b")
-        if b is None or not b.leader:
+        """The writer's rows on the server that serves at the end (pbx-b unless only pbx-a is active;
+        None when its database does not answer)."""
+        key = "a" if run.role("a") == Role.ACTIVE and run.role("b") != Role.ACTIVE else "b"
+        c = self.containers.get(key)
+        if c is None or not c.leader:
             return None
         argv = [*mariadb.client_argv(), "--execute", mariadb.rows_query()]
-        result = run.runner.run(b.enter(argv), timeout=30, ok_codes=None, quiet=True)
+        result = run.runner.run(c.enter(argv), timeout=30, ok_codes=None, quiet=True)
         return mariadb.parse_ids(result.stdout) if result.returncode == 0 else None
 
     def removal(self, run: Run) -> list[list[str]]:

@@ -58,11 +58,16 @@ class StackResult:
             out.append(f"SIPp did not see {old} answer and then {new}")
         if self.registration is None or not self.registration.kept:
             out.append(f"the phone registered on {old} was not found on {new}")
+        return out + self.data_problems()
+
+    def data_problems(self) -> list[str]:
+        """What the database and the web page must show whoever serves at the end."""
+        out = []
         if self.db is None:
             out.append("the database writer left no record")
         elif self.db.missing:
             shown = ", ".join(map(str, self.db.missing[:10]))
-            out.append(f"{len(self.db.missing)} acknowledged row(s) missing after the failover: {shown}")
+            out.append(f"{len(self.db.missing)} acknowledged row(s) missing at the end: {shown}")
         elif self.db.acknowledged == 0:
             out.append("the database writer had no commit acknowledged")
         if self.http_outage_ms is None:
@@ -121,7 +126,7 @@ class Records:
     phone: list[dict[str, Any]]
     failover_at: float | None  # when pbx-b was seen serving (the phone's lookups after it count)
     writer: list[dict[str, Any]]
-    present: list[int] | None  # the writer's rows on the new server after the failover
+    present: list[int] | None  # the writer's rows on the server that serves at the end
     fetches: list[dict[str, Any]]
 
 
