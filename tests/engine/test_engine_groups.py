@@ -173,7 +173,7 @@ def test_a_group_comes_up_concurrently_between_the_steps_around_it(tmp_path: Pat
     groups = [(e["group"], e["result"]) for e in r.journal() if e.get("event") == "group"]
     assert groups == [(GROUP, "started"), (GROUP, "up")]
     assert r.store.read().role == Role.ACTIVE
-    assert report.to_json()["steps"][1]["group"] == GROUP  # type: ignore[typeddict-item]
+    assert report.to_json()["steps"][1]["group"] == GROUP
     assert "group" not in report.to_json()["steps"][0]
 
 
@@ -235,7 +235,7 @@ def _interrupted(r: Rig, role: Role) -> None:
     state = NodeState.now(role, since=0.0, running=True, node="test")
     assert state.pid is not None and state.pid_start is not None
     r.store.write(dataclasses.replace(state, pid_start=state.pid_start + 1))  # this pid, another (gone) process
-    assert r.store.read().interrupted
+    assert r.store.read().interrupted()
 
 
 def test_a_takeover_after_a_crash_with_a_group_half_up_brings_up_only_the_members_down(tmp_path: Path) -> None:
