@@ -25,6 +25,7 @@ BENCHMARKS = (
     ("bench_demo.py", "results-demo.md", ["--runs", "2"]),
     ("bench_hook.py", "results-hook.md", []),
     ("bench_takeover.py", "results-takeover.md", ["--runs", "3"]),
+    ("bench_parallel.py", "results-parallel.md", ["--runs", "3"]),
     ("bench_status.py", "results-status.md", ["--runs", "5"]),
     ("bench_pacemaker.py", "results-pacemaker.md", ["--runs", "1"]),
     ("bench_systemd.py", "results-systemd.md", ["--runs", "3"]),
