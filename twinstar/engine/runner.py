@@ -384,6 +384,8 @@ class Engine:
         partial: list[Step] = []
         current, group = "state_dir", None  # the step being brought up (and its group), named by a failure
         t0 = run.started
+        for step in self.steps:  # the slow safety probes start now and are collected by their step's apply
+            step.start_early()
         try:
             with _signals_raise():
                 for stage in stages(self.steps, self.config.groups):
@@ -454,6 +456,9 @@ class Engine:
                 recovered=run.recovered,
             )
             return self._finish(run, report)
+        finally:
+            for step in self.steps:
+                step.forget_early()
 
     def _undo_all(self, run: _Run, steps: Sequence[Step], *, probe: bool = False, quiet_when_down: bool = False) -> list[StepOutcome]:
         """Undo each step (already in the order wanted), carrying on past failures.
