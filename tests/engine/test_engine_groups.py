@@ -12,6 +12,8 @@ production code. No program runs.
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -38,6 +40,7 @@ class Call:
     up: bool = False
     fails: TwinstarError | None = None
     meet: bool = False
+    sigterm: bool = False  # then SIGTERM to this process (as a unit timeout sends it)
 
 
 class Book:
@@ -66,6 +69,8 @@ class Book:
         if call.meet:
             assert self.barrier is not None
             self.barrier.wait()
+        if call.sigterm:
+            os.kill(os.getpid(), signal.SIGTERM)
         if call.fails is not None:
             raise call.fails
         return call
@@ -218,6 +223,22 @@ def test_two_failed_members_are_both_reported_and_the_first_listed_names_the_err
     assert report.error == "step a: failed"
     assert results(report.steps) == [("b", "done", GROUP), ("c", "failed", GROUP), ("a", "failed", GROUP)]
     assert results(report.rollback) == [("c", "undone", None), ("b", "undone", None)]  # a was down: not reported
+
+
+def test_a_sigterm_during_a_group_waits_for_the_members_then_undoes_what_came_up(tmp_path: Path) -> None:
+    r = rig(tmp_path, "s1", "a", "b", "s2", groups=(("a", "b"),))
+    expect_scripts(
+        r,
+        2,
+        s1=[*up_calls(meet=False), Call("undo"), Call("verify-undone")],
+        a=[Call("check"), Call("apply", meet=True, sigterm=True), Call("verify"), Call("undo"), Call("verify-undone")],
+        b=[*up_calls(), Call("undo"), Call("verify-undone")],
+    )
+    report = r.engine.takeover()
+    r.book.assert_done()
+    assert report.exit_status == ExitStatus.FAILED and report.error == "interrupted by SIGTERM"
+    assert results(report.rollback) == [("b", "undone", None), ("a", "undone", None), ("s1", "undone", None)]
+    assert "s2.check" not in log(r)
 
 
 def test_a_release_takes_a_groups_members_down_in_reverse_of_their_listing(tmp_path: Path) -> None:

@@ -364,9 +364,17 @@ class Engine:
         self._note(run, {"ts": self.clock(), "run": run.id, "event": "group", "action": run.action.value, "group": group, "result": "started"})
         threads = [threading.Thread(target=self._bring_up, args=(run, m, group), name=f"twinstar {m.step.name}", daemon=True) for m in members]
         interrupted: Interrupted | None = None
+        try:
+            for t in threads:
+                t.start()
+        except Interrupted as exc:  # the members started go on; the others never start
+            interrupted = exc
+            for m, t in zip(members, threads, strict=True):
+                if t.ident is None:
+                    m.error = exc
         for t in threads:
-            t.start()
-        for t in threads:
+            if t.ident is None:
+                continue
             while t.is_alive():
                 try:
                     t.join()
@@ -392,7 +400,7 @@ class Engine:
                     self._require_recorded(run)
                     t0 = self.monotonic()
                     if len(stage) > 1:
-                        group = group_label(stage)
+                        current = group = group_label(stage)
                         members, interrupted = self._run_group(run, stage)
                         up += [m.step for m in members if m.error is None]
                         partial += [m.step for m in members if m.error is not None and m.partial]
