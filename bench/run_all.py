@@ -32,6 +32,7 @@ BENCHMARKS: tuple[tuple[str, str, list[str]], ...] = (
     ("bench_soak.py", "results-soak.md", ["--quick"]),
     ("bench_hook.py", "results-hook.md", []),
     ("bench_takeover.py", "results-takeover.md", ["--runs", "3"]),
+    ("bench_parallel.py", "results-parallel.md", ["--runs", "3"]),
     ("bench_status.py", "results-status.md", ["--runs", "5"]),
     ("bench_pacemaker.py", "results-pacemaker.md", ["--runs", "1"]),
     ("bench_systemd.py", "results-systemd.md", ["--runs", "3"]),

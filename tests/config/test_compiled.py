@@ -46,6 +46,15 @@ def test_every_record_of_the_example_round_trips() -> None:
     again = compiled.decode(config_mod.Config, marshal.loads(marshal.dumps(compiled.encode(config))))
     assert again == config
     assert [type(s) for s in again.takeover] == [type(s) for s in config.takeover]
+    assert again.groups == config.groups != ()
+
+
+@pytest.mark.parametrize("groups", [(("service:mysql",),), (("service:mysql", "service:nope"),), (("service:mysql", "service:asterisk"),), ("service:mysql",)])
+def test_stored_groups_that_do_not_fit_the_steps_are_refused(groups: object) -> None:
+    data = compiled.encode(config_mod.load(str(EXAMPLE), strict_modes=False))
+    data["groups"] = groups  # one step, an unknown step, steps not listed together, not a list of groups
+    with pytest.raises(ValueError, match="parallel group"):
+        compiled.decode(config_mod.Config, marshal.loads(marshal.dumps(data)))
 
 
 def test_a_second_load_takes_the_compiled_form_without_pyyaml(cache: Path, example: Path) -> None:

@@ -44,6 +44,19 @@ CASES = {
     "duplicate key": ("node: a\nnode: b\n", True, r"node: duplicate key"),
     "relative command": ("takeover:\n  - command: {name: x, start: [bin/x], stop: [/bin/true]}\n", False, r"must be an absolute path or a program name"),
     "missing key": ("takeover:\n  - drbd: {resource: r0, device: /dev/drbd0}\n", False, r"takeover\[0\].drbd.mountpoint: required key is missing"),
+    # concurrent groups (docs/steps.md)
+    "parallel empty": ("takeover:\n  - parallel: []\n", False, r"twinstar.yaml:3: takeover\[0\].parallel: a parallel group needs at least 2 steps, found no steps"),
+    "parallel of one": ("takeover:\n  - parallel: [service: a]\n", False, r"twinstar.yaml:3: takeover\[0\].parallel: a parallel group needs at least 2 steps, found one step"),
+    "parallel nested": (
+        "takeover:\n  - parallel:\n    - service: a\n    - parallel: [service: b, service: c]\n", False, r"twinstar.yaml:5: takeover\[0\].parallel\[1\]: parallel groups cannot be nested"
+    ),
+    "parallel unknown step": (
+        "takeover:\n  - parallel: [service: a, servce: b]\n", False, r"twinstar.yaml:3: takeover\[0\].parallel\[1\].servce: unknown step type \(did you mean 'service'\?\)"
+    ),
+    "parallel not a list": ("takeover:\n  - parallel: {service: a}\n", False, r"twinstar.yaml:3: takeover\[0\].parallel: expected a list of steps, found a mapping"),
+    "parallel duplicate step": (
+        "takeover:\n  - service: a\n  - parallel: [service: b, service: a]\n", False, r"takeover\[1\].parallel\[1\]: duplicate step service:a \(already takeover\[0\]\)"
+    ),
     # the telephony keys (docs/telephony.md)
     "on_ready not a list": ("on_ready: /usr/bin/xpp_blink\n", True, r"twinstar.yaml:2: on_ready: expected a list of commands"),
     "on_ready empty command": ("on_ready: [[]]\n", True, r"twinstar.yaml:2: on_ready\[0\]: expected a command as a non-empty list"),

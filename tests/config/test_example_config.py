@@ -22,11 +22,12 @@ def _keys(spec: type) -> set[str]:
 def test_example_loads() -> None:
     config = config_mod.load(str(EXAMPLE), strict_modes=False)
     assert [spec.kind for spec in config.takeover] == ["dahdi", "drbd", "ip", "service", "service", "service", "asterisk", "command"]
+    assert config.groups == (("service:mysql", "service:apache2"),)
 
 
 def test_example_shows_every_key() -> None:
     raw = yaml.safe_load(EXAMPLE.read_text())
-    assert set(raw) == _keys(config_mod.Config) - {"source"}
+    assert set(raw) == _keys(config_mod.Config) - {"source", "groups"}
     for section, spec in (
         ("astribanks", config_mod.AstribanksConfig),
         ("usb", config_mod.UsbConfig),
@@ -36,7 +37,9 @@ def test_example_shows_every_key() -> None:
     ):
         assert set(raw[section]) == _keys(spec), section
     steps: dict[str, set[str]] = {}
-    for item in raw["takeover"]:
+    entries = [member for item in raw["takeover"] for member in item.get("parallel", [item])]
+    assert len(entries) > len(raw["takeover"]), "the example shows a parallel group"
+    for item in entries:
         ((kind, body),) = item.items()
         steps.setdefault(kind, set()).update(body if isinstance(body, dict) else {"name"})
     assert steps["drbd"] == _keys(config_mod.DrbdSpec)

@@ -98,6 +98,16 @@ class RefreshingFakeStep(FakeStep):
         self.calls.take(self.name, "refresh")
 
 
+class EarlyFakeStep(FakeStep):
+    """A fake step with an early safety probe (as the ip and drbd steps): its start and its drop are calls too."""
+
+    def start_early(self) -> None:
+        self.calls.take(self.name, "start-early")
+
+    def forget_early(self) -> None:
+        self.calls.take(self.name, "forget-early")
+
+
 @dataclass
 class Rig:
     engine: Engine
@@ -112,7 +122,7 @@ class Rig:
         return list(self.store.read_journal())
 
 
-def rig(tmp_path: Path, *names: str, refreshing: tuple[str, ...] = ()) -> Rig:
+def rig(tmp_path: Path, *names: str, refreshing: tuple[str, ...] = (), early: tuple[str, ...] = ()) -> Rig:
     path = write_config(
         tmp_path / "twinstar.yaml",
         state_dir=tmp_path / "state",
@@ -124,7 +134,7 @@ def rig(tmp_path: Path, *names: str, refreshing: tuple[str, ...] = ()) -> Rig:
     runner = ProgramRunner(programs=config.program_map)
     ctx = StepContext(config=config, runner=runner)
     calls = Calls()
-    steps = [(RefreshingFakeStep if n in refreshing else FakeStep)(n, ctx, calls) for n in names]
+    steps = [(RefreshingFakeStep if n in refreshing else EarlyFakeStep if n in early else FakeStep)(n, ctx, calls) for n in names]
     store = StateStore(str(tmp_path / "state"))
     return Rig(Engine(config=config, steps=steps, store=store, runner=runner), store, calls)
 
@@ -316,6 +326,29 @@ def test_a_dry_run_only_probes_and_writes_nothing(tmp_path: Path, action: str) -
     assert report.exit_status == (ExitStatus.FAILED if action == "takeover" else ExitStatus.OK)
     assert not (tmp_path / "state" / "state.json").exists()
     assert r.journal() == []
+
+
+def test_early_probes_start_before_the_first_check_and_are_dropped_when_the_takeover_ends(tmp_path: Path) -> None:
+    r = rig(tmp_path, "s1", "s2", "s3", early=("s2", "s3"))
+    r.expect(
+        Call("s2", "start-early"), Call("s3", "start-early"),
+        Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"),
+        Call("s2", "check"), Call("s2", "apply"), Call("s2", "verify"),
+        Call("s3", "check", up=True),
+        Call("s2", "forget-early"), Call("s3", "forget-early"),
+    )
+    assert r.engine.takeover().ok
+    r.calls.assert_done()
+    r.expect(
+        Call("s2", "start-early"), Call("s3", "start-early"),
+        Call("s1", "check"), Call("s1", "apply", fails=StepError("s1", "start failed")), Call("s1", "release-probe"),
+        Call("s2", "forget-early"), Call("s3", "forget-early"),
+    )
+    assert not r.engine.takeover().ok
+    r.calls.assert_done()
+    r.expect(Call("s1", "check"), Call("s2", "check"), Call("s3", "check"))
+    assert r.engine.takeover(dry_run=True).ok  # a dry run starts none
+    r.calls.assert_done()
 
 
 def _interrupted(r: Rig, role: Role) -> None:

@@ -1,7 +1,9 @@
 """Runs an ``ip`` step inside a network namespace for the tests.
 
 Started as ``ip netns exec NS python ip_harness.py JSON``; JSON gives the
-step's settings and the list of methods to call. Prints one JSON list with
+step's settings and the list of methods to call (``start_early``, then
+``wait_early`` for the probe it started; a list is a command line run in
+between). Prints one JSON list with
 what each call did (and the command lines it ran). The step is the production code, unchanged.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,11 +42,21 @@ def main() -> int:
     ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=runner)
     step = IpStep(spec, ctx)
     out = []
+    early = None
     for action in req["actions"]:
         entry: dict[str, object] = {"action": action}
         runner.ran.clear()
+        if isinstance(action, list):  # a command line run between two calls of the step (e.g. in the peer namespace)
+            subprocess.run(action, check=True, capture_output=True, timeout=30)
+            out.append(entry)
+            continue
         try:
-            if action == "check":
+            if action == "start_early":
+                early = step.start_early()
+            elif action == "wait_early":
+                assert early is not None
+                early.wait()
+            elif action == "check":
                 probe = step.check()
                 entry.update(up=probe.up, detail=probe.detail)
             else:

@@ -340,6 +340,35 @@ def test_peer_promoted_between_check_and_apply_is_still_refused(volume: Volume, 
     assert rig.role() == "Secondary" and rig.role("pbx-b") == "Primary" and not mounted_on(volume.mountpoint)
 
 
+def test_an_early_probe_on_the_same_reading_gives_apply_the_peer_roles(volume: Volume, tmp_path: Path) -> None:
+    """DRBD 9: the peers' roles read when the takeover began stand while the resource reads the same (one ``status``);
+    a peer promoted since is refused by DRBD itself, as within FRESH."""
+    rig = make_rig(volume, tmp_path, format="9")
+    step = rig.step()
+    step.start_early().wait()
+    assert len(rig.calls("status")) == 1
+    drbdadm.set_role(rig.state, "r0", "pbx-b", "Primary")
+    assert step.check().up is False
+    with pytest.raises(RefusedError) as err:
+        step.apply()
+    assert err.value.exit_status == 3
+    assert len(rig.calls("status")) == 1 and len(rig.calls("primary")) == 1  # not read again: DRBD refused the promotion
+    assert rig.role() == "Secondary" and not mounted_on(volume.mountpoint)
+
+
+def test_an_early_probe_on_another_reading_is_read_again(volume: Volume, tmp_path: Path) -> None:
+    """8.4: the early probe saw the peer Primary; the peer was demoted since (the role reads otherwise): apply promotes."""
+    rig = make_rig(volume, tmp_path, primary="pbx-b")
+    step = rig.step()
+    step.start_early().wait()
+    drbdadm.set_role(rig.state, "r0", "pbx-b", "Secondary")
+    assert step.check().up is False
+    step.apply()
+    step.verify()
+    assert rig.role() == "Primary" and mounted_on(volume.mountpoint)
+    step.undo()
+
+
 # --- release of a partial state: each part that is up is taken down ------------------------
 
 

@@ -1,8 +1,8 @@
 """Real test rigs for the step tests: network namespaces joined by a veth pair, a loop-mounted ext4.
 
 Everything is created by the test and removed again, also on failure
-(the fixtures in conftest.py). Network tests use 10.213.1.0/24 and
-10.213.2.0/24 only, inside these namespaces.
+(the fixtures in conftest.py). Network tests use 10.213.1.0/24,
+10.213.2.0/24 and (tests/steps/test_ip_early.py) 10.213.42.0/24 only, inside these namespaces.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ class Pair:
 
 
 @contextmanager
-def netns_pair(peer_address: str) -> Iterator[Pair]:
+def netns_pair(peer_address: str, *, prefix: str = "ts") -> Iterator[Pair]:
+    """Two namespaces named ``PREFIX-PID-N[ab]`` joined by a veth pair, the peer's end holding ``peer_address``."""
     n = next(_counter)
-    p = Pair(a=f"ts-{os.getpid()}-{n}a", b=f"ts-{os.getpid()}-{n}b")
+    p = Pair(a=f"{prefix}-{os.getpid()}-{n}a", b=f"{prefix}-{os.getpid()}-{n}b")
     created: list[str] = []
     try:
         for ns in (p.a, p.b):

@@ -25,7 +25,8 @@ _WORDS = {
 
 
 def _step_line(o: StepOutcome, *, with_detail: bool) -> str:
-    line = f"  {o.step:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
+    name = f"| {o.step}" if o.group else o.step  # a member of a concurrent group
+    line = f"  {name:<32} {_WORDS[o.result]:<12} {o.duration * 1000:8.1f} ms"
     if o.error:
         return f"{line}  {o.error}"
     if o.detail and with_detail:
@@ -129,7 +130,8 @@ def check(obj: Obj, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"config": config.source, "ok": not bad, "findings": [f.to_json() for f in findings]}))
     else:
-        click.echo(f"configuration {config.source}: valid ({len(config.takeover)} takeover steps)")
+        groups = f", {len(config.groups)} concurrent groups" if config.groups else ""
+        click.echo(f"configuration {config.source}: valid ({len(config.takeover)} takeover steps{groups})")
         for f in findings:
             click.echo(f.line())
         click.echo("check: " + ("FAILED" if bad else "ok"))

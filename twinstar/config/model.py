@@ -137,7 +137,7 @@ class Config:
     astribanks: AstribanksConfig = field(default_factory=AstribanksConfig, metadata=section(AstribanksConfig, doc="the Astribank units"))
     usb: UsbConfig = field(default_factory=UsbConfig, metadata=section(UsbConfig, doc="simulated units instead of USB"))
     programs: tuple[tuple[str, str], ...] = field(default=(), metadata=custom(Kind.PROGRAMS, doc="absolute paths of programs, where they are not on the fixed PATH"))
-    takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True, doc="the takeover's steps, in order; a release runs them in reverse"))
+    takeover: tuple[StepSpec, ...] = field(default=(), metadata=custom(Kind.STEPS, required=True, doc="the takeover's steps, in order; a release runs them in reverse; - parallel: [STEP, STEP, ...] brings its steps up concurrently"))
     #: Commands run after a takeover that brought a step up (off its critical path, journaled).
     on_ready: tuple[tuple[str, ...], ...] = field(default=(), metadata=argvs(doc="commands run after a takeover that brought a step up, off its critical path"))
     on_ready_timeout: float = field(default=30.0, metadata=seconds(Range(0.1, 3600), doc="seconds each on_ready command may run"))
@@ -145,6 +145,17 @@ class Config:
     switchover: SwitchoverConfig = field(default_factory=SwitchoverConfig, metadata=section(SwitchoverConfig, doc="settings of twinstar switchover"))
     journal: JournalConfig = field(default_factory=JournalConfig, metadata=section(JournalConfig, doc="the size cap of journal.jsonl and how many rotated files are kept"))
     policy: PolicyConfig = field(default_factory=PolicyConfig, metadata=section(PolicyConfig, doc="what a node does when its takeover fails, units split, or both servers boot"))
+    #: The concurrent groups of ``takeover`` (``- parallel: [...]``), each its members' step names in listed order (not a key).
+    groups: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [spec.name for spec in self.takeover]
+        for group in self.groups:
+            if type(group) is not tuple or len(group) < 2 or any(n not in names for n in group):
+                raise ValueError(f"parallel group {group!r}: needs at least 2 of the takeover's steps")
+            first = names.index(group[0])
+            if tuple(names[first : first + len(group)]) != group:
+                raise ValueError(f"parallel group {group!r}: its steps must be listed together in takeover")
 
     @property
     def program_map(self) -> dict[str, str]:

@@ -10,13 +10,16 @@ takeover's start-up otherwise.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import yaml
 
 from twinstar.config.model import Config
 from twinstar.config.reader import Invalid, Reader, is_null, kind_of
 from twinstar.errors import ConfigError
 from twinstar.schema import Kind, keys
-from twinstar.steps.registry import STEP_TYPES, StepSpec
+from twinstar.steps.registry import PARALLEL, STEP_TYPES, StepSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,11 +51,12 @@ def parse(data: bytes | str, path: str) -> Config:
         raise ConfigError("configuration is not valid UTF-8", path=path) from None
     if root is None:
         raise ConfigError("configuration is empty", path=path)
-    reader = Reader(path, {Kind.PROGRAMS: _programs, Kind.STEPS: _takeover})
+    groups: list[tuple[str, ...]] = []
+    reader = Reader(path, {Kind.PROGRAMS: _programs, Kind.STEPS: partial(_takeover, groups=groups)})
     reader.check_tags(root)
     if not reader.problems:
         try:
-            return reader.record(Config, root, "", source=path)
+            return replace(reader.record(Config, root, "", source=path), groups=tuple(groups))
         except ConfigError as exc:
             reader.note(exc)
         except Invalid:
@@ -81,30 +85,69 @@ def _programs(reader: Reader, node: yaml.Node, key: str) -> tuple[tuple[str, str
     return tuple(sorted(out.items()))
 
 
-def _takeover(reader: Reader, node: yaml.Node, key: str) -> tuple[StepSpec, ...]:
+def _takeover(reader: Reader, node: yaml.Node, key: str, *, groups: list[tuple[str, ...]]) -> tuple[StepSpec, ...]:
+    """The ``takeover`` list; each ``- parallel: [...]`` entry's members are listed in place and named in ``groups``."""
     if not isinstance(node, yaml.SequenceNode):
         raise reader.fail(node, key, f"expected a list of steps, found {kind_of(node)}")
     if not node.value:
         raise reader.fail(node, key, "lists no steps: a takeover would do nothing", "list at least one step")
     steps: list[StepSpec] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     before = len(reader.problems)
     for i, item in enumerate(node.value):
+        entry = f"{key}[{i}]"
         try:
-            spec = _step(reader, item, f"{key}[{i}]")
+            members = _group(reader, item, entry)
         except ConfigError as exc:
             reader.note(exc)
             continue
-        except Invalid:
-            continue
-        if spec.name in seen:
-            reader.note(reader.fail(item, f"{key}[{i}]", f"duplicate step {spec.name} (already {key}[{seen[spec.name]}])"))
-        else:
-            seen[spec.name] = i
-            steps.append(spec)
+        names = []
+        for member, where in members or [(item, entry)]:
+            try:
+                spec = _step(reader, member, where)
+            except ConfigError as exc:
+                reader.note(exc)
+                continue
+            except Invalid:
+                continue
+            if spec.name in seen:
+                reader.note(reader.fail(member, where, f"duplicate step {spec.name} (already {seen[spec.name]})"))
+            else:
+                seen[spec.name] = where
+                steps.append(spec)
+                names.append(spec.name)
+        if members is not None:
+            groups.append(tuple(names))
     if len(reader.problems) > before:
         raise Invalid
     return tuple(steps)
+
+
+def _is_group(item: yaml.Node) -> bool:
+    return (
+        isinstance(item, yaml.MappingNode)
+        and len(item.value) == 1
+        and isinstance(item.value[0][0], yaml.ScalarNode)
+        and item.value[0][0].value == PARALLEL
+    )
+
+
+def _group(reader: Reader, item: yaml.Node, key: str) -> list[tuple[yaml.Node, str]] | None:
+    """The members of a ``- parallel: [STEP, STEP, ...]`` entry with their key paths; None for a plain step."""
+    if not _is_group(item):
+        return None
+    node = item.value[0][1]
+    key = f"{key}.{PARALLEL}"
+    example = "e.g. '- parallel: [service: mariadb, service: apache2]'"
+    if not isinstance(node, yaml.SequenceNode):
+        raise reader.fail(node, key, f"expected a list of steps, found {kind_of(node)}", example)
+    if len(node.value) < 2:
+        found = "no steps" if not node.value else "one step"
+        raise reader.fail(node, key, f"a parallel group needs at least 2 steps, found {found}", f"list a single step without parallel; {example}")
+    for i, member in enumerate(node.value):
+        if _is_group(member):
+            raise reader.fail(member, f"{key}[{i}]", "parallel groups cannot be nested", "list the inner group's steps in the outer group")
+    return [(member, f"{key}[{i}]") for i, member in enumerate(node.value)]
 
 
 def _step(reader: Reader, item: yaml.Node, key: str) -> StepSpec:
@@ -115,7 +158,7 @@ def _step(reader: Reader, item: yaml.Node, key: str) -> StepSpec:
     name = reader.string(knode, key)
     step_type = STEP_TYPES.get(name)
     if step_type is None:
-        raise reader.unknown(knode, f"{key}.{name}", name, list(STEP_TYPES), "unknown step type", "step types")
+        raise reader.unknown(knode, f"{key}.{name}", name, [*STEP_TYPES, PARALLEL], "unknown step type", "step types")
     key = f"{key}.{name}"
     spec_keys = list(keys(step_type.spec))
     if step_type.shorthand is not None and isinstance(vnode, yaml.ScalarNode):

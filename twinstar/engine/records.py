@@ -19,6 +19,7 @@ class StepJson(TypedDict):
     duration_ms: float
     detail: str
     error: str | None
+    group: NotRequired[str]  # the concurrent group the step came up in
 
 
 class Transition(TypedDict):
@@ -68,6 +69,17 @@ class PhaseLine(TypedDict):
     error: NotRequired[str]
 
 
+class GroupLine(TypedDict):
+    """A concurrent group of a takeover: ``result`` is ``started``, then ``up`` or ``failed: STEP, ...`` (each member journals its own phases)."""
+
+    ts: float
+    run: str
+    event: Literal["group"]
+    action: str
+    group: str
+    result: str
+
+
 class StepDownLine(TypedDict):
     """The daemon found a step down while active and ``action`` says what it did."""
 
@@ -100,4 +112,4 @@ class PolicyLine(TypedDict):
     detail: str
 
 
-JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | StepDownLine | ReadyLine | PolicyLine
+JournalLine = BeginLine | EndLine | RecoveryLine | PhaseLine | GroupLine | StepDownLine | ReadyLine | PolicyLine

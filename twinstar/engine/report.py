@@ -47,9 +47,11 @@ class StepOutcome:
     duration: float
     detail: str = ""
     error: str | None = None
+    #: The concurrent group the step came up in (:func:`twinstar.engine.runner.group_label`), if any.
+    group: str | None = None
 
     def to_json(self) -> StepJson:
-        return {
+        out: StepJson = {
             "step": self.step,
             "phase": self.phase,
             "result": self.result.value,
@@ -57,6 +59,9 @@ class StepOutcome:
             "detail": self.detail,
             "error": self.error,
         }
+        if self.group is not None:
+            out["group"] = self.group
+        return out
 
 
 @dataclass(frozen=True)

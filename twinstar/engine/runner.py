@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -98,6 +99,36 @@ def _signals_raise() -> Iterator[None]:
 
 
 @dataclass
+class _Member:
+    """One step of a concurrent group as its thread left it: up, or failed (and maybe partly up)."""
+
+    step: Step
+    outcome: StepOutcome | None = None
+    error: TwinstarError | None = None
+    partial: bool = False
+
+
+def stages(steps: Sequence[Step], groups: Sequence[Sequence[str]]) -> list[tuple[Step, ...]]:
+    """``steps`` in order, those of one concurrent group (``Config.groups``, by name) as one stage."""
+    group_of = {name: i for i, group in enumerate(groups) for name in group}
+    out: list[tuple[Step, ...]] = []
+    last: int | None = None
+    for step in steps:
+        group = group_of.get(step.name)
+        if group is not None and group == last:
+            out[-1] += (step,)
+        else:
+            out.append((step,))
+        last = group
+    return out
+
+
+def group_label(members: Sequence[Step]) -> str:
+    """How reports and the journal name a concurrent group: its steps' names joined by ``+``."""
+    return "+".join(step.name for step in members)
+
+
+@dataclass
 class Engine:
     """Runs takeover and release for one configuration.
 
@@ -116,6 +147,7 @@ class Engine:
     #: Called with a successful takeover's report and run id once the lock is released (:mod:`twinstar.engine.ready`).
     on_ready: Callable[[Report, str], object] | None = None
     _last_run: str = field(default="", init=False, repr=False)
+    _journal_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # -- public --------------------------------------------------------------------------
 
@@ -221,7 +253,8 @@ class Engine:
         back); an undo always goes on.
         """
         try:
-            self.store.journal(line)
+            with self._journal_lock:  # the members of a concurrent group journal from their threads
+                self.store.journal(line)
         except StateError as exc:
             if run.unrecorded is None:
                 run.unrecorded = StateError(f"the journal cannot be written: {exc}", hint=_FREE_STATE_DIR)
@@ -300,17 +333,90 @@ class Engine:
         tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result_word, duration=duration)
         return value, duration
 
+    def _bring_up(self, run: _Run, member: _Member, group: str) -> None:
+        """One member of a concurrent group, in its own thread: check, then apply and verify as a lone step would."""
+        step, t0 = member.step, self.monotonic()
+        try:
+            probe, _ = self._run_phase(run, step, "check", step.check)
+            if probe.up:
+                if step.refreshes:
+                    self._run_phase(run, step, "refresh", step.refresh)
+                member.outcome = StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail, group=group)
+                return
+            member.partial = True
+            self._run_phase(run, step, "apply", step.apply)
+            self._run_phase(run, step, "verify", step.verify)
+            member.partial = False
+            member.outcome = StepOutcome(step.name, "apply", StepResult.DONE, self.monotonic() - t0, group=group)
+        except TwinstarError as exc:
+            member.error = exc
+            result = StepResult.REFUSED if isinstance(exc, RefusedError) else StepResult.FAILED
+            member.outcome = StepOutcome(step.name, "apply", result, self.monotonic() - t0, error=str(exc), group=group)
+
+    def _run_group(self, run: _Run, steps: Sequence[Step]) -> tuple[list[_Member], Interrupted | None]:
+        """Bring the steps of one concurrent group up, each in its thread; returns when every one has ended.
+
+        A signal arriving meanwhile is returned (and raised by the caller) only
+        once all have ended, so that what came up is known and rolled back.
+        """
+        group = group_label(steps)
+        members = [_Member(step) for step in steps]
+        self._note(run, {"ts": self.clock(), "run": run.id, "event": "group", "action": run.action.value, "group": group, "result": "started"})
+        threads = [threading.Thread(target=self._bring_up, args=(run, m, group), name=f"twinstar {m.step.name}", daemon=True) for m in members]
+        interrupted: Interrupted | None = None
+        try:
+            for t in threads:
+                t.start()
+        except Interrupted as exc:  # the members started go on; the others never start
+            interrupted = exc
+            for m, t in zip(members, threads, strict=True):
+                if t.ident is None:
+                    m.error = exc
+        for t in threads:
+            if t.ident is None:
+                continue
+            while t.is_alive():
+                try:
+                    t.join()
+                except Interrupted as exc:
+                    interrupted = interrupted or exc
+        failed = [m.step.name for m in members if m.error is not None]
+        result = "failed: " + ", ".join(failed) if failed else "up"
+        self._note(run, {"ts": self.clock(), "run": run.id, "event": "group", "action": run.action.value, "group": group, "result": result})
+        return members, interrupted
+
     def _takeover(self) -> Report:
         run = self._begin(Action.TAKEOVER, Role.STARTING)
         outcomes: list[StepOutcome] = []
         up: list[Step] = []
-        partial: Step | None = None
+        partial: list[Step] = []
+        current, group = "state_dir", None  # the step being brought up (and its group), named by a failure
         t0 = run.started
+        for step in self.steps:  # the slow safety probes start now and are collected by their step's apply
+            step.start_early()
         try:
             with _signals_raise():
-                for step in self.steps:
+                for stage in stages(self.steps, self.config.groups):
                     self._require_recorded(run)
                     t0 = self.monotonic()
+                    if len(stage) > 1:
+                        current = group = group_label(stage)
+                        members, interrupted = self._run_group(run, stage)
+                        up += [m.step for m in members if m.error is None]
+                        partial += [m.step for m in members if m.error is not None and m.partial]
+                        outcomes += [m.outcome for m in members if m.error is None and m.outcome is not None]
+                        failures = [m for m in members if m.error is not None]
+                        if failures:
+                            # Every failed member is reported; the first one's error is the takeover's.
+                            outcomes += [m.outcome for m in failures[1:] if m.outcome is not None]
+                            current = failures[0].step.name
+                            raise failures[0].error or TwinstarError(f"step {current} failed")
+                        if interrupted is not None:
+                            current = group
+                            raise interrupted
+                        continue
+                    (step,) = stage
+                    current, group = step.name, None
                     probe, _ = self._run_phase(run, step, "check", step.check)
                     if probe.up:
                         if step.refreshes:  # up, but maybe not announced: a takeover killed after apply
@@ -318,13 +424,14 @@ class Engine:
                         outcomes.append(StepOutcome(step.name, "check", StepResult.ALREADY, self.monotonic() - t0, probe.detail))
                         up.append(step)
                         continue
-                    partial = step  # from here until verified, any part of it may be up
+                    partial = [step]  # from here until verified, any part of it may be up
                     self._run_phase(run, step, "apply", step.apply)
                     self._run_phase(run, step, "verify", step.verify)
-                    partial = None
+                    partial = []
                     outcomes.append(StepOutcome(step.name, "apply", StepResult.DONE, self.monotonic() - t0))
                     up.append(step)
                 self._require_recorded(run)
+                current, group = "state_dir", None
                 t0 = self.monotonic()
                 report = Report(
                     Action.TAKEOVER, ExitStatus.OK, Role.ACTIVE, tuple(outcomes), (), self.monotonic() - run.started, recovered=run.recovered
@@ -336,13 +443,13 @@ class Engine:
                 raise StateError(f"cannot record role active: {failure}", hint=_FREE_STATE_DIR)
         except TwinstarError as exc:
             refused = isinstance(exc, RefusedError)
-            failed_step = self.steps[len(up)].name if len(up) < len(self.steps) else "state_dir"
             outcomes.append(
-                StepOutcome(failed_step, "apply", StepResult.REFUSED if refused else StepResult.FAILED, self.monotonic() - t0, error=str(exc))
+                StepOutcome(current, "apply", StepResult.REFUSED if refused else StepResult.FAILED, self.monotonic() - t0, error=str(exc), group=group)
             )
             # The failed step first, where any part of it came up (a verify that failed, an
-            # apply cut short): it is taken down like in a release, then the steps before it.
-            rollback = self._undo_all(run, [partial] if partial else [], probe=True, quiet_when_down=True)
+            # apply cut short): it is taken down like in a release, then the steps before it
+            # (a group's members that came up among them, in reverse of their listing).
+            rollback = self._undo_all(run, partial, probe=True, quiet_when_down=True)
             rollback += self._undo_all(run, list(reversed(up)))
             clean = all(o.result != StepResult.FAILED for o in rollback)
             role = Role.STANDBY if refused and clean else Role.FAILED
@@ -357,6 +464,9 @@ class Engine:
                 recovered=run.recovered,
             )
             return self._finish(run, report)
+        finally:
+            for step in self.steps:
+                step.forget_early()
 
     def _undo_all(self, run: _Run, steps: Sequence[Step], *, probe: bool = False, quiet_when_down: bool = False) -> list[StepOutcome]:
         """Undo each step (already in the order wanted), carrying on past failures.
@@ -404,19 +514,20 @@ class Engine:
         """Check every step and say what would be done; changes nothing."""
         started = self.monotonic()
         order = self.steps if action == Action.TAKEOVER else list(reversed(self.steps))
+        group_of = {step.name: group_label(stage) for stage in stages(self.steps, self.config.groups) if len(stage) > 1 for step in stage}
         outcomes: list[StepOutcome] = []
         for step in order:
             t0 = self.monotonic()
             try:
                 probe = step.check() if action == Action.TAKEOVER else step.release_probe()
             except TwinstarError as exc:
-                outcomes.append(StepOutcome(step.name, "check", StepResult.FAILED, self.monotonic() - t0, error=str(exc)))
+                outcomes.append(StepOutcome(step.name, "check", StepResult.FAILED, self.monotonic() - t0, error=str(exc), group=group_of.get(step.name)))
                 continue
             if action == Action.TAKEOVER:
                 result = StepResult.ALREADY if probe.up else StepResult.WOULD_APPLY
             else:
                 result = StepResult.WOULD_UNDO if probe.up else StepResult.ALREADY
-            outcomes.append(StepOutcome(step.name, "check", result, self.monotonic() - t0, probe.detail))
+            outcomes.append(StepOutcome(step.name, "check", result, self.monotonic() - t0, probe.detail, group=group_of.get(step.name)))
         failed = any(o.result == StepResult.FAILED for o in outcomes)
         try:
             role = self.store.read().role

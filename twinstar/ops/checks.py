@@ -67,6 +67,8 @@ def check_steps(config: Config) -> Iterable[Finding]:
                 )
         else:
             yield Finding(Level.OK, f"step {spec.name}", "configured")
+    for group in config.groups:
+        yield Finding(Level.OK, f"parallel {'+'.join(group)}", "brought up concurrently; a release takes them down in reverse of their listing")
 
 
 def check_state_dir(config: Config) -> Iterable[Finding]:

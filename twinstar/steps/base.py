@@ -11,6 +11,11 @@ paths, a clock). The engine drives it:
 * ``refresh()`` when a takeover's check finds the step up already: what apply
   tells others besides bringing it up (the ip step's gratuitous ARP) is done
   again, since a takeover killed between the two leaves it up but unannounced.
+* ``start_early()`` is run for every step when a takeover begins: a step whose
+  apply starts with a slow read-only safety probe (the ip step's
+  duplicate-address detection, the drbd step's peer role) starts it there in
+  a thread (:class:`EarlyProbe`) and its apply collects it; ``forget_early()``
+  drops what a takeover left uncollected.
 * ``release_probe()`` says whether any part is up, however little: release
   skips the step only when nothing is, so it must see every partial state a
   killed takeover or release, or an operator, can leave (DRBD Primary but not
@@ -23,6 +28,7 @@ Steps raise :class:`~twinstar.errors.StepError` for failures and
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -34,9 +40,12 @@ from twinstar.errors import ProgramError, StepError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from twinstar.config import Config
 
 T = TypeVar("T")
+In = TypeVar("In")
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,49 @@ class RecentReading(Generic[T]):
         self._kept = None
 
 
+class EarlyProbe(Generic[In, T]):
+    """A read-only safety probe run in a thread from when a takeover begins, collected by its step's apply.
+
+    In the thread, ``inputs()`` reads what the probe depends on (None: there
+    is nothing to probe now), then ``probe(inputs)`` answers. :meth:`collect`
+    gives the answer only when the step's own reading of the inputs is the
+    same, else None: the step probes again, exactly as without an early
+    probe. An exception of the probe is raised by :meth:`collect` (same
+    inputs), as if the step had probed then. A probe never collected ends
+    by itself: it must release what it holds.
+    """
+
+    def __init__(self, name: str, inputs: Callable[[], In | None], probe: Callable[[In], T]) -> None:
+        self._inputs_fn = inputs
+        self._probe = probe
+        self._inputs: In | None = None
+        self._answer: tuple[T] | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name=f"twinstar early {name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._inputs = self._inputs_fn()
+            if self._inputs is not None:
+                self._answer = (self._probe(self._inputs),)
+        except Exception as exc:  # noqa: BLE001 - raised in the step's apply, where it belongs
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the probe has ended."""
+        self._thread.join()
+
+    def collect(self, inputs: In) -> tuple[T] | None:
+        """``(answer,)`` when the probe ran on these ``inputs``; None when it did not, or on other inputs."""
+        self.wait()
+        if self._inputs is None or self._inputs != inputs:
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._answer
+
+
 class Step(ABC):
     """One ordered part of the takeover."""
 
@@ -121,6 +173,17 @@ class Step(ABC):
     @abstractmethod
     def undo(self) -> None:
         """Take the resource down."""
+
+    def start_early(self) -> EarlyProbe[Any, Any] | None:
+        """Run for every step when a takeover begins: start a slow safety probe of apply (:class:`EarlyProbe`), and return it.
+
+        Most steps have none: nothing to start.
+        """
+        return None
+
+    def forget_early(self) -> None:
+        """Run when a takeover ends: drop an early probe its apply did not collect."""
+        return None
 
     def refresh(self) -> None:
         """Run by a takeover whose check found the step up: tell others again what

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from twinstar.engine.proc import ProgramResult
 from twinstar.errors import ProgramError, RefusedError, StepError
-from twinstar.steps.base import Probe, RecentReading, Step, StepContext
+from twinstar.steps.base import EarlyProbe, Probe, RecentReading, Step, StepContext
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
 from twinstar.steps.holders import find_holders, stop_holders
 
@@ -125,6 +125,7 @@ class DrbdStep(Step):
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
         self._recent: RecentReading[_Reading] = RecentReading(ctx.monotonic, FRESH)
+        self._early: EarlyProbe[_Reading, list[str]] | None = None
 
     def programs(self) -> tuple[str, ...]:
         progs = ["drbdadm", "findmnt", "mount", "umount"]
@@ -154,6 +155,18 @@ class DrbdStep(Step):
         if reading.peer is not None:
             return [reading.peer]
         return parse_status_peer_roles(self._drbdadm("status").stdout)
+
+    def start_early(self) -> EarlyProbe[_Reading, list[str]]:
+        """Start reading the peers' roles in a thread, for apply to collect (:class:`EarlyProbe`).
+
+        Used when the resource reads the same at apply; DRBD itself still
+        refuses a promotion while a peer is Primary.
+        """
+        self._early = EarlyProbe(self.name, self._read, self._peer_roles)
+        return self._early
+
+    def forget_early(self) -> None:
+        self._early = None
 
     def _mounted(self) -> Mount | None:
         # The mountpoint is --mountpoint's own argument, not a positional one: no "--" needed.
@@ -221,7 +234,9 @@ class DrbdStep(Step):
                 f"{self.spec.mountpoint} already has {mount.source} mounted, not {self.spec.device}",
                 hint=f"unmount it (umount {self.spec.mountpoint}) or fix mountpoint:",
             )
-        local, peers = reading.local, self._peer_roles(reading)
+        early, self._early = self._early, None
+        found = early.collect(reading) if early is not None else None  # read while the resource looked the same
+        local, peers = reading.local, found[0] if found is not None else self._peer_roles(reading)
         if PRIMARY in peers:
             raise RefusedError(
                 f"step {self.name}: the peer is Primary for {self.spec.resource}; not promoting",

@@ -23,7 +23,7 @@ from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
-from twinstar.steps.base import Probe, RecentReading, Step, StepContext
+from twinstar.steps.base import EarlyProbe, Probe, RecentReading, Step, StepContext
 from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
@@ -42,6 +42,7 @@ class IpStep(Step):
         self.spec = spec
         self.announcer: subprocess.Popen[bytes] | None = None
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
+        self._early: EarlyProbe[Link, bytes | None] | None = None
 
     @property
     def _where(self) -> str:
@@ -115,10 +116,14 @@ class IpStep(Step):
                 f"interface {self.spec.interface} has no carrier (state {link.operstate})",
                 hint="check the cable and the switch port",
             )
-        sock = self._probe_socket() if self.spec.dad_timeout > 0 else None
+        early, self._early = self._early, None
+        found = early.collect(link) if early is not None else None  # probed on this very link state
+        sock = self._probe_socket() if self.spec.dad_timeout > 0 and found is None else None
         try:
             if sock is not None:
-                self._detect_duplicate(sock)
+                self._refuse_if_owned(self._owner(sock))
+            elif found is not None:
+                self._refuse_if_owned(found[0])
             self.run_program(
                 ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
                 failure=f"cannot add {self._where}",
@@ -138,11 +143,36 @@ class IpStep(Step):
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
-    def _detect_duplicate(self, sock: ArpSocket) -> None:
+    def start_early(self) -> EarlyProbe[Link, bytes | None] | None:
+        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`)."""
+        self._early = EarlyProbe(self.name, self._link_to_probe, self._early_owner) if self.spec.dad_timeout > 0 else None
+        return self._early
+
+    def forget_early(self) -> None:
+        self._early = None
+
+    def _link_to_probe(self) -> Link | None:
+        """The link as it is, when apply would probe on it (address absent, interface up with carrier); else None."""
+        link = self._link()
+        if link.same_ip(self.spec.address) is not None or not link.admin_up or not link.carrier:
+            return None
+        return link
+
+    def _early_owner(self, link: Link) -> bytes | None:
+        sock = self._probe_socket()
         try:
-            owner = dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
+            return self._owner(sock)
+        finally:
+            sock.close()
+
+    def _owner(self, sock: ArpSocket) -> bytes | None:
+        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None."""
+        try:
+            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
+
+    def _refuse_if_owned(self, owner: bytes | None) -> None:
         if owner is not None:
             raise RefusedError(
                 f"step {self.name}: {self.spec.address.ip} is already used by {mac_text(owner)} "

@@ -96,6 +96,10 @@ STEP_TYPES: dict[str, StepType] = {
 }
 
 
+#: The ``takeover`` entry whose steps come up concurrently (``- parallel: [service: a, service: b]``): not a step type.
+PARALLEL = "parallel"
+
+
 def build_step(spec: StepSpec, ctx: StepContext) -> Step:
     """The step object for one configuration entry."""
     return STEP_TYPES[spec.kind].step_class()(spec, ctx)

@@ -1,0 +1,67 @@
+"""The ``ip`` step's duplicate-address detection started early (``start_early``) and collected by apply.
+
+Real: two network namespaces (``tspg-...``) joined by a veth pair,
+10.213.42.0/24 inside them only, the raw ARP probe, ``ip``; the step runs
+in namespace A through tests/steps/ip_harness.py, unchanged. Nothing is a
+stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.rigs import Pair, netns_pair, run
+
+HERE = Path(__file__).resolve().parent
+ADDRESS = "10.213.42.10/24"
+
+pytestmark = pytest.mark.privileged
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    with netns_pair("10.213.42.2/24", prefix="tspg") as p:
+        yield p
+
+
+def harness(pair: Pair, tmp_path: Path, actions: list[object], **options: object) -> list[dict[str, object]]:
+    req = {"address": ADDRESS, "interface": pair.if_a, "state_dir": str(tmp_path), "options": options, "actions": actions}
+    proc = subprocess.run(
+        ["ip", "netns", "exec", pair.a, sys.executable, str(HERE / "ip_harness.py"), json.dumps(req)],
+        capture_output=True, text=True, timeout=60, cwd=HERE.parent.parent,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: list[dict[str, object]] = json.loads(proc.stdout)
+    return result
+
+
+def test_an_early_probe_finding_the_address_owned_makes_apply_refuse(pair: Pair, tmp_path: Path) -> None:
+    """The peer answered while the takeover began; it let go of the address since, but A's link reads the same: refused as then."""
+    run("ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b)
+    mac_b = ":".join(f"{b:02x}" for b in pair.mac(pair.b, pair.if_b))
+    drop = ["ip", "-n", pair.b, "addr", "del", ADDRESS, "dev", pair.if_b]
+    *_, apply = harness(pair, tmp_path, ["start_early", "wait_early", drop, "check", "apply"], dad_timeout=0.3, arp_count=1)
+    assert apply["ok"] is False and apply["type"] == "RefusedError" and apply["exit_status"] == 3, apply
+    assert mac_b in str(apply["error"])
+    assert ADDRESS not in pair.addresses(pair.a, pair.if_a)
+
+
+def test_an_early_probe_read_on_another_link_state_is_not_used(pair: Pair, tmp_path: Path) -> None:
+    """Nobody answered while the takeover began; since, the peer took the address and A's link changed: apply probes again, refused."""
+    take = ["ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b]
+    other = ["ip", "-n", pair.a, "addr", "add", "10.213.42.99/24", "dev", pair.if_a]
+    *_, apply = harness(pair, tmp_path, ["start_early", "wait_early", take, other, "check", "apply"], dad_timeout=0.3, arp_count=1)
+    assert apply["ok"] is False and apply["type"] == "RefusedError", apply
+    assert ADDRESS not in pair.addresses(pair.a, pair.if_a)
+
+
+def test_an_early_probe_finding_no_owner_lets_apply_add_the_address(pair: Pair, tmp_path: Path) -> None:
+    *_, apply, verify = harness(pair, tmp_path, ["start_early", "check", "apply", "verify"], dad_timeout=0.3, arp_count=1)
+    assert apply["ok"] and verify["ok"], (apply, verify)
+    assert ADDRESS in pair.addresses(pair.a, pair.if_a)
