@@ -190,12 +190,22 @@ def test_demo_as_non_root_explains_and_exits_2() -> None:
 
 
 def run_without(prepare: str) -> subprocess.CompletedProcess[str]:
-    """``twinstar demo`` in a private mount namespace where ``prepare`` (fixed shell text) hid something."""
+    """``twinstar demo`` in a private mount namespace where ``prepare`` (fixed shell text) hid something.
+
+    unshare and the shell exec the demo, so its ``tsdemo-<pid>`` is the child's pid (:data:`LAST_RUN`).
+    """
     demo = shlex.join([TWINSTAR, "demo"])
-    return subprocess.run(
+    with subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{prepare} && exec {demo}"],
-        capture_output=True, text=True, timeout=60, cwd="/",
-    )  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+    ) as proc:  # fmt: skip
+        LAST_RUN[:] = [topology.plan(proc.pid).prefix]
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 @pytest.mark.privileged
@@ -209,7 +219,7 @@ def test_demo_without_ip_names_the_program_and_its_package() -> None:
     assert "needs these programs, which are not installed: ip (Debian package iproute2)" in proc.stderr
     assert "apt-get install iproute2" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert new_demo_parts(before, snapshot()) == []
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
 
 
 @pytest.mark.privileged
@@ -220,4 +230,4 @@ def test_demo_without_loop_devices_explains_before_creating_anything() -> None:
     assert proc.returncode == 2, proc.stderr
     assert "needs a free loop device" in proc.stderr and "modprobe loop" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert new_demo_parts(before, snapshot()) == []
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []

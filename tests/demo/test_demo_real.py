@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.demo.leftovers import new_demo_parts, snapshot
-from tests.demo.test_demo_e2e import TWINSTAR, run_without
+from tests.demo.test_demo_e2e import LAST_RUN, TWINSTAR, run_without
 from twinstar.demo import events
 
 STEPS = {"dahdi", "drbd:r0", "ip:10.213.0.100/24", "service:mariadb", "service:kamailio", "service:apache2"}
@@ -118,7 +118,7 @@ def test_the_real_stack_without_sipp_names_the_package_and_exits_2() -> None:
     assert "needs these packages, which are not installed: sip-tester (sipp)" in proc.stderr
     assert "apt-get install sip-tester" in proc.stderr and "--stack light" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert new_demo_parts(before, snapshot()) == []
+    assert new_demo_parts(before, snapshot(), LAST_RUN[0]) == []
 
 
 def seen(log: str, host: str, prefix: str) -> bool:

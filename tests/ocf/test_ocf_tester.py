@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from tests.demo.unprivileged import base_python, readable_install
 from tests.support.cli import REPO, clean_environ
 from tests.support.ocfsite import Site
 from twinstar.ops.installation import substitute
@@ -33,17 +33,28 @@ needs_tester = pytest.mark.skipif(
 )
 
 
-def render_agent(directory: Path) -> Path:
-    """``ocf/astribank`` as installed, its ``twinstar`` a wrapper running this checkout's."""
+def render_agent(directory: Path, env: Mapping[str, str]) -> Path:
+    """``ocf/astribank`` as installed, its ``twinstar`` a wrapper running the world-readable copy ``env`` names.
+
+    ocf-tester runs the agent as nobody too, who may not reach the checkout
+    or its virtual environment (root's home is mode 700).
+    """
     sbindir = directory / "sbin"
     sbindir.mkdir()
     program = sbindir / "twinstar"
-    program.write_text(f"#!/bin/sh\nexec {sys.executable} -m twinstar \"$@\"\n")
+    program.write_text(f"#!/bin/sh\nPYTHONPATH='{env['PYTHONPATH']}' exec '{base_python()}' -m twinstar \"$@\"\n")
     program.chmod(0o755)
     agent = directory / "astribank"
     agent.write_text(substitute((REPO / "ocf" / "astribank").read_text(), {"@SBINDIR@": str(sbindir)}))
     agent.chmod(0o755)
     return agent
+
+
+@pytest.fixture
+def readable_copy() -> Iterator[dict[str, str]]:
+    """twinstar and its dependencies copied where nobody can read them."""
+    with readable_install() as env:
+        yield env
 
 
 @pytest.fixture
@@ -58,7 +69,7 @@ def world_readable() -> Iterator[Path]:
 
 
 @needs_tester
-def test_ocf_tester_passes(world_readable: Path) -> None:
+def test_ocf_tester_passes(world_readable: Path, readable_copy: dict[str, str]) -> None:
     sim_path = world_readable / "astribanks.json"
     sim.init_state(str(sim_path), units=2, port=0)
     with sim.update(str(sim_path)) as state:
@@ -67,7 +78,7 @@ def test_ocf_tester_passes(world_readable: Path) -> None:
     site = Site(world_readable / "a", sim_path, port=0, units=2, node="pbx-a")
     config = site.configure()
     site.arrive_all()
-    agent = render_agent(world_readable)
+    agent = render_agent(world_readable, readable_copy)
     with site.drivers:
         result = subprocess.run(
             [str(OCF_TESTER), "-n", "ts", "-o", f"config={config}", str(agent)],
@@ -81,8 +92,8 @@ def test_ocf_tester_passes(world_readable: Path) -> None:
 
 
 @needs_tester
-def test_meta_data_is_valid_against_the_ocf_dtd(world_readable: Path) -> None:
-    agent = render_agent(world_readable)
+def test_meta_data_is_valid_against_the_ocf_dtd(world_readable: Path, readable_copy: dict[str, str]) -> None:
+    agent = render_agent(world_readable, readable_copy)
     env = clean_environ({"PYTHONPATH": str(REPO)})
     meta = subprocess.run([str(agent), "meta-data"], capture_output=True, text=True, env=env, timeout=60)
     assert meta.returncode == 0, meta.stderr
@@ -95,8 +106,8 @@ def test_meta_data_is_valid_against_the_ocf_dtd(world_readable: Path) -> None:
         assert f'<action name="{action}"' in meta.stdout
 
 
-def test_the_agent_reports_an_unknown_action_as_unimplemented(world_readable: Path) -> None:
-    agent = render_agent(world_readable)
+def test_the_agent_reports_an_unknown_action_as_unimplemented(world_readable: Path, readable_copy: dict[str, str]) -> None:
+    agent = render_agent(world_readable, readable_copy)
     env = clean_environ({"PYTHONPATH": str(REPO), "OCF_RESKEY_config": "/nonexistent/twinstar.yaml"})
     assert subprocess.run([str(agent), "migrate_to"], capture_output=True, env=env, timeout=60).returncode == 3
     probe = subprocess.run([str(agent), "monitor"], capture_output=True, text=True, env=env, timeout=60)
