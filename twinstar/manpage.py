@@ -16,12 +16,11 @@ import os
 import re
 import sys
 from dataclasses import MISSING, fields
-from importlib import metadata
 
 import click
 from click.shell_completion import BashComplete
 
-from twinstar import settings
+from twinstar import __version__, settings
 from twinstar.cli.app import main
 from twinstar.schema import Key, Kind, keys
 from twinstar.steps.registry import STEP_TYPES
@@ -112,10 +111,7 @@ def _see_also(*pages: str) -> list[str]:
 
 
 def version() -> str:
-    try:
-        return metadata.version(PROGRAM)
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 # --- twinstar(8): the command tree ---------------------------------------------------------

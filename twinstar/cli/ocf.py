@@ -29,9 +29,9 @@ def ocf_command(obj: Obj, action: str) -> None:
     from twinstar.ocf.metadata import meta_data
 
     if action == "meta-data":
-        from importlib.metadata import version
+        from twinstar import __version__
 
-        click.echo(meta_data(version("twinstar")), nl=False)
+        click.echo(meta_data(__version__), nl=False)
         raise SystemExit(int(OcfStatus.SUCCESS))
     if action == "usage":
         click.echo(f"usage: {{{'|'.join(a for a in ACTIONS if a != 'usage')}}}")

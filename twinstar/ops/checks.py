@@ -111,14 +111,10 @@ def check_xpp_order(config: Config) -> Iterable[Finding]:
 
 def check_installation(config: Config) -> Iterable[Finding]:
     """The udev rule, hooks, program link and systemd units that make install laid out; one hook acting."""
-    from importlib import metadata
-
+    from twinstar import __version__
     from twinstar.ops import installcheck
 
-    try:
-        version: str | None = metadata.version("twinstar")
-    except metadata.PackageNotFoundError:
-        version = None
+    version: str | None = __version__
     manifest = installcheck.find_manifest()
     yield from installcheck.check_installed(manifest, version=version)
     yield from installcheck.check_hooks(manifest)
