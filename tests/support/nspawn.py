@@ -51,6 +51,7 @@ from typing import Any
 from tests.conftest import REPO
 from tests.support.config import config_text
 from tests.support.units import order_line
+from twinstar.demo.containers import program_binds
 from twinstar.standins.fakesysfs import FakeSysfs
 
 #: Names of containers, namespaces and mounts made here start with this (and the maker's PID).
@@ -459,7 +460,8 @@ def boot_nodes(count: int = 1, *, install: bool = True, loop: bool = False, loop
                     sh("ip", "-n", node.netns, "link", "set", "tss0", "up")
             for node in nodes:
                 _prepare_root(node)
-                _start(node, [loop_device] if loop_device else [])
+                # The source tree is bound in when the node would not see it (a checkout under /tmp).
+                _start(node, [*([loop_device] if loop_device else []), *program_binds()])
             for node in nodes:
                 _wait_booted(node)
             if install:

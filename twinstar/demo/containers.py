@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,24 @@ BOOT_TIMEOUT = 60.0
 OVERLAY_SIZE = "size=1g,mode=755"
 #: Enabled units of the machine that must not start in a container.
 WANTS_DIRS = ("multi-user.target.wants", "timers.target.wants", "getty.target.wants")
+
+
+#: Directories a container has of its own (a tmpfs at boot): the machine's files there are not seen inside.
+OWN_DIRS = ("/tmp", "/run", "/dev/shm")
+
+
+def program_binds() -> tuple[str, ...]:
+    """Where this twinstar and its Python live, when a container would not see them (a checkout under /tmp).
+
+    Commands inside run this same program (``sys.executable -m twinstar``),
+    so those directories are bound in at the same paths.
+    """
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../twinstar
+    wanted: list[str] = []
+    for path in (os.path.dirname(package_dir), os.path.realpath(sys.prefix)):
+        if any(path == d or path.startswith(d + "/") for d in OWN_DIRS) and path not in wanted:
+            wanted.append(path)
+    return tuple(wanted)
 
 
 class ContainerError(TwinstarError):

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twinstar.demo import events, processes
-from twinstar.demo.containers import Container, boot, make_root, reboot
+from twinstar.demo.containers import Container, boot, make_root, program_binds, reboot
 from twinstar.demo.servers import ServerFiles, ServiceConfig
 from twinstar.demo.stack import apache, kamailio, mariadb, sipp, writer
 from twinstar.demo.stack.results import Records
@@ -103,7 +103,7 @@ class RealStack(LightStack):
         os.makedirs(nodes, mode=0o700)
         for key in ("a", "b"):
             host = run.topo.server(key)
-            c = Container(host.name, host.netns, os.path.join(nodes, key), binds=(run.workdir, run.loop))
+            c = Container(host.name, host.netns, os.path.join(nodes, key), binds=(run.workdir, run.loop, *program_binds()))
             self.containers[key] = c
             run.progress(f"booting {host.name}: systemd in a container on an overlay of /")
             make_root(c, run.runner, run.cleanup)
