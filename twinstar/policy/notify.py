@@ -68,43 +68,22 @@ def announce(
     if commands:
         try:
             dispatch(commands, payload, timeout=timeout, programs=programs)
-        except OSError as exc:
+        except (OSError, ProgramError) as exc:
             log_line(f"notify: cannot start the commands: {exc}", error=True)
 
 
 def dispatch(
     commands: Sequence[Sequence[str]], payload: Mapping[str, Any], *, timeout: float, programs: Mapping[str, str]
 ) -> int:
-    """Run :func:`run_commands` in a detached process; its pid. Returns without waiting for it."""
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked children
-        code = 1
-        try:
-            os.close(read_end)
-            os.setsid()
-            grandchild = os.fork()
-            if grandchild == 0:
-                devnull = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(devnull, fd)
-                os.close(write_end)
-                for problem in run_commands(commands, payload, timeout=timeout, programs=programs):
-                    log_line(problem, error=True)
-                code = 0
-            else:
-                os.write(write_end, str(grandchild).encode())
-                code = 0
-        except BaseException:  # noqa: BLE001 - nothing may escape a forked child
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    data = b""
-    while chunk := os.read(read_end, 64):
-        data += chunk
-    os.close(read_end)
-    os.waitpid(child, 0)
-    if not data.isdigit():
-        raise OSError("the notify process did not start")
-    return int(data)
+    """Run :func:`run_commands` in a detached process (:func:`~twinstar.hotplug.handoff.spawn_detached`); its pid.
+
+    Returns without waiting for it.
+    """
+    from twinstar.hotplug.handoff import spawn_detached
+
+    def run() -> int:
+        for problem in run_commands(commands, payload, timeout=timeout, programs=programs):
+            log_line(problem, error=True)
+        return 0
+
+    return spawn_detached(["twinstar-notify"], dict(os.environ), run=run)
