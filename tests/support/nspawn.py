@@ -51,7 +51,7 @@ from typing import Any
 from tests.conftest import REPO
 from tests.support.config import config_text
 from tests.support.units import order_line
-from twinstar.demo.containers import program_binds
+from twinstar.demo.containers import enter_argv, program_binds
 from twinstar.standins.fakesysfs import FakeSysfs
 
 #: Names of containers, namespaces and mounts made here start with this (and the maker's PID).
@@ -75,7 +75,6 @@ CONFIG = "/etc/twinstar/twinstar.yaml"
 STATE_DIR = "/run/twinstar"
 
 BOOT_TIMEOUT = 60.0
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class BootError(RuntimeError):
@@ -137,9 +136,7 @@ class Node:
 
     def command(self, argv: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
         """The host argv that runs ``argv`` inside the node, in all its namespaces, as a fresh login would."""
-        environ = [f"PATH={PATH}", "LANG=C.UTF-8", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
-        environ += [f"{k}={v}" for k, v in (env or {}).items()]
-        return ["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", *environ, *argv]
+        return enter_argv(self.leader, argv, env)
 
     def run(
         self,

@@ -62,6 +62,17 @@ def program_binds() -> tuple[str, ...]:
     return tuple(wanted)
 
 
+def entering(leader: int) -> list[str]:
+    """The argv prefix that enters every namespace of the container whose PID 1 is ``leader``, its root included."""
+    return ["nsenter", "-t", str(leader), "-a", "-r", "-w"]
+
+
+def enter_argv(leader: int, argv: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """``argv`` run inside that container with a fresh login's environment (:data:`INSIDE_ENV`) and ``env``."""
+    environ = [f"{k}={v}" for k, v in {**INSIDE_ENV, **(env or {})}.items()]
+    return [*entering(leader), "env", "-i", *environ, *argv]
+
+
 class ContainerError(TwinstarError):
     """A server container did not boot, or a command inside it failed."""
 
@@ -95,8 +106,7 @@ class Container:
 
     def enter(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> list[str]:
         """The machine's argv that runs ``argv`` inside, in all the container's namespaces."""
-        environ = [f"{k}={v}" for k, v in {**INSIDE_ENV, **(env or {})}.items()]
-        return ["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", *environ, *argv]
+        return enter_argv(self.leader, argv, env)
 
     def run(
         self,

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twinstar.demo import events, processes
-from twinstar.demo.containers import Container, boot, make_root, program_binds, reboot
+from twinstar.demo.containers import Container, boot, entering, make_root, program_binds, reboot
 from twinstar.demo.servers import ServerFiles, ServiceConfig
 from twinstar.demo.stack import apache, kamailio, mariadb, sipp, writer
 from twinstar.demo.stack.results import Records
@@ -157,7 +157,7 @@ class RealStack(LightStack):
         return self.containers[key].enter(argv, env)
 
     def hook_prefix(self, run: Run, key: str) -> list[str] | None:
-        return ["nsenter", "-t", str(self.containers[key].leader), "-a", "-r", "-w"]
+        return entering(self.containers[key].leader)
 
     def mounts(self, run: Run) -> dict[str, tuple[str, str]]:
         return {c.name: (c.mountinfo, REPLICA) for c in self.containers.values()}
