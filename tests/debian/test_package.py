@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, require_root
-from tests.support import nspawn
 from tests.support.nspawn import Node, boot_nodes
 from twinstar.ops.installation import PACKAGE_LAYOUT
 
@@ -76,16 +75,13 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def container(debs: tuple[Path, Path]) -> Iterator[Node]:
     """A booted container without twinstar, the two packages in it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(nspawn, "PREFIX", PREFIX)
-        patch.setattr(nspawn, "SUBNET", SUBNET)
-        with boot_nodes(1, install=False) as (node,):
-            assert node.name.startswith(PREFIX)
-            for deb in debs:
-                target = node.host_path(f"{DEBS}/{deb.name}")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(deb, target)
-            yield node
+    with boot_nodes(1, install=False, prefix=PREFIX, subnet=SUBNET) as (node,):
+        assert node.name.startswith(PREFIX)
+        for deb in debs:
+            target = node.host_path(f"{DEBS}/{deb.name}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(deb, target)
+        yield node
 
 
 #: Where a package's files, and what its scripts and programs leave, can be (the rest of the

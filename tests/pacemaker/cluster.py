@@ -142,24 +142,6 @@ def cib_xml(*, preferred: str, config: str, vip: str, nic: str, service: str) ->
 # --- the cluster ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def our_names(shared: Path) -> Iterator[None]:
-    """tests.support.nspawn with this test's prefix and addresses, ``shared`` bound into every node it boots.
-
-    Restored when the block ends.
-    """
-    saved = nspawn.PREFIX, nspawn.SUBNET, nspawn._start  # noqa: SLF001
-
-    def start(node: Node, binds: Sequence[str]) -> None:
-        saved[2](node, [*binds, str(shared)])
-
-    nspawn.PREFIX, nspawn.SUBNET, nspawn._start = PREFIX, SUBNET, start  # noqa: SLF001
-    try:
-        yield
-    finally:
-        nspawn.PREFIX, nspawn.SUBNET, nspawn._start = saved  # noqa: SLF001
-
-
 def sh(*argv: str, timeout: float = 60) -> str:
     return nspawn.sh(*argv, timeout=timeout).stdout
 
@@ -357,9 +339,7 @@ class Cluster:
 
     def power_on(self, node: Node) -> None:
         """Boot ``node`` again (its disk, the overlay, kept), its link up, its port powered, the cluster started."""
-        # The test bed boots a node once; this boots it again (our_names() adds the shared directory).
-        nspawn._start(node, [])  # noqa: SLF001
-        nspawn._wait_booted(node)  # noqa: SLF001
+        nspawn.boot_again(node)
         sh("ip", "-n", node.netns, "link", "set", NIC, "up")
         self.set_power(**{"ab"[self.port(node)]: True})
         self.beat(node)
@@ -372,7 +352,7 @@ def running_cluster() -> Iterator[Cluster]:
     shared = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=nspawn.SHARED))
     shared.chmod(0o755)
     try:
-        with our_names(shared), nspawn.boot_nodes(2) as nodes:
+        with nspawn.boot_nodes(2, prefix=PREFIX, subnet=SUBNET, binds=[str(shared)]) as nodes:
             cluster = Cluster(nodes, shared, shared / "power.json")
             try:
                 cluster.start_hardware()

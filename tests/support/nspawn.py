@@ -35,7 +35,6 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -101,6 +100,8 @@ class Node:
     process: subprocess.Popen[bytes] | None = None
     leader: int = 0
     mounts: list[Path] = field(default_factory=list)
+    #: What is bound into the container from the host (paths, nspawn ``--bind=`` syntax).
+    binds: list[str] = field(default_factory=list)
 
     @property
     def root(self) -> Path:
@@ -322,7 +323,7 @@ def _prepare_root(node: Node) -> None:
     (root / TESTDIR.lstrip("/")).mkdir(parents=True, exist_ok=True)
 
 
-def _start(node: Node, binds: Sequence[str]) -> None:
+def _start(node: Node) -> None:
     argv = [
         "systemd-nspawn",
         "-D",
@@ -333,7 +334,7 @@ def _start(node: Node, binds: Sequence[str]) -> None:
         "--console=passive",
         f"--network-namespace-path=/run/netns/{node.netns}",
         "--capability=CAP_NET_ADMIN",
-        *(f"--bind={b}" for b in binds),
+        *(f"--bind={b}" for b in node.binds),
         "-b",
     ]
     with open(node.console, "wb") as console:
@@ -357,6 +358,12 @@ def _wait_booted(node: Node) -> None:
         if time.monotonic() > deadline:
             raise BootError(f"{node.name}: not booted after {BOOT_TIMEOUT:.0f} s:\n{node.console.read_text(errors='replace')}")
         time.sleep(0.02)
+
+
+def boot_again(node: Node) -> None:
+    """Boot a node whose container has stopped again: the same overlay (its disk), the same binds."""
+    _start(node)
+    _wait_booted(node)
 
 
 def _install_all(nodes: list[Node]) -> None:
@@ -421,21 +428,33 @@ _serial = iter(range(1 << 30))
 
 
 @contextlib.contextmanager
-def boot_nodes(count: int = 1, *, install: bool = True, loop: bool = False, loop_size: str = "24M") -> Iterator[list[Node]]:
+def boot_nodes(
+    count: int = 1,
+    *,
+    install: bool = True,
+    loop: bool = False,
+    loop_size: str = "24M",
+    prefix: str = PREFIX,
+    subnet: str = SUBNET,
+    binds: Sequence[str] = (),
+) -> Iterator[list[Node]]:
     """Boot ``count`` nodes (1 or 2), twinstar installed in each; all removed again when the block ends.
 
-    With two nodes, a veth link joins their namespaces (``SUBNET``.1 and .2,
-    interface ``tss0``). With ``loop``, one loop device on a fresh ext4 image
-    is bound into every node (``Node.loop_device``, the same path inside).
+    Names of the nodes, their namespaces, mounts and scratch files start with
+    ``prefix`` and this process's PID (what :func:`sweep` of the same prefix
+    removes once the process is gone). With two nodes, a veth link joins their
+    namespaces (``subnet``.1 and .2, interface ``tss0``). With ``loop``, one
+    loop device on a fresh ext4 image is bound into every node
+    (``Node.loop_device``, the same path inside); ``binds`` are bound in too.
     """
     if count not in (1, 2):
         raise ValueError("one or two nodes")
-    sweep()
+    sweep(prefix)
     run_id = f"{os.getpid()}-{next(_serial)}"
     nodes: list[Node] = []
     namespaces: list[str] = []
     loop_device: str | None = None
-    image = SCRATCH / f"{PREFIX}{run_id}.img"
+    image = SCRATCH / f"{prefix}{run_id}.img"
     with _signals_raise():
         try:
             if install:
@@ -445,11 +464,12 @@ def boot_nodes(count: int = 1, *, install: bool = True, loop: bool = False, loop
                 loop_device = sh("losetup", "-f", "--show", str(image)).stdout.strip()
                 sh("mkfs.ext4", "-q", loop_device)
             for i in range(count):
-                name = f"{PREFIX}{run_id}{'ab'[i]}"
+                name = f"{prefix}{run_id}{'ab'[i]}"
                 sh("ip", "netns", "add", name)
                 namespaces.append(name)
                 sh("ip", "-n", name, "link", "set", "lo", "up")
-                nodes.append(Node(name=name, top=SCRATCH / name, netns=name, address=f"{SUBNET}.{i + 1}", loop_device=loop_device))
+                nodes.append(Node(name=name, top=SCRATCH / name, netns=name, address=f"{subnet}.{i + 1}", loop_device=loop_device,
+                                  binds=[*([loop_device] if loop_device else []), *binds, *program_binds()]))
             if count == 2:
                 sh("ip", "-n", nodes[0].netns, "link", "add", "tss0", "type", "veth", "peer", "name", "tss0", "netns", nodes[1].netns)
                 for node in nodes:
@@ -458,7 +478,7 @@ def boot_nodes(count: int = 1, *, install: bool = True, loop: bool = False, loop
             for node in nodes:
                 _prepare_root(node)
                 # The source tree is bound in when the node would not see it (a checkout under /tmp).
-                _start(node, [*([loop_device] if loop_device else []), *program_binds()])
+                _start(node)
             for node in nodes:
                 _wait_booted(node)
             if install:
@@ -476,53 +496,51 @@ def boot_nodes(count: int = 1, *, install: bool = True, loop: bool = False, loop
 
 # --- what a killed run left ---------------------------------------------------------------
 
-_OURS = re.compile(re.escape(PREFIX) + r"(\d+)-")
+def _dead(name: str, prefix: str) -> bool:
+    """Whether ``name`` is ``prefix``, a PID and a dash, and that process is gone."""
+    pid, dash, _ = name.removeprefix(prefix).partition("-")
+    return name.startswith(prefix) and bool(dash) and pid.isdigit() and not os.path.exists(f"/proc/{pid}")
 
 
-def _dead(name: str) -> bool:
-    m = _OURS.match(name)
-    return bool(m) and not os.path.exists(f"/proc/{m.group(1)}")
-
-
-def sweep() -> list[str]:
-    """Remove the containers, mounts, namespaces and loop devices of runs whose process is gone."""
+def sweep(prefix: str = PREFIX) -> list[str]:
+    """Remove the containers, mounts, namespaces and loop devices named ``prefix`` of runs whose process is gone."""
     removed: list[str] = []
-    for pid, name in _containers():
-        if _dead(name):
+    for pid, name in _containers(prefix):
+        if _dead(name, prefix):
             _terminate(pid)
             removed.append(f"{name} (pid {pid})")
     with open("/proc/mounts") as f:
         mounts = [line.split()[1] for line in f]
     for mount in sorted(mounts, key=len, reverse=True):
         base = Path(mount).parent.name if Path(mount).name in ("root", "ovl") else ""
-        if Path(mount).parent.parent == SCRATCH and _dead(base):
+        if Path(mount).parent.parent == SCRATCH and _dead(base, prefix):
             if sh("umount", mount, check=False).returncode != 0:
                 sh("umount", "-l", mount, check=False)
             removed.append(mount)
-    for top in [*SCRATCH.glob(PREFIX + "*"), *SHARED.glob(PREFIX + "*")]:
-        if top.is_dir() and _dead(top.name) and not any(m.startswith(str(top) + "/") for m in mounts if m not in removed):
+    for top in [*SCRATCH.glob(prefix + "*"), *SHARED.glob(prefix + "*")]:
+        if top.is_dir() and _dead(top.name, prefix) and not any(m.startswith(str(top) + "/") for m in mounts if m not in removed):
             shutil.rmtree(top, ignore_errors=True)
             removed.append(str(top))
     for line in sh("losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE", check=False).stdout.splitlines():
         device, _, backing = line.partition(" ")
         backing = backing.strip().removesuffix(" (deleted)")
-        if Path(backing).parent == SCRATCH and _dead(Path(backing).name):
+        if Path(backing).parent == SCRATCH and _dead(Path(backing).name, prefix):
             sh("losetup", "-d", device, check=False)
             Path(backing).unlink(missing_ok=True)
             removed.append(device)
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
-        if _dead(name):
+        if _dead(name, prefix):
             _remove_netns(name)
             removed.append(name)
-    for propagate in Path("/run/systemd/nspawn/propagate").glob(PREFIX + "*"):
-        if _dead(propagate.name):
+    for propagate in Path("/run/systemd/nspawn/propagate").glob(prefix + "*"):
+        if _dead(propagate.name, prefix):
             shutil.rmtree(propagate, ignore_errors=True)
     return removed
 
 
-def _containers() -> list[tuple[int, str]]:
-    """(pid, machine name) of every ``systemd-nspawn`` whose machine name has this module's prefix."""
+def _containers(prefix: str) -> list[tuple[int, str]]:
+    """(pid, machine name) of every ``systemd-nspawn`` whose machine name starts with ``prefix``."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -533,7 +551,7 @@ def _containers() -> list[tuple[int, str]]:
         except OSError:
             continue
         if argv and os.path.basename(argv[0]) == "systemd-nspawn":
-            names = [a.removeprefix("--machine=") for a in argv if a.startswith(f"--machine={PREFIX}")]
+            names = [a.removeprefix("--machine=") for a in argv if a.startswith(f"--machine={prefix}")]
             if names:
                 found.append((int(entry), names[0]))
     return found
