@@ -5,6 +5,7 @@ A step is a small object built from its configuration spec and a
 paths, a clock). The engine drives it:
 
 * ``check()``   reads the real state: is this step's resource up right now?
+  With ``check_at_start`` it runs when the takeover begins, beside the others.
 * ``apply()``   brings it up; a step cleans up its own partial work when apply fails.
 * ``verify()``  reads the state back after apply and raises when it is not up.
 * ``undo()``    takes it down again (release, rollback); ``verify_undone()`` reads it back.
@@ -144,6 +145,10 @@ class Step(ABC):
 
     #: Step type as written in the configuration (``dahdi``, ``drbd``...).
     kind: str = ""
+    #: Whether a takeover may run this step's check when it begins, concurrently with the other
+    #: checks and the applies of the steps before it (:mod:`twinstar.engine.startchecks`): true
+    #: when the check reads only the step's own resource, which no other step's apply brings up.
+    check_at_start: bool = False
 
     def __init__(self, name: str, timeout: float, ctx: StepContext) -> None:
         self.name = name

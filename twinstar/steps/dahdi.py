@@ -59,6 +59,7 @@ RECORD_LIMIT = 64 * 1024
 
 class DahdiStep(Step):
     kind = "dahdi"
+    check_at_start = True
 
     def __init__(self, spec: DahdiSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)

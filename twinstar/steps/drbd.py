@@ -120,6 +120,7 @@ class _Reading:
 
 class DrbdStep(Step):
     kind = "drbd"
+    check_at_start = True
 
     def __init__(self, spec: DrbdSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)

@@ -36,6 +36,7 @@ FRESH = 1.0
 
 class IpStep(Step):
     kind = "ip"
+    check_at_start = True
 
     def __init__(self, spec: IpSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
