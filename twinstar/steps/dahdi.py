@@ -50,7 +50,10 @@ from twinstar.steps.base import Probe, Step, StepContext
 from twinstar.steps.dahdi_spec import DahdiSpec
 
 ATTR = "dahdi_registration"
-#: How often a wait for the driver reads sysfs again (seconds).
+#: How often a wait for the driver reads sysfs again (seconds): first after POLL_START, then
+#: twice as long each time up to POLL (the driver mostly answers a write within milliseconds;
+#: a sysfs read costs microseconds).
+POLL_START = 0.005
 POLL = MIN_INTERVAL
 RECORD = "dahdi.configured"
 #: The largest record read back (one line per unit).
@@ -135,10 +138,12 @@ class DahdiStep(Step):
     def _await(self, what: str, done: Callable[[], bool]) -> None:
         """Read again every POLL seconds until ``done()``; StepError naming ``what`` after the step's timeout."""
         deadline = self.ctx.monotonic() + self.timeout
+        delay = POLL_START
         while not done():
             if self.ctx.monotonic() >= deadline:
                 raise StepError(self.name, f"{what} did not happen within {self.timeout:g} s")
-            self.ctx.sleep(POLL)
+            self.ctx.sleep(delay)
+            delay = min(delay * 2, POLL)
 
     # -- the record of what dahdi_cfg configured --------------------------------------------
 
