@@ -105,16 +105,24 @@ class EarlyProbe(Generic[In, T]):
     gives the answer only when the step's own reading of the inputs is the
     same, else None: the step probes again, exactly as without an early
     probe. An exception of the probe is raised by :meth:`collect` (same
-    inputs), as if the step had probed then. A probe never collected ends
-    by itself: it must release what it holds.
+    inputs), as if the step had probed then. An answer may hold something
+    (the ip step's open ARP socket, for the announcement): ``release`` is
+    called with every answer not handed out, one collected on other inputs
+    or one :meth:`drop`-ped, at once or when the probe ends.
     """
 
-    def __init__(self, name: str, inputs: Callable[[], In | None], probe: Callable[[In], T]) -> None:
+    def __init__(
+        self, name: str, inputs: Callable[[], In | None], probe: Callable[[In], T], release: Callable[[T], object] | None = None
+    ) -> None:
         self._inputs_fn = inputs
         self._probe = probe
+        self._release = release
         self._inputs: In | None = None
         self._answer: tuple[T] | None = None
         self._error: Exception | None = None
+        self._lock = threading.Lock()
+        self._done = False
+        self._dropped = False
         self._thread = threading.Thread(target=self._run, name=f"twinstar early {name}", daemon=True)
         self._thread.start()
 
@@ -125,6 +133,17 @@ class EarlyProbe(Generic[In, T]):
                 self._answer = (self._probe(self._inputs),)
         except Exception as exc:  # noqa: BLE001 - raised in the step's apply, where it belongs
             self._error = exc
+        finally:
+            with self._lock:
+                self._done = True
+                dropped = self._dropped
+            if dropped:
+                self._release_answer()
+
+    def _release_answer(self) -> None:
+        answer, self._answer = self._answer, None
+        if answer is not None and self._release is not None:
+            self._release(answer[0])
 
     def wait(self) -> None:
         """Until the probe has ended."""
@@ -134,10 +153,20 @@ class EarlyProbe(Generic[In, T]):
         """``(answer,)`` when the probe ran on these ``inputs``; None when it did not, or on other inputs."""
         self.wait()
         if self._inputs is None or self._inputs != inputs:
+            self._release_answer()
             return None
         if self._error is not None:
             raise self._error
-        return self._answer
+        answer, self._answer = self._answer, None
+        return answer
+
+    def drop(self) -> None:
+        """Its step will not collect it: release its answer now, or when the probe ends (never waited for)."""
+        with self._lock:
+            self._dropped = True
+            done = self._done
+        if done:
+            self._release_answer()
 
 
 class Step(ABC):
