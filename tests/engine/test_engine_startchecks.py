@@ -12,6 +12,7 @@ test fails). The engine, its journal and ``state.json`` (a real
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from tests.support.config import write_config
 from twinstar import config as config_mod
+from twinstar.engine import startchecks
 from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.runner import Engine
 from twinstar.engine.state import Role, StateStore
@@ -270,3 +272,18 @@ def test_a_groups_members_take_the_answers_of_their_checks_started_with_the_take
         ("s1", "done", None), ("a", "done", "command:a+command:b"), ("b", "already", "command:a+command:b")
     ]
     assert r.book.log.count("a.check") == 1 and r.book.index("s1.apply") < r.book.index("a.check ended")
+
+
+def test_a_check_started_with_the_takeover_yields_the_cpu_to_the_applies(tmp_path: Path) -> None:
+    """Its thread (and so each program it starts) runs at CHECK_NICE: on two busy cores the applies go first."""
+    r = rig(tmp_path, "s1", "s2")
+    seen: dict[str, int] = {}
+
+    def note(name: str) -> Callable[[], None]:
+        return lambda: seen.__setitem__(name, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    r.book.expect(s1=[Call("check"), Call("apply", then=note("apply")), Call("verify")], s2=up(Call("check", then=note("check"))))
+    assert r.engine.takeover().ok
+    r.book.assert_done()
+    assert seen["check"] == max(startchecks.CHECK_NICE, seen["apply"])  # never raised above what it was
+    assert seen["apply"] == os.getpriority(os.PRIO_PROCESS, 0)  # the applies keep the process's own

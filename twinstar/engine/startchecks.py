@@ -6,18 +6,32 @@ with the other checks and with the applies of the steps before it. In the
 step's turn the engine takes the answer (and journals it with its own start
 and end) instead of checking then. A check that raised is run again in its
 turn, as without this: its error may only mean that a step before it is not
-up yet, and only a check run in turn may fail a takeover. Checks never
+up yet, and only a check run in turn may fail a takeover. A check's thread,
+and every program it starts, runs at niceness CHECK_NICE: on a busy machine
+the applies, which are the takeover's critical path, go first. Checks never
 change anything, so a takeover that ends early just waits for the ones still
 running (:meth:`StartedChecks.wait_all`): none outlives its takeover.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from twinstar.steps.base import Probe, Step
+
+#: The niceness of a check's thread and of the programs it runs: they get the CPU the applies leave.
+CHECK_NICE = 10
+
+
+def _lower_priority() -> None:
+    """This thread (Linux: a thread has its own niceness, and the programs it starts inherit it) yields to the applies."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICE)
+    except OSError:
+        pass  # not permitted (a lower niceness than now): the check runs as it is
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class _Check:
         self.thread.start()
 
     def _run(self) -> None:
+        _lower_priority()
         start_wall, start = self._clock(), self._monotonic()
         try:
             probe = self.step.check()
