@@ -94,6 +94,26 @@ def steps(tmp: Path) -> str:
     )
 
 
+def dahdi_split(journal: str, registrations: list[float]) -> dict[str, list[float]]:
+    """Each takeover's dahdi apply split at the stand-in driver's registration (ms): before it (the write,
+    then the stand-in's reaction: in the kernel the write returns registered), and after it (twinstar seeing
+    the device, the spans, ``dahdi_cfg``, its record); and the takeover's begin -> the service step's apply."""
+    lines = [json.loads(line) for line in journal.splitlines() if line.strip()]
+    out: dict[str, list[float]] = {"to_registered": [], "after": [], "begin_to_service": []}
+    for begin in (x for x in lines if x.get("event") == "begin" and x.get("action") == "takeover"):
+        phases = {(x["step"], x["phase"], x["result"]): x for x in lines if x.get("run") == begin["run"] and "step" in x}
+        apply = phases.get(("dahdi", "apply", "ok"))
+        service = phases.get(("command:pbx", "apply", "started"))
+        if apply is None or service is None:
+            continue
+        registered = [t for t in registrations if apply["start"] <= t <= apply["end"]]
+        if registered:
+            out["to_registered"].append((registered[0] - apply["start"]) * 1000)
+            out["after"].append((apply["end"] - registered[0]) * 1000)
+        out["begin_to_service"].append((service["start"] - begin["ts"]) * 1000)
+    return out
+
+
 def serve(config: str, address: str) -> int:
     """The daemon process: the real event loop, its monitor a datagram socket at ``address``."""
     from tests.daemon.helpers import FakeMonitor, make_daemon
@@ -134,12 +154,14 @@ def main(argv: list[str] | None = None) -> int:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
             driving = True
+            registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
             hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
 
             def drive() -> None:
                 while driving:
                     with hardware:
-                        fake.drive()
+                        done = fake.drive()
+                    registrations.extend(time.time() for line in done if line.startswith("registered"))
                     time.sleep(DRIVE)
 
             driver = threading.Thread(target=drive, name="stand-in driver", daemon=True)
@@ -181,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
                     for env in departure:
                         sender.send(json.dumps(env).encode())
                     reach("standby")
+                journal = (tmp / "state" / "journal.jsonl").read_text()
                 if args.keep_journal:
-                    Path(args.keep_journal).write_text((tmp / "state" / "journal.jsonl").read_text())
+                    Path(args.keep_journal).write_text(journal)
+                split = dahdi_split(journal, registrations)
             finally:
                 driving = False
                 sender.close()
@@ -212,6 +236,16 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|---:|---:|",
         f"| daemon: last unit READY -> service step started (dahdi, ip) | {median:.1f} | {spread(orchestration)} | "
         f"{min(orchestration):.1f}–{max(orchestration):.1f} |",
+        *(
+            f"| {label} | {statistics.median(split[key]):.1f} | {spread(split[key])} | "
+            f"{min(split[key]):.1f}–{max(split[key]):.1f} |"
+            for key, label in (
+                ("begin_to_service", "of which the takeover's begin -> the service step's apply (journal)"),
+                ("to_registered", "dahdi apply: its start -> the stand-in driver registered the unit (stand-in)"),
+                ("after", "dahdi apply: registered -> the step's apply ends (twinstar, dahdi_cfg)"),
+            )
+            if split[key]
+        ),
         "",
         goal_table([(
             f"orchestration in daemon mode ≤ {GOAL_MS} ms (without the drbd step)",
