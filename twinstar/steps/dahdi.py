@@ -121,6 +121,17 @@ class DahdiStep(Step):
         assert item.unit is not None
         return spans.read_device(self._root, item.unit.name)
 
+    def _unregistered(self, item: readiness.Listed) -> bool:
+        """Its DAHDI device is gone. One that vanishes while being read (the driver removes it then) is gone;
+        one still there that cannot be read is an error."""
+        assert item.unit is not None
+        try:
+            return self._device(item) is None
+        except SysfsError:
+            if os.path.isdir(spans.device_path(self._root, item.unit.name)):
+                raise
+            return True
+
     def _spans(self, listed: list[readiness.Listed]) -> list[spans.Span]:
         return spans.read_spans(self._root, {spans.device_name(i.unit.name) for i in listed if i.unit is not None})
 
@@ -295,7 +306,7 @@ class DahdiStep(Step):
         for item in reversed(listed):
             if self._registered(item):
                 self._register(item, False)
-                self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._device(item) is None)  # type: ignore[misc]
+                self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._unregistered(item))  # type: ignore[misc]
 
     def _assign(self, item: readiness.Listed) -> None:
         """Assign the unit's unassigned spans, in local span order."""
@@ -360,7 +371,7 @@ class DahdiStep(Step):
             try:
                 if self._registered(item):
                     self._register(item, False)
-                    self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._device(item) is None)  # type: ignore[misc]
+                    self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._unregistered(item))  # type: ignore[misc]
             except (StepError, SysfsError) as exc:
                 failures.append(str(exc))
         if failures:
