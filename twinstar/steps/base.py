@@ -97,6 +97,51 @@ class RecentReading(Generic[T]):
         self._kept = None
 
 
+class _Flight(Generic[T]):
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: tuple[T] | None = None
+        self.error: BaseException | None = None
+
+
+class SharedRead(Generic[T]):
+    """Reads of a step's state that overlap in time share one: ``read()`` runs once for them.
+
+    A takeover's check and early probe read the same state from their threads
+    as it begins. A caller arriving while a read runs waits for that read and
+    gets its answer (or its error), as if it had read at the same moment;
+    one arriving after it ended reads anew, so no answer older than the call
+    is ever handed out.
+    """
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._flight: _Flight[T] | None = None
+
+    def get(self) -> T:
+        with self._lock:
+            flight, leads = self._flight, self._flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leads:
+            flight.done.wait()
+            if flight.value is None:
+                assert flight.error is not None
+                raise flight.error
+            return flight.value[0]
+        try:
+            flight.value = (self._read(),)
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
+        return flight.value[0]
+
+
 class EarlyProbe(Generic[In, T]):
     """A read-only safety probe run in a thread from when a takeover begins, collected by its step's apply.
 

@@ -23,7 +23,7 @@ from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
-from twinstar.steps.base import EarlyProbe, Probe, RecentReading, Step, StepContext
+from twinstar.steps.base import EarlyProbe, Probe, RecentReading, SharedRead, Step, StepContext
 from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
@@ -48,6 +48,7 @@ class IpStep(Step):
         self.announcer: subprocess.Popen[bytes] | None = None
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
         self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
+        self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one ``ip``
 
     @property
     def _where(self) -> str:
@@ -57,6 +58,10 @@ class IpStep(Step):
         return ("ip",)
 
     def _link(self) -> Link:
+        """The interface as it is now (:class:`SharedRead`)."""
+        return self._links.get()
+
+    def _link_now(self) -> Link:
         try:
             return read_link(self.ctx.runner, self.spec.interface, timeout=self.timeout)
         except (LinkError, ProgramError) as exc:
