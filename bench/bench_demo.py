@@ -8,8 +8,9 @@ hand-over) and reports median, min and max of:
   first answer from pbx-b;
 * detection: power cut to the units switching port (configured watchdog
   timeout: 500 ms); switchover has none;
-* orchestration: last unit READY on pbx-b to pbx-b answering, minus the
-  responder's own start (the service step's duration). Target: median < 300 ms.
+* orchestration: last unit READY on pbx-b to the service step's turn (the
+  step before it up, from the timeline: :func:`service_turn_ms`). Target:
+  median < 300 ms.
 
 A second table splits the orchestration (medians over both scenarios): from
 the last ``online`` event to "takeover begins" (the hook process starting,
@@ -86,11 +87,28 @@ def one_run(scenario: str, units: int, watchdog_ms: int, stack: str = "light") -
 STEPS = ("dahdi", "drbd:r0", "ip:10.213.0.100/24")
 
 
+def service_turn_ms(result: dict[str, Any]) -> float | None:
+    """Last unit READY on pbx-b -> the service step's turn: the last step before it is up (ms, from the timeline).
+
+    The demo's own ``orchestration_ms`` ends at the service step's first journal
+    line, its check; a takeover runs every step's check when it begins, so that
+    line no longer marks the service step's turn.
+    """
+    timeline = [e for e in result["timeline"] if e["host"] == "pbx-b"]
+    onlines = [e["ms"] for e in timeline if e["event"].startswith("online ")]
+    if not onlines:
+        return None
+    last = max(onlines)
+    ups = [e["ms"] for e in timeline if e["ms"] >= last and e["event"].startswith(tuple(f"{step} up (" for step in STEPS))]
+    return max(ups) - last if len(ups) >= len(STEPS) else None
+
+
 def parts(result: dict[str, Any]) -> dict[str, float] | None:
     """One run's orchestration split: hook to takeover begins, each step, the rest (ms)."""
     timeline = result["timeline"]
     onlines = [e["ms"] for e in timeline if e["host"] == "pbx-b" and e["event"].startswith("online ")]
-    if not onlines or result.get("orchestration_ms") is None:
+    turn = service_turn_ms(result)
+    if not onlines or turn is None:
         return None
     last = max(onlines)
     begins = [e["ms"] for e in timeline if e["host"] == "pbx-b" and e["event"] == "takeover begins" and e["ms"] >= last]
@@ -98,7 +116,7 @@ def parts(result: dict[str, Any]) -> dict[str, float] | None:
     if not begins or any(step not in steps for step in STEPS):
         return None
     out = {"hook": min(begins) - last, **{step: steps[step] for step in STEPS}}
-    out["rest"] = result["orchestration_ms"] - sum(out.values())
+    out["rest"] = turn - sum(out.values())
     return out
 
 
@@ -163,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench_demo: {scenario}, {units} unit(s), run {i + 1}/{args.runs}", file=sys.stderr)
                 results.append(one_run(scenario, units, args.watchdog_timeout))
             values = {key: [r[key] for r in results if r.get(key) is not None] for key, _ in MEASURES}
+            values["orchestration_ms"] = [t for t in map(service_turn_ms, results) if t is not None]
             orchestration_all.setdefault(units, []).extend(values["orchestration_ms"])
             split.setdefault(units, []).extend(p for p in map(parts, results) if p is not None)
             rows.append(f"| {scenario} | {units} | " + " | ".join(cell(values[k]) for k, _ in MEASURES) + " |")
@@ -180,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             *rows,
             "",
             "outage: the client's view, last answer from pbx-a to first answer from pbx-b (probes every 10 ms). "
-            "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to pbx-b "
-            "answering, minus the responder's own start. Target: orchestration median under 300 ms.",
+            "detection: power cut to the units switching port. orchestration: last unit READY on pbx-b to the "
+            "service step's turn (the step before it up; the service's own start and the client's first answer "
+            "follow). Target: orchestration median under 300 ms.",
             "",
             "| units | orchestration median, both scenarios | target |",
             "|---:|---:|---:|",
@@ -193,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             "",
             "Where the orchestration goes (median ms, both scenarios): last `online` to \"takeover begins\" (hook "
-            "process start, decision, engine and configuration loaded), each step before the service (check, apply, "
-            "verify), the rest (journal and state writes between the steps).",
+            "process start, decision, engine and configuration loaded), each step before the service (its turn: "
+            "apply and verify, and the wait for its check when that, started with the takeover, has not ended), "
+            "the rest (journal and state writes between the steps).",
             "",
             "| units | online → takeover begins | " + " | ".join(STEPS) + " | rest |",
             "|---:|" + "---:|" * len(keys),

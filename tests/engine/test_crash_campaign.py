@@ -59,9 +59,14 @@ WRAPPED = ("drbdadm", "findmnt", "mount", "umount", "fsck", "ip")
 
 #: Counting and the kill, shared by every wrapper (sh builtins only: one call costs about a millisecond).
 #: twinstar runs each program in a session of its own, so the wrapper survives the kill of twinstar's group.
+#: A takeover runs its steps' checks concurrently: each call takes its number by creating ``tick.N``
+#: (noclobber: O_EXCL, so two calls never get the same one; ``true``, not the special builtin ``:``, whose
+#: failed redirection would end the shell); ``count`` is only where to start looking.
 COUNT = """
 ctl={ctl}
-read n < "$ctl/count"; n=$((n + 1)); echo "$n" > "$ctl/count"
+read n < "$ctl/count"; n=$((${{n:-0}} + 1))
+set -C; until true 2>/dev/null > "$ctl/tick.$n"; do n=$((n + 1)); done; set +C
+echo "$n" > "$ctl/count"
 echo "$n $0 $*" >> "$ctl/calls"
 read at when < "$ctl/kill"
 kill_twinstar() {{ read -r s < /proc/$PPID/stat; set -- ${{s##*) }}; kill -9 "-$3"; }}
@@ -114,13 +119,15 @@ class Rig:
     def twinstar(self, action: str, kill_at: int = 0, when: str = "none") -> subprocess.CompletedProcess[str]:
         """Run ``twinstar ACTION`` in the namespace, killed at program call ``kill_at``."""
         (self.ctl / "count").write_text("0\n")
+        for tick in self.ctl.glob("tick.*"):
+            tick.unlink()
         (self.ctl / "calls").write_text("")
         (self.ctl / "kill").write_text(f"{kill_at} {when}\n")
         argv = ["nsenter", f"--net=/run/netns/{self.netns}", sys.executable, "-m", "twinstar", "--config", str(self.config), action]
         return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO, env=clean_environ(), start_new_session=True)
 
     def calls(self) -> int:
-        return int((self.ctl / "count").read_text())
+        return len(list(self.ctl.glob("tick.*")))
 
     def role(self) -> str:
         return str(drbdadm.read_state(self.drbd_state)["resources"]["r0"]["nodes"]["pbx-a"]["role"])

@@ -2,7 +2,8 @@
 
 Started as ``ip netns exec NS python ip_harness.py JSON``; JSON gives the
 step's settings and the list of methods to call (``start_early``, then
-``wait_early`` for the probe it started; a list is a command line run in
+``wait_early`` for the probe it started, ``packet_sockets`` for how many
+packet sockets this process holds open; a list is a command line run in
 between). Prints one JSON list with
 what each call did (and the command lines it ran). The step is the production code, unchanged.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -35,6 +37,21 @@ class RecordingRunner(ProgramRunner):
         return super().run(argv, **kwargs)
 
 
+def packet_sockets() -> int:
+    """How many of this process's open descriptors are packet sockets (their inodes in /proc/net/packet)."""
+    with open("/proc/net/packet") as f:
+        inodes = {line.split()[-1] for line in list(f)[1:]}
+    held = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue  # the listing's own descriptor, closed by now
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            held += 1
+    return held
+
+
 def main() -> int:
     req = json.loads(sys.argv[1])
     runner = RecordingRunner()
@@ -56,6 +73,8 @@ def main() -> int:
             elif action == "wait_early":
                 assert early is not None
                 early.wait()
+            elif action == "packet_sockets":
+                entry["count"] = packet_sockets()
             elif action == "check":
                 probe = step.check()
                 entry.update(up=probe.up, detail=probe.detail)
@@ -66,6 +85,8 @@ def main() -> int:
             entry.update(ok=False, error=str(exc), exit_status=int(exc.exit_status), type=type(exc).__name__)
         if step.announcer is not None:
             entry["announcer_pid"] = step.announcer.pid
+            with open(f"/proc/{step.announcer.pid}/cmdline", "rb") as f:
+                entry["announcer_argv"] = [a.decode() for a in f.read().split(b"\0") if a]
             entry["announcer_running"] = step.announcer.poll() is None
         entry["ran"] = list(runner.ran)
         out.append(entry)

@@ -226,3 +226,22 @@ def test_span_attributes_not_in_the_drivers_format_are_bad_input_before_anything
         driven_engine(node).takeover()
     assert err.value.exit_status == 2 and says in str(err.value) and f"span-1/{attr}" in str(err.value)
     assert node.recorded() == [] and not node.sysfs.registered(0) and not node.state_dir.exists()
+
+
+def test_a_device_left_unreadable_after_its_unregistration_is_an_error_not_gone(node: Node) -> None:
+    """A device the wait reads when it vanishes is gone (the driver removes it then); one that stays,
+    unreadable (here: back without its ``registration_time``), is the error it was, not a timeout."""
+    _setup(node)
+    assert driven_engine(node).takeover().ok
+
+    def half_back() -> None:  # after the stand-in removed unit 0's device: it stays, half there
+        device = node.sysfs.device_dir(0)
+        if not node.sysfs.registered(0) and not os.path.isdir(device):
+            os.makedirs(device)
+            with open(os.path.join(device, "span_count"), "w") as f:
+                f.write("1\n")
+            os.symlink(os.path.relpath(device, node.sysfs.dahdi_devices_dir), os.path.join(node.sysfs.dahdi_devices_dir, os.path.basename(device)))
+
+    report = driven_engine(node, clock=DriverClock(node, then=half_back)).release()
+    assert not report.ok
+    assert "registration_time" in (report.error or "") and "within" not in (report.error or ""), report.error

@@ -65,3 +65,21 @@ def test_an_early_probe_finding_no_owner_lets_apply_add_the_address(pair: Pair, 
     *_, apply, verify = harness(pair, tmp_path, ["start_early", "check", "apply", "verify"], dad_timeout=0.3, arp_count=1)
     assert apply["ok"] and verify["ok"], (apply, verify)
     assert ADDRESS in pair.addresses(pair.a, pair.if_a)
+
+
+def test_apply_announces_on_the_early_probes_socket_and_hands_it_to_the_detached_sender(pair: Pair, tmp_path: Path) -> None:
+    """No new socket on the takeover's path (closing one waits for an RCU grace period): the sender inherits the probe's."""
+    *_, apply, held = harness(pair, tmp_path, ["start_early", "check", "apply", "packet_sockets"], dad_timeout=0.3, arp_count=3, arp_interval=5.0)
+    assert apply["ok"], apply
+    assert "--fd" in apply["announcer_argv"], apply  # type: ignore[operator]
+    assert held["count"] == 0  # handed over, not kept
+    run("kill", str(apply["announcer_pid"]))
+
+
+def test_an_early_probe_not_collected_closes_its_socket(pair: Pair, tmp_path: Path) -> None:
+    """Dropped once it ended, or while it still probes: either way its socket is closed, nothing leaks (the daemon runs for months)."""
+    *_, ended = harness(pair, tmp_path, ["start_early", "wait_early", "forget_early", "packet_sockets"], dad_timeout=0.3)
+    assert ended["count"] == 0
+    # Dropped at once, while the probe listens its 2 s: the probe's thread closes the socket when it ends.
+    *_, later = harness(pair, tmp_path, ["start_early", "forget_early", "wait_early", "packet_sockets"], dad_timeout=2.0)
+    assert later["count"] == 0

@@ -23,6 +23,7 @@ from twinstar.engine import ready
 from twinstar.engine.lock import FileLock
 from twinstar.engine.proc import ProgramRunner
 from twinstar.engine.report import Action, Report, StepOutcome, StepResult
+from twinstar.engine.startchecks import Answer, StartedChecks
 from twinstar.engine.state import NodeState, Role, StateStore
 from twinstar.errors import (
     BadInputError,
@@ -34,7 +35,7 @@ from twinstar.errors import (
     TwinstarError,
 )
 from twinstar.fastpath import safefile
-from twinstar.steps.base import Step, StepContext
+from twinstar.steps.base import Probe, Step, StepContext
 from twinstar.steps.registry import build_steps
 
 TYPE_CHECKING = False
@@ -333,11 +334,30 @@ class Engine:
         tlog.step_event(self.log, action=action.value, step=step.name, phase=phase, result=result_word, duration=duration)
         return value, duration
 
-    def _bring_up(self, run: _Run, member: _Member, group: str) -> None:
+    def _check(self, run: _Run, step: Step, checks: StartedChecks) -> Probe:
+        """The step's check: the answer of the one started with the takeover (journaled and logged as
+        if run now, with its own times), else run now."""
+        answer = checks.collect(step)
+        if answer is None:
+            probe: Probe = self._run_phase(run, step, "check", step.check)[0]
+            return probe
+        return self._answered(run, step, answer)
+
+    def _answered(self, run: _Run, step: Step, answer: Answer) -> Probe:
+        result = "up" if answer.probe.up else "down"
+        line: PhaseLine = {
+            "run": run.id, "action": run.action.value, "step": step.name, "phase": "check",
+            "start": answer.start_wall, "result": result, "end": answer.end_wall,
+        }
+        self._note(run, line)
+        tlog.step_event(self.log, action=run.action.value, step=step.name, phase="check", result=result, duration=answer.end - answer.start)
+        return answer.probe
+
+    def _bring_up(self, run: _Run, member: _Member, group: str, checks: StartedChecks) -> None:
         """One member of a concurrent group, in its own thread: check, then apply and verify as a lone step would."""
         step, t0 = member.step, self.monotonic()
         try:
-            probe, _ = self._run_phase(run, step, "check", step.check)
+            probe = self._check(run, step, checks)
             if probe.up:
                 if step.refreshes:
                     self._run_phase(run, step, "refresh", step.refresh)
@@ -353,7 +373,7 @@ class Engine:
             result = StepResult.REFUSED if isinstance(exc, RefusedError) else StepResult.FAILED
             member.outcome = StepOutcome(step.name, "apply", result, self.monotonic() - t0, error=str(exc), group=group)
 
-    def _run_group(self, run: _Run, steps: Sequence[Step]) -> tuple[list[_Member], Interrupted | None]:
+    def _run_group(self, run: _Run, steps: Sequence[Step], checks: StartedChecks) -> tuple[list[_Member], Interrupted | None]:
         """Bring the steps of one concurrent group up, each in its thread; returns when every one has ended.
 
         A signal arriving meanwhile is returned (and raised by the caller) only
@@ -362,7 +382,7 @@ class Engine:
         group = group_label(steps)
         members = [_Member(step) for step in steps]
         self._note(run, {"ts": self.clock(), "run": run.id, "event": "group", "action": run.action.value, "group": group, "result": "started"})
-        threads = [threading.Thread(target=self._bring_up, args=(run, m, group), name=f"twinstar {m.step.name}", daemon=True) for m in members]
+        threads = [threading.Thread(target=self._bring_up, args=(run, m, group, checks), name=f"twinstar {m.step.name}", daemon=True) for m in members]
         interrupted: Interrupted | None = None
         try:
             for t in threads:
@@ -394,6 +414,7 @@ class Engine:
         t0 = run.started
         for step in self.steps:  # the slow safety probes start now and are collected by their step's apply
             step.start_early()
+        checks = StartedChecks(self.steps, self.clock, self.monotonic)  # collected in each step's turn
         try:
             with _signals_raise():
                 for stage in stages(self.steps, self.config.groups):
@@ -401,7 +422,7 @@ class Engine:
                     t0 = self.monotonic()
                     if len(stage) > 1:
                         current = group = group_label(stage)
-                        members, interrupted = self._run_group(run, stage)
+                        members, interrupted = self._run_group(run, stage, checks)
                         up += [m.step for m in members if m.error is None]
                         partial += [m.step for m in members if m.error is not None and m.partial]
                         outcomes += [m.outcome for m in members if m.error is None and m.outcome is not None]
@@ -417,7 +438,7 @@ class Engine:
                         continue
                     (step,) = stage
                     current, group = step.name, None
-                    probe, _ = self._run_phase(run, step, "check", step.check)
+                    probe = self._check(run, step, checks)
                     if probe.up:
                         if step.refreshes:  # up, but maybe not announced: a takeover killed after apply
                             self._run_phase(run, step, "refresh", step.refresh)
@@ -465,6 +486,7 @@ class Engine:
             )
             return self._finish(run, report)
         finally:
+            checks.wait_all()
             for step in self.steps:
                 step.forget_early()
 

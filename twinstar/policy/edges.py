@@ -9,12 +9,17 @@ from __future__ import annotations
 from twinstar.config import Config, DrbdSpec
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, TwinstarError
-from twinstar.usb.units import Astribanks, UnitOutcome, run_each, set_watchdog, status_rows
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.usb.units import UnitOutcome
 
 
 def peer_powered(config: Config) -> bool | None:
     """Whether the other port has power on every TwinStar unit here; None when no unit could be read."""
+    # pyusb is imported only when asked: never on the way of a takeover (which imports this module).
     from twinstar.ops.switchover import check_power
+    from twinstar.usb.units import Astribanks, status_rows
 
     try:
         checks = [c for c in check_power(status_rows(Astribanks.from_config(config))) if c.error is None]
@@ -47,6 +52,8 @@ def drbd_disks(config: Config) -> tuple[str | None, str | None]:
 
 def set_watchdogs(config: Config, on: bool) -> list[UnitOutcome]:
     """Enable or disable the TwinStar watchdog of every unit on this host."""
+    from twinstar.usb.units import Astribanks, run_each, set_watchdog
+
     hw = Astribanks.from_config(config)
     return run_each(hw, hw.units(), set_watchdog(on), explicit=False)
 

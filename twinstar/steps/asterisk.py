@@ -35,6 +35,8 @@ COMMAND_TIMEOUT = 10.0
 
 class AsteriskStep(Step):
     kind = "asterisk"
+    #: Its check looks for the DAHDI channels, which the dahdi step brings up: it runs in its turn.
+    check_at_start = False
 
     def __init__(self, spec: AsteriskSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)

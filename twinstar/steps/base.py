@@ -5,6 +5,7 @@ A step is a small object built from its configuration spec and a
 paths, a clock). The engine drives it:
 
 * ``check()``   reads the real state: is this step's resource up right now?
+  With ``check_at_start`` it runs when the takeover begins, beside the others.
 * ``apply()``   brings it up; a step cleans up its own partial work when apply fails.
 * ``verify()``  reads the state back after apply and raises when it is not up.
 * ``undo()``    takes it down again (release, rollback); ``verify_undone()`` reads it back.
@@ -96,6 +97,51 @@ class RecentReading(Generic[T]):
         self._kept = None
 
 
+class _Flight(Generic[T]):
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: tuple[T] | None = None
+        self.error: BaseException | None = None
+
+
+class SharedRead(Generic[T]):
+    """Reads of a step's state that overlap in time share one: ``read()`` runs once for them.
+
+    A takeover's check and early probe read the same state from their threads
+    as it begins. A caller arriving while a read runs waits for that read and
+    gets its answer (or its error), as if it had read at the same moment;
+    one arriving after it ended reads anew, so no answer older than the call
+    is ever handed out.
+    """
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._flight: _Flight[T] | None = None
+
+    def get(self) -> T:
+        with self._lock:
+            flight, leads = self._flight, self._flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leads:
+            flight.done.wait()
+            if flight.value is None:
+                assert flight.error is not None
+                raise flight.error
+            return flight.value[0]
+        try:
+            flight.value = (self._read(),)
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                self._flight = None
+            flight.done.set()
+        return flight.value[0]
+
+
 class EarlyProbe(Generic[In, T]):
     """A read-only safety probe run in a thread from when a takeover begins, collected by its step's apply.
 
@@ -104,16 +150,24 @@ class EarlyProbe(Generic[In, T]):
     gives the answer only when the step's own reading of the inputs is the
     same, else None: the step probes again, exactly as without an early
     probe. An exception of the probe is raised by :meth:`collect` (same
-    inputs), as if the step had probed then. A probe never collected ends
-    by itself: it must release what it holds.
+    inputs), as if the step had probed then. An answer may hold something
+    (the ip step's open ARP socket, for the announcement): ``release`` is
+    called with every answer not handed out, one collected on other inputs
+    or one :meth:`drop`-ped, at once or when the probe ends.
     """
 
-    def __init__(self, name: str, inputs: Callable[[], In | None], probe: Callable[[In], T]) -> None:
+    def __init__(
+        self, name: str, inputs: Callable[[], In | None], probe: Callable[[In], T], release: Callable[[T], object] | None = None
+    ) -> None:
         self._inputs_fn = inputs
         self._probe = probe
+        self._release = release
         self._inputs: In | None = None
         self._answer: tuple[T] | None = None
         self._error: Exception | None = None
+        self._lock = threading.Lock()
+        self._done = False
+        self._dropped = False
         self._thread = threading.Thread(target=self._run, name=f"twinstar early {name}", daemon=True)
         self._thread.start()
 
@@ -124,6 +178,17 @@ class EarlyProbe(Generic[In, T]):
                 self._answer = (self._probe(self._inputs),)
         except Exception as exc:  # noqa: BLE001 - raised in the step's apply, where it belongs
             self._error = exc
+        finally:
+            with self._lock:
+                self._done = True
+                dropped = self._dropped
+            if dropped:
+                self._release_answer()
+
+    def _release_answer(self) -> None:
+        answer, self._answer = self._answer, None
+        if answer is not None and self._release is not None:
+            self._release(answer[0])
 
     def wait(self) -> None:
         """Until the probe has ended."""
@@ -133,10 +198,20 @@ class EarlyProbe(Generic[In, T]):
         """``(answer,)`` when the probe ran on these ``inputs``; None when it did not, or on other inputs."""
         self.wait()
         if self._inputs is None or self._inputs != inputs:
+            self._release_answer()
             return None
         if self._error is not None:
             raise self._error
-        return self._answer
+        answer, self._answer = self._answer, None
+        return answer
+
+    def drop(self) -> None:
+        """Its step will not collect it: release its answer now, or when the probe ends (never waited for)."""
+        with self._lock:
+            self._dropped = True
+            done = self._done
+        if done:
+            self._release_answer()
 
 
 class Step(ABC):
@@ -144,6 +219,10 @@ class Step(ABC):
 
     #: Step type as written in the configuration (``dahdi``, ``drbd``...).
     kind: str = ""
+    #: Whether a takeover may run this step's check when it begins, concurrently with the other
+    #: checks and the applies of the steps before it (:mod:`twinstar.engine.startchecks`): true
+    #: when the check reads only the step's own resource, which no other step's apply brings up.
+    check_at_start: bool = False
 
     def __init__(self, name: str, timeout: float, ctx: StepContext) -> None:
         self.name = name

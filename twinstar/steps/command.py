@@ -33,6 +33,7 @@ UNKNOWN = "an earlier start or stop did not finish: state unknown"
 
 class CommandStep(Step):
     kind = "command"
+    check_at_start = True
 
     def __init__(self, spec: CommandSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)

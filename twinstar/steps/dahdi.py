@@ -50,7 +50,10 @@ from twinstar.steps.base import Probe, Step, StepContext
 from twinstar.steps.dahdi_spec import DahdiSpec
 
 ATTR = "dahdi_registration"
-#: How often a wait for the driver reads sysfs again (seconds).
+#: How often a wait for the driver reads sysfs again (seconds): first after POLL_START, then
+#: twice as long each time up to POLL (the driver mostly answers a write within milliseconds;
+#: a sysfs read costs microseconds).
+POLL_START = 0.005
 POLL = MIN_INTERVAL
 RECORD = "dahdi.configured"
 #: The largest record read back (one line per unit).
@@ -59,6 +62,7 @@ RECORD_LIMIT = 64 * 1024
 
 class DahdiStep(Step):
     kind = "dahdi"
+    check_at_start = True
 
     def __init__(self, spec: DahdiSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
@@ -117,6 +121,17 @@ class DahdiStep(Step):
         assert item.unit is not None
         return spans.read_device(self._root, item.unit.name)
 
+    def _unregistered(self, item: readiness.Listed) -> bool:
+        """Its DAHDI device is gone. One that vanishes while being read (the driver removes it then) is gone;
+        one still there that cannot be read is an error."""
+        assert item.unit is not None
+        try:
+            return self._device(item) is None
+        except SysfsError:
+            if os.path.isdir(spans.device_path(self._root, item.unit.name)):
+                raise
+            return True
+
     def _spans(self, listed: list[readiness.Listed]) -> list[spans.Span]:
         return spans.read_spans(self._root, {spans.device_name(i.unit.name) for i in listed if i.unit is not None})
 
@@ -134,10 +149,12 @@ class DahdiStep(Step):
     def _await(self, what: str, done: Callable[[], bool]) -> None:
         """Read again every POLL seconds until ``done()``; StepError naming ``what`` after the step's timeout."""
         deadline = self.ctx.monotonic() + self.timeout
+        delay = POLL_START
         while not done():
             if self.ctx.monotonic() >= deadline:
                 raise StepError(self.name, f"{what} did not happen within {self.timeout:g} s")
-            self.ctx.sleep(POLL)
+            self.ctx.sleep(delay)
+            delay = min(delay * 2, POLL)
 
     # -- the record of what dahdi_cfg configured --------------------------------------------
 
@@ -289,7 +306,7 @@ class DahdiStep(Step):
         for item in reversed(listed):
             if self._registered(item):
                 self._register(item, False)
-                self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._device(item) is None)  # type: ignore[misc]
+                self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._unregistered(item))  # type: ignore[misc]
 
     def _assign(self, item: readiness.Listed) -> None:
         """Assign the unit's unassigned spans, in local span order."""
@@ -354,7 +371,7 @@ class DahdiStep(Step):
             try:
                 if self._registered(item):
                     self._register(item, False)
-                    self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._device(item) is None)  # type: ignore[misc]
+                    self._await(f"{self._who(item)}: its unregistration", lambda item=item: self._unregistered(item))  # type: ignore[misc]
             except (StepError, SysfsError) as exc:
                 failures.append(str(exc))
         if failures:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from twinstar.engine.proc import ProgramResult
 from twinstar.errors import ProgramError, RefusedError, StepError
-from twinstar.steps.base import EarlyProbe, Probe, RecentReading, Step, StepContext
+from twinstar.steps.base import EarlyProbe, Probe, RecentReading, SharedRead, Step, StepContext
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
 from twinstar.steps.holders import find_holders, stop_holders
 
@@ -120,12 +120,14 @@ class _Reading:
 
 class DrbdStep(Step):
     kind = "drbd"
+    check_at_start = True
 
     def __init__(self, spec: DrbdSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
         self._recent: RecentReading[_Reading] = RecentReading(ctx.monotonic, FRESH)
         self._early: EarlyProbe[_Reading, list[str]] | None = None
+        self._reads = SharedRead(self._read_now)  # the takeover's check and early probe read at once: one read
 
     def programs(self) -> tuple[str, ...]:
         progs = ["drbdadm", "findmnt", "mount", "umount"]
@@ -190,6 +192,10 @@ class DrbdStep(Step):
         return f"{self.spec.resource} {role}, {where}"
 
     def _read(self) -> _Reading:
+        """The roles and the mount, as they are now (:class:`SharedRead`)."""
+        return self._reads.get()
+
+    def _read_now(self) -> _Reading:
         """The roles (one ``drbdadm role``) and the mount, as they are now."""
         try:
             local, peer = parse_role(self._drbdadm("role").stdout)

@@ -23,7 +23,7 @@ from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
-from twinstar.steps.base import EarlyProbe, Probe, RecentReading, Step, StepContext
+from twinstar.steps.base import EarlyProbe, Probe, RecentReading, SharedRead, Step, StepContext
 from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
@@ -34,15 +34,21 @@ if TYPE_CHECKING:
 FRESH = 1.0
 
 
+def _close_socket(answer: tuple[bytes | None, ArpSocket]) -> None:
+    answer[1].close()
+
+
 class IpStep(Step):
     kind = "ip"
+    check_at_start = True
 
     def __init__(self, spec: IpSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
         self.announcer: subprocess.Popen[bytes] | None = None
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
-        self._early: EarlyProbe[Link, bytes | None] | None = None
+        self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
+        self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one ``ip``
 
     @property
     def _where(self) -> str:
@@ -52,6 +58,10 @@ class IpStep(Step):
         return ("ip",)
 
     def _link(self) -> Link:
+        """The interface as it is now (:class:`SharedRead`)."""
+        return self._links.get()
+
+    def _link_now(self) -> Link:
         try:
             return read_link(self.ctx.runner, self.spec.interface, timeout=self.timeout)
         except (LinkError, ProgramError) as exc:
@@ -118,12 +128,16 @@ class IpStep(Step):
             )
         early, self._early = self._early, None
         found = early.collect(link) if early is not None else None  # probed on this very link state
-        sock = self._probe_socket() if self.spec.dad_timeout > 0 and found is None else None
+        owner: bytes | None = None
+        sock: ArpSocket | None = None
+        if found is not None:  # the early probe's answer, and its socket for the announcement
+            owner, sock = found[0]
+        elif self.spec.dad_timeout > 0:
+            sock = self._probe_socket()
         try:
-            if sock is not None:
-                self._refuse_if_owned(self._owner(sock))
-            elif found is not None:
-                self._refuse_if_owned(found[0])
+            if sock is not None and found is None:
+                owner = self._owner(sock)
+            self._refuse_if_owned(owner)
             self.run_program(
                 ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
                 failure=f"cannot add {self._where}",
@@ -143,13 +157,22 @@ class IpStep(Step):
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
-    def start_early(self) -> EarlyProbe[Link, bytes | None] | None:
-        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`)."""
-        self._early = EarlyProbe(self.name, self._link_to_probe, self._early_owner) if self.spec.dad_timeout > 0 else None
+    def start_early(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
+        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`).
+
+        Its answer keeps the probe's socket open for apply's announcement:
+        closing a packet socket waits for an RCU grace period (:class:`ArpSocket`),
+        which the announcement's hand-over to the detached sender avoids.
+        """
+        self._early = (
+            EarlyProbe(self.name, self._link_to_probe, self._early_owner, release=_close_socket) if self.spec.dad_timeout > 0 else None
+        )
         return self._early
 
     def forget_early(self) -> None:
-        self._early = None
+        early, self._early = self._early, None
+        if early is not None:
+            early.drop()
 
     def _link_to_probe(self) -> Link | None:
         """The link as it is, when apply would probe on it (address absent, interface up with carrier); else None."""
@@ -158,12 +181,13 @@ class IpStep(Step):
             return None
         return link
 
-    def _early_owner(self, link: Link) -> bytes | None:
+    def _early_owner(self, link: Link) -> tuple[bytes | None, ArpSocket]:
         sock = self._probe_socket()
         try:
-            return self._owner(sock)
-        finally:
+            return self._owner(sock), sock
+        except BaseException:
             sock.close()
+            raise
 
     def _owner(self, sock: ArpSocket) -> bytes | None:
         """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None."""

@@ -47,6 +47,7 @@ def resolve_manager(mode: ServiceManager, *, systemd_running: bool) -> ServiceMa
 
 class ServiceStep(Step):
     kind = "service"
+    check_at_start = True
 
     #: Exists when systemd is the running init (sd_booted); replaceable for tests.
     systemd_runtime_dir: str = settings.SYSTEMD_RUNTIME_DIR

@@ -1,0 +1,264 @@
+"""Orchestration in daemon mode: last unit READY -> the PBX service step starts, the whole path in one process.
+
+The daemon runs as its own process in network namespace ``tsor-dm-a``: the
+event loop of ``twinstar daemon`` (:class:`twinstar.daemon.loop.Daemon`,
+the hook's decision code and the engine, in-process) over a fake sysfs tree,
+with the light demo's steps where they run here: ``dahdi`` (``dahdi_cfg``
+``/bin/true``, as the demo), ``ip`` (the demo's values: ``dad_timeout:
+0.03``, ``arp_count: 3``, ``arp_interval: 0.2``) on a veth whose peer (in
+``tsor-dm-b``) gives the carrier and answers for nobody, then the service
+step, ``command:pbx``, whose start is ``touch`` of a marker file. The demo's
+``drbd`` step is left out (it needs a loop device, a mount and the
+``drbdadm`` stand-in): its time is reported from the light demo. What stands
+in for the Astribank driver and its netlink socket (neither runs here): the
+fake sysfs (:class:`twinstar.standins.fakesysfs.FakeSysfs`, its DAHDI side
+driven every 5 ms by a thread here, as the demo's simulated driver does) and
+the datagram socket of tests/daemon/helpers.py's ``FakeMonitor``, which the
+daemon reads as it reads netlink.
+
+Each round: the unit arrives (READY in sysfs, then its ``add`` and ``online``
+events); the orchestration is that moment -> the marker's modification time
+(``touch`` has run: one program start after the service step began), wall
+clock. Then the unit departs and the daemon must end ``standby``, untimed.
+Namespaces are removed at the end, on failure and on Ctrl-C. Results go to
+bench/results-daemon.md. Needs root.
+
+usage: sudo .venv/bin/python bench/bench_daemon.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(HERE), str(REPO)]
+
+from timing import goal_table, load, load_span, spread  # noqa: E402
+
+NODE, PEER = "tsor-dm-a", "tsor-dm-b"
+ADDRESS = "10.213.63.200/24"
+GOAL_MS = 40
+WAIT = 30.0
+#: How often the stand-in driver acts on what was written to the fake sysfs (the demo's hardware loop: 5 ms).
+DRIVE = 0.005
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
+
+
+def teardown() -> None:
+    """Kill what is left in the namespaces (by PID: the daemon, the detached gratuitous-ARP senders), then delete them."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
+    for ns in (NODE, PEER):
+        if ns not in listed:
+            continue
+        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def build() -> None:
+    for ns in (NODE, PEER):
+        ip("netns", "add", ns)
+        ip("-n", ns, "link", "set", "lo", "up")
+    ip("-n", NODE, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", PEER)
+    ip("-n", NODE, "addr", "add", "10.213.63.201/24", "dev", "eth0")
+    ip("-n", PEER, "addr", "add", "10.213.63.202/24", "dev", "eth0")
+    for ns in (NODE, PEER):
+        ip("-n", ns, "link", "set", "eth0", "up")
+
+
+def steps(tmp: Path) -> str:
+    marker = tmp / "pbx-started"
+    return (
+        "  - dahdi: {dahdi_cfg: [/bin/true], timeout: 10}\n"
+        f"  - ip: {{address: {ADDRESS}, interface: eth0, arp_count: 3, arp_interval: 0.2, dad_timeout: 0.03}}\n"
+        f"  - command: {{name: pbx, start: [/usr/bin/touch, {marker}], stop: [/bin/rm, -f, {marker}],"
+        f" check: [/usr/bin/test, -e, {marker}], timeout: 10}}\n"
+    )
+
+
+def dahdi_split(journal: str, registrations: list[float]) -> dict[str, list[float]]:
+    """Each takeover's dahdi apply split at the stand-in driver's registration (ms): before it (the write,
+    then the stand-in's reaction: in the kernel the write returns registered), and after it (twinstar seeing
+    the device, the spans, ``dahdi_cfg``, its record); and the takeover's begin -> the service step's apply."""
+    lines = [json.loads(line) for line in journal.splitlines() if line.strip()]
+    out: dict[str, list[float]] = {"to_registered": [], "after": [], "begin_to_service": []}
+    for begin in (x for x in lines if x.get("event") == "begin" and x.get("action") == "takeover"):
+        phases = {(x["step"], x["phase"], x["result"]): x for x in lines if x.get("run") == begin["run"] and "step" in x}
+        apply = phases.get(("dahdi", "apply", "ok"))
+        service = phases.get(("command:pbx", "apply", "started"))
+        if apply is None or service is None:
+            continue
+        registered = [t for t in registrations if apply["start"] <= t <= apply["end"]]
+        if registered:
+            out["to_registered"].append((registered[0] - apply["start"]) * 1000)
+            out["after"].append((apply["end"] - registered[0]) * 1000)
+        out["begin_to_service"].append((service["start"] - begin["ts"]) * 1000)
+    return out
+
+
+def serve(config: str, address: str) -> int:
+    """The daemon process: the real event loop, its monitor a datagram socket at ``address``."""
+    from tests.daemon.helpers import FakeMonitor, make_daemon
+
+    return make_daemon(Path(config), FakeMonitor(address)).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--output", default=str(HERE / "results-daemon.md"))
+    parser.add_argument("--keep-journal", metavar="PATH", help="copy the daemon's journal there (where the time goes)")
+    parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "SOCKET"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve(*args.serve)
+    if os.geteuid() != 0:
+        print("bench_daemon: needs root (namespaces, addresses in them)", file=sys.stderr)
+        return 2
+    from tests.daemon.helpers import role, sysfs, write_config
+    from tests.support import units
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    orchestration: list[float] = []
+    loads: list[float] = []
+    teardown()
+    try:
+        build()
+        with tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
+            tmp = Path(d)
+            fake = sysfs(tmp)
+            config = write_config(tmp, 1, steps=steps(tmp))
+            marker = tmp / "pbx-started"
+            address = str(tmp / "events")
+            log = open(tmp / "daemon.log", "w")
+            daemon = subprocess.Popen(
+                ["ip", "netns", "exec", NODE, sys.executable, str(Path(__file__).resolve()), "--serve", str(config), address],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+            driving = True
+            registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
+            hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
+
+            def drive() -> None:
+                while driving:
+                    with hardware:
+                        done = fake.drive()
+                    registrations.extend(time.time() for line in done if line.startswith("registered"))
+                    time.sleep(DRIVE)
+
+            driver = threading.Thread(target=drive, name="stand-in driver", daemon=True)
+            driver.start()
+            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+
+            def reach(expected: str) -> None:
+                limit = time.monotonic() + WAIT
+                while True:
+                    try:
+                        if role(tmp / "state") == expected:
+                            return
+                    except (OSError, ValueError):
+                        pass  # not written yet
+                    if daemon.poll() is not None or time.monotonic() > limit:
+                        raise SystemExit(f"bench_daemon: did not reach {expected}: {(tmp / 'daemon.log').read_text()[-2000:]}")
+                    time.sleep(0.001)
+
+            try:
+                deadline = time.monotonic() + WAIT
+                while not os.path.exists(address):
+                    if daemon.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit(f"bench_daemon: the daemon did not start: {(tmp / 'daemon.log').read_text()[-2000:]}")
+                    time.sleep(0.01)
+                sender.connect(address)
+                reach("standby")
+                for i in range(args.runs):
+                    loads.append(os.getloadavg()[0])
+                    with hardware:
+                        arrival = units.arrive(fake, 0)
+                    t0 = time.time()  # READY in sysfs from here on; its events follow at once
+                    for env in arrival:
+                        sender.send(json.dumps(env).encode())
+                    reach("active")
+                    orchestration.append((marker.stat().st_mtime - t0) * 1000)
+                    print(f"bench_daemon: round {i + 1}/{args.runs}: {orchestration[-1]:.1f} ms", file=sys.stderr)
+                    with hardware:
+                        departure = fake.depart(0)
+                    for env in departure:
+                        sender.send(json.dumps(env).encode())
+                    reach("standby")
+                journal = (tmp / "state" / "journal.jsonl").read_text()
+                if args.keep_journal:
+                    Path(args.keep_journal).write_text(journal)
+                split = dahdi_split(journal, registrations)
+            finally:
+                driving = False
+                sender.close()
+                if daemon.poll() is None:
+                    daemon.send_signal(signal.SIGTERM)
+                    try:
+                        daemon.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        daemon.kill()
+                        daemon.wait()
+                log.close()
+    finally:
+        teardown()
+    median = statistics.median(orchestration)
+    met = median <= GOAL_MS
+    text = "\n".join([
+        "## Orchestration in daemon mode",
+        "",
+        f"The daemon's event loop (in-process: decision, engine, steps) over a fake sysfs tree, with the light "
+        f"demo's `dahdi`, `ip` (its values) and a service step whose start is `touch` of a marker; the demo's "
+        f"`drbd` step is left out (see the docstring). {args.runs} rounds; last unit READY -> the service step's "
+        f"program has run, median (interquartile range) in ms; {os.cpu_count()} CPUs, load (1 min) "
+        f"{load_span(loads)} during the runs, {load()} at the end. "
+        "Reproduce: `sudo .venv/bin/python bench/bench_daemon.py`.",
+        "",
+        "| figure | median (ms) | interquartile range | min–max |",
+        "|---|---:|---:|---:|",
+        f"| daemon: last unit READY -> service step started (dahdi, ip) | {median:.1f} | {spread(orchestration)} | "
+        f"{min(orchestration):.1f}–{max(orchestration):.1f} |",
+        *(
+            f"| {label} | {statistics.median(split[key]):.1f} | {spread(split[key])} | "
+            f"{min(split[key]):.1f}–{max(split[key]):.1f} |"
+            for key, label in (
+                ("begin_to_service", "of which the takeover's begin -> the service step's apply (journal)"),
+                ("to_registered", "dahdi apply: its start -> the stand-in driver registered the unit (stand-in)"),
+                ("after", "dahdi apply: registered -> the step's apply ends (twinstar, dahdi_cfg)"),
+            )
+            if split[key]
+        ),
+        "",
+        goal_table([(
+            f"orchestration in daemon mode ≤ {GOAL_MS} ms (without the drbd step)",
+            f"{GOAL_MS} ms",
+            f"{median:.1f} ms: **{'met' if met else 'not met'}**",
+            spread(orchestration),
+            load_span(loads),
+        )]),
+    ])  # fmt: skip
+    Path(args.output).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
