@@ -359,8 +359,8 @@ How to read this:
   takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
                  Primary and mount the replicated partition), ip:... (add the shared address and announce it
                  with gratuitous ARP), then the PBX: command:pbx (light stack: a responder standing for
-                 Asterisk) or service:mariadb, service:kamailio, service:apache2 (real stack: Debian's units
-                 under each server's own systemd); a release undoes them in reverse order
+                 Asterisk) or service:mariadb and service:apache2 together, then service:kamailio (real stack:
+                 Debian's units under each server's own systemd); a release undoes them in reverse order
   watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the
                  timeout, the units switch to the other port
   outage         what the client saw: last answer from pbx-a to first answer from pbx-b (real stack: SIPp's)
@@ -431,8 +431,8 @@ def _recovery_lines(s: Summary, c: Collected) -> list[str]:
     return [
         f"  scenario's end      {judged} (SIPp's last OPTIONS before the recovery), alarm on "
         f"{', '.join(s.alarms) or 'NO SERVER'}, hand-backs: {backs}",
-        f"  recovery            the operator on {r['on']} (docs/operations.md): {r['fixed']}; "
-        f"twinstar takeover exit {r['takeover_exit']} at {(r['t'] - c.started) * 1000:.0f} ms",
+        f"  recovery            from {(r['t'] - c.started) * 1000:.0f} ms, the operator on {r['on']} (docs/operations.md): "
+        f"{r['fixed']}; twinstar takeover exit {r['takeover_exit']}",
         f"  checked after it    on {r['on']}: the writer's acknowledged rows counted in its database, the phone "
         f"registered on {a} looked up; the SIP outage below is {a}'s last answer to {b}'s first, the recovery included",
     ]

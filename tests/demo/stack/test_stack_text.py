@@ -229,7 +229,7 @@ def test_ping_pong_on_the_real_stack_is_judged_before_the_recovery_and_its_rows_
     assert s.stack is not None and s.stack.service_started_at_ms == {"mariadb": 200.0, "apache2": 200.0, "kamailio": 500.0}
     text = render(c)
     assert "scenario's end      nobody serving (SIPp's last OPTIONS before the recovery), alarm on pbx-a, pbx-b" in text
-    assert "recovery            the operator on pbx-b (docs/operations.md): the failing drop-in removed; twinstar takeover exit 0" in text
+    assert "recovery            from 5000 ms, the operator on pbx-b (docs/operations.md): the failing drop-in removed; twinstar takeover exit 0" in text
     assert "3 acknowledged, 3 present, 0 missing" in text and "found on pbx-b (sip:p) without registering again" in text
     assert "mariadb 300 ms from +200, apache2 100 ms from +200, kamailio 100 ms from +500" in text
     data = to_json(c)
