@@ -39,8 +39,8 @@ class LightStack:
     kind = StackKind.LIGHT
     #: The replica's size (a sparse image).
     image_mb = servers.IMAGE_MB
-    #: After a scenario that ends with nobody serving (ping-pong), the operator recovers on pbx-b:
-    #: the stack's records (rows, registration) are read on a server that serves.
+    #: Whether the operator recovers on pbx-b after a scenario that ends with nobody serving (ping-pong):
+    #: the real stack's records (rows, registration) are read on a server that serves; the light stack's need none.
     recovers = False
 
     def services(self, server: ServerFiles, topo: Topology) -> ServiceConfig:

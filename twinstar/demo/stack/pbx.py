@@ -43,10 +43,10 @@ if TYPE_CHECKING:
     from twinstar.demo.scenario import Collected, Run
 
 REPLICA = "/replica"
-SERVICES = ("mariadb", "kamailio", "apache2")
 #: The takeover's service stages, in order: the services of a stage do not depend on each other and start
 #: together (a ``parallel`` group); Kamailio needs the database (usrloc loads its table at start).
 SERVICE_STAGES = (("mariadb", "apache2"), ("kamailio",))
+SERVICES = tuple(name for stage in SERVICE_STAGES for name in stage)
 #: What ``twinstar replica add`` moves onto the replica on pbx-a.
 MANAGED = ("/etc/kamailio", "/var/lib/mysql", "/var/www")
 WEB_ROOT = "/var/www/html"
