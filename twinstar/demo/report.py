@@ -359,7 +359,7 @@ How to read this:
   takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
                  Primary and mount the replicated partition), ip:... (add the shared address and announce it
                  with gratuitous ARP), then the PBX: command:pbx (light stack: a responder standing for
-                 Asterisk) or service:mariadb and service:apache2 together, then service:kamailio (real stack:
+                 Asterisk) or service:mariadb, then service:kamailio and service:apache2 together (real stack:
                  Debian's units under each server's own systemd); a release undoes them in reverse order
   watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the
                  timeout, the units switch to the other port

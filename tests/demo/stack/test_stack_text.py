@@ -209,11 +209,11 @@ def ping_pong_recovered() -> Collected:
                   {"event": "policy", "ts": 4.0, "detail": "alarm: cannot serve: x (no ping-pong)"},
                   {"event": "begin", "action": "takeover", "run": "r9", "ts": 5.0},
                   {"run": "r9", "step": "service:mariadb", "phase": "check", "start": 5.2},
-                  {"run": "r9", "step": "service:apache2", "phase": "check", "start": 5.2},
+                  {"run": "r9", "step": "service:apache2", "phase": "check", "start": 5.5},
                   {"run": "r9", "step": "service:kamailio", "phase": "check", "start": 5.5},
                   {"event": "end", "action": "takeover", "ts": 5.6, "result": "ok", "duration_ms": 600.0,
-                   "steps": [{"step": "service:mariadb", "duration_ms": 300.0}, {"step": "service:apache2", "duration_ms": 100.0},
-                             {"step": "service:kamailio", "duration_ms": 100.0}]}],
+                   "steps": [{"step": "service:mariadb", "duration_ms": 300.0}, {"step": "service:kamailio", "duration_ms": 100.0},
+                             {"step": "service:apache2", "duration_ms": 100.0}]}],
     }  # fmt: skip
     c.recovery = {"on": "pbx-b", "t": 5.0, "fixed": "the failing drop-in removed", "takeover_exit": 0}
     c.built = True
@@ -226,12 +226,12 @@ def test_ping_pong_on_the_real_stack_is_judged_before_the_recovery_and_its_rows_
     c = ping_pong_recovered()
     s = summarize(c)
     assert s.problems == [] and s.alarms == ["pbx-a", "pbx-b"] and s.served_before_recovery is None
-    assert s.stack is not None and s.stack.service_started_at_ms == {"mariadb": 200.0, "apache2": 200.0, "kamailio": 500.0}
+    assert s.stack is not None and s.stack.service_started_at_ms == {"mariadb": 200.0, "kamailio": 500.0, "apache2": 500.0}
     text = render(c)
     assert "scenario's end      nobody serving (SIPp's last OPTIONS before the recovery), alarm on pbx-a, pbx-b" in text
     assert "recovery            from 5000 ms, the operator on pbx-b (docs/operations.md): the failing drop-in removed; twinstar takeover exit 0" in text
     assert "3 acknowledged, 3 present, 0 missing" in text and "found on pbx-b (sip:p) without registering again" in text
-    assert "mariadb 300 ms from +200, apache2 100 ms from +200, kamailio 100 ms from +500" in text
+    assert "mariadb 300 ms from +200, kamailio 100 ms from +500, apache2 100 ms from +500" in text
     data = to_json(c)
     assert data["recovery"]["served_before"] is None and data["recovery"]["on"] == "pbx-b"
     assert data["db_rows_missing"] == 0 and data["registration_found"] is True

@@ -43,9 +43,11 @@ if TYPE_CHECKING:
     from twinstar.demo.scenario import Collected, Run
 
 REPLICA = "/replica"
-#: The takeover's service stages, in order: the services of a stage do not depend on each other and start
-#: together (a ``parallel`` group); Kamailio needs the database (usrloc loads its table at start).
-SERVICE_STAGES = (("mariadb", "apache2"), ("kamailio",))
+#: The takeover's service stages, in order; the services of a stage do not depend on each other and start
+#: together (a ``parallel`` group). Kamailio needs the database (usrloc connects to it and loads the
+#: registrations when Kamailio starts) and Apache needs neither: MariaDB first, alone (on two cores, an
+#: Apache starting beside it slows it, and Kamailio waits for it), then Kamailio and Apache together.
+SERVICE_STAGES = (("mariadb",), ("kamailio", "apache2"))
 SERVICES = tuple(name for stage in SERVICE_STAGES for name in stage)
 #: What ``twinstar replica add`` moves onto the replica on pbx-a.
 MANAGED = ("/etc/kamailio", "/var/lib/mysql", "/var/www")
