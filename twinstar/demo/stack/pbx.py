@@ -2,8 +2,9 @@
 
 Each server is a container with systemd as PID 1 (:mod:`twinstar.demo.containers`)
 in the server's namespace. The services are Debian's own units, disabled at
-boot; the takeover list ends with ``service: mariadb``, ``service:
-kamailio`` and ``service: apache2``. Set up as the vendor document has an
+boot; the takeover list ends with ``service: mariadb``, then ``service:
+kamailio`` and ``service: apache2`` together (:data:`SERVICE_STAGES`). Set
+up as the vendor document has an
 operator do it: on pbx-a, with the replica mounted, ``twinstar replica add``
 moves ``/etc/kamailio``, ``/var/lib/mysql`` and ``/var/www`` onto it (then
 the data directory is made once with ``mariadb-install-db`` and the schema
