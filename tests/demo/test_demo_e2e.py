@@ -92,10 +92,12 @@ def test_demo_fails_over_from_a_to_b_and_leaves_nothing(scenario: str) -> None:
         assert released < took
 
 
-def starting_pbx(name: str) -> bool:
-    """The takeover of server ``name`` is starting its PBX (``responder start`` runs)."""
+def starting_pbx(topo: Topology, name: str) -> bool:
+    """The takeover of server ``name`` of this run is starting its PBX (``responder start`` runs; its
+    pidfile is in the run's work directory, named by its prefix: another run's responder does not count)."""
     return any(
-        "twinstar.demo.responder start" in cmd and f"--name {name} " in cmd for _, cmd in snapshot().processes
+        "twinstar.demo.responder start" in cmd and f"--name {name} " in cmd and f"/{topo.prefix}/" in cmd
+        for _, cmd in snapshot().processes
     )
 
 
@@ -115,11 +117,11 @@ INTERRUPTS: dict[str, Callable[[Topology, str], bool]] = {
     "a unit online on pbx-a": lambda topo, log: logged(log, "pbx-a", "online XBUS-"),
     "pbx-a takeover begins": lambda topo, log: journaled(log, "a"),
     "pbx-a mounted": lambda topo, log: logged(log, "pbx-a", "partition mounted"),
-    "pbx-a starting its PBX": lambda topo, log: starting_pbx("pbx-a"),
+    "pbx-a starting its PBX": lambda topo, log: starting_pbx(topo, "pbx-a"),
     "power cut": lambda topo, log: logged(log, "pbx-a", "power cut"),
     "units switching": lambda topo, log: logged(log, "pbx-a", "watchdog: switch"),
     "pbx-b hook running": lambda topo, log: logged(log, "pbx-b", "online XBUS-"),
-    "pbx-b starting its PBX": lambda topo, log: starting_pbx("pbx-b"),
+    "pbx-b starting its PBX": lambda topo, log: starting_pbx(topo, "pbx-b"),
 }
 
 

@@ -59,6 +59,10 @@ def test_the_real_stack_fails_over_keeping_every_row_and_the_registration(scenar
     assert set(r["takeover_steps_ms"]) == STEPS
     assert set(r["service_start_ms"]) == {"mariadb", "kamailio", "apache2"}
     assert all(v > 0 for v in r["service_start_ms"].values())
+    # MariaDB first; then Kamailio, which needs the database, and Apache together (a parallel group).
+    at, took = r["service_started_at_ms"], r["service_start_ms"]
+    assert min(at["kamailio"], at["apache2"]) >= at["mariadb"] + took["mariadb"] - 1  # ms rounding
+    assert at["apache2"] < at["kamailio"] + took["kamailio"] and at["kamailio"] < at["apache2"] + took["apache2"]
     # Every commit the writer saw acknowledged is on pbx-b.
     assert r["db_rows_acknowledged"] > 0 and r["db_rows_missing"] == 0
     assert r["db_rows_present"] >= r["db_rows_acknowledged"]
@@ -102,11 +106,38 @@ def test_the_real_stack_failure_scenarios_end_with_the_server_that_can_serve(sce
         assert ("pbx-a", "monitor: restart exit 1") in events
 
 
-def test_ping_pong_on_the_real_stack_is_refused_before_anything_is_checked_or_created() -> None:
-    proc = subprocess.run([TWINSTAR, "demo", "--scenario", "ping-pong"], capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert proc.returncode == 2, proc.stderr
-    assert "the scenario ping-pong runs on the light stack only: add --stack light" in proc.stderr
-    assert "Traceback" not in proc.stderr
+@pytest.mark.privileged
+def test_ping_pong_on_the_real_stack_ends_in_the_alarm_then_the_operators_recovery_keeps_every_row() -> None:
+    """kamailio.service cannot start on either server (a drop-in). The scenario's end, before the operator
+    acts: one hand-back each, the alarm on both, nobody answering SIPp. Then the operator's recovery on
+    pbx-b (the drop-in removed, ``twinstar takeover``): pbx-b serves, every acknowledged row is there
+    (also those committed while a failed try had MariaDB up) and the phone registered on pbx-a is found."""
+    before = snapshot()
+    rc, data, stderr, pid = run_real("--scenario", "ping-pong")
+    assert new_demo_parts(before, snapshot(), pid) == []
+    (r,) = data["scenarios"]
+    assert r["problems"] == [], stderr[-3000:]
+    assert rc == 0 and r["ok"] is True and r["stack"] == "real"
+    # The scenario's own outcome: no ping-pong, the alarm, nobody serving.
+    assert r["hand_backs"] == 2
+    timeline = [(e["host"], e["event"]) for e in r["timeline"]]
+    alarms = {h for h, e in timeline if e.startswith("policy: alarm: cannot serve")}
+    assert alarms == {"pbx-a", "pbx-b"}
+    assert any(h == "pbx-b" and "no ping-pong" in e for h, e in timeline)
+    assert sum(r["transitions"].values()) <= 21, r["transitions"]  # the light stack's bound and the operator's takeover
+    recovery = r["recovery"]
+    assert recovery["served_before"] is None and recovery["alarms"] == ["pbx-a", "pbx-b"]
+    assert recovery["on"] == "pbx-b" and recovery["takeover_exit"] == 0
+    begins = timeline.index(("pbx-b", "operator: recovery begins"))
+    assert begins > max(i for i, (h, e) in enumerate(timeline) if e.startswith("policy: alarm: cannot serve"))
+    assert ("pbx-b", "operator: twinstar takeover exit 0") in timeline[begins:]
+    # Never both, the whole run through.
+    assert r["address_on_both"] == [] and r["mount_on_both"] == []
+    # After the recovery, on pbx-b: every acknowledged row, and the registration without registering again.
+    assert r["served"] == ["pbx-a", "pbx-b"] and r["served_by"] == "pbx-b"
+    assert r["db_rows_acknowledged"] > 0 and r["db_rows_missing"] == 0
+    assert r["registration_found"] is True
+    assert r["registration"]["registered_on"] == "pbx-a" and r["registration"]["found_on"] == "pbx-b"
 
 
 @pytest.mark.privileged

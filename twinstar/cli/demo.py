@@ -12,7 +12,7 @@ import click
 from twinstar.cli.app import main
 from twinstar.demo import report
 from twinstar.demo.cleanup import Interrupted, signals_interrupt
-from twinstar.demo.scenario import REAL_STACK, Collected, Options, Scenario, run
+from twinstar.demo.scenario import Collected, Options, Scenario, run
 from twinstar.demo.stacks import StackKind
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ExitStatus, UsageError
@@ -79,7 +79,7 @@ def _preflight(stack: StackKind) -> None:
     show_default=True,
     help="power-loss: pbx-a loses power, the watchdog moves the units; switchover: planned hand-over; "
     "split-units: one unit alone moves to pbx-b, which sends it back; the other failure scenarios are in docs/demo.md; "
-    "both: the first two; all: every scenario (real stack: all but ping-pong, which runs on the light stack only).",
+    "both: the first two; all: every scenario.",
 )
 @click.option(
     "--watchdog-timeout",
@@ -118,12 +118,8 @@ def demo(units: int, scenario: str, watchdog_ms: int, stack: str, as_json: bool,
     Needs root. Exit 0 when every check held, 1 otherwise.
     """
     kind = StackKind(stack)
-    every = list(REAL_STACK) if kind is StackKind.REAL else list(Scenario)
-    named = {"both": [Scenario.POWER_LOSS, Scenario.SWITCHOVER], "all": every}
+    named = {"both": [Scenario.POWER_LOSS, Scenario.SWITCHOVER], "all": list(Scenario)}
     scenarios = named.get(scenario) or [Scenario(scenario)]
-    light_only = [s.value for s in scenarios if s not in every]
-    if light_only:
-        raise click.UsageError(f"the scenario {', '.join(light_only)} runs on the light stack only: add --stack light")
     _preflight(kind)
     # The real stack's servers boot systemd, which empties /tmp at boot: their shared files live in /var/tmp.
     # They also start real services, and a busy machine makes a stage take longer.

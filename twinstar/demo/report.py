@@ -54,6 +54,8 @@ class Summary:
     transitions: dict[str, int] = field(default_factory=dict)  # takeovers and releases begun, per server
     problems: list[str] = field(default_factory=list)
     stack: StackResult | None = None  # the real stack's figures
+    alarms: list[str] = field(default_factory=list)  # the servers whose policy raised an alarm
+    served_before_recovery: str | None = None  # who answered SIPp's last call before the operator's recovery
 
     @property
     def ok(self) -> bool:
@@ -79,6 +81,22 @@ def _last_end(journal: list[dict[str, Any]], action: str) -> dict[str, Any] | No
     return ends[-1] if ends else None
 
 
+def service_offsets(journal: list[dict[str, Any]]) -> dict[str, float]:
+    """When each service step of the last takeover began (its check phase), in ms after the takeover began:
+    the services of a concurrent group begin together."""
+    begins = [r for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
+    if not begins:
+        return {}
+    run, t0 = begins[-1]["run"], begins[-1]["ts"]
+    out: dict[str, float] = {}
+    for r in journal:
+        step = str(r.get("step", ""))
+        if r.get("run") == run and step.startswith(results.SERVICE_PREFIX) and "start" in r:
+            name = step[len(results.SERVICE_PREFIX) :]
+            out[name] = min(out.get(name, float("inf")), _ms(r["start"] - t0))
+    return out
+
+
 def _service_start(journal: list[dict[str, Any]]) -> float | None:
     """When the last takeover began working on the service step (its check phase)."""
     runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
@@ -101,12 +119,14 @@ def summarize(c: Collected) -> Summary:
     expected = [a, b] if c.scenario in (*FAILOVERS, Scenario.SERVICE_DIES) else [b] if c.scenario == Scenario.STALE_PRIMARY else [a]
     if c.scenario == Scenario.PING_PONG:
         expected = s.served if s.served[:1] == [a] else [a]  # nobody serves at the end: the alarm says so
+        if c.recovery is not None:
+            expected = [a, b]  # the operator's recovery on pbx-b ends it
     if s.served != expected:
         s.problems.append(f"the client was served by {' then '.join(s.served) or 'nobody'}, expected {' then '.join(expected)}")
     s.hand_backs = {host: hand_backs(journal) for host, journal in c.journals.items()}
     s.transitions = {host: transitions(journal) for host, journal in c.journals.items()}
     if c.scenario not in FAILOVERS:
-        _stack_end(s, c, full=c.scenario == Scenario.SERVICE_DIES)
+        _stack_end(s, c, full=c.scenario == Scenario.SERVICE_DIES or c.recovery is not None)
     if c.scenario == Scenario.FAILED_TAKEOVER:
         if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
             s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
@@ -116,10 +136,12 @@ def summarize(c: Collected) -> Summary:
     if c.scenario == Scenario.PING_PONG:
         if any(n > 1 for n in s.hand_backs.values()):
             s.problems.append(f"a server handed the units back more than once: {s.hand_backs}")
-        raised = {h: any(line.startswith("alarm: ") for line in policy_lines(j)) for h, j in c.journals.items()}
+        s.alarms = [h for h, j in c.journals.items() if any(line.startswith("alarm: ") for line in policy_lines(j))]
         for host in (a, b):
-            if not raised.get(host):
+            if host not in s.alarms:
                 s.problems.append(f"{host} raised no alarm")
+        if c.recovery is not None:
+            s.problems.extend(_recovery_problems(s, c))
         s.problems.extend(_overlap_problems(s, c))
         s.problems.extend(c.cleanup_failures)
         return s
@@ -180,7 +202,8 @@ def summarize(c: Collected) -> Summary:
     if c.scenario == Scenario.POWER_LOSS and not c.error and not s.detection_ms:
         s.problems.append("the units' switch after the power cut was not seen")
     if c.stack is not None:
-        s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=s.takeover_steps)
+        s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=s.takeover_steps,
+                                  started_at_ms=service_offsets(c.journals.get(b, [])))  # fmt: skip
         if s.stack.sip_outage is not None:  # SIPp's own count: its calls are numbered
             s.unanswered = s.stack.sip_outage.unanswered
         if not c.error:
@@ -190,15 +213,39 @@ def summarize(c: Collected) -> Summary:
     return s
 
 
+def _recovery_problems(s: Summary, c: Collected) -> list[str]:
+    """Ping-pong's end is judged before the operator's recovery: served by pbx-a only, then nobody;
+    after it, by the server the operator took over."""
+    assert c.recovery is not None
+    a, on, at = c.topology.a.name, c.recovery["on"], c.recovery["t"]
+    before = [p for p in c.probes if p["t"] < at]
+    after = served_sequence([p for p in c.probes if p["t"] >= at])
+    s.served_before_recovery = before[-1].get("by") if before else None
+    problems = []
+    if served_sequence(before) != [a]:
+        problems.append(f"before the recovery the client was served by {' then '.join(served_sequence(before)) or 'nobody'}, "
+                        f"expected {a} only")  # fmt: skip
+    if s.served_before_recovery is not None:
+        problems.append(f"{s.served_before_recovery} was serving when the scenario ended; nobody can")
+    if c.recovery["takeover_exit"] != 0:
+        problems.append(f"the operator's twinstar takeover on {on} exited with status {c.recovery['takeover_exit']}")
+    elif after != [on]:
+        problems.append(f"after the recovery the client was served by {' then '.join(after) or 'nobody'}, expected {on}")
+    return problems
+
+
 def _stack_end(s: Summary, c: Collected, *, full: bool) -> None:
     """The real stack's figures for a failure scenario: no acknowledged row may be missing on the server
     that serves at the end; ``full``: the service moved from pbx-a to pbx-b, judged as a failover is."""
     if c.stack is None:
         return
     a, b = c.topology.a.name, c.topology.b.name
-    end_b = _last_end(c.journals.get(b, []), "takeover") if full else None
+    journal = c.journals.get(b, [])
+    end_b = _last_end(journal, "takeover") if full else None
     steps = {o["step"]: o["duration_ms"] for o in end_b.get("steps", [])} if end_b is not None else {}
-    s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=steps)
+    if end_b is not None:
+        s.takeover_ms, s.takeover_steps = end_b.get("duration_ms"), steps
+    s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=steps, started_at_ms=service_offsets(journal) if full else {})
     if s.stack.sip_outage is not None:
         s.unanswered = s.stack.sip_outage.unanswered
     if not c.error:
@@ -312,8 +359,8 @@ How to read this:
   takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
                  Primary and mount the replicated partition), ip:... (add the shared address and announce it
                  with gratuitous ARP), then the PBX: command:pbx (light stack: a responder standing for
-                 Asterisk) or service:mariadb, service:kamailio, service:apache2 (real stack: Debian's units
-                 under each server's own systemd); a release undoes them in reverse order
+                 Asterisk) or service:mariadb, then service:kamailio and service:apache2 together (real stack:
+                 Debian's units under each server's own systemd); a release undoes them in reverse order
   watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the
                  timeout, the units switch to the other port
   outage         what the client saw: last answer from pbx-a to first answer from pbx-b (real stack: SIPp's)
@@ -338,6 +385,8 @@ def render(c: Collected) -> str:
         lines.append(f"{(e.t - t0) * 1000:7.0f}  {e.host:<7} {e.text}")
     lines += ["", "summary:"]
     lines.append(f"  client served by    {' -> '.join(s.served) or 'nobody'}")
+    if c.recovery is not None:
+        lines += _recovery_lines(s, c)
     if s.stack is None:  # the real stack's SIP line below says it with SIPp's words
         lines.append(f"  outage (client)     {_fmt(s.outage_ms)} ({s.unanswered} probes of 10 ms unanswered)")
     if c.scenario == Scenario.POWER_LOSS:
@@ -373,6 +422,22 @@ def render(c: Collected) -> str:
     return "\n".join(lines)
 
 
+def _recovery_lines(s: Summary, c: Collected) -> list[str]:
+    """What ended the scenario, what the operator did, and where the figures below were read."""
+    assert c.recovery is not None
+    r, a, b = c.recovery, c.topology.a.name, c.topology.b.name
+    judged = "nobody serving" if s.served_before_recovery is None else f"SERVED BY {s.served_before_recovery}"
+    backs = ", ".join(f"{h} {n}" for h, n in s.hand_backs.items())
+    return [
+        f"  scenario's end      {judged} (SIPp's last OPTIONS before the recovery), alarm on "
+        f"{', '.join(s.alarms) or 'NO SERVER'}, hand-backs: {backs}",
+        f"  recovery            from {(r['t'] - c.started) * 1000:.0f} ms, the operator on {r['on']} (docs/operations.md): "
+        f"{r['fixed']}; twinstar takeover exit {r['takeover_exit']}",
+        f"  checked after it    on {r['on']}: the writer's acknowledged rows counted in its database, the phone "
+        f"registered on {a} looked up; the SIP outage below is {a}'s last answer to {b}'s first, the recovery included",
+    ]
+
+
 def _steps(steps: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.0f} ms" for k, v in steps.items()) or "-"
 
@@ -404,6 +469,13 @@ def to_json(c: Collected) -> dict[str, Any]:
         "mount_on_both": [_interval(x, y, t0) for x, y in s.mount_overlaps],
         "switchover": c.switchover,
         "stack": c.options.stack.value,
+        "recovery": None if c.recovery is None else {
+            "on": c.recovery["on"], "ms": _ms(c.recovery["t"] - t0), "fixed": c.recovery["fixed"],
+            "takeover_exit": c.recovery["takeover_exit"], "served_before": s.served_before_recovery,
+            "alarms": s.alarms,
+            "checked": f"after the recovery, on {c.recovery['on']}: database rows acknowledged vs present, "
+                       "the phone's registration looked up",
+        },
         **(results.to_json(s.stack) if s.stack is not None else {}),
         "problems": s.problems,
         "cleanup_failures": c.cleanup_failures,

@@ -28,6 +28,9 @@ takes over and pbx-a serves again.
 Scenario ``ping-pong``: the PBX can start on neither server. pbx-b retries,
 hands the units back; pbx-a retries, hands them back once; pbx-b, which
 handed them back within the window, keeps them and raises the alarm: no loop.
+On the real stack the operator then recovers as docs/operations.md says (the
+fault fixed on pbx-b, ``twinstar takeover`` there), so that the database's
+rows and the phone's registration are read on a server that serves.
 
 Scenario ``service-dies``: the PBX on the active pbx-a dies and cannot be
 started there again; a monitor (as Monit would: one restart, then
@@ -84,8 +87,6 @@ class Scenario(StrEnum):
 
 #: The scenarios in which the service moves from pbx-a to pbx-b (the failover's times are measured).
 FAILOVERS = (Scenario.POWER_LOSS, Scenario.SWITCHOVER)
-#: The scenarios the real stack runs (ping-pong: nobody serves at the end, which its figures cannot show).
-REAL_STACK = (*FAILOVERS, Scenario.FAILED_TAKEOVER, Scenario.SERVICE_DIES, Scenario.SPLIT_UNITS, Scenario.STALE_PRIMARY)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ class Collected:
     workdir: str = ""
     built: bool = False  # the machines and processes were all up (the story could start)
     stack: Records | None = None  # the real stack's client records
+    #: After a scenario that ends with nobody serving, the operator's recovery (:meth:`Run.recover`).
+    recovery: dict[str, Any] | None = None
 
 
 Progress = Callable[[str], None]
@@ -307,15 +310,15 @@ class Run:
                 return
             time.sleep(0.02)
         a = self.servers["a"]
-        result = self.twinstar_on_a("enable-wd")
+        result = self.twinstar_on("a", "enable-wd")
         events.emit(self.shared.events, f"twinstar enable-wd exit {result.returncode} (the hook did not arm it)", a.host.name)
         self.wait_for("the units' watchdog being armed on pbx-a", self.watchdogs_on)
 
-    def twinstar_on_a(self, command: str, *args: str) -> ProgramResult:
-        """``twinstar <command> [ARGS]`` inside pbx-a's namespace with pbx-a's configuration."""
-        env = {"TWINSTAR_CONFIG": self.servers["a"].config}
+    def twinstar_on(self, key: str, command: str, *args: str) -> ProgramResult:
+        """``twinstar <command> [ARGS]`` on server ``key``, with its configuration."""
+        env = {"TWINSTAR_CONFIG": self.servers[key].config}
         return self.runner.run(
-            self.stack.on(self, "a", [sys.executable, "-m", "twinstar", command, *args], env),
+            self.stack.on(self, key, [sys.executable, "-m", "twinstar", command, *args], env),
             timeout=self.options.wait,
             ok_codes=None,
             env=env,
@@ -379,7 +382,7 @@ class Run:
         a = self.servers["a"]
         self.progress("running twinstar switchover on pbx-a")
         events.emit(self.shared.events, "twinstar switchover", a.host.name)
-        result = self.twinstar_on_a("switchover")
+        result = self.twinstar_on("a", "switchover")
         events.emit(self.shared.events, f"twinstar switchover exit {result.returncode}", a.host.name)
         return {"exit_status": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
@@ -397,7 +400,7 @@ class Run:
         events.emit(self.shared.events, "the PBX died", a.host.name)
         restart = self.stack.restart_pbx(self, "a")
         events.emit(self.shared.events, f"monitor: restart exit {restart}", a.host.name)
-        result = self.twinstar_on_a("give-up", "--reason", "monitor: the PBX died and does not restart")
+        result = self.twinstar_on("a", "give-up", "--reason", "monitor: the PBX died and does not restart")
         events.emit(self.shared.events, f"monitor: twinstar give-up exit {result.returncode}", a.host.name)
         if result.returncode != 0:
             raise DemoFailed(f"twinstar give-up exited with status {result.returncode}: {result.stderr.strip()[-300:]}")
@@ -407,6 +410,27 @@ class Run:
         assert self.shared is not None
         self.stack.break_pbx(self, key)
         events.emit(self.shared.events, "the PBX cannot start here any more", self.servers[key].host.name)
+
+    def recover(self, collected: Collected) -> None:
+        """The operator's recovery after the ping-pong alarm (docs/operations.md: fix the cause on either
+        node, then ``twinstar takeover`` there), on pbx-b, which kept the units; then pbx-b serves and the
+        phone is looked up there."""
+        assert self.shared is not None
+        b = self.servers["b"]
+        self.progress("the operator fixes the PBX on pbx-b and runs twinstar takeover there")
+        at = time.time()
+        events.emit(self.shared.events, "operator: recovery begins", b.host.name)
+        fixed = self.stack.repair_pbx(self, "b")
+        events.emit(self.shared.events, f"operator: {fixed}", b.host.name)
+        result = self.twinstar_on("b", "takeover")
+        events.emit(self.shared.events, f"operator: twinstar takeover exit {result.returncode}", b.host.name)
+        collected.recovery = {"on": b.host.name, "t": at, "fixed": fixed, "takeover_exit": result.returncode}
+        if result.returncode != 0:
+            raise DemoFailed(f"the operator's twinstar takeover on {b.host.name} exited with status "
+                             f"{result.returncode}: {result.stderr.strip()[-300:]}")  # fmt: skip
+        self.wait_for(f"{b.host.name} answering after the operator's takeover",
+                      lambda: self.role("b") == Role.ACTIVE and self.served_by(b.host.name, since=at))  # fmt: skip
+        self.stack.after_failover(self)
 
     def alarm(self, key: str) -> str | None:
         from twinstar.fastpath.policyfile import read_policy
@@ -480,6 +504,9 @@ class Run:
                 timeout=3 * self.options.wait,  # three rounds of retries
             )
             time.sleep(0.2)
+            if self.stack.recovers:
+                self.recover(collected)
+                time.sleep(0.2)
             return
         if self.scenario == Scenario.SPLIT_UNITS:
             self.split_units()

@@ -12,6 +12,7 @@ real systemd, with SIPp, a phone, a database writer and a web fetcher.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
@@ -38,6 +39,9 @@ class LightStack:
     kind = StackKind.LIGHT
     #: The replica's size (a sparse image).
     image_mb = servers.IMAGE_MB
+    #: Whether the operator recovers on pbx-b after a scenario that ends with nobody serving (ping-pong):
+    #: the real stack's records (rows, registration) are read on a server that serves; the light stack's need none.
+    recovers = False
 
     def services(self, server: ServerFiles, topo: Topology) -> ServiceConfig:
         return servers.responder(server, topo)
@@ -67,6 +71,11 @@ class LightStack:
     def break_pbx(self, run: Run, key: str) -> None:
         """From now on the PBX cannot start on server ``key``: its responder refuses (a marker file)."""
         open(broken_marker(run.servers[key].pidfile), "w").close()
+
+    def repair_pbx(self, run: Run, key: str) -> str:
+        """The PBX can start on server ``key`` again (the operator fixed it); what was done, for the timeline."""
+        os.unlink(broken_marker(run.servers[key].pidfile))
+        return "the responder's refusal marker removed"
 
     def kill_pbx(self, run: Run, key: str) -> None:
         """The PBX on server ``key`` dies."""

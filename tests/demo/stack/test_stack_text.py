@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from twinstar.demo.scenario import Collected
 from twinstar.demo.stack import apache, kamailio, mariadb, phone, results, sipp
 
 STAT_HEADER = "StartTime;LastResetTime;CurrentTime;SuccessfulCall(P);SuccessfulCall(C);FailedCall(P);FailedCall(C);FailedTimeoutOnRecv(C);"
@@ -185,3 +186,71 @@ def probes_of(record: sipp.SippRecord) -> list[dict[str, object]]:
     from twinstar.demo.stack.pbx import probes
 
     return probes(record)
+
+
+def ping_pong_recovered() -> Collected:
+    """Ping-pong on the real stack: pbx-a served, nobody did from t=1.5 on, the operator took over on pbx-b at 5.0."""
+    from twinstar.demo.scenario import Collected, Options, Scenario
+    from twinstar.demo.stacks import StackKind
+    from twinstar.demo.topology import plan
+
+    c = Collected(Scenario.PING_PONG, Options(stack=StackKind.REAL), plan(1), started=0.0)
+    record = sipp.SippRecord(1.0, {"SuccessfulCall": 3, "FailedCall": 450},
+                             [sipp.Answer(10, 1, "pbx-a"), sipp.Answer(400, 40, "pbx-a"), sipp.Answer(4600, 460, "pbx-b")])  # fmt: skip
+    phone_log = [{"t": 1.0, "action": "register", "status": 200}, {"t": 1.1, "action": "lookup", "status": 200, "node": "pbx-a", "contact": "sip:p"},
+                 {"t": 5.8, "action": "lookup", "status": 200, "node": "pbx-b", "contact": "sip:p"}]  # fmt: skip
+    writer_log = [{"t": 1.0, "ack": 1}, {"t": 1.2, "ack": 2}, {"t": 3.0, "ack": 3}]  # 3: while a failed try had MariaDB up
+    c.stack = results.Records(record, phone_log, 5.7, writer_log, [1, 2, 3], [{"t": 1.0, "ok": True}, {"t": 5.7, "ok": True}])
+    c.probes = probes_of(record)
+    hand_back = "hand-back (x): watchdog off; units jumped to the peer"
+    c.journals = {
+        "pbx-a": [{"event": "policy", "ts": 3.0, "detail": hand_back}, {"event": "policy", "ts": 3.1, "detail": "alarm: cannot serve: x"}],
+        "pbx-b": [{"event": "policy", "ts": 2.0, "detail": hand_back},
+                  {"event": "policy", "ts": 4.0, "detail": "alarm: cannot serve: x (no ping-pong)"},
+                  {"event": "begin", "action": "takeover", "run": "r9", "ts": 5.0},
+                  {"run": "r9", "step": "service:mariadb", "phase": "check", "start": 5.2},
+                  {"run": "r9", "step": "service:apache2", "phase": "check", "start": 5.5},
+                  {"run": "r9", "step": "service:kamailio", "phase": "check", "start": 5.5},
+                  {"event": "end", "action": "takeover", "ts": 5.6, "result": "ok", "duration_ms": 600.0,
+                   "steps": [{"step": "service:mariadb", "duration_ms": 300.0}, {"step": "service:kamailio", "duration_ms": 100.0},
+                             {"step": "service:apache2", "duration_ms": 100.0}]}],
+    }  # fmt: skip
+    c.recovery = {"on": "pbx-b", "t": 5.0, "fixed": "the failing drop-in removed", "takeover_exit": 0}
+    c.built = True
+    return c
+
+
+def test_ping_pong_on_the_real_stack_is_judged_before_the_recovery_and_its_rows_after_it() -> None:
+    from twinstar.demo.report import render, summarize, to_json
+
+    c = ping_pong_recovered()
+    s = summarize(c)
+    assert s.problems == [] and s.alarms == ["pbx-a", "pbx-b"] and s.served_before_recovery is None
+    assert s.stack is not None and s.stack.service_started_at_ms == {"mariadb": 200.0, "kamailio": 500.0, "apache2": 500.0}
+    text = render(c)
+    assert "scenario's end      nobody serving (SIPp's last OPTIONS before the recovery), alarm on pbx-a, pbx-b" in text
+    assert "recovery            from 5000 ms, the operator on pbx-b (docs/operations.md): the failing drop-in removed; twinstar takeover exit 0" in text
+    assert "3 acknowledged, 3 present, 0 missing" in text and "found on pbx-b (sip:p) without registering again" in text
+    assert "mariadb 300 ms from +200, kamailio 100 ms from +500, apache2 100 ms from +500" in text
+    data = to_json(c)
+    assert data["recovery"]["served_before"] is None and data["recovery"]["on"] == "pbx-b"
+    assert data["db_rows_missing"] == 0 and data["registration_found"] is True
+    # A row acknowledged during a failed try and missing at the end fails the run.
+    c.stack.present = [1, 2]  # type: ignore[union-attr]
+    assert summarize(c).problems == ["1 acknowledged row(s) missing at the end: 3"]
+
+
+def test_ping_pong_fails_when_someone_served_at_the_scenarios_end_or_the_takeover_failed() -> None:
+    from twinstar.demo.report import summarize
+
+    c = ping_pong_recovered()
+    assert c.stack is not None and c.recovery is not None
+    c.stack.sip.answers.insert(2, sipp.Answer(3995, 400, "pbx-b"))  # pbx-b answered just before the recovery
+    c.probes = probes_of(c.stack.sip)
+    problems = summarize(c).problems
+    assert "pbx-b was serving when the scenario ended; nobody can" in problems
+    assert "before the recovery the client was served by pbx-a then pbx-b, expected pbx-a only" in problems
+    c = ping_pong_recovered()
+    assert c.recovery is not None
+    c.recovery["takeover_exit"] = 1
+    assert "the operator's twinstar takeover on pbx-b exited with status 1" in summarize(c).problems

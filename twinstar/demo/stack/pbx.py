@@ -2,8 +2,9 @@
 
 Each server is a container with systemd as PID 1 (:mod:`twinstar.demo.containers`)
 in the server's namespace. The services are Debian's own units, disabled at
-boot; the takeover list ends with ``service: mariadb``, ``service:
-kamailio`` and ``service: apache2``. Set up as the vendor document has an
+boot; the takeover list ends with ``service: mariadb``, then ``service:
+kamailio`` and ``service: apache2`` together (:data:`SERVICE_STAGES`). Set
+up as the vendor document has an
 operator do it: on pbx-a, with the replica mounted, ``twinstar replica add``
 moves ``/etc/kamailio``, ``/var/lib/mysql`` and ``/var/www`` onto it (then
 the data directory is made once with ``mariadb-install-db`` and the schema
@@ -43,7 +44,12 @@ if TYPE_CHECKING:
     from twinstar.demo.scenario import Collected, Run
 
 REPLICA = "/replica"
-SERVICES = ("mariadb", "kamailio", "apache2")
+#: The takeover's service stages, in order; the services of a stage do not depend on each other and start
+#: together (a ``parallel`` group). Kamailio needs the database (usrloc connects to it and loads the
+#: registrations when Kamailio starts) and Apache needs neither: MariaDB first, alone (on two cores, an
+#: Apache starting beside it slows it, and Kamailio waits for it), then Kamailio and Apache together.
+SERVICE_STAGES = (("mariadb",), ("kamailio", "apache2"))
+SERVICES = tuple(name for stage in SERVICE_STAGES for name in stage)
 #: What ``twinstar replica add`` moves onto the replica on pbx-a.
 MANAGED = ("/etc/kamailio", "/var/lib/mysql", "/var/www")
 WEB_ROOT = "/var/www/html"
@@ -80,6 +86,7 @@ def missing_packages() -> dict[str, str]:
 
 class RealStack(LightStack):
     kind = StackKind.REAL
+    recovers = True
     image_mb = 256  # InnoDB's system tablespace and redo log, the binary log, the usrloc tables
 
     def __init__(self) -> None:
@@ -91,7 +98,10 @@ class RealStack(LightStack):
     # -- the servers ---------------------------------------------------------------------------
 
     def services(self, server: ServerFiles, topo: Topology) -> ServiceConfig:
-        steps = [{"service": {"name": name, "manager": "systemd", "timeout": SERVICE_TIMEOUT}} for name in SERVICES]
+        def step(name: str) -> dict[str, Any]:
+            return {"service": {"name": name, "manager": "systemd", "timeout": SERVICE_TIMEOUT}}
+
+        steps = [{"parallel": [step(n) for n in stage]} if len(stage) > 1 else step(stage[0]) for stage in SERVICE_STAGES]
         # A failed takeover is retried for about 7 times the first delay: long enough for the other
         # server's reboot (a container's systemd) and a takeover's service starts.
         return ServiceConfig(REPLICA, steps, None, retry_delay=4.0)
@@ -183,6 +193,15 @@ class RealStack(LightStack):
         c = self.containers[key]
         c.write(BROKEN_DROPIN, "[Service]\nExecStartPre=/bin/false\n")
         c.run(run.runner, ["systemctl", "daemon-reload"], timeout=SERVICE_TIMEOUT)
+
+    def repair_pbx(self, run: Run, key: str) -> str:
+        """The operator's fix: the failing drop-in removed, systemd told (``daemon-reload``) and the unit's
+        failed state and start counter cleared (``reset-failed``)."""
+        c = self.containers[key]
+        os.unlink(c.host_path(BROKEN_DROPIN))
+        c.run(run.runner, ["systemctl", "daemon-reload"], timeout=SERVICE_TIMEOUT)
+        c.run(run.runner, ["systemctl", "reset-failed", "kamailio"], timeout=SERVICE_TIMEOUT, ok_codes=None)
+        return f"the failing drop-in {BROKEN_DROPIN} removed, systemctl daemon-reload, systemctl reset-failed kamailio"
 
     def kill_pbx(self, run: Run, key: str) -> None:
         """Kamailio dies on server ``key`` (SIGKILL to its processes; systemd's own restart fails too)."""

@@ -51,6 +51,8 @@ class StackResult:
     http_outage_ms: float | None = None
     http_failed: int = 0
     service_start_ms: dict[str, float] = field(default_factory=dict)
+    #: When each service step began, in ms after its takeover began (a concurrent group's together).
+    service_started_at_ms: dict[str, float] = field(default_factory=dict)
 
     def problems(self, old: str, new: str) -> list[str]:
         out = []
@@ -130,7 +132,8 @@ class Records:
     fetches: list[dict[str, Any]]
 
 
-def collect(r: Records, *, old: str, new: str, takeover_steps_ms: Mapping[str, float]) -> StackResult:
+def collect(r: Records, *, old: str, new: str, takeover_steps_ms: Mapping[str, float],
+            started_at_ms: Mapping[str, float]) -> StackResult:  # fmt: skip
     http_outage, http_failed = web(r.fetches)
     return StackResult(
         sip=r.sip,
@@ -140,6 +143,7 @@ def collect(r: Records, *, old: str, new: str, takeover_steps_ms: Mapping[str, f
         http_outage_ms=http_outage,
         http_failed=http_failed,
         service_start_ms=service_starts(takeover_steps_ms),
+        service_started_at_ms=dict(started_at_ms),
     )
 
 
@@ -163,6 +167,7 @@ def to_json(r: StackResult) -> dict[str, Any]:
         "http_outage_ms": r.http_outage_ms,
         "http_failed_fetches": r.http_failed,
         "service_start_ms": r.service_start_ms,
+        "service_started_at_ms": r.service_started_at_ms,
     }  # fmt: skip
 
 
@@ -183,14 +188,18 @@ def render(r: StackResult, old: str, new: str) -> list[str]:
         f"{r.db.acknowledged} acknowledged, {r.db.present} present, {len(r.db.missing)} missing; "
         f"longest gap between commits {_ms(r.db.gap_ms)}"
     )  # fmt: skip
-    starts = ", ".join(f"{k} {v:.0f} ms" for k, v in r.service_start_ms.items()) or "-"
+    starts = ", ".join(f"{k} {v:.0f} ms{_at(r.service_started_at_ms.get(k))}" for k, v in r.service_start_ms.items()) or "-"
     return [
         f"  SIP outage (SIPp)   {sip}",
         f"  registration        {found}",
         f"  database rows       {db}",
         f"  HTTP outage         {_ms(r.http_outage_ms)} ({r.http_failed} fetches of 50 ms failed)",
-        f"  services on {new}   {starts}",
+        f"  services on {new}   {starts}" + (" (from: ms after its takeover began)" if r.service_started_at_ms else ""),
     ]
+
+
+def _at(offset: float | None) -> str:
+    return "" if offset is None else f" from +{offset:.0f}"
 
 
 def _ms(value: float | None) -> str:
