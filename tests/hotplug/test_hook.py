@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support.node import HOOK, PYTHON, Node
 from tests.support.units import label
 
@@ -438,6 +439,12 @@ def test_hook_started_isolated_and_without_site_parses_takes_over_and_stays_fast
     assert node.begins("takeover") == 1 and node.role() == "active"
     again = node.run_hook(node.sysfs.event("online", 0), argv=argv)
     assert again.returncode == 0 and "already active" in _line(again)
+    code = (  # the hook's fast path under -IS: neither site nor os (each a sixth of a bare start)
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
+        "print(rc, [m for m in ('site', 'os', 'stat', '_collections_abc', 'json', 're') if m in sys.modules])"
+    )
+    lean = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-IS", "-c", code])
+    assert lean.stdout == "0 []\n" and "already active" in lean.stderr, lean.stdout + lean.stderr
     bad = node.run_hook({"XBUS_NAME": "XBUS-00"}, argv=argv)
     assert bad.returncode == 2 and "ACTION is not set" in bad.stderr
 

@@ -12,7 +12,8 @@ Values are exact strings (one trailing newline removed, bytes decoded as
 UTF-8 with ``surrogateescape``); nothing here interprets them.
 """
 
-import os
+import _stat
+import posix
 
 from twinstar.fastpath import safefile
 
@@ -71,7 +72,9 @@ class Unit:
 
 
 def devices_dir(sysfs_root: str) -> str:
-    return os.path.join(sysfs_root, DEVICES)
+    if sysfs_root and not sysfs_root.endswith("/"):
+        return f"{sysfs_root}/{DEVICES}"
+    return sysfs_root + DEVICES  # as os.path.join: no second slash, and "" stays relative
 
 
 def _read(path: str) -> str | None:
@@ -161,7 +164,7 @@ def scan(sysfs_root: str, *, transport: bool = False) -> "list[Unit]":
     """
     directory = devices_dir(sysfs_root)
     try:
-        names = os.listdir(directory)
+        names = posix.listdir(directory)
     except FileNotFoundError:
         return []
     except OSError as exc:
@@ -179,6 +182,9 @@ def find(sysfs_root: str, xbus_name: str, *, transport: bool = True) -> "Unit | 
     if not name.startswith("xbus-") or "/" in name or name in ("xbus-.", "xbus-.."):
         return None
     directory = devices_dir(sysfs_root)
-    if not os.path.isdir(f"{directory}/{name}"):
+    try:
+        if not _stat.S_ISDIR(posix.stat(f"{directory}/{name}").st_mode):
+            return None
+    except (OSError, ValueError):
         return None
     return read_unit(directory, name, transport=transport)
