@@ -77,12 +77,39 @@ def devices_dir(sysfs_root: str) -> str:
     return sysfs_root + DEVICES  # as os.path.join: no second slash, and "" stays relative
 
 
+#: How an attribute is opened: never through a link, never blocking, never as a terminal.
+_OPEN = posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NONBLOCK | posix.O_NOCTTY | posix.O_NOFOLLOW
+
+
 def _read(path: str) -> str | None:
     """An attribute's value without its trailing newline; None when it does not exist.
 
     A sysfs attribute is a regular file of at most a page, in the real sysfs as in
     the fake one: anything else (a directory, a FIFO, a device) is a problem of the unit.
+    The checks are :func:`~twinstar.fastpath.safefile.read_regular`'s (the file's kind
+    before and after opening it, its size), inlined for the hook's per-unit cost: one
+    read of a regular file that returns less than asked for has reached its end. Anything
+    unusual is left to ``read_regular``, which says what is wrong.
     """
+    try:
+        if _stat.S_ISREG(posix.lstat(path).st_mode):
+            fd = posix.open(path, _OPEN)
+            try:
+                if _stat.S_ISREG(posix.fstat(fd).st_mode):
+                    data = posix.read(fd, safefile.ATTRIBUTE_LIMIT + 1)
+                    if len(data) <= safefile.ATTRIBUTE_LIMIT:
+                        return (data[:-1] if data.endswith(b"\n") else data).decode("utf-8", "surrogateescape")
+            finally:
+                posix.close(fd)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    return _read_checked(path)
+
+
+def _read_checked(path: str) -> str | None:
+    """:func:`_read` through ``read_regular``: the same value, or the reason it cannot be used."""
     try:
         data = safefile.read_regular(path, safefile.ATTRIBUTE_LIMIT)
     except FileNotFoundError:
@@ -128,25 +155,32 @@ def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
         unit.num = int(digits)
     else:
         unit.problems.append(f"unexpected device name {_show(name)}")
-    for attr in ("label", "connector", "xbus_state", "status"):
-        try:
-            value = _read(f"{base}/{attr}")
-            if value is None:
-                if attr in ("xbus_state", "status"):
-                    unit.problems.append(f"{attr}: missing")
-                continue
-            if attr == "label":
-                unit.label = value
-            elif attr == "connector":
-                unit.connector = value
-            elif attr == "xbus_state":
-                unit.state = parse_state(value)
-            elif value in STATUSES:
-                unit.status = value
-            else:
-                raise _Bad(f"expected connected or missing, found {_show(value)}")
-        except _Bad as exc:
-            unit.problems.append(f"{attr}: {exc}")
+    try:
+        unit.label = _read(f"{base}/label")
+    except _Bad as exc:
+        unit.problems.append(f"label: {exc}")
+    try:
+        unit.connector = _read(f"{base}/connector")
+    except _Bad as exc:
+        unit.problems.append(f"connector: {exc}")
+    try:
+        value = _read(f"{base}/xbus_state")
+        if value is None:
+            unit.problems.append("xbus_state: missing")
+        else:
+            unit.state = parse_state(value)
+    except _Bad as exc:
+        unit.problems.append(f"xbus_state: {exc}")
+    try:
+        value = _read(f"{base}/status")
+        if value is None:
+            unit.problems.append("status: missing")
+        elif value in STATUSES:
+            unit.status = value
+        else:
+            raise _Bad(f"expected connected or missing, found {_show(value)}")
+    except _Bad as exc:
+        unit.problems.append(f"status: {exc}")
     if transport:
         for attr in ("busnum", "devnum"):
             try:
