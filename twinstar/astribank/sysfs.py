@@ -26,6 +26,15 @@ STATUSES = frozenset(("connected", "missing", "disconnected"))
 
 DEVICES = "bus/astribanks/devices"
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from twinstar.astribank.xpporder import Entry
+
+#: The labels and the connectors a node's ``xpp_order`` lists (:func:`listed_in`).
+Listed = tuple[frozenset[str], frozenset[str]]
+
 
 class _Bad(Exception):
     """An attribute that cannot be used; becomes a problem of its unit."""
@@ -69,6 +78,15 @@ class Unit:
 
     def __repr__(self) -> str:
         return f"<Unit {self.name} label={self.label!r} connector={self.connector!r} {self.state} {self.status}>"
+
+
+def listed_in(entries: "Iterable[Entry]") -> Listed:
+    """The labels and the connectors ``entries`` (of ``xpp_order``) list, for :func:`scan`."""
+    labels: list[str] = []
+    connectors: list[str] = []
+    for entry in entries:
+        (connectors if entry.kind == "connector" else labels).append(entry.value)
+    return frozenset(labels), frozenset(connectors)
 
 
 def devices_dir(sysfs_root: str) -> str:
@@ -146,8 +164,13 @@ def _number(path: str) -> int | None:
     return int(text)
 
 
-def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
-    """Read one ``xbus-NN`` entry of ``directory``; problems are collected, not raised."""
+def read_unit(directory: str, name: str, *, transport: bool = True, listed: "Listed | None" = None) -> "Unit":
+    """Read one ``xbus-NN`` entry of ``directory``; problems are collected, not raised.
+
+    With ``listed`` (the labels and connectors that ``xpp_order`` lists), a
+    unit that has an identity (a label or connector) matching none of them
+    is read only that far: nothing needs its state.
+    """
     base = f"{directory}/{name}"
     unit = Unit(name, base)
     digits = name[5:]
@@ -159,10 +182,14 @@ def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
         unit.label = _read(f"{base}/label")
     except _Bad as exc:
         unit.problems.append(f"label: {exc}")
+    if listed is not None and unit.label and unit.label not in listed[0] and not listed[1]:
+        return unit  # unlisted, told apart by its label: the connector would not match anything either
     try:
         unit.connector = _read(f"{base}/connector")
     except _Bad as exc:
         unit.problems.append(f"connector: {exc}")
+    if listed is not None and (unit.label or unit.connector) and unit.label not in listed[0] and unit.connector not in listed[1]:
+        return unit
     try:
         value = _read(f"{base}/xbus_state")
         if value is None:
@@ -190,11 +217,14 @@ def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
     return unit
 
 
-def scan(sysfs_root: str, *, transport: bool = False) -> "list[Unit]":
+def scan(sysfs_root: str, *, transport: bool = False, listed: "Listed | None" = None) -> "list[Unit]":
     """Every xbus device under ``sysfs_root``, ordered by bus number.
 
     No ``bus/astribanks`` directory means the xpp driver is not loaded: no units.
-    ``transport`` also reads each unit's USB bus and device numbers.
+    ``transport`` also reads each unit's USB bus and device numbers. ``listed``
+    (the labels and connectors of ``xpp_order``, :func:`listed_in`) leaves
+    the state, status and transport of the units it does not list unread: the
+    hook, among many unlisted units, reads only what decides (:func:`read_unit`).
     """
     directory = devices_dir(sysfs_root)
     try:
@@ -205,7 +235,7 @@ def scan(sysfs_root: str, *, transport: bool = False) -> "list[Unit]":
         from twinstar.errors import SysfsError
 
         raise SysfsError(f"cannot list Astribank devices: {exc.strerror}", path=directory) from None
-    units = [read_unit(directory, n, transport=transport) for n in names if n.startswith("xbus")]
+    units = [read_unit(directory, n, transport=transport, listed=listed) for n in names if n.startswith("xbus")]
     units.sort(key=lambda u: (u.num is None, u.num or 0, u.name))
     return units
 

@@ -106,9 +106,12 @@ def _settings(config: "Config | HookSettings") -> "HookSettings":
 
 
 def current_readiness(settings: "HookSettings") -> "Readiness":
-    """Read ``xpp_order`` and sysfs now and match them (raises XppOrderError, SysfsError)."""
+    """Read ``xpp_order`` and sysfs now and match them (raises XppOrderError, SysfsError).
+
+    Of the units ``xpp_order`` does not list, only their identity is read.
+    """
     entries = xpporder.load(settings.xpp_order).entries
-    return readiness_mod.compute(entries, sysfs.scan(settings.sysfs))
+    return readiness_mod.compute(entries, sysfs.scan(settings.sysfs, listed=sysfs.listed_in(entries)))
 
 
 def evaluate(
