@@ -133,7 +133,7 @@ def main() -> int:
     return 0
 
 
-def _counts(sides: dict[str, int | None]) -> str:
+def _counts(sides: dict[str, float | None]) -> str:
     before, after = sides.get("before"), sides.get("after")
     if not before or not after:
         return "- | - | -"
