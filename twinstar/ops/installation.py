@@ -14,6 +14,12 @@ Layout (``PREFIX=/usr/local`` by default)::
                                         astribank_hook would act too (:mod:`twinstar.ops.dahdihook`)
     /usr/lib/ocf/resource.d/twinstar/astribank  the OCF resource agent (OCFDIR), calling SBINDIR/twinstar
 
+The hooks are written with the installation's interpreter on their ``#!``
+line (its flags kept: ``atribank_hook`` runs ``-IS``, without ``site``) and
+the directory the twinstar package is installed in as their ``PACKAGE_DIR``
+(:func:`hook_text`; the environment's site-packages, or the package's
+:data:`PACKAGE_SITE`).
+
 The Debian package stages the same files (no environment, no manifest: dpkg
 keeps the record) at Debian's paths, :data:`PACKAGE_LAYOUT`, below its build
 directory: ``python3 -m twinstar.ops.installation package --destdir DIR``.
