@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,7 +35,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_hook import build  # noqa: E402
-from timing import load, run_timed, spread  # noqa: E402
+from timing import instructions, load, run_timed, spread  # noqa: E402
 
 
 def hook_copy(tree: Path, where: Path) -> str:
@@ -46,17 +44,6 @@ def hook_copy(tree: Path, where: Path) -> str:
     hook.write_text(f"#!{sys.executable}\n" + (tree / "hooks" / "atribank_hook").read_text().split("\n", 1)[1])
     hook.chmod(0o755)
     return str(hook)
-
-
-def instructions(argv: list[str], env: dict[str, str], cwd: str) -> int | None:
-    """Instructions ``argv``'s process executes (valgrind's callgrind; its children not counted); None without valgrind."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        return None
-    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], env=env, cwd=cwd,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    return int(found.group(1)) if found else None
 
 
 def main() -> int:
@@ -109,7 +96,7 @@ def main() -> int:
                     if i >= 2:  # the first rounds warm the page cache
                         times[name][side].append(wall)
                         cpu[name][side].append(used)
-        counted: dict[str, dict[str, int | None]] = {name: {} for name in cases}
+        counted: dict[str, dict[str, float | None]] = {name: {} for name in cases}
         for name, sides in cases.items():
             for side in ("before", "after"):
                 argv, env = sides[side]
@@ -146,11 +133,11 @@ def main() -> int:
     return 0
 
 
-def _counts(sides: dict[str, int | None]) -> str:
+def _counts(sides: dict[str, float | None]) -> str:
     before, after = sides.get("before"), sides.get("after")
     if not before or not after:
         return "- | - | -"
-    return f"{before / 1e6:.1f} | {after / 1e6:.1f} | {after / before:.3f}"
+    return f"{before:.1f} | {after:.1f} | {after / before:.3f}"
 
 
 if __name__ == "__main__":

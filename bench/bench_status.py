@@ -8,7 +8,9 @@ installed node, with a configuration, so that ``status`` also reads the eight
 units' xbus devices (a fake sysfs tree) against ``xpp_order``, the node's
 state and the daemon's; and with 16 units. It also times ``twinstar --version``
 (target: at most twice a bare interpreter start) and that bare start. Every
-row is interleaved with the others, round by round.
+row is interleaved with the others, round by round. Where valgrind is
+installed, each row also runs once under callgrind: the instructions of the
+process, which the machine's other work does not move.
 Results go to bench/results-status.md and are printed.
 
 usage: python bench/bench_status.py [--runs N]
@@ -27,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from timing import load, run_timed, spread  # noqa: E402
+from timing import goal_table, instructions, load, load_span, run_timed, spread  # noqa: E402
 
 UNITS = 8
 TARGET_MS = 55.0
@@ -53,6 +55,10 @@ def configure(directory: str, state: str, units: int = UNITS) -> str:
     )
     os.chmod(config, 0o644)
     return config
+
+
+def _millions(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def main() -> int:
@@ -97,12 +103,16 @@ def main() -> int:
                     [*twinstar, "--config", config, "status", "-v"], env)
         times: dict[str, list[float]] = {name: [] for name in rows}
         cpu: dict[str, list[float]] = {name: [] for name in rows}
+        loads: list[float] = []
         for i in range(args.runs + 1):
             for name, (argv, env) in rows.items():
                 wall, used = run_timed(argv, env)
                 if i:  # the first round warms the page cache
                     times[name].append(wall)
                     cpu[name].append(used)
+            loads.append(os.getloadavg()[0])
+        counted = {name: instructions(argv, {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"})
+                   for name, (argv, env) in rows.items()}
     median = {name: statistics.median(t) for name, t in times.items()}
     python = median["`python -c pass` (interpreter start)"]
     version = median["`twinstar --version`"]
@@ -118,10 +128,11 @@ def main() -> int:
     table = "\n".join([
         f"## twinstar status and --version (simulated units, median of {args.runs} interleaved runs)",
         "",
-        "| command | median (ms) | interquartile range | CPU time, median (ms) | interquartile range | target |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| command | median (ms) | interquartile range | CPU time, median (ms) | interquartile range | instructions (M) "
+        "| target |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *(f"| {name} | {median[name]:.1f} | {spread(times[name])} | {statistics.median(cpu[name]):.1f} "
-          f"| {spread(cpu[name])} | {targets.get(name, '')} |" for name in rows),
+          f"| {spread(cpu[name])} | {_millions(counted[name])} | {targets.get(name, '')} |" for name in rows),
         "",
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average (1/5/15 min) {load()} at the end "
         "(other work on the machine inflates every row alike; the CPU time, user + system, does not count the waits "
@@ -129,6 +140,19 @@ def main() -> int:
         "file on each claim and release of a unit) stands in for the units. "
         "Reproduce: `.venv/bin/python bench/bench_status.py`.",
         "",
+        goal_table([
+            (f"`twinstar status`, {UNITS} units, ≤ {TARGET_MS:.0f} ms", f"original Perl `status`: {TARGET_MS:.0f} ms",
+             f"CPU {statistics.median(cpu['`twinstar status`']):.0f} ms, wall {status:.0f} ms; "
+             f"{_millions(counted['`twinstar status`'])} M instructions (`python -c pass`: "
+             f"{_millions(counted['`python -c pass` (interpreter start)'])} M): "
+             f"**{'met' if status <= TARGET_MS else 'not met'}**",
+             f"CPU {spread(cpu['`twinstar status`'])}", load_span(loads)),
+            ("`twinstar --version` ≤ 2x bare python", "`python -c pass`: CPU "
+             f"{statistics.median(cpu['`python -c pass` (interpreter start)']):.1f} ms",
+             f"CPU {statistics.median(cpu['`twinstar --version`']):.1f} ms, wall {version / python:.2f}x: "
+             f"**{'met' if version <= VERSION_RATIO * python else 'not met'}**",
+             f"CPU {spread(cpu['`twinstar --version`'])}", load_span(loads)),
+        ]),
     ])
     Path(args.output).write_text(table)
     print(table, end="")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 
 
@@ -63,3 +67,25 @@ def goal_rows(section: str) -> list[str]:
 def load_span(loads: list[float]) -> str:
     """The 1-minute load averages seen during a benchmark, as ``low–high``."""
     return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "-"
+
+
+def instructions(argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> float | None:
+    """Millions of instructions ``argv``'s own process executes (valgrind's callgrind, one run); None without valgrind.
+
+    Deterministic, so the other work on a shared machine does not move it. Only
+    the process itself counts: a child it forks (a detached hand-off) is
+    followed by valgrind into a log of its own, which is left out.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    with tempfile.TemporaryDirectory() as logs:
+        subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--log-file={logs}/%p", *argv],
+                       env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        for path in glob.glob(f"{logs}/*"):
+            with open(path) as f:
+                text = f.read()
+            if re.search(rf"Parent PID: {os.getpid()}\b", text):
+                found = re.search(r"Collected : (\d+)", text)
+                return int(found.group(1)) / 1e6 if found else None
+    return None

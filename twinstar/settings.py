@@ -4,7 +4,7 @@ External programs are found by name on :data:`SAFE_PATH`; the
 configuration's ``programs:`` mapping overrides any of them.
 """
 
-import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,8 +16,31 @@ CONFIG_ENV = "TWINSTAR_CONFIG"
 
 def config_path(explicit: str | None = None, environ: "Mapping[str, str] | None" = None) -> str:
     """The configuration file every entry point reads: ``--config``, then ``$TWINSTAR_CONFIG``, then the default."""
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     return explicit or env.get(CONFIG_ENV) or CONFIG_PATH
+
+
+_decoded: "dict[str, str] | None" = None
+
+
+def process_environ() -> "Mapping[str, str]":
+    """This process's environment: ``os.environ`` once :mod:`os` is loaded.
+
+    The udev hook's fast path never loads :mod:`os` (its import is a sixth of
+    a bare interpreter start); there, nothing has changed the environment
+    since the start, so it is read from :mod:`posix`, decoded as :mod:`os` does.
+    """
+    global _decoded
+    if "os" in sys.modules:
+        from os import environ
+
+        return environ
+    if _decoded is None:
+        import posix
+
+        encoding = sys.getfilesystemencoding()
+        _decoded = {k.decode(encoding, "surrogateescape"): v.decode(encoding, "surrogateescape") for k, v in posix.environ.items()}
+    return _decoded
 
 STATE_DIR = "/run/twinstar"
 MAINTENANCE_FILE = "/etc/twinstar/maintenance"

@@ -115,3 +115,25 @@ def test_values_keep_every_byte_but_the_trailing_newline(tmp_path: Path) -> None
     fs.arrive(0, label=b" usb:a\nb\xff ", connector="usb-0")
     (unit,) = sysfs.scan(str(tmp_path))
     assert unit.label is not None and unit.label.encode("utf-8", "surrogateescape") == b" usb:a\nb\xff "
+
+
+def test_units_xpp_order_does_not_list_are_read_only_as_far_as_their_identity(tmp_path: Path) -> None:
+    """With ``listed``, an unlisted unit's state is not read: a broken one shows only in a full scan."""
+    from twinstar.astribank.xpporder import parse
+
+    fs = FakeSysfs(str(tmp_path))
+    for i in range(3):
+        fs.arrive(i, label=f"usb:{i}", connector=f"usb-{i}")
+    fs.write_attr(1, "status", "$(garbage)")
+    fs.write_attr(2, "status", "$(garbage)")
+    by_label = sysfs.listed_in(parse(b"usb:0\nusb:2\n", "xpp_order").entries)
+    assert by_label == (frozenset({"usb:0", "usb:2"}), frozenset())
+    listed, unlisted, broken = sysfs.scan(str(tmp_path), listed=by_label)
+    assert (listed.state, listed.status, listed.connector, listed.problems) == ("READY", "connected", "usb-0", [])
+    assert (unlisted.label, unlisted.connector, unlisted.state, unlisted.status, unlisted.problems) == ("usb:1", None, None, None, [])
+    assert broken.state == "READY" and broken.problems and broken.problems[0].startswith("status: expected connected")
+    assert any(p.startswith("status:") for p in sysfs.scan(str(tmp_path))[1].problems)
+    by_connector = sysfs.listed_in(parse(b"@usb-1\n", "xpp_order").entries)
+    first, second, _ = sysfs.scan(str(tmp_path), listed=by_connector)
+    assert (first.connector, first.state) == ("usb-0", None)  # its connector read to tell it apart, no more
+    assert second.state == "READY" and second.problems

@@ -66,3 +66,4 @@ def test_status_imports_no_parser_engine_or_daemon(tmp_path: Path) -> None:
     loaded = _modules("status", env=env)
     assert "twinstar.cli.status" in loaded
     assert not loaded & HEAVY, sorted(loaded & HEAVY)
+    assert "twinstar.config" not in loaded  # no configuration file: its model is not needed for the USB table

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support.node import HOOK, PYTHON, Node
 from tests.support.units import label
 
@@ -415,6 +416,37 @@ def test_twinstar_hook_command_is_the_same_code_path(node: Node) -> None:
 def test_hook_file_is_a_thin_executable() -> None:
     assert os.access(HOOK, os.X_OK)
     assert "from twinstar.cli.atribank_hook import main" in HOOK.read_text()
+    assert HOOK.read_text().splitlines()[0].endswith(" -IS")
+
+
+@pytest.mark.parametrize("handoff", ["inline", "spawn"])
+def test_hook_started_isolated_and_without_site_parses_takes_over_and_stays_fast(node: Node, handoff: str) -> None:
+    """As installed (``python3 -IS``): the cold start parses the YAML and takes over, after completing the start-up."""
+    node.configure(handoff=handoff)
+    node.listed(1)
+    argv = [PYTHON, "-IS", str(HOOK)]
+    procs = [node.run_hook(event, argv=argv) for event in node.arrive(0)]
+    assert all(p.returncode == 0 for p in procs), [p.stderr for p in procs]
+    assert "1/1 ready; all ready; takeover" in procs[0].stderr
+    if handoff == "spawn":  # wait for the detached takeover
+        from twinstar.fastpath.procid import process_alive
+
+        record = json.loads((node.state_dir / "handoff.json").read_text())
+        for _ in range(3000):
+            if not process_alive(record["pid"], record["start"]):
+                break
+            time.sleep(0.01)
+    assert node.begins("takeover") == 1 and node.role() == "active"
+    again = node.run_hook(node.sysfs.event("online", 0), argv=argv)
+    assert again.returncode == 0 and "already active" in _line(again)
+    code = (  # the hook's fast path under -IS: neither site nor os (each a sixth of a bare start)
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
+        "print(rc, [m for m in ('site', 'os', 'stat', '_collections_abc', 'json', 're') if m in sys.modules])"
+    )
+    lean = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-IS", "-c", code])
+    assert lean.stdout == "0 []\n" and "already active" in lean.stderr, lean.stdout + lean.stderr
+    bad = node.run_hook({"XBUS_NAME": "XBUS-00"}, argv=argv)
+    assert bad.returncode == 2 and "ACTION is not set" in bad.stderr
 
 
 @pytest.mark.parametrize("mode", ["inline", "spawn"])

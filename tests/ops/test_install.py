@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,10 +65,13 @@ def test_destdir_install_lays_out_the_expected_tree(staged: Path) -> None:
     assert 'twinstar="/usr/sbin/twinstar"' in agent.read_text()
     assert os.readlink(staged / "usr/sbin/twinstar") == "../lib/twinstar/bin/twinstar"
     assert (staged / "usr/sbin/twinstar").resolve().exists()
-    for hook in ("atribank_hook", "twinstar_hook"):
+    for hook, flags in (("atribank_hook", " -IS"), ("twinstar_hook", "")):
         path = staged / "usr/lib/twinstar/hooks" / hook
         assert path.stat().st_mode & 0o111
-        assert path.read_text().splitlines()[0] == "#!/usr/lib/twinstar/bin/python3"
+        assert path.read_text().splitlines()[0] == "#!/usr/lib/twinstar/bin/python3" + flags
+    site = f"/usr/lib/twinstar/lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
+    assert f"\nPACKAGE_DIR = {site!r}\n" in (staged / "usr/lib/twinstar/hooks/atribank_hook").read_text()
+    assert (staged / site.lstrip("/") / "twinstar/cli/atribank_hook.py").is_file()
     rule = (staged / f"etc/udev/rules.d/{RULE}").read_text()
     assert 'RUN+="/usr/lib/twinstar/hooks/atribank_hook"' in rule
     for unit in UNITS:

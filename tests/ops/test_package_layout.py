@@ -38,7 +38,9 @@ def test_package_stages_the_hooks_rule_units_and_example_at_debian_paths(tmp_pat
         *(f"/usr/lib/systemd/system/{p.name}" for p in (REPO / "systemd").glob("*.service")),
     }
     hook = tmp_path / "usr/lib/twinstar/hooks/atribank_hook"
-    assert hook.read_text().splitlines()[0] == "#!/usr/bin/python3"
+    assert hook.read_text().splitlines()[0] == "#!/usr/bin/python3 -IS"  # isolated, without site: the package names its directory
+    assert "\nPACKAGE_DIR = '/usr/lib/python3/dist-packages'\n" in hook.read_text()
+    assert (tmp_path / "usr/lib/twinstar/hooks/twinstar_hook").read_text().splitlines()[0] == "#!/usr/bin/python3"
     assert hook.stat().st_mode & 0o111
     agent = tmp_path / "usr/lib/ocf/resource.d/twinstar/astribank"
     assert agent.stat().st_mode & 0o111 and "/usr/sbin/twinstar" in agent.read_text()

@@ -96,7 +96,9 @@ class Readiness:
             if names:
                 parts.append(f"{state} {_some(names)}")
         if self.unlisted:
-            parts.append("unlisted " + _some([f"{shown(u.label or '@' + (u.connector or ''))} ({_about(u)})" for u in self.unlisted]))
+            shown_units = self.unlisted[:SUMMARY_NAMES]  # only those named: formatting the rest would be wasted
+            names = [f"{shown(u.label or '@' + (u.connector or ''))} ({_about(u)})" for u in shown_units]
+            parts.append("unlisted " + _some(names, len(self.unlisted)))
         if self.unidentified:
             parts.append("unidentified " + _some([f"{u.name} ({'; '.join(u.problems)})" if u.problems else u.name for u in self.unidentified]))
         return ", ".join(parts)
@@ -107,10 +109,12 @@ def _about(unit: "Unit") -> str:
     return f"{unit.name}: {'; '.join(unit.problems)}" if unit.problems else unit.name
 
 
-def _some(names: list[str]) -> str:
-    if len(names) <= SUMMARY_NAMES:
+def _some(names: list[str], total: int | None = None) -> str:
+    """At most :data:`SUMMARY_NAMES` of ``names``, then how many more of ``total`` (default: all of ``names``)."""
+    total = len(names) if total is None else total
+    if total <= SUMMARY_NAMES:
         return " ".join(names)
-    return " ".join(names[:SUMMARY_NAMES]) + f" and {len(names) - SUMMARY_NAMES} more"
+    return " ".join(names[:SUMMARY_NAMES]) + f" and {total - SUMMARY_NAMES} more"
 
 
 def _unit_state(unit: "Unit") -> tuple[str, str]:

@@ -16,7 +16,7 @@ either: this is on the hook's path, see :mod:`twinstar.fastpath`).
 """
 
 import errno
-import os
+import posix
 
 KEY = 0xAB11A0
 IPC_RMID = 0
@@ -45,10 +45,10 @@ def remove() -> bool:
         err = ctypes.get_errno()
         if err == errno.ENOENT:
             return False
-        raise OSError(err, f"astribank_is_starting semaphore (key {KEY:#x}): semget: {os.strerror(err)}")
+        raise OSError(err, f"astribank_is_starting semaphore (key {KEY:#x}): semget: {posix.strerror(err)}")
     if libc.semctl(semid, 0, IPC_RMID) < 0:
         err = ctypes.get_errno()
         if err in (errno.EINVAL, errno.EIDRM):  # removed meanwhile, by waitfor_xpds or another hook
             return False
-        raise OSError(err, f"astribank_is_starting semaphore (key {KEY:#x}): semctl IPC_RMID: {os.strerror(err)}")
+        raise OSError(err, f"astribank_is_starting semaphore (key {KEY:#x}): semctl IPC_RMID: {posix.strerror(err)}")
     return True

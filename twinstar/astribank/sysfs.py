@@ -12,7 +12,8 @@ Values are exact strings (one trailing newline removed, bytes decoded as
 UTF-8 with ``surrogateescape``); nothing here interprets them.
 """
 
-import os
+import _stat
+import posix
 
 from twinstar.fastpath import safefile
 
@@ -24,6 +25,15 @@ LEAVING_STATES = frozenset(("DEACTIVATING", "DEACTIVATED", "FAIL"))
 STATUSES = frozenset(("connected", "missing", "disconnected"))
 
 DEVICES = "bus/astribanks/devices"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from twinstar.astribank.xpporder import Entry
+
+#: The labels and the connectors a node's ``xpp_order`` lists (:func:`listed_in`).
+Listed = tuple[frozenset[str], frozenset[str]]
 
 
 class _Bad(Exception):
@@ -70,16 +80,59 @@ class Unit:
         return f"<Unit {self.name} label={self.label!r} connector={self.connector!r} {self.state} {self.status}>"
 
 
+def listed_in(entries: "Iterable[Entry]") -> Listed:
+    """The labels and the connectors ``entries`` (of ``xpp_order``) list, for :func:`scan`."""
+    labels: list[str] = []
+    connectors: list[str] = []
+    for entry in entries:
+        (connectors if entry.kind == "connector" else labels).append(entry.value)
+    return frozenset(labels), frozenset(connectors)
+
+
 def devices_dir(sysfs_root: str) -> str:
-    return os.path.join(sysfs_root, DEVICES)
+    if sysfs_root and not sysfs_root.endswith("/"):
+        return f"{sysfs_root}/{DEVICES}"
+    return sysfs_root + DEVICES  # as os.path.join: no second slash, and "" stays relative
+
+
+#: How an attribute is opened: never through a link, never blocking, never as a terminal.
+_OPEN = posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NONBLOCK | posix.O_NOCTTY | posix.O_NOFOLLOW
 
 
 def _read(path: str) -> str | None:
     """An attribute's value without its trailing newline; None when it does not exist.
 
     A sysfs attribute is a regular file of at most a page, in the real sysfs as in
-    the fake one: anything else (a directory, a FIFO, a device) is a problem of the unit.
+    the fake one: anything else (a directory, a FIFO, a link) is a problem of the unit,
+    said by :func:`~twinstar.fastpath.safefile.read_regular` (:func:`_read_checked`).
+    Here, for the hook's cost per unit, the same outcome with less work: sysfs (kernfs)
+    holds only directories, regular files and symbolic links, so the attribute is opened
+    without looking first (never through a link, never blocking, never as a terminal);
+    a FIFO cannot seek and a directory cannot be read, either goes to ``read_regular``;
+    and one read that returns less than it asked for has reached the end of the file.
+    (In a tree that is not sysfs, a device node would be opened and read here, at most
+    a page of it, where ``read_regular`` refuses it before opening.)
     """
+    try:
+        fd = posix.open(path, _OPEN)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _read_checked(path)
+    try:
+        posix.lseek(fd, 0, 1)  # SEEK_CUR: ESPIPE for a FIFO
+        data = posix.read(fd, safefile.ATTRIBUTE_LIMIT + 1)  # EISDIR for a directory
+        if len(data) <= safefile.ATTRIBUTE_LIMIT:
+            return (data[:-1] if data.endswith(b"\n") else data).decode("utf-8", "surrogateescape")
+    except OSError:
+        pass
+    finally:
+        posix.close(fd)
+    return _read_checked(path)
+
+
+def _read_checked(path: str) -> str | None:
+    """:func:`_read` through ``read_regular``: the same value, or the reason it cannot be used."""
     try:
         data = safefile.read_regular(path, safefile.ATTRIBUTE_LIMIT)
     except FileNotFoundError:
@@ -116,8 +169,13 @@ def _number(path: str) -> int | None:
     return int(text)
 
 
-def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
-    """Read one ``xbus-NN`` entry of ``directory``; problems are collected, not raised."""
+def read_unit(directory: str, name: str, *, transport: bool = True, listed: "Listed | None" = None) -> "Unit":
+    """Read one ``xbus-NN`` entry of ``directory``; problems are collected, not raised.
+
+    With ``listed`` (the labels and connectors that ``xpp_order`` lists), a
+    unit that has an identity (a label or connector) matching none of them
+    is read only that far: nothing needs its state.
+    """
     base = f"{directory}/{name}"
     unit = Unit(name, base)
     digits = name[5:]
@@ -125,25 +183,36 @@ def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
         unit.num = int(digits)
     else:
         unit.problems.append(f"unexpected device name {_show(name)}")
-    for attr in ("label", "connector", "xbus_state", "status"):
-        try:
-            value = _read(f"{base}/{attr}")
-            if value is None:
-                if attr in ("xbus_state", "status"):
-                    unit.problems.append(f"{attr}: missing")
-                continue
-            if attr == "label":
-                unit.label = value
-            elif attr == "connector":
-                unit.connector = value
-            elif attr == "xbus_state":
-                unit.state = parse_state(value)
-            elif value in STATUSES:
-                unit.status = value
-            else:
-                raise _Bad(f"expected connected or missing, found {_show(value)}")
-        except _Bad as exc:
-            unit.problems.append(f"{attr}: {exc}")
+    try:
+        unit.label = _read(f"{base}/label")
+    except _Bad as exc:
+        unit.problems.append(f"label: {exc}")
+    if listed is not None and unit.label and unit.label not in listed[0] and not listed[1]:
+        return unit  # unlisted, told apart by its label: the connector would not match anything either
+    try:
+        unit.connector = _read(f"{base}/connector")
+    except _Bad as exc:
+        unit.problems.append(f"connector: {exc}")
+    if listed is not None and (unit.label or unit.connector) and unit.label not in listed[0] and unit.connector not in listed[1]:
+        return unit
+    try:
+        value = _read(f"{base}/xbus_state")
+        if value is None:
+            unit.problems.append("xbus_state: missing")
+        else:
+            unit.state = parse_state(value)
+    except _Bad as exc:
+        unit.problems.append(f"xbus_state: {exc}")
+    try:
+        value = _read(f"{base}/status")
+        if value is None:
+            unit.problems.append("status: missing")
+        elif value in STATUSES:
+            unit.status = value
+        else:
+            raise _Bad(f"expected connected or missing, found {_show(value)}")
+    except _Bad as exc:
+        unit.problems.append(f"status: {exc}")
     if transport:
         for attr in ("busnum", "devnum"):
             try:
@@ -153,22 +222,25 @@ def read_unit(directory: str, name: str, *, transport: bool = True) -> "Unit":
     return unit
 
 
-def scan(sysfs_root: str, *, transport: bool = False) -> "list[Unit]":
+def scan(sysfs_root: str, *, transport: bool = False, listed: "Listed | None" = None) -> "list[Unit]":
     """Every xbus device under ``sysfs_root``, ordered by bus number.
 
     No ``bus/astribanks`` directory means the xpp driver is not loaded: no units.
-    ``transport`` also reads each unit's USB bus and device numbers.
+    ``transport`` also reads each unit's USB bus and device numbers. ``listed``
+    (the labels and connectors of ``xpp_order``, :func:`listed_in`) leaves
+    the state, status and transport of the units it does not list unread: the
+    hook, among many unlisted units, reads only what decides (:func:`read_unit`).
     """
     directory = devices_dir(sysfs_root)
     try:
-        names = os.listdir(directory)
+        names = posix.listdir(directory)
     except FileNotFoundError:
         return []
     except OSError as exc:
         from twinstar.errors import SysfsError
 
         raise SysfsError(f"cannot list Astribank devices: {exc.strerror}", path=directory) from None
-    units = [read_unit(directory, n, transport=transport) for n in names if n.startswith("xbus")]
+    units = [read_unit(directory, n, transport=transport, listed=listed) for n in names if n.startswith("xbus")]
     units.sort(key=lambda u: (u.num is None, u.num or 0, u.name))
     return units
 
@@ -179,6 +251,9 @@ def find(sysfs_root: str, xbus_name: str, *, transport: bool = True) -> "Unit | 
     if not name.startswith("xbus-") or "/" in name or name in ("xbus-.", "xbus-.."):
         return None
     directory = devices_dir(sysfs_root)
-    if not os.path.isdir(f"{directory}/{name}"):
+    try:
+        if not _stat.S_ISDIR(posix.stat(f"{directory}/{name}").st_mode):
+            return None
+    except (OSError, ValueError):
         return None
     return read_unit(directory, name, transport=transport)

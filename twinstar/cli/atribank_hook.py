@@ -16,7 +16,6 @@ fast-path imports only. The man page atribank_hook(8) is this docstring, up
 to the form feed.
 """
 
-import os
 import sys
 
 from twinstar import settings as tsettings
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None, environ: "Mapping[str, str] | None" = No
     event is in the environment.
     """
     started = procid.boottime()
-    env = os.environ if environ is None else environ
+    env = tsettings.process_environ() if environ is None else environ
     event = Event.from_environ(env)
     if not event.action:
         log_line(

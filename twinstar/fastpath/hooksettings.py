@@ -15,16 +15,18 @@ The cache lives in a root-only directory (mode 0700, ``settings.HOOK_CACHE_DIR``
 or ``$TWINSTAR_CACHE_DIR``), is written with O_NOFOLLOW|O_EXCL and
 renamed into place, and uses :mod:`marshal` (built in; ``json`` would cost
 the import of ``re``). A cache that is unreadable, not ours, or from another
-version is ignored.
+version is ignored. Reading it needs :mod:`posix` only, not :mod:`os`
+(:func:`twinstar.settings.process_environ`).
 """
 
 import marshal
-import os
+import posix
 import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from os import stat_result
 
     from twinstar.config import Config
 
@@ -86,7 +88,7 @@ def cache_dir(environ: "Mapping[str, str]") -> str:
     return environ.get(settings.HOOK_CACHE_ENV) or settings.HOOK_CACHE_DIR
 
 
-def _key(path: str, st: os.stat_result) -> tuple[object, ...]:
+def _key(path: str, st: "stat_result") -> tuple[object, ...]:
     return (CACHE_FORMAT, marshal.version, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
 
 
@@ -106,31 +108,33 @@ def private_dir(directory: str, *, create: bool) -> bool:
     """``directory`` is a real directory owned by us and closed to others."""
     if create:
         try:
+            import os
+
             os.makedirs(directory, mode=0o700, exist_ok=True)
         except OSError:
             return False
     try:
-        st = os.lstat(directory)
+        st = posix.lstat(directory)
     except OSError:
         return False
-    return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+    return (st.st_mode & 0o170000) == 0o040000 and st.st_uid == posix.geteuid() and not st.st_mode & 0o077
 
 
-def read_cache(directory: str, path: str, st: os.stat_result) -> "HookSettings | None":
+def read_cache(directory: str, path: str, st: "stat_result") -> "HookSettings | None":
     """The cached settings for this exact version of ``path``, or None."""
     try:
-        fd = os.open(_cache_file(directory, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = posix.open(_cache_file(directory, path), posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
     except OSError:
         return None
     try:
-        cst = os.fstat(fd)
-        if cst.st_uid != os.geteuid() or cst.st_mode & 0o077 or not private_dir(directory, create=False):
+        cst = posix.fstat(fd)
+        if cst.st_uid != posix.geteuid() or cst.st_mode & 0o077 or not private_dir(directory, create=False):
             return None
-        data = os.read(fd, 1 << 20)
+        data = posix.read(fd, 1 << 20)
     except OSError:
         return None
     finally:
-        os.close(fd)
+        posix.close(fd)
     try:
         value = marshal.loads(data)
         if type(value) is not dict or value.get("key") != _key(path, st):
@@ -145,26 +149,26 @@ def cached(path: str, directory: str | None) -> "HookSettings | None":
     if not directory:
         return None
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError:
         return None
     return read_cache(directory, path, st)
 
 
-def write_cache(directory: str, path: str, st: os.stat_result, settings: "HookSettings") -> bool:
+def write_cache(directory: str, path: str, st: "stat_result", settings: "HookSettings") -> bool:
     """Store ``settings`` for this version of ``path``; False when the cache cannot be used."""
     if time.time() - st.st_mtime < RACY_SECONDS or not private_dir(directory, create=True):
         return False
     final = _cache_file(directory, path)
-    tmp = f"{final}.{os.getpid()}.tmp"
+    tmp = f"{final}.{posix.getpid()}.tmp"
     data = marshal.dumps({"key": _key(path, st), "settings": settings.record()})
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_NOFOLLOW | posix.O_CLOEXEC, 0o600)
     except OSError:
         return False
     try:
-        os.write(fd, data)
+        posix.write(fd, data)
     finally:
-        os.close(fd)
-    os.replace(tmp, final)
+        posix.close(fd)
+    posix.replace(tmp, final)
     return True

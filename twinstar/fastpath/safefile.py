@@ -14,11 +14,14 @@ along its resolved path, are owned by root (or the caller) and not writable
 by group or others; a sticky directory (``/tmp``) may be writable by others,
 since they cannot replace the entries they do not own.
 
-Stdlib only and lean: the udev hook reads through this module.
+Stdlib only and lean: the udev hook reads through this module, which is why
+it calls :mod:`posix` and :mod:`_stat`, the built-in halves of :mod:`os` and
+:mod:`stat` (importing :mod:`os` would cost the hook a sixth of a bare
+interpreter start).
 """
 
-import os
-import stat
+import _stat as stat
+import posix
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -70,30 +73,30 @@ def read_regular(path: str, limit: int, *, follow: bool = False, tail: bool = Fa
     else that is wrong (its kind, its size, an open or read error).
     """
     try:
-        st = os.stat(path) if follow else os.lstat(path)
+        st = posix.stat(path) if follow else posix.lstat(path)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise FileRefused(path, f"cannot be opened: {exc.strerror}", strerror=exc.strerror) from None
     if not stat.S_ISREG(st.st_mode):  # checked before opening: opening a device can act on it
         raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file", mode=st.st_mode)
-    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY | (0 if follow else os.O_NOFOLLOW)
+    flags = posix.O_RDONLY | posix.O_CLOEXEC | posix.O_NONBLOCK | posix.O_NOCTTY | (0 if follow else posix.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        fd = posix.open(path, flags)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise FileRefused(path, f"cannot be opened: {exc.strerror}", strerror=exc.strerror) from None
     try:
-        st = os.fstat(fd)
+        st = posix.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # replaced between the two looks
             raise FileRefused(path, f"is {kind(st.st_mode)}, expected a regular file", mode=st.st_mode)
         if tail and st.st_size > limit:
-            os.lseek(fd, st.st_size - limit, os.SEEK_SET)
+            posix.lseek(fd, st.st_size - limit, 0)  # SEEK_SET
         chunks: list[bytes] = []
         total = 0
         while True:
-            chunk = os.read(fd, min(65536, limit + 1 - total))
+            chunk = posix.read(fd, min(65536, limit + 1 - total))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -105,12 +108,23 @@ def read_regular(path: str, limit: int, *, follow: bool = False, tail: bool = Fa
     except OSError as exc:
         raise FileRefused(path, f"cannot be read: {exc.strerror}", strerror=exc.strerror) from None
     finally:
-        os.close(fd)
+        posix.close(fd)
     return b"".join(chunks)
+
+
+def exists(path: str) -> bool:
+    """``path`` exists (a dangling symlink too), as :func:`os.path.lexists`."""
+    try:
+        posix.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _components(path: str) -> list[str]:
     """``/a/b/c`` -> ``["/", "/a", "/a/b", "/a/b/c"]``."""
+    import os
+
     out = ["/"]
     for part in path.strip("/").split("/"):
         if part:
@@ -120,6 +134,8 @@ def _components(path: str) -> list[str]:
 
 def replaceable(path: str) -> str | None:
     """Why a user other than root (and the caller) could replace ``path``; None when none can."""
+    import os
+
     trusted = {0, os.geteuid()}
     path = os.path.abspath(path)
     seen: set[str] = set()

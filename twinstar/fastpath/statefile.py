@@ -14,7 +14,7 @@ role was entered, on the wall clock (``since``, for people) and on the boot
 clock (``since_boot``, for decisions).
 """
 
-import stat
+import _stat as stat
 
 from twinstar import settings, words
 from twinstar.fastpath import procid, safefile

@@ -6,11 +6,11 @@ or rsyslog would stall a takeover, the daemon or the udev hook. This sender
 writes the same line format as glibc (``<PRI>Mmm dd hh:mm:ss ident[pid]: msg``)
 on a non-blocking socket; a line the logger cannot take is counted and
 dropped, never waited for (stderr still has it). Only built-in modules are
-imported, so the udev hook can afford it.
+imported (:mod:`posix`, not :mod:`os`), so the udev hook can afford it.
 """
 
 import _socket
-import os
+import posix
 import sys
 import time
 
@@ -50,7 +50,7 @@ class SyslogSender:
         """Send one line; False when there is no logger or its queue is full (the line is dropped)."""
         stamp = time.strftime("%b %e %H:%M:%S")
         message = message.replace("\x00", "\\0")  # a C logger would cut the line there
-        text = f"<{self.facility | priority}>{stamp} {self.ident}[{os.getpid()}]: {message}"
+        text = f"<{self.facility | priority}>{stamp} {self.ident}[{posix.getpid()}]: {message}"
         data = text.encode("utf-8", "backslashreplace")
         for _attempt in (1, 2):
             if self._sock is None and not self._connect():
@@ -82,11 +82,11 @@ def journal_stream(fd: int = 2, environ: "Mapping[str, str] | None" = None) -> b
     descriptor tells that stream from one the caller redirected since, or
     from an inherited variable.
     """
-    device, _, inode = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "").partition(":")
+    device, _, inode = (settings.process_environ() if environ is None else environ).get("JOURNAL_STREAM", "").partition(":")
     if not (device.isdigit() and inode.isdigit()):
         return False
     try:
-        st = os.fstat(fd)
+        st = posix.fstat(fd)
     except OSError:
         return False
     return st.st_dev == int(device) and st.st_ino == int(inode)

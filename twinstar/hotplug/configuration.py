@@ -4,17 +4,38 @@
 built-in modules only; this module adds the slow path that parses the YAML
 (:func:`twinstar.config.load`, imported only then) and keeps the full
 configuration on the settings for the work that needs it.
+
+Everything beyond the hook's fast path comes through here (the parser, the
+hand-off, a transition), so importing this module completes the start-up of
+an interpreter that skipped ``site`` (:func:`complete_startup`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 from twinstar.fastpath.hooksettings import HookSettings, cached, write_cache
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from twinstar.config import Config
+
+
+def complete_startup() -> None:
+    """Run ``site`` when this interpreter started without it (``hooks/atribank_hook`` runs ``python3 -IS``).
+
+    The fast path needs the standard library only; the parser, a transition
+    and what they run need the installed dependencies (PyYAML, pyusb...) on
+    sys.path as a normal start puts them there. Once per process.
+    """
+    if sys.flags.no_site and "site" not in sys.modules:
+        import site
+
+        site.main()
+
+
+complete_startup()
 
 
 def full_config(settings: HookSettings) -> Config:

@@ -345,9 +345,9 @@ def act(
 
 def policy_runner(settings: HookSettings, environ: Mapping[str, str]) -> str:
     """Start the pair policy in a detached runner (it may wait), unless one runs already; what was done."""
-    from twinstar.engine.lock import FileLock
+    from twinstar.fastpath.lockprobe import held_by_other
 
-    if FileLock(f"{settings.state_dir}/{POLICY_RUN_LOCK}").held_by_other():
+    if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
         return "policy: a runner is already looking"
     pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
     return f"policy handed off to a detached process (pid {pid})"

@@ -12,12 +12,11 @@ the node's state (only when readiness asks for it) and the hand-off (only
 when the decision acts or a watchdog is re-armed), which most events never use.
 """
 
-import os
-
+from twinstar import settings as tsettings
 from twinstar.astribank import readiness as readiness_mod
 from twinstar.astribank import sysfs, xpporder
 from twinstar.astribank.printable import shown
-from twinstar.fastpath import hooksettings, policyfile, procid, statefile
+from twinstar.fastpath import hooksettings, policyfile, procid, safefile, statefile
 from twinstar.fastpath.decision import (
     AFTER_TRANSITION,
     EVENT,
@@ -107,9 +106,12 @@ def _settings(config: "Config | HookSettings") -> "HookSettings":
 
 
 def current_readiness(settings: "HookSettings") -> "Readiness":
-    """Read ``xpp_order`` and sysfs now and match them (raises XppOrderError, SysfsError)."""
+    """Read ``xpp_order`` and sysfs now and match them (raises XppOrderError, SysfsError).
+
+    Of the units ``xpp_order`` does not list, only their identity is read.
+    """
     entries = xpporder.load(settings.xpp_order).entries
-    return readiness_mod.compute(entries, sysfs.scan(settings.sysfs))
+    return readiness_mod.compute(entries, sysfs.scan(settings.sysfs, listed=sysfs.listed_in(entries)))
 
 
 def evaluate(
@@ -134,10 +136,10 @@ def evaluate(
     trigger = trigger or (EVENT if event is not None else PERIODIC)
     if event_time is None and event is not None:
         event_time = procid.boottime()
-    env = os.environ if environ is None else environ
+    env = tsettings.process_environ() if environ is None else environ
     mode = handoff_mode or settings.handoff
     readiness = current_readiness(settings)
-    maintenance = os.path.lexists(settings.maintenance_file)
+    maintenance = safefile.exists(settings.maintenance_file)
     node = statefile.read_node(settings.state_dir)
     policy = policyfile.read_policy(settings.state_dir)
     if needs_node_state(readiness):
@@ -201,7 +203,7 @@ def consult_here(
     from twinstar.hotplug.configuration import full_config
     from twinstar.policy.consult import consult
 
-    env = os.environ if environ is None else environ
+    env = tsettings.process_environ() if environ is None else environ
 
     def transition(action: str) -> "Report | None":
         trigger = RETRY if action == "takeover" else EVENT  # a release needs no retry's permission

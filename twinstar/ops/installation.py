@@ -14,6 +14,12 @@ Layout (``PREFIX=/usr/local`` by default)::
                                         astribank_hook would act too (:mod:`twinstar.ops.dahdihook`)
     /usr/lib/ocf/resource.d/twinstar/astribank  the OCF resource agent (OCFDIR), calling SBINDIR/twinstar
 
+The hooks are written with the installation's interpreter on their ``#!``
+line (its flags kept: ``atribank_hook`` runs ``-IS``, without ``site``) and
+the directory the twinstar package is installed in as their ``PACKAGE_DIR``
+(:func:`hook_text`; the environment's site-packages, or the package's
+:data:`PACKAGE_SITE`).
+
 The Debian package stages the same files (no environment, no manifest: dpkg
 keeps the record) at Debian's paths, :data:`PACKAGE_LAYOUT`, below its build
 directory: ``python3 -m twinstar.ops.installation package --destdir DIR``.
@@ -163,17 +169,33 @@ def shebang_for(first_line: bytes, python: str) -> bytes:
     return b" ".join([b"#!" + python.encode(), *words[1:]]).rstrip() + b"\n"
 
 
+#: The line of a hook that names twinstar's directory (it runs without ``site``: hooks/atribank_hook).
+PACKAGE_DIR_LINE = b"PACKAGE_DIR = "
+
+
+def hook_text(source: bytes, python: str, package_dir: str) -> bytes:
+    """A hook as installed: ``python`` on its ``#!`` line (flags kept), ``PACKAGE_DIR`` the installed package's directory."""
+    first, _, rest = source.partition(b"\n")
+    lines = rest.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(PACKAGE_DIR_LINE):
+            lines[i] = PACKAGE_DIR_LINE + repr(package_dir).encode()
+    return shebang_for(first, python) + b"\n".join(lines)
+
+
 # --- install ----------------------------------------------------------------------------
 
 
 class Installer:
     def __init__(
         self, layout: Layout, source: str, *, python: str, pip_opts: list[str], system_site_packages: bool,
-        hook_python: str | None = None,
+        hook_python: str | None = None, package_dir: str | None = None,
     ) -> None:
         self.layout = layout
         #: The hooks' interpreter: the environment's, or (a package) the system's.
         self.hook_python = hook_python or os.path.join(layout.libdir, "bin", "python3")
+        #: Where the twinstar package is installed (the environment's site-packages, found once it exists; a package's).
+        self.package_dir = package_dir
         self.source = os.path.abspath(source)
         self.python = python
         self.pip_opts = pip_opts
@@ -290,14 +312,19 @@ class Installer:
         self.run([pip, "-m", "pip", "install", "--quiet", "--no-compile", "--upgrade", *self.pip_opts, self.source])
         self.relocate_venv()
         probe = subprocess.run(
-            [pip, "-c", "import importlib.metadata as m; print(m.version('twinstar'))"],
+            [pip, "-c", "import importlib.metadata as m, os, twinstar; print(m.version('twinstar'));"
+             " print(os.path.dirname(os.path.dirname(os.path.abspath(twinstar.__file__))))"],
             capture_output=True,
             text=True,
             check=False,
+            cwd="/",
         )
         if probe.returncode != 0:
             raise InstallError(f"twinstar is not importable in {lay.staged(lay.libdir)}: {probe.stderr.strip()}")
-        self.manifest.version = probe.stdout.strip()
+        self.manifest.version, staged_dir = probe.stdout.strip().split("\n")
+        destdir = lay.destdir.rstrip("/")
+        self.package_dir = staged_dir[len(destdir):] if destdir and staged_dir.startswith(destdir + "/") else staged_dir
+        self.manifest.layout["package_dir"] = self.package_dir
 
     def relocate_venv(self) -> None:
         """With DESTDIR, make the environment's scripts name its final location."""
@@ -334,8 +361,10 @@ class Installer:
             if not os.path.isfile(path) or name.startswith("."):
                 continue
             with open(path, "rb") as f:
-                first, rest = f.readline(), f.read()
-            self.write(os.path.join(lay.hookdir, name), shebang_for(first, python) + rest, mode=0o755, kind=KIND_HOOK)
+                source = f.read()
+            if self.package_dir is None:
+                raise InstallError("the hooks need the directory the twinstar package is installed in")
+            self.write(os.path.join(lay.hookdir, name), hook_text(source, python, self.package_dir), mode=0o755, kind=KIND_HOOK)
 
     def install_program(self) -> None:
         lay = self.layout
@@ -506,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "package":
             layout = dataclasses.replace(PACKAGE_LAYOUT, destdir=args.destdir)
             Installer(layout, args.source, python=args.python, pip_opts=[], system_site_packages=True,
-                      hook_python=args.python).install_files()
+                      hook_python=args.python, package_dir=PACKAGE_SITE).install_files()
             return 0
         if args.command == "uninstall":
             uninstall(args.destdir, os.path.normpath(args.libdir))

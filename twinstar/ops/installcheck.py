@@ -27,8 +27,8 @@ from twinstar.ops.installation import (
     PACKAGE_SITE,
     Layout,
     Manifest,
+    hook_text,
     sha256,
-    shebang_for,
     substitute,
 )
 
@@ -78,8 +78,7 @@ def rendered(source: str, kind: str, name: str, layout: dict[str, str]) -> bytes
     lay = _recorded_layout(layout)
     with open(path, "rb") as f:
         if kind == KIND_HOOK:
-            first, rest = f.readline(), f.read()
-            return shebang_for(first, os.path.join(lay.libdir, "bin", "python3")) + rest
+            return hook_text(f.read(), os.path.join(lay.libdir, "bin", "python3"), layout.get("package_dir", ""))
         text = f.read().decode("utf-8")
     return substitute(text, lay.substitutions()).encode()
 

@@ -21,7 +21,6 @@ from typing import Any
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
 
-from twinstar.config import UsbConfig
 from twinstar.engine.lock import wait_flock
 from twinstar.errors import TwinstarError, UsageError, UsbError
 from twinstar.usb import mpp
@@ -32,6 +31,10 @@ from twinstar.usb.errors import (
     UsbPermissionError,
     UsbTimeoutError,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import UsbConfig
 
 SIMULATOR_ENV = "TWINSTAR_USB_SIMULATOR"
 SIM_PORT_ENV = "TWINSTAR_USB_SIM_PORT"
@@ -53,11 +56,15 @@ class BusChoice:
     lock_dir: str = LOCK_DIR
 
 
-def choose_bus(usb_config: UsbConfig, environ: Mapping[str, str] | None = None) -> BusChoice:
-    """The configuration's ``usb:`` section, overridden by $TWINSTAR_USB_SIMULATOR / $TWINSTAR_USB_SIM_PORT."""
+def choose_bus(usb_config: UsbConfig | None, environ: Mapping[str, str] | None = None) -> BusChoice:
+    """The configuration's ``usb:`` section, overridden by $TWINSTAR_USB_SIMULATOR / $TWINSTAR_USB_SIM_PORT.
+
+    None: no configuration (real USB, unless the environment names a simulator);
+    the configuration's model is then not even imported (``twinstar status`` without one).
+    """
     env = os.environ if environ is None else environ
-    simulator = env.get(SIMULATOR_ENV) or usb_config.simulator
-    port = usb_config.simulator_port
+    simulator = env.get(SIMULATOR_ENV) or (usb_config.simulator if usb_config is not None else None)
+    port = usb_config.simulator_port if usb_config is not None else BusChoice.port
     raw_port = env.get(SIM_PORT_ENV)
     if raw_port is not None and raw_port != "":
         if raw_port not in ("0", "1"):
@@ -70,19 +77,46 @@ def choose_bus(usb_config: UsbConfig, environ: Mapping[str, str] | None = None) 
     return BusChoice(simulator=simulator, port=port, lock_dir=f"{simulator}.locks/port{port}")
 
 
+#: The libraries pyusb looks for, by the sonames Linux distributions install them under.
+LIBUSB_SONAMES = {"usb-1.0": "libusb-1.0.so.0", "usb-0.1": "libusb-0.1.so.4"}
+
+
+def find_libusb(candidate: str) -> str | None:
+    """pyusb's library lookup, by soname first: :func:`ctypes.util.find_library` starts ``ldconfig -p`` for every look.
+
+    The dynamic loader finds a soname through its own cache; only a library it
+    cannot load that way is looked up as pyusb would (so a missing libusb
+    is reported as before).
+    """
+    import ctypes
+    import ctypes.util
+
+    soname = LIBUSB_SONAMES.get(candidate)
+    if soname is not None:
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            pass
+        else:
+            return soname
+    return ctypes.util.find_library(candidate)
+
+
 def open_backend(choice: BusChoice) -> Any:
     """The pyusb backend for ``choice``; for real USB, libusb or a clear error."""
     if choice.simulator is not None:
         from twinstar.usb.simbackend import SimBackend
 
         return SimBackend(choice.simulator, port=choice.port)
-    import usb.backend.libusb0  # type: ignore[import-untyped]  # pyusb ships no type information
     import usb.backend.libusb1  # type: ignore[import-untyped]  # pyusb ships no type information
 
-    for module in (usb.backend.libusb1, usb.backend.libusb0):
-        backend = module.get_backend()
-        if backend is not None:
-            return backend
+    backend = usb.backend.libusb1.get_backend(find_library=find_libusb)
+    if backend is None:  # libusb 0.1 only where 1.0 is missing: its module is not even imported otherwise
+        import usb.backend.libusb0  # type: ignore[import-untyped]  # pyusb ships no type information
+
+        backend = usb.backend.libusb0.get_backend(find_library=find_libusb)
+    if backend is not None:
+        return backend
     if not os.path.isdir(USB_DEVFS):
         raise NoUnitError(NO_UNIT, hint=f"there is no USB bus: {USB_DEVFS} does not exist")
     raise UsbError(

@@ -14,7 +14,6 @@ from enum import StrEnum
 from typing import Any
 
 from twinstar.astribank.printable import shown
-from twinstar.config import Config, UsbConfig
 from twinstar.errors import ExitStatus, TwinstarError
 from twinstar.usb import mpp
 from twinstar.usb.errors import (
@@ -36,6 +35,10 @@ from twinstar.usb.transport import (
     wait_gone,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.config import Config
+
 DEFAULT_LEAVE_TIMEOUT = 15.0
 
 
@@ -48,7 +51,7 @@ class Astribanks:
 
     @classmethod
     def from_config(cls, config: Config | None, environ: Mapping[str, str] | None = None) -> Astribanks:
-        return cls(choose_bus(config.usb if config is not None else UsbConfig(), environ))
+        return cls(choose_bus(config.usb if config is not None else None, environ))
 
     def scan(self) -> list[UsbUnit]:
         return scan(self.backend)
