@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from twinstar.astribank import sysfs
+from twinstar.astribank.xpporder import parse
 from twinstar.errors import SysfsError
 from twinstar.standins.fakesysfs import FakeSysfs
 
@@ -92,6 +94,24 @@ def test_unreadable_and_missing_attributes(tmp_path: Path) -> None:
     assert not unit.ready
 
 
+@pytest.mark.privileged
+def test_a_device_node_as_an_attribute_is_refused_unopened(tmp_path: Path) -> None:
+    """A character device (``/dev/null``'s numbers) where the driver has a file: a problem of the unit, as the hook reads it.
+
+    Opening a device can act on it, so the lean read looks before it opens: the
+    value is never read (``/dev/null`` would give an empty state).
+    """
+    fs = FakeSysfs(str(tmp_path))
+    fs.arrive(0, label="usb:0", connector="usb-0")
+    node = Path(fs.node(0))
+    os.unlink(node / "xbus_state")
+    os.mknod(node / "xbus_state", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    listed = sysfs.listed_in(parse(b"usb:0\n", "xpp_order").entries)
+    (unit,) = sysfs.scan(str(tmp_path), listed=listed)
+    assert unit.problems == ["xbus_state: is a character device, expected a regular file"]
+    assert unit.state is None and not unit.ready
+
+
 def test_bad_transport_numbers(tmp_path: Path) -> None:
     fs = FakeSysfs(str(tmp_path))
     fs.arrive(0, label="usb:0", connector="usb-0")
@@ -118,9 +138,10 @@ def test_values_keep_every_byte_but_the_trailing_newline(tmp_path: Path) -> None
 
 
 def test_units_xpp_order_does_not_list_are_read_only_as_far_as_their_identity(tmp_path: Path) -> None:
-    """With ``listed``, an unlisted unit's state is not read: a broken one shows only in a full scan."""
-    from twinstar.astribank.xpporder import parse
+    """With ``listed``, an unlisted unit's state is not read: a broken one shows only in a full scan.
 
+    An ``xpp_order`` of labels only leaves every connector unread (it decides nothing).
+    """
     fs = FakeSysfs(str(tmp_path))
     for i in range(3):
         fs.arrive(i, label=f"usb:{i}", connector=f"usb-{i}")
@@ -129,7 +150,7 @@ def test_units_xpp_order_does_not_list_are_read_only_as_far_as_their_identity(tm
     by_label = sysfs.listed_in(parse(b"usb:0\nusb:2\n", "xpp_order").entries)
     assert by_label == (frozenset({"usb:0", "usb:2"}), frozenset())
     listed, unlisted, broken = sysfs.scan(str(tmp_path), listed=by_label)
-    assert (listed.state, listed.status, listed.connector, listed.problems) == ("READY", "connected", "usb-0", [])
+    assert (listed.state, listed.status, listed.connector, listed.problems) == ("READY", "connected", None, [])
     assert (unlisted.label, unlisted.connector, unlisted.state, unlisted.status, unlisted.problems) == ("usb:1", None, None, None, [])
     assert broken.state == "READY" and broken.problems and broken.problems[0].startswith("status: expected connected")
     assert any(p.startswith("status:") for p in sysfs.scan(str(tmp_path))[1].problems)

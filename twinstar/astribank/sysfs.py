@@ -103,25 +103,23 @@ def _read(path: str) -> str | None:
     """An attribute's value without its trailing newline; None when it does not exist.
 
     A sysfs attribute is a regular file of at most a page, in the real sysfs as in
-    the fake one: anything else (a directory, a FIFO, a link) is a problem of the unit,
-    said by :func:`~twinstar.fastpath.safefile.read_regular` (:func:`_read_checked`).
-    Here, for the hook's cost per unit, the same outcome with less work: sysfs (kernfs)
-    holds only directories, regular files and symbolic links, so the attribute is opened
-    without looking first (never through a link, never blocking, never as a terminal);
-    a FIFO cannot seek and a directory cannot be read, either goes to ``read_regular``;
-    and one read that returns less than it asked for has reached the end of the file.
-    (In a tree that is not sysfs, a device node would be opened and read here, at most
-    a page of it, where ``read_regular`` refuses it before opening.)
+    the fake one: anything else (a directory, a FIFO, a device, a link) is a problem
+    of the unit, said by :func:`~twinstar.fastpath.safefile.read_regular`
+    (:func:`_read_checked`), and never opened. Here, for the hook's cost per unit,
+    the same outcome with less work: one look at the entry, then one read of at most
+    a page and a byte (never through a link, never blocking, never as a terminal);
+    a read that returns less than it asked for has reached the end of the file.
     """
     try:
+        if not _stat.S_ISREG(posix.lstat(path).st_mode):
+            return _read_checked(path)
         fd = posix.open(path, _OPEN)
     except FileNotFoundError:
         return None
-    except OSError:
+    except (OSError, ValueError):
         return _read_checked(path)
     try:
-        posix.lseek(fd, 0, 1)  # SEEK_CUR: ESPIPE for a FIFO
-        data = posix.read(fd, safefile.ATTRIBUTE_LIMIT + 1)  # EISDIR for a directory
+        data = posix.read(fd, safefile.ATTRIBUTE_LIMIT + 1)
         if len(data) <= safefile.ATTRIBUTE_LIMIT:
             return (data[:-1] if data.endswith(b"\n") else data).decode("utf-8", "surrogateescape")
     except OSError:
@@ -174,7 +172,9 @@ def read_unit(directory: str, name: str, *, transport: bool = True, listed: "Lis
 
     With ``listed`` (the labels and connectors that ``xpp_order`` lists), a
     unit that has an identity (a label or connector) matching none of them
-    is read only that far: nothing needs its state.
+    is read only that far: nothing needs its state. When ``xpp_order`` lists
+    no connector, a unit's connector decides nothing and is not read either
+    once its label is known (listed or not).
     """
     base = f"{directory}/{name}"
     unit = Unit(name, base)
@@ -187,12 +187,14 @@ def read_unit(directory: str, name: str, *, transport: bool = True, listed: "Lis
         unit.label = _read(f"{base}/label")
     except _Bad as exc:
         unit.problems.append(f"label: {exc}")
-    if listed is not None and unit.label and unit.label not in listed[0] and not listed[1]:
-        return unit  # unlisted, told apart by its label: the connector would not match anything either
-    try:
-        unit.connector = _read(f"{base}/connector")
-    except _Bad as exc:
-        unit.problems.append(f"connector: {exc}")
+    if listed is not None and unit.label and not listed[1]:
+        if unit.label not in listed[0]:
+            return unit  # unlisted, told apart by its label: the connector would not match anything either
+    else:
+        try:
+            unit.connector = _read(f"{base}/connector")
+        except _Bad as exc:
+            unit.problems.append(f"connector: {exc}")
     if listed is not None and (unit.label or unit.connector) and unit.label not in listed[0] and unit.connector not in listed[1]:
         return unit
     try:
