@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from twinstar.engine.statedir import ensure_dir, open_private
 from twinstar.errors import LockBusyError, StateError
+from twinstar.fastpath import lockprobe
 from twinstar.fastpath.atomic import write_all
 
 
@@ -63,17 +64,7 @@ class FileLock:
 
     def held_by_other(self) -> bool:
         """True when another process holds the lock right now (does not take it)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return lockprobe.held_by_other(self.path)
 
     def __enter__(self) -> FileLock:
         self.acquire(timeout=self.timeout)
