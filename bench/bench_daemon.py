@@ -45,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
+from netns import build_pair, teardown  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
 NODE, PEER = "tsor-dm-a", "tsor-dm-b"
@@ -53,35 +54,6 @@ GOAL_MS = 40
 WAIT = 30.0
 #: How often the stand-in driver acts on what was written to the fake sysfs (the demo's hardware loop: 5 ms).
 DRIVE = 0.005
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
-
-
-def teardown() -> None:
-    """Kill what is left in the namespaces (by PID: the daemon, the detached gratuitous-ARP senders), then delete them."""
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
-    for ns in (NODE, PEER):
-        if ns not in listed:
-            continue
-        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def build() -> None:
-    for ns in (NODE, PEER):
-        ip("netns", "add", ns)
-        ip("-n", ns, "link", "set", "lo", "up")
-    ip("-n", NODE, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", PEER)
-    ip("-n", NODE, "addr", "add", "10.213.63.201/24", "dev", "eth0")
-    ip("-n", PEER, "addr", "add", "10.213.63.202/24", "dev", "eth0")
-    for ns in (NODE, PEER):
-        ip("-n", ns, "link", "set", "eth0", "up")
 
 
 def steps(tmp: Path) -> str:
@@ -139,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     orchestration: list[float] = []
     loads: list[float] = []
-    teardown()
+    teardown((NODE, PEER))
     try:
-        build()
+        build_pair(NODE, PEER, "10.213.63.201/24", "10.213.63.202/24")
         with tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
             tmp = Path(d)
             fake = sysfs(tmp)
@@ -219,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                         daemon.wait()
                 log.close()
     finally:
-        teardown()
+        teardown((NODE, PEER))
     median = statistics.median(orchestration)
     met = median <= GOAL_MS
     text = "\n".join([
