@@ -34,7 +34,6 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,13 +44,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
+import served  # noqa: E402
 from netns import build_pair, teardown  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
 NODE, PEER = "tsor-dm-a", "tsor-dm-b"
 ADDRESS = "10.213.63.200/24"
 GOAL_MS = 40
-WAIT = 30.0
 #: How often the stand-in driver acts on what was written to the fake sysfs (the demo's hardware loop: 5 ms).
 DRIVE = 0.005
 
@@ -86,13 +85,6 @@ def dahdi_split(journal: str, registrations: list[float]) -> dict[str, list[floa
     return out
 
 
-def serve(config: str, address: str) -> int:
-    """The daemon process: the real event loop, its monitor a datagram socket at ``address``."""
-    from tests.daemon.helpers import FakeMonitor, make_daemon
-
-    return make_daemon(Path(config), FakeMonitor(address)).run()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -101,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "SOCKET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(*args.serve)
+        return served.serve(*args.serve)
     if os.geteuid() != 0:
         print("bench_daemon: needs root (namespaces, addresses in them)", file=sys.stderr)
         return 2
-    from tests.daemon.helpers import role, sysfs, write_config
+    from tests.daemon.helpers import sysfs, write_config
     from tests.support import units
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -120,11 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             config = write_config(tmp, 1, steps=steps(tmp))
             marker = tmp / "pbx-started"
             address = str(tmp / "events")
-            log = open(tmp / "daemon.log", "w")
-            daemon = subprocess.Popen(
-                ["ip", "netns", "exec", NODE, sys.executable, str(Path(__file__).resolve()), "--serve", str(config), address],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
+            log = tmp / "daemon.log"
+            daemon = served.start(str(Path(__file__).resolve()), config, address, log, prefix=("ip", "netns", "exec", NODE))
             driving = True
             registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
             hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
@@ -141,23 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 
             def reach(expected: str) -> None:
-                limit = time.monotonic() + WAIT
-                while True:
-                    try:
-                        if role(tmp / "state") == expected:
-                            return
-                    except (OSError, ValueError):
-                        pass  # not written yet
-                    if daemon.poll() is not None or time.monotonic() > limit:
-                        raise SystemExit(f"bench_daemon: did not reach {expected}: {(tmp / 'daemon.log').read_text()[-2000:]}")
-                    time.sleep(0.001)
+                served.reach(daemon, tmp / "state", expected, log, "bench_daemon")
 
             try:
-                deadline = time.monotonic() + WAIT
-                while not os.path.exists(address):
-                    if daemon.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"bench_daemon: the daemon did not start: {(tmp / 'daemon.log').read_text()[-2000:]}")
-                    time.sleep(0.01)
+                served.await_socket(daemon, address, log, "bench_daemon")
                 sender.connect(address)
                 reach("standby")
                 for i in range(args.runs):
@@ -182,14 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 driving = False
                 sender.close()
-                if daemon.poll() is None:
-                    daemon.send_signal(signal.SIGTERM)
-                    try:
-                        daemon.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        daemon.kill()
-                        daemon.wait()
-                log.close()
+                served.stop(daemon, 30)
     finally:
         teardown((NODE, PEER))
     median = statistics.median(orchestration)
