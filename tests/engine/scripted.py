@@ -105,6 +105,15 @@ class Book:
             raise call.fails
         return call
 
+    def awaits(self, event: threading.Event, problem: str) -> Callable[[], None]:
+        """A ``then`` that waits for ``event``; should it wait in vain (:data:`MEET_TIMEOUT`), ``problem`` is noted."""
+
+        def wait() -> None:
+            if not event.wait(MEET_TIMEOUT):
+                self.problems.append(problem)
+
+        return wait
+
     def calls(self) -> list[str]:
         """The log without the ``ended`` entries: the calls in the order they were made."""
         return [entry for entry in self.log if not entry.endswith(" ended")]

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.engine.scripted import MEET_TIMEOUT, Call, rig, short
+from tests.engine.scripted import Call, rig, short
 from twinstar.engine import startchecks
 from twinstar.engine.state import Role
 from twinstar.errors import ExitStatus, StepError
@@ -27,8 +27,7 @@ def up(check: Call | None = None) -> list[Call]:
 
 def test_every_check_runs_at_the_start_concurrently_then_the_applies_in_order(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "s2", "s3", at_start=True)
-    meet = threading.Barrier(3, timeout=MEET_TIMEOUT)
-    r.book.expect(**{s: up(Call("check", then=meet.wait)) for s in ("s1", "s2", "s3")})
+    r.book.expect(3, **{s: up(Call("check", meet=True)) for s in ("s1", "s2", "s3")})
     report = r.engine.takeover()
     r.book.assert_done()
     assert report.ok, report.error
@@ -47,15 +46,10 @@ def test_every_check_runs_at_the_start_concurrently_then_the_applies_in_order(tm
 def test_a_slow_check_runs_beside_the_applies_before_it_and_its_step_waits_for_it(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "s2", "s3", at_start=True)
     s2_applied = threading.Event()
-
-    def until_s2_applied() -> None:
-        if not s2_applied.wait(MEET_TIMEOUT):
-            r.book.problems.append("s3's check waited for s2's apply in vain: the applies waited for the checks")
-
     r.book.expect(
         s1=up(),
         s2=[Call("check"), Call("apply", then=s2_applied.set), Call("verify")],
-        s3=up(Call("check", then=until_s2_applied)),
+        s3=up(Call("check", then=r.book.awaits(s2_applied, "s3's check waited for s2's apply in vain: the applies waited for the checks"))),
     )
     assert r.engine.takeover().ok
     r.book.assert_done()
@@ -89,15 +83,10 @@ def test_a_check_that_fails_in_its_turn_too_rolls_back_as_before(tmp_path: Path)
 def test_a_failed_apply_rolls_back_and_the_takeover_ends_only_after_the_checks_still_running(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "s2", "s3", at_start=True)
     s1_undone = threading.Event()
-
-    def until_s1_undone() -> None:
-        if not s1_undone.wait(MEET_TIMEOUT):
-            r.book.problems.append("s3's check waited for the rollback in vain")
-
     r.book.expect(
         s1=[*up(), Call("undo", then=s1_undone.set), Call("verify-undone")],
         s2=[Call("check"), Call("apply", fails=StepError("s2", "start failed")), Call("release-probe")],
-        s3=[Call("check", then=until_s1_undone)],  # still running when s2 fails
+        s3=[Call("check", then=r.book.awaits(s1_undone, "s3's check waited for the rollback in vain"))],  # still running when s2 fails
     )
     report = r.engine.takeover()
     assert "s3.check ended" in r.book.log  # the takeover waited for it
@@ -128,14 +117,9 @@ def test_a_step_whose_check_reads_what_the_steps_before_bring_up_is_checked_in_i
 def test_a_groups_members_take_the_answers_of_their_checks_started_with_the_takeover(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),), at_start=True)
     s1_applied = threading.Event()
-
-    def until_s1_applied() -> None:
-        if not s1_applied.wait(MEET_TIMEOUT):
-            r.book.problems.append("a's check waited for s1's apply in vain")
-
     r.book.expect(
         s1=[Call("check"), Call("apply", then=s1_applied.set), Call("verify")],
-        a=up(Call("check", then=until_s1_applied)),
+        a=up(Call("check", then=r.book.awaits(s1_applied, "a's check waited for s1's apply in vain"))),
         b=[Call("check", up=True)],
     )
     report = r.engine.takeover()
