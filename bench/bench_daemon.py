@@ -45,7 +45,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 import served  # noqa: E402
-from netns import build_pair, teardown  # noqa: E402
+from netns import veth_pair  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
 NODE, PEER = "tsor-dm-a", "tsor-dm-b"
@@ -103,64 +103,59 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     orchestration: list[float] = []
     loads: list[float] = []
-    teardown((NODE, PEER))
-    try:
-        build_pair(NODE, PEER, "10.213.63.201/24", "10.213.63.202/24")
-        with tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
-            tmp = Path(d)
-            fake = sysfs(tmp)
-            config = write_config(tmp, 1, steps=steps(tmp))
-            marker = tmp / "pbx-started"
-            address = str(tmp / "events")
-            log = tmp / "daemon.log"
-            daemon = served.start(str(Path(__file__).resolve()), config, address, log, prefix=("ip", "netns", "exec", NODE))
-            driving = True
-            registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
-            hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
+    with veth_pair(NODE, PEER, "10.213.63.201/24", "10.213.63.202/24"), tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
+        tmp = Path(d)
+        fake = sysfs(tmp)
+        config = write_config(tmp, 1, steps=steps(tmp))
+        marker = tmp / "pbx-started"
+        address = str(tmp / "events")
+        log = tmp / "daemon.log"
+        daemon = served.start(str(Path(__file__).resolve()), config, address, log, prefix=("ip", "netns", "exec", NODE))
+        driving = True
+        registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
+        hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
 
-            def drive() -> None:
-                while driving:
-                    with hardware:
-                        done = fake.drive()
-                    registrations.extend(time.time() for line in done if line.startswith("registered"))
-                    time.sleep(DRIVE)
+        def drive() -> None:
+            while driving:
+                with hardware:
+                    done = fake.drive()
+                registrations.extend(time.time() for line in done if line.startswith("registered"))
+                time.sleep(DRIVE)
 
-            driver = threading.Thread(target=drive, name="stand-in driver", daemon=True)
-            driver.start()
-            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        driver = threading.Thread(target=drive, name="stand-in driver", daemon=True)
+        driver.start()
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 
-            def reach(expected: str) -> None:
-                served.reach(daemon, tmp / "state", expected, log, "bench_daemon")
+        def reach(expected: str) -> None:
+            served.reach(daemon, tmp / "state", expected, log, "bench_daemon")
 
-            try:
-                served.await_socket(daemon, address, log, "bench_daemon")
-                sender.connect(address)
+        try:
+            served.await_socket(daemon, address, log, "bench_daemon")
+            sender.connect(address)
+            reach("standby")
+            for i in range(args.runs):
+                loads.append(os.getloadavg()[0])
+                with hardware:
+                    arrival = units.arrive(fake, 0)
+                t0 = time.time()  # READY in sysfs from here on; its events follow at once
+                for env in arrival:
+                    sender.send(json.dumps(env).encode())
+                reach("active")
+                orchestration.append((marker.stat().st_mtime - t0) * 1000)
+                print(f"bench_daemon: round {i + 1}/{args.runs}: {orchestration[-1]:.1f} ms", file=sys.stderr)
+                with hardware:
+                    departure = fake.depart(0)
+                for env in departure:
+                    sender.send(json.dumps(env).encode())
                 reach("standby")
-                for i in range(args.runs):
-                    loads.append(os.getloadavg()[0])
-                    with hardware:
-                        arrival = units.arrive(fake, 0)
-                    t0 = time.time()  # READY in sysfs from here on; its events follow at once
-                    for env in arrival:
-                        sender.send(json.dumps(env).encode())
-                    reach("active")
-                    orchestration.append((marker.stat().st_mtime - t0) * 1000)
-                    print(f"bench_daemon: round {i + 1}/{args.runs}: {orchestration[-1]:.1f} ms", file=sys.stderr)
-                    with hardware:
-                        departure = fake.depart(0)
-                    for env in departure:
-                        sender.send(json.dumps(env).encode())
-                    reach("standby")
-                journal = (tmp / "state" / "journal.jsonl").read_text()
-                if args.keep_journal:
-                    Path(args.keep_journal).write_text(journal)
-                split = dahdi_split(journal, registrations)
-            finally:
-                driving = False
-                sender.close()
-                served.stop(daemon, 30)
-    finally:
-        teardown((NODE, PEER))
+            journal = (tmp / "state" / "journal.jsonl").read_text()
+            if args.keep_journal:
+                Path(args.keep_journal).write_text(journal)
+            split = dahdi_split(journal, registrations)
+        finally:
+            driving = False
+            sender.close()
+            served.stop(daemon, 30)
     median = statistics.median(orchestration)
     met = median <= GOAL_MS
     text = "\n".join([

@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from netns import build_pair, teardown  # noqa: E402
+from netns import veth_pair  # noqa: E402
 from timing import goal_table, load, load_span, run_timed, spread  # noqa: E402
 
 NODE, PEER = "tsbp-dc-a", "tsbp-dc-b"
@@ -64,24 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     loads: list[float] = []
-    teardown((NODE, PEER))
-    try:
-        build_pair(NODE, PEER, "10.213.43.201/24", "10.213.43.202/24")
-        with tempfile.TemporaryDirectory(prefix="tsbp-dc-") as d:
-            tmp = Path(d)
-            configs = {name: write_config(tmp, i, step) for i, (name, step) in enumerate(CONFIGS.items())}
-            for i in range(args.runs):
-                print(f"bench_defaults: round {i + 1}/{args.runs}", file=sys.stderr)
-                loads.append(os.getloadavg()[0])
-                for name in CONFIGS if i % 2 == 0 else reversed(CONFIGS):
-                    twinstar = ["ip", "netns", "exec", NODE, sys.executable, "-m", "twinstar", "-c", str(configs[name])]
-                    subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    took, used = run_timed([*twinstar, "takeover"])
-                    wall[name].append(took)
-                    cpu[name].append(used)
-                    subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finally:
-        teardown((NODE, PEER))
+    with veth_pair(NODE, PEER, "10.213.43.201/24", "10.213.43.202/24"), tempfile.TemporaryDirectory(prefix="tsbp-dc-") as d:
+        tmp = Path(d)
+        configs = {name: write_config(tmp, i, step) for i, (name, step) in enumerate(CONFIGS.items())}
+        for i in range(args.runs):
+            print(f"bench_defaults: round {i + 1}/{args.runs}", file=sys.stderr)
+            loads.append(os.getloadavg()[0])
+            for name in CONFIGS if i % 2 == 0 else reversed(CONFIGS):
+                twinstar = ["ip", "netns", "exec", NODE, sys.executable, "-m", "twinstar", "-c", str(configs[name])]
+                subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                took, used = run_timed([*twinstar, "takeover"])
+                wall[name].append(took)
+                cpu[name].append(used)
+                subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     median = {name: statistics.median(wall[name]) for name in CONFIGS}
     defaults, demo = median[DEFAULTS], median[DEMO]
     difference = defaults - demo

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 def ip(*args: str) -> None:
@@ -48,3 +49,14 @@ def teardown(namespaces: Iterable[str]) -> None:
             except ProcessLookupError:
                 pass
         subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextmanager
+def veth_pair(node: str, peer: str, node_address: str, peer_address: str) -> Iterator[None]:
+    """:func:`build_pair` (after removing what a run before left), removed again at the end, on failure and on Ctrl-C."""
+    teardown((node, peer))
+    try:
+        build_pair(node, peer, node_address, peer_address)
+        yield
+    finally:
+        teardown((node, peer))
