@@ -34,7 +34,6 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,43 +44,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
+import served  # noqa: E402
+from netns import veth_pair  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
 NODE, PEER = "tsor-dm-a", "tsor-dm-b"
 ADDRESS = "10.213.63.200/24"
 GOAL_MS = 40
-WAIT = 30.0
 #: How often the stand-in driver acts on what was written to the fake sysfs (the demo's hardware loop: 5 ms).
 DRIVE = 0.005
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
-
-
-def teardown() -> None:
-    """Kill what is left in the namespaces (by PID: the daemon, the detached gratuitous-ARP senders), then delete them."""
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
-    for ns in (NODE, PEER):
-        if ns not in listed:
-            continue
-        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def build() -> None:
-    for ns in (NODE, PEER):
-        ip("netns", "add", ns)
-        ip("-n", ns, "link", "set", "lo", "up")
-    ip("-n", NODE, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", PEER)
-    ip("-n", NODE, "addr", "add", "10.213.63.201/24", "dev", "eth0")
-    ip("-n", PEER, "addr", "add", "10.213.63.202/24", "dev", "eth0")
-    for ns in (NODE, PEER):
-        ip("-n", ns, "link", "set", "eth0", "up")
 
 
 def steps(tmp: Path) -> str:
@@ -114,13 +85,6 @@ def dahdi_split(journal: str, registrations: list[float]) -> dict[str, list[floa
     return out
 
 
-def serve(config: str, address: str) -> int:
-    """The daemon process: the real event loop, its monitor a datagram socket at ``address``."""
-    from tests.daemon.helpers import FakeMonitor, make_daemon
-
-    return make_daemon(Path(config), FakeMonitor(address)).run()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -129,97 +93,69 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "SOCKET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(*args.serve)
+        return served.serve(*args.serve)
     if os.geteuid() != 0:
         print("bench_daemon: needs root (namespaces, addresses in them)", file=sys.stderr)
         return 2
-    from tests.daemon.helpers import role, sysfs, write_config
+    from tests.daemon.helpers import sysfs, write_config
     from tests.support import units
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     orchestration: list[float] = []
     loads: list[float] = []
-    teardown()
-    try:
-        build()
-        with tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
-            tmp = Path(d)
-            fake = sysfs(tmp)
-            config = write_config(tmp, 1, steps=steps(tmp))
-            marker = tmp / "pbx-started"
-            address = str(tmp / "events")
-            log = open(tmp / "daemon.log", "w")
-            daemon = subprocess.Popen(
-                ["ip", "netns", "exec", NODE, sys.executable, str(Path(__file__).resolve()), "--serve", str(config), address],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
-            driving = True
-            registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
-            hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
+    with veth_pair(NODE, PEER, "10.213.63.201/24", "10.213.63.202/24"), tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
+        tmp = Path(d)
+        fake = sysfs(tmp)
+        config = write_config(tmp, 1, steps=steps(tmp))
+        marker = tmp / "pbx-started"
+        address = str(tmp / "events")
+        log = tmp / "daemon.log"
+        daemon = served.start(str(Path(__file__).resolve()), config, address, log, prefix=("ip", "netns", "exec", NODE))
+        driving = True
+        registrations: list[float] = []  # when the stand-in driver registered a unit with DAHDI (wall clock)
+        hardware = threading.Lock()  # the stand-in driver acts between, never during, a unit's arrival or departure
 
-            def drive() -> None:
-                while driving:
-                    with hardware:
-                        done = fake.drive()
-                    registrations.extend(time.time() for line in done if line.startswith("registered"))
-                    time.sleep(DRIVE)
+        def drive() -> None:
+            while driving:
+                with hardware:
+                    done = fake.drive()
+                registrations.extend(time.time() for line in done if line.startswith("registered"))
+                time.sleep(DRIVE)
 
-            driver = threading.Thread(target=drive, name="stand-in driver", daemon=True)
-            driver.start()
-            sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        driver = threading.Thread(target=drive, name="stand-in driver", daemon=True)
+        driver.start()
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 
-            def reach(expected: str) -> None:
-                limit = time.monotonic() + WAIT
-                while True:
-                    try:
-                        if role(tmp / "state") == expected:
-                            return
-                    except (OSError, ValueError):
-                        pass  # not written yet
-                    if daemon.poll() is not None or time.monotonic() > limit:
-                        raise SystemExit(f"bench_daemon: did not reach {expected}: {(tmp / 'daemon.log').read_text()[-2000:]}")
-                    time.sleep(0.001)
+        def reach(expected: str) -> None:
+            served.reach(daemon, tmp / "state", expected, log, "bench_daemon")
 
-            try:
-                deadline = time.monotonic() + WAIT
-                while not os.path.exists(address):
-                    if daemon.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"bench_daemon: the daemon did not start: {(tmp / 'daemon.log').read_text()[-2000:]}")
-                    time.sleep(0.01)
-                sender.connect(address)
+        try:
+            served.await_socket(daemon, address, log, "bench_daemon")
+            sender.connect(address)
+            reach("standby")
+            for i in range(args.runs):
+                loads.append(os.getloadavg()[0])
+                with hardware:
+                    arrival = units.arrive(fake, 0)
+                t0 = time.time()  # READY in sysfs from here on; its events follow at once
+                for env in arrival:
+                    sender.send(json.dumps(env).encode())
+                reach("active")
+                orchestration.append((marker.stat().st_mtime - t0) * 1000)
+                print(f"bench_daemon: round {i + 1}/{args.runs}: {orchestration[-1]:.1f} ms", file=sys.stderr)
+                with hardware:
+                    departure = fake.depart(0)
+                for env in departure:
+                    sender.send(json.dumps(env).encode())
                 reach("standby")
-                for i in range(args.runs):
-                    loads.append(os.getloadavg()[0])
-                    with hardware:
-                        arrival = units.arrive(fake, 0)
-                    t0 = time.time()  # READY in sysfs from here on; its events follow at once
-                    for env in arrival:
-                        sender.send(json.dumps(env).encode())
-                    reach("active")
-                    orchestration.append((marker.stat().st_mtime - t0) * 1000)
-                    print(f"bench_daemon: round {i + 1}/{args.runs}: {orchestration[-1]:.1f} ms", file=sys.stderr)
-                    with hardware:
-                        departure = fake.depart(0)
-                    for env in departure:
-                        sender.send(json.dumps(env).encode())
-                    reach("standby")
-                journal = (tmp / "state" / "journal.jsonl").read_text()
-                if args.keep_journal:
-                    Path(args.keep_journal).write_text(journal)
-                split = dahdi_split(journal, registrations)
-            finally:
-                driving = False
-                sender.close()
-                if daemon.poll() is None:
-                    daemon.send_signal(signal.SIGTERM)
-                    try:
-                        daemon.wait(timeout=30)
-                    except subprocess.TimeoutExpired:
-                        daemon.kill()
-                        daemon.wait()
-                log.close()
-    finally:
-        teardown()
+            journal = (tmp / "state" / "journal.jsonl").read_text()
+            if args.keep_journal:
+                Path(args.keep_journal).write_text(journal)
+            split = dahdi_split(journal, registrations)
+        finally:
+            driving = False
+            sender.close()
+            served.stop(daemon, 30)
     median = statistics.median(orchestration)
     met = median <= GOAL_MS
     text = "\n".join([

@@ -30,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from netns import veth_pair  # noqa: E402
 from timing import goal_table, load, load_span, run_timed, spread  # noqa: E402
 
 NODE, PEER = "tsbp-dc-a", "tsbp-dc-b"
@@ -41,35 +42,6 @@ CONFIGS: dict[str, dict[str, object]] = {
     DEFAULTS: {"address": ADDRESS, "interface": "eth0"},
     DEMO: {"address": ADDRESS, "interface": "eth0", "arp_count": 3, "arp_interval": 0.2, "dad_timeout": 0.03},
 }
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
-
-
-def teardown() -> None:
-    """Kill what is left in the namespaces (by PID: the detached gratuitous-ARP senders), then delete them."""
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
-    for ns in (NODE, PEER):
-        if ns not in listed:
-            continue
-        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def build() -> None:
-    for ns in (NODE, PEER):
-        ip("netns", "add", ns)
-        ip("-n", ns, "link", "set", "lo", "up")
-    ip("-n", NODE, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", PEER)
-    ip("-n", NODE, "addr", "add", "10.213.43.201/24", "dev", "eth0")
-    ip("-n", PEER, "addr", "add", "10.213.43.202/24", "dev", "eth0")
-    for ns in (NODE, PEER):
-        ip("-n", ns, "link", "set", "eth0", "up")
 
 
 def write_config(tmp: Path, key: int, step: dict[str, object]) -> Path:
@@ -92,24 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     wall: dict[str, list[float]] = {name: [] for name in CONFIGS}
     cpu: dict[str, list[float]] = {name: [] for name in CONFIGS}
     loads: list[float] = []
-    teardown()
-    try:
-        build()
-        with tempfile.TemporaryDirectory(prefix="tsbp-dc-") as d:
-            tmp = Path(d)
-            configs = {name: write_config(tmp, i, step) for i, (name, step) in enumerate(CONFIGS.items())}
-            for i in range(args.runs):
-                print(f"bench_defaults: round {i + 1}/{args.runs}", file=sys.stderr)
-                loads.append(os.getloadavg()[0])
-                for name in CONFIGS if i % 2 == 0 else reversed(CONFIGS):
-                    twinstar = ["ip", "netns", "exec", NODE, sys.executable, "-m", "twinstar", "-c", str(configs[name])]
-                    subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    took, used = run_timed([*twinstar, "takeover"])
-                    wall[name].append(took)
-                    cpu[name].append(used)
-                    subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    finally:
-        teardown()
+    with veth_pair(NODE, PEER, "10.213.43.201/24", "10.213.43.202/24"), tempfile.TemporaryDirectory(prefix="tsbp-dc-") as d:
+        tmp = Path(d)
+        configs = {name: write_config(tmp, i, step) for i, (name, step) in enumerate(CONFIGS.items())}
+        for i in range(args.runs):
+            print(f"bench_defaults: round {i + 1}/{args.runs}", file=sys.stderr)
+            loads.append(os.getloadavg()[0])
+            for name in CONFIGS if i % 2 == 0 else reversed(CONFIGS):
+                twinstar = ["ip", "netns", "exec", NODE, sys.executable, "-m", "twinstar", "-c", str(configs[name])]
+                subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                took, used = run_timed([*twinstar, "takeover"])
+                wall[name].append(took)
+                cpu[name].append(used)
+                subprocess.run([*twinstar, "release"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     median = {name: statistics.median(wall[name]) for name in CONFIGS}
     defaults, demo = median[DEFAULTS], median[DEMO]
     difference = defaults - demo

@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_demo import one_run, service_turn_ms  # noqa: E402
+from netns import add, ip, listed, teardown  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
 PREFIX = "tsbp-ka-"
@@ -57,35 +58,17 @@ VIP = "10.213.43.100"
 PORT = 5060
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=10)
-
-
 def namespaces() -> list[str]:
     return [SWITCH, CLIENT, *(PREFIX + r for r in ROUTERS)]
 
 
 def existing() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX)]
-
-
-def teardown() -> None:
-    """Kill every process left in the bench's namespaces (by PID), then delete the namespaces."""
-    for ns in existing():
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", ns], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [ns for ns in listed() if ns.startswith(PREFIX)]
 
 
 def build() -> None:
     for ns in namespaces():
-        ip("netns", "add", ns)
-        ip("-n", ns, "link", "set", "lo", "up")
+        add(ns)
     ip("-n", SWITCH, "link", "add", "br0", "type", "bridge")
     ip("-n", SWITCH, "link", "set", "br0", "up")
     hosts = {CLIENT: CLIENT_ADDRESS, **{PREFIX + r: a for r, (a, _) in ROUTERS.items()}}
@@ -204,7 +187,7 @@ def flapped(backup: Fifo, advert: float, before: float | None = None) -> None:
 
 def keepalived_run(advert: float) -> dict[str, float]:
     """One keepalived failover in fresh namespaces: detection and timer -> served (ms)."""
-    teardown()
+    teardown(existing())
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="tsbp-ka-") as d:
         work = Path(d)
@@ -247,7 +230,7 @@ def keepalived_run(advert: float) -> dict[str, float]:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-            teardown()
+            teardown(existing())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_keepalived: {e}", file=sys.stderr)
         return 1
     finally:
-        teardown()
+        teardown(existing())
     served = [r["served"] for r in theirs]
     detection = [r["detection"] for r in theirs]
     met = statistics.median(ours) <= statistics.median(served)

@@ -29,7 +29,6 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,18 +38,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
+import served  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
 UNITS = 2
 EVENTS_PER_CYCLE = 10
-WAIT = 30.0
-
-
-def serve(config: str, address: str) -> int:
-    """The daemon process: the real event loop, its monitor a datagram socket at ``address``."""
-    from tests.daemon.helpers import FakeMonitor, make_daemon
-
-    return make_daemon(Path(config), FakeMonitor(address)).run()
 
 
 def resources(pid: int) -> dict[str, int]:
@@ -73,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "SOCKET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve(*args.serve)
-    from tests.daemon.helpers import role, sysfs, write_config
+        return served.serve(*args.serve)
+    from tests.daemon.helpers import sysfs, write_config
     from tests.support import units
 
     cycles = 100 if args.quick else args.cycles
@@ -91,17 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         fake = sysfs(tmp)
         config = write_config(tmp, UNITS)
         address = str(tmp / "events")
-        daemon = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve", str(config), address],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp / "daemon.log", "w"),
-        )  # fmt: skip
+        log = tmp / "daemon.log"
+        daemon = served.start(str(Path(__file__).resolve()), config, address, log)
         sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            deadline = time.monotonic() + WAIT
-            while not os.path.exists(address):
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"bench_soak: the daemon did not start: {(tmp / 'daemon.log').read_text()[-2000:]}")
-                time.sleep(0.01)
+            served.await_socket(daemon, address, log, "bench_soak")
             sender.connect(address)
 
             def send(env: dict[str, str]) -> None:
@@ -110,17 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 sent += 1
 
             def reach(expected: str) -> float:
-                limit = time.monotonic() + WAIT
-                while True:
-                    try:
-                        if role(tmp / "state") == expected:
-                            return time.monotonic()
-                    except (OSError, ValueError):
-                        pass  # not written yet
-                    if daemon.poll() is not None or time.monotonic() > limit:
-                        log = (tmp / "daemon.log").read_text()[-2000:]
-                        raise SystemExit(f"bench_soak: cycle {len(orchestration) + 1} did not end {expected}: {log}")
-                    time.sleep(0.001)
+                return served.reach(daemon, tmp / "state", expected, log, f"bench_soak: cycle {len(orchestration) + 1}")
 
             reach("standby")
             at_start = resources(daemon.pid)
@@ -145,13 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"bench_soak: {cycle + 1} cycles, {sent} uevents, {samples[-1]}", file=sys.stderr)
         finally:
             sender.close()
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    daemon.wait(60)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-                    daemon.wait()
+            served.stop(daemon, 60)
     elapsed = time.monotonic() - start
     done = len(orchestration)
     tenth = max(1, done // 10)

@@ -1,151 +1,25 @@
 """Concurrent groups (``- parallel: [...]``) in the engine, in this process with fake steps.
 
-The steps are the only stand-ins (they touch nothing): each step answers its
-calls from its own script of expected calls, and every call is also logged in
-one list, in the order the calls were made. The members of a group meet at a
-barrier in their apply: run one after the other, the first would wait there
-alone and the barrier would break (the test fails). The engine, its journal
-and ``state.json`` (a real :class:`StateStore` in ``tmp_path``) are the
-production code. No program runs.
+The steps are the only stand-ins (``tests.engine.scripted``: they touch
+nothing and answer from scripts). The members of a group meet at a barrier in
+their apply: run one after the other, the first would wait there alone and the
+barrier would break (the test fails). The engine, its journal and
+``state.json`` are the production code. No program runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import threading
-from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.config import write_config
-from twinstar import config as config_mod
-from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.runner import Engine, stages
-from twinstar.engine.state import NodeState, Role, StateStore
-from twinstar.errors import ExitStatus, StepError, TwinstarError
-from twinstar.steps.base import Probe, Step, StepContext
-
-#: Long enough never to break under load when the members do run concurrently.
-MEET_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Call:
-    """One expected call: ``phase``; a probe answers ``up``; ``fails`` is raised; ``meet``: wait at the group's barrier first."""
-
-    phase: str
-    up: bool = False
-    fails: TwinstarError | None = None
-    meet: bool = False
-    sigterm: bool = False  # then SIGTERM to this process (as a unit timeout sends it)
-
-
-class Book:
-    """Each step's script of expected calls, the log of all calls in order, and the problems seen (a thread cannot fail a test)."""
-
-    def __init__(self) -> None:
-        self.scripts: dict[str, deque[Call]] = {}
-        self.log: list[str] = []
-        self.problems: list[str] = []
-        self.lock = threading.Lock()
-        self.barrier: threading.Barrier | None = None
-
-    def expect(self, members_meeting: int = 0, **scripts: Sequence[Call]) -> None:
-        self.scripts = {name.replace("_", "-"): deque(calls) for name, calls in scripts.items()}
-        self.log = []
-        self.barrier = threading.Barrier(members_meeting, timeout=MEET_TIMEOUT) if members_meeting else None
-
-    def take(self, step: str, phase: str) -> Call:
-        with self.lock:
-            self.log.append(f"{step}.{phase}")
-            script = self.scripts.get(step)
-            if not script or script[0].phase != phase:
-                self.problems.append(f"unexpected call {step}.{phase}, expected {script[0].phase if script else 'none'}")
-                raise StepError(step, f"unexpected call {phase}")
-            call = script.popleft()
-        if call.meet:
-            assert self.barrier is not None
-            self.barrier.wait()
-        if call.sigterm:
-            os.kill(os.getpid(), signal.SIGTERM)
-        if call.fails is not None:
-            raise call.fails
-        return call
-
-    def assert_done(self) -> None:
-        assert self.problems == []
-        left = {name: [c.phase for c in script] for name, script in self.scripts.items() if script}
-        assert left == {}, f"expected calls never made: {left}"
-
-
-class FakeStep(Step):
-    kind = "fake"
-
-    def __init__(self, name: str, ctx: StepContext, book: Book) -> None:
-        super().__init__(name, 5.0, ctx)
-        self.book = book
-
-    def check(self) -> Probe:
-        return Probe(self.book.take(self.name, "check").up)
-
-    def apply(self) -> None:
-        self.book.take(self.name, "apply")
-
-    def verify(self) -> None:
-        self.book.take(self.name, "verify")
-
-    def undo(self) -> None:
-        self.book.take(self.name, "undo")
-
-    def verify_undone(self) -> None:
-        self.book.take(self.name, "verify-undone")
-
-    def release_probe(self) -> Probe:
-        return Probe(self.book.take(self.name, "release-probe").up)
-
-
-@dataclass
-class Rig:
-    engine: Engine
-    store: StateStore
-    book: Book
-
-    def journal(self) -> list[dict[str, object]]:
-        return list(self.store.read_journal())
-
-
-def rig(tmp_path: Path, *names: str, groups: tuple[tuple[str, ...], ...]) -> Rig:
-    """Fake steps ``names`` in order; ``groups``: which of them form concurrent groups (as ``Config.groups``)."""
-    path = write_config(
-        tmp_path / "twinstar.yaml",
-        state_dir=tmp_path / "state",
-        sysfs=tmp_path,
-        xpp_order=tmp_path / "xpp_order",
-        steps="".join(f"  - command: {{name: {n}, start: [/bin/true], stop: [/bin/true]}}\n" for n in names),
-    )
-    loaded = config_mod.load(str(path))
-    config = dataclasses.replace(loaded, groups=tuple(tuple(f"command:{n}" for n in g) for g in groups))
-    runner = ProgramRunner(programs=config.program_map)
-    ctx = StepContext(config=config, runner=runner)
-    book = Book()
-    steps = [FakeStep(f"command:{n}", ctx, book) for n in names]
-    store = StateStore(str(tmp_path / "state"))
-    return Rig(Engine(config=config, steps=steps, store=store, runner=runner), store, book)
-
-
-def short(name: str) -> str:
-    return name.removeprefix("command:")
+from tests.engine.scripted import Call, Rig, rig, short
+from twinstar.engine.runner import stages
+from twinstar.engine.state import NodeState, Role
+from twinstar.errors import ExitStatus, StepError
 
 
 def results(outcomes: tuple[object, ...]) -> list[tuple[str, str, str | None]]:
     return [(short(o.step), o.result.value, o.group) for o in outcomes]  # type: ignore[attr-defined]
-
-
-def log(r: Rig) -> list[str]:
-    return [short(entry) for entry in r.book.log]
 
 
 def up_calls(*, meet: bool = True) -> list[Call]:
@@ -155,10 +29,6 @@ def up_calls(*, meet: bool = True) -> list[Call]:
 GROUP = "command:a+command:b+command:c"
 
 
-def expect_scripts(r: Rig, members_meeting: int = 0, **scripts: Sequence[Call]) -> None:
-    r.book.expect(members_meeting, **{f"command:{name}": calls for name, calls in scripts.items()})
-
-
 def test_stages_put_a_groups_members_together_and_leave_the_other_steps_alone(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", "s2", groups=(("a", "b"),))
     assert [[short(s.name) for s in stage] for stage in stages(r.engine.steps, r.engine.config.groups)] == [["s1"], ["a", "b"], ["s2"]]
@@ -166,12 +36,12 @@ def test_stages_put_a_groups_members_together_and_leave_the_other_steps_alone(tm
 
 def test_a_group_comes_up_concurrently_between_the_steps_around_it(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", "c", "s2", groups=(("a", "b", "c"),))
-    expect_scripts(r, 3, s1=up_calls(meet=False), a=up_calls(), b=up_calls(), c=up_calls(), s2=up_calls(meet=False))
+    r.book.expect(3, s1=up_calls(meet=False), a=up_calls(), b=up_calls(), c=up_calls(), s2=up_calls(meet=False))
     report = r.engine.takeover()
     r.book.assert_done()
     assert report.ok, report.error
     assert results(report.steps) == [("s1", "done", None), ("a", "done", GROUP), ("b", "done", GROUP), ("c", "done", GROUP), ("s2", "done", None)]
-    calls = log(r)
+    calls = r.book.calls()
     assert calls[:3] == ["s1.check", "s1.apply", "s1.verify"] and calls[-3:] == ["s2.check", "s2.apply", "s2.verify"]
     for member in "abc":  # each member: check, apply, verify, in its own order
         assert [c for c in calls if c.startswith(f"{member}.")] == [f"{member}.check", f"{member}.apply", f"{member}.verify"]
@@ -184,8 +54,7 @@ def test_a_group_comes_up_concurrently_between_the_steps_around_it(tmp_path: Pat
 
 def test_a_failed_member_undoes_the_members_that_came_up_and_the_steps_before_in_reverse(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", "c", "s2", groups=(("a", "b", "c"),))
-    expect_scripts(
-        r,
+    r.book.expect(
         2,
         s1=[*up_calls(meet=False), Call("undo"), Call("verify-undone")],
         a=[*up_calls(), Call("undo"), Call("verify-undone")],
@@ -198,10 +67,10 @@ def test_a_failed_member_undoes_the_members_that_came_up_and_the_steps_before_in
     assert report.error == "step b: would not start"
     assert results(report.steps) == [("s1", "done", None), ("a", "done", GROUP), ("c", "already", GROUP), ("b", "failed", GROUP)]
     # After the group ended: the failed member (partly up), then the members that came up in reverse, then the steps before.
-    rollback = log(r)[log(r).index("b.release-probe") :]
+    rollback = r.book.calls()[r.book.calls().index("b.release-probe") :]
     assert rollback == ["b.release-probe", "b.undo", "b.verify-undone", "c.undo", "c.verify-undone", "a.undo", "a.verify-undone", "s1.undo", "s1.verify-undone"]
     assert results(report.rollback) == [("b", "undone", None), ("c", "undone", None), ("a", "undone", None), ("s1", "undone", None)]
-    assert "s2.check" not in log(r)
+    assert "s2.check" not in r.book.calls()
     journal = r.journal()
     assert [(e["group"], e["result"]) for e in journal if e.get("event") == "group"] == [(GROUP, "started"), (GROUP, "failed: command:b")]
     phases = [(short(str(e["step"])), e["phase"], e["result"]) for e in journal if "step" in e and e["action"] == "takeover"]
@@ -211,8 +80,7 @@ def test_a_failed_member_undoes_the_members_that_came_up_and_the_steps_before_in
 
 def test_two_failed_members_are_both_reported_and_the_first_listed_names_the_error(tmp_path: Path) -> None:
     r = rig(tmp_path, "a", "b", "c", groups=(("a", "b", "c"),))
-    expect_scripts(
-        r,
+    r.book.expect(
         3,
         a=[Call("check"), Call("apply", meet=True, fails=StepError("a", "failed")), Call("release-probe")],
         b=[*up_calls(), Call("undo"), Call("verify-undone")],
@@ -227,8 +95,7 @@ def test_two_failed_members_are_both_reported_and_the_first_listed_names_the_err
 
 def test_a_sigterm_during_a_group_waits_for_the_members_then_undoes_what_came_up(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", "s2", groups=(("a", "b"),))
-    expect_scripts(
-        r,
+    r.book.expect(
         2,
         s1=[*up_calls(meet=False), Call("undo"), Call("verify-undone")],
         a=[Call("check"), Call("apply", meet=True, sigterm=True), Call("verify"), Call("undo"), Call("verify-undone")],
@@ -238,17 +105,17 @@ def test_a_sigterm_during_a_group_waits_for_the_members_then_undoes_what_came_up
     r.book.assert_done()
     assert report.exit_status == ExitStatus.FAILED and report.error == "interrupted by SIGTERM"
     assert results(report.rollback) == [("b", "undone", None), ("a", "undone", None), ("s1", "undone", None)]
-    assert "s2.check" not in log(r)
+    assert "s2.check" not in r.book.calls()
 
 
 def test_a_release_takes_a_groups_members_down_in_reverse_of_their_listing(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),))
     down = [Call("release-probe", up=True), Call("undo"), Call("verify-undone")]
-    expect_scripts(r, s1=down, a=down, b=down)
+    r.book.expect(s1=down, a=down, b=down)
     report = r.engine.release()
     r.book.assert_done()
     assert report.ok
-    assert [c.split(".")[0] for c in log(r)] == ["b"] * 3 + ["a"] * 3 + ["s1"] * 3
+    assert [c.split(".")[0] for c in r.book.calls()] == ["b"] * 3 + ["a"] * 3 + ["s1"] * 3
 
 
 def _interrupted(r: Rig, role: Role) -> None:
@@ -262,7 +129,7 @@ def _interrupted(r: Rig, role: Role) -> None:
 def test_a_takeover_after_a_crash_with_a_group_half_up_brings_up_only_the_members_down(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),))
     _interrupted(r, Role.STARTING)
-    expect_scripts(r, s1=[Call("check", up=True)], a=[Call("check", up=True)], b=up_calls(meet=False))
+    r.book.expect(s1=[Call("check", up=True)], a=[Call("check", up=True)], b=up_calls(meet=False))
     report = r.engine.takeover()
     r.book.assert_done()
     assert report.ok and report.recovered is not None and "completing it" in report.recovered
@@ -274,7 +141,7 @@ def test_a_release_after_a_crash_with_a_group_half_up_takes_down_what_is_up(tmp_
     r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),))
     _interrupted(r, Role.STARTING)
     down = [Call("release-probe", up=True), Call("undo"), Call("verify-undone")]
-    expect_scripts(r, s1=down, a=down, b=[Call("release-probe")])
+    r.book.expect(s1=down, a=down, b=[Call("release-probe")])
     report = r.engine.release()
     r.book.assert_done()
     assert report.ok and report.recovered is not None and "rolling it back" in report.recovered
@@ -284,7 +151,7 @@ def test_a_release_after_a_crash_with_a_group_half_up_takes_down_what_is_up(tmp_
 
 def test_a_dry_run_names_each_members_group(tmp_path: Path) -> None:
     r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),))
-    expect_scripts(r, s1=[Call("check", up=True)], a=[Call("check")], b=[Call("check", up=True)])
+    r.book.expect(s1=[Call("check", up=True)], a=[Call("check")], b=[Call("check", up=True)])
     report = r.engine.takeover(dry_run=True)
     r.book.assert_done()
     assert results(report.steps) == [("s1", "already", None), ("a", "would-apply", "command:a+command:b"), ("b", "already", "command:a+command:b")]

@@ -1,9 +1,10 @@
 """The engine in this process with fake steps: the order of every step call, rollback, release, dry run, recovery.
 
-The steps are the only stand-ins (they touch nothing; each call takes the
-next entry of an ordered queue of expected calls and answers as told). The
-engine, its lock, journal and ``state.json`` (a real :class:`StateStore` in
-``tmp_path``) are the production code. No program runs.
+The steps are the only stand-ins (``tests.engine.scripted``'s fake steps: they
+touch nothing; here each call takes the next entry of one ordered queue of
+expected calls and answers as told). The engine, its lock, journal and
+``state.json`` (a real :class:`StateStore` in ``tmp_path``) are the production
+code. No program runs.
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.config import write_config
-from twinstar import config as config_mod
-from twinstar.engine.proc import ProgramRunner
+from tests.engine.scripted import FakeStep, context, real_engine
 from twinstar.engine.runner import Engine, Report
 from twinstar.engine.state import NodeState, Role, StateStore
 from twinstar.errors import ExitStatus, RefusedError, StepError, TwinstarError
-from twinstar.steps.base import Probe, Step, StepContext
 
 
 @dataclass(frozen=True)
@@ -63,49 +61,21 @@ class Calls:
         assert self.position == len(self.expected), self.show("expected calls never made")
 
 
-class FakeStep(Step):
-    """A step that records each call in ``calls`` and answers from it."""
-
-    kind = "fake"
-
-    def __init__(self, name: str, ctx: StepContext, calls: Calls) -> None:
-        super().__init__(name, 5.0, ctx)
-        self.calls = calls
-
-    def check(self) -> Probe:
-        return Probe(self.calls.take(self.name, "check").up)
-
-    def apply(self) -> None:
-        self.calls.take(self.name, "apply")
-
-    def verify(self) -> None:
-        self.calls.take(self.name, "verify")
-
-    def undo(self) -> None:
-        self.calls.take(self.name, "undo")
-
-    def verify_undone(self) -> None:
-        self.calls.take(self.name, "verify-undone")
-
-    def release_probe(self) -> Probe:
-        return Probe(self.calls.take(self.name, "release-probe").up)
-
-
 class RefreshingFakeStep(FakeStep):
     """A fake step with a refresh (as the ip step re-announces its address)."""
 
     def refresh(self) -> None:
-        self.calls.take(self.name, "refresh")
+        self.answers.take(self.short, "refresh")
 
 
 class EarlyFakeStep(FakeStep):
     """A fake step with an early safety probe (as the ip and drbd steps): its start and its drop are calls too."""
 
     def start_early(self) -> None:
-        self.calls.take(self.name, "start-early")
+        self.answers.take(self.short, "start-early")
 
     def forget_early(self) -> None:
-        self.calls.take(self.name, "forget-early")
+        self.answers.take(self.short, "forget-early")
 
 
 @dataclass
@@ -123,20 +93,10 @@ class Rig:
 
 
 def rig(tmp_path: Path, *names: str, refreshing: tuple[str, ...] = (), early: tuple[str, ...] = ()) -> Rig:
-    path = write_config(
-        tmp_path / "twinstar.yaml",
-        state_dir=tmp_path / "state",
-        sysfs=tmp_path,
-        xpp_order=tmp_path / "xpp_order",
-        steps="  - command: {name: unused, start: [/bin/true], stop: [/bin/true]}\n",
-    )
-    config = config_mod.load(str(path))
-    runner = ProgramRunner(programs=config.program_map)
-    ctx = StepContext(config=config, runner=runner)
+    ctx = context(tmp_path, "unused")
     calls = Calls()
     steps = [(RefreshingFakeStep if n in refreshing else EarlyFakeStep if n in early else FakeStep)(n, ctx, calls) for n in names]
-    store = StateStore(str(tmp_path / "state"))
-    return Rig(Engine(config=config, steps=steps, store=store, runner=runner), store, calls)
+    return Rig(*real_engine(ctx, steps, tmp_path), calls)
 
 
 def results(outcomes: tuple[object, ...]) -> list[tuple[str, str]]:

@@ -1,152 +1,24 @@
 """Every step's check started when a takeover begins (``engine.startchecks``), in this process with fake steps.
 
-The steps are the only stand-ins (they touch nothing): each answers its calls
-from its own script, and every call is logged in one list in the order the
-calls were made (the checks run in threads: the log is locked). Where a test
-needs the checks to run concurrently, they meet at a barrier: run one after
-the other, the first would wait there alone and the barrier would break (the
-test fails). The engine, its journal and ``state.json`` (a real
-:class:`StateStore` in ``tmp_path``) are the production code. No program runs.
+The steps are the only stand-ins (``tests.engine.scripted``: they touch
+nothing and answer from scripts; the checks run in threads, the log is
+locked). Where a test needs the checks to run concurrently, they meet at a
+barrier: run one after the other, the first would wait there alone and the
+barrier would break (the test fails). The engine, its journal and
+``state.json`` are the production code. No program runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.config import write_config
-from twinstar import config as config_mod
+from tests.engine.scripted import Call, rig, short
 from twinstar.engine import startchecks
-from twinstar.engine.proc import ProgramRunner
-from twinstar.engine.runner import Engine
-from twinstar.engine.state import Role, StateStore
-from twinstar.errors import ExitStatus, StepError, TwinstarError
-from twinstar.steps.base import Probe, Step, StepContext
-
-#: Long enough never to break under load when the checks do run concurrently.
-MEET_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Call:
-    """One expected call: ``phase``; a check answers ``up``; ``fails`` is raised; ``then`` runs first (a wait, a barrier)."""
-
-    phase: str
-    up: bool = False
-    fails: TwinstarError | None = None
-    then: Callable[[], object] | None = None
-
-
-class Book:
-    """Each step's script, the log of all calls in order, and the problems seen (a thread cannot fail a test)."""
-
-    def __init__(self) -> None:
-        self.scripts: dict[str, deque[Call]] = {}
-        self.log: list[str] = []
-        self.problems: list[str] = []
-        self.lock = threading.Lock()
-
-    def expect(self, **scripts: Sequence[Call]) -> None:
-        self.scripts = {name: deque(calls) for name, calls in scripts.items()}
-        self.log = []
-
-    def take(self, step: str, phase: str) -> Call:
-        with self.lock:
-            self.log.append(f"{step}.{phase}")
-            script = self.scripts.get(step)
-            if not script or script[0].phase != phase:
-                self.problems.append(f"unexpected call {step}.{phase}, expected {script[0].phase if script else 'none'}")
-                raise StepError(step, f"unexpected call {phase}")
-            call = script.popleft()
-        if call.then is not None:
-            call.then()
-        with self.lock:
-            self.log.append(f"{step}.{phase} ended")
-        if call.fails is not None:
-            raise call.fails
-        return call
-
-    def assert_done(self) -> None:
-        assert self.problems == []
-        left = {name: [c.phase for c in script] for name, script in self.scripts.items() if script}
-        assert left == {}, f"expected calls never made: {left}"
-
-    def index(self, entry: str) -> int:
-        return self.log.index(entry)
-
-
-def short(name: str) -> str:
-    return name.removeprefix("command:")
-
-
-class FakeStep(Step):
-    kind = "fake"
-
-    def __init__(self, name: str, ctx: StepContext, book: Book, *, at_start: bool) -> None:
-        super().__init__(name, 5.0, ctx)
-        self.book = book
-        self.short = short(name)
-        self.check_at_start = at_start
-
-    def check(self) -> Probe:
-        return Probe(self.book.take(self.short, "check").up)
-
-    def apply(self) -> None:
-        self.book.take(self.short, "apply")
-
-    def verify(self) -> None:
-        self.book.take(self.short, "verify")
-
-    def undo(self) -> None:
-        self.book.take(self.short, "undo")
-
-    def verify_undone(self) -> None:
-        self.book.take(self.short, "verify-undone")
-
-    def release_probe(self) -> Probe:
-        return Probe(self.book.take(self.short, "release-probe").up)
-
-
-@dataclass
-class Rig:
-    engine: Engine
-    store: StateStore
-    book: Book
-
-    def journal(self) -> list[dict[str, object]]:
-        return list(self.store.read_journal())
-
-    def phases(self) -> list[tuple[object, ...]]:
-        """The journal's step lines as (step, phase, result)."""
-        return [(short(str(e["step"])), e["phase"], e["result"]) for e in self.journal() if "step" in e]
-
-    def line(self, step: str, phase: str, result: str) -> dict[str, object]:
-        (found,) = [e for e in self.journal() if (e.get("step"), e.get("phase"), e.get("result")) == (f"command:{step}", phase, result)]
-        return found
-
-
-def rig(tmp_path: Path, *names: str, in_turn: tuple[str, ...] = (), groups: tuple[tuple[str, ...], ...] = ()) -> Rig:
-    """Fake steps ``names`` in order, their checks run at the start except those ``in_turn``."""
-    path = write_config(
-        tmp_path / "twinstar.yaml",
-        state_dir=tmp_path / "state",
-        sysfs=tmp_path,
-        xpp_order=tmp_path / "xpp_order",
-        steps="".join(f"  - command: {{name: {n}, start: [/bin/true], stop: [/bin/true]}}\n" for n in names),
-    )
-    loaded = config_mod.load(str(path))
-    config = dataclasses.replace(loaded, groups=tuple(tuple(f"command:{n}" for n in g) for g in groups))
-    runner = ProgramRunner(programs=config.program_map)
-    ctx = StepContext(config=config, runner=runner)
-    book = Book()
-    steps = [FakeStep(f"command:{n}", ctx, book, at_start=n not in in_turn) for n in names]
-    store = StateStore(str(tmp_path / "state"))
-    return Rig(Engine(config=config, steps=steps, store=store, runner=runner), store, book)
+from twinstar.engine.state import Role
+from twinstar.errors import ExitStatus, StepError
 
 
 def up(check: Call | None = None) -> list[Call]:
@@ -154,9 +26,8 @@ def up(check: Call | None = None) -> list[Call]:
 
 
 def test_every_check_runs_at_the_start_concurrently_then_the_applies_in_order(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2", "s3")
-    meet = threading.Barrier(3, timeout=MEET_TIMEOUT)
-    r.book.expect(**{s: up(Call("check", then=meet.wait)) for s in ("s1", "s2", "s3")})
+    r = rig(tmp_path, "s1", "s2", "s3", at_start=True)
+    r.book.expect(3, **{s: up(Call("check", meet=True)) for s in ("s1", "s2", "s3")})
     report = r.engine.takeover()
     r.book.assert_done()
     assert report.ok, report.error
@@ -173,17 +44,12 @@ def test_every_check_runs_at_the_start_concurrently_then_the_applies_in_order(tm
 
 
 def test_a_slow_check_runs_beside_the_applies_before_it_and_its_step_waits_for_it(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2", "s3")
+    r = rig(tmp_path, "s1", "s2", "s3", at_start=True)
     s2_applied = threading.Event()
-
-    def until_s2_applied() -> None:
-        if not s2_applied.wait(MEET_TIMEOUT):
-            r.book.problems.append("s3's check waited for s2's apply in vain: the applies waited for the checks")
-
     r.book.expect(
         s1=up(),
         s2=[Call("check"), Call("apply", then=s2_applied.set), Call("verify")],
-        s3=up(Call("check", then=until_s2_applied)),
+        s3=up(Call("check", then=r.book.awaits(s2_applied, "s3's check waited for s2's apply in vain: the applies waited for the checks"))),
     )
     assert r.engine.takeover().ok
     r.book.assert_done()
@@ -191,7 +57,7 @@ def test_a_slow_check_runs_beside_the_applies_before_it_and_its_step_waits_for_i
 
 
 def test_a_check_that_raised_at_the_start_runs_again_in_its_turn(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2")
+    r = rig(tmp_path, "s1", "s2", at_start=True)
     r.book.expect(s1=up(), s2=[Call("check", fails=StepError("s2", "not readable yet")), *up()])
     assert r.engine.takeover().ok
     r.book.assert_done()
@@ -202,7 +68,7 @@ def test_a_check_that_raised_at_the_start_runs_again_in_its_turn(tmp_path: Path)
 
 
 def test_a_check_that_fails_in_its_turn_too_rolls_back_as_before(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2")
+    r = rig(tmp_path, "s1", "s2", at_start=True)
     r.book.expect(
         s1=[*up(), Call("undo"), Call("verify-undone")],
         s2=[Call("check", fails=StepError("s2", "unreadable")), Call("check", fails=StepError("s2", "unreadable"))],
@@ -215,17 +81,12 @@ def test_a_check_that_fails_in_its_turn_too_rolls_back_as_before(tmp_path: Path)
 
 
 def test_a_failed_apply_rolls_back_and_the_takeover_ends_only_after_the_checks_still_running(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2", "s3")
+    r = rig(tmp_path, "s1", "s2", "s3", at_start=True)
     s1_undone = threading.Event()
-
-    def until_s1_undone() -> None:
-        if not s1_undone.wait(MEET_TIMEOUT):
-            r.book.problems.append("s3's check waited for the rollback in vain")
-
     r.book.expect(
         s1=[*up(), Call("undo", then=s1_undone.set), Call("verify-undone")],
         s2=[Call("check"), Call("apply", fails=StepError("s2", "start failed")), Call("release-probe")],
-        s3=[Call("check", then=until_s1_undone)],  # still running when s2 fails
+        s3=[Call("check", then=r.book.awaits(s1_undone, "s3's check waited for the rollback in vain"))],  # still running when s2 fails
     )
     report = r.engine.takeover()
     assert "s3.check ended" in r.book.log  # the takeover waited for it
@@ -237,7 +98,7 @@ def test_a_failed_apply_rolls_back_and_the_takeover_ends_only_after_the_checks_s
 
 
 def test_a_check_up_at_the_start_leaves_its_step_alone(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2")
+    r = rig(tmp_path, "s1", "s2", at_start=True)
     r.book.expect(s1=up(), s2=[Call("check", up=True)])
     report = r.engine.takeover()
     r.book.assert_done()
@@ -246,7 +107,7 @@ def test_a_check_up_at_the_start_leaves_its_step_alone(tmp_path: Path) -> None:
 
 
 def test_a_step_whose_check_reads_what_the_steps_before_bring_up_is_checked_in_its_turn(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "s2", in_turn=("s2",))
+    r = rig(tmp_path, "s1", "s2", at_start=True, in_turn=("s2",))
     r.book.expect(s1=up(), s2=up())
     assert r.engine.takeover().ok
     r.book.assert_done()
@@ -254,16 +115,11 @@ def test_a_step_whose_check_reads_what_the_steps_before_bring_up_is_checked_in_i
 
 
 def test_a_groups_members_take_the_answers_of_their_checks_started_with_the_takeover(tmp_path: Path) -> None:
-    r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),))
+    r = rig(tmp_path, "s1", "a", "b", groups=(("a", "b"),), at_start=True)
     s1_applied = threading.Event()
-
-    def until_s1_applied() -> None:
-        if not s1_applied.wait(MEET_TIMEOUT):
-            r.book.problems.append("a's check waited for s1's apply in vain")
-
     r.book.expect(
         s1=[Call("check"), Call("apply", then=s1_applied.set), Call("verify")],
-        a=up(Call("check", then=until_s1_applied)),
+        a=up(Call("check", then=r.book.awaits(s1_applied, "a's check waited for s1's apply in vain"))),
         b=[Call("check", up=True)],
     )
     report = r.engine.takeover()
@@ -276,7 +132,7 @@ def test_a_groups_members_take_the_answers_of_their_checks_started_with_the_take
 
 def test_a_check_started_with_the_takeover_yields_the_cpu_to_the_applies(tmp_path: Path) -> None:
     """Its thread (and so each program it starts) runs at CHECK_NICE: on two busy cores the applies go first."""
-    r = rig(tmp_path, "s1", "s2")
+    r = rig(tmp_path, "s1", "s2", at_start=True)
     seen: dict[str, int] = {}
 
     def note(name: str) -> Callable[[], None]:
