@@ -449,6 +449,29 @@ def test_hook_started_isolated_and_without_site_parses_takes_over_and_stays_fast
     assert bad.returncode == 2 and "ACTION is not set" in bad.stderr
 
 
+def test_an_arrival_hands_the_policy_runner_off_without_loading_the_hand_off(node: Node) -> None:
+    """Some units here, not all (``handoff: spawn``): the hook starts the pair policy's runner detached and
+    loads neither ``site``, ``os`` nor :mod:`twinstar.hotplug.handoff` for it (:mod:`twinstar.fastpath.detach`)."""
+    node.configure(handoff="spawn")
+    node.listed(2)
+    node.arrive(0)
+    code = (
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
+        "print(rc, [m for m in ('site', 'os', 'twinstar.hotplug.handoff', 'twinstar.config') if m in sys.modules])"
+    )
+    for warm in (False, True):  # the first event parses the configuration and writes the hook's cache
+        proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-IS", "-c", code])
+        assert proc.stdout == "0 []\n" or not warm, proc.stdout + proc.stderr
+        assert "1/2 ready" in proc.stderr and "policy handed off to a detached process (pid " in proc.stderr, proc.stderr
+        pid = int(proc.stderr.split("policy handed off to a detached process (pid ")[1].split(")")[0])
+        for _ in range(6000):  # the runner looks, finds nothing to do yet, and ends
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.01)
+        assert not os.path.exists(f"/proc/{pid}"), f"the policy runner {pid} is still running"
+    assert node.begins("takeover") == 0
+
+
 @pytest.mark.parametrize("mode", ["inline", "spawn"])
 def test_rearm_enables_the_watchdog_of_the_simulated_unit(node: Node, mode: str) -> None:
     """Stand-ins: the fake sysfs tree and the simulated Astribank (a pyusb backend)."""

@@ -65,8 +65,8 @@ SLEEPER = "import time; time.sleep(120)"
 
 SPAWNER = f"""
 import os, sys
-from twinstar.hotplug import handoff
-pid = handoff.spawn_detached([sys.executable, "-c", {SLEEPER!r}], dict(os.environ), background=True)
+from twinstar.fastpath.detach import spawn_detached
+pid = spawn_detached([sys.executable, "-c", {SLEEPER!r}], dict(os.environ), background=True)
 print(pid, flush=True)
 """
 

@@ -1,4 +1,4 @@
-"""The hand-off runner's command line: what hotplug/handoff.runner_argv writes, parse_runner_args reads back."""
+"""The hand-off runner's command line: what fastpath/detach.runner_argv writes, parse_runner_args reads back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from twinstar import settings
 from twinstar.cli import handoff_runner
-from twinstar.hotplug.handoff import RUNNER_USAGE, parse_runner_args, runner_argv
+from twinstar.fastpath.detach import runner_argv
+from twinstar.hotplug.handoff import RUNNER_USAGE, parse_runner_args
 
 
 class _Source:

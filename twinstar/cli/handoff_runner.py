@@ -1,6 +1,6 @@
 """The detached side of a ``spawn`` hand-off: ``python -m twinstar.cli.handoff_runner``.
 
-:func:`twinstar.hotplug.handoff.spawn_detached` starts it, fully detached,
+:func:`twinstar.fastpath.detach.spawn_detached` starts it, fully detached,
 with ``takeover|release --config PATH`` or ``rearm --config PATH BUSNUM DEVNUM``.
 It logs to syslog; its exit status is the transition's.
 """

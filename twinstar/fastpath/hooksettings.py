@@ -60,7 +60,7 @@ class HookSettings:
         self.config: Config | None = None
         #: Runs the hand-off runner's arguments (``takeover|release --config PATH``) in this
         #: process: a ``spawn`` hand-off then forks instead of starting a new interpreter
-        #: (:func:`twinstar.hotplug.handoff.spawn_detached`). Set by the udev hook's entry only.
+        #: (:func:`twinstar.fastpath.detach.spawn_detached`). Set by the udev hook's entry only.
         self.fork_runner: Callable[[list[str]], int] | None = None
 
     @classmethod

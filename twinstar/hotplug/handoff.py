@@ -37,6 +37,12 @@ import time
 from twinstar import settings as tsettings
 from twinstar import words
 from twinstar.fastpath import procid, statefile
+from twinstar.fastpath.detach import (
+    resolve_mode,
+    runner_argv,
+    runner_env,
+    spawn_detached,
+)
 from twinstar.hotplug.configuration import full_config
 
 TYPE_CHECKING = False
@@ -80,14 +86,10 @@ SYSTEMD_GRACE = 60.0
 LOCK_WAIT = 30.0
 #: Transitions one evaluation may chain (takeover, then release because units left meanwhile...).
 MAX_CHAIN = 3
-#: The lock a policy runner holds while it waits and acts: one at a time.
-POLICY_RUN_LOCK = "policy-run.lock"
 #: Niceness a watchdog re-arm adds: every ``online`` event re-arms its unit, and
 #: those re-arms (Python, configuration, pyusb) must not take CPU from the takeover.
 REARM_NICE = 10
 
-#: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
-PASSED_ENV = ("TWINSTAR_CACHE_DIR", "TWINSTAR_USB_SIMULATOR", "TWINSTAR_USB_SIM_PORT", "TWINSTAR_CONFIG")
 
 
 # --- the hand-off record -------------------------------------------------------------------
@@ -142,121 +144,10 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
 # --- acting ------------------------------------------------------------------------------------
 
 
-def resolve_mode(mode: str) -> str:
-    if mode == AUTO:
-        return SYSTEMD if os.path.isdir(tsettings.SYSTEMD_RUNTIME_DIR) else SPAWN
-    if mode not in MODES:
-        raise ValueError(f"unknown hand-off mode {mode!r}")
-    return mode
-
-
-def _package_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def spawn_detached(
-    argv: list[str], env: dict[str, str], *, background: bool = False, run: Callable[[], int] | None = None
-) -> int:
-    """Start ``argv`` fully detached (double fork, new session, stdio on /dev/null); its pid.
-
-    With ``run``, the detached process calls it instead of executing ``argv``
-    (same descriptors closed, signals reset, environment ``env``, working
-    directory ``/``) and exits with its status: no new interpreter, for a
-    caller whose state a fork may copy (one thread, nothing else to finish).
-
-    The intermediate child exits at once and is reaped here, so the caller
-    never leaves a zombie, and the process survives the caller's exit.
-    ``background`` work (a watchdog re-arm) runs under SCHED_IDLE from before
-    its interpreter starts: it gets the CPU only when nothing else wants it,
-    so it never delays a takeover that the same burst of events starts.
-    """
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - runs in the forked child
-        code = 0
-        try:
-            os.close(read_end)
-            os.setsid()
-            grandchild = os.fork()
-            if grandchild == 0:
-                code = 127
-                # First let go of everything inherited (the caller's pipes, udev's
-                # stdout/stderr): whoever reads them must not wait for this process.
-                devnull = os.open(os.devnull, os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(devnull, fd)
-                if run is not None:
-                    from twinstar.fastpath import syslogsend
-
-                    syslogsend.forget_connection()  # its descriptor is closed next
-                os.closerange(3, 1024)
-                import signal
-
-                signal.pthread_sigmask(signal.SIG_SETMASK, [])
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-                    signal.signal(sig, signal.SIG_DFL)
-                if background:
-                    _run_in_background()
-                os.chdir("/")
-                if run is None:
-                    os.execve(argv[0], argv, env)
-                os.environ.clear()
-                os.environ.update(env)
-                code = 1  # if run raises
-                code = run()
-                if "logging" in sys.modules:  # os._exit skips the interpreter's exit handlers
-                    sys.modules["logging"].shutdown()
-            os.write(write_end, str(grandchild).encode())
-        except BaseException:  # noqa: BLE001 - nothing may escape a forked child
-            code = code or 1
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    data = b""
-    while chunk := os.read(read_end, 64):
-        data += chunk
-    os.close(read_end)
-    os.waitpid(child, 0)
-    if not data.isdigit():
-        from twinstar.errors import ProgramError
-
-        raise ProgramError(f"could not start {argv[0]} detached", argv=tuple(argv))
-    return int(data)
-
-
-def _run_in_background() -> None:
-    """This process only gets idle CPU time (SCHED_IDLE; else the lowest niceness).
-
-    It runs in a session of its own, which the kernel's autogroup scheduling
-    (on by default in Debian's kernels) weighs like any other session whatever
-    the process's own policy: the session's group is lowered too.
-    """
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError):
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, 19)
-        except OSError:
-            pass
-    try:
-        fd = os.open("/proc/self/autogroup", os.O_WRONLY)
-        try:
-            os.write(fd, b"19")
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # no autogroup scheduling on this kernel
-
-
 def threading_alone() -> bool:
     """This process runs one thread (a fork copies only the calling one)."""
     threading = sys.modules.get("threading")
     return threading is None or threading.active_count() == 1
-
-
-def runner_argv(settings: HookSettings, action: str, *extra: str) -> list[str]:
-    """The command line of a detached hand-off: no PATH needed, configuration explicit (read by :func:`parse_runner_args`)."""
-    return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
 
 
 #: What :func:`parse_runner_args` accepts.
@@ -273,14 +164,6 @@ def parse_runner_args(args: list[str]) -> tuple[str, str, tuple[int, int] | None
     if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
         return None
     return action, path, (int(rest[0]), int(rest[1])) if rest else None
-
-
-def runner_env(environ: Mapping[str, str]) -> dict[str, str]:
-    env = {"PATH": tsettings.SAFE_PATH, "LC_ALL": "C", "LANG": "C", "PYTHONPATH": _package_root()}
-    for name in PASSED_ENV:
-        if name in environ:
-            env[name] = environ[name]
-    return env
 
 
 def _systemctl(settings: HookSettings, unit: str) -> None:
@@ -341,16 +224,6 @@ def act(
             handed = f"{action} running in this process"
         write_record(settings.state_dir, record)
     return decision, handed, how
-
-
-def policy_runner(settings: HookSettings, environ: Mapping[str, str]) -> str:
-    """Start the pair policy in a detached runner (it may wait), unless one runs already; what was done."""
-    from twinstar.fastpath.lockprobe import held_by_other
-
-    if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
-        return "policy: a runner is already looking"
-    pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
-    return f"policy handed off to a detached process (pid {pid})"
 
 
 def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, environ: Mapping[str, str]) -> str:

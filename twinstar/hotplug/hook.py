@@ -187,12 +187,12 @@ def _end_boot_wait(evaluation: "Evaluation") -> None:
 
 def _policy(settings: "HookSettings", evaluation: "Evaluation", mode: str, env: "Mapping[str, str]", chain: int) -> None:
     """Let the pair policy look: here when transitions run in this process, else in a detached runner."""
-    from twinstar.hotplug import handoff
+    from twinstar.fastpath import detach
 
-    if handoff.resolve_mode(mode) == handoff.INLINE:
+    if detach.resolve_mode(mode) == INLINE:
         evaluation.policy = consult_here(settings, mode=mode, environ=env, chain=chain)
         return
-    evaluation.notes.append(handoff.policy_runner(settings, env))
+    evaluation.notes.append(detach.policy_runner(settings, env))
 
 
 def consult_here(
@@ -251,20 +251,20 @@ def policy_loop(
 
     from twinstar.engine.lock import FileLock
     from twinstar.errors import LockBusyError
-    from twinstar.hotplug import handoff
+    from twinstar.fastpath import detach
     from twinstar.hotplug.configuration import full_config
 
     config = full_config(settings)
     outcomes: list[Outcome] = []
     try:
-        lock = FileLock(f"{settings.state_dir}/{handoff.POLICY_RUN_LOCK}")
+        lock = FileLock(f"{settings.state_dir}/{detach.POLICY_RUN_LOCK}")
         lock.acquire(timeout=0)
     except LockBusyError:
         return outcomes
     try:
         for _ in range(config.policy.retries + 4):
             seen = current_readiness(settings).summary()
-            outcome = consult_here(settings, mode=handoff.INLINE, environ=environ)
+            outcome = consult_here(settings, mode=INLINE, environ=environ)
             outcomes.append(outcome)
             log_line(f"policy: {outcome.verdict.reason} ({outcome.did})")
             if outcome.due is None:

@@ -75,11 +75,11 @@ def announce(
 def dispatch(
     commands: Sequence[Sequence[str]], payload: Mapping[str, Any], *, timeout: float, programs: Mapping[str, str]
 ) -> int:
-    """Run :func:`run_commands` in a detached process (:func:`~twinstar.hotplug.handoff.spawn_detached`); its pid.
+    """Run :func:`run_commands` in a detached process (:func:`~twinstar.fastpath.detach.spawn_detached`); its pid.
 
     Returns without waiting for it.
     """
-    from twinstar.hotplug.handoff import spawn_detached
+    from twinstar.fastpath.detach import spawn_detached
 
     def run() -> int:
         for problem in run_commands(commands, payload, timeout=timeout, programs=programs):

@@ -1,0 +1,164 @@
+"""Work handed out of the caller's process: a fully detached start, and the runner it starts.
+
+Built-in modules only (:mod:`posix`, never :mod:`os`), like the rest of the
+udev hook's fast path: an event that hands the pair policy's runner off pays
+for this module and a fork, not for the hand-off machinery
+(:mod:`twinstar.hotplug.handoff`, which uses the same functions).
+"""
+
+import posix
+import sys
+
+from twinstar import settings as tsettings
+from twinstar import words
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from twinstar.fastpath.hooksettings import HookSettings
+
+#: The lock a policy runner holds while it waits and acts: one at a time.
+POLICY_RUN_LOCK = "policy-run.lock"
+#: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
+PASSED_ENV = ("TWINSTAR_CACHE_DIR", "TWINSTAR_USB_SIMULATOR", "TWINSTAR_USB_SIM_PORT", "TWINSTAR_CONFIG")
+
+
+def resolve_mode(mode: str) -> str:
+    """The hand-off mode ``mode`` stands for: ``auto`` is ``systemd`` when systemd runs, else ``spawn``."""
+    if mode == words.AUTO:
+        try:
+            systemd = posix.stat(tsettings.SYSTEMD_RUNTIME_DIR).st_mode & 0o170000 == 0o040000  # a directory
+        except OSError:
+            systemd = False
+        return words.SYSTEMD if systemd else words.SPAWN
+    if mode not in words.HANDOFF_MODES:
+        raise ValueError(f"unknown hand-off mode {mode!r}")
+    return mode
+
+
+def package_root() -> str:
+    """The directory twinstar is imported from (this file is ``<root>/twinstar/fastpath/detach.py``)."""
+    here = __file__ if __file__.startswith("/") else f"{posix.getcwd()}/{__file__}"
+    return here.rsplit("/", 3)[0]
+
+
+def runner_argv(settings: "HookSettings", action: str, *extra: str) -> "list[str]":
+    """The command line of a detached hand-off: no PATH needed, configuration explicit (read by
+    :func:`twinstar.hotplug.handoff.parse_runner_args`)."""
+    return [sys.executable, "-m", "twinstar.cli.handoff_runner", action, "--config", settings.source, *extra]
+
+
+def runner_env(environ: "Mapping[str, str]") -> "dict[str, str]":
+    """The environment of a detached hand-off: a fixed PATH and locale, this twinstar, and :data:`PASSED_ENV`."""
+    env = {"PATH": tsettings.SAFE_PATH, "LC_ALL": "C", "LANG": "C", "PYTHONPATH": package_root()}
+    for name in PASSED_ENV:
+        if name in environ:
+            env[name] = environ[name]
+    return env
+
+
+def policy_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str:
+    """Start the pair policy in a detached runner (it may wait), unless one runs already; what was done."""
+    from twinstar.fastpath.lockprobe import held_by_other
+
+    if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
+        return "policy: a runner is already looking"
+    pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
+    return f"policy handed off to a detached process (pid {pid})"
+
+
+def spawn_detached(
+    argv: "list[str]", env: "dict[str, str]", *, background: bool = False, run: "Callable[[], int] | None" = None
+) -> int:
+    """Start ``argv`` fully detached (double fork, new session, stdio on /dev/null); its pid.
+
+    With ``run``, the detached process calls it instead of executing ``argv``
+    (same descriptors closed, signals reset, environment ``env``, working
+    directory ``/``) and exits with its status: no new interpreter, for a
+    caller whose state a fork may copy (one thread, nothing else to finish).
+
+    The intermediate child exits at once and is reaped here, so the caller
+    never leaves a zombie, and the process survives the caller's exit.
+    ``background`` work (a watchdog re-arm) runs under SCHED_IDLE from before
+    its interpreter starts: it gets the CPU only when nothing else wants it,
+    so it never delays a takeover that the same burst of events starts.
+    """
+    read_end, write_end = posix.pipe()
+    child = posix.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        code = 0
+        try:
+            posix.close(read_end)
+            posix.setsid()
+            grandchild = posix.fork()
+            if grandchild == 0:
+                code = 127
+                # First let go of everything inherited (the caller's pipes, udev's
+                # stdout/stderr): whoever reads them must not wait for this process.
+                devnull = posix.open("/dev/null", posix.O_RDWR)
+                for fd in (0, 1, 2):
+                    posix.dup2(devnull, fd)
+                if run is not None:
+                    from twinstar.fastpath import syslogsend
+
+                    syslogsend.forget_connection()  # its descriptor is closed next
+                posix.closerange(3, 1024)
+                import signal
+
+                signal.pthread_sigmask(signal.SIG_SETMASK, [])
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+                    signal.signal(sig, signal.SIG_DFL)
+                if background:
+                    _run_in_background()
+                posix.chdir("/")
+                if run is None:
+                    posix.execve(argv[0], argv, env)
+                import os
+
+                os.environ.clear()
+                os.environ.update(env)
+                code = 1  # if run raises
+                code = run()
+                if "logging" in sys.modules:  # _exit skips the interpreter's exit handlers
+                    sys.modules["logging"].shutdown()
+            posix.write(write_end, str(grandchild).encode())
+        except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+            code = code or 1
+        finally:
+            posix._exit(code)
+    posix.close(write_end)
+    data = b""
+    while chunk := posix.read(read_end, 64):
+        data += chunk
+    posix.close(read_end)
+    posix.waitpid(child, 0)
+    if not data.isdigit():
+        from twinstar.errors import ProgramError
+
+        raise ProgramError(f"could not start {argv[0]} detached", argv=tuple(argv))
+    return int(data)
+
+
+def _run_in_background() -> None:
+    """This process only gets idle CPU time (SCHED_IDLE; else the lowest niceness).
+
+    It runs in a session of its own, which the kernel's autogroup scheduling
+    (on by default in Debian's kernels) weighs like any other session whatever
+    the process's own policy: the session's group is lowered too.
+    """
+    try:
+        posix.sched_setscheduler(0, posix.SCHED_IDLE, posix.sched_param(0))
+    except (OSError, AttributeError):
+        try:
+            posix.setpriority(posix.PRIO_PROCESS, 0, 19)
+        except OSError:
+            pass
+    try:
+        fd = posix.open("/proc/self/autogroup", posix.O_WRONLY)
+        try:
+            posix.write(fd, b"19")
+        finally:
+            posix.close(fd)
+    except OSError:
+        pass  # no autogroup scheduling on this kernel
