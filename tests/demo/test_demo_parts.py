@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from twinstar.demo.cleanup import CleanupRegistry, Interrupted, signals_interrupt
-from twinstar.demo.report import render, served_sequence, summarize
+from twinstar.demo.report import render, served_sequence, service_offsets, summarize
 from twinstar.demo.scenario import Collected, Options, Scenario
 from twinstar.demo.topology import NETWORK, plan
 from twinstar.demo.watch import overlaps
@@ -64,6 +64,26 @@ def test_summary_measures_outage_detection_and_orchestration() -> None:
     assert s.ready_to_answer_ms == pytest.approx(300, abs=0.1)
     assert s.service_ms == pytest.approx(60, abs=0.1)
     assert s.orchestration_ms == pytest.approx(240, abs=0.1)
+
+
+def test_orchestration_ends_at_the_service_steps_turn_not_its_check_run_at_the_start() -> None:
+    """A takeover runs the checks when it begins: the service step's turn is its apply."""
+    probes = [{"t": 1.0, "by": "pbx-a"}, {"t": 1.01, "by": None}, {"t": 3.2, "by": "pbx-b"}]
+    events = [ev(2.9, "online XBUS-00", "pbx-b")]
+    c = collected(probes, events)
+    c.journals["pbx-b"][1:1] = [
+        {"run": "r1", "step": "command:pbx", "phase": "check", "start": 2.96, "end": 2.97, "result": "down"},
+        {"run": "r1", "step": "command:pbx", "phase": "apply", "start": 3.12, "end": 3.15, "result": "ok"},
+    ]
+    del c.journals["pbx-b"][3]  # the check line of :func:`collected`, in the step's turn
+    assert summarize(c).orchestration_ms == pytest.approx(220, abs=0.1)
+    assert service_offsets(c.journals["pbx-b"]) == {}  # no service step: only ``service:`` steps are named
+    c.journals["pbx-b"] += [
+        {"run": "r1", "step": "service:mariadb", "phase": "check", "start": 2.96, "end": 2.97, "result": "down"},
+        {"run": "r1", "step": "service:mariadb", "phase": "apply", "start": 3.05, "end": 3.4, "result": "ok"},
+        {"run": "r1", "step": "service:apache2", "phase": "check", "start": 2.96, "end": 2.97, "result": "up"},
+    ]
+    assert service_offsets(c.journals["pbx-b"]) == pytest.approx({"mariadb": 100.0, "apache2": 10.0})
 
 
 def test_summary_fails_when_a_is_never_replaced_or_the_address_is_doubled() -> None:

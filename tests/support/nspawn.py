@@ -367,8 +367,12 @@ def boot_again(node: Node) -> None:
 
 
 def _install_all(nodes: list[Node]) -> None:
-    """``Node.install`` on every node at once (each is several seconds of pip)."""
-    with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
+    """``Node.install`` on every node: at once (each is several seconds of pip) when each sees its own copy of
+    the tree (the overlay of ``/``), one after the other when the tree is bound into all of them: pip builds
+    in the tree's ``build/`` directory, which two builds at once would share."""
+    bound = {os.path.realpath(bind.partition(":")[0]) for node in nodes for bind in node.binds}
+    shared = any(str(REPO) == b or str(REPO).startswith(b + "/") for b in bound)
+    with concurrent.futures.ThreadPoolExecutor(1 if shared else len(nodes)) as pool:
         for future in [pool.submit(node.install) for node in nodes]:
             future.result()
 

@@ -81,33 +81,38 @@ def _last_end(journal: list[dict[str, Any]], action: str) -> dict[str, Any] | No
     return ends[-1] if ends else None
 
 
+def _turns(journal: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[str, float]:
+    """When the last takeover came to each step named ``kinds...``: its first phase after the check
+    (wall clock). A takeover runs every step's check when it begins, so the check's own line does not
+    mark the step's turn; a step whose check is its only line (already up) has that."""
+    runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
+    if not runs:
+        return {}
+    checks: dict[str, float] = {}
+    others: dict[str, float] = {}
+    for r in journal:
+        step = str(r.get("step", ""))
+        if r.get("run") == runs[-1] and step.startswith(kinds) and "start" in r:
+            into = checks if r.get("phase") == "check" else others
+            into[step] = min(into.get(step, float("inf")), float(r["start"]))
+    return {step: others.get(step, at) for step, at in checks.items()} | others
+
+
 def service_offsets(journal: list[dict[str, Any]]) -> dict[str, float]:
-    """When each service step of the last takeover began (its check phase), in ms after the takeover began:
+    """When the last takeover came to each service step (:func:`_turns`), in ms after the takeover began:
     the services of a concurrent group begin together."""
     begins = [r for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
     if not begins:
         return {}
-    run, t0 = begins[-1]["run"], begins[-1]["ts"]
-    out: dict[str, float] = {}
-    for r in journal:
-        step = str(r.get("step", ""))
-        if r.get("run") == run and step.startswith(results.SERVICE_PREFIX) and "start" in r:
-            name = step[len(results.SERVICE_PREFIX) :]
-            out[name] = min(out.get(name, float("inf")), _ms(r["start"] - t0))
-    return out
+    t0 = begins[-1]["ts"]
+    turns = _turns(journal, (results.SERVICE_PREFIX,))
+    return {step[len(results.SERVICE_PREFIX) :]: _ms(at - t0) for step, at in turns.items()}
 
 
 def _service_start(journal: list[dict[str, Any]]) -> float | None:
-    """When the last takeover began working on the service step (its check phase)."""
-    runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
-    if not runs:
-        return None
-    starts = [
-        r["start"]
-        for r in journal
-        if r.get("run") == runs[-1] and str(r.get("step", "")).startswith(SERVICE_STEP_KINDS) and "start" in r
-    ]
-    return min(starts) if starts else None
+    """When the last takeover came to its first service step (:func:`_turns`)."""
+    turns = _turns(journal, SERVICE_STEP_KINDS)
+    return min(turns.values()) if turns else None
 
 
 def summarize(c: Collected) -> Summary:
