@@ -103,9 +103,9 @@ STEPS = ("dahdi", "drbd:r0", "ip:10.213.0.100/24")
 def service_turn_ms(result: dict[str, Any]) -> float | None:
     """Last unit READY on pbx-b -> the service step's turn: the last step before it is up (ms, from the timeline).
 
-    The demo's own ``orchestration_ms`` ends at the service step's first journal
-    line, its check; a takeover runs every step's check when it begins, so that
-    line no longer marks the service step's turn.
+    The demo's own ``orchestration_ms`` ends at the service step's first phase
+    after its check (a takeover runs every step's check when it begins); this
+    figure, from the timeline alone, ends when the step before it is up.
     """
     timeline = [e for e in result["timeline"] if e["host"] == "pbx-b"]
     onlines = [e["ms"] for e in timeline if e["event"].startswith("online ")]
