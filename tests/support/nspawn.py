@@ -50,7 +50,7 @@ from typing import Any
 from tests.conftest import REPO
 from tests.support.config import config_text
 from tests.support.units import order_line
-from twinstar.demo.containers import enter_argv, program_binds
+from twinstar.demo.containers import enter_argv, program_binds, systemd_leader
 from twinstar.standins.fakesysfs import FakeSysfs
 
 #: Names of containers, namespaces and mounts made here start with this (and the maker's PID).
@@ -282,23 +282,6 @@ def wheelhouse() -> Path:
 # --- boot and teardown ------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    with contextlib.suppress(FileNotFoundError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/task/{task}/children") as f:
-                kids += [int(k) for k in f.read().split()]
-    return kids
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return ""
-
-
 def _prepare_root(node: Node) -> None:
     """Mount the overlay and make it a machine of its own that starts none of the host's services."""
     ovl, root = node.top / "ovl", node.root
@@ -348,9 +331,8 @@ def _wait_booted(node: Node) -> None:
     while True:
         if node.process.poll() is not None:
             raise BootError(f"{node.name}: systemd-nspawn exited {node.process.returncode}:\n{node.console.read_text(errors='replace')}")
-        kids = [k for k in _children(node.process.pid) if _comm(k) == "systemd"]
-        if kids:
-            node.leader = kids[0]
+        node.leader = systemd_leader(node.process.pid)
+        if node.leader:
             # Before systemd listens on its socket, systemctl cannot connect: retry only then.
             state = node.run(["systemctl", "is-system-running", "--wait"], timeout=BOOT_TIMEOUT).stdout.strip()
             if state in ("running", "degraded"):

@@ -180,7 +180,7 @@ def boot(c: Container, runner: ProgramRunner, cleanup: CleanupRegistry) -> None:
         if c.process.poll() is not None:
             raise ContainerError(f"{c.name}: systemd-nspawn exited with status {c.process.returncode}: {_tail(c.console)}")
         if not c.leader:
-            c.leader = next((k for k in _children(c.process.pid) if _comm(k) == "systemd"), 0)
+            c.leader = systemd_leader(c.process.pid)
         if c.leader:
             # systemctl cannot connect before systemd listens: only then is a failure retried.
             state = c.run(runner, ["systemctl", "is-system-running", "--wait"], timeout=BOOT_TIMEOUT, ok_codes=None)
@@ -216,6 +216,12 @@ def stop(c: Container, *, grace: float = 20.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=grace)
     shutil.rmtree(f"/run/systemd/nspawn/propagate/{c.name}", ignore_errors=True)
+
+
+def systemd_leader(nspawn_pid: int) -> int:
+    """The systemd that the ``systemd-nspawn`` process ``nspawn_pid`` started as its container's PID 1
+    (its PID on the host); 0 until it runs."""
+    return next((k for k in _children(nspawn_pid) if _comm(k) == "systemd"), 0)
 
 
 def _children(pid: int) -> list[int]:

@@ -115,6 +115,13 @@ def _service_start(journal: list[dict[str, Any]]) -> float | None:
     return min(turns.values()) if turns else None
 
 
+def _one_hand_back(s: Summary, *, by: str, not_by: str) -> list[str]:
+    """A problem unless ``by`` handed the units back exactly once and ``not_by`` never did."""
+    if s.hand_backs.get(by) != 1 or s.hand_backs.get(not_by):
+        return [f"expected one hand-back, by {by}; found {s.hand_backs}"]
+    return []
+
+
 def summarize(c: Collected) -> Summary:
     s = Summary()
     a, b = c.topology.a.name, c.topology.b.name
@@ -133,8 +140,7 @@ def summarize(c: Collected) -> Summary:
     if c.scenario not in FAILOVERS:
         _stack_end(s, c, full=c.scenario == Scenario.SERVICE_DIES or c.recovery is not None)
     if c.scenario == Scenario.FAILED_TAKEOVER:
-        if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
-            s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
+        s.problems.extend(_one_hand_back(s, by=b, not_by=a))
         s.problems.extend(_overlap_problems(s, c))
         s.problems.extend(c.cleanup_failures)
         return s
@@ -151,14 +157,12 @@ def summarize(c: Collected) -> Summary:
         s.problems.extend(c.cleanup_failures)
         return s
     if c.scenario in (Scenario.STALE_PRIMARY, Scenario.SERVICE_DIES):
-        if s.hand_backs.get(a) != 1 or s.hand_backs.get(b):
-            s.problems.append(f"expected one hand-back, by {a}; found {s.hand_backs}")
+        s.problems.extend(_one_hand_back(s, by=a, not_by=b))
         s.problems.extend(_overlap_problems(s, c))
         s.problems.extend(c.cleanup_failures)
         return s
     if c.scenario == Scenario.SPLIT_UNITS:
-        if s.hand_backs.get(b) != 1 or s.hand_backs.get(a):
-            s.problems.append(f"expected one hand-back, by {b}; found {s.hand_backs}")
+        s.problems.extend(_one_hand_back(s, by=b, not_by=a))
         took = sum(1 for r in c.journals.get(b, []) if r.get("event") == "begin" and r.get("action") == "takeover")
         if took:
             s.problems.append(f"{b} began {took} takeover(s); it should only have sent the unit back")
