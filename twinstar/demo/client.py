@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import select
-import signal
 import socket
 import sys
 import time
+
+from twinstar.demo.stopping import StopSignal
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,21 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--interval", type=float, default=0.01)
     args = parser.parse_args(argv)
-    running = True
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal running
-        running = False
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop = StopSignal()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     target = (args.address, args.port)
     seq = 0
     next_due = time.monotonic()
     with open(args.out, "a", buffering=1) as out:
-        while running:
+        while not stop.requested:
             seq += 1
             sent = time.time()
             try:
@@ -49,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass  # no route yet: unanswered
             next_due += args.interval
             by = None
-            while running:
+            while not stop.requested:
                 left = next_due - time.monotonic()
                 if left <= 0:
                     break

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import signal
 import sys
 import time
 import urllib.parse
+
+from twinstar.demo.stopping import StopSignal
 
 INTERVAL = 0.05
 
@@ -41,17 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--interval", type=float, default=INTERVAL)
     args = parser.parse_args(argv)
-    running = True
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal running
-        running = False
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stop = StopSignal()
     next_due = time.monotonic()
     with open(args.out, "a", buffering=1) as out:
-        while running:
+        while not stop.requested:
             t = time.time()
             status = fetch(args.url, args.interval * 4)
             out.write(json.dumps({"t": round(t, 6), "ok": status == 200, "status": status}) + "\n")
