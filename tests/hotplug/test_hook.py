@@ -415,8 +415,38 @@ def test_twinstar_hook_command_is_the_same_code_path(node: Node) -> None:
 
 def test_hook_file_is_a_thin_executable() -> None:
     assert os.access(HOOK, os.X_OK)
-    assert "from twinstar.cli.atribank_hook import main" in HOOK.read_text()
+    assert "from twinstar.cli.atribank_hook import run" in HOOK.read_text()
     assert HOOK.read_text().splitlines()[0].endswith(" -IS")
+
+
+#: A hook process (:func:`twinstar.cli.atribank_hook.run`) with output still buffered and an object whose
+#: finalizer only the interpreter's teardown would run; ``{extra}`` is code run before the hook.
+RUN_CODE = (
+    "import sys\nsys.path.insert(0, {repo!r})\n{extra}\n"
+    "class Torn:\n    def __del__(self):\n        sys.stderr.write('torn down\\n')\n"
+    "kept = Torn()\nsys.stdout.write('pending')  # a pipe: block-buffered, not written yet\n"
+    "from twinstar.cli.atribank_hook import run\nrun()\n"
+)
+
+
+@pytest.mark.parametrize("extra", ["", "import atexit\natexit.register(lambda: sys.stdout.write(' exit handler'))",
+                                   "import threading"])
+def test_the_hook_skips_the_teardown_only_when_nothing_needs_it(node: Node, extra: str) -> None:
+    """Nothing registered to run at exit and no thread: the output is flushed and the process ends with the
+    event's status, without the teardown (the finalizer never runs). An exit handler or threads (as an inline
+    takeover has: logging's handler): the usual exit."""
+    node.configure()
+    node.listed(1)
+    node.arrive(0)
+    code = RUN_CODE.format(repo=str(REPO), extra=extra)
+    inline = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])  # takes over, in this process
+    assert inline.returncode == 0 and "torn down" in inline.stderr and node.role() == "active", inline.stderr
+    proc = node.run_hook(node.sysfs.event("online", 0), argv=[PYTHON, "-c", code])
+    assert proc.returncode == 0 and "already active" in proc.stderr, proc.stderr
+    assert proc.stdout == ("pending exit handler" if "atexit" in extra else "pending"), proc.stdout
+    assert ("torn down" in proc.stderr) == bool(extra), proc.stderr
+    bad = node.run_hook({"XBUS_NAME": "XBUS-00"}, argv=[PYTHON, "-c", code])
+    assert bad.returncode == 2 and bad.stdout.startswith("pending") and "ACTION is not set" in bad.stderr, bad.stderr
 
 
 @pytest.mark.parametrize("handoff", ["inline", "spawn"])
