@@ -137,6 +137,20 @@ def test_values_keep_every_byte_but_the_trailing_newline(tmp_path: Path) -> None
     assert unit.label is not None and unit.label.encode("utf-8", "surrogateescape") == b" usb:a\nb\xff "
 
 
+@pytest.mark.parametrize("size", [126, 127, 128, 129, 4095, 4096])
+def test_a_value_longer_than_the_first_read_is_read_whole_up_to_a_page(tmp_path: Path, size: int) -> None:
+    """The lean read asks for 128 bytes; a longer value (with its newline) goes the checked way, to the page limit."""
+    fs = FakeSysfs(str(tmp_path))
+    fs.arrive(0, label="usb:0", connector="usb-0")
+    fs.write_attr(0, "connector", b"c" * (size - 1))  # and the newline: size bytes
+    (unit,) = sysfs.scan(str(tmp_path))
+    assert unit.connector == "c" * (size - 1) and unit.problems == [] and unit.ready
+    fs.write_attr(0, "connector", b"c" * size)  # a page and a byte
+    if size == 4096:
+        (unit,) = sysfs.scan(str(tmp_path))
+        assert unit.connector is None and unit.problems == ["connector: is larger than 4096 bytes, the most twinstar reads"]
+
+
 def test_units_xpp_order_does_not_list_are_read_only_as_far_as_their_identity(tmp_path: Path) -> None:
     """With ``listed``, an unlisted unit's state is not read: a broken one shows only in a full scan.
 

@@ -131,11 +131,23 @@ def compute(entries: "tuple[Entry, ...] | list[Entry]", units: "list[Unit]") -> 
     """Match the listed ``entries`` (in order) against the ``units`` present."""
     by_label: dict[str, list[Unit]] = {}
     by_connector: dict[str, list[Unit]] = {}
+    unidentified: list[Unit] = []
     for unit in units:
-        if unit.label:
-            by_label.setdefault(unit.label, []).append(unit)
-        if unit.connector:
-            by_connector.setdefault(unit.connector, []).append(unit)
+        label, connector = unit.label, unit.connector
+        if label:
+            same = by_label.get(label)
+            if same is None:
+                by_label[label] = [unit]
+            else:
+                same.append(unit)
+        if connector:
+            same = by_connector.get(connector)
+            if same is None:
+                by_connector[connector] = [unit]
+            else:
+                same.append(unit)
+        elif not label:
+            unidentified.append(unit)
     claimed: dict[str, Entry] = {}
     listed: list[Listed] = []
     for entry in entries:
@@ -158,6 +170,5 @@ def compute(entries: "tuple[Entry, ...] | list[Entry]", units: "list[Unit]") -> 
         claimed[unit.name] = entry
         state, detail = _unit_state(unit)
         listed.append(Listed(entry, unit, state, detail))
-    unlisted = tuple(u for u in units if u.name not in claimed and (u.label or u.connector))
-    unidentified = tuple(u for u in units if not (u.label or u.connector))
-    return Readiness(tuple(listed), unlisted, unidentified)
+    unlisted = tuple(u for u in units if (u.label or u.connector) and u.name not in claimed)
+    return Readiness(tuple(listed), unlisted, tuple(unidentified))

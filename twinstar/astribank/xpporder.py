@@ -37,14 +37,19 @@ def _error(message: str) -> Exception:
 class Entry:
     """One listed unit: a label or a connector, and where it was written."""
 
-    __slots__ = ("kind", "value", "line", "hint")
+    __slots__ = ("kind", "value", "line", "_comment")
 
-    def __init__(self, kind: str, value: str, line: int, hint: str | None = None) -> None:
+    def __init__(self, kind: str, value: str, line: int, comment: bytes | None = None) -> None:
         self.kind = kind
         self.value = value
         self.line = line
-        #: The connector from a ``# @connector`` comment (as dahdi_genconf writes it), for messages.
-        self.hint = hint
+        #: The entry's comment (the bytes after ``#``), read only for messages (:attr:`hint`).
+        self._comment = comment
+
+    @property
+    def hint(self) -> str | None:
+        """The connector from a ``# @connector`` comment (as dahdi_genconf writes it), for messages."""
+        return _hint(self._comment) if self._comment else None
 
     @property
     def text(self) -> str:
@@ -82,23 +87,24 @@ def parse(data: bytes, path: str) -> "XppOrder":
     """Parse the bytes of an ``xpp_order`` file; ``path`` is used in messages."""
     entries: list[Entry] = []
     seen: dict[tuple[str, str], int] = {}
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    number = 0
+    for raw in data.split(b"\n"):
+        number += 1
         body, sep, comment = raw.partition(b"#")
         body = body.strip()
         if not body:
             continue
-        where = f"{path}:{number}"
         if b"\x00" in body:
-            raise _error(f"{where}: entry contains a NUL byte")
+            raise _error(f"{path}:{number}: entry contains a NUL byte")
         if body.startswith(b"@"):
             value = body[1:]
             if not value:
-                raise _error(f"{where}: '@' without a connector")
+                raise _error(f"{path}:{number}: '@' without a connector")
             if len(value.split()) != 1:
-                raise _error(f"{where}: a connector contains no whitespace, found {body.decode('utf-8', 'replace')!r}")
+                raise _error(f"{path}:{number}: a connector contains no whitespace, found {body.decode('utf-8', 'replace')!r}")
             if len(value) > MAX_CONNECTOR_BYTES:
                 raise _error(
-                    f"{where}: connector is {len(value)} bytes long; the driver's are at most "
+                    f"{path}:{number}: connector is {len(value)} bytes long; the driver's are at most "
                     f"{MAX_CONNECTOR_BYTES}, so it can never match"
                 )
             kind = CONNECTOR
@@ -106,7 +112,7 @@ def parse(data: bytes, path: str) -> "XppOrder":
             value = body
             if len(value) > MAX_LABEL_BYTES:
                 raise _error(
-                    f"{where}: label is {len(value)} bytes long; the driver truncates labels to "
+                    f"{path}:{number}: label is {len(value)} bytes long; the driver truncates labels to "
                     f"{MAX_LABEL_BYTES} bytes, so it can never match (write the truncated label)"
                 )
             kind = LABEL
@@ -115,9 +121,11 @@ def parse(data: bytes, path: str) -> "XppOrder":
         if key in seen:
             from twinstar.astribank.printable import shown
 
-            raise _error(f"{where}: duplicate entry {shown(body.decode('utf-8', 'surrogateescape'))} (already on line {seen[key]})")
+            raise _error(
+                f"{path}:{number}: duplicate entry {shown(body.decode('utf-8', 'surrogateescape'))} (already on line {seen[key]})"
+            )
         seen[key] = number
-        entries.append(Entry(kind, text, number, _hint(comment) if sep and kind == LABEL else None))
+        entries.append(Entry(kind, text, number, comment if sep and kind == LABEL else None))
     if not entries:
         raise _error(f"{path}: lists no units; a takeover needs at least one listed unit")
     return XppOrder(path, tuple(entries))
