@@ -419,6 +419,22 @@ def test_hook_file_is_a_thin_executable() -> None:
     assert HOOK.read_text().splitlines()[0].endswith(" -IS")
 
 
+def test_leaving_the_fast_path_turns_the_garbage_collector_back_on() -> None:
+    """The installed hook runs its fast path without the cyclic collector; what goes beyond it (the parser, a
+    transition, a forked runner) comes through ``complete_startup``, which turns it on again."""
+    import gc
+
+    from twinstar.hotplug import configuration
+
+    assert "gc.disable()" in HOOK.read_text()
+    gc.disable()
+    try:
+        configuration.complete_startup()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
 #: A hook process (:func:`twinstar.cli.atribank_hook.run`) with output still buffered and an object whose
 #: finalizer only the interpreter's teardown would run; ``{extra}`` is code run before the hook.
 RUN_CODE = (

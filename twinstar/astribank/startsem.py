@@ -15,7 +15,6 @@ udev hook more than the rest of its work (no ``from __future__`` import
 either: this is on the hook's path, see :mod:`twinstar.fastpath`).
 """
 
-import errno
 import posix
 
 KEY = 0xAB11A0
@@ -38,6 +37,7 @@ def remove() -> bool:
     if not present():
         return False
     import ctypes  # only when the semaphore is there (at boot)
+    import errno
 
     libc = ctypes.CDLL(None, use_errno=True)
     semid = libc.semget(ctypes.c_int(KEY), 0, 0)

@@ -12,6 +12,7 @@ an interpreter that skipped ``site`` (:func:`complete_startup`).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -23,12 +24,14 @@ if TYPE_CHECKING:
 
 
 def complete_startup() -> None:
-    """Run ``site`` when this interpreter started without it (``hooks/atribank_hook`` runs ``python3 -IS``).
+    """Run ``site`` when this interpreter started without it (``hooks/atribank_hook`` runs ``python3 -IS``),
+    and turn the cyclic garbage collector on (the hook's fast path runs without it).
 
     The fast path needs the standard library only; the parser, a transition
     and what they run need the installed dependencies (PyYAML, pyusb...) on
-    sys.path as a normal start puts them there. Once per process.
+    sys.path as a normal start puts them there, and may run for minutes. Once per process.
     """
+    gc.enable()
     if sys.flags.no_site and "site" not in sys.modules:
         import site
 
