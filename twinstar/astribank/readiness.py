@@ -47,28 +47,20 @@ class Listed:
 
 
 class Readiness:
-    """The result of :func:`compute`."""
+    """The result of :func:`compute`; its counts are taken once, when it is made."""
 
-    __slots__ = ("listed", "unlisted", "unidentified")
+    __slots__ = ("listed", "unlisted", "unidentified", "ready_count", "all_ready", "none_present")
 
     def __init__(self, listed: "tuple[Listed, ...]", unlisted: "tuple[Unit, ...]", unidentified: "tuple[Unit, ...]") -> None:
         self.listed = listed
         self.unlisted = unlisted
         self.unidentified = unidentified
-
-    @property
-    def ready_count(self) -> int:
-        return sum(1 for item in self.listed if item.state == READY)
-
-    @property
-    def all_ready(self) -> bool:
-        """Every listed unit is READY (and at least one is listed)."""
-        return bool(self.listed) and all(item.state == READY for item in self.listed)
-
-    @property
-    def none_present(self) -> bool:
-        """No listed unit is here any more, except ones that are leaving."""
-        return all(item.state in (MISSING, LEAVING) for item in self.listed)
+        states = [item.state for item in listed]
+        self.ready_count = states.count(READY)
+        #: Every listed unit is READY (and at least one is listed).
+        self.all_ready = 0 < self.ready_count == len(states)
+        #: No listed unit is here any more, except ones that are leaving.
+        self.none_present = states.count(MISSING) + states.count(LEAVING) == len(states)
 
     def entry_for(self, unit_name: str) -> "Listed | None":
         """The entry a unit (``xbus-NN``) matched, if any."""
@@ -82,19 +74,20 @@ class Readiness:
         from twinstar.astribank.printable import shown
 
         parts = [f"{self.ready_count}/{len(self.listed)} ready"]
-        for state in (MISSING, WAITING, LEAVING, CONFLICT):
-            names = []
+        if not self.all_ready:
+            named: dict[str, list[str]] = {}
             for item in self.listed:
-                if item.state != state:
+                if item.state == READY:
                     continue
                 name = shown(item.entry.text)
-                if state == MISSING and item.entry.hint:
+                if item.state == MISSING and item.entry.hint:
                     name += f" (@{shown(item.entry.hint)})"
                 elif item.detail:
                     name += f" ({item.detail})"
-                names.append(name)
-            if names:
-                parts.append(f"{state} {_some(names)}")
+                named.setdefault(item.state, []).append(name)
+            for state in (MISSING, WAITING, LEAVING, CONFLICT):
+                if state in named:
+                    parts.append(f"{state} {_some(named[state])}")
         if self.unlisted:
             shown_units = self.unlisted[:SUMMARY_NAMES]  # only those named: formatting the rest would be wasted
             names = [f"{shown(u.label or '@' + (u.connector or ''))} ({_about(u)})" for u in shown_units]

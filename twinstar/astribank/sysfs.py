@@ -188,26 +188,27 @@ def read_unit(directory: str, name: str, *, transport: bool = True, listed: "Lis
     base = f"{directory}/{name}"
     unit = Unit(name, base)
     digits = name[5:]
-    if name.startswith("xbus-") and digits.isdigit() and digits.isascii() and len(digits) <= 3:
+    if digits.isdigit() and digits.isascii() and len(digits) <= 3 and name.startswith("xbus-"):
         unit.num = int(digits)
     else:
         unit.problems.append(f"unexpected device name {_show(name)}")
     try:
-        unit.label = _read(f"{base}/label")
+        label = unit.label = _read(base + "/label")
     except _Bad as exc:
+        label = None
         unit.problems.append(f"label: {exc}")
-    if listed is not None and unit.label and not listed[1]:
-        if unit.label not in listed[0]:
+    if listed is not None and label and not listed[1]:
+        if label not in listed[0]:
             return unit  # unlisted, told apart by its label: the connector would not match anything either
     else:
         try:
-            unit.connector = _read(f"{base}/connector")
+            unit.connector = _read(base + "/connector")
         except _Bad as exc:
             unit.problems.append(f"connector: {exc}")
-    if listed is not None and (unit.label or unit.connector) and unit.label not in listed[0] and unit.connector not in listed[1]:
-        return unit
+        if listed is not None and (label or unit.connector) and label not in listed[0] and unit.connector not in listed[1]:
+            return unit
     try:
-        value = _read(f"{base}/xbus_state")
+        value = _read(base + "/xbus_state")
         if value is None:
             unit.problems.append("xbus_state: missing")
         else:
@@ -215,7 +216,7 @@ def read_unit(directory: str, name: str, *, transport: bool = True, listed: "Lis
     except _Bad as exc:
         unit.problems.append(f"xbus_state: {exc}")
     try:
-        value = _read(f"{base}/status")
+        value = _read(base + "/status")
         if value is None:
             unit.problems.append("status: missing")
         elif value in STATUSES:
