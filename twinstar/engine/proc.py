@@ -105,6 +105,24 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
     return proc.wait()
 
 
+#: The niceness of work started beside a takeover that its steps do not wait for (checks started early,
+#: the detached ARP sender's start): it gets the CPU the takeover's critical path leaves.
+BACKGROUND_NICE = 10
+
+
+def lower_thread_priority(niceness: int = BACKGROUND_NICE) -> None:
+    """Give the calling thread ``niceness`` (Linux: a thread has its own, and the programs it starts inherit it).
+
+    Not permitted (a lower niceness than now): the thread runs as it is.
+    """
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except OSError:
+        pass
+
+
 def which(name: str) -> str | None:
     """The executable ``name`` on the fixed PATH, found as ``shutil.which`` finds it.
 

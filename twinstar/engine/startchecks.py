@@ -15,23 +15,15 @@ running (:meth:`StartedChecks.wait_all`): none outlives its takeover.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from twinstar.engine.proc import BACKGROUND_NICE, lower_thread_priority
 from twinstar.steps.base import Probe, Step
 
 #: The niceness of a check's thread and of the programs it runs: they get the CPU the applies leave.
-CHECK_NICE = 10
-
-
-def _lower_priority() -> None:
-    """This thread (Linux: a thread has its own niceness, and the programs it starts inherit it) yields to the applies."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICE)
-    except OSError:
-        pass  # not permitted (a lower niceness than now): the check runs as it is
+CHECK_NICE = BACKGROUND_NICE
 
 
 @dataclass(frozen=True)
@@ -55,7 +47,7 @@ class _Check:
         self.thread.start()
 
     def _run(self) -> None:
-        _lower_priority()
+        lower_thread_priority(CHECK_NICE)
         start_wall, start = self._clock(), self._monotonic()
         try:
             probe = self.step.check()

@@ -261,7 +261,8 @@ class Step(ABC):
         return None
 
     def forget_early(self) -> None:
-        """Run when a takeover ends: drop an early probe its apply did not collect."""
+        """Run when a takeover ends: drop an early probe its apply did not collect, and wait for what
+        its apply left starting in the background (the ip step's detached sender)."""
         return None
 
     def refresh(self) -> None:

@@ -4,8 +4,11 @@ apply: duplicate-address detection (RFC 5227 probe for ``dad_timeout``
 seconds; another host answering is a refusal, exit 3), ``ip addr add``, one
 gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
 detached process (:mod:`twinstar.net.garp`), off the takeover's critical
-path. The probe, the first announcement and the detached sender share one
-ARP socket. undo: stop that sender if it still runs, ``ip addr del``.
+path: that process (its first announcement is ``arp_interval`` away) is
+started by a thread at niceness BACKGROUND_NICE, so neither its start nor its
+interpreter's takes the CPU from the steps after this one. The probe, the
+first announcement and the detached sender share one ARP socket. undo: stop
+that sender if it still runs, ``ip addr del``.
 refresh (a takeover that finds the address up already, as one killed between
 ``ip addr add`` and the announcement leaves it): announce it as apply does, so
 the peers do not keep a stale ARP entry for it.
@@ -17,7 +20,9 @@ interface as check read it (one ``ip -j addr show``); verify reads it again.
 from __future__ import annotations
 
 import os
+import threading
 
+from twinstar.engine.proc import lower_thread_priority
 from twinstar.errors import ProgramError, RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
@@ -45,10 +50,19 @@ class IpStep(Step):
     def __init__(self, spec: IpSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
-        self.announcer: subprocess.Popen[bytes] | None = None
+        self._announcer: subprocess.Popen[bytes] | None = None
+        self._starting: threading.Thread | None = None  # starting the detached sender
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
         self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
         self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one ``ip``
+
+    @property
+    def announcer(self) -> subprocess.Popen[bytes] | None:
+        """The detached sender of the remaining announcements, once started (waits for its start); None when there is none."""
+        starting = self._starting
+        if starting is not None:
+            starting.join()
+        return self._announcer
 
     @property
     def _where(self) -> str:
@@ -142,10 +156,11 @@ class IpStep(Step):
                 ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
                 failure=f"cannot add {self._where}",
             )
-            self.announce(self.spec.arp_count, sock=sock)
+            handed, sock = sock, None
+            self.announce(self.spec.arp_count, sock=handed)
         finally:
             if sock is not None:
-                sock.close()  # cheap when the detached sender holds it too
+                sock.close()
 
     def refresh(self) -> None:
         """The address is up already: announce it as apply would (failures are logged)."""
@@ -170,9 +185,14 @@ class IpStep(Step):
         return self._early
 
     def forget_early(self) -> None:
+        """Drop an early probe not collected; wait until the detached sender has started (a takeover's
+        process may end right after it: in the background, the start would be lost)."""
         early, self._early = self._early, None
         if early is not None:
             early.drop()
+        starting = self._starting
+        if starting is not None:
+            starting.join()
 
     def _link_to_probe(self) -> Link | None:
         """The link as it is, when apply would probe on it (address absent, interface up with carrier); else None."""
@@ -207,29 +227,43 @@ class IpStep(Step):
     def announce(self, count: int, *, sock: ArpSocket | None = None) -> None:
         """Announce the address: one gratuitous ARP now, ``count - 1`` from a detached sender.
 
-        ``sock`` is an open ARP socket on the interface to use (the sender
-        gets it too); without one, a socket of its own is opened and closed.
-        Also used for the periodic re-announcement while active. Failures
-        are logged, not raised: the address is up, peers relearn it by ARP.
+        ``sock`` is an open ARP socket on the interface to use, handed over:
+        the sender gets it, and it is closed once the sender holds it too
+        (closing the last reference waits for an RCU grace period); without
+        one, a socket of its own is opened and closed. The sender is started
+        in the background (:meth:`_start_sender`). Also used for the periodic
+        re-announcement while active. Failures are logged, not raised: the
+        address is up, peers relearn it by ARP.
         """
-        if count <= 0:
-            return
         try:
-            if sock is None:
-                garp.announce(self.spec.interface, self.spec.address.ip)
-            else:
-                garp.announce_on(sock, self.spec.address.ip, count=1)
-        except NetError as exc:
-            self.ctx.log.warning("%s: gratuitous ARP not sent: %s", self.name, exc)
-            return
-        if count == 1:
-            return
-        self._stop_announcer()
+            if count <= 0:
+                return
+            try:
+                if sock is None:
+                    garp.announce(self.spec.interface, self.spec.address.ip)
+                else:
+                    garp.announce_on(sock, self.spec.address.ip, count=1)
+            except NetError as exc:
+                self.ctx.log.warning("%s: gratuitous ARP not sent: %s", self.name, exc)
+                return
+            if count == 1:
+                return
+            self._stop_announcer()
+            self._starting = threading.Thread(target=self._start_sender, args=(count - 1, sock), name=f"twinstar {self.name} ARP sender", daemon=True)
+            sock = None  # the thread's now
+            self._starting.start()
+        finally:
+            if sock is not None:
+                sock.close()
+
+    def _start_sender(self, count: int, sock: ArpSocket | None) -> None:
+        """In its thread, at niceness BACKGROUND_NICE (inherited by the sender): start the detached sender, then close ``sock``."""
+        lower_thread_priority()
         try:
-            self.announcer = garp.spawn(
+            self._announcer = garp.spawn(
                 self.spec.interface,
                 self.spec.address,
-                count=count - 1,
+                count=count,
                 interval=self.spec.arp_interval,
                 delay=self.spec.arp_interval,
                 ip_program=self.ctx.runner.resolve("ip"),
@@ -237,9 +271,13 @@ class IpStep(Step):
             )
         except (OSError, ProgramError) as exc:
             self.ctx.log.warning("%s: remaining gratuitous ARPs not sent: %s", self.name, exc)
+        finally:
+            if sock is not None:
+                sock.close()  # cheap: the sender holds it too
 
     def _stop_announcer(self) -> None:
-        proc, self.announcer = self.announcer, None
+        proc = self.announcer
+        self._starting, self._announcer = None, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
 
