@@ -5,7 +5,8 @@ step's settings and the list of methods to call (``start_early``, then
 ``wait_early`` for the probe it started, ``packet_sockets`` for how many
 packet sockets this process holds open; a list is a command line run in
 between). Prints one JSON list with
-what each call did (and the command lines it ran). The step is the production code, unchanged.
+what each call did (the command lines it ran, how many times it read the
+interface). The step is the production code, unchanged.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.config import Config, IpSpec
 from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.errors import TwinstarError
+from twinstar.net.iproute import Link
+from twinstar.steps import ip as ip_step
 from twinstar.steps.base import StepContext
 from twinstar.steps.ip import IpStep
 
@@ -52,8 +55,21 @@ def packet_sockets() -> int:
     return held
 
 
+#: How many times the step read the interface (twinstar.net.iproute.read_link), per call.
+reads = [0]
+
+
+def counting(read: Callable[[str], Link]) -> Callable[[str], Link]:
+    def counted(interface: str) -> Link:
+        reads[0] += 1
+        return read(interface)
+
+    return counted
+
+
 def main() -> int:
     req = json.loads(sys.argv[1])
+    ip_step.read_link = counting(ip_step.read_link)  # type: ignore[assignment]
     runner = RecordingRunner()
     spec = IpSpec(address=ipaddress.IPv4Interface(req["address"]), interface=req["interface"], **req.get("options", {}))
     ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=runner)
@@ -63,6 +79,7 @@ def main() -> int:
     for action in req["actions"]:
         entry: dict[str, object] = {"action": action}
         runner.ran.clear()
+        reads[0] = 0
         if isinstance(action, list):  # a command line run between two calls of the step (e.g. in the peer namespace)
             subprocess.run(action, check=True, capture_output=True, timeout=30)
             out.append(entry)
@@ -89,6 +106,7 @@ def main() -> int:
                 entry["announcer_argv"] = [a.decode() for a in f.read().split(b"\0") if a]
             entry["announcer_running"] = step.announcer.poll() is None
         entry["ran"] = list(runner.ran)
+        entry["reads"] = reads[0]
         out.append(entry)
     print(json.dumps(out))
     return 0

@@ -110,15 +110,17 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
 BACKGROUND_NICE = 10
 
 
-def lower_thread_priority(niceness: int = BACKGROUND_NICE) -> None:
-    """Give the calling thread ``niceness`` (Linux: a thread has its own, and the programs it starts inherit it).
+def lower_priority(niceness: int = BACKGROUND_NICE, *, tid: int | None = None) -> None:
+    """Give the thread ``tid`` (default: the calling one; a process's pid names its main thread) ``niceness``.
 
-    Not permitted (a lower niceness than now): the thread runs as it is.
+    Linux: a thread has its own niceness, and the threads and programs it
+    starts inherit it. Not permitted (a lower niceness than now) or gone: it
+    runs as it is.
     """
     import threading
 
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id() if tid is None else tid, niceness)
     except OSError:
         pass
 

@@ -5,16 +5,20 @@ seconds; another host answering is a refusal, exit 3), ``ip addr add``, one
 gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
 detached process (:mod:`twinstar.net.garp`), off the takeover's critical
 path: that process (its first announcement is ``arp_interval`` away) is
-started by a thread at niceness BACKGROUND_NICE, so neither its start nor its
-interpreter's takes the CPU from the steps after this one. The probe, the
-first announcement and the detached sender share one ARP socket. undo: stop
-that sender if it still runs, ``ip addr del``.
+started by a thread of its own and runs at niceness BACKGROUND_NICE, so
+neither its start nor its interpreter's takes the CPU from the steps after
+this one (the thread keeps its niceness: one holding Python's lock while
+descheduled for its niceness would stall the takeover's thread). The probe,
+the first announcement and the detached sender share one ARP socket. undo:
+stop that sender if it still runs, ``ip addr del``.
 refresh (a takeover that finds the address up already, as one killed between
 ``ip addr add`` and the announcement leaves it): announce it as apply does, so
 the peers do not keep a stale ARP entry for it.
 
-An apply or undo right after check (as the engine runs them) starts from the
-interface as check read it (one ``ip -j addr show``); verify reads it again.
+The interface is read in this process (:func:`twinstar.net.iproute.read_link`,
+rtnetlink: what ``ip -j addr show`` prints). An apply or undo right after
+check (as the engine runs them) starts from the interface as check read it;
+verify reads it again.
 """
 
 from __future__ import annotations
@@ -22,13 +26,21 @@ from __future__ import annotations
 import os
 import threading
 
-from twinstar.engine.proc import lower_thread_priority
-from twinstar.errors import ProgramError, RefusedError, StepError
+from twinstar.engine.proc import lower_priority
+from twinstar.errors import RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
-from twinstar.steps.base import EarlyProbe, Probe, RecentReading, SharedRead, Step, StepContext
+from twinstar.steps.base import (
+    AHEAD,
+    EarlyProbe,
+    Probe,
+    RecentReading,
+    SharedRead,
+    Step,
+    StepContext,
+)
 from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
@@ -37,6 +49,9 @@ if TYPE_CHECKING:
 
 #: How long what a check read stands for the apply or undo right after it (seconds).
 FRESH = 1.0
+#: How long the answer of duplicate-address detection run before apply stands (seconds, from the
+#: probe's end to apply): an older one is probed again.
+DAD_FRESH = 1.0
 
 
 def _close_socket(answer: tuple[bytes | None, ArpSocket]) -> None:
@@ -54,6 +69,7 @@ class IpStep(Step):
         self._starting: threading.Thread | None = None  # starting the detached sender
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
         self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
+        self._early_ahead = False  # self._early was started ahead of the takeover (start_ahead)
         self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one ``ip``
 
     @property
@@ -77,8 +93,8 @@ class IpStep(Step):
 
     def _link_now(self) -> Link:
         try:
-            return read_link(self.ctx.runner, self.spec.interface, timeout=self.timeout)
-        except (LinkError, ProgramError) as exc:
+            return read_link(self.spec.interface)
+        except LinkError as exc:
             raise StepError(self.name, exc.message, hint=exc.hint) from None
 
     def _link_if_present(self) -> Link | None:
@@ -141,7 +157,14 @@ class IpStep(Step):
                 hint="check the cable and the switch port",
             )
         early, self._early = self._early, None
-        found = early.collect(link) if early is not None else None  # probed on this very link state
+        found = None
+        if early is not None:
+            try:
+                found = early.collect(link, max_age=DAD_FRESH)  # probed on this very link state, lately
+            except StepError:
+                if not self._early_ahead:
+                    raise
+                # Started ahead, when the unit arrived: what failed then is probed again now.
         owner: bytes | None = None
         sock: ArpSocket | None = None
         if found is not None:  # the early probe's answer, and its socket for the announcement
@@ -173,21 +196,48 @@ class IpStep(Step):
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
     def start_early(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
-        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`).
+        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`);
+        or adopt the one started ahead of this takeover (:meth:`start_ahead`).
 
         Its answer keeps the probe's socket open for apply's announcement:
         closing a packet socket waits for an RCU grace period (:class:`ArpSocket`),
         which the announcement's hand-over to the detached sender avoids.
         """
-        self._early = (
-            EarlyProbe(self.name, self._link_to_probe, self._early_owner, release=_close_socket) if self.spec.dad_timeout > 0 else None
-        )
+        adopted = AHEAD.take(self._ahead_key)
+        self._early_ahead = adopted is not None
+        self._early = adopted or (self._new_probe() if self.spec.dad_timeout > 0 else None)
         return self._early
+
+    def start_ahead(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
+        """Start duplicate-address detection for the next takeover's ip step of this address to adopt.
+
+        The daemon runs it when a listed unit arrives while the node is going
+        to take over, so that the probe's ``dad_timeout`` runs while the
+        other units arrive and the steps before this one come up. A probe
+        still running stands; apply probes again when the answer is older
+        than :data:`DAD_FRESH`, was read on another link state, or failed.
+        """
+        if self.spec.dad_timeout <= 0:
+            return None
+        current = AHEAD.offered(self._ahead_key)
+        if current is not None and current.running:
+            return current
+        probe = self._new_probe()
+        AHEAD.offer(self._ahead_key, probe, max_age=DAD_FRESH)
+        return probe
+
+    @property
+    def _ahead_key(self) -> tuple[str, str, str]:
+        return (self.kind, self.spec.interface, self.spec.address.with_prefixlen)
+
+    def _new_probe(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]]:
+        return EarlyProbe(self.name, self._link_to_probe, self._early_owner, release=_close_socket, monotonic=self.ctx.monotonic)
 
     def forget_early(self) -> None:
         """Drop an early probe not collected; wait until the detached sender has started (a takeover's
         process may end right after it: in the background, the start would be lost)."""
         early, self._early = self._early, None
+        self._early_ahead = False
         if early is not None:
             early.drop()
         starting = self._starting
@@ -257,8 +307,7 @@ class IpStep(Step):
                 sock.close()
 
     def _start_sender(self, count: int, sock: ArpSocket | None) -> None:
-        """In its thread, at niceness BACKGROUND_NICE (inherited by the sender): start the detached sender, then close ``sock``."""
-        lower_thread_priority()
+        """In its thread: start the detached sender at niceness BACKGROUND_NICE, then close ``sock``."""
         try:
             self._announcer = garp.spawn(
                 self.spec.interface,
@@ -266,10 +315,10 @@ class IpStep(Step):
                 count=count,
                 interval=self.spec.arp_interval,
                 delay=self.spec.arp_interval,
-                ip_program=self.ctx.runner.resolve("ip"),
                 sock=sock,
             )
-        except (OSError, ProgramError) as exc:
+            lower_priority(tid=self._announcer.pid)
+        except OSError as exc:
             self.ctx.log.warning("%s: remaining gratuitous ARPs not sent: %s", self.name, exc)
         finally:
             if sock is not None:
