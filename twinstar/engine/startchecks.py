@@ -57,10 +57,14 @@ class _Check:
 
 
 class StartedChecks:
-    """The checks of ``steps`` that may run at the start, each in its thread from construction."""
+    """The checks of ``steps`` that may run at the start, each in its thread from construction.
+
+    Not the first step's: its turn is now, and a thread would only add its
+    start (and its share of Python's lock) to the first apply's way.
+    """
 
     def __init__(self, steps: Sequence[Step], clock: Callable[[], float], monotonic: Callable[[], float]) -> None:
-        self._checks = {step.name: _Check(step, clock, monotonic) for step in steps if step.check_at_start}
+        self._checks = {step.name: _Check(step, clock, monotonic) for step in steps[1:] if step.check_at_start}
 
     def collect(self, step: Step) -> Answer | None:
         """``step``'s answer once its check has ended; None when it has none (not started, or it raised)."""
