@@ -46,6 +46,7 @@ from twinstar.steps.ip_spec import IpSpec
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
 
 #: How long what a check read stands for the apply or undo right after it (seconds).
 FRESH = 1.0
@@ -231,7 +232,33 @@ class IpStep(Step):
         return (self.kind, self.spec.interface, self.spec.address.with_prefixlen)
 
     def _new_probe(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]]:
-        return EarlyProbe(self.name, self._link_to_probe, self._early_owner, release=_close_socket, monotonic=self.ctx.monotonic)
+        """The probe, in its thread; returns once its first frame is out (or it will send none).
+
+        The probe listens ``dad_timeout`` from its first frame: waiting for it
+        here (a fraction of a millisecond) starts that clock now, where the
+        thread would otherwise wait for Python's lock while this one goes on.
+        """
+        out = threading.Event()
+
+        def inputs() -> Link | None:
+            try:
+                link = self._link_to_probe()
+            except BaseException:
+                out.set()
+                raise
+            if link is None:
+                out.set()
+            return link
+
+        def owner(link: Link) -> tuple[bytes | None, ArpSocket]:
+            try:
+                return self._early_owner(link, sent=out.set)
+            finally:
+                out.set()
+
+        probe = EarlyProbe(self.name, inputs, owner, release=_close_socket, monotonic=self.ctx.monotonic)
+        out.wait(self.timeout)
+        return probe
 
     def forget_early(self) -> None:
         """Drop an early probe not collected; wait until the detached sender has started (a takeover's
@@ -251,18 +278,18 @@ class IpStep(Step):
             return None
         return link
 
-    def _early_owner(self, link: Link) -> tuple[bytes | None, ArpSocket]:
+    def _early_owner(self, link: Link, *, sent: Callable[[], object] | None = None) -> tuple[bytes | None, ArpSocket]:
         sock = self._probe_socket()
         try:
-            return self._owner(sock), sock
+            return self._owner(sock, sent=sent), sock
         except BaseException:
             sock.close()
             raise
 
-    def _owner(self, sock: ArpSocket) -> bytes | None:
-        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None."""
+    def _owner(self, sock: ArpSocket, *, sent: Callable[[], object] | None = None) -> bytes | None:
+        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None; ``sent``: see :func:`dad.probe`."""
         try:
-            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
+            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock, sent=sent)
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
