@@ -85,3 +85,29 @@ def test_a_peer_gone_down_leaves_no_carrier_and_a_link_set_down_is_not_up(pair: 
 
 def test_a_missing_interface_is_named(pair: Pair) -> None:
     assert str(read(pair.a, "tswd-none0")["error"]).startswith("interface tswd-none0 does not exist")
+
+
+def change(ns: str, what: str, interface: str, address: str) -> str:
+    code = (
+        "import ipaddress, sys\n"
+        "from twinstar.net.iproute import LinkError, add_address, delete_address\n"
+        "try:\n"
+        f"    {what}(sys.argv[1], ipaddress.IPv4Interface(sys.argv[2]))\n"
+        "except LinkError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", code, interface, address], capture_output=True, text=True, timeout=60, cwd=REPO, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_an_address_is_added_and_removed_as_ip_does_it_and_twice_is_refused(pair: Pair) -> None:
+    assert change(pair.a, "add_address", pair.if_a, "10.213.71.10/24") == ""
+    assert "10.213.71.10/24" in shown_by_ip(pair.a, pair.if_a)["addresses"]  # type: ignore[operator]
+    assert change(pair.a, "add_address", pair.if_a, "10.213.71.10/24") == f"interface {pair.if_a}: File exists"
+    assert change(pair.a, "add_address", pair.if_a, "10.213.72.1/16") == ""  # another address, another prefix: beside it
+    assert change(pair.a, "delete_address", pair.if_a, "10.213.71.10/24") == ""
+    assert shown_by_ip(pair.a, pair.if_a)["addresses"] == ["10.213.72.1/16"]
+    assert change(pair.a, "delete_address", pair.if_a, "10.213.71.10/24").startswith(f"interface {pair.if_a}: ")
+    assert change(pair.a, "add_address", "tswd-none0", "10.213.71.10/24").startswith("interface tswd-none0 does not exist")

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,18 @@ def counting_probes(probe: Callable[..., bytes | None]) -> Callable[..., bytes |
     return counted
 
 
+def cmdline(pid: int) -> list[str]:
+    """``pid``'s command line once its exec has set it up: Popen returns when the exec began, when the
+    kernel shows an empty one for a moment (until then, it is read again)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+        if argv or time.monotonic() > deadline:
+            return argv
+        time.sleep(0.001)
+
+
 def main() -> int:
     req = json.loads(sys.argv[1])
     ip_step.read_link = counting(ip_step.read_link)  # type: ignore[assignment]
@@ -126,8 +139,7 @@ def main() -> int:
             entry.update(ok=False, error=str(exc), exit_status=int(exc.exit_status), type=type(exc).__name__)
         if step.announcer is not None:
             entry["announcer_pid"] = step.announcer.pid
-            with open(f"/proc/{step.announcer.pid}/cmdline", "rb") as f:
-                entry["announcer_argv"] = [a.decode() for a in f.read().split(b"\0") if a]
+            entry["announcer_argv"] = cmdline(step.announcer.pid)
             entry["announcer_running"] = step.announcer.poll() is None
         entry["ran"] = list(runner.ran)
         entry["reads"], entry["probes"] = reads[0], probes[0]

@@ -1,9 +1,10 @@
-"""Reading an interface and its IPv4 addresses from the kernel, as ``ip -j addr show dev IF`` does.
+"""An interface and its IPv4 addresses, read and changed as ``ip -j addr show``, ``ip addr add`` and ``ip addr del`` do.
 
 Over rtnetlink (``RTM_GETLINK`` for the interface, an ``RTM_GETADDR`` dump
-for its IPv4 addresses), in this process: no program start on a takeover's
-path, where the ip step's check, its early probe and its verify each read the
-interface. The same answers ``ip`` prints, from the same kernel source.
+for its IPv4 addresses; ``RTM_NEWADDR``, ``RTM_DELADDR``), in this process: no
+program start on a takeover's path, where the ip step's check, its early
+probe, its apply and its verify each read or change the interface. The same
+requests ``ip`` sends, to the same kernel.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ class Link:
 
 
 #: rtnetlink message types and flags (linux/rtnetlink.h, linux/netlink.h).
-_RTM_NEWLINK, _RTM_GETLINK, _RTM_NEWADDR, _RTM_GETADDR = 16, 18, 20, 22
+_RTM_NEWLINK, _RTM_GETLINK, _RTM_NEWADDR, _RTM_DELADDR, _RTM_GETADDR = 16, 18, 20, 21, 22
 _NLMSG_ERROR, _NLMSG_DONE = 2, 3
-_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_NLM_F_REQUEST, _NLM_F_ACK, _NLM_F_DUMP, _NLM_F_EXCL, _NLM_F_CREATE = 0x1, 0x4, 0x300, 0x200, 0x400
 _IFLA_OPERSTATE = 16
 _IFA_ADDRESS, _IFA_LOCAL = 1, 2
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port
@@ -98,7 +99,7 @@ def _messages(sock: socket.socket, sequence: int, interface: str) -> Iterator[tu
                     return
                 if code == errno.ENODEV:
                     raise _missing(interface)
-                raise LinkError(f"cannot read interface {interface}: {os.strerror(code)}")
+                raise LinkError(f"interface {interface}: {os.strerror(code)}")
             yield kind, payload
             if not flags & 0x2:  # NLM_F_MULTI: a single answer
                 return
@@ -113,10 +114,7 @@ def _missing(interface: str) -> LinkError:
 
 def read_link(interface: str) -> Link:
     """The interface's current state; :class:`LinkError` when it does not exist or cannot be read."""
-    try:
-        index = socket.if_nametoindex(interface)
-    except OSError:
-        raise _missing(interface) from None
+    index = _index(interface)
     try:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE) as sock:
             header = _HEADER.pack(_HEADER.size + _IFINFO.size, _RTM_GETLINK, _NLM_F_REQUEST, 1, 0)
@@ -145,10 +143,42 @@ def read_link(interface: str) -> Link:
                 if local is not None and len(local) == 4:
                     addresses.append(ipaddress.IPv4Interface((ipaddress.IPv4Address(local), prefix)))
     except OSError as exc:
-        raise LinkError(f"cannot read interface {interface}: {exc.strerror}") from None
+        raise LinkError(f"interface {interface}: {exc.strerror}") from None
     return Link(
         name=interface,
         flags=tuple(name for bit, name in FLAG_NAMES if flags & bit),
         operstate=operstate,
         addresses=tuple(addresses),
     )
+
+
+def _index(interface: str) -> int:
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise _missing(interface) from None
+
+
+def _change(kind: int, flags: int, interface: str, address: ipaddress.IPv4Interface) -> None:
+    """Send one address request for ``interface`` and wait for the kernel's answer; LinkError when it says no."""
+    index = _index(interface)
+    ip = address.ip.packed
+    attrs = b"".join(_ATTR.pack(_ATTR.size + len(ip), attr) + ip for attr in (_IFA_LOCAL, _IFA_ADDRESS))
+    body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index) + attrs
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE) as sock:
+            sock.send(_HEADER.pack(_HEADER.size + len(body), kind, _NLM_F_REQUEST | _NLM_F_ACK | flags, 1, 0) + body)
+            for _ in _messages(sock, 1, interface):
+                pass
+    except OSError as exc:
+        raise LinkError(f"interface {interface}: {exc.strerror}") from None
+
+
+def add_address(interface: str, address: ipaddress.IPv4Interface) -> None:
+    """``ip addr add ADDRESS/PREFIX dev INTERFACE``: LinkError when it is there already or cannot be added."""
+    _change(_RTM_NEWADDR, _NLM_F_CREATE | _NLM_F_EXCL, interface, address)
+
+
+def delete_address(interface: str, address: ipaddress.IPv4Interface) -> None:
+    """``ip addr del ADDRESS/PREFIX dev INTERFACE``: LinkError when it is not there or cannot be removed."""
+    _change(_RTM_DELADDR, 0, interface, address)

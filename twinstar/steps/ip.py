@@ -1,7 +1,7 @@
 """The ``ip`` step: the shared cluster address, checked for duplicates and announced.
 
 apply: duplicate-address detection (RFC 5227 probe for ``dad_timeout``
-seconds; another host answering is a refusal, exit 3), ``ip addr add``, one
+seconds; another host answering is a refusal, exit 3), the address added, one
 gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
 detached process (:mod:`twinstar.net.garp`), off the takeover's critical
 path: that process (its first announcement is ``arp_interval`` away) is
@@ -10,15 +10,15 @@ neither its start nor its interpreter's takes the CPU from the steps after
 this one (the thread keeps its niceness: one holding Python's lock while
 descheduled for its niceness would stall the takeover's thread). The probe,
 the first announcement and the detached sender share one ARP socket. undo:
-stop that sender if it still runs, ``ip addr del``.
+stop that sender if it still runs, remove the address.
 refresh (a takeover that finds the address up already, as one killed between
-``ip addr add`` and the announcement leaves it): announce it as apply does, so
+adding the address and announcing it leaves it): announce it as apply does, so
 the peers do not keep a stale ARP entry for it.
 
-The interface is read in this process (:func:`twinstar.net.iproute.read_link`,
-rtnetlink: what ``ip -j addr show`` prints). An apply or undo right after
-check (as the engine runs them) starts from the interface as check read it;
-verify reads it again.
+The interface is read and changed in this process (:mod:`twinstar.net.iproute`:
+over rtnetlink, what ``ip -j addr show``, ``ip addr add`` and ``ip addr del``
+do). An apply or undo right after check (as the engine runs them) starts
+from the interface as check read it; verify reads it again.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from twinstar.engine.proc import lower_priority
 from twinstar.errors import RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
-from twinstar.net.iproute import Link, LinkError, read_link
+from twinstar.net.iproute import Link, LinkError, add_address, delete_address, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
 from twinstar.steps.base import (
     AHEAD,
@@ -84,9 +84,6 @@ class IpStep(Step):
     @property
     def _where(self) -> str:
         return f"{self.spec.address.with_prefixlen} on {self.spec.interface}"
-
-    def programs(self) -> tuple[str, ...]:
-        return ("ip",)
 
     def _link(self) -> Link:
         """The interface as it is now (:class:`SharedRead`)."""
@@ -176,10 +173,10 @@ class IpStep(Step):
             if sock is not None and found is None:
                 owner = self._owner(sock)
             self._refuse_if_owned(owner)
-            self.run_program(
-                ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-                failure=f"cannot add {self._where}",
-            )
+            try:
+                add_address(self.spec.interface, self.spec.address)
+            except LinkError as exc:
+                raise StepError(self.name, f"cannot add {self._where}: {exc.message}", hint=exc.hint) from None
             handed, sock = sock, None
             self.announce(self.spec.arp_count, sock=handed)
         finally:
@@ -364,7 +361,7 @@ class IpStep(Step):
         link = self._recent.take() or self._link_if_present()
         if link is None or not link.has(self.spec.address):
             return
-        self.run_program(
-            ["ip", "addr", "del", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-            failure=f"cannot remove {self._where}",
-        )
+        try:
+            delete_address(self.spec.interface, self.spec.address)
+        except LinkError as exc:
+            raise StepError(self.name, f"cannot remove {self._where}: {exc.message}", hint=exc.hint) from None
