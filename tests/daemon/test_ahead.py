@@ -17,6 +17,8 @@ import pytest
 
 from tests.daemon.helpers import FakeMonitor, arrive, make_daemon, role, sysfs, write_config
 from tests.support import units
+from twinstar import config as config_mod
+from twinstar.config import Config
 from twinstar.daemon.decide import going_to_take_over
 from twinstar.daemon.loop import Daemon
 from twinstar.daemon.monitor import Uevent
@@ -78,3 +80,23 @@ def test_going_to_take_over_only_when_standby_and_a_listed_unit_is_present(daemo
     assert not going_to_take_over(d.config, Uevent(action="change", devpath=add.devpath, properties={}))
     (tmp_path / "maintenance").touch()
     assert not going_to_take_over(d.config, online)
+
+
+def test_without_a_step_that_probes_ahead_nothing_is_read(tmp_path: Path) -> None:
+    """Two command steps (the default test configuration): no event makes the daemon ask whether it is going to take over."""
+    asked: list[str] = []
+
+    def going(config: Config, event: Uevent) -> bool:
+        asked.append(event.action)
+        return going_to_take_over(config, event)
+
+    monitor = FakeMonitor()
+    path = write_config(tmp_path, 2)
+    d = Daemon(config_mod.load(str(path), strict_modes=False), config_path=str(path), open_monitor=lambda: monitor, going_to_take_over=going)
+    d.start()
+    try:
+        arrive(sysfs(tmp_path), 0, monitor)
+        d.run_once(0)
+        assert d.snapshot()["last_event"] is not None and asked == []
+    finally:
+        d.stop()

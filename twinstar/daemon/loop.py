@@ -307,16 +307,20 @@ class Daemon:
         self._evaluate(event, event.describe())
 
     def _start_ahead(self, event: Uevent) -> None:
-        """A listed unit arrives and this node is going to take over: the steps' slow safety probes start now
-        (the ip step's duplicate-address detection), for the takeover's steps to adopt (:data:`AHEAD`).
+        """A unit's event while a listed unit is present and this node is going to take over: the steps' slow
+        safety probes start now (the ip step's duplicate-address detection), for the takeover's steps to adopt
+        (:data:`AHEAD`). Without such a step, nothing is read.
 
         Read-only, so a probe whose takeover does not come is only dropped;
         a failure here is logged and leaves each step to probe in its turn.
         """
+        steps = [step for step in self.engine.steps if step.starts_ahead]
+        if not steps:
+            return
         try:
             if not self.going_to_take_over(self.config, event):
                 return
-            for step in self.engine.steps:
+            for step in steps:
                 step.start_ahead()
         except Exception as exc:  # noqa: BLE001 - never in the way of the decision
             log.debug("no probe started ahead (%s): %s", event.describe(), exc)

@@ -355,6 +355,11 @@ class Step(ABC):
         return None
 
     @property
+    def starts_ahead(self) -> bool:
+        """Whether this kind of step has a :meth:`start_ahead` (the daemon asks only those)."""
+        return type(self).start_ahead is not Step.start_ahead
+
+    @property
     def refreshes(self) -> bool:
         """Whether this kind of step has a :meth:`refresh` (the engine runs and journals only those)."""
         return type(self).refresh is not Step.refresh

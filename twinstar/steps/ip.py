@@ -71,7 +71,7 @@ class IpStep(Step):
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
         self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
         self._early_ahead = False  # self._early was started ahead of the takeover (start_ahead)
-        self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one ``ip``
+        self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one read
 
     @property
     def announcer(self) -> subprocess.Popen[bytes] | None:
