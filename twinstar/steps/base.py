@@ -177,7 +177,6 @@ class EarlyProbe(Generic[In, T]):
         self._lock = threading.Lock()
         self._done = False
         self._dropped = False
-        self.started = monotonic()
         self._ended: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"twinstar early {name}", daemon=True)
         self._thread.start()
