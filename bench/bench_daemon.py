@@ -20,6 +20,10 @@ Each round: the unit arrives (READY in sysfs, then its ``add`` and ``online``
 events); the orchestration is that moment -> the marker's modification time
 (``touch`` has run: one program start after the service step began), wall
 clock. Then the unit departs and the daemon must end ``standby``, untimed.
+The files (``state_dir``, the fake sysfs, the marker) are on a tmpfs
+(``/dev/shm``), as the default ``state_dir`` ``/run/twinstar`` and sysfs are:
+on a disk, each ``fsync`` of ``state.json`` or ``handoff.json`` costs what
+the disk and the other writers make it (``--on-disk`` measures that).
 Namespaces are removed at the end, on failure and on Ctrl-C. Results go to
 bench/results-daemon.md. Needs root.
 
@@ -53,6 +57,8 @@ ADDRESS = "10.213.63.200/24"
 GOAL_MS = 40
 #: How often the stand-in driver acts on what was written to the fake sysfs (the demo's hardware loop: 5 ms).
 DRIVE = 0.005
+#: A tmpfs for the files, as the default state_dir (/run/twinstar) and sysfs are in memory.
+TMPFS = "/dev/shm"
 
 
 def steps(tmp: Path) -> str:
@@ -63,6 +69,11 @@ def steps(tmp: Path) -> str:
         f"  - command: {{name: pbx, start: [/usr/bin/touch, {marker}], stop: [/bin/rm, -f, {marker}],"
         f" check: [/usr/bin/test, -e, {marker}], timeout: 10}}\n"
     )
+
+
+def files_dir(on_disk: bool) -> str | None:
+    """Where the bench's files go: a tmpfs, as ``/run/twinstar`` is (None: the default temporary directory)."""
+    return None if on_disk or not os.path.isdir(TMPFS) else TMPFS
 
 
 def dahdi_split(journal: str, registrations: list[float]) -> dict[str, list[float]]:
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--output", default=str(HERE / "results-daemon.md"))
+    parser.add_argument("--on-disk", action="store_true", help="the files in the default temporary directory, not on a tmpfs")
     parser.add_argument("--keep-journal", metavar="PATH", help="copy the daemon's journal there (where the time goes)")
     parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "SOCKET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -103,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     orchestration: list[float] = []
     loads: list[float] = []
-    with veth_pair(NODE, PEER, "10.213.63.201/24", "10.213.63.202/24"), tempfile.TemporaryDirectory(prefix="tsor-dm-") as d:
+    with veth_pair(NODE, PEER, "10.213.63.201/24", "10.213.63.202/24"), tempfile.TemporaryDirectory(prefix="tsor-dm-", dir=files_dir(args.on_disk)) as d:
         tmp = Path(d)
         fake = sysfs(tmp)
         config = write_config(tmp, 1, steps=steps(tmp))
@@ -163,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"The daemon's event loop (in-process: decision, engine, steps) over a fake sysfs tree, with the light "
         f"demo's `dahdi`, `ip` (its values) and a service step whose start is `touch` of a marker; the demo's "
-        f"`drbd` step is left out (see the docstring). {args.runs} rounds; last unit READY -> the service step's "
+        f"`drbd` step is left out (see the docstring). Files (`state_dir`, fake sysfs) "
+        f"{'on disk' if files_dir(args.on_disk) is None else 'on a tmpfs, as `/run/twinstar`'}. "
+        f"{args.runs} rounds; last unit READY -> the service step's "
         f"program has run, median (interquartile range) in ms; {os.cpu_count()} CPUs, load (1 min) "
         f"{load_span(loads)} during the runs, {load()} at the end. "
         "Reproduce: `sudo .venv/bin/python bench/bench_daemon.py`.",

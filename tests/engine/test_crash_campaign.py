@@ -10,7 +10,8 @@ network namespace the test creates; twinstar runs in it with ``nsenter
 
 Every program twinstar runs goes through a small sh wrapper (``programs:``
 points drbdadm, findmnt, mount, umount, fsck and ip at them; the command
-steps run one directly) that counts the calls and, at call N, SIGKILLs
+steps run one directly; the ip step runs no program, it changes its
+interface over rtnetlink, so it is killed at the calls of the steps around it) that counts the calls and, at call N, SIGKILLs
 twinstar's process group before or after running the real program. A clean
 takeover and release first give the number of calls; then for every N and
 both kill points, a trial crashes the run at N and goes on with "release"
@@ -266,7 +267,8 @@ def test_every_crash_point_converges(rig: Rig) -> None:
     takeover_calls = rig.calls()
     assert rig.twinstar("release").returncode == 0 and rig.problems(want_up=False) == []
     release_calls = rig.calls()
-    assert takeover_calls >= 12 and release_calls >= 12  # every step ran its programs through the wrappers
+    # Every step ran its programs through the wrappers (the ip step runs none: it reads and changes its interface in-process).
+    assert takeover_calls >= 11 and release_calls >= 11
 
     failures: list[str] = []
     trials = finished = 0

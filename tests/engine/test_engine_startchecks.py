@@ -143,3 +143,17 @@ def test_a_check_started_with_the_takeover_yields_the_cpu_to_the_applies(tmp_pat
     r.book.assert_done()
     assert seen["check"] == max(startchecks.CHECK_NICE, seen["apply"])  # never raised above what it was
     assert seen["apply"] == os.getpriority(os.PRIO_PROCESS, 0)  # the applies keep the process's own
+
+
+def test_the_first_steps_check_runs_in_the_takeovers_own_thread(tmp_path: Path) -> None:
+    """Its turn is at once: a thread of its own would only add its start to the first apply's way."""
+    r = rig(tmp_path, "s1", "s2", at_start=True)
+    threads: dict[str, int] = {}
+
+    def note(name: str) -> Callable[[], None]:
+        return lambda: threads.__setitem__(name, threading.get_ident())
+
+    r.book.expect(s1=up(Call("check", then=note("s1"))), s2=up(Call("check", then=note("s2"))))
+    assert r.engine.takeover().ok
+    r.book.assert_done()
+    assert threads["s1"] == threading.get_ident() != threads["s2"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import socket
 
@@ -12,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from twinstar.net import arp
-from twinstar.net.iproute import LinkError, parse_addr_show
 from twinstar.net.rawsock import ArpSocket, NetError
 
 OURS = bytes.fromhex("020000000001")
@@ -63,33 +61,6 @@ def test_conflict_rule(packet: arp.ArpPacket, expected: bool) -> None:
 @pytest.mark.parametrize("frame", [b"", b"\x00" * 41, arp.build(arp.probe(OURS, ADDR))[:12] + b"\x08\x00" + b"\x00" * 46])
 def test_parse_rejects_non_arp(frame: bytes) -> None:
     assert arp.parse(frame) is None
-
-
-def test_parse_addr_show() -> None:
-    text = json.dumps(
-        [
-            {
-                "ifname": "eth0",
-                "flags": ["BROADCAST", "UP", "LOWER_UP"],
-                "operstate": "UP",
-                "addr_info": [
-                    {"family": "inet", "local": "10.213.1.10", "prefixlen": 24},
-                    {"family": "inet6", "local": "fe80::1", "prefixlen": 64},
-                ],
-            }
-        ]
-    )
-    link = parse_addr_show(text, "eth0")
-    assert link.admin_up and link.carrier
-    assert link.has(ipaddress.IPv4Interface("10.213.1.10/24"))
-    assert not link.has(ipaddress.IPv4Interface("10.213.1.10/16"))
-    assert link.same_ip(ipaddress.IPv4Interface("10.213.1.10/16")) == ipaddress.IPv4Interface("10.213.1.10/24")
-
-
-@pytest.mark.parametrize("text", ["", "{", "[]", '[{"ifname": "eth1"}]', '[{"ifname": "eth0", "addr_info": [{"family": "inet"}]}]'])
-def test_parse_addr_show_rejects_garbage(text: str) -> None:
-    with pytest.raises(LinkError):
-        parse_addr_show(text, "eth0")
 
 
 def test_adopting_a_socket_that_is_not_a_packet_socket_is_refused() -> None:

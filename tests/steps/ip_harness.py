@@ -2,10 +2,13 @@
 
 Started as ``ip netns exec NS python ip_harness.py JSON``; JSON gives the
 step's settings and the list of methods to call (``start_early``, then
-``wait_early`` for the probe it started, ``packet_sockets`` for how many
+``wait_early`` for the probe it started; ``start_ahead`` on a second step of
+the same settings, as the daemon's, and ``wait_ahead``; ``dad_fresh`` sets
+the age up to which a probe's answer stands, ``packet_sockets`` for how many
 packet sockets this process holds open; a list is a command line run in
 between). Prints one JSON list with
-what each call did (and the command lines it ran). The step is the production code, unchanged.
+what each call did (the command lines it ran, how many times it read the
+interface). The step is the production code, unchanged.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from twinstar.config import Config, IpSpec
 from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.errors import TwinstarError
+from twinstar.net import dad
+from twinstar.net.iproute import Link
+from twinstar.steps import ip as ip_step
 from twinstar.steps.base import StepContext
 from twinstar.steps.ip import IpStep
 
@@ -52,17 +59,58 @@ def packet_sockets() -> int:
     return held
 
 
+#: How many times the step read the interface (twinstar.net.iproute.read_link), per call.
+reads = [0]
+#: How many duplicate-address probes it started (twinstar.net.dad.probe), per call.
+probes = [0]
+
+
+def counting(read: Callable[[str], Link]) -> Callable[[str], Link]:
+    def counted(interface: str) -> Link:
+        reads[0] += 1
+        return read(interface)
+
+    return counted
+
+
+def counting_probes(probe: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
+    def counted(*args: Any, **kwargs: Any) -> bytes | None:
+        probes[0] += 1
+        return probe(*args, **kwargs)
+
+    return counted
+
+
+def cmdline(pid: int) -> list[str]:
+    """``pid``'s command line once its exec has set it up: Popen returns when the exec began, when the
+    kernel shows an empty one for a moment (until then, it is read again)."""
+    deadline = time.monotonic() + 30
+    while True:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+        if argv or time.monotonic() > deadline:
+            return argv
+        time.sleep(0.001)
+
+
 def main() -> int:
     req = json.loads(sys.argv[1])
+    ip_step.read_link = counting(ip_step.read_link)  # type: ignore[assignment]
+    dad.probe = counting_probes(dad.probe)  # type: ignore[assignment]
+    if "dad_fresh" in req:
+        ip_step.DAD_FRESH = req["dad_fresh"]
     runner = RecordingRunner()
     spec = IpSpec(address=ipaddress.IPv4Interface(req["address"]), interface=req["interface"], **req.get("options", {}))
     ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=runner)
     step = IpStep(spec, ctx)
+    ahead_step = IpStep(spec, ctx)  # the daemon's own, built apart from the takeover's
     out = []
     early = None
+    ahead = None
     for action in req["actions"]:
         entry: dict[str, object] = {"action": action}
         runner.ran.clear()
+        reads[0] = probes[0] = 0
         if isinstance(action, list):  # a command line run between two calls of the step (e.g. in the peer namespace)
             subprocess.run(action, check=True, capture_output=True, timeout=30)
             out.append(entry)
@@ -70,6 +118,12 @@ def main() -> int:
         try:
             if action == "start_early":
                 early = step.start_early()
+                entry["adopted"] = early is not None and early is ahead
+            elif action == "start_ahead":
+                ahead = ahead_step.start_ahead()
+            elif action == "wait_ahead":
+                assert ahead is not None
+                ahead.wait()
             elif action == "wait_early":
                 assert early is not None
                 early.wait()
@@ -85,10 +139,10 @@ def main() -> int:
             entry.update(ok=False, error=str(exc), exit_status=int(exc.exit_status), type=type(exc).__name__)
         if step.announcer is not None:
             entry["announcer_pid"] = step.announcer.pid
-            with open(f"/proc/{step.announcer.pid}/cmdline", "rb") as f:
-                entry["announcer_argv"] = [a.decode() for a in f.read().split(b"\0") if a]
+            entry["announcer_argv"] = cmdline(step.announcer.pid)
             entry["announcer_running"] = step.announcer.poll() is None
         entry["ran"] = list(runner.ran)
+        entry["reads"], entry["probes"] = reads[0], probes[0]
         out.append(entry)
     print(json.dumps(out))
     return 0

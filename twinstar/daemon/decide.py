@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
@@ -50,6 +51,32 @@ def shared_decide(config: Config, event: Uevent | None) -> EvaluationRecord:
         ok=evaluation.exit_status == 0,
         readiness=readiness_json(evaluation.readiness),
     )
+
+
+def going_to_take_over(config: Config, event: Uevent) -> bool:
+    """On a unit's hotplug event: a listed unit is present, and this node would take over once all are READY.
+
+    Standby (no transition running), no maintenance file, no operator's hold
+    against a takeover, the pair policy's tries not spent. Then the steps'
+    slow safety probes may start (:meth:`twinstar.steps.base.Step.start_ahead`):
+    from the first listed unit's arrival on, and anew with a later event once
+    the last one has ended, so that the takeover finds a recent one. The
+    decision itself stays :func:`shared_decide`'s.
+    """
+    from twinstar import words
+    from twinstar.fastpath import policyfile, statefile
+    from twinstar.fastpath.hooksettings import HookSettings
+    from twinstar.hotplug import hook
+
+    if event.action not in hook.ACTIONS:
+        return False
+    if statefile.read_node(config.state_dir).role != words.STANDBY or os.path.lexists(config.maintenance_file):
+        return False
+    readiness = hook.current_readiness(HookSettings.from_config(config))
+    if readiness.none_present:
+        return False
+    policy = policyfile.read_policy(config.state_dir)
+    return not policy.spent and policyfile.hold_for(readiness, policy) != words.RELEASE
 
 
 def readiness_json(readiness: Readiness) -> ReadinessJson:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 from twinstar import config as config_mod
 from twinstar import settings
 from twinstar.config import Config, OnStepDown
-from twinstar.daemon.decide import Decide, shared_decide
+from twinstar.daemon.decide import Decide, going_to_take_over, shared_decide
 from twinstar.daemon.monitor import EventSource, MonitorError, Uevent
 from twinstar.daemon.notify import Notifier
 from twinstar.daemon.status import (
@@ -42,7 +42,7 @@ from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
 from twinstar.fastpath.policyfile import read_policy
 from twinstar.policy import stepdown
-from twinstar.steps.base import Step
+from twinstar.steps.base import AHEAD, Step
 from twinstar.words import TAKEOVER, WAIT
 
 TYPE_CHECKING = False
@@ -89,6 +89,7 @@ class Daemon:
         open_monitor: Callable[[], EventSource],
         notifier: Notifier | None = None,
         decide: Decide = shared_decide,
+        going_to_take_over: Callable[[Config, Uevent], bool] = going_to_take_over,
         load_config: Callable[[str], Config] = config_mod.load,
         build_engine: Callable[[Config], Engine] = engine_for,
         monotonic: Callable[[], float] = time.monotonic,
@@ -99,6 +100,7 @@ class Daemon:
         self.open_monitor = open_monitor
         self.notifier = notifier or Notifier()
         self.decide = decide
+        self.going_to_take_over = going_to_take_over
         self.load_config = load_config
         self.build_engine = build_engine
         self.monotonic = monotonic
@@ -179,6 +181,7 @@ class Daemon:
         if self.monitor is not None:
             self.monitor.close()
             self.monitor = None
+        AHEAD.drop_all()
         self._info["stopped"] = self.clock()
         self._save(force=True)
         self._restore_signals()
@@ -300,7 +303,27 @@ class Daemon:
 
     def handle_event(self, event: Uevent) -> None:
         self._info["last_event"] = {"action": event.action, "devpath": event.devpath, "at": self.clock()}
+        self._start_ahead(event)
         self._evaluate(event, event.describe())
+
+    def _start_ahead(self, event: Uevent) -> None:
+        """A unit's event while a listed unit is present and this node is going to take over: the steps' slow
+        safety probes start now (the ip step's duplicate-address detection), for the takeover's steps to adopt
+        (:data:`AHEAD`). Without such a step, nothing is read.
+
+        Read-only, so a probe whose takeover does not come is only dropped;
+        a failure here is logged and leaves each step to probe in its turn.
+        """
+        steps = [step for step in self.engine.steps if step.starts_ahead]
+        if not steps:
+            return
+        try:
+            if not self.going_to_take_over(self.config, event):
+                return
+            for step in steps:
+                step.start_ahead()
+        except Exception as exc:  # noqa: BLE001 - never in the way of the decision
+            log.debug("no probe started ahead (%s): %s", event.describe(), exc)
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -335,6 +358,7 @@ class Daemon:
                 self._error(f"{result.decision} failed: role is failed (twinstar status, journal in {self.config.state_dir})")
             self._schedule_active_work()
         self._schedule_policy()
+        AHEAD.drop_stale()  # a probe started ahead that its takeover can no longer use lets go of its socket
         if self.ready:
             self.notifier.status(self.status_line())
 
@@ -528,6 +552,7 @@ class Daemon:
             self.notifier.reloaded(self.status_line())
             return False
         self.config, self.engine = new, engine
+        AHEAD.drop_all()  # started for the previous configuration's steps
         self._info["node"] = new.node
         self._info["last_reload"] = {"at": self.clock(), "ok": True, "error": None}
         log.info("reloaded configuration from %s", self.config_path)

@@ -105,6 +105,26 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
     return proc.wait()
 
 
+#: The niceness of work started beside a takeover that its steps do not wait for (checks started early,
+#: the detached ARP sender's start): it gets the CPU the takeover's critical path leaves.
+BACKGROUND_NICE = 10
+
+
+def lower_priority(niceness: int = BACKGROUND_NICE, *, tid: int | None = None) -> None:
+    """Give the thread ``tid`` (default: the calling one; a process's pid names its main thread) ``niceness``.
+
+    Linux: a thread has its own niceness, and the threads and programs it
+    starts inherit it. Not permitted (a lower niceness than now) or gone: it
+    runs as it is.
+    """
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id() if tid is None else tid, niceness)
+    except OSError:
+        pass
+
+
 def which(name: str) -> str | None:
     """The executable ``name`` on the fixed PATH, found as ``shutil.which`` finds it.
 

@@ -15,23 +15,15 @@ running (:meth:`StartedChecks.wait_all`): none outlives its takeover.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from twinstar.engine.proc import BACKGROUND_NICE, lower_priority
 from twinstar.steps.base import Probe, Step
 
 #: The niceness of a check's thread and of the programs it runs: they get the CPU the applies leave.
-CHECK_NICE = 10
-
-
-def _lower_priority() -> None:
-    """This thread (Linux: a thread has its own niceness, and the programs it starts inherit it) yields to the applies."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICE)
-    except OSError:
-        pass  # not permitted (a lower niceness than now): the check runs as it is
+CHECK_NICE = BACKGROUND_NICE
 
 
 @dataclass(frozen=True)
@@ -55,7 +47,7 @@ class _Check:
         self.thread.start()
 
     def _run(self) -> None:
-        _lower_priority()
+        lower_priority(CHECK_NICE)
         start_wall, start = self._clock(), self._monotonic()
         try:
             probe = self.step.check()
@@ -65,10 +57,14 @@ class _Check:
 
 
 class StartedChecks:
-    """The checks of ``steps`` that may run at the start, each in its thread from construction."""
+    """The checks of ``steps`` that may run at the start, each in its thread from construction.
+
+    Not the first step's: its turn is now, and a thread would only add its
+    start (and its share of Python's lock) to the first apply's way.
+    """
 
     def __init__(self, steps: Sequence[Step], clock: Callable[[], float], monotonic: Callable[[], float]) -> None:
-        self._checks = {step.name: _Check(step, clock, monotonic) for step in steps if step.check_at_start}
+        self._checks = {step.name: _Check(step, clock, monotonic) for step in steps[1:] if step.check_at_start}
 
     def collect(self, step: Step) -> Answer | None:
         """``step``'s answer once its check has ended; None when it has none (not started, or it raised)."""

@@ -5,11 +5,11 @@ and hands the remaining ones to a detached process (new session, stdio on
 /dev/null), so they never sit on the takeover's critical path::
 
     python -m twinstar.net.garp --interface eth0 --address 192.0.2.10/24 \\
-        --count 4 --interval 1 --delay 1 --ip /usr/sbin/ip [--fd N]
+        --count 4 --interval 1 --delay 1 [--fd N]
 
 With ``--fd`` the sender uses the ARP socket it inherited (the takeover's
 own, already bound) instead of opening one. Before each frame it checks that
-the address is still assigned to the interface and stops when it is not:
+the address is still assigned to the interface (:func:`twinstar.net.iproute.read_link`) and stops when it is not:
 after a release it must never announce an address this node no longer owns.
 
 This module is imported by the ip step, so by every takeover: what only the
@@ -70,7 +70,6 @@ def spawn(
     count: int,
     interval: float,
     delay: float,
-    ip_program: str,
     sock: ArpSocket | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the detached sender of ``count`` announcements; returns at once.
@@ -99,8 +98,6 @@ def spawn(
         repr(interval),
         "--delay",
         repr(delay),
-        "--ip",
-        ip_program,
     ]
     if sock is not None:
         argv += ["--fd", str(sock.fileno())]
@@ -123,7 +120,6 @@ def spawn(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from twinstar.engine.proc import ProgramRunner
     from twinstar.errors import TwinstarError
     from twinstar.net.iproute import read_link
 
@@ -133,14 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--delay", type=float, default=0.0, help="wait this long before the first frame")
-    parser.add_argument("--ip", default="ip", help="the ip program used to check the address is still assigned")
     parser.add_argument("--fd", type=int, help="an inherited ARP socket bound to the interface")
     args = parser.parse_args(argv)
-    runner = ProgramRunner(programs={"ip": args.ip} if "/" in args.ip else {})
-
     def still_assigned() -> bool:
         try:
-            return read_link(runner, args.interface, timeout=5.0).has(args.address)
+            return read_link(args.interface).has(args.address)
         except TwinstarError:
             return False
 

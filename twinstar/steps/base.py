@@ -17,6 +17,10 @@ paths, a clock). The engine drives it:
   duplicate-address detection, the drbd step's peer role) starts it there in
   a thread (:class:`EarlyProbe`) and its apply collects it; ``forget_early()``
   drops what a takeover left uncollected.
+* ``start_ahead()`` starts such a probe before there is a takeover: the
+  daemon runs it when a listed unit arrives while the node is going to take
+  over, and the next takeover's step adopts it (:data:`AHEAD`) in
+  ``start_early()`` instead of starting its own.
 * ``release_probe()`` says whether any part is up, however little: release
   skips the step only when nothing is, so it must see every partial state a
   killed takeover or release, or an operator, can leave (DRBD Primary but not
@@ -34,15 +38,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, StepError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from twinstar.config import Config
 
 T = TypeVar("T")
@@ -157,17 +159,25 @@ class EarlyProbe(Generic[In, T]):
     """
 
     def __init__(
-        self, name: str, inputs: Callable[[], In | None], probe: Callable[[In], T], release: Callable[[T], object] | None = None
+        self,
+        name: str,
+        inputs: Callable[[], In | None],
+        probe: Callable[[In], T],
+        release: Callable[[T], object] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inputs_fn = inputs
         self._probe = probe
         self._release = release
+        self._monotonic = monotonic
         self._inputs: In | None = None
         self._answer: tuple[T] | None = None
         self._error: Exception | None = None
         self._lock = threading.Lock()
         self._done = False
         self._dropped = False
+        self._ended: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"twinstar early {name}", daemon=True)
         self._thread.start()
 
@@ -179,6 +189,7 @@ class EarlyProbe(Generic[In, T]):
         except Exception as exc:  # noqa: BLE001 - raised in the step's apply, where it belongs
             self._error = exc
         finally:
+            self._ended = self._monotonic()
             with self._lock:
                 self._done = True
                 dropped = self._dropped
@@ -194,10 +205,23 @@ class EarlyProbe(Generic[In, T]):
         """Until the probe has ended."""
         self._thread.join()
 
-    def collect(self, inputs: In) -> tuple[T] | None:
-        """``(answer,)`` when the probe ran on these ``inputs``; None when it did not, or on other inputs."""
+    @property
+    def running(self) -> bool:
+        """Whether the probe has not ended yet."""
+        return self._thread.is_alive()
+
+    @property
+    def age(self) -> float | None:
+        """Seconds since the probe ended; None while it runs."""
+        ended = self._ended
+        return None if ended is None else self._monotonic() - ended
+
+    def collect(self, inputs: In, *, max_age: float | None = None) -> tuple[T] | None:
+        """``(answer,)`` when the probe ran on these ``inputs``; None when it did not, on other inputs,
+        or (with ``max_age``) when it ended more than ``max_age`` seconds ago: too old to stand for now."""
         self.wait()
-        if self._inputs is None or self._inputs != inputs:
+        stale = max_age is not None and (self.age or 0.0) > max_age
+        if self._inputs is None or self._inputs != inputs or stale:
             self._release_answer()
             return None
         if self._error is not None:
@@ -212,6 +236,58 @@ class EarlyProbe(Generic[In, T]):
             done = self._done
         if done:
             self._release_answer()
+
+
+class AheadProbes:
+    """Early probes started before a takeover's steps exist, each waiting for the step of its key to adopt it.
+
+    The daemon starts them (:meth:`Step.start_ahead`) when a listed unit
+    arrives while the node is going to take over; each takeover builds its
+    steps anew, and a step takes its own in :meth:`Step.start_early`. One per
+    key: a newer probe replaces the one offered before, which is dropped
+    (:meth:`EarlyProbe.drop`), as is one that ended longer ago than the
+    ``max_age`` it was offered with (:meth:`drop_stale`: its step would not
+    use it), and every probe :meth:`drop_all` finds.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offered: dict[object, tuple[EarlyProbe[Any, Any], float]] = {}
+
+    def offer(self, key: object, probe: EarlyProbe[Any, Any], *, max_age: float) -> None:
+        with self._lock:
+            old, self._offered[key] = self._offered.get(key), (probe, max_age)
+        if old is not None:
+            old[0].drop()
+
+    def offered(self, key: object) -> EarlyProbe[Any, Any] | None:
+        """The probe offered for ``key``, left offered; None when there is none."""
+        with self._lock:
+            found = self._offered.get(key)
+        return found[0] if found is not None else None
+
+    def take(self, key: object) -> EarlyProbe[Any, Any] | None:
+        """The probe offered for ``key``, now the caller's; None when there is none."""
+        with self._lock:
+            found = self._offered.pop(key, None)
+        return found[0] if found is not None else None
+
+    def drop_stale(self) -> None:
+        with self._lock:
+            stale = [key for key, (probe, max_age) in self._offered.items() if (probe.age or 0.0) > max_age]
+            probes = [self._offered.pop(key)[0] for key in stale]
+        for probe in probes:
+            probe.drop()
+
+    def drop_all(self) -> None:
+        with self._lock:
+            probes, self._offered = [probe for probe, _ in self._offered.values()], {}
+        for probe in probes:
+            probe.drop()
+
+
+#: This process's probes started ahead of a takeover (the daemon's).
+AHEAD = AheadProbes()
 
 
 class Step(ABC):
@@ -260,14 +336,27 @@ class Step(ABC):
         """
         return None
 
+    def start_ahead(self) -> EarlyProbe[Any, Any] | None:
+        """Start the probe :meth:`start_early` would, before a takeover, for the next takeover's step to adopt (:data:`AHEAD`).
+
+        Most steps have none: nothing to start.
+        """
+        return None
+
     def forget_early(self) -> None:
-        """Run when a takeover ends: drop an early probe its apply did not collect."""
+        """Run when a takeover ends: drop an early probe its apply did not collect, and wait for what
+        its apply left starting in the background (the ip step's detached sender)."""
         return None
 
     def refresh(self) -> None:
         """Run by a takeover whose check found the step up: tell others again what
         apply tells them after bringing it up. Most steps tell no one: nothing to do."""
         return None
+
+    @property
+    def starts_ahead(self) -> bool:
+        """Whether this kind of step has a :meth:`start_ahead` (the daemon asks only those)."""
+        return type(self).start_ahead is not Step.start_ahead
 
     @property
     def refreshes(self) -> bool:

@@ -52,8 +52,9 @@ from twinstar.steps.dahdi_spec import DahdiSpec
 ATTR = "dahdi_registration"
 #: How often a wait for the driver reads sysfs again (seconds): first after POLL_START, then
 #: twice as long each time up to POLL (the driver mostly answers a write within milliseconds;
-#: a sysfs read costs microseconds).
-POLL_START = 0.005
+#: a sysfs read costs microseconds: reads at 1, 3, 7, 15 ms... find an answer of a few ms
+#: about when it comes).
+POLL_START = 0.001
 POLL = MIN_INTERVAL
 RECORD = "dahdi.configured"
 #: The largest record read back (one line per unit).

@@ -1,37 +1,58 @@
 """The ``ip`` step: the shared cluster address, checked for duplicates and announced.
 
 apply: duplicate-address detection (RFC 5227 probe for ``dad_timeout``
-seconds; another host answering is a refusal, exit 3), ``ip addr add``, one
+seconds; another host answering is a refusal, exit 3), the address added, one
 gratuitous ARP sent at once and the remaining ``arp_count - 1`` sent by a
 detached process (:mod:`twinstar.net.garp`), off the takeover's critical
-path. The probe, the first announcement and the detached sender share one
-ARP socket. undo: stop that sender if it still runs, ``ip addr del``.
+path: that process (its first announcement is ``arp_interval`` away) is
+started by a thread of its own and runs at niceness BACKGROUND_NICE, so
+neither its start nor its interpreter's takes the CPU from the steps after
+this one (the thread keeps its niceness: one holding Python's lock while
+descheduled for its niceness would stall the takeover's thread). The probe,
+the first announcement and the detached sender share one ARP socket. undo:
+stop that sender if it still runs, remove the address.
 refresh (a takeover that finds the address up already, as one killed between
-``ip addr add`` and the announcement leaves it): announce it as apply does, so
+adding the address and announcing it leaves it): announce it as apply does, so
 the peers do not keep a stale ARP entry for it.
 
-An apply or undo right after check (as the engine runs them) starts from the
-interface as check read it (one ``ip -j addr show``); verify reads it again.
+The interface is read and changed in this process (:mod:`twinstar.net.iproute`:
+over rtnetlink, what ``ip -j addr show``, ``ip addr add`` and ``ip addr del``
+do). An apply or undo right after check (as the engine runs them) starts
+from the interface as check read it; verify reads it again.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 
-from twinstar.errors import ProgramError, RefusedError, StepError
+from twinstar.engine.proc import lower_priority
+from twinstar.errors import RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
-from twinstar.net.iproute import Link, LinkError, read_link
+from twinstar.net.iproute import Link, LinkError, add_address, delete_address, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
-from twinstar.steps.base import EarlyProbe, Probe, RecentReading, SharedRead, Step, StepContext
+from twinstar.steps.base import (
+    AHEAD,
+    EarlyProbe,
+    Probe,
+    RecentReading,
+    SharedRead,
+    Step,
+    StepContext,
+)
 from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
 
 #: How long what a check read stands for the apply or undo right after it (seconds).
 FRESH = 1.0
+#: How long the answer of duplicate-address detection run before apply stands (seconds, from the
+#: probe's end to apply): an older one is probed again.
+DAD_FRESH = 1.0
 
 
 def _close_socket(answer: tuple[bytes | None, ArpSocket]) -> None:
@@ -45,17 +66,24 @@ class IpStep(Step):
     def __init__(self, spec: IpSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
-        self.announcer: subprocess.Popen[bytes] | None = None
+        self._announcer: subprocess.Popen[bytes] | None = None
+        self._starting: threading.Thread | None = None  # starting the detached sender
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
         self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
-        self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one ``ip``
+        self._early_ahead = False  # self._early was started ahead of the takeover (start_ahead)
+        self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one read
+
+    @property
+    def announcer(self) -> subprocess.Popen[bytes] | None:
+        """The detached sender of the remaining announcements, once started (waits for its start); None when there is none."""
+        starting = self._starting
+        if starting is not None:
+            starting.join()
+        return self._announcer
 
     @property
     def _where(self) -> str:
         return f"{self.spec.address.with_prefixlen} on {self.spec.interface}"
-
-    def programs(self) -> tuple[str, ...]:
-        return ("ip",)
 
     def _link(self) -> Link:
         """The interface as it is now (:class:`SharedRead`)."""
@@ -63,8 +91,8 @@ class IpStep(Step):
 
     def _link_now(self) -> Link:
         try:
-            return read_link(self.ctx.runner, self.spec.interface, timeout=self.timeout)
-        except (LinkError, ProgramError) as exc:
+            return read_link(self.spec.interface)
+        except LinkError as exc:
             raise StepError(self.name, exc.message, hint=exc.hint) from None
 
     def _link_if_present(self) -> Link | None:
@@ -127,7 +155,14 @@ class IpStep(Step):
                 hint="check the cable and the switch port",
             )
         early, self._early = self._early, None
-        found = early.collect(link) if early is not None else None  # probed on this very link state
+        found = None
+        if early is not None:
+            try:
+                found = early.collect(link, max_age=DAD_FRESH)  # probed on this very link state, lately
+            except StepError:
+                if not self._early_ahead:
+                    raise
+                # Started ahead, when the unit arrived: what failed then is probed again now.
         owner: bytes | None = None
         sock: ArpSocket | None = None
         if found is not None:  # the early probe's answer, and its socket for the announcement
@@ -138,14 +173,15 @@ class IpStep(Step):
             if sock is not None and found is None:
                 owner = self._owner(sock)
             self._refuse_if_owned(owner)
-            self.run_program(
-                ["ip", "addr", "add", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-                failure=f"cannot add {self._where}",
-            )
-            self.announce(self.spec.arp_count, sock=sock)
+            try:
+                add_address(self.spec.interface, self.spec.address)
+            except LinkError as exc:
+                raise StepError(self.name, f"cannot add {self._where}: {exc.message}", hint=exc.hint) from None
+            handed, sock = sock, None
+            self.announce(self.spec.arp_count, sock=handed)
         finally:
             if sock is not None:
-                sock.close()  # cheap when the detached sender holds it too
+                sock.close()
 
     def refresh(self) -> None:
         """The address is up already: announce it as apply would (failures are logged)."""
@@ -158,21 +194,79 @@ class IpStep(Step):
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
     def start_early(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
-        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`).
+        """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`);
+        or adopt the one started ahead of this takeover (:meth:`start_ahead`).
 
         Its answer keeps the probe's socket open for apply's announcement:
         closing a packet socket waits for an RCU grace period (:class:`ArpSocket`),
         which the announcement's hand-over to the detached sender avoids.
         """
-        self._early = (
-            EarlyProbe(self.name, self._link_to_probe, self._early_owner, release=_close_socket) if self.spec.dad_timeout > 0 else None
-        )
+        adopted = AHEAD.take(self._ahead_key)
+        self._early_ahead = adopted is not None
+        self._early = adopted or (self._new_probe() if self.spec.dad_timeout > 0 else None)
         return self._early
 
+    def start_ahead(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
+        """Start duplicate-address detection for the next takeover's ip step of this address to adopt.
+
+        The daemon runs it when a listed unit arrives while the node is going
+        to take over, so that the probe's ``dad_timeout`` runs while the
+        other units arrive and the steps before this one come up. A probe
+        still running stands; apply probes again when the answer is older
+        than :data:`DAD_FRESH`, was read on another link state, or failed.
+        """
+        if self.spec.dad_timeout <= 0:
+            return None
+        current = AHEAD.offered(self._ahead_key)
+        if current is not None and current.running:
+            return current
+        probe = self._new_probe()
+        AHEAD.offer(self._ahead_key, probe, max_age=DAD_FRESH)
+        return probe
+
+    @property
+    def _ahead_key(self) -> tuple[str, str, str]:
+        return (self.kind, self.spec.interface, self.spec.address.with_prefixlen)
+
+    def _new_probe(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]]:
+        """The probe, in its thread; returns once its first frame is out (or it will send none).
+
+        The probe listens ``dad_timeout`` from its first frame: waiting for it
+        here (a fraction of a millisecond) starts that clock now, where the
+        thread would otherwise wait for Python's lock while this one goes on.
+        """
+        out = threading.Event()
+
+        def inputs() -> Link | None:
+            try:
+                link = self._link_to_probe()
+            except BaseException:
+                out.set()
+                raise
+            if link is None:
+                out.set()
+            return link
+
+        def owner(link: Link) -> tuple[bytes | None, ArpSocket]:
+            try:
+                return self._early_owner(link, sent=out.set)
+            finally:
+                out.set()
+
+        probe = EarlyProbe(self.name, inputs, owner, release=_close_socket, monotonic=self.ctx.monotonic)
+        out.wait(self.timeout)
+        return probe
+
     def forget_early(self) -> None:
+        """Drop an early probe not collected; wait until the detached sender has started (a takeover's
+        process may end right after it: in the background, the start would be lost)."""
         early, self._early = self._early, None
+        self._early_ahead = False
         if early is not None:
             early.drop()
+        starting = self._starting
+        if starting is not None:
+            starting.join()
 
     def _link_to_probe(self) -> Link | None:
         """The link as it is, when apply would probe on it (address absent, interface up with carrier); else None."""
@@ -181,18 +275,18 @@ class IpStep(Step):
             return None
         return link
 
-    def _early_owner(self, link: Link) -> tuple[bytes | None, ArpSocket]:
+    def _early_owner(self, link: Link, *, sent: Callable[[], object] | None = None) -> tuple[bytes | None, ArpSocket]:
         sock = self._probe_socket()
         try:
-            return self._owner(sock), sock
+            return self._owner(sock, sent=sent), sock
         except BaseException:
             sock.close()
             raise
 
-    def _owner(self, sock: ArpSocket) -> bytes | None:
-        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None."""
+    def _owner(self, sock: ArpSocket, *, sent: Callable[[], object] | None = None) -> bytes | None:
+        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None; ``sent``: see :func:`dad.probe`."""
         try:
-            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
+            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock, sent=sent)
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
@@ -207,39 +301,56 @@ class IpStep(Step):
     def announce(self, count: int, *, sock: ArpSocket | None = None) -> None:
         """Announce the address: one gratuitous ARP now, ``count - 1`` from a detached sender.
 
-        ``sock`` is an open ARP socket on the interface to use (the sender
-        gets it too); without one, a socket of its own is opened and closed.
-        Also used for the periodic re-announcement while active. Failures
-        are logged, not raised: the address is up, peers relearn it by ARP.
+        ``sock`` is an open ARP socket on the interface to use, handed over:
+        the sender gets it, and it is closed once the sender holds it too
+        (closing the last reference waits for an RCU grace period); without
+        one, a socket of its own is opened and closed. The sender is started
+        in the background (:meth:`_start_sender`). Also used for the periodic
+        re-announcement while active. Failures are logged, not raised: the
+        address is up, peers relearn it by ARP.
         """
-        if count <= 0:
-            return
         try:
-            if sock is None:
-                garp.announce(self.spec.interface, self.spec.address.ip)
-            else:
-                garp.announce_on(sock, self.spec.address.ip, count=1)
-        except NetError as exc:
-            self.ctx.log.warning("%s: gratuitous ARP not sent: %s", self.name, exc)
-            return
-        if count == 1:
-            return
-        self._stop_announcer()
+            if count <= 0:
+                return
+            try:
+                if sock is None:
+                    garp.announce(self.spec.interface, self.spec.address.ip)
+                else:
+                    garp.announce_on(sock, self.spec.address.ip, count=1)
+            except NetError as exc:
+                self.ctx.log.warning("%s: gratuitous ARP not sent: %s", self.name, exc)
+                return
+            if count == 1:
+                return
+            self._stop_announcer()
+            self._starting = threading.Thread(target=self._start_sender, args=(count - 1, sock), name=f"twinstar {self.name} ARP sender", daemon=True)
+            sock = None  # the thread's now
+            self._starting.start()
+        finally:
+            if sock is not None:
+                sock.close()
+
+    def _start_sender(self, count: int, sock: ArpSocket | None) -> None:
+        """In its thread: start the detached sender at niceness BACKGROUND_NICE, then close ``sock``."""
         try:
-            self.announcer = garp.spawn(
+            self._announcer = garp.spawn(
                 self.spec.interface,
                 self.spec.address,
-                count=count - 1,
+                count=count,
                 interval=self.spec.arp_interval,
                 delay=self.spec.arp_interval,
-                ip_program=self.ctx.runner.resolve("ip"),
                 sock=sock,
             )
-        except (OSError, ProgramError) as exc:
+            lower_priority(tid=self._announcer.pid)
+        except OSError as exc:
             self.ctx.log.warning("%s: remaining gratuitous ARPs not sent: %s", self.name, exc)
+        finally:
+            if sock is not None:
+                sock.close()  # cheap: the sender holds it too
 
     def _stop_announcer(self) -> None:
-        proc, self.announcer = self.announcer, None
+        proc = self.announcer
+        self._starting, self._announcer = None, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
 
@@ -250,7 +361,7 @@ class IpStep(Step):
         link = self._recent.take() or self._link_if_present()
         if link is None or not link.has(self.spec.address):
             return
-        self.run_program(
-            ["ip", "addr", "del", self.spec.address.with_prefixlen, "dev", self.spec.interface],
-            failure=f"cannot remove {self._where}",
-        )
+        try:
+            delete_address(self.spec.interface, self.spec.address)
+        except LinkError as exc:
+            raise StepError(self.name, f"cannot remove {self._where}: {exc.message}", hint=exc.hint) from None
