@@ -14,9 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field
-from typing import Any
 
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
@@ -31,9 +28,13 @@ from twinstar.usb.errors import (
     UsbPermissionError,
     UsbTimeoutError,
 )
+from twinstar.usb.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
     from twinstar.config import UsbConfig
 
 SIMULATOR_ENV = "TWINSTAR_USB_SIMULATOR"
@@ -46,14 +47,15 @@ LOCK_WAIT = 10.0
 NO_UNIT = "no TwinStar-capable Astribank is connected to this host"
 
 
-@dataclass(frozen=True)
-class BusChoice:
+class BusChoice(Value):
     """Real USB (``simulator`` None) or a simulator state file seen from ``port``."""
 
-    _: KW_ONLY
-    simulator: str | None = None
-    port: int = 0
-    lock_dir: str = LOCK_DIR
+    __slots__ = ("simulator", "port", "lock_dir")
+
+    def __init__(self, *, simulator: str | None = None, port: int = 0, lock_dir: str = LOCK_DIR) -> None:
+        self.simulator = simulator
+        self.port = port
+        self.lock_dir = lock_dir
 
 
 def choose_bus(usb_config: UsbConfig | None, environ: Mapping[str, str] | None = None) -> BusChoice:
@@ -64,7 +66,7 @@ def choose_bus(usb_config: UsbConfig | None, environ: Mapping[str, str] | None =
     """
     env = os.environ if environ is None else environ
     simulator = env.get(SIMULATOR_ENV) or (usb_config.simulator if usb_config is not None else None)
-    port = usb_config.simulator_port if usb_config is not None else BusChoice.port
+    port = usb_config.simulator_port if usb_config is not None else 0
     raw_port = env.get(SIM_PORT_ENV)
     if raw_port is not None and raw_port != "":
         if raw_port not in ("0", "1"):
@@ -125,15 +127,18 @@ def open_backend(choice: BusChoice) -> Any:
     )
 
 
-@dataclass(frozen=True)
-class UsbUnit:
-    """One Astribank as enumerated on this host."""
+class UsbUnit(Value):
+    """One Astribank as enumerated on this host (``device``, pyusb's, is not compared)."""
 
-    bus: int
-    address: int
-    product_id: int
-    serial: str | None
-    device: Any = field(compare=False, repr=False)
+    __slots__ = ("bus", "address", "product_id", "serial", "device")
+    _uncompared = ("device",)
+
+    def __init__(self, bus: int, address: int, product_id: int, serial: str | None, device: Any) -> None:
+        self.bus = bus
+        self.address = address
+        self.product_id = product_id
+        self.serial = serial
+        self.device = device
 
     @property
     def name(self) -> str:
