@@ -44,11 +44,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from twinstar.errors import BadInputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
 
 VERSION = 1
 FAULTS = (

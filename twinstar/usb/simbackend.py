@@ -13,7 +13,6 @@ from __future__ import annotations
 import array
 import errno
 import os
-from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 
 import usb.backend  # type: ignore[import-untyped]  # pyusb ships no type information
@@ -25,6 +24,7 @@ from twinstar.usb.sim import EEPROM_TYPES, load, reenumerate, set_port, update
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
     from typing import Any
 
 MANUFACTURER = "Xorcom LTD"
