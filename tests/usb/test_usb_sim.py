@@ -186,3 +186,17 @@ def test_a_change_is_written_in_place_and_a_shorter_state_stays_whole_json(tmp_p
     assert path.stat().st_ino == inode and path.stat().st_size == grown
     assert [u["faults"] for u in json.loads(path.read_bytes())["units"]] == [[], []]
     assert sim.load(str(path))["units"][0]["serial"] == "SIM00001"
+
+
+def test_a_snapshot_is_parsed_again_only_when_the_file_changed(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.json")
+    sim.init_state(path, units=1, port=0)
+    first = sim.snapshot(path)
+    assert sim.snapshot(path) is first
+    with sim.update(path) as state:
+        state["units"][0]["watchdog"] = True
+    again = sim.snapshot(path)
+    assert again is not first and again["units"][0]["watchdog"] is True
+    Path(path).write_text("{not json")
+    with pytest.raises(sim.SimStateError, match="not valid JSON"):
+        sim.snapshot(path)

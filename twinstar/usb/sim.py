@@ -259,6 +259,26 @@ def load(path: str) -> dict[str, Any]:
         return _parse(path, _read_raw(path))
 
 
+#: The state this process last parsed, per file, with its text (:func:`snapshot`).
+_parsed: dict[str, tuple[bytes, dict[str, Any]]] = {}
+
+
+def snapshot(path: str) -> dict[str, Any]:
+    """The current state, shared and read-only: never change it (:func:`update` does that).
+
+    The simulated transfers read the file many times a second; while its text
+    is unchanged, the state parsed from it last time is handed out again.
+    """
+    with _file_lock(path, exclusive=False):
+        data = _read_raw(path)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == data:
+        return cached[1]
+    state = _parse(path, data)
+    _parsed[path] = (data, state)
+    return state
+
+
 @contextmanager
 def update(path: str) -> Iterator[dict[str, Any]]:
     """Read, let the caller change, and write back the state, all under the exclusive lock.

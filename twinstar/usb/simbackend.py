@@ -20,7 +20,7 @@ import usb.core  # type: ignore[import-untyped]  # pyusb ships no type informati
 
 from twinstar.fastpath.procid import process_alive
 from twinstar.usb import mpp, xtalk
-from twinstar.usb.sim import EEPROM_TYPES, load, reenumerate, set_port, update
+from twinstar.usb.sim import EEPROM_TYPES, reenumerate, set_port, snapshot, update
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     # -- enumeration and descriptors --
 
     def enumerate_devices(self) -> Iterator[SimDevice]:
-        state = load(self.path)
+        state = snapshot(self.path)
         for u in state["units"]:
             if u["port"] == self.port:
                 yield SimDevice(u["serial"], u["bus"], u["address"], int(u["product"], 16))
@@ -156,7 +156,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         raise _usb_error(errno.ENODEV)
 
     def open_device(self, dev: SimDevice) -> SimHandle:
-        unit = self._present(load(self.path), dev)
+        unit = self._present(snapshot(self.path), dev)
         if "denied" in unit["faults"]:
             raise _usb_error(errno.EACCES)
         return SimHandle(dev)
@@ -230,7 +230,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         if ep != self.endpoints[MGMT_INTERFACE][0]:
             raise _usb_error(errno.EIO)
         raw = bytes(data)
-        state = load(self.path)
+        state = snapshot(self.path)
         unit = self._holder(state, dev_handle)
         if not _changes_state(unit, raw):
             dev_handle.pending = _answer(state, unit, raw, claim_id=unit["claim"]["id"])
