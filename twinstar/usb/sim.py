@@ -211,10 +211,13 @@ def _parse(path: str, data: bytes) -> dict[str, Any]:
     return state
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
 def _encode(state: Mapping[str, Any]) -> bytes:
     """The state file's text: the counters, then one unit a line."""
-    head = json.dumps({k: v for k, v in state.items() if k != "units"}, sort_keys=True)
-    units = ",\n ".join(json.dumps(u, sort_keys=True) for u in state["units"])
+    head = _ENCODER.encode({k: v for k, v in state.items() if k != "units"})
+    units = ",\n ".join(_ENCODER.encode(u) for u in state["units"])
     return f'{head[:-1]}, "units": [\n {units}\n]}}\n'.encode()
 
 
@@ -289,7 +292,8 @@ def update(path: str) -> Iterator[dict[str, Any]]:
         data = _read_raw(path)
         state = _parse(path, data)
         yield state
-        if state != json.loads(data):
+        cached = _parsed.get(path)
+        if state != (cached[1] if cached is not None and cached[0] == data else json.loads(data)):
             _check_state(state, path)
             _rewrite(path, state, len(data))
 
