@@ -76,6 +76,24 @@ def test_status_imports_no_command_line_library_parser_engine_or_daemon(tmp_path
     assert "twinstar.config" not in loaded  # no configuration file: its model is not needed for the USB table
 
 
+def test_status_logs_nothing_so_needs_no_logging_set_up(tmp_path: Path) -> None:
+    """Without click the group's ``log.setup`` does not run: no twinstar logger may exist on the status path."""
+    node = Node(tmp_path)
+    sim = tmp_path / "units.json"
+    assert run_twinstar(None, "sim", "init", str(sim), "--units", "2").returncode == 0
+    node.configure(extra=f"usb: {{simulator: {sim}, simulator_port: 0}}\n")
+    node.listed(2)
+    code = CODE.replace("print('MODULES', ' '.join(sorted(sys.modules)))",
+                        "import logging; print('LOGGERS', *sorted(logging.Logger.manager.loggerDict))")
+    env = {k: v for k, v in node.environ().items() if k.startswith("TWINSTAR_")}
+    for args in (["status", "--json"], ["-v", "--config", str(node.config_path), "status", "-v"]):
+        proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                              env=clean_environ(env), timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        (line,) = [line for line in proc.stdout.splitlines() if line.startswith("LOGGERS")]
+        assert not [name for name in line.split()[1:] if name.split(".")[0] == "twinstar"], line
+
+
 def test_status_on_a_configured_node_imports_no_command_line_library_or_yaml(tmp_path: Path) -> None:
     """The configuration comes from its compiled cache (a first run writes it), not from PyYAML."""
     node = Node(tmp_path)

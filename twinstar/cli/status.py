@@ -13,12 +13,13 @@ Exit status: 0 when the report could be made (no unit connected is a normal
 state on a standby node and is shown, not failed), 1 when a connected unit
 could not be read, 2 for a bad configuration or simulator file.
 
-The command runs without click, whose import alone costs about as much as the
-rest of the command: :func:`run` reads a plain status command line with the
-options of :mod:`twinstar.cli.options` and ends as the click group would
+The command runs without click, whose import would add a fifth to its cost:
+:func:`run` reads a plain status command line with the options of
+:mod:`twinstar.cli.options` and ends as the click group would
 (:class:`twinstar.cli.app.TwinstarGroup`); any other command line (help, a
 mistake) goes to click, whose ``status`` command (:mod:`twinstar.cli.usb`)
-calls :func:`show`. Status logs nothing, so the group's logging set-up is not needed.
+calls :func:`show`. Status logs nothing (no twinstar logger exists in its
+run: tests/cli/test_imports.py), so the group's logging set-up is not needed.
 """
 
 from __future__ import annotations
