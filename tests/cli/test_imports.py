@@ -74,6 +74,8 @@ def test_status_imports_no_command_line_library_parser_engine_or_daemon(tmp_path
     assert "twinstar.cli.status" in loaded
     assert not loaded & (HEAVY | {"click", "twinstar.cli.app"}), sorted(loaded & (HEAVY | {"click"}))
     assert "twinstar.config" not in loaded  # no configuration file: its model is not needed for the USB table
+    # A free unit lock needs no waiting: neither the engine's lock module nor the dataclasses and typing it loads.
+    assert not loaded & {"twinstar.engine.lock", "dataclasses", "typing"}, sorted(loaded & {"dataclasses", "typing"})
 
 
 def test_status_logs_nothing_so_needs_no_logging_set_up(tmp_path: Path) -> None:

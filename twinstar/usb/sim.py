@@ -48,7 +48,6 @@ import os
 from contextlib import contextmanager
 
 from twinstar.errors import BadInputError
-from twinstar.fastpath.atomic import write_all
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -250,9 +249,13 @@ def _rewrite(path: str, state: Mapping[str, Any], size: int) -> None:
     except OSError as exc:
         raise SimStateError(f"{path}: cannot write the simulator state: {exc.strerror}") from None
     try:
-        write_all(fd, data)
+        written = os.write(fd, data)
+    except OSError as exc:
+        raise SimStateError(f"{path}: cannot write the simulator state: {exc.strerror}") from None
     finally:
         os.close(fd)
+    if written != len(data):  # a regular file takes all of it, unless it is full
+        raise SimStateError(f"{path}: wrote {written} of {len(data)} bytes of the simulator state")
     _checked[path] = data  # checked before it was written
 
 
