@@ -3,9 +3,10 @@
 Only the USB backend is replaced; pyusb, the transport, the MPP session and the
 commands above it are the production code. Descriptors are plain namespaces
 (pyusb reads their fields as attributes), and a request that changes nothing
-(a GET without tracing or a fault that acts) is answered from a shared read
-of the state file; the others under its exclusive update. The ``timeout`` fault raises
-libusb's timeout at once instead of waiting it out, so tests stay quick.
+(a GET without tracing or a fault that acts) is answered from a shared read of
+the state file (:func:`~twinstar.usb.sim.snapshot`), the others under its
+exclusive update. The ``timeout`` fault raises libusb's timeout at once
+instead of waiting it out, so tests stay quick.
 """
 
 from __future__ import annotations

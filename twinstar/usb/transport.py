@@ -44,6 +44,8 @@ USB_DEVFS = "/dev/bus/usb"
 MGMT_INTERFACE = 1
 DRAIN_TIMEOUT_MS = 1
 LOCK_WAIT = 10.0
+#: The simulator's port a host sees when nothing names one.
+DEFAULT_SIM_PORT = 0
 NO_UNIT = "no TwinStar-capable Astribank is connected to this host"
 
 
@@ -52,7 +54,7 @@ class BusChoice(Value):
 
     __slots__ = ("simulator", "port", "lock_dir")
 
-    def __init__(self, *, simulator: str | None = None, port: int = 0, lock_dir: str = LOCK_DIR) -> None:
+    def __init__(self, *, simulator: str | None = None, port: int = DEFAULT_SIM_PORT, lock_dir: str = LOCK_DIR) -> None:
         self.simulator = simulator
         self.port = port
         self.lock_dir = lock_dir
@@ -66,7 +68,7 @@ def choose_bus(usb_config: UsbConfig | None, environ: Mapping[str, str] | None =
     """
     env = os.environ if environ is None else environ
     simulator = env.get(SIMULATOR_ENV) or (usb_config.simulator if usb_config is not None else None)
-    port = usb_config.simulator_port if usb_config is not None else 0
+    port = usb_config.simulator_port if usb_config is not None else DEFAULT_SIM_PORT
     raw_port = env.get(SIM_PORT_ENV)
     if raw_port is not None and raw_port != "":
         if raw_port not in ("0", "1"):
@@ -252,8 +254,8 @@ class Link:
     def _take(self, fd: int) -> bool:
         """The lock at once when it is free (the usual case), else waiting at most ``lock_wait``.
 
-        Only waiting loads the engine's lock module (dataclasses, json and typing
-        with it: a fifth of ``twinstar status``).
+        Only waiting loads the engine's lock module (with it dataclasses and
+        typing: more than a quarter of ``twinstar status``).
         """
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
