@@ -168,3 +168,35 @@ def test_importing_rearm_does_not_load_pyusb() -> None:
     code = "import sys, twinstar.usb.watchdog; print(sorted(m for m in sys.modules if m == 'usb' or m.startswith('usb.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_change_is_written_in_place_and_a_shorter_state_stays_whole_json(tmp_path: Path) -> None:
+    """The state file is rewritten over itself (no rename), padded with blanks when the new text is shorter."""
+    path = tmp_path / "s.json"
+    sim.init_state(str(path), units=2, port=0)
+    inode, size = path.stat().st_ino, path.stat().st_size
+    with sim.update(str(path)) as state:
+        for u in state["units"]:
+            u["faults"] = ["no_reply", "short_reply", "wrong_seq"]
+    assert path.stat().st_ino == inode and path.stat().st_size > size
+    grown = path.stat().st_size
+    with sim.update(str(path)) as state:
+        for u in state["units"]:
+            u["faults"] = []
+    assert path.stat().st_ino == inode and path.stat().st_size == grown
+    assert [u["faults"] for u in json.loads(path.read_bytes())["units"]] == [[], []]
+    assert sim.load(str(path))["units"][0]["serial"] == "SIM00001"
+
+
+def test_a_snapshot_is_parsed_again_only_when_the_file_changed(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.json")
+    sim.init_state(path, units=1, port=0)
+    first = sim.snapshot(path)
+    assert sim.snapshot(path) is first
+    with sim.update(path) as state:
+        state["units"][0]["watchdog"] = True
+    again = sim.snapshot(path)
+    assert again is not first and again["units"][0]["watchdog"] is True
+    Path(path).write_text("{not json")
+    with pytest.raises(sim.SimStateError, match="not valid JSON"):
+        sim.snapshot(path)

@@ -66,7 +66,7 @@ class OneEndpointBackend(simbackend.SimBackend):
     def get_interface_descriptor(self, dev: Any, intf: int, alt: int, config: int) -> Any:
         desc = super().get_interface_descriptor(dev, intf, alt, config)
         if intf == 1:
-            desc.fields["bNumEndpoints"] = 1
+            desc.bNumEndpoints = 1
         return desc
 
 

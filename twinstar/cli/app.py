@@ -8,38 +8,33 @@ message and an exit status.
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 import twinstar
-from twinstar import settings
+from twinstar.cli.context import Obj as Obj
+from twinstar.cli.context import error_line, internal_error_line
+from twinstar.cli.options import CONFIG, IGNORED_X, VERBOSE, Option
 from twinstar.errors import ExitStatus, TwinstarError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from twinstar.config import Config
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Obj:
-    """Per-invocation context: where the configuration is, loaded on demand."""
-
-    def __init__(self, config_path: str | None, verbose: bool) -> None:
-        # Absolute once, here: files found next to it (replica-managed.json) and
-        # children handed the path must not depend on the working directory.
-        self.config_path = os.path.abspath(settings.config_path(config_path))
-        self.verbose = verbose
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            from twinstar import config as config_mod
-
-            self._config = config_mod.load(self.config_path)
-        return self._config
+def option(spec: Option) -> Callable[[F], F]:
+    """The click option of ``spec`` (:mod:`twinstar.cli.options` holds each option once)."""
+    extra: dict[str, Any] = {}
+    if spec.flag:
+        extra["is_flag"] = True
+    if spec.multiple:
+        extra["multiple"] = True
+    if spec.metavar is not None:
+        extra["metavar"] = spec.metavar
+    if spec.hidden:
+        extra["hidden"] = True
+    return click.option(*spec.names, spec.dest, help=spec.help, **extra)
 
 
 class Number(click.ParamType):  # type: ignore[type-arg]
@@ -97,7 +92,7 @@ class TwinstarGroup(SuggestingGroup):
         try:
             return super().invoke(ctx)
         except TwinstarError as exc:
-            click.echo(f"twinstar: error: {exc}", err=True)
+            click.echo(error_line(exc), err=True)
             ctx.exit(int(exc.exit_status))
         except click.UsageError as exc:
             # Usage errors are bad input: exit 2 per the contract (click's default too).
@@ -109,23 +104,14 @@ class TwinstarGroup(SuggestingGroup):
             obj = ctx.find_object(Obj)
             if obj is not None and obj.verbose:
                 raise
-            click.echo(
-                f"twinstar: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
-                err=True,
-            )
+            click.echo(internal_error_line(exc), err=True)
             ctx.exit(int(ExitStatus.FAILED))
 
 
 @click.group(cls=TwinstarGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    metavar="PATH",
-    help="Configuration file (default: $TWINSTAR_CONFIG or /etc/twinstar/twinstar.yaml).",
-)
-@click.option("--verbose", "-v", is_flag=True, help="Log debugging detail.")
-@click.option("-x", "_x", is_flag=True, hidden=True, help="Accepted and ignored, as the original twinstar did.")
+@option(CONFIG)
+@option(VERBOSE)
+@option(IGNORED_X)
 @click.version_option(version=twinstar.__version__)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool, _x: bool) -> None:
@@ -150,7 +136,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "takeover": "engine",
     "release": "engine",
     "check": "engine",
-    "status": "status",
+    "status": "usb",
     "ports": "usb",
     "jump": "usb",
     "enable-wd": "usb",

@@ -12,26 +12,33 @@ state. Without a configuration file only the USB section is shown.
 Exit status: 0 when the report could be made (no unit connected is a normal
 state on a standby node and is shown, not failed), 1 when a connected unit
 could not be read, 2 for a bad configuration or simulator file.
+
+The command runs without click, whose import would add a fifth to its cost:
+:func:`run` reads a plain status command line with the options of
+:mod:`twinstar.cli.options` and ends as the click group would
+(:class:`twinstar.cli.app.TwinstarGroup`); any other command line (help, a
+mistake) goes to click, whose ``status`` command (:mod:`twinstar.cli.usb`)
+calls :func:`show`. Status logs nothing (no twinstar logger exists in its
+run: tests/cli/test_imports.py), so the group's logging set-up is not needed.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Any
+import errno
+import sys
 
-import click
-
-from twinstar.cli.app import Obj, main
-from twinstar.cli.usb import device_option, json_option, long_option, usb_config
+from twinstar.cli.context import Obj, error_line, internal_error_line, usb_config
 from twinstar.errors import ExitStatus, TwinstarError, UsbError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
     from twinstar.config import Config
 
 
-def _usb_section(config: Config | None, devices: tuple[str, ...]) -> dict[str, Any]:
+def _usb_section(config: Config | None, devices: Sequence[str]) -> dict[str, Any]:
     """The USB units; a USB failure (no unit, no libusb, no bus) is shown, not fatal.
 
     A bad simulator file or an unknown ``--device`` stays bad input (exit 2).
@@ -73,6 +80,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def _when(ts: float | None) -> str:
+    import time
+
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "never"
 
 
@@ -118,19 +127,8 @@ def _render_long(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-@main.command("status")
-@device_option
-@long_option
-@json_option
-@click.pass_obj
-def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool) -> None:
-    """Show the Astribanks on this host as the original twinstar did (with -v: the node too).
-
-    Columns: DEVICE (usb:BBB/DDD), PORT (active port), WATCHDOG (on/off),
-    POWER0 and POWER1 (yes when that port has power from a live host). With
-    -v/--long: a LABEL column and a NOTE for each unit, readiness against
-    xpp_order, this node's role and last transition, and the daemon.
-    """
+def show(obj: Obj, devices: Sequence[str], long: bool, as_json: bool) -> None:
+    """Print the status report (the command's body); raises SystemExit(1) when a connected unit could not be read."""
     from twinstar.usb.units import status_notes
 
     config = usb_config(obj)
@@ -150,16 +148,86 @@ def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool
         report["daemon"] = daemon_status(config)
     unreadable = [u for u in report["units"] if u.get("error")]
     if as_json:
-        click.echo(json.dumps(_json_safe(report), sort_keys=True, default=str))
+        import json
+
+        echo(json.dumps(_json_safe(report), sort_keys=True, default=str))
     else:
-        click.echo("\n".join(_render_long(report) if long else _render_short(report)))
+        echo("\n".join(_render_long(report) if long else _render_short(report)))
         if not long:  # what -v shows in the table: why a unit has no line, or why there is none
             notes = status_notes(report["units"]) + ([report["error"]] if "error" in report else [])
             for note in notes:
-                click.echo(f"twinstar: {note}", err=True)
+                echo(f"twinstar: {note}", err=True)
         if node_lines:
-            click.echo("\n" + "\n".join(node_lines))
+            echo("\n" + "\n".join(node_lines))
         for u in unreadable:
-            click.echo(f"twinstar: error: {u['error']}", err=True)
+            echo(f"twinstar: error: {u['error']}", err=True)
     if unreadable:
         raise SystemExit(int(ExitStatus.FAILED))
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """``click.echo(text)``: the line, flushed; through click itself once it is loaded, or for an escape sequence.
+
+    (click strips ANSI codes from output that is not a terminal.)
+    """
+    if "click" in sys.modules or "\x1b" in text:
+        import click
+
+        click.echo(text, err=err)
+        return
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def _click_needed() -> bool:
+    """What click does before it parses: shell completion (``_PROG_COMPLETE``), or re-encoding an ASCII stream."""
+    import codecs
+    import os
+
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return True
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:
+            return True
+        try:
+            if codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii":
+                return True
+        except LookupError:
+            pass
+    return False
+
+
+def run(args: Sequence[str]) -> None:
+    """Run ``twinstar [GROUP OPTIONS] status [OPTIONS]`` without click, and exit; return for any other command line."""
+    from twinstar.cli.options import GROUP, STATUS, parse
+
+    group = parse(args, GROUP)
+    if group is None or group[1][:1] != ["status"]:
+        return
+    command = parse(group[1][1:], STATUS)
+    if command is None or command[1] or _click_needed():
+        return
+    top, opts = group[0], command[0]
+    verbose = bool(top["verbose"])
+    try:
+        try:
+            show(Obj(top["config_path"], verbose), opts["devices"], bool(opts["long"]), bool(opts["as_json"]))
+        except TwinstarError as exc:
+            echo(error_line(exc), err=True)
+            raise SystemExit(int(exc.exit_status)) from None
+        except (SystemExit, KeyboardInterrupt, EOFError):
+            raise
+        except Exception as exc:
+            if not verbose:
+                echo(internal_error_line(exc), err=True)
+                raise SystemExit(int(ExitStatus.FAILED)) from None
+            if not isinstance(exc, OSError) or exc.errno != errno.EPIPE:  # click ends quietly
+                raise
+            sys.stdout = sys.stderr = None  # nothing left to flush into the closed pipe
+            raise SystemExit(int(ExitStatus.FAILED)) from None
+    except (KeyboardInterrupt, EOFError):
+        echo("", err=True)
+        echo("Aborted!", err=True)
+        raise SystemExit(int(ExitStatus.FAILED)) from None
+    raise SystemExit(int(ExitStatus.OK))

@@ -1,4 +1,4 @@
-"""Hardware commands: ``status``, ``ports``, ``jump``, ``enable-wd``, ``disable-wd``, and ``sim``.
+"""Hardware commands: ``status`` (its report: :mod:`twinstar.cli.status`), ``ports``, ``jump``, ``enable-wd``, ``disable-wd``, and ``sim``.
 
 Each works on every unit this host sees, or on the units named with
 ``--device`` (``usb:BBB/DDD`` or a label), and needs no configuration file
@@ -17,29 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from twinstar.cli.app import Obj, SuggestingGroup, main
+from twinstar.cli.app import Obj, SuggestingGroup, main, option
+from twinstar.cli.context import usb_config
+from twinstar.cli.options import DEVICE, JSON, LONG
 from twinstar.errors import ExitStatus, TwinstarError
 
 if TYPE_CHECKING:
-    from twinstar.config import Config
     from twinstar.usb.units import Astribanks, UnitOutcome
-
-
-def usb_config(obj: Obj) -> Config | None:
-    """The configuration, or None (defaults: real USB, or $TWINSTAR_USB_SIMULATOR) without one.
-
-    The hardware commands need no configuration, as the original ``twinstar``
-    needed none: a missing file at the default place means defaults. A file
-    that exists must be valid, and one named by ``--config`` or
-    ``$TWINSTAR_CONFIG`` must exist (a configuration error, exit 2).
-    """
-    from twinstar import settings
-    from twinstar.usb.transport import SIMULATOR_ENV
-
-    default = obj.config_path == os.path.abspath(settings.CONFIG_PATH)
-    if (default or os.environ.get(SIMULATOR_ENV)) and not os.path.lexists(obj.config_path):
-        return None
-    return obj.config
 
 
 def _hardware(obj: Obj) -> Astribanks:
@@ -97,18 +81,27 @@ def _extra(command: str, o: UnitOutcome) -> dict[str, Any]:
     return {"port": int(o.message) if o.result is UnitResult.DONE else None}
 
 
-device_option = click.option(
-    "--device",
-    "-D",
-    "devices",
-    multiple=True,
-    metavar="D",
-    help="A unit as usb:BBB/DDD or its label; repeatable. Default: every unit on this host.",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object with each unit's result.")
-long_option = click.option(
-    "--long", "-v", "long", is_flag=True, help="Name each unit (usb:BBB/DDD and label) and say why one is left out."
-)
+device_option = option(DEVICE)
+json_option = option(JSON)
+long_option = option(LONG)
+
+
+@main.command("status")
+@device_option
+@long_option
+@json_option
+@click.pass_obj
+def status_command(obj: Obj, devices: tuple[str, ...], long: bool, as_json: bool) -> None:
+    """Show the Astribanks on this host as the original twinstar did (with -v: the node too).
+
+    Columns: DEVICE (usb:BBB/DDD), PORT (active port), WATCHDOG (on/off),
+    POWER0 and POWER1 (yes when that port has power from a live host). With
+    -v/--long: a LABEL column and a NOTE for each unit, readiness against
+    xpp_order, this node's role and last transition, and the daemon.
+    """
+    from twinstar.cli.status import show
+
+    show(obj, devices, long, as_json)
 
 
 @main.command("ports")

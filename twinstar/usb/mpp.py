@@ -9,12 +9,13 @@ production). Layouts are in astribank-platform.md section 3.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import Protocol
 
 from twinstar.usb import xtalk
 from twinstar.usb.errors import NoPowerError, UsbProtocolError
+from twinstar.usb.values import Value
+
+TYPE_CHECKING = False
 
 VENDOR_ID = 0xE4E4
 TWINSTAR_FAMILY = 0x1160
@@ -51,32 +52,41 @@ class EepromType(IntEnum):
     UNUSED = 3
 
 
-@dataclass(frozen=True)
-class FirmwareStatus:
+class FirmwareStatus(Value):
     """STATUS_GET: EEPROM type, FPGA state, firmware versions."""
 
-    eeprom_type: EepromType
-    fpga_loaded: bool
-    usb_version: str
-    fpga_version: str
-    eeprom_version: str
+    __slots__ = ("eeprom_type", "fpga_loaded", "usb_version", "fpga_version", "eeprom_version")
+
+    def __init__(
+        self, eeprom_type: EepromType, fpga_loaded: bool, usb_version: str, fpga_version: str, eeprom_version: str
+    ) -> None:
+        self.eeprom_type = eeprom_type
+        self.fpga_loaded = fpga_loaded
+        self.usb_version = usb_version
+        self.fpga_version = fpga_version
+        self.eeprom_version = eeprom_version
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(Value):
     """CAPS_GET: the EEPROM table and the capability bits."""
 
-    source: int
-    vendor: int
-    product: int
-    release: int
-    label: str
-    fxs: int
-    fxo: int
-    bri: int
-    pri: int
-    twinstar: bool
-    echo: int
+    __slots__ = ("source", "vendor", "product", "release", "label", "fxs", "fxo", "bri", "pri", "twinstar", "echo")
+
+    def __init__(
+        self, source: int, vendor: int, product: int, release: int, label: str,
+        fxs: int, fxo: int, bri: int, pri: int, twinstar: bool, echo: int,
+    ) -> None:
+        self.source = source
+        self.vendor = vendor
+        self.product = product
+        self.release = release
+        self.label = label
+        self.fxs = fxs
+        self.fxo = fxo
+        self.bri = bri
+        self.pri = pri
+        self.twinstar = twinstar
+        self.echo = echo
 
 
 def _text(raw: bytes) -> str:
@@ -162,14 +172,17 @@ def twinstar_capability(product_id: int, status: FirmwareStatus, caps: Capabilit
 # --- the synchronous exchange ----------------------------------------------------------
 
 
-class Pipe(Protocol):
-    """The management endpoints of one claimed unit."""
+if TYPE_CHECKING:  # a type only: the transport (and a test's scripted pipe) has these methods
+    from typing import Protocol
 
-    def write(self, data: bytes, *, timeout_ms: int, op_name: str) -> None: ...
+    class Pipe(Protocol):
+        """The management endpoints of one claimed unit."""
 
-    def read(self, *, timeout_ms: int, op_name: str, silence_ok: bool = False) -> bytes:
-        """One bulk read; with ``silence_ok`` a timeout or a vanished unit reads as b''."""
-        ...
+        def write(self, data: bytes, *, timeout_ms: int, op_name: str) -> None: ...
+
+        def read(self, *, timeout_ms: int, op_name: str, silence_ok: bool = False) -> bytes:
+            """One bulk read; with ``silence_ok`` a timeout or a vanished unit reads as b''."""
+            ...
 
 
 DEFAULT_TIMEOUT_MS = 2000

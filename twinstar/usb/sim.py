@@ -29,7 +29,11 @@ State file (JSON, ``version`` 1)::
     }
 
 Every read-modify-write holds an exclusive flock(2) on ``FILE.lock`` and
-replaces ``FILE`` atomically, so readers never see a torn file.
+every read a shared one, so readers never see a torn file; a change is
+written over the file in place, in one write (:func:`_rewrite`). The file is
+read on every simulated transfer, so what it costs is kept small: one unit a
+line (json's C encoder, not its indenting one), and content this process has
+already checked (or written) is not checked again.
 
 A unit whose port changes (PORT_SET, or ``set_port``) re-enumerates: it gets a
 new device number, and handles opened before that fail with ENODEV, as on real
@@ -41,11 +45,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from twinstar.errors import BadInputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
 
 VERSION = 1
 FAULTS = (
@@ -100,6 +107,7 @@ def init_state(path: str, *, units: int, port: int) -> dict[str, Any]:
         "next_claim": 1,
         "units": [new_unit(i + 1, port=port, address=i + 2) for i in range(units)],
     }
+    _check_state(state, path)
     with _file_lock(path, exclusive=True):
         _write(path, state)
     return state
@@ -167,8 +175,7 @@ def _file_lock(path: str, *, exclusive: bool) -> Iterator[None]:
 
 def _read_raw(path: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise SimStateError(
             f"{path}: simulator state file not found",
@@ -176,6 +183,19 @@ def _read_raw(path: str) -> bytes:
         ) from None
     except OSError as exc:
         raise SimStateError(f"{path}: cannot read the simulator state: {exc.strerror}") from None
+    try:  # os.read, not open(): a file object costs more than the read, at every simulated transfer
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise SimStateError(f"{path}: cannot read the simulator state: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+#: The last content this process checked or wrote, per file: read again, it needs no new check.
+_checked: dict[str, bytes] = {}
 
 
 def _parse(path: str, data: bytes) -> dict[str, Any]:
@@ -183,21 +203,86 @@ def _parse(path: str, data: bytes) -> dict[str, Any]:
         raw = json.loads(data)
     except ValueError:
         raise SimStateError(f"{path}: the simulator state is not valid JSON") from None
-    return _check_state(raw, path)
+    if _checked.get(path) == data:
+        return raw  # type: ignore[no-any-return]
+    state = _check_state(raw, path)
+    _checked[path] = data
+    return state
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
+def _encode(state: Mapping[str, Any]) -> bytes:
+    """The state file's text: the counters, then one unit a line."""
+    head = _ENCODER.encode({k: v for k, v in state.items() if k != "units"})
+    units = ",\n ".join(_ENCODER.encode(u) for u in state["units"])
+    return f'{head[:-1]}, "units": [\n {units}\n]}}\n'.encode()
 
 
 def _write(path: str, state: Mapping[str, Any]) -> None:
-    # Not atomic.replace_file: no fsync, as this runs on every simulated transfer and need not survive a crash.
+    """A new state file (``sim init``): written beside it and renamed into place."""
+    # Not atomic.replace_file: no fsync; a simulator's state need not survive a crash.
+    data = _encode(state)
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(state, indent=1, sort_keys=True) + "\n")
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
+    _checked[path] = data  # checked before it was written
+
+
+def _rewrite(path: str, state: Mapping[str, Any], size: int) -> None:
+    """Write ``state`` over the file of ``size`` bytes, in place, in one write.
+
+    Under the exclusive lock (every reader takes the shared one), so no reader
+    sees it half written. A shorter text is padded with blanks to the old
+    size: the file is never truncated, and a process killed after its one
+    write leaves whole JSON. In place, because a rename over the file costs
+    ten times as much (ext4 writes the new file's data out at the rename),
+    and this runs at each claim and release of a unit.
+    """
+    data = _encode(state)
+    if len(data) < size:
+        data = data[:-1].ljust(size - 1) + b"\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SimStateError(f"{path}: cannot write the simulator state: {exc.strerror}") from None
+    try:
+        written = os.write(fd, data)
+    except OSError as exc:
+        raise SimStateError(f"{path}: cannot write the simulator state: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if written != len(data):  # a regular file takes all of it, unless it is full
+        raise SimStateError(f"{path}: wrote {written} of {len(data)} bytes of the simulator state")
+    _checked[path] = data  # checked before it was written
 
 
 def load(path: str) -> dict[str, Any]:
     """The current state (a snapshot; use :func:`update` to change it)."""
     with _file_lock(path, exclusive=False):
         return _parse(path, _read_raw(path))
+
+
+#: The state this process last parsed, per file, with its text (:func:`snapshot`).
+_parsed: dict[str, tuple[bytes, dict[str, Any]]] = {}
+
+
+def snapshot(path: str) -> dict[str, Any]:
+    """The current state, shared and read-only: never change it (:func:`update` does that).
+
+    The simulated transfers read the file many times a second; while its text
+    is unchanged, the state parsed from it last time is handed out again.
+    """
+    with _file_lock(path, exclusive=False):
+        data = _read_raw(path)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == data:
+        return cached[1]
+    state = _parse(path, data)
+    _parsed[path] = (data, state)
+    return state
 
 
 @contextmanager
@@ -210,9 +295,10 @@ def update(path: str) -> Iterator[dict[str, Any]]:
         data = _read_raw(path)
         state = _parse(path, data)
         yield state
-        if state != json.loads(data):
+        cached = _parsed.get(path)
+        if state != (cached[1] if cached is not None and cached[0] == data else json.loads(data)):
             _check_state(state, path)
-            _write(path, state)
+            _rewrite(path, state, len(data))
 
 
 def label(unit: Mapping[str, Any]) -> str:

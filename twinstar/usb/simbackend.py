@@ -1,8 +1,12 @@
 """The simulated Astribank's pyusb backend: it answers MPP at the byte level from the state file (:mod:`twinstar.usb.sim`).
 
 Only the USB backend is replaced; pyusb, the transport, the MPP session and the
-commands above it are the production code. The ``timeout`` fault raises
-libusb's timeout at once instead of waiting it out, so tests stay quick.
+commands above it are the production code. Descriptors are plain namespaces
+(pyusb reads their fields as attributes), and a request that changes nothing
+(a GET without tracing or a fault that acts) is answered from a shared read of
+the state file (:func:`~twinstar.usb.sim.snapshot`), the others under its
+exclusive update. The ``timeout`` fault raises libusb's timeout at once
+instead of waiting it out, so tests stay quick.
 """
 
 from __future__ import annotations
@@ -10,16 +14,19 @@ from __future__ import annotations
 import array
 import errno
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
 
 import usb.backend  # type: ignore[import-untyped]  # pyusb ships no type information
 import usb.core  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.fastpath.procid import process_alive
 from twinstar.usb import mpp, xtalk
-from twinstar.usb.sim import EEPROM_TYPES, load, reenumerate, set_port, update
+from twinstar.usb.sim import EEPROM_TYPES, reenumerate, set_port, snapshot, update
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
 
 MANUFACTURER = "Xorcom LTD"
 PRODUCT = "Astribank2-FPGA"
@@ -55,36 +62,27 @@ def _timeout() -> Exception:
 # --- the pyusb backend ------------------------------------------------------------------
 
 
-@dataclass
-class _Desc:
-    """A descriptor: pyusb reads its fields as attributes."""
-
-    fields: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-@dataclass(frozen=True)
 class SimDevice:
     """What enumeration yields: one unit as it was attached when the bus was scanned."""
 
-    serial: str
-    bus: int
-    address: int
-    product: int
+    __slots__ = ("serial", "bus", "address", "product")
+
+    def __init__(self, serial: str, bus: int, address: int, product: int) -> None:
+        self.serial = serial
+        self.bus = bus
+        self.address = address
+        self.product = product
 
 
-@dataclass
 class SimHandle:
-    device: SimDevice
-    claim_id: int | None = None
-    pending: bytes | Exception | None = field(default=None)
+    """An open device: the claim it holds, and the reply its next read gets."""
 
+    __slots__ = ("device", "claim_id", "pending")
 
+    def __init__(self, device: SimDevice) -> None:
+        self.device = device
+        self.claim_id: int | None = None
+        self.pending: bytes | Exception | None = None
 
 
 class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
@@ -104,7 +102,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     # -- enumeration and descriptors --
 
     def enumerate_devices(self) -> Iterator[SimDevice]:
-        state = load(self.path)
+        state = snapshot(self.path)
         for u in state["units"]:
             if u["port"] == self.port:
                 yield SimDevice(u["serial"], u["bus"], u["address"], int(u["product"], 16))
@@ -112,8 +110,8 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     def get_parent(self, dev: SimDevice) -> None:
         return None
 
-    def get_device_descriptor(self, dev: SimDevice) -> _Desc:
-        return _Desc({
+    def get_device_descriptor(self, dev: SimDevice) -> SimpleNamespace:
+        return SimpleNamespace(**{
             "bLength": 18, "bDescriptorType": 1, "bcdUSB": 0x0200,
             "bDeviceClass": 0xFF, "bDeviceSubClass": 0, "bDeviceProtocol": 0, "bMaxPacketSize0": 64,
             "idVendor": mpp.VENDOR_ID, "idProduct": dev.product, "bcdDevice": 0x0110,
@@ -122,28 +120,28 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             "port_numbers": (1 + self.port,), "speed": 3,  # LIBUSB_SPEED_HIGH
         })
 
-    def get_configuration_descriptor(self, dev: SimDevice, config: int) -> _Desc:
+    def get_configuration_descriptor(self, dev: SimDevice, config: int) -> SimpleNamespace:
         if config != 0:
             raise IndexError("configuration index out of range")
-        return _Desc({
+        return SimpleNamespace(**{
             "bLength": 9, "bDescriptorType": 2, "wTotalLength": 9 + 2 * (9 + 2 * 7),
             "bNumInterfaces": 2, "bConfigurationValue": 1, "iConfiguration": 0,
             "bmAttributes": 0x80, "bMaxPower": 250, "extra_descriptors": [],
         })
 
-    def get_interface_descriptor(self, dev: SimDevice, intf: int, alt: int, config: int) -> _Desc:
+    def get_interface_descriptor(self, dev: SimDevice, intf: int, alt: int, config: int) -> SimpleNamespace:
         if config != 0 or intf not in self.endpoints or alt != 0:
             raise IndexError("interface index out of range")
-        return _Desc({
+        return SimpleNamespace(**{
             "bLength": 9, "bDescriptorType": 4, "bInterfaceNumber": intf, "bAlternateSetting": 0,
             "bNumEndpoints": 2, "bInterfaceClass": 0xFF, "bInterfaceSubClass": 0,
             "bInterfaceProtocol": 0, "iInterface": 0, "extra_descriptors": [],
         })
 
-    def get_endpoint_descriptor(self, dev: SimDevice, ep: int, intf: int, alt: int, config: int) -> _Desc:
+    def get_endpoint_descriptor(self, dev: SimDevice, ep: int, intf: int, alt: int, config: int) -> SimpleNamespace:
         if config != 0 or intf not in self.endpoints or alt != 0 or ep not in (0, 1):
             raise IndexError("endpoint index out of range")
-        return _Desc({
+        return SimpleNamespace(**{
             "bLength": 7, "bDescriptorType": 5, "bEndpointAddress": self.endpoints[intf][ep],
             "bmAttributes": 0x02, "wMaxPacketSize": 512, "bInterval": 0, "bRefresh": 0,
             "bSynchAddress": 0, "extra_descriptors": [],
@@ -159,7 +157,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         raise _usb_error(errno.ENODEV)
 
     def open_device(self, dev: SimDevice) -> SimHandle:
-        unit = self._present(load(self.path), dev)
+        unit = self._present(snapshot(self.path), dev)
         if "denied" in unit["faults"]:
             raise _usb_error(errno.EACCES)
         return SimHandle(dev)
@@ -233,13 +231,23 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         if ep != self.endpoints[MGMT_INTERFACE][0]:
             raise _usb_error(errno.EIO)
         raw = bytes(data)
+        state = snapshot(self.path)
+        unit = self._holder(state, dev_handle)
+        if not _changes_state(unit, raw):
+            dev_handle.pending = _answer(state, unit, raw, claim_id=unit["claim"]["id"])
+            return len(raw)
         with update(self.path) as state:
-            unit = self._present(state, dev_handle.device)
-            claim = unit["claim"]
-            if claim is None or claim["id"] != dev_handle.claim_id:
-                raise _usb_error(errno.EIO)  # writing without holding the interface
-            dev_handle.pending = _answer(state, unit, raw, claim_id=claim["id"])
+            unit = self._holder(state, dev_handle)
+            dev_handle.pending = _answer(state, unit, raw, claim_id=unit["claim"]["id"])
         return len(raw)
+
+    def _holder(self, state: Mapping[str, Any], dev_handle: SimHandle) -> dict[str, Any]:
+        """The unit behind ``dev_handle``, which must hold its management interface."""
+        unit = self._present(state, dev_handle.device)
+        claim = unit["claim"]
+        if claim is None or claim["id"] != dev_handle.claim_id:
+            raise _usb_error(errno.EIO)  # writing without holding the interface
+        return unit
 
     def bulk_read(self, dev_handle: SimHandle, ep: int, intf: int, buff: array.array[int], timeout: int) -> int:
         if ep != self.endpoints[MGMT_INTERFACE][1]:
@@ -256,6 +264,16 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
 
 
 # --- the unit's firmware ----------------------------------------------------------------
+
+#: Requests whose answer changes nothing in the state file.
+_QUERIES = frozenset({mpp.Op.STATUS_GET, mpp.Op.CAPS_GET, mpp.Op.WD_MODE_GET, mpp.Op.PORT_GET, mpp.Op.PWR_GET})
+
+
+def _changes_state(unit: Mapping[str, Any], raw: bytes) -> bool:
+    """Whether answering ``raw`` may change the state: a SET, a traced frame, or the unplug fault."""
+    return bool(unit["trace"]) or "unplug" in unit["faults"] or (
+        len(raw) >= xtalk.HEADER_LEN and raw[xtalk.HEADER_LEN - 1] not in _QUERIES)
+
 
 
 def _answer(state: dict[str, Any], unit: dict[str, Any], raw: bytes, *, claim_id: int) -> bytes | Exception | None:

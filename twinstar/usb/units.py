@@ -7,11 +7,8 @@ and derive the exit status with :func:`overall_status`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import KW_ONLY, dataclass, replace
 from enum import StrEnum
-from typing import Any
 
 from twinstar.astribank.printable import shown
 from twinstar.errors import ExitStatus, TwinstarError
@@ -34,9 +31,13 @@ from twinstar.usb.transport import (
     select,
     wait_gone,
 )
+from twinstar.usb.values import Value
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from typing import Any
+
     from twinstar.config import Config
 
 DEFAULT_LEAVE_TIMEOUT = 15.0
@@ -77,21 +78,26 @@ def capability_note(session: mpp.MppSession, unit: UsbUnit) -> str | None:
 # --- status -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UnitStatusRow:
+class UnitStatusRow(Value):
     """One row of ``twinstar status``."""
 
-    device: str
-    label: str
-    product: str
-    _: KW_ONLY
-    capable: bool | None = None
-    note: str | None = None
-    port: int | None = None
-    watchdog: bool | None = None
-    power0: bool | None = None
-    power1: bool | None = None
-    error: str | None = None
+    __slots__ = ("device", "label", "product", "capable", "note", "port", "watchdog", "power0", "power1", "error")
+
+    def __init__(
+        self, device: str, label: str, product: str, *, capable: bool | None = None, note: str | None = None,
+        port: int | None = None, watchdog: bool | None = None, power0: bool | None = None,
+        power1: bool | None = None, error: str | None = None,
+    ) -> None:
+        self.device = device
+        self.label = label
+        self.product = product
+        self.capable = capable
+        self.note = note
+        self.port = port
+        self.watchdog = watchdog
+        self.power0 = power0
+        self.power1 = power1
+        self.error = error
 
     @property
     def title(self) -> str:
@@ -108,21 +114,21 @@ class UnitStatusRow:
 
 def query(hw: Astribanks, unit: UsbUnit) -> UnitStatusRow:
     """Read one unit's TwinStar state; errors end up in the row, not raised."""
-    base = UnitStatusRow(device=unit.name, label=unit.label, product=f"{unit.product_id:04x}")
+    device, label, product = unit.name, unit.label, f"{unit.product_id:04x}"
     note = mpp.product_note(unit.product_id)
     if note is not None:
-        return replace(base, capable=False, note=note)
+        return UnitStatusRow(device, label, product, capable=False, note=note)
     try:
         with hw.session(unit) as s:
             note = capability_note(s, unit)
             if note is not None:
-                return replace(base, capable=False, note=note)
+                return UnitStatusRow(device, label, product, capable=False, note=note)
             power0, power1 = s.power()
-            return replace(
-                base, capable=True, port=s.port(), watchdog=s.watchdog(), power0=power0, power1=power1
+            return UnitStatusRow(
+                device, label, product, capable=True, port=s.port(), watchdog=s.watchdog(), power0=power0, power1=power1
             )
     except TwinstarError as exc:
-        return replace(base, error=str(exc))
+        return UnitStatusRow(device, label, product, error=str(exc))
 
 
 def status_rows(hw: Astribanks, devices: Sequence[str] = ()) -> list[UnitStatusRow]:
@@ -206,23 +212,25 @@ class UnitResult(StrEnum):
     REFUSED = "refused"
 
 
-@dataclass(frozen=True)
-class UnitOutcome:
+class UnitOutcome(Value):
     """What an operation did on one unit (``unit`` is how messages name it)."""
 
-    unit: str
-    result: UnitResult
-    message: str
-    _: KW_ONLY
-    device: str = ""
-    label: str = ""
+    __slots__ = ("unit", "result", "message", "device", "label")
+
+    def __init__(self, unit: str, result: UnitResult, message: str, *, device: str = "", label: str = "") -> None:
+        self.unit = unit
+        self.result = result
+        self.message = message
+        self.device = device
+        self.label = label
 
     def to_json(self) -> dict[str, Any]:
         return {"device": self.device, "label": self.label, "result": self.result.value, "message": self.message}
 
 
-Action = Callable[[mpp.MppSession, UsbUnit], str]
-After = Callable[[UsbUnit, str], str]
+if TYPE_CHECKING:
+    Action = Callable[[mpp.MppSession, UsbUnit], str]
+    After = Callable[[UsbUnit, str], str]
 
 
 def run_each(

@@ -14,8 +14,9 @@ transport turns into an error naming the unit.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+
+from twinstar.usb.values import Value
 
 HEADER = struct.Struct("<HHB")
 HEADER_LEN = HEADER.size  # 5
@@ -81,23 +82,21 @@ def ack_message(status: int) -> str:
     return f"{text} (status 0x{status:02X})" if text else f"unknown status 0x{status:02X}"
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(Value):
     """One XTALK message: sequence number, operation and payload."""
 
-    seq: int
-    op: int
-    payload: bytes = b""
+    __slots__ = ("seq", "op", "payload")
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.seq <= 0xFFFF:
-            raise FrameError(f"sequence {self.seq} does not fit in 16 bits")
-        if not 0 <= self.op <= 0xFF:
-            raise FrameError(f"op {self.op} does not fit in 8 bits")
-        if HEADER_LEN + len(self.payload) > MAX_FRAME:
-            raise FrameError(
-                f"frame of {HEADER_LEN + len(self.payload)} bytes exceeds the {MAX_FRAME}-byte limit"
-            )
+    def __init__(self, seq: int, op: int, payload: bytes = b"") -> None:
+        if not 0 <= seq <= 0xFFFF:
+            raise FrameError(f"sequence {seq} does not fit in 16 bits")
+        if not 0 <= op <= 0xFF:
+            raise FrameError(f"op {op} does not fit in 8 bits")
+        if HEADER_LEN + len(payload) > MAX_FRAME:
+            raise FrameError(f"frame of {HEADER_LEN + len(payload)} bytes exceeds the {MAX_FRAME}-byte limit")
+        self.seq = seq
+        self.op = op
+        self.payload = payload
 
     @property
     def length(self) -> int:
