@@ -96,7 +96,7 @@ def starting_pbx(topo: Topology, name: str) -> bool:
     """The takeover of server ``name`` of this run is starting its PBX (``responder start`` runs; its
     pidfile is in the run's work directory, named by its prefix: another run's responder does not count)."""
     return any(
-        "twinstar.demo.responder start" in cmd and f"--name {name} " in cmd and f"/{topo.prefix}/" in cmd
+        "responder.py start" in cmd and f"--name {name} " in cmd and f"/{topo.prefix}/" in cmd
         for _, cmd in snapshot().processes
     )
 
