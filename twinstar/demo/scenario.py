@@ -227,7 +227,7 @@ class Run:
             "events": self.shared.events,
             "power_file": self.shared.power,
             "watchdog_timeout": self.options.watchdog_timeout,
-            "hook_argv": [sys.executable, "-IS", HOOK],  # as installed: the hook's shebang runs python3 -IS
+            "hook_argv": [sys.executable, HOOK],
             "servers": {
                 key: {
                     "name": s.host.name, "port": s.port, "netns": s.host.netns, "sysfs": s.sysfs,
