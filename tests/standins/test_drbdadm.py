@@ -118,7 +118,13 @@ def test_resident_server_and_c_client_answer_as_the_python_stand_in(tmp_path: Pa
     assert run(a, "status", "r0").stdout == "r0 role:Primary\n  disk:UpToDate\n  pbx-b role:Secondary\n    peer-disk:UpToDate\n"
     unknown = run(a, "frobnicate", "r0")
     assert unknown.returncode == drbdadm.EXIT_USAGE and "Unknown command" in unknown.stderr
-    calls = drbdadm.read_state(state)["calls"]
+    good = state.read_bytes()
+    state.write_text("{not json")  # a call that fails in the server (the wrapper would die with status 1)
+    broken = run(a, "role", "r0")
+    assert broken.returncode == 1 and "drbdadm stand-in:" in broken.stderr
+    state.write_bytes(good)
+    assert run(b, "role", "r0").stdout == "Secondary/Primary\n"  # the server went on
+    calls = drbdadm.read_state(state)["calls"][:6]
     assert [(c["node"], c["argv"]) for c in calls] == [
         ("pbx-a", ["role", "r0"]),
         ("pbx-a", ["primary", "r0"]),

@@ -149,8 +149,12 @@ class locked:
 
     def __enter__(self) -> State:
         self.fd = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        self.state = read_state(self.path)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.state = read_state(self.path)
+        except BaseException:
+            os.close(self.fd)  # a resident server must not keep the lock of a call that failed
+            raise
         return self.state
 
     def __exit__(self, *exc: object) -> None:
@@ -363,7 +367,11 @@ def serve(socket_path: str, state_file: str, *, ready: Callable[[], object] | No
                 request = b""
                 while len(request) <= MESSAGE_LIMIT and (chunk := conn.recv(4096)):
                     request += chunk
-                conn.sendall(answer(request[:MESSAGE_LIMIT], state_file))
+                try:
+                    reply = answer(request[:MESSAGE_LIMIT], state_file)
+                except Exception as exc:  # noqa: BLE001 - one call failed (as the wrapper would, exit 1); the server goes on
+                    reply = bytes([1]) + bytes(4) + f"drbdadm stand-in: {type(exc).__name__}: {exc}\n".encode()
+                conn.sendall(reply)
 
 
 CLIENT_C = r"""
