@@ -51,9 +51,9 @@ from twinstar.steps.dahdi_spec import DahdiSpec
 
 ATTR = "dahdi_registration"
 #: How often a wait for the driver reads sysfs again (seconds): first after POLL_START, then
-#: twice as long each time up to POLL (the driver mostly answers a write at once or within
-#: milliseconds; a sysfs read costs microseconds, so the first reads come soon: 1, 3, 7, 15 ms...).
-POLL_START = 0.001
+#: twice as long each time up to POLL (the driver mostly answers a write within milliseconds;
+#: a sysfs read costs microseconds).
+POLL_START = 0.005
 POLL = MIN_INTERVAL
 RECORD = "dahdi.configured"
 #: The largest record read back (one line per unit).
