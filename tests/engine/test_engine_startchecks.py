@@ -143,19 +143,3 @@ def test_a_check_started_with_the_takeover_yields_the_cpu_to_the_applies(tmp_pat
     r.book.assert_done()
     assert seen["check"] == max(startchecks.CHECK_NICE, seen["apply"])  # never raised above what it was
     assert seen["apply"] == os.getpriority(os.PRIO_PROCESS, 0)  # the applies keep the process's own
-
-
-def test_the_first_steps_check_runs_at_once_in_the_takeovers_thread_and_priority(tmp_path: Path) -> None:
-    """It is due at once: no thread at CHECK_NICE to wait for; the later steps' checks still start with the takeover."""
-    r = rig(tmp_path, "s1", "s2", at_start=True)
-    seen: dict[str, tuple[int, str]] = {}
-
-    def note(name: str) -> Callable[[], None]:
-        return lambda: seen.__setitem__(name, (os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name))
-
-    r.book.expect(s1=up(Call("check", then=note("s1"))), s2=up(Call("check", then=note("s2"))))
-    assert r.engine.takeover().ok
-    r.book.assert_done()
-    assert seen["s1"] == (os.getpriority(os.PRIO_PROCESS, 0), threading.current_thread().name)
-    assert seen["s2"][0] == max(startchecks.CHECK_NICE, seen["s1"][0]) and seen["s2"][1] != seen["s1"][1]
-    assert r.book.index("s2.check ended") < r.book.index("s2.apply")

@@ -414,14 +414,10 @@ class Engine:
         t0 = run.started
         for step in self.steps:  # the slow safety probes start now and are collected by their step's apply
             step.start_early()
-        # Collected in each step's turn. The first step's check is due at once: it runs in this thread,
-        # at the takeover's own priority, rather than in a thread of its own at CHECK_NICE, waited for.
-        plan = stages(self.steps, self.config.groups)
-        first = plan[0] if plan and len(plan[0]) == 1 else ()
-        checks = StartedChecks([step for step in self.steps if step not in first], self.clock, self.monotonic)
+        checks = StartedChecks(self.steps, self.clock, self.monotonic)  # collected in each step's turn
         try:
             with _signals_raise():
-                for stage in plan:
+                for stage in stages(self.steps, self.config.groups):
                     self._require_recorded(run)
                     t0 = self.monotonic()
                     if len(stage) > 1:
