@@ -9,7 +9,7 @@ keepalived failover, and reports medians with their spread:
 * keepalived: the backup's master-down timer fires (its state change to
   MASTER, read from keepalived's ``notify_fifo``) -> the client's first
   answer from the new master, whose ``notify_master`` starts the same
-  responder (``twinstar.demo.responder start``) as the demo's takeover.
+  responder (``twinstar/demo/responder.py start``) as the demo's takeover.
 
 The keepalived bed: Debian's keepalived, VRRPv3, ``advert_int`` ADVERT (default
 0.01 s, the smallest it accepts), two routers and the demo's client
@@ -49,6 +49,8 @@ from bench_demo import one_run, service_turn_ms  # noqa: E402
 from netns import add, ip, listed, teardown  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
+from twinstar.demo import responder  # noqa: E402
+
 PREFIX = "tsbp-ka-"
 SWITCH = PREFIX + "sw"
 CLIENT = PREFIX + "client"
@@ -84,7 +86,7 @@ def responder_argv(name: str, work: Path) -> list[str]:
     data = work / name
     data.mkdir(exist_ok=True)
     return [
-        sys.executable, "-m", "twinstar.demo.responder", "start", "--address", VIP, "--port", str(PORT),
+        *responder.command(), "start", "--address", VIP, "--port", str(PORT),
         "--name", name, "--pidfile", str(data / "responder.pid"), "--data", str(data),
     ]  # fmt: skip
 

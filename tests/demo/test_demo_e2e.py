@@ -96,7 +96,7 @@ def starting_pbx(topo: Topology, name: str) -> bool:
     """The takeover of server ``name`` of this run is starting its PBX (``responder start`` runs; its
     pidfile is in the run's work directory, named by its prefix: another run's responder does not count)."""
     return any(
-        "twinstar.demo.responder start" in cmd and f"--name {name} " in cmd and f"/{topo.prefix}/" in cmd
+        "responder.py start" in cmd and f"--name {name} " in cmd and f"/{topo.prefix}/" in cmd
         for _, cmd in snapshot().processes
     )
 
@@ -168,7 +168,7 @@ def test_keep_leaves_the_machines_and_names_the_commands_that_remove_them() -> N
         assert [p for p in left if p.startswith("netns ")] != []
         assert any(p.startswith("mount ") and p.endswith("/b/replica") for p in left)
         assert any(p.startswith("loop ") for p in left)
-        assert any(p.startswith("process ") and "responder serve" in p for p in left)
+        assert any(p.startswith("process ") and "responder.py serve" in p for p in left)
     finally:
         for argv in commands:  # as an operator pastes them: one after the other, at once
             subprocess.run(argv, capture_output=True, timeout=30)

@@ -171,3 +171,22 @@ def test_parse_calls_rejects_anything_but_one_count(text: str) -> None:
 
 def test_parse_calls_reads_the_count() -> None:
     assert parse_calls(" 7\n", ["calls"]) == 7
+
+
+def test_responder_command_line_is_parsed_without_argparse() -> None:
+    from twinstar.demo import responder
+
+    common = ["--address", "10.213.72.1", "--port", "5070", "--name", "pbx-a", "--pidfile", "/p", "--data", "/d"]
+    args = responder.parse(["check", *common])
+    assert args is not None
+    assert (args.action, args.address, args.port, args.name, args.pidfile, args.data, args.timeout) == (
+        "check", "10.213.72.1", 5070, "pbx-a", "/p", "/d", 5.0,
+    )
+    assert responder.common(args) == common
+    assert responder.parse(["start", *common, "--timeout", "0.5"]).timeout == 0.5  # type: ignore[union-attr]
+    assert responder.parse(["reboot", *common]) is None
+    assert responder.parse(["check", *common[:-2]]) is None  # --data missing
+    assert responder.parse(["check", *common, "--port"]) is None  # a value missing
+    assert responder.parse(["check", *common, "--colour", "red"]) is None
+    assert responder.parse(["check", *common[:3], "fifty", *common[4:]]) is None
+    assert responder.command()[1:] == ["-IS", os.path.abspath(responder.__file__)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from twinstar import settings
@@ -54,3 +56,38 @@ def test_the_configuration_path_is_explicit_then_environment_then_default() -> N
     assert settings.config_path(None, {}) == settings.CONFIG_PATH
     assert settings.config_path(None, {settings.CONFIG_ENV: ""}) == settings.CONFIG_PATH
 
+
+
+def test_a_policy_runner_leaves_at_once_while_another_is_starting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of events hands a runner off per event: only the first loads the configuration and looks.
+
+    The configuration file is not valid YAML, so a runner that loads it ends
+    with exit status 2; the hook's settings cache (valid for the file as it is)
+    names the state directory, whose ``policy-start.lock`` another runner holds.
+    """
+    import fcntl
+    import os
+    import time
+
+    from twinstar.fastpath.hooksettings import HookSettings, write_cache
+
+    state, cache = tmp_path / "state", tmp_path / "cache"
+    state.mkdir(mode=0o700)
+    config = tmp_path / "twinstar.yaml"
+    config.write_text("takeover: [unclosed\n")
+    old = time.time() - 60
+    os.utime(config, (old, old))
+    values = {name: "" for name in ("node", "maintenance_file", "handoff", "sysfs", "xpp_order")}
+    settings_ = HookSettings(source=str(config), state_dir=str(state), rearm_watchdog=False, programs=(), **values)
+    assert write_cache(str(cache), str(config), os.stat(config), settings_)
+    monkeypatch.setenv(settings.HOOK_CACHE_ENV, str(cache))
+    args = ["policy", "--config", str(config)]
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)  # a runner that goes on lowers its (this test's) priority
+    try:
+        assert handoff_runner.main(args) == 2  # nobody else: it loads the configuration (and finds it broken)
+        with open(state / handoff_runner.POLICY_START_LOCK, "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            assert handoff_runner.main(args) == 0  # another runner is starting: nothing loaded
+        assert handoff_runner.main(args) == 2  # released again: the first call's claim did not outlive it
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)

@@ -24,7 +24,7 @@ from twinstar.standins import drbdadm
 from twinstar.usb import sim
 
 # The programs twinstar runs in this process (tests/conftest.py fails any other).
-pytestmark = pytest.mark.programs("ip", "losetup", "mkfs.ext4", "nsenter", "umount")
+pytestmark = pytest.mark.programs("cc", "ip", "losetup", "mkfs.ext4", "nsenter", "umount")
 
 
 def observe(run: Run) -> dict[str, Any]:

@@ -86,3 +86,59 @@ def test_env_selects_node_and_state(nodes: tuple[Path, Path, Path]) -> None:
         timeout=30,
     )
     assert r.returncode == 0 and r.stdout == "Secondary/Secondary\n"
+
+
+@pytest.mark.programs("cc")
+def test_resident_server_and_c_client_answer_as_the_python_stand_in(tmp_path: Path) -> None:
+    """The light demo's drbdadm: a C client passing each call to one resident server (same state, same answers,
+    every call recorded), and the Python wrapper when the server does not answer."""
+    import shutil
+    import threading
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler: the demo uses the Python wrapper")
+    state = tmp_path / "drbd.json"
+    drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b")))
+    sock = str(tmp_path / "drbdadm.sock")
+    clients = {}
+    for node in ("pbx-a", "pbx-b"):
+        fallback = drbdadm.write_wrapper(tmp_path / f"{node}.py", state, node)
+        assert drbdadm.build_client(tmp_path / node, sock, node, fallback)
+        clients[node] = tmp_path / node
+    a, b = clients["pbx-a"], clients["pbx-b"]
+    assert run(a, "role", "r0").stdout == "Secondary/Secondary\n"  # no server yet: the wrapper answers
+    ready = threading.Event()
+    threading.Thread(target=drbdadm.serve, args=(sock, str(state)), kwargs={"ready": ready.set}, daemon=True).start()
+    assert ready.wait(30)
+    assert (Path(sock).stat().st_mode & 0o777) == 0o600
+    assert run(a, "primary", "r0").returncode == 0
+    refused = run(b, "primary", "r0")
+    assert refused.returncode == 17 and "Multiple primaries not allowed" in refused.stderr and refused.stdout == ""
+    assert run(b, "role", "r0").stdout == "Secondary/Primary\n"
+    assert run(a, "status", "r0").stdout == "r0 role:Primary\n  disk:UpToDate\n  pbx-b role:Secondary\n    peer-disk:UpToDate\n"
+    unknown = run(a, "frobnicate", "r0")
+    assert unknown.returncode == drbdadm.EXIT_USAGE and "Unknown command" in unknown.stderr
+    good = state.read_bytes()
+    state.write_text("{not json")  # a call that fails in the server (the wrapper would die with status 1)
+    broken = run(a, "role", "r0")
+    assert broken.returncode == 1 and "drbdadm stand-in:" in broken.stderr
+    state.write_bytes(good)
+    assert run(b, "role", "r0").stdout == "Secondary/Primary\n"  # the server went on
+    calls = drbdadm.read_state(state)["calls"][:6]
+    assert [(c["node"], c["argv"]) for c in calls] == [
+        ("pbx-a", ["role", "r0"]),
+        ("pbx-a", ["primary", "r0"]),
+        ("pbx-b", ["primary", "r0"]),
+        ("pbx-b", ["role", "r0"]),
+        ("pbx-a", ["status", "r0"]),
+        ("pbx-a", ["frobnicate", "r0"]),
+    ]
+
+
+def test_a_malformed_request_is_a_usage_error(tmp_path: Path) -> None:
+    state = tmp_path / "drbd.json"
+    drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b")))
+    reply = drbdadm.answer(b"", str(state))
+    assert reply[0] == drbdadm.EXIT_USAGE and reply[1:5] == b"\0\0\0\0" and b"malformed" in reply[5:]
+    reply = drbdadm.answer(b"pbx-b\0role\0r0\0", str(state))
+    assert reply == bytes([0]) + (20).to_bytes(4, "big") + b"Secondary/Secondary\n"

@@ -75,3 +75,36 @@ def test_unregistration_and_removal_take_the_spans_away(tmp_path: Path) -> None:
     assert spans.read_device(fs.root, "xbus-00") is None and [s.number for s in spans.read_spans(fs.root)] == [2]
     fs.depart(1)
     assert spans.read_spans(fs.root) == [] and os.listdir(fs.dahdi_devices_dir) == []
+
+
+def test_a_write_the_driver_acts_on_wakes_its_loop_at_once(tmp_path: Path) -> None:
+    """The demo's driver loop waits on WriteWatch: a registration, then a span assignment, are seen when written."""
+    import select
+
+    from twinstar.standins.fakesysfs import WriteWatch
+
+    fs = FakeSysfs(str(tmp_path))
+    _unit(fs, 0, ("E1",))
+    watch = WriteWatch()
+    if watch.fd < 0:
+        import pytest
+
+        pytest.skip("no inotify here: the loop sleeps its poll interval")
+
+    def pending() -> bool:
+        return bool(select.select([watch.fd], [], [], 0)[0])
+
+    try:
+        fs.watch_writes(watch)
+        assert not pending()
+        spans.write(os.path.join(fs.node(0), "dahdi_registration"), "1")  # as the dahdi step writes it
+        assert pending()
+        watch.wait(0)  # drained
+        assert not pending()
+        assert fs.drive() == ["registered XBUS-00 with DAHDI"]
+        watch.wait(0)  # the driver's own writes
+        fs.watch_writes(watch)  # now the new device directory too
+        spans.write(os.path.join(fs.device_dir(0), "unassign_span"), "1")
+        assert pending()
+    finally:
+        watch.close()

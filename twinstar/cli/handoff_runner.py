@@ -18,6 +18,47 @@ from twinstar.hotplug.handoff import (
     rearm_watchdog,
 )
 
+#: Held by a policy runner from its first instructions to its exit (:func:`claim_policy_start`).
+POLICY_START_LOCK = "policy-start.lock"
+
+
+def claim_policy_start(path: str) -> int | None:
+    """Take ``state_dir/policy-start.lock``: its descriptor (-1: not taken), None when another runner holds it.
+
+    A burst of events (units arriving together) hands a runner off for each
+    event that finds none looking yet (``policy-run.lock``, taken once a
+    runner has loaded the configuration and the policy): without this, each
+    of them would load all of it only to find the first one looking, and take
+    that CPU from the takeover the same burst starts. Built-in modules and the
+    hook's settings cache only; without the cache the claim is left to the
+    policy run's own lock, as before.
+    """
+    import fcntl
+    import posix
+
+    from twinstar.fastpath import hooksettings
+
+    settings = hooksettings.cached(path, hooksettings.cache_dir(os.environ))
+    if settings is None:
+        return -1
+    try:
+        fd = posix.open(
+            f"{settings.state_dir}/{POLICY_START_LOCK}",
+            posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC,
+            0o600,
+        )
+    except OSError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        posix.close(fd)
+        return None
+    except OSError:
+        posix.close(fd)
+        return -1
+    return fd
+
 
 def main(argv: list[str] | None = None) -> int:
     parsed = parse_runner_args(sys.argv[1:] if argv is None else argv)
@@ -25,6 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         print(RUNNER_USAGE, file=sys.stderr)
         return 2
     action, path, usb_address = parsed
+    claim = claim_policy_start(path) if action == "policy" else -1
+    if claim is None:
+        return 0  # another runner is starting or looking: it sees these units too
+    try:
+        return _run(action, path, usb_address)
+    finally:
+        if claim >= 0:
+            os.close(claim)
+
+
+def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
     if usb_address is not None or action == "policy":
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log

@@ -19,7 +19,9 @@ One process plays, every few milliseconds:
   server's real ``atribank_hook`` inside its network namespace, with the
   environment udev gives it. A server without power gets no events;
 * the DAHDI driver of each server: registrations and span assignments its
-  takeover writes are acted on (:meth:`FakeSysfs.drive`).
+  takeover writes are acted on (:meth:`FakeSysfs.drive`) as soon as they are
+  written (:class:`~twinstar.standins.fakesysfs.WriteWatch`), not at the
+  loop's next turn: the kernel acts within the write.
 
 Everything it does goes to the demo's event log.
 """
@@ -39,7 +41,7 @@ from twinstar import settings
 from twinstar.demo import events
 from twinstar.demo.heartbeat import last_beat
 from twinstar.demo.topology import in_netns
-from twinstar.standins.fakesysfs import FakeSysfs
+from twinstar.standins.fakesysfs import FakeSysfs, WriteWatch
 from twinstar.usb import sim
 
 
@@ -117,9 +119,15 @@ class Hardware:
 
     def run(self) -> None:
         events.emit(self.events, "hardware up", "", timeout_ms=round(self.timeout * 1000))
-        while self.running:
-            self.step()
-            time.sleep(self.poll)
+        writes = WriteWatch()  # the DAHDI driver acts on a write at once, as the kernel's does
+        try:
+            while self.running:
+                self.step()
+                for server in self.servers.values():
+                    server.sysfs.watch_writes(writes)
+                writes.wait(self.poll)
+        finally:
+            writes.close()
         for hook in self.hooks:
             hook.proc.wait(timeout=10)
         self.reap()

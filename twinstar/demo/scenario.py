@@ -180,7 +180,8 @@ class Run:
         # Undone first: the responder runs from the mount, so it must be gone before the unmount.
         self.cleanup.add(f"processes of the demo ({self.members.method})", self.members.kill_all)
         self.shared, self.servers = servers.prepare(
-            self.topo, self.workdir, units=self.options.units, loop_device=loop, services=self.stack.services
+            self.topo, self.workdir, units=self.options.units, loop_device=loop, services=self.stack.services,
+            resident_drbdadm=self.stack.resident_drbdadm,
         )
         events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value, stack=self.stack.kind.value)
         self.stack.build(self)
@@ -205,6 +206,13 @@ class Run:
         self.stack.start_clients(self, log)
         for key in self.servers:
             self.start_heartbeat(key)
+        if self.shared.drbdadm_server:
+            server = processes.spawn(
+                [py, "-m", "twinstar.standins.drbdadm", "--serve", self.shared.drbdadm_socket, "--state", self.shared.drbd_state],
+                log_path=log,
+            )
+            self.procs["drbdadm"] = server
+            self.cleanup.add("drbdadm stand-in", lambda: processes.stop(server))
         spec_path = self.write_hardware_spec()
         hardware = processes.spawn([py, "-m", "twinstar.demo.hardware", spec_path], log_path=log)
         self.procs["hardware"] = hardware

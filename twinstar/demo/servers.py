@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twinstar.demo.cleanup import CleanupRegistry
+from twinstar.demo.responder import command as responder_command
 from twinstar.demo.topology import INTERFACE, Host, Topology
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, TwinstarError
@@ -82,6 +82,7 @@ class ServerFiles:
 class Shared:
     workdir: str
     loop_device: str
+    drbdadm_server: bool = False  # some server's drbdadm is the resident stand-in's client
 
     @property
     def sim(self) -> str:
@@ -90,6 +91,11 @@ class Shared:
     @property
     def drbd_state(self) -> str:
         return os.path.join(self.workdir, "drbd.json")
+
+    @property
+    def drbdadm_socket(self) -> str:
+        """Where the resident ``drbdadm`` stand-in answers (:func:`twinstar.standins.drbdadm.serve`)."""
+        return os.path.join(self.workdir, "drbdadm.sock")
 
     @property
     def events(self) -> str:
@@ -160,7 +166,7 @@ class ServiceConfig:
 
 def responder(server: ServerFiles, topo: Topology) -> ServiceConfig:
     """The light stack: a responder standing for Asterisk, as a ``command`` step, data on the replica."""
-    responder = [sys.executable, "-m", "twinstar.demo.responder"]
+    responder = responder_command()
     common = [
         "--address", str(topo.shared.ip), "--port", str(SERVICE_PORT), "--name", server.host.name,
         "--pidfile", server.pidfile, "--data", server.mountpoint,
@@ -237,6 +243,39 @@ def write_config(
     # so without this every event of the demo's first seconds would parse it.
     written = time.time() - CONFIG_AGE
     os.utime(server.config, (written, written))
+    warm_caches(server)
+
+
+def warm_caches(server: ServerFiles) -> None:
+    """Load the server's configuration once as its hook's first event would, writing its caches.
+
+    On a real server a unit's ``add`` event comes the units' initialisation
+    (seconds) before its ``online``, so that first event's full parse (PyYAML,
+    validation) is long over when the last unit is READY. The simulated
+    driver's ``init_delay`` is 0.1 s: a first parse on the node taking over
+    would overlap its takeover and take CPU from it, which no real server
+    sees. Writing the caches here keeps the modelled delay and leaves that
+    parse out, as a real server leaves it out of the failover.
+    """
+    from twinstar.config import compiled, parse
+    from twinstar.fastpath.hooksettings import HookSettings, write_cache
+
+    with open(server.config, "rb") as f:
+        data = f.read()
+    config = parse(data, server.config)
+    compiled.write(server.cache_dir, server.config, data, config)
+    write_cache(server.cache_dir, server.config, os.stat(server.config), HookSettings.from_config(config))
+
+
+def write_drbdadm(server: ServerFiles, shared: Shared, *, resident: bool) -> bool:
+    """The server's ``drbdadm``: the stand-in's C client (resident, and a compiler at hand: True), else its Python wrapper."""
+    program = server.path("bin", "drbdadm")
+    if resident:
+        fallback = drbdadm.write_wrapper(server.path("bin", "drbdadm-py"), shared.drbd_state, server.host.name)
+        if drbdadm.build_client(program, shared.drbdadm_socket, server.host.name, fallback):
+            return True
+    drbdadm.write_wrapper(program, shared.drbd_state, server.host.name)
+    return False
 
 
 def prepare(
@@ -248,8 +287,15 @@ def prepare(
     arp_count: int = 3,
     dad_timeout: float = 0.03,
     services: Callable[[ServerFiles, Topology], ServiceConfig] = responder,
+    resident_drbdadm: bool = False,
 ) -> tuple[Shared, dict[str, ServerFiles]]:
-    """Write both servers' files and the shared state (units on port 0, nobody Primary)."""
+    """Write both servers' files and the shared state (units on port 0, nobody Primary).
+
+    With ``resident_drbdadm`` each server's ``drbdadm`` is the stand-in's C
+    client (:func:`twinstar.standins.drbdadm.build_client`) when a C compiler
+    is there: the caller then runs the stand-in's server on
+    ``shared.drbdadm_socket`` (``shared.drbdadm_server`` says whether).
+    """
     shared = Shared(workdir, loop_device)
     servers = {
         "a": ServerFiles(topo.a, 0, os.path.join(workdir, "a")),
@@ -260,13 +306,14 @@ def prepare(
     drbdadm.write_state(
         shared.drbd_state, drbdadm.new_state(RESOURCE, (topo.a.name, topo.b.name), device=loop_device)
     )
+    served = False
     for server in servers.values():
         for d in ("bin", "pbx", "replica", "sys"):
             os.makedirs(server.path(d), exist_ok=True)
         # The hook uses its cache only in a directory closed to others.
         os.makedirs(server.cache_dir, mode=0o700, exist_ok=True)
         os.chmod(server.cache_dir, 0o700)
-        drbdadm.write_wrapper(server.path("bin", "drbdadm"), shared.drbd_state, server.host.name)
+        served = write_drbdadm(server, shared, resident=resident_drbdadm) or served
         with open(server.path("xpp_order"), "w") as f:
             f.write("# the units, in DAHDI registration order\n")
             for label in labels:
@@ -274,4 +321,4 @@ def prepare(
         write_config(server, shared, topo, arp_count=arp_count, dad_timeout=dad_timeout, services=services(server, topo))
     with open(shared.power, "w") as f:
         json.dump({"a": True, "b": True}, f)
-    return shared, servers
+    return (replace(shared, drbdadm_server=True) if served else shared), servers

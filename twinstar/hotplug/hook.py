@@ -290,10 +290,10 @@ def run_transition(
     from twinstar.errors import TwinstarError
     from twinstar.hotplug import handoff
     from twinstar.hotplug.configuration import full_config
-    from twinstar.policy.consult import after_transition
 
     config = full_config(settings)
     report = engine_for(config).takeover() if action == "takeover" else engine_for(config).release()
+    from twinstar.policy.consult import after_transition  # after the transition: not on its path
     verdict = "ok" if report.ok else f"FAILED: {report.error}"
     log_line(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)
     try:

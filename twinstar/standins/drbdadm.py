@@ -20,6 +20,18 @@ Which node it speaks for and the state file come from ``--node`` and
 ``--state`` (baked into a wrapper by :func:`write_wrapper`) or from
 $TWINSTAR_DRBDADM_NODE and $TWINSTAR_DRBDADM_STATE.
 
+The real drbdadm is a C program that answers in a millisecond or two; a
+Python start per call costs 10 to 17 ms of CPU, and a takeover calls it on
+its critical path (``primary``, then ``role`` to verify) and in its early
+checks. So that this artefact of the stand-in does not count as twinstar's
+time, the light demo runs the same commands in one resident process
+(``--serve SOCKET``, :func:`serve`) and installs as ``drbdadm`` a small C
+client (:func:`build_client`, compiled with ``cc`` when there is one) that
+passes its node and arguments over a Unix socket and prints the answer: one
+process start of a C program per call, like drbd-utils. Without a compiler,
+or when the server does not answer, the client is the Python wrapper (the
+client runs it itself). Same state file, same answers, every call recorded.
+
 State file::
 
     {"format": "8.4",
@@ -137,8 +149,12 @@ class locked:
 
     def __enter__(self) -> State:
         self.fd = os.open(f"{self.path}.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        self.state = read_state(self.path)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.state = read_state(self.path)
+        except BaseException:
+            os.close(self.fd)  # a resident server must not keep the lock of a call that failed
+            raise
         return self.state
 
     def __exit__(self, *exc: object) -> None:
@@ -308,8 +324,150 @@ def _dispatch(state: State, command: str, resource: str, node: str, options: lis
     return 0, "", ""
 
 
+# --- the resident form: a server and a C client ------------------------------------------------
+
+#: The largest request or answer passed over the socket (arguments, output).
+MESSAGE_LIMIT = 64 * 1024
+
+
+def answer(request: bytes, state_file: str) -> bytes:
+    """The reply to one client request: ``NODE\\0ARG\\0...`` -> status byte, stdout length (4 bytes), stdout, stderr."""
+    node, *argv = request.decode("utf-8", "surrogateescape").split("\0")[:-1] or [""]
+    if not node:
+        status, out, err = EXIT_USAGE, "", "drbdadm stand-in: malformed request\n"
+    else:
+        status, out, err = run(argv, state_file=state_file, node=node)
+    data = out.encode("utf-8", "surrogateescape")
+    return bytes([status & 0xFF]) + len(data).to_bytes(4, "big") + data + err.encode("utf-8", "surrogateescape")
+
+
+def serve(socket_path: str, state_file: str, *, ready: Callable[[], object] | None = None) -> None:
+    """Answer drbdadm calls on the Unix socket ``socket_path`` (mode 0600), one at a time, until killed.
+
+    The state file's lock still orders calls against the Python wrapper's.
+    """
+    import socket
+
+    try:
+        os.unlink(socket_path)
+    except FileNotFoundError:
+        pass
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        old = os.umask(0o177)
+        try:
+            server.bind(socket_path)
+        finally:
+            os.umask(old)
+        server.listen(16)
+        if ready is not None:
+            ready()
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                request = b""
+                while len(request) <= MESSAGE_LIMIT and (chunk := conn.recv(4096)):
+                    request += chunk
+                try:
+                    reply = answer(request[:MESSAGE_LIMIT], state_file)
+                except Exception as exc:  # noqa: BLE001 - one call failed (as the wrapper would, exit 1); the server goes on
+                    reply = bytes([1]) + bytes(4) + f"drbdadm stand-in: {type(exc).__name__}: {exc}\n".encode()
+                conn.sendall(reply)
+
+
+CLIENT_C = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int send_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        p += w; n -= (size_t)w;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static char reply[LIMIT + 5];
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(SOCK) >= sizeof addr.sun_path) goto fallback;
+    strcpy(addr.sun_path, SOCK);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) goto fallback;
+    size_t total = strlen(NODE) + 1;
+    for (int i = 1; i < argc; i++) total += strlen(argv[i]) + 1;
+    if (total > LIMIT) { fputs("drbdadm stand-in: arguments too long\n", stderr); return 20; }
+    if (send_all(fd, NODE, strlen(NODE) + 1) < 0) goto lost;
+    for (int i = 1; i < argc; i++) if (send_all(fd, argv[i], strlen(argv[i]) + 1) < 0) goto lost;
+    shutdown(fd, SHUT_WR);
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, reply + got, sizeof reply - got);
+        if (r < 0) { if (errno == EINTR) continue; goto lost; }
+        if (r == 0 || (got += (size_t)r) == sizeof reply) break;
+    }
+    if (got < 5) goto lost;
+    size_t out = ((size_t)(unsigned char)reply[1] << 24) | ((size_t)(unsigned char)reply[2] << 16)
+               | ((size_t)(unsigned char)reply[3] << 8) | (size_t)(unsigned char)reply[4];
+    if (out > got - 5) goto lost;
+    if (send_all(1, reply + 5, out) < 0 || send_all(2, reply + 5 + out, got - 5 - out) < 0) return 20;
+    return (unsigned char)reply[0];
+lost:
+    fputs("drbdadm stand-in: the server did not answer\n", stderr);
+    return 20;
+fallback:
+    execv(FALLBACK, argv);
+    perror("drbdadm stand-in: " FALLBACK);
+    return 20;
+}
+"""
+
+
+def _c_string(value: str) -> str:
+    """``value`` as a C string literal, every byte escaped (octal: never merged with what follows)."""
+    return '"' + "".join(f"\\{b:03o}" for b in os.fsencode(value)) + '"'
+
+
+def build_client(path: str | os.PathLike[str], socket_path: str, node: str, fallback: str | os.PathLike[str]) -> bool:
+    """Compile the C client as ``path`` for ``node`` (its server on ``socket_path``; ``fallback``, the Python
+    wrapper, when that does not answer); False when there is no C compiler or it fails (nothing written)."""
+    import shutil
+
+    from twinstar.engine.proc import ProgramRunner
+    from twinstar.errors import ProgramError
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return False
+    defines = {"SOCK": _c_string(socket_path), "NODE": _c_string(node), "FALLBACK": _c_string(os.fspath(fallback))}
+    source = "".join(f"#define {k} {v}\n" for k, v in defines.items()) + f"#define LIMIT {MESSAGE_LIMIT}\n" + CLIENT_C
+    target = os.fspath(path)
+    directory = os.path.dirname(target) or "."
+    src, tmp = os.path.join(directory, ".drbdadm-client.c"), f"{target}.{os.getpid()}.tmp"
+    with open(src, "w") as f:
+        f.write(source)
+    try:
+        ProgramRunner(programs={"cc": compiler}).run(["cc", "-O2", "-o", tmp, src], timeout=60, quiet=True)
+    except ProgramError:
+        return False
+    finally:
+        os.unlink(src)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, target)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--serve"] and len(args) == 4 and args[2] == "--state":
+        serve(args[1], args[3])
+        return 0
     state_file = os.environ.get(STATE_ENV)
     node = os.environ.get(NODE_ENV)
     while args[:1] and args[0] in ("--state", "--node") and len(args) >= 2:

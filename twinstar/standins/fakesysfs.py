@@ -273,6 +273,15 @@ class FakeSysfs:
         """What the driver shows as span ``number``'s alarms (``0x%x``)."""
         _replace(os.path.join(self.span_dir(number), "alarms"), f"0x{mask:x}\n".encode())
 
+    def watch_writes(self, watch: WriteWatch) -> None:
+        """Have ``watch`` wake on the writes :meth:`drive` acts on (each unit's node, each registered unit's DAHDI device)."""
+        for num in self.units():
+            node = self.node(num)
+            if os.path.isdir(node):
+                watch.watch(node)
+                if os.path.isdir(self.device_dir(num)):
+                    watch.watch(self.device_dir(num))
+
     def drive(self) -> list[str]:
         """Act, as the drivers would have on each write, on what was written since the last call.
 
@@ -435,6 +444,56 @@ class FakeSysfs:
         os.unlink(os.path.join(self.spans_dir, f"span-{spanno}"))
         shutil.rmtree(os.path.join(self.device_dir(num), f"span-{spanno}"))
         self.write_attr(num, f"{xpd}/span", "0")
+
+
+class WriteWatch:
+    """Wakes a driver loop as soon as a program writes into a fake sysfs (inotify, ``IN_CLOSE_WRITE``).
+
+    The kernel acts on a sysfs write within the write itself (a DAHDI
+    registration, a span assignment); a loop that only looked every few
+    milliseconds would add up to that much to every such write, a delay of the
+    stand-in that the real driver does not have. :meth:`wait` returns when a
+    watched directory saw a write, or after ``timeout``. Without inotify (or
+    ctypes) it just sleeps.
+    """
+
+    _IN_CLOSE_WRITE = 0x8
+    _IN_NONBLOCK = 0o4000
+    _IN_CLOEXEC = 0o2000000
+
+    def __init__(self) -> None:
+        self.fd = -1
+        try:
+            import ctypes
+
+            self._libc = ctypes.CDLL(None, use_errno=True)
+            self.fd = self._libc.inotify_init1(self._IN_NONBLOCK | self._IN_CLOEXEC)
+        except (OSError, AttributeError):
+            self.fd = -1
+
+    def watch(self, directory: str) -> None:
+        """Watch ``directory`` (again: a watch ends with its directory; adding an existing one is a no-op)."""
+        if self.fd >= 0:
+            self._libc.inotify_add_watch(self.fd, os.fsencode(directory), self._IN_CLOSE_WRITE)
+
+    def wait(self, timeout: float) -> None:
+        if self.fd < 0:
+            time.sleep(timeout)
+            return
+        import select
+
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            try:
+                while os.read(self.fd, 65536):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _replace(path: str, data: bytes) -> None:

@@ -87,6 +87,9 @@ def missing_packages() -> dict[str, str]:
 class RealStack(LightStack):
     kind = StackKind.REAL
     recovers = True
+    #: The PBX servers are containers with mount tables of their own: the stand-in's answers about
+    #: mounts must come from there, so each call runs the Python wrapper inside.
+    resident_drbdadm = False
     image_mb = 256  # InnoDB's system tablespace and redo log, the binary log, the usrloc tables
 
     def __init__(self) -> None:
