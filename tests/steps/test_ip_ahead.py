@@ -103,13 +103,23 @@ def test_the_takeovers_step_adopts_the_probe_started_ahead_and_probes_no_more(pa
 
 
 @pytest.mark.privileged
-def test_an_owner_found_ahead_still_refuses(pair: Pair, tmp_path: Path) -> None:
-    """The peer answered when the unit arrived; it let go of the address since, but A's link reads the same: refused as then."""
+def test_an_owner_found_ahead_is_asked_again_and_still_refuses(pair: Pair, tmp_path: Path) -> None:
+    """The peer answered when the unit arrived and still holds the address at apply: probed again, refused."""
+    run("ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b)
+    *_, apply = harness(pair, tmp_path, ["start_ahead", "wait_ahead", "start_early", "check", "apply"], dad_timeout=0.3, arp_count=1)
+    assert apply["probes"] == 1, apply
+    assert apply["ok"] is False and apply["type"] == "RefusedError" and apply["exit_status"] == 3, apply
+    assert ADDRESS not in pair.addresses(pair.a, pair.if_a)
+
+
+@pytest.mark.privileged
+def test_an_owner_found_ahead_that_let_go_since_is_not_held_against_the_takeover(pair: Pair, tmp_path: Path) -> None:
+    """The peer answered when the unit arrived and released the address before the takeover: asked again, taken."""
     run("ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b)
     drop = ["ip", "-n", pair.b, "addr", "del", ADDRESS, "dev", pair.if_b]
     *_, apply = harness(pair, tmp_path, ["start_ahead", "wait_ahead", drop, "start_early", "check", "apply"], dad_timeout=0.3, arp_count=1)
-    assert apply["ok"] is False and apply["type"] == "RefusedError" and apply["exit_status"] == 3, apply
-    assert ADDRESS not in pair.addresses(pair.a, pair.if_a)
+    assert apply["ok"] and apply["probes"] == 1, apply
+    assert ADDRESS in pair.addresses(pair.a, pair.if_a)
 
 
 @pytest.mark.privileged

@@ -167,6 +167,10 @@ class IpStep(Step):
         sock: ArpSocket | None = None
         if found is not None:  # the early probe's answer, and its socket for the announcement
             owner, sock = found[0]
+            if owner is not None and self._early_ahead:
+                # Started ahead, when a unit arrived: that owner may have let the address go since
+                # (a release before the units moved). Asked again now; one that still answers refuses.
+                owner = self._owner(sock)
         elif self.spec.dad_timeout > 0:
             sock = self._probe_socket()
         try:
