@@ -1,0 +1,119 @@
+"""The prepared takeover runner of ``spawn`` mode: everything loaded before the last unit is READY.
+
+On a unit's event while listed units are present but not all READY, and
+this node is going to take over (:func:`twinstar.fastpath.decision.going_to_take_over`),
+the hook starts this runner (:func:`twinstar.fastpath.detach.prepared_runner`).
+It loads the configuration, builds the engine, starts the steps' ahead
+probes as the daemon does, and waits, bounded, on ``state_dir/prepared.fifo``
+(mode 0600; its pid in ``prepared.pid``). The decisive hook, under
+``handoff.lock``, writes one byte into it instead of forking
+(:func:`twinstar.fastpath.detach.wake_prepared`) and records the runner's
+pid as the hand-off's; the runner then runs the takeover as a spawned one
+would (:func:`twinstar.hotplug.hook.run_transition`).
+
+No lost wake-up: when its wait ends, the runner reads the FIFO and removes
+it under ``handoff.lock``; a hook that finds no FIFO, or no reader on it,
+forks the takeover as before. One runner at a time (``prepared.lock``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+
+from twinstar import settings as tsettings
+from twinstar.fastpath import atomic
+from twinstar.fastpath.detach import PREPARED_FIFO, PREPARED_LOCK, PREPARED_PID, PREPARED_WAIT
+from twinstar.fastpath.syslogsend import log_line
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from twinstar.engine.runner import Engine
+    from twinstar.fastpath.hooksettings import HookSettings
+
+
+def start_ahead(engine: Engine) -> None:
+    """Start the steps' probes that may run before a takeover (:meth:`~twinstar.steps.base.Step.start_ahead`)."""
+    for step in engine.steps:
+        if step.starts_ahead:
+            try:
+                step.start_ahead()
+            except Exception as exc:  # noqa: BLE001 - the step probes in its turn instead
+                log_line(f"prepared takeover: no probe started ahead for {step.name}: {exc}")
+
+
+def wait_for_wake(state_dir: str, seconds: float, *, ready: Callable[[], None] | None = None) -> bool:
+    """Offer the FIFO and wait up to ``seconds`` for a byte; whether one came (checked under ``handoff.lock``).
+
+    ``ready`` is called once the FIFO can be written to.
+    """
+    from twinstar.engine.lock import FileLock
+    from twinstar.hotplug.handoff import LOCK_WAIT
+
+    fifo = f"{state_dir}/{PREPARED_FIFO}"
+    try:
+        os.unlink(fifo)  # a killed runner's
+    except FileNotFoundError:
+        pass
+    atomic.replace_file(f"{state_dir}/{PREPARED_PID}", f"{os.getpid()}\n".encode(), mode=0o600, sync_dir=False)
+    old = os.umask(0o077)
+    try:
+        os.mkfifo(fifo, 0o600)
+    finally:
+        os.umask(old)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    keeper = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # no hang-up to poll when a writer closes
+    try:
+        if ready is not None:
+            ready()
+        poller = select.poll()
+        poller.register(reader, select.POLLIN)
+        poller.poll(max(0, int(seconds * 1000)))
+        with FileLock(f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
+            try:
+                woken = bool(os.read(reader, 1))
+            except OSError as exc:
+                if exc.errno != errno.EAGAIN:
+                    raise
+                woken = False
+            os.unlink(fifo)  # no hook writes to it any more
+    finally:
+        os.close(keeper)
+        os.close(reader)
+    return woken
+
+
+def serve(settings: HookSettings, seconds: float = PREPARED_WAIT) -> int:
+    """The prepared runner: wait for the decisive hook's wake-up, then run the takeover; its exit status.
+
+    0 without a wake-up (the bound ended: the units went away, or this node
+    is no longer going to take over), or when another runner is prepared.
+    """
+    from twinstar.engine.lock import FileLock
+    from twinstar.errors import LockBusyError
+    from twinstar.hotplug.configuration import full_config
+    from twinstar.hotplug.hook import policy_loop, run_transition
+
+    lock = FileLock(f"{settings.state_dir}/{PREPARED_LOCK}")
+    try:
+        lock.acquire(timeout=0)
+    except LockBusyError:
+        return 0
+    try:
+        from twinstar.engine.runner import engine_for
+
+        engine = engine_for(full_config(settings))
+        import twinstar.policy.consult  # noqa: F401 - loaded now, not after the takeover's steps
+
+        start_ahead(engine)
+        if not wait_for_wake(settings.state_dir, seconds):
+            return 0
+        report = run_transition(settings, "takeover", environ=os.environ, engine=engine)
+        if not report.ok:
+            policy_loop(settings, environ=os.environ)  # retries wait here, as for a spawned takeover
+        return int(report.exit_status)
+    finally:
+        lock.release()
