@@ -172,7 +172,7 @@ def evaluate(
                 evaluation.exit_status = int(evaluation.report.exit_status)
     elif trigger != AFTER_TRANSITION and policyfile.concerns(readiness, node, policy):
         _policy(settings, evaluation, mode, env, chain)
-    if event is not None and decision.action == NOTHING and not needs_node_state(readiness) and mode != INLINE:
+    if event is not None and decision.action == NOTHING and not readiness.all_ready and mode != INLINE:
         _prepare(settings, evaluation, readiness, node, maintenance, policy, mode, env)
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
         if statefile.read_node(settings.state_dir).role == "active":  # armed only while this node serves
@@ -211,8 +211,9 @@ def _prepare(
     mode: str,
     env: "Mapping[str, str]",
 ) -> None:
-    """Listed units present, not all READY, this node going to take over, ``spawn``: a takeover runner gets ready."""
-    if not going_to_take_over(readiness, node, maintenance=maintenance, policy=policy):
+    """Units present (an unidentified one may be listed), not all READY, this node going to take over,
+    ``spawn``: a takeover runner gets ready (:mod:`twinstar.hotplug.prepared`)."""
+    if not going_to_take_over(readiness, node, maintenance=maintenance, policy=policy, unidentified=True):
         return
     from twinstar.fastpath import detach
 
