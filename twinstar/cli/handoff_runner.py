@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
-    wait, usb_address = (usb_address, None) if action == "prepare" else (None, usb_address)
+    if action == "prepare":
+        from twinstar.fastpath.detach import PREPARED_WAIT
+        from twinstar.hotplug import prepared
+
+        return prepared.main(path, usb_address[0] if usb_address is not None else PREPARED_WAIT)
     if usb_address is not None or action == "policy":
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log
@@ -96,11 +100,6 @@ def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
             log_line(f"watchdog re-arm: {rearm_watchdog(config, busnum, devnum, environ=os.environ)}")
             return 0
         settings = HookSettings.from_config(config)
-        if action == "prepare":
-            from twinstar.fastpath.detach import PREPARED_WAIT
-            from twinstar.hotplug import prepared
-
-            return prepared.serve(settings, wait[0] if wait is not None else PREPARED_WAIT)
         if action == "policy":
             policy_loop(settings, environ=os.environ)
             return 0

@@ -18,7 +18,6 @@ forks the takeover as before. One runner at a time (``prepared.lock``).
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 
@@ -29,8 +28,6 @@ from twinstar.fastpath.syslogsend import log_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from twinstar.engine.runner import Engine
     from twinstar.fastpath.hooksettings import HookSettings
 
@@ -45,14 +42,9 @@ def start_ahead(engine: Engine) -> None:
                 log_line(f"prepared takeover: no probe started ahead for {step.name}: {exc}")
 
 
-def wait_for_wake(state_dir: str, seconds: float, *, ready: Callable[[], None] | None = None) -> bool:
-    """Offer the FIFO and wait up to ``seconds`` for a byte; whether one came (checked under ``handoff.lock``).
-
-    ``ready`` is called once the FIFO can be written to.
-    """
-    from twinstar.engine.lock import FileLock
-    from twinstar.hotplug.handoff import LOCK_WAIT
-
+def offer(state_dir: str) -> tuple[int, int]:
+    """Create the FIFO (mode 0600, a killed runner's removed first) after publishing this pid; its read end and a
+    write end kept open here (so that no writer's close ends the wait)."""
     fifo = f"{state_dir}/{PREPARED_FIFO}"
     try:
         os.unlink(fifo)  # a killed runner's
@@ -65,55 +57,83 @@ def wait_for_wake(state_dir: str, seconds: float, *, ready: Callable[[], None] |
     finally:
         os.umask(old)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    keeper = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # no hang-up to poll when a writer closes
-    try:
-        if ready is not None:
-            ready()
-        poller = select.poll()
-        poller.register(reader, select.POLLIN)
-        poller.poll(max(0, int(seconds * 1000)))
-        with FileLock(f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
-            try:
-                woken = bool(os.read(reader, 1))
-            except OSError as exc:
-                if exc.errno != errno.EAGAIN:
-                    raise
-                woken = False
-            os.unlink(fifo)  # no hook writes to it any more
-    finally:
-        os.close(keeper)
-        os.close(reader)
-    return woken
+    return reader, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
-def serve(settings: HookSettings, seconds: float = PREPARED_WAIT) -> int:
-    """The prepared runner: wait for the decisive hook's wake-up, then run the takeover; its exit status.
-
-    0 without a wake-up (the bound ended: the units went away, or this node
-    is no longer going to take over), or when another runner is prepared.
-    """
+def woken(state_dir: str, reader: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for a byte on ``reader``; whether one came, read and the FIFO removed under ``handoff.lock``."""
     from twinstar.engine.lock import FileLock
-    from twinstar.errors import LockBusyError
-    from twinstar.hotplug.configuration import full_config
-    from twinstar.hotplug.hook import policy_loop, run_transition
+    from twinstar.hotplug.handoff import LOCK_WAIT
 
+    poller = select.poll()
+    poller.register(reader, select.POLLIN)
+    poller.poll(max(0, int(seconds * 1000)))
+    with FileLock(f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
+        try:
+            byte = os.read(reader, 1)
+        except BlockingIOError:
+            byte = b""
+        os.unlink(f"{state_dir}/{PREPARED_FIFO}")  # no hook writes to it any more
+    return bool(byte)
+
+
+def main(path: str, seconds: float = PREPARED_WAIT) -> int:
+    """The prepared runner for the configuration at ``path``: its exit status.
+
+    The FIFO is offered first (from the hook's settings cache when it is
+    fresh), so that a decisive event while the rest is still loading wakes
+    this runner rather than forking a second takeover process. 0 without a
+    wake-up (the bound ended: the units went away, or this node is no longer
+    going to take over), or when another runner is prepared.
+    """
+    from twinstar.engine import log
+    from twinstar.engine.lock import FileLock
+    from twinstar.errors import LockBusyError, TwinstarError
+    from twinstar.fastpath import hooksettings
+    from twinstar.hotplug.configuration import load
+
+    settings = load(path, cache=hooksettings.cache_dir(os.environ))
     lock = FileLock(f"{settings.state_dir}/{PREPARED_LOCK}")
     try:
         lock.acquire(timeout=0)
     except LockBusyError:
         return 0
     try:
-        from twinstar.engine.runner import engine_for
-
-        engine = engine_for(full_config(settings))
-        import twinstar.policy.consult  # noqa: F401 - loaded now, not after the takeover's steps
-
-        start_ahead(engine)
-        if not wait_for_wake(settings.state_dir, seconds):
-            return 0
-        report = run_transition(settings, "takeover", environ=os.environ, engine=engine)
-        if not report.ok:
-            policy_loop(settings, environ=os.environ)  # retries wait here, as for a spawned takeover
-        return int(report.exit_status)
+        reader, keeper = offer(settings.state_dir)
+        try:
+            log.setup()
+            engine = _prepare(settings)
+            if not woken(settings.state_dir, reader, seconds):
+                return 0
+        finally:
+            os.close(keeper)
+            os.close(reader)
+        return _takeover(settings, engine)
+    except TwinstarError as exc:
+        log_line(f"prepared takeover: error: {exc}", error=True)
+        return int(exc.exit_status)
     finally:
         lock.release()
+
+
+def _prepare(settings: HookSettings) -> Engine:
+    """The configuration, the engine, the ahead probes and what the takeover imports after its steps."""
+    from twinstar.engine.runner import engine_for
+    from twinstar.hotplug.configuration import full_config
+
+    engine = engine_for(full_config(settings))
+    import twinstar.hotplug.hook
+    import twinstar.policy.consult  # noqa: F401 - loaded now, not after the takeover's steps
+
+    start_ahead(engine)
+    return engine
+
+
+def _takeover(settings: HookSettings, engine: Engine) -> int:
+    """The takeover as a spawned runner runs it (:mod:`twinstar.cli.handoff_runner`)."""
+    from twinstar.hotplug.hook import policy_loop, run_transition
+
+    report = run_transition(settings, "takeover", environ=os.environ, engine=engine)
+    if not report.ok:
+        policy_loop(settings, environ=os.environ)  # retries wait here: no daemon looks again
+    return int(report.exit_status)
