@@ -61,19 +61,31 @@ def offer(state_dir: str) -> tuple[int, int]:
 
 
 def woken(state_dir: str, reader: int, seconds: float) -> bool:
-    """Wait up to ``seconds`` for a byte on ``reader``; whether one came, read and the FIFO removed under ``handoff.lock``."""
-    from twinstar.engine.lock import FileLock
+    """Wait up to ``seconds`` for a byte on ``reader``; whether one came, read and the FIFO removed under ``handoff.lock``.
+
+    The waking hook still holds that lock while it records the hand-off (a few
+    ms): it is tried every millisecond, not at the engine lock's 20 ms.
+    """
+    from twinstar.engine.lock import wait_flock
+    from twinstar.engine.statedir import open_private
+    from twinstar.errors import LockBusyError
     from twinstar.hotplug.handoff import LOCK_WAIT
 
     poller = select.poll()
     poller.register(reader, select.POLLIN)
     poller.poll(max(0, int(seconds * 1000)))
-    with FileLock(f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT):
+    path = f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}"
+    lock = open_private(path, os.O_RDWR | os.O_CREAT)
+    try:
+        if not wait_flock(lock, timeout=LOCK_WAIT, poll=0.001):
+            raise LockBusyError(f"another twinstar process holds {path} (waited {LOCK_WAIT:g} s)")
         try:
             byte = os.read(reader, 1)
         except BlockingIOError:
             byte = b""
         os.unlink(f"{state_dir}/{PREPARED_FIFO}")  # no hook writes to it any more
+    finally:
+        os.close(lock)  # releases the flock
     return bool(byte)
 
 
