@@ -189,3 +189,18 @@ def test_a_runner_killed_after_the_wake_up_leaves_the_takeover_to_the_next_event
     assert pid != runner
     _wait("the forked takeover", lambda: node.role() == "active" and not process_alive(pid))
     assert int(parent.read_text()) == pid and node.begins("takeover") == 1
+
+
+@pytest.mark.parametrize("why", ["systemd", "maintenance"])
+def test_no_runner_is_prepared_under_systemd_or_when_no_takeover_would_follow(node: Node, why: str) -> None:
+    node.write_stub("systemctl", "exit 0")
+    if why == "systemd":
+        node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
+    else:
+        _configure(node)
+        node.maintenance.write_text("")
+    node.listed(2)
+    node.arrive(0)
+    result = node.run_hook(node.sysfs.create_unit(1))
+    assert result.returncode == 0 and "1/2 ready" in result.stderr, result.stderr
+    assert "prepar" not in result.stderr and not _fifo(node).exists()
