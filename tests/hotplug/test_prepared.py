@@ -130,8 +130,17 @@ def test_a_runner_not_woken_removes_its_fifo_and_runs_nothing(node: Node) -> Non
     assert node.begins("takeover") == 0 and node.role() == "standby"
 
 
+def _opened(pid: int, path: Path) -> bool:
+    """Process ``pid`` has ``path`` open."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    except OSError:  # a descriptor closed while looked at
+        return False
+
+
 def test_a_wake_up_as_the_wait_ends_is_not_lost(node: Node) -> None:
-    """The byte is written while the runner, its wait over (0 s), waits for ``handoff.lock`` held here."""
+    """The byte is written once the runner's wait is over (0 s): it has opened ``handoff.lock``, held here."""
     _configure(node)
     node.listed(1)
     node.arrive(0)
@@ -141,6 +150,7 @@ def test_a_wake_up_as_the_wait_ends_is_not_lost(node: Node) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         runner = _runner(node, 0)
         assert _prepared_pid(node) == runner.pid
+        _wait("the runner to wait for handoff.lock", lambda: _opened(runner.pid, node.state_dir / "handoff.lock"))
         fd = os.open(_fifo(node), os.O_WRONLY | os.O_NONBLOCK)
         os.write(fd, b"1")
         os.close(fd)
