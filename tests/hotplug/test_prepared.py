@@ -201,16 +201,22 @@ def test_a_runner_killed_after_the_wake_up_leaves_the_takeover_to_the_next_event
     assert int(parent.read_text()) == pid and node.begins("takeover") == 1
 
 
-@pytest.mark.parametrize("why", ["systemd", "maintenance"])
-def test_no_runner_is_prepared_under_systemd_or_when_no_takeover_would_follow(node: Node, why: str) -> None:
+@pytest.mark.parametrize("why", ["systemd", "maintenance", "leaving"])
+def test_no_runner_is_prepared_under_systemd_for_a_unit_leaving_or_when_no_takeover_would_follow(node: Node, why: str) -> None:
     node.write_stub("systemctl", "exit 0")
     if why == "systemd":
         node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
     else:
         _configure(node)
+    if why == "maintenance":
         node.maintenance.write_text("")
     node.listed(2)
     node.arrive(0)
-    result = node.run_hook(node.sysfs.create_unit(1))
+    if why == "leaving":
+        node.arrive(1)
+        event = node.sysfs.offline(1)
+    else:
+        event = node.sysfs.create_unit(1)
+    result = node.run_hook(event)
     assert result.returncode == 0 and "1/2 ready" in result.stderr, result.stderr
     assert "prepar" not in result.stderr and not _fifo(node).exists()

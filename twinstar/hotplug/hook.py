@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 
 #: The uevent actions the hook acts on (the rule passes no others).
 ACTIONS = ("add", "online", "offline", "remove")
+#: The actions of a unit arriving: the ones that get a takeover runner ready (:func:`_prepare`).
+ARRIVING = ("add", "online")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 #: The variables of udev's event environment the hook reads (ACTION, the xbus, the device path).
@@ -172,7 +174,7 @@ def evaluate(
                 evaluation.exit_status = int(evaluation.report.exit_status)
     elif trigger != AFTER_TRANSITION and policyfile.concerns(readiness, node, policy):
         _policy(settings, evaluation, mode, env, chain)
-    if event is not None and decision.action == NOTHING and not readiness.all_ready and mode != INLINE:
+    if event is not None and event.action in ARRIVING and decision.action == NOTHING and not readiness.all_ready and mode != INLINE:
         _prepare(settings, evaluation, readiness, node, maintenance, policy, mode, env)
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
         if statefile.read_node(settings.state_dir).role == "active":  # armed only while this node serves
