@@ -9,6 +9,8 @@ while it runs, so the hook only decides; the work runs elsewhere:
   from the udev hook's own process (single-threaded, exiting right after),
   the detached process runs the same runner without a new interpreter, with
   what the hook already loaded (:attr:`~twinstar.fastpath.hooksettings.HookSettings.fork_runner`);
+  a takeover first wakes the prepared runner when one waits on its FIFO
+  (:mod:`twinstar.hotplug.prepared`, :func:`~twinstar.fastpath.detach.wake_prepared`), recorded with its pid;
 * ``inline``:  in this process (the daemon, tests);
 * ``auto``:    ``systemd`` when ``/run/systemd/system`` exists, else ``spawn``.
 
