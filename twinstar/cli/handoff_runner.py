@@ -77,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
+    if action == "prepare":
+        from twinstar.fastpath.detach import PREPARED_WAIT
+        from twinstar.hotplug import prepared
+
+        return prepared.main(path, usb_address[0] if usb_address is not None else PREPARED_WAIT)
     if usb_address is not None or action == "policy":
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log

@@ -6,6 +6,7 @@ import os
 from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
+from twinstar import words
 from twinstar.astribank.readiness import Readiness
 from twinstar.config import Config
 from twinstar.daemon.monitor import Uevent
@@ -63,20 +64,19 @@ def going_to_take_over(config: Config, event: Uevent) -> bool:
     the last one has ended, so that the takeover finds a recent one. The
     decision itself stays :func:`shared_decide`'s.
     """
-    from twinstar import words
-    from twinstar.fastpath import policyfile, statefile
+    from twinstar.fastpath import decision, policyfile, statefile
     from twinstar.fastpath.hooksettings import HookSettings
     from twinstar.hotplug import hook
 
     if event.action not in hook.ACTIONS:
         return False
-    if statefile.read_node(config.state_dir).role != words.STANDBY or os.path.lexists(config.maintenance_file):
-        return False
+    node = statefile.read_node(config.state_dir)
+    if node.role != words.STANDBY:
+        return False  # nothing of the units read
     readiness = hook.current_readiness(HookSettings.from_config(config))
-    if readiness.none_present:
-        return False
-    policy = policyfile.read_policy(config.state_dir)
-    return not policy.spent and policyfile.hold_for(readiness, policy) != words.RELEASE
+    return decision.going_to_take_over(
+        readiness, node, maintenance=os.path.lexists(config.maintenance_file), policy=policyfile.read_policy(config.state_dir)
+    )
 
 
 def readiness_json(readiness: Readiness) -> ReadinessJson:

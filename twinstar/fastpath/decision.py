@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # are the words of twinstar.words, re-exported here.
 __all__ = [
     "AFTER_TRANSITION", "EVENT", "NOTHING", "PERIODIC", "RELEASE", "RETRY", "TAKEOVER", "TRIGGERS", "Decision", "decide",
-    "decide_for",
+    "decide_for", "going_to_take_over",
 ]
 
 
@@ -139,6 +139,25 @@ def decide_for(
         hold=hold_for(readiness, policy) if policy is not None else None, spent=policy.spent if policy is not None else False,
         retry_due=policy is None or policy.retry_at is None or policy.retry_at <= procid.boottime(),
     )
+
+
+def going_to_take_over(
+    readiness: "Readiness", node: "NodeView", *, maintenance: bool, policy: "PolicyView", unidentified: bool = False
+) -> bool:
+    """A listed unit is present, and this node would take over once all are READY.
+
+    Standby (no transition running), no maintenance file, no operator's hold
+    against a takeover, the pair policy's tries not spent. With
+    ``unidentified``, a unit still in its ``add`` phase (no label yet) counts
+    as present too: it may be a listed one. What may be made ready ahead of
+    the takeover (the daemon's ahead probes, the hook's prepared runner) is
+    started only then; the decision itself stays :func:`decide`'s.
+    """
+    if node.role != STANDBY or maintenance:
+        return False
+    if readiness.none_present and not (unidentified and readiness.unidentified):
+        return False
+    return not policy.spent and hold_for(readiness, policy) != RELEASE
 
 
 def _blocked(

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 #: The lock a policy runner holds while it waits and acts: one at a time.
 POLICY_RUN_LOCK = "policy-run.lock"
+#: The prepared takeover runner (spawn mode): its lock (one at a time), its FIFO and its pid, in ``state_dir``.
+PREPARED_LOCK, PREPARED_FIFO, PREPARED_PID = "prepared.lock", "prepared.fifo", "prepared.pid"
+#: How long a prepared runner waits for its wake-up, in seconds.
+PREPARED_WAIT = 30
 #: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
 PASSED_ENV = ("TWINSTAR_CACHE_DIR", "TWINSTAR_USB_SIMULATOR", "TWINSTAR_USB_SIM_PORT", "TWINSTAR_CONFIG")
 
@@ -66,6 +70,69 @@ def policy_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str
         return "policy: a runner is already looking"
     pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
     return f"policy handed off to a detached process (pid {pid})"
+
+
+def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str:
+    """Start the prepared takeover runner, detached at normal priority, unless one runs already; what was done.
+
+    The runner loads everything a takeover needs and waits on its FIFO for
+    :func:`wake_prepared` (:mod:`twinstar.hotplug.prepared`).
+    """
+    from twinstar.fastpath.lockprobe import held_by_other
+
+    if held_by_other(f"{settings.state_dir}/{PREPARED_LOCK}"):
+        return "takeover runner already prepared"
+    pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ))
+    return f"preparing a takeover runner (pid {pid})"
+
+
+def wake_prepared(state_dir: str) -> "tuple[int | None, str | None]":
+    """Wake the prepared takeover runner, if one waits: its pid (None: none woken) and a note when its FIFO is unfit.
+
+    The caller holds ``handoff.lock``, under which the runner also reads its
+    FIFO at the end of its wait and removes it: a byte written here is
+    always read. Only a FIFO owned by this user with mode 0600 is used.
+    """
+    path = f"{state_dir}/{PREPARED_FIFO}"
+    try:
+        seen = posix.lstat(path)
+    except OSError:
+        return None, None
+    if not _fit(seen):
+        return None, f"{path} is not a FIFO of this user with mode 0600: not used"
+    try:
+        fd = posix.open(path, posix.O_WRONLY | posix.O_NONBLOCK | posix.O_NOFOLLOW | posix.O_CLOEXEC)
+    except OSError:  # ENXIO: no runner reads it; ENOENT: gone
+        return None, None
+    try:
+        opened = posix.fstat(fd)
+        if not _fit(opened) or (opened.st_dev, opened.st_ino) != (seen.st_dev, seen.st_ino):
+            return None, f"{path} changed while opened: not used"
+        pid = _read_pid(f"{state_dir}/{PREPARED_PID}")
+        if pid is None:
+            return None, f"{state_dir}/{PREPARED_PID} is unreadable: the prepared runner not used"
+        posix.write(fd, b"1")
+    except OSError as exc:
+        return None, f"cannot wake the prepared runner: {exc}"
+    finally:
+        posix.close(fd)
+    return pid, None
+
+
+def _fit(st: "posix.stat_result") -> bool:
+    return st.st_mode & 0o170000 == 0o010000 and st.st_mode & 0o7777 == 0o600 and st.st_uid == posix.geteuid()
+
+
+def _read_pid(path: str) -> int | None:
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = posix.read(fd, 32).strip()
+    finally:
+        posix.close(fd)
+    return int(data) if data.isdigit() and int(data) > 0 else None
 
 
 def spawn_detached(

@@ -9,6 +9,8 @@ while it runs, so the hook only decides; the work runs elsewhere:
   from the udev hook's own process (single-threaded, exiting right after),
   the detached process runs the same runner without a new interpreter, with
   what the hook already loaded (:attr:`~twinstar.fastpath.hooksettings.HookSettings.fork_runner`);
+  a takeover first wakes the prepared runner when one waits on its FIFO
+  (:mod:`twinstar.hotplug.prepared`, :func:`~twinstar.fastpath.detach.wake_prepared`), recorded with its pid;
 * ``inline``:  in this process (the daemon, tests);
 * ``auto``:    ``systemd`` when ``/run/systemd/system`` exists, else ``spawn``.
 
@@ -42,6 +44,7 @@ from twinstar.fastpath.detach import (
     runner_argv,
     runner_env,
     spawn_detached,
+    wake_prepared,
 )
 from twinstar.hotplug.configuration import full_config
 
@@ -153,14 +156,22 @@ def threading_alone() -> bool:
 #: What :func:`parse_runner_args` accepts.
 RUNNER_USAGE = (
     "usage: python -m twinstar.cli.handoff_runner takeover|release|policy --config PATH | rearm --config PATH BUSNUM DEVNUM"
+    " | prepare --config PATH [SECONDS]"
 )
 
 
 def parse_runner_args(args: list[str]) -> tuple[str, str, tuple[int, int] | None] | None:
-    """The action, configuration path and (for ``rearm``) USB bus and device of :func:`runner_argv`; None when malformed."""
-    if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm", "policy") or args[1] != "--config":
+    """The action, configuration path and (for ``rearm``) USB bus and device of :func:`runner_argv`; None when malformed.
+
+    ``prepare`` takes an optional wait in seconds instead (returned as ``(SECONDS, 0)``).
+    """
+    if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm", "policy", "prepare") or args[1] != "--config":
         return None
     action, path, rest = args[0], args[2], args[3:]
+    if action == "prepare":
+        if len(rest) > 1 or not all(a.isdigit() for a in rest):
+            return None
+        return action, path, (int(rest[0]), 0) if rest else None
     if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
         return None
     return action, path, (int(rest[0]), int(rest[1])) if rest else None
@@ -213,12 +224,20 @@ def act(
             _systemctl(settings, unit)
             handed = f"{action} handed off to systemd ({unit})"
         elif how == SPAWN:
-            argv = runner_argv(settings, action)
-            here = settings.fork_runner
-            run = (lambda: here(argv[3:])) if here is not None and threading_alone() else None
-            pid = spawn_detached(argv, runner_env(environ), run=run)
+            pid, note = wake_prepared(settings.state_dir) if action == words.TAKEOVER else (None, None)
+            if note is not None:
+                from twinstar.fastpath.syslogsend import log_line
+
+                log_line(note, error=True)
+            if pid is not None:
+                handed = f"{action} handed off to a detached process (pid {pid}, prepared)"
+            else:
+                argv = runner_argv(settings, action)
+                here = settings.fork_runner
+                run = (lambda: here(argv[3:])) if here is not None and threading_alone() else None
+                pid = spawn_detached(argv, runner_env(environ), run=run)
+                handed = f"{action} handed off to a detached process (pid {pid})"
             record["pid"], record["start"] = pid, procid.process_start(pid)
-            handed = f"{action} handed off to a detached process (pid {pid})"
         else:
             record["pid"], record["start"] = os.getpid(), procid.process_start(os.getpid())
             handed = f"{action} running in this process"

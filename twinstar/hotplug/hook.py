@@ -26,10 +26,11 @@ from twinstar.fastpath.decision import (
     Decision,
     decide,
     decide_for,
+    going_to_take_over,
     needs_node_state,
 )
 from twinstar.fastpath.syslogsend import log_line
-from twinstar.words import INLINE
+from twinstar.words import INLINE, SPAWN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,11 +39,16 @@ if TYPE_CHECKING:
     from twinstar.astribank.readiness import Readiness
     from twinstar.config import Config
     from twinstar.engine.report import Report
+    from twinstar.engine.runner import Engine
     from twinstar.fastpath.hooksettings import HookSettings
+    from twinstar.fastpath.policyfile import PolicyView
+    from twinstar.fastpath.statefile import NodeView
     from twinstar.policy.consult import Outcome
 
 #: The uevent actions the hook acts on (the rule passes no others).
 ACTIONS = ("add", "online", "offline", "remove")
+#: The actions of a unit arriving: the ones that get a takeover runner ready (:func:`_prepare`).
+ARRIVING = ("add", "online")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 #: The variables of udev's event environment the hook reads (ACTION, the xbus, the device path).
@@ -168,6 +174,8 @@ def evaluate(
                 evaluation.exit_status = int(evaluation.report.exit_status)
     elif trigger != AFTER_TRANSITION and policyfile.concerns(readiness, node, policy):
         _policy(settings, evaluation, mode, env, chain)
+    if event is not None and event.action in ARRIVING and decision.action == NOTHING and not readiness.all_ready and mode != INLINE:
+        _prepare(settings, evaluation, readiness, node, maintenance, policy, mode, env)
     if event is not None and event.action == "online" and settings.rearm_watchdog and not maintenance:
         if statefile.read_node(settings.state_dir).role == "active":  # armed only while this node serves
             _rearm(settings, evaluation, event, mode, env)
@@ -193,6 +201,29 @@ def _policy(settings: "HookSettings", evaluation: "Evaluation", mode: str, env: 
         evaluation.policy = consult_here(settings, mode=mode, environ=env, chain=chain)
         return
     evaluation.notes.append(detach.policy_runner(settings, env))
+
+
+def _prepare(
+    settings: "HookSettings",
+    evaluation: "Evaluation",
+    readiness: "Readiness",
+    node: "NodeView",
+    maintenance: bool,
+    policy: "PolicyView",
+    mode: str,
+    env: "Mapping[str, str]",
+) -> None:
+    """Units present (an unidentified one may be listed), not all READY, this node going to take over,
+    ``spawn``: a takeover runner gets ready (:mod:`twinstar.hotplug.prepared`)."""
+    if not going_to_take_over(readiness, node, maintenance=maintenance, policy=policy, unidentified=True):
+        return
+    from twinstar.fastpath import detach
+
+    try:
+        if detach.resolve_mode(mode) == SPAWN:
+            evaluation.notes.append(detach.prepared_runner(settings, env))
+    except Exception as exc:  # noqa: BLE001 - the decisive event forks the takeover as before
+        evaluation.notes.append(f"no takeover runner prepared: {exc}")
 
 
 def consult_here(
@@ -278,9 +309,15 @@ def policy_loop(
 
 
 def run_transition(
-    settings: "HookSettings", action: str, *, mode: str | None = None, environ: "Mapping[str, str] | None" = None, chain: int = 0
+    settings: "HookSettings",
+    action: str,
+    *,
+    mode: str | None = None,
+    environ: "Mapping[str, str] | None" = None,
+    chain: int = 0,
+    engine: "Engine | None" = None,
 ) -> "Report":
-    """Run the takeover or release here, log one line, then look again.
+    """Run the takeover or release here (on ``engine``, when built already), log one line, then look again.
 
     Units may have come or gone while the transition ran and their events
     found it pending; so the decision is taken once more afterwards (at most
@@ -292,7 +329,8 @@ def run_transition(
     from twinstar.hotplug.configuration import full_config
 
     config = full_config(settings)
-    report = engine_for(config).takeover() if action == "takeover" else engine_for(config).release()
+    engine = engine or engine_for(config)
+    report = engine.takeover() if action == "takeover" else engine.release()
     from twinstar.policy.consult import after_transition  # after the transition: not on its path
     verdict = "ok" if report.ok else f"FAILED: {report.error}"
     log_line(f"{action} {verdict} (role {report.role.value}, {report.duration * 1000:.0f} ms)", error=not report.ok)

@@ -1,0 +1,222 @@
+"""The prepared takeover runner of ``spawn`` mode, woken through its FIFO by the decisive hook.
+
+Whole ``hooks/atribank_hook`` and hand-off runner processes, a real FIFO,
+the real engine with command steps; the one stand-in is the fake sysfs tree
+(the xpp driver cannot load here).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.node import PYTHON, Node
+from tests.support.units import attach
+from twinstar.fastpath.procid import process_alive
+
+#: The step: which process ran it (its parent's pid), into a file.
+STEP = "import os\nopen('{parent}', 'w').write(str(os.getppid()))\n"
+
+
+def _wait(what: str, condition: Callable[[], object]) -> None:
+    for _ in range(6000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+@pytest.fixture
+def spawned(node: Node) -> Iterator[list[int]]:
+    """Pids of runners started here: any left alive at the end is killed."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _configure(node: Node) -> Path:
+    parent = node.root / "parent.pid"
+    code = STEP.format(parent=parent)
+    node.configure(handoff="spawn", steps=f"  - command: {{name: where, start: [{PYTHON}, -c, {json.dumps(code)}], stop: [/bin/true]}}\n")
+    return parent
+
+
+def _fifo(node: Node) -> Path:
+    return node.state_dir / "prepared.fifo"
+
+
+def _prepared_pid(node: Node) -> int:
+    """The runner that waits on its FIFO (it publishes its pid before it creates the FIFO)."""
+    _wait("the prepared runner's FIFO", lambda: _fifo(node).exists())
+    return int((node.state_dir / "prepared.pid").read_text())
+
+
+def _runner(node: Node, seconds: int) -> subprocess.Popen[str]:
+    argv = [PYTHON, "-m", "twinstar.cli.handoff_runner", "prepare", "--config", str(node.config_path), str(seconds)]
+    return subprocess.Popen(argv, env=node.environ(), cwd=node.root, text=True, stderr=subprocess.PIPE)
+
+
+def test_the_decisive_event_wakes_the_prepared_runner(node: Node, spawned: list[int]) -> None:
+    parent = _configure(node)
+    node.listed(1)
+    add = node.run_hook(node.sysfs.create_unit(0))
+    assert add.returncode == 0 and "preparing a takeover runner (pid" in add.stderr, add.stderr
+    runner = _prepared_pid(node)
+    spawned.append(runner)
+    fifo = os.lstat(_fifo(node))
+    assert stat.S_ISFIFO(fifo.st_mode) and stat.S_IMODE(fifo.st_mode) == 0o600
+    attach(node.sysfs, 0)
+    online = node.run_hook(node.sysfs.online(0))
+    assert online.returncode == 0, online.stderr
+    assert f"takeover handed off to a detached process (pid {runner}, prepared)" in online.stderr, online.stderr
+    assert json.loads((node.state_dir / "handoff.json").read_text())["pid"] == runner
+    _wait("the prepared takeover", lambda: node.role() == "active" and not process_alive(runner))
+    assert int(parent.read_text()) == runner  # the step ran as a child of the runner
+    assert node.begins("takeover") == 1
+    assert not _fifo(node).exists()
+
+
+def test_without_a_runner_the_takeover_is_forked(node: Node) -> None:
+    parent = _configure(node)
+    node.listed(1)
+    online = node.arrive(0)[-1]  # the add event's hook never ran: nothing prepared
+    result = node.run_hook(online)
+    assert "takeover handed off to a detached process (pid" in result.stderr and "prepared" not in result.stderr, result.stderr
+    pid = json.loads((node.state_dir / "handoff.json").read_text())["pid"]
+    _wait("the forked takeover", lambda: node.role() == "active" and not process_alive(pid))
+    assert int(parent.read_text()) == pid
+
+
+@pytest.mark.parametrize("what", ["file", "directory", "fifo 0644"])
+def test_anything_but_a_private_fifo_is_not_used(node: Node, what: str) -> None:
+    _configure(node)
+    node.listed(1)
+    node.state_dir.mkdir(mode=0o700)
+    path = _fifo(node)
+    if what == "file":
+        path.write_text("")
+        path.chmod(0o600)
+    elif what == "directory":
+        path.mkdir(mode=0o600)
+    else:
+        os.mkfifo(path, 0o644)
+        path.chmod(0o644)
+    result = node.run_hook(node.arrive(0)[-1])
+    assert "is not a FIFO of this user with mode 0600: not used" in result.stderr, result.stderr
+    assert "takeover handed off to a detached process (pid" in result.stderr and ", prepared)" not in result.stderr
+    pid = json.loads((node.state_dir / "handoff.json").read_text())["pid"]
+    _wait("the forked takeover", lambda: node.role() == "active" and not process_alive(pid))
+    assert os.path.lexists(path)  # left alone
+
+
+def test_a_runner_not_woken_removes_its_fifo_and_runs_nothing(node: Node) -> None:
+    _configure(node)
+    node.listed(1)
+    node.arrive(0)
+    runner = _runner(node, 1)
+    assert runner.wait(timeout=120) == 0, runner.stderr.read() if runner.stderr else ""
+    assert not _fifo(node).exists()
+    assert node.begins("takeover") == 0 and node.role() == "standby"
+
+
+def _opened(pid: int, path: Path) -> bool:
+    """Process ``pid`` has ``path`` open."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    except OSError:  # a descriptor closed while looked at
+        return False
+
+
+def test_a_wake_up_as_the_wait_ends_is_not_lost(node: Node) -> None:
+    """The byte is written once the runner's wait is over (0 s): it has opened ``handoff.lock``, held here."""
+    _configure(node)
+    node.listed(1)
+    node.arrive(0)
+    node.state_dir.mkdir(mode=0o700)
+    lock = os.open(node.state_dir / "handoff.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runner = _runner(node, 0)
+        assert _prepared_pid(node) == runner.pid
+        _wait("the runner to wait for handoff.lock", lambda: _opened(runner.pid, node.state_dir / "handoff.lock"))
+        fd = os.open(_fifo(node), os.O_WRONLY | os.O_NONBLOCK)
+        os.write(fd, b"1")
+        os.close(fd)
+    finally:
+        os.close(lock)
+    assert runner.wait(timeout=120) == 0, runner.stderr.read() if runner.stderr else ""
+    assert node.role() == "active" and node.begins("takeover") == 1
+    assert not _fifo(node).exists()
+
+
+def test_two_arriving_events_leave_one_runner(node: Node, spawned: list[int]) -> None:
+    _configure(node)
+    node.listed(3)
+    node.arrive(0)
+    events = [node.sysfs.create_unit(1), node.sysfs.create_unit(2)]
+    hooks = [subprocess.Popen([PYTHON, str(Path(__file__).parents[2] / "hooks" / "atribank_hook")], env=node.environ(e),
+                              cwd=node.root, text=True, stderr=subprocess.PIPE) for e in events]
+    outputs = [h.communicate(timeout=120)[1] for h in hooks]
+    announced = [int(o.split("preparing a takeover runner (pid ")[1].split(")")[0]) for o in outputs if "preparing" in o]
+    spawned.extend(announced)
+    assert announced and all("preparing" in o or "already prepared" in o for o in outputs), outputs
+    runner = _prepared_pid(node)
+    assert runner in announced
+    _wait("the other runners to give way", lambda: not any(process_alive(p) for p in announced if p != runner))
+    again = node.run_hook(node.sysfs.event("add", 1))
+    assert "takeover runner already prepared" in again.stderr, again.stderr
+
+
+def test_a_runner_killed_after_the_wake_up_leaves_the_takeover_to_the_next_event(node: Node, spawned: list[int]) -> None:
+    parent = _configure(node)
+    node.listed(1)
+    node.run_hook(node.sysfs.create_unit(0))
+    runner = _prepared_pid(node)
+    spawned.append(runner)
+    os.kill(runner, signal.SIGSTOP)  # it cannot read the byte before it is killed
+    attach(node.sysfs, 0)
+    online = node.sysfs.online(0)
+    first = node.run_hook(online)
+    assert f"(pid {runner}, prepared)" in first.stderr, first.stderr
+    os.kill(runner, signal.SIGKILL)
+    _wait("the killed runner to be gone", lambda: not process_alive(runner))
+    assert node.role() == "standby" and node.begins("takeover") == 0
+    second = node.run_hook(online)
+    assert "takeover handed off to a detached process (pid" in second.stderr and ", prepared)" not in second.stderr, second.stderr
+    pid = json.loads((node.state_dir / "handoff.json").read_text())["pid"]
+    assert pid != runner
+    _wait("the forked takeover", lambda: node.role() == "active" and not process_alive(pid))
+    assert int(parent.read_text()) == pid and node.begins("takeover") == 1
+
+
+@pytest.mark.parametrize("why", ["systemd", "maintenance", "leaving"])
+def test_no_runner_is_prepared_under_systemd_for_a_unit_leaving_or_when_no_takeover_would_follow(node: Node, why: str) -> None:
+    node.write_stub("systemctl", "exit 0")
+    if why == "systemd":
+        node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
+    else:
+        _configure(node)
+    if why == "maintenance":
+        node.maintenance.write_text("")
+    node.listed(2)
+    node.arrive(0)
+    if why == "leaving":
+        node.arrive(1)
+        event = node.sysfs.offline(1)
+    else:
+        event = node.sysfs.create_unit(1)
+    result = node.run_hook(event)
+    assert result.returncode == 0 and "1/2 ready" in result.stderr, result.stderr
+    assert "prepar" not in result.stderr and not _fifo(node).exists()

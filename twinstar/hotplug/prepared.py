@@ -1,0 +1,151 @@
+"""The prepared takeover runner of ``spawn`` mode: everything loaded before the last unit is READY.
+
+On a unit's event while listed units are present but not all READY, and
+this node is going to take over (:func:`twinstar.fastpath.decision.going_to_take_over`),
+the hook starts this runner (:func:`twinstar.fastpath.detach.prepared_runner`).
+It loads the configuration, builds the engine, starts the steps' ahead
+probes as the daemon does, and waits, bounded, on ``state_dir/prepared.fifo``
+(mode 0600; its pid in ``prepared.pid``). The decisive hook, under
+``handoff.lock``, writes one byte into it instead of forking
+(:func:`twinstar.fastpath.detach.wake_prepared`) and records the runner's
+pid as the hand-off's; the runner then runs the takeover as a spawned one
+would (:func:`twinstar.hotplug.hook.run_transition`).
+
+No lost wake-up: when its wait ends, the runner reads the FIFO and removes
+it under ``handoff.lock``; a hook that finds no FIFO, or no reader on it,
+forks the takeover as before. One runner at a time (``prepared.lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+
+from twinstar import settings as tsettings
+from twinstar.fastpath import atomic
+from twinstar.fastpath.detach import PREPARED_FIFO, PREPARED_LOCK, PREPARED_PID, PREPARED_WAIT
+from twinstar.fastpath.syslogsend import log_line
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from twinstar.engine.runner import Engine
+    from twinstar.fastpath.hooksettings import HookSettings
+
+
+def start_ahead(engine: Engine) -> None:
+    """Start the steps' probes that may run before a takeover (:meth:`~twinstar.steps.base.Step.start_ahead`)."""
+    for step in engine.steps:
+        if step.starts_ahead:
+            try:
+                step.start_ahead()
+            except Exception as exc:  # noqa: BLE001 - the step probes in its turn instead
+                log_line(f"prepared takeover: no probe started ahead for {step.name}: {exc}")
+
+
+def offer(state_dir: str) -> tuple[int, int]:
+    """Create the FIFO (mode 0600, a killed runner's removed first) after publishing this pid; its read end and a
+    write end kept open here (so that no writer's close ends the wait)."""
+    fifo = f"{state_dir}/{PREPARED_FIFO}"
+    try:
+        os.unlink(fifo)  # a killed runner's
+    except FileNotFoundError:
+        pass
+    atomic.replace_file(f"{state_dir}/{PREPARED_PID}", f"{os.getpid()}\n".encode(), mode=0o600, sync_dir=False)
+    old = os.umask(0o077)
+    try:
+        os.mkfifo(fifo, 0o600)
+    finally:
+        os.umask(old)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    return reader, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def woken(state_dir: str, reader: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for a byte on ``reader``; whether one came, read and the FIFO removed under ``handoff.lock``.
+
+    The waking hook still holds that lock while it records the hand-off (a few
+    ms): it is tried every millisecond, not at the engine lock's 20 ms.
+    """
+    from twinstar.engine.lock import wait_flock
+    from twinstar.engine.statedir import open_private
+    from twinstar.errors import LockBusyError
+    from twinstar.hotplug.handoff import LOCK_WAIT
+
+    poller = select.poll()
+    poller.register(reader, select.POLLIN)
+    poller.poll(max(0, int(seconds * 1000)))
+    path = f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}"
+    lock = open_private(path, os.O_RDWR | os.O_CREAT)
+    try:
+        if not wait_flock(lock, timeout=LOCK_WAIT, poll=0.001):
+            raise LockBusyError(f"another twinstar process holds {path} (waited {LOCK_WAIT:g} s)")
+        try:
+            byte = os.read(reader, 1)
+        except BlockingIOError:
+            byte = b""
+        os.unlink(f"{state_dir}/{PREPARED_FIFO}")  # no hook writes to it any more
+    finally:
+        os.close(lock)  # releases the flock
+    return bool(byte)
+
+
+def main(path: str, seconds: float = PREPARED_WAIT) -> int:
+    """The prepared runner for the configuration at ``path``: its exit status.
+
+    The FIFO is offered first (from the hook's settings cache when it is
+    fresh), so that a decisive event while the rest is still loading wakes
+    this runner rather than forking a second takeover process. 0 without a
+    wake-up (the bound ended: the units went away, or this node is no longer
+    going to take over), or when another runner is prepared.
+    """
+    from twinstar.engine import log
+    from twinstar.engine.lock import FileLock
+    from twinstar.errors import LockBusyError, TwinstarError
+    from twinstar.fastpath import hooksettings
+    from twinstar.hotplug.configuration import load
+
+    settings = load(path, cache=hooksettings.cache_dir(os.environ))
+    lock = FileLock(f"{settings.state_dir}/{PREPARED_LOCK}")
+    try:
+        lock.acquire(timeout=0)
+    except LockBusyError:
+        return 0
+    try:
+        reader, keeper = offer(settings.state_dir)
+        try:
+            log.setup()
+            engine = _prepare(settings)
+            if not woken(settings.state_dir, reader, seconds):
+                return 0
+        finally:
+            os.close(keeper)
+            os.close(reader)
+        return _takeover(settings, engine)
+    except TwinstarError as exc:
+        log_line(f"prepared takeover: error: {exc}", error=True)
+        return int(exc.exit_status)
+    finally:
+        lock.release()
+
+
+def _prepare(settings: HookSettings) -> Engine:
+    """The configuration, the engine, the ahead probes and what the takeover imports after its steps."""
+    from twinstar.engine.runner import engine_for
+    from twinstar.hotplug.configuration import full_config
+
+    engine = engine_for(full_config(settings))
+    import twinstar.hotplug.hook
+    import twinstar.policy.consult  # noqa: F401 - loaded now, not after the takeover's steps
+
+    start_ahead(engine)
+    return engine
+
+
+def _takeover(settings: HookSettings, engine: Engine) -> int:
+    """The takeover as a spawned runner runs it (:mod:`twinstar.cli.handoff_runner`)."""
+    from twinstar.hotplug.hook import policy_loop, run_transition
+
+    report = run_transition(settings, "takeover", environ=os.environ, engine=engine)
+    if not report.ok:
+        policy_loop(settings, environ=os.environ)  # retries wait here: no daemon looks again
+    return int(report.exit_status)
