@@ -42,7 +42,7 @@ from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
 from twinstar.fastpath.policyfile import read_policy
 from twinstar.policy import stepdown
-from twinstar.steps.base import AHEAD, Step
+from twinstar.steps.base import AHEAD, Step, start_ahead
 from twinstar.words import TAKEOVER, WAIT
 
 TYPE_CHECKING = False
@@ -314,16 +314,16 @@ class Daemon:
         Read-only, so a probe whose takeover does not come is only dropped;
         a failure here is logged and leaves each step to probe in its turn.
         """
-        steps = [step for step in self.engine.steps if step.starts_ahead]
-        if not steps:
+        if not any(step.starts_ahead for step in self.engine.steps):
             return
         try:
             if not self.going_to_take_over(self.config, event):
                 return
-            for step in steps:
-                step.start_ahead()
         except Exception as exc:  # noqa: BLE001 - never in the way of the decision
             log.debug("no probe started ahead (%s): %s", event.describe(), exc)
+            return
+        for failure in start_ahead(self.engine.steps):
+            log.debug("no probe started ahead (%s): %s", event.describe(), failure)
 
     # -- evaluation ----------------------------------------------------------------------
 

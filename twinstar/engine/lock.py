@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from dataclasses import dataclass, field
 
 from twinstar.engine.statedir import ensure_dir, open_private
 from twinstar.errors import LockBusyError, StateError
 from twinstar.fastpath import lockprobe
 from twinstar.fastpath.atomic import write_all
-
-
-def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
-    """Take an exclusive flock(2) on ``fd``, waiting at most ``timeout`` seconds; False if not."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(poll)
+from twinstar.fastpath.lockprobe import wait_flock
 
 
 @dataclass
@@ -31,19 +17,21 @@ class FileLock:
     """An exclusive flock(2) on a file in ``state_dir``; released when the process dies.
 
     ``with FileLock(path, timeout=...):`` takes the lock (waiting at most
-    ``timeout`` seconds, 0 = not at all; :class:`~twinstar.errors.LockBusyError`
-    when another process keeps it) and releases it at the end of the block.
+    ``timeout`` seconds, 0 = not at all, looking again every ``poll`` seconds;
+    :class:`~twinstar.errors.LockBusyError` when another process keeps it) and
+    releases it at the end of the block.
     """
 
     path: str
     timeout: float = field(default=0.0, kw_only=True)
+    poll: float = field(default=0.02, kw_only=True)
     fd: int | None = field(default=None, init=False)
 
     def acquire(self, *, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
         ensure_dir(os.path.dirname(self.path))
         fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
-        if not wait_flock(fd, timeout=timeout):
+        if not wait_flock(fd, timeout=timeout, poll=self.poll):
             os.close(fd)
             raise LockBusyError(
                 f"another twinstar process holds {self.path} (waited {timeout:g} s)",

@@ -1,12 +1,14 @@
-"""Whether another process holds an flock(2) on a file, without taking it; built-in modules only.
+"""flock(2) without the engine's lock module: whether another process holds one, and taking one; built-in modules only.
 
-The udev hook asks this before it hands the pair policy's runner off (a runner
-already looking needs no second one); importing :mod:`twinstar.engine.lock`
-for the question would cost the hook more than its whole fast path.
+The udev hook asks whether a lock is held before it hands the pair policy's
+runner off (a runner already looking needs no second one), and ``twinstar
+status`` takes a unit's lock; importing :mod:`twinstar.engine.lock` (with
+dataclasses) would cost either more than its own work.
 """
 
 import fcntl
 import posix
+import time
 
 
 def held_by_other(path: str) -> bool:
@@ -22,3 +24,16 @@ def held_by_other(path: str) -> bool:
     finally:
         posix.close(fd)
     return False
+
+
+def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:
+    """Take an exclusive flock(2) on ``fd``, waiting at most ``timeout`` seconds (at once when it is free); False if not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)

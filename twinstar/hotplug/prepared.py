@@ -32,16 +32,6 @@ if TYPE_CHECKING:
     from twinstar.fastpath.hooksettings import HookSettings
 
 
-def start_ahead(engine: Engine) -> None:
-    """Start the steps' probes that may run before a takeover (:meth:`~twinstar.steps.base.Step.start_ahead`)."""
-    for step in engine.steps:
-        if step.starts_ahead:
-            try:
-                step.start_ahead()
-            except Exception as exc:  # noqa: BLE001 - the step probes in its turn instead
-                log_line(f"prepared takeover: no probe started ahead for {step.name}: {exc}")
-
-
 def offer(state_dir: str) -> tuple[int, int]:
     """Create the FIFO (mode 0600, a killed runner's removed first) after publishing this pid; its read end and a
     write end kept open here (so that no writer's close ends the wait)."""
@@ -66,26 +56,18 @@ def woken(state_dir: str, reader: int, seconds: float) -> bool:
     The waking hook still holds that lock while it records the hand-off (a few
     ms): it is tried every millisecond, not at the engine lock's 20 ms.
     """
-    from twinstar.engine.lock import wait_flock
-    from twinstar.engine.statedir import open_private
-    from twinstar.errors import LockBusyError
+    from twinstar.engine.lock import FileLock
     from twinstar.hotplug.handoff import LOCK_WAIT
 
     poller = select.poll()
     poller.register(reader, select.POLLIN)
     poller.poll(max(0, int(seconds * 1000)))
-    path = f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}"
-    lock = open_private(path, os.O_RDWR | os.O_CREAT)
-    try:
-        if not wait_flock(lock, timeout=LOCK_WAIT, poll=0.001):
-            raise LockBusyError(f"another twinstar process holds {path} (waited {LOCK_WAIT:g} s)")
+    with FileLock(f"{state_dir}/{tsettings.HANDOFF_LOCK_FILE}", timeout=LOCK_WAIT, poll=0.001):
         try:
             byte = os.read(reader, 1)
         except BlockingIOError:
             byte = b""
         os.unlink(f"{state_dir}/{PREPARED_FIFO}")  # no hook writes to it any more
-    finally:
-        os.close(lock)  # releases the flock
     return bool(byte)
 
 
@@ -132,12 +114,14 @@ def _prepare(settings: HookSettings) -> Engine:
     """The configuration, the engine, the ahead probes and what the takeover imports after its steps."""
     from twinstar.engine.runner import engine_for
     from twinstar.hotplug.configuration import full_config
+    from twinstar.steps.base import start_ahead
 
     engine = engine_for(full_config(settings))
     import twinstar.hotplug.hook
     import twinstar.policy.consult  # noqa: F401 - loaded now, not after the takeover's steps
 
-    start_ahead(engine)
+    for failure in start_ahead(engine.steps):
+        log_line(f"prepared takeover: no probe started ahead for {failure}")
     return engine
 
 

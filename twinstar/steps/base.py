@@ -286,8 +286,21 @@ class AheadProbes:
             probe.drop()
 
 
-#: This process's probes started ahead of a takeover (the daemon's).
+#: This process's probes started ahead of a takeover (the daemon's, the prepared takeover runner's).
 AHEAD = AheadProbes()
+
+
+def start_ahead(steps: Sequence[Step]) -> list[str]:
+    """Start the probes of ``steps`` that may run ahead of a takeover (:meth:`Step.start_ahead`); what failed,
+    ``"STEP: error"`` each (that step probes in its turn instead)."""
+    failed: list[str] = []
+    for step in steps:
+        if step.starts_ahead:
+            try:
+                step.start_ahead()
+            except Exception as exc:  # noqa: BLE001 - never in the way of the takeover
+                failed.append(f"{step.name}: {exc}")
+    return failed
 
 
 class Step(ABC):

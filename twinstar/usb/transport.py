@@ -12,7 +12,6 @@ unit and what to do.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import time
 
@@ -20,6 +19,7 @@ import usb.core  # type: ignore[import-untyped]  # pyusb ships no type informati
 import usb.util  # type: ignore[import-untyped]  # pyusb ships no type information
 
 from twinstar.errors import TwinstarError, UsageError, UsbError
+from twinstar.fastpath.lockprobe import wait_flock
 from twinstar.usb import mpp
 from twinstar.usb.errors import (
     NoUnitError,
@@ -242,7 +242,7 @@ class Link:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise UsbError(f"{self.unit.title}: cannot use the lock directory {self.lock_dir}: {exc.strerror}") from None
-        if not self._take(fd):
+        if not wait_flock(fd, timeout=self.lock_wait, poll=0.005):
             os.close(fd)
             raise UsbBusyError(
                 f"{self.unit.title}: another twinstar command has been using this unit "
@@ -250,20 +250,6 @@ class Link:
                 hint="wait for it to finish, then try again",
             )
         self._lock_fd = fd
-
-    def _take(self, fd: int) -> bool:
-        """The lock at once when it is free (the usual case), else waiting at most ``lock_wait``.
-
-        Only waiting loads the engine's lock module (with it dataclasses and
-        typing: more than a quarter of ``twinstar status``).
-        """
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            from twinstar.engine.lock import wait_flock
-
-            return wait_flock(fd, timeout=self.lock_wait, poll=0.005)
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
