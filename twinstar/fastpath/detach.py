@@ -124,14 +124,13 @@ def _fit(st: "posix.stat_result") -> bool:
 
 
 def _read_pid(path: str) -> int | None:
+    """The pid in the regular file ``path``; None for anything else (a FIFO planted there is not opened)."""
+    from twinstar.fastpath.safefile import FileRefused, read_regular
+
     try:
-        fd = posix.open(path, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
-    except OSError:
+        data = read_regular(path, 32).strip()
+    except (OSError, FileRefused):
         return None
-    try:
-        data = posix.read(fd, 32).strip()
-    finally:
-        posix.close(fd)
     return int(data) if data.isdigit() and int(data) > 0 else None
 
 
