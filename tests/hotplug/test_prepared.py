@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.support.node import PYTHON, Node
 from tests.support.units import attach
 from twinstar.fastpath.procid import process_alive
@@ -220,3 +221,24 @@ def test_no_runner_is_prepared_under_systemd_for_a_unit_leaving_or_when_no_takeo
     result = node.run_hook(event)
     assert result.returncode == 0 and "1/2 ready" in result.stderr, result.stderr
     assert "prepar" not in result.stderr and not _fifo(node).exists()
+
+
+def test_the_decisive_hook_wakes_the_runner_without_heavy_imports(node: Node, spawned: list[int]) -> None:
+    """The event that makes every unit READY, under ``-IS`` as installed: the hand-off lock, the record and the
+    wake-up load neither ``site`` nor ``dataclasses``, ``enum`` (:mod:`twinstar.errors`), ``json``, ``re`` nor
+    ``typing``: together they were two thirds of that hook's instructions (docs/benchmarks.md)."""
+    _configure(node)
+    node.listed(1)
+    assert node.run_hook(node.sysfs.create_unit(0)).returncode == 0
+    runner = _prepared_pid(node)
+    spawned.append(runner)
+    attach(node.sysfs, 0)
+    heavy = ("site", "dataclasses", "enum", "json", "re", "typing", "twinstar.errors", "twinstar.config", "yaml")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\nfrom twinstar.cli import atribank_hook\nrc = atribank_hook.main()\n"
+        f"print(rc, [m for m in {heavy!r} if m in sys.modules])"
+    )
+    online = node.run_hook(node.sysfs.online(0), argv=[PYTHON, "-IS", "-c", code])
+    assert online.stdout == "0 []\n", online.stdout + online.stderr
+    assert f"takeover handed off to a detached process (pid {runner}, prepared)" in online.stderr, online.stderr
+    _wait("the prepared takeover", lambda: node.role() == "active" and not process_alive(runner))

@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
+    from twinstar.hotplug.configuration import complete_startup
+
+    complete_startup()  # a fork of the udev hook started without site: PyYAML and the steps need it
     if action == "prepare":
         from twinstar.fastpath.detach import PREPARED_WAIT
         from twinstar.hotplug import prepared

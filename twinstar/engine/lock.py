@@ -1,18 +1,21 @@
-"""The exclusive locks in ``state_dir``: the engine's lock and the hand-off lock."""
+"""The exclusive locks in ``state_dir``: the engine's lock and the hand-off lock.
+
+The udev hook that hands a takeover off takes the hand-off lock, so this is a
+plain class, not a dataclass, and :mod:`twinstar.errors` is loaded only when
+one is raised: :mod:`dataclasses` (with ``inspect``, ``ast``, ``re``) and
+``enum`` would cost that hook more than the rest of its decision.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from twinstar.engine.statedir import ensure_dir, open_private
-from twinstar.errors import LockBusyError, StateError
 from twinstar.fastpath import lockprobe
 from twinstar.fastpath.atomic import write_all
 from twinstar.fastpath.lockprobe import wait_flock
 
 
-@dataclass
 class FileLock:
     """An exclusive flock(2) on a file in ``state_dir``; released when the process dies.
 
@@ -22,10 +25,16 @@ class FileLock:
     releases it at the end of the block.
     """
 
-    path: str
-    timeout: float = field(default=0.0, kw_only=True)
-    poll: float = field(default=0.02, kw_only=True)
-    fd: int | None = field(default=None, init=False)
+    __slots__ = ("path", "timeout", "poll", "fd")
+
+    def __init__(self, path: str, *, timeout: float = 0.0, poll: float = 0.02) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.poll = poll
+        self.fd: int | None = None
+
+    def __repr__(self) -> str:
+        return f"FileLock({self.path!r}, timeout={self.timeout!r}, poll={self.poll!r})"
 
     def acquire(self, *, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds (0 = do not wait)."""
@@ -33,6 +42,8 @@ class FileLock:
         fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
         if not wait_flock(fd, timeout=timeout, poll=self.poll):
             os.close(fd)
+            from twinstar.errors import LockBusyError
+
             raise LockBusyError(
                 f"another twinstar process holds {self.path} (waited {timeout:g} s)",
                 hint="wait for it to finish; see the journal in the state directory",
@@ -42,6 +53,8 @@ class FileLock:
             write_all(fd, f"{os.getpid()}\n".encode())
         except OSError as exc:
             os.close(fd)
+            from twinstar.errors import StateError
+
             raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
         self.fd = fd
 

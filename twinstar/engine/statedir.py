@@ -9,18 +9,27 @@ hard link is never truncated or appended to); every failed write is a StateError
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 
-from twinstar.errors import StateDirError, StateError
 from twinstar.fastpath.atomic import replace_file, write_all
 from twinstar.fastpath.safefile import kind
+from twinstar.fastpath.statefile import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
+
+    from twinstar.errors import StateError
+
+
+def _error(message: str, hint: str | None = None, *, bad_dir: bool = False) -> StateError:
+    """A StateError, or a StateDirError (bad input) for ``bad_dir``; :mod:`twinstar.errors` (with ``enum``)
+    is loaded only when one is raised: the udev hook takes the hand-off lock through this module."""
+    from twinstar.errors import StateDirError, StateError
+
+    return (StateDirError if bad_dir else StateError)(message, hint=hint)
 
 
 def ensure_dir(path: str) -> None:
@@ -38,11 +47,12 @@ def ensure_dir(path: str) -> None:
             st = os.lstat(path)
     except OSError as exc:
         if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.ELOOP):
-            raise StateDirError(
+            raise _error(
                 f"cannot create state directory {path}: {exc.strerror} (a file or symlink is in the way)",
                 hint="set state_dir to a directory, or remove what is in the way",
+                bad_dir=True,
             ) from None
-        raise StateError(f"cannot create state directory {path}: {exc.strerror}") from None
+        raise _error(f"cannot create state directory {path}: {exc.strerror}") from None
     check_state_dir(path, st)
 
 
@@ -50,30 +60,34 @@ def check_state_dir(path: str, st: os.stat_result) -> None:
     """Raise StateDirError unless ``st`` (``lstat`` of ``path``) is a private directory of this user."""
     if stat.S_ISLNK(st.st_mode):
         dangling = "" if os.path.exists(path) else "dangling "
-        raise StateDirError(
+        raise _error(
             f"state directory {path} is not a directory but a {dangling}symbolic link to {os.readlink(path)!r}; refusing to follow it",
             hint="set state_dir to the real directory, or remove the link",
+            bad_dir=True,
         )
     if not stat.S_ISDIR(st.st_mode):
-        raise StateDirError(
+        raise _error(
             f"state directory {path} is not a directory but {kind(st.st_mode)}",
             hint="set state_dir to a directory, or remove what is in the way",
+            bad_dir=True,
         )
     if st.st_uid != os.geteuid():
-        raise StateDirError(
+        raise _error(
             f"state directory {path} is owned by uid {st.st_uid}, not by this user",
             hint=f"remove it or chown it to uid {os.geteuid()}",
+            bad_dir=True,
         )
     if st.st_mode & 0o022:
-        raise StateDirError(
+        raise _error(
             f"state directory {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
             "anyone could replace the node's state or journal",
             hint=f"chmod go-w {path}",
+            bad_dir=True,
         )
 
 
 def _not_regular(path: str, mode: int) -> StateError:
-    return StateError(f"{path} is {kind(mode)}, not a regular file; refusing to use it", hint="remove it")
+    return _error(f"{path} is {kind(mode)}, not a regular file; refusing to use it", hint="remove it")
 
 
 def open_private(path: str, flags: int) -> int:
@@ -85,15 +99,15 @@ def open_private(path: str, flags: int) -> int:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise StateError(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
-        raise StateError(f"cannot open {path}: {exc.strerror}") from None
+            raise _error(f"{path} is a symlink; refusing to follow it", hint="remove it") from None
+        raise _error(f"cannot open {path}: {exc.strerror}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise _not_regular(path, st.st_mode)
     if st.st_nlink > 1:
         os.close(fd)
-        raise StateError(
+        raise _error(
             f"{path} has {st.st_nlink} hard links; refusing to write a file that is also elsewhere",
             hint="remove it; twinstar creates it again",
         )
@@ -107,7 +121,7 @@ def marker_exists(path: str) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise StateError(f"cannot read {path}: {exc.strerror}") from None
+        raise _error(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise _not_regular(path, st.st_mode)
     return True
@@ -122,15 +136,15 @@ def create_marker(path: str, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except FileExistsError:
-        raise StateError(f"{path} exists already (a file or symlink is in the way)", hint="remove it") from None
+        raise _error(f"{path} exists already (a file or symlink is in the way)", hint="remove it") from None
     except OSError as exc:
-        raise StateError(f"cannot create {path}: {exc.strerror}") from None
+        raise _error(f"cannot create {path}: {exc.strerror}") from None
     try:
         write_all(fd, data)
     except OSError as exc:
         os.close(fd)
         os.unlink(path)
-        raise StateError(f"cannot write {path}: {exc.strerror}") from None
+        raise _error(f"cannot write {path}: {exc.strerror}") from None
     os.close(fd)
 
 
@@ -142,7 +156,7 @@ def write_json(path: str, value: Mapping[str, Any]) -> None:
     power cut is recovered like any interrupted transition, from the real state.
     """
     try:
-        replace_file(path, json.dumps(value, sort_keys=True).encode() + b"\n", mode=0o600, sync_dir=False)
+        replace_file(path, dumps(value).encode() + b"\n", mode=0o600, sync_dir=False)
     except OSError as exc:
-        raise StateError(f"cannot write {path}: {exc.strerror}") from None
+        raise _error(f"cannot write {path}: {exc.strerror}") from None
 

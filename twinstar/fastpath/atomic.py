@@ -15,21 +15,26 @@ the move protocol can also resume.
 from __future__ import annotations
 
 import errno
-import json
 import os
-from functools import cache
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-@cache
+_libc_renameat2: list[Any] = []
+
+
 def _renameat2() -> Any:
     """libc's renameat2, or None; loaded on first use so that plain writes skip ctypes."""
-    import ctypes
+    if not _libc_renameat2:
+        import ctypes
 
-    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+        _libc_renameat2.append(getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None))
+    return _libc_renameat2[0]
 
 
 def _fsync(path: str, flags: int) -> None:
@@ -115,11 +120,15 @@ def replace_file(path: str, data: bytes, *, mode: int = 0o644, sync_dir: bool = 
 
 def write_json(path: str, value: dict[str, Any], *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``value`` as indented JSON, atomically and durably."""
+    import json
+
     replace_file(path, json.dumps(value, indent=1, sort_keys=True).encode() + b"\n", mode=mode)
 
 
 def read_json(path: str) -> Any:
     """The JSON value in ``path``; FileNotFoundError when it does not exist, ValueError when invalid."""
+    import json
+
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as f:
         return json.loads(f.read())

@@ -2,8 +2,9 @@
 
 The one reader of these files: the udev hook reads ``state.json`` on every
 event, the engine before every transition. Built-in modules only: the C half
-of :mod:`json` parses (``json`` itself would import ``re``), and ``json`` is
-imported only to explain a file that is not valid. A file that cannot be
+of :mod:`json` parses and, for their writer (:mod:`twinstar.engine.statedir`),
+encodes (``json`` itself would import ``re``); ``json`` is imported only to
+explain a file that is not valid. A file that cannot be
 used is a :class:`~twinstar.errors.StateFileError` (bad input, exit 2; a
 file that cannot be read at all is a StateError) that names it and says what
 to do: remove it; the next takeover or release rebuilds it from the real state.
@@ -75,6 +76,23 @@ def loads(text: str) -> object:
 
     ctx = _JsonContext
     return json.loads(text, parse_float=ctx.parse_float, parse_constant=ctx.parse_constant)
+
+
+def _unserializable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: object) -> str:
+    """``json.dumps(value, sort_keys=True)``, with the C half of :mod:`json` where there is one (no ``re``)."""
+    try:
+        from _json import encode_basestring_ascii, make_encoder
+
+        encoder = make_encoder({}, _unserializable, encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    except (ImportError, TypeError):  # not CPython, or another signature
+        import json
+
+        return json.dumps(value, sort_keys=True)
+    return "".join(encoder(value, 0))
 
 
 def read_object(path: str) -> dict[str, object] | None:

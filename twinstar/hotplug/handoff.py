@@ -46,7 +46,6 @@ from twinstar.fastpath.detach import (
     spawn_detached,
     wake_prepared,
 )
-from twinstar.hotplug.configuration import full_config
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -123,9 +122,9 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
     Times are compared on the boot clock, which setting the wall clock does
     not move; a record from an earlier boot, or without that stamp, is stale.
     """
-    from twinstar.engine.lock import FileLock
+    from twinstar.fastpath.lockprobe import held_by_other
 
-    if FileLock(f"{state_dir}/{tsettings.LOCK_FILE}").held_by_other():
+    if held_by_other(f"{state_dir}/{tsettings.LOCK_FILE}"):
         return "a takeover or release is running (the engine lock is held)"
     if not record:
         return None
@@ -255,6 +254,8 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
     if how == SPAWN:
         pid = spawn_detached(runner_argv(settings, "rearm", str(busnum), str(devnum)), runner_env(environ), background=True)
         return f"watchdog re-arm handed off (pid {pid})"
+    from twinstar.hotplug.configuration import full_config
+
     before = lower_priority(REARM_NICE)
     try:
         return rearm_watchdog(full_config(settings), busnum, devnum, environ=environ)
