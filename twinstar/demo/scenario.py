@@ -75,6 +75,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HOOK = os.path.join(REPO, "hooks", "atribank_hook")
 
 
+def hook_argv() -> list[str]:
+    """How udev runs the hook: with the interpreter options of its ``#!`` line (``-IS``), under this
+    environment's interpreter, which has the dependencies the hook loads (with ``site``) when an event needs them."""
+    with open(HOOK, "rb") as f:
+        _, *options = f.readline().decode().removeprefix("#!").split()
+    return [sys.executable, *options, HOOK]
+
+
 class Scenario(StrEnum):
     POWER_LOSS = "power-loss"
     SWITCHOVER = "switchover"
@@ -227,7 +235,7 @@ class Run:
             "events": self.shared.events,
             "power_file": self.shared.power,
             "watchdog_timeout": self.options.watchdog_timeout,
-            "hook_argv": [sys.executable, HOOK],
+            "hook_argv": hook_argv(),
             "servers": {
                 key: {
                     "name": s.host.name, "port": s.port, "netns": s.host.netns, "sysfs": s.sysfs,
