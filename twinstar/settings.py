@@ -54,6 +54,8 @@ SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Unit names used by the ``systemd`` hand-off.
 TAKEOVER_UNIT = "twinstar-takeover.service"
 RELEASE_UNIT = "twinstar-release.service"
+#: The prepared takeover runner under systemd (:mod:`twinstar.hotplug.prepared`), started at a unit's arrival.
+PREPARED_UNIT = "twinstar-prepared.service"
 #: Template unit for the ``systemd`` hand-off of a watchdog re-arm; the instance is ``BUS-DEV``.
 REARM_UNIT = "twinstar-rearm@{}.service"
 

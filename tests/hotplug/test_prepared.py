@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.support.cli import run_twinstar
 from tests.support.node import PYTHON, Node
 from tests.support.units import attach
 from twinstar.fastpath.procid import process_alive
@@ -202,13 +203,9 @@ def test_a_runner_killed_after_the_wake_up_leaves_the_takeover_to_the_next_event
     assert int(parent.read_text()) == pid and node.begins("takeover") == 1
 
 
-@pytest.mark.parametrize("why", ["systemd", "maintenance", "leaving"])
-def test_no_runner_is_prepared_under_systemd_for_a_unit_leaving_or_when_no_takeover_would_follow(node: Node, why: str) -> None:
-    node.write_stub("systemctl", "exit 0")
-    if why == "systemd":
-        node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
-    else:
-        _configure(node)
+@pytest.mark.parametrize("why", ["maintenance", "leaving"])
+def test_no_runner_is_prepared_for_a_unit_leaving_or_when_no_takeover_would_follow(node: Node, why: str) -> None:
+    _configure(node)
     if why == "maintenance":
         node.maintenance.write_text("")
     node.listed(2)
@@ -221,6 +218,25 @@ def test_no_runner_is_prepared_under_systemd_for_a_unit_leaving_or_when_no_takeo
     result = node.run_hook(event)
     assert result.returncode == 0 and "1/2 ready" in result.stderr, result.stderr
     assert "prepar" not in result.stderr and not _fifo(node).exists()
+
+
+def test_under_systemd_the_prepared_unit_is_started_once_per_runner(node: Node) -> None:
+    """``handoff: systemd``: an arriving event starts ``twinstar-prepared.service`` (here a recording
+    ``systemctl``); once a runner holds ``prepared.lock`` the next event starts nothing. The unit itself,
+    under a real systemd: tests/systemd/test_handoff.py."""
+    node.write_stub("systemctl", "exit 0")
+    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
+    node.listed(2)
+    node.arrive(0)
+    first = node.run_hook(node.sysfs.create_unit(1))
+    assert first.returncode == 0 and "preparing a takeover runner (twinstar-prepared.service)" in first.stderr, first.stderr
+    assert node.recorded() == ["systemctl start --no-block twinstar-prepared.service"]
+    node.state_dir.mkdir(mode=0o700, exist_ok=True)
+    with open(node.state_dir / "prepared.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        again = node.run_hook(node.sysfs.event("add", 1))
+    assert again.returncode == 0 and "takeover runner already prepared" in again.stderr, again.stderr
+    assert len(node.recorded()) == 1
 
 
 def test_the_decisive_hook_wakes_the_runner_without_heavy_imports(node: Node, spawned: list[int]) -> None:
@@ -242,3 +258,36 @@ def test_the_decisive_hook_wakes_the_runner_without_heavy_imports(node: Node, sp
     assert online.stdout == "0 []\n", online.stdout + online.stderr
     assert f"takeover handed off to a detached process (pid {runner}, prepared)" in online.stderr, online.stderr
     _wait("the prepared takeover", lambda: node.role() == "active" and not process_alive(runner))
+
+
+def test_twinstar_takeover_prepared_is_the_runner_the_decisive_hook_wakes(node: Node) -> None:
+    """``twinstar takeover --prepared`` (what ``twinstar-prepared.service`` runs): woken, it takes over and exits 0."""
+    parent = _configure(node)
+    node.listed(1)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "twinstar", "-c", str(node.config_path), "takeover", "--prepared"],
+        env=node.environ(), cwd=node.root, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        runner = _prepared_pid(node)
+        assert runner == proc.pid
+        online = node.arrive(0)[-1]
+        result = node.run_hook(online)
+        assert f"takeover handed off to a detached process (pid {runner}, prepared)" in result.stderr, result.stderr
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert node.role() == "active" and node.begins("takeover") == 1
+    assert int(parent.read_text()) == runner
+    assert not _fifo(node).exists()
+
+
+@pytest.mark.parametrize("extra", ["--dry-run", "--json"])
+def test_takeover_prepared_takes_no_dry_run_or_json(node: Node, extra: str) -> None:
+    _configure(node)
+    result = run_twinstar(node.config_path, "takeover", "--prepared", extra)
+    assert result.returncode == 2 and "--prepared runs the takeover the hook wakes" in result.stderr, result.stderr
+    assert not node.state_dir.exists()

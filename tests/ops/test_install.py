@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 
-UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service")
+UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service")
 RULE = "xpp_twinstar.rules"
 
 
@@ -76,7 +76,7 @@ def test_destdir_install_lays_out_the_expected_tree(staged: Path) -> None:
     assert 'RUN+="/usr/lib/twinstar/hooks/atribank_hook"' in rule
     for unit in UNITS:
         text = (staged / "etc/systemd/system" / unit).read_text()
-        assert re.search(r"^ExecStart=/usr/sbin/twinstar \w+( --follow-up)?$", text, re.M), unit
+        assert re.search(r"^ExecStart=/usr/sbin/twinstar \w+( --follow-up| --prepared)?$", text, re.M), unit
         assert "@" not in text.replace("%I", "")
     config = staged / "etc/twinstar/twinstar.yaml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600

@@ -11,6 +11,7 @@ from tests.support.nspawn import TESTDIR, Node
 
 TAKEOVER = "twinstar-takeover.service"
 RELEASE = "twinstar-release.service"
+PREPARED = "twinstar-prepared.service"
 DAEMON = "twinstar.service"
 
 

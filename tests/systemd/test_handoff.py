@@ -13,7 +13,16 @@ import json
 import pytest
 
 from tests.support.nspawn import HOOKDIR, SIMULATOR, TWINSTAR, Node
-from tests.systemd.helpers import RELEASE, TAKEOVER, Gate, begins, command_step, runs, state
+from tests.systemd.helpers import (
+    PREPARED,
+    RELEASE,
+    TAKEOVER,
+    Gate,
+    begins,
+    command_step,
+    runs,
+    state,
+)
 
 pytestmark = pytest.mark.privileged
 
@@ -54,6 +63,50 @@ def test_a_burst_of_departures_starts_the_release_unit_once(node: Node) -> None:
     assert (runs(node, TAKEOVER), runs(node, RELEASE)) == (1, 1)
     assert (begins(node, "takeover"), begins(node, "release")) == (1, 1)
     assert state(node)["role"] == "standby"
+
+
+def _prepared_waiting(node: Node) -> int:
+    """Unit 0 READY, unit 1 plugged in but still initialising: their events start the prepared unit; its pid
+    once it waits on its FIFO."""
+    events = [*node.sysfs.arrive(0, label="usb:00000000", connector="usb-0000:00:1d.7-0"), node.sysfs.create_unit(1)]
+    said = ""
+    for event in events:
+        hooked = node.hook(event)
+        assert hooked.returncode == 0, hooked.stdout + hooked.stderr
+        said += hooked.stderr
+    assert "preparing a takeover runner (twinstar-prepared.service)" in said, said
+    node.wait_until("the prepared runner's FIFO", lambda: node.read("/run/twinstar/prepared.pid") is not None
+                    and node.run(["test", "-p", "/run/twinstar/prepared.fifo"]).returncode == 0)  # fmt: skip
+    assert node.prop(PREPARED, "ActiveState") == "activating"
+    return int(node.read("/run/twinstar/prepared.pid") or "0")
+
+
+def test_the_last_unit_ready_wakes_the_prepared_unit_instead_of_starting_the_takeover_unit(node: Node) -> None:
+    node.configure(NOOP, units=2)
+    pid = _prepared_waiting(node)
+    assert node.prop(PREPARED, "MainPID") == str(pid)
+    node.sysfs.attach(1, label="usb:00000001", connector="usb-0000:00:1d.7-1")
+    decisive = node.hook(node.sysfs.online(1))
+    assert f"takeover handed off to the prepared runner (twinstar-prepared.service, pid {pid})" in decisive.stderr, decisive.stderr
+    node.wait_until("the prepared takeover's end", lambda: node.prop(PREPARED, "ActiveState") != "activating")
+    assert node.show(PREPARED, "Result", "ExecMainStatus") == {"Result": "success", "ExecMainStatus": "0"}
+    assert (runs(node, TAKEOVER), runs(node, PREPARED)) == (0, 1)
+    assert begins(node, "takeover") == 1 and state(node)["role"] == "active"
+
+
+def test_a_release_stops_the_prepared_unit_and_the_takeover_unit_takes_over_later(node: Node) -> None:
+    """Conflicts=: a release started while the runner waits ends it; the FIFO it leaves has no reader, so the
+    decisive event starts twinstar-takeover.service as without a prepared runner."""
+    node.configure(NOOP, units=2)
+    _prepared_waiting(node)
+    node.systemctl("start", RELEASE, check=True, timeout=60)
+    assert node.prop(PREPARED, "ActiveState") in ("inactive", "failed")
+    node.sysfs.attach(1, label="usb:00000001", connector="usb-0000:00:1d.7-1")
+    decisive = node.hook(node.sysfs.online(1))
+    assert "takeover handed off to systemd (twinstar-takeover.service)" in decisive.stderr, decisive.stderr
+    node.wait_job_done()
+    assert (runs(node, TAKEOVER), runs(node, PREPARED), runs(node, RELEASE)) == (1, 1, 1)
+    assert begins(node, "takeover") == 1 and state(node)["role"] == "active"
 
 
 def back(node: Node, i: int) -> dict[str, str]:

@@ -89,13 +89,27 @@ def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Rep
 @click.option("--dry-run", is_flag=True, help="Show the plan and each step's check result; change nothing.")
 @report_json_option
 @follow_up_option
+@click.option(
+    "--prepared",
+    is_flag=True,
+    help="Load everything ahead, then wait (30 s at most) until the udev hook's event that makes every unit "
+    "READY wakes this process, and take over with --follow-up; exit 0 when not woken. Used by "
+    "twinstar-prepared.service.",
+)
 @click.pass_obj
-def takeover(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool) -> None:
+def takeover(obj: Obj, dry_run: bool, as_json: bool, follow_up: bool, prepared: bool) -> None:
     """Bring this node up: run the takeover steps in order (idempotent).
 
     A failed step undoes the steps before it in reverse order. Exit 0 when the
     node is active, 1 when a step failed, 3 when a safety guard refused.
     """
+    if prepared:
+        if dry_run or as_json:
+            raise click.UsageError("--prepared runs the takeover the hook wakes: it takes neither --dry-run nor --json")
+        from twinstar.hotplug import prepared as prepared_runner
+        from twinstar.hotplug.handoff import INLINE
+
+        raise SystemExit(prepared_runner.main(obj.config_path, follow_up_mode=INLINE))
     _emit(_transition(obj, "takeover", dry_run=dry_run, follow_up=follow_up), as_json)
 
 

@@ -72,16 +72,25 @@ def policy_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str
     return f"policy handed off to a detached process (pid {pid})"
 
 
+#: What an arriving event notes when a prepared runner holds its lock already.
+ALREADY_PREPARED = "takeover runner already prepared"
+
+
+def prepared_already(state_dir: str) -> bool:
+    """Whether a prepared takeover runner (spawned, or ``twinstar-prepared.service``) holds its lock."""
+    from twinstar.fastpath.lockprobe import held_by_other
+
+    return held_by_other(f"{state_dir}/{PREPARED_LOCK}")
+
+
 def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str:
     """Start the prepared takeover runner, detached at normal priority, unless one runs already; what was done.
 
     The runner loads everything a takeover needs and waits on its FIFO for
     :func:`wake_prepared` (:mod:`twinstar.hotplug.prepared`).
     """
-    from twinstar.fastpath.lockprobe import held_by_other
-
-    if held_by_other(f"{settings.state_dir}/{PREPARED_LOCK}"):
-        return "takeover runner already prepared"
+    if prepared_already(settings.state_dir):
+        return ALREADY_PREPARED
     pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ))
     return f"preparing a takeover runner (pid {pid})"
 

@@ -182,6 +182,28 @@ def _systemctl(settings: HookSettings, unit: str) -> None:
     ProgramRunner(programs=dict(settings.programs)).run(["systemctl", "start", "--no-block", unit], timeout=30)
 
 
+def prepared_unit(settings: HookSettings) -> str:
+    """Start ``twinstar-prepared.service`` unless a prepared runner holds its lock already; what was done."""
+    from twinstar.fastpath.detach import ALREADY_PREPARED, prepared_already
+
+    if prepared_already(settings.state_dir):
+        return ALREADY_PREPARED
+    _systemctl(settings, tsettings.PREPARED_UNIT)
+    return f"preparing a takeover runner ({tsettings.PREPARED_UNIT})"
+
+
+def _wake_prepared(settings: HookSettings, action: str) -> int | None:
+    """For a takeover, the pid of the prepared runner woken (:func:`~twinstar.fastpath.detach.wake_prepared`), else None."""
+    if action != words.TAKEOVER:
+        return None
+    pid, note = wake_prepared(settings.state_dir)
+    if note is not None:
+        from twinstar.fastpath.syslogsend import log_line
+
+        log_line(note, error=True)
+    return pid
+
+
 def act(
     settings: HookSettings,
     compute: Callable[[], Readiness],
@@ -219,15 +241,16 @@ def act(
         how = resolve_mode(mode)
         record: HandoffRequest = {"action": action, "time": time.time(), "mode": how, "node": settings.node, "pid": None}
         if how == SYSTEMD:
-            unit = tsettings.TAKEOVER_UNIT if action == "takeover" else tsettings.RELEASE_UNIT
-            _systemctl(settings, unit)
-            handed = f"{action} handed off to systemd ({unit})"
+            pid = _wake_prepared(settings, action)
+            if pid is not None:
+                handed = f"{action} handed off to the prepared runner ({tsettings.PREPARED_UNIT}, pid {pid})"
+                record["pid"], record["start"] = pid, procid.process_start(pid)
+            else:
+                unit = tsettings.TAKEOVER_UNIT if action == "takeover" else tsettings.RELEASE_UNIT
+                _systemctl(settings, unit)
+                handed = f"{action} handed off to systemd ({unit})"
         elif how == SPAWN:
-            pid, note = wake_prepared(settings.state_dir) if action == words.TAKEOVER else (None, None)
-            if note is not None:
-                from twinstar.fastpath.syslogsend import log_line
-
-                log_line(note, error=True)
+            pid = _wake_prepared(settings, action)
             if pid is not None:
                 handed = f"{action} handed off to a detached process (pid {pid}, prepared)"
             else:

@@ -30,7 +30,7 @@ from twinstar.fastpath.decision import (
     needs_node_state,
 )
 from twinstar.fastpath.syslogsend import log_line
-from twinstar.words import INLINE, SPAWN
+from twinstar.words import INLINE, SPAWN, SYSTEMD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -213,15 +213,21 @@ def _prepare(
     mode: str,
     env: "Mapping[str, str]",
 ) -> None:
-    """Units present (an unidentified one may be listed), not all READY, this node going to take over,
-    ``spawn``: a takeover runner gets ready (:mod:`twinstar.hotplug.prepared`)."""
+    """Units present (an unidentified one may be listed), not all READY, this node going to take over:
+    a takeover runner gets ready (:mod:`twinstar.hotplug.prepared`), detached (``spawn``) or as
+    ``twinstar-prepared.service`` (``systemd``)."""
     if not going_to_take_over(readiness, node, maintenance=maintenance, policy=policy, unidentified=True):
         return
     from twinstar.fastpath import detach
 
     try:
-        if detach.resolve_mode(mode) == SPAWN:
+        how = detach.resolve_mode(mode)
+        if how == SPAWN:
             evaluation.notes.append(detach.prepared_runner(settings, env))
+        elif how == SYSTEMD:
+            from twinstar.hotplug import handoff
+
+            evaluation.notes.append(handoff.prepared_unit(settings))
     except Exception as exc:  # noqa: BLE001 - the decisive event forks the takeover as before
         evaluation.notes.append(f"no takeover runner prepared: {exc}")
 

@@ -71,7 +71,7 @@ def woken(state_dir: str, reader: int, seconds: float) -> bool:
     return bool(byte)
 
 
-def main(path: str, seconds: float = PREPARED_WAIT) -> int:
+def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | None = None) -> int:
     """The prepared runner for the configuration at ``path``: its exit status.
 
     The FIFO is offered first (from the hook's settings cache when it is
@@ -79,6 +79,11 @@ def main(path: str, seconds: float = PREPARED_WAIT) -> int:
     this runner rather than forking a second takeover process. 0 without a
     wake-up (the bound ended: the units went away, or this node is no longer
     going to take over), or when another runner is prepared.
+
+    ``follow_up_mode``: how a transition due after the takeover is handed off
+    (None: the configured ``handoff``). ``twinstar-prepared.service`` runs it
+    in its own process (``inline``), as ``twinstar takeover --follow-up`` does,
+    and leaves a failed takeover's retries to the pair policy's runners.
     """
     from twinstar.engine import log
     from twinstar.engine.lock import FileLock
@@ -102,7 +107,7 @@ def main(path: str, seconds: float = PREPARED_WAIT) -> int:
         finally:
             os.close(keeper)
             os.close(reader)
-        return _takeover(settings, engine)
+        return _takeover(settings, engine, follow_up_mode)
     except TwinstarError as exc:
         log_line(f"prepared takeover: error: {exc}", error=True)
         return int(exc.exit_status)
@@ -125,11 +130,12 @@ def _prepare(settings: HookSettings) -> Engine:
     return engine
 
 
-def _takeover(settings: HookSettings, engine: Engine) -> int:
-    """The takeover as a spawned runner runs it (:mod:`twinstar.cli.handoff_runner`)."""
+def _takeover(settings: HookSettings, engine: Engine, follow_up_mode: str | None) -> int:
+    """The takeover as a spawned runner (:mod:`twinstar.cli.handoff_runner`) or, with ``follow_up_mode``,
+    ``twinstar-takeover.service`` runs it."""
     from twinstar.hotplug.hook import policy_loop, run_transition
 
-    report = run_transition(settings, "takeover", environ=os.environ, engine=engine)
-    if not report.ok:
+    report = run_transition(settings, "takeover", mode=follow_up_mode, environ=os.environ, engine=engine)
+    if not report.ok and follow_up_mode is None:
         policy_loop(settings, environ=os.environ)  # retries wait here: no daemon looks again
     return int(report.exit_status)
