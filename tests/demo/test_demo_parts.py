@@ -86,6 +86,25 @@ def test_orchestration_ends_at_the_service_steps_turn_not_its_check_run_at_the_s
     assert service_offsets(c.journals["pbx-b"]) == pytest.approx({"mariadb": 100.0, "apache2": 10.0})
 
 
+def test_a_service_steps_end_is_its_last_phase_line_not_its_turn_plus_its_duration() -> None:
+    """A step's duration also counts the collection of its check before its turn, so turn + duration
+    lands after its real end; the next group's turn comes right after that end (the order the real
+    stack's tests and bench judge)."""
+    c = collected([], [])
+    c.journals["pbx-b"] = [
+        {"event": "begin", "action": "takeover", "run": "r1", "ts": 3.0},
+        {"run": "r1", "step": "service:mariadb", "phase": "check", "start": 3.001, "end": 3.003, "result": "down"},
+        {"run": "r1", "step": "service:mariadb", "phase": "apply", "start": 3.105, "result": "started"},
+        {"run": "r1", "step": "service:mariadb", "phase": "apply", "start": 3.105, "end": 3.4, "result": "ok"},
+        {"run": "r1", "step": "service:mariadb", "phase": "verify", "start": 3.4, "end": 3.41, "result": "ok"},
+        {"run": "r1", "step": "service:kamailio", "phase": "apply", "start": 3.4105, "end": 3.5, "result": "ok"},
+    ]  # fmt: skip
+    turns, ends = service_offsets(c.journals["pbx-b"]), service_offsets(c.journals["pbx-b"], ends=True)
+    assert turns == pytest.approx({"mariadb": 105.0, "kamailio": 410.5})
+    assert ends == pytest.approx({"mariadb": 410.0, "kamailio": 500.0})
+    assert turns["kamailio"] >= ends["mariadb"]
+
+
 def test_summary_fails_when_a_is_never_replaced_or_the_address_is_doubled() -> None:
     probes = [{"t": 1.0, "by": "pbx-a"}, {"t": 2.0, "by": "pbx-b"}, {"t": 3.0, "by": "pbx-a"}]
     events = [ev(0.5, "address added", "pbx-a"), ev(1.5, "address added", "pbx-b")]

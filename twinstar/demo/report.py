@@ -81,32 +81,44 @@ def _last_end(journal: list[dict[str, Any]], action: str) -> dict[str, Any] | No
     return ends[-1] if ends else None
 
 
+def _last_takeover_lines(journal: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The phase lines of the steps named ``kinds...`` in the last takeover."""
+    runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
+    if not runs:
+        return []
+    return [r for r in journal if r.get("run") == runs[-1] and str(r.get("step", "")).startswith(kinds) and "start" in r]
+
+
 def _turns(journal: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[str, float]:
     """When the last takeover came to each step named ``kinds...``: its first phase after the check
     (wall clock). A takeover runs every step's check when it begins, so the check's own line does not
     mark the step's turn; a step whose check is its only line (already up) has that."""
-    runs = [r["run"] for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
-    if not runs:
-        return {}
     checks: dict[str, float] = {}
     others: dict[str, float] = {}
-    for r in journal:
-        step = str(r.get("step", ""))
-        if r.get("run") == runs[-1] and step.startswith(kinds) and "start" in r:
-            into = checks if r.get("phase") == "check" else others
-            into[step] = min(into.get(step, float("inf")), float(r["start"]))
+    for r in _last_takeover_lines(journal, kinds):
+        into = checks if r.get("phase") == "check" else others
+        into[str(r["step"])] = min(into.get(str(r["step"]), float("inf")), float(r["start"]))
     return {step: others.get(step, at) for step, at in checks.items()} | others
 
 
-def service_offsets(journal: list[dict[str, Any]]) -> dict[str, float]:
-    """When the last takeover came to each service step (:func:`_turns`), in ms after the takeover began:
-    the services of a concurrent group begin together."""
+def _ends(journal: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[str, float]:
+    """When each step named ``kinds...`` ended in the last takeover: its last phase line's end (wall clock)."""
+    ends: dict[str, float] = {}
+    for r in _last_takeover_lines(journal, kinds):
+        if "end" in r:
+            ends[str(r["step"])] = max(ends.get(str(r["step"]), float("-inf")), float(r["end"]))
+    return ends
+
+
+def service_offsets(journal: list[dict[str, Any]], *, ends: bool = False) -> dict[str, float]:
+    """When the last takeover came to each service step (:func:`_turns`), or with ``ends`` when each
+    ended (:func:`_ends`), in ms after the takeover began: the services of a concurrent group begin together."""
     begins = [r for r in journal if r.get("event") == "begin" and r.get("action") == "takeover"]
     if not begins:
         return {}
     t0 = begins[-1]["ts"]
-    turns = _turns(journal, (results.SERVICE_PREFIX,))
-    return {step[len(results.SERVICE_PREFIX) :]: _ms(at - t0) for step, at in turns.items()}
+    times = (_ends if ends else _turns)(journal, (results.SERVICE_PREFIX,))
+    return {step[len(results.SERVICE_PREFIX) :]: _ms(at - t0) for step, at in times.items()}
 
 
 def _service_start(journal: list[dict[str, Any]]) -> float | None:
@@ -211,8 +223,9 @@ def summarize(c: Collected) -> Summary:
     if c.scenario == Scenario.POWER_LOSS and not c.error and not s.detection_ms:
         s.problems.append("the units' switch after the power cut was not seen")
     if c.stack is not None:
+        journal = c.journals.get(b, [])
         s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=s.takeover_steps,
-                                  started_at_ms=service_offsets(c.journals.get(b, [])))  # fmt: skip
+                                  started_at_ms=service_offsets(journal), up_at_ms=service_offsets(journal, ends=True))  # fmt: skip
         if s.stack.sip_outage is not None:  # SIPp's own count: its calls are numbered
             s.unanswered = s.stack.sip_outage.unanswered
         if not c.error:
@@ -254,7 +267,8 @@ def _stack_end(s: Summary, c: Collected, *, full: bool) -> None:
     steps = {o["step"]: o["duration_ms"] for o in end_b.get("steps", [])} if end_b is not None else {}
     if end_b is not None:
         s.takeover_ms, s.takeover_steps = end_b.get("duration_ms"), steps
-    s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=steps, started_at_ms=service_offsets(journal) if full else {})
+    s.stack = results.collect(c.stack, old=a, new=b, takeover_steps_ms=steps, started_at_ms=service_offsets(journal) if full else {},
+                              up_at_ms=service_offsets(journal, ends=True) if full else {})  # fmt: skip
     if s.stack.sip_outage is not None:
         s.unanswered = s.stack.sip_outage.unanswered
     if not c.error:

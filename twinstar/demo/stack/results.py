@@ -53,6 +53,10 @@ class StackResult:
     service_start_ms: dict[str, float] = field(default_factory=dict)
     #: When each service step began, in ms after its takeover began (a concurrent group's together).
     service_started_at_ms: dict[str, float] = field(default_factory=dict)
+    #: When each service step ended (its last phase line), in ms after its takeover began: the order of
+    #: the services is judged on these and ``service_started_at_ms`` (a step's ``service_start_ms`` also
+    #: counts the collection of its check, started with the takeover, before its turn).
+    service_up_at_ms: dict[str, float] = field(default_factory=dict)
 
     def problems(self, old: str, new: str) -> list[str]:
         out = []
@@ -133,7 +137,7 @@ class Records:
 
 
 def collect(r: Records, *, old: str, new: str, takeover_steps_ms: Mapping[str, float],
-            started_at_ms: Mapping[str, float]) -> StackResult:  # fmt: skip
+            started_at_ms: Mapping[str, float], up_at_ms: Mapping[str, float]) -> StackResult:  # fmt: skip
     http_outage, http_failed = web(r.fetches)
     return StackResult(
         sip=r.sip,
@@ -144,6 +148,7 @@ def collect(r: Records, *, old: str, new: str, takeover_steps_ms: Mapping[str, f
         http_failed=http_failed,
         service_start_ms=service_starts(takeover_steps_ms),
         service_started_at_ms=dict(started_at_ms),
+        service_up_at_ms=dict(up_at_ms),
     )
 
 
@@ -168,6 +173,7 @@ def to_json(r: StackResult) -> dict[str, Any]:
         "http_failed_fetches": r.http_failed,
         "service_start_ms": r.service_start_ms,
         "service_started_at_ms": r.service_started_at_ms,
+        "service_up_at_ms": r.service_up_at_ms,
     }  # fmt: skip
 
 
