@@ -291,3 +291,18 @@ def test_takeover_prepared_takes_no_dry_run_or_json(node: Node, extra: str) -> N
     result = run_twinstar(node.config_path, "takeover", "--prepared", extra)
     assert result.returncode == 2 and "--prepared runs the takeover the hook wakes" in result.stderr, result.stderr
     assert not node.state_dir.exists()
+
+
+def test_under_systemd_a_missing_prepared_unit_costs_only_a_note(node: Node) -> None:
+    """An installation without ``twinstar-prepared.service`` (``systemctl`` exits 5, "Unit not found"): the
+    arriving event still exits 0 and says why; the decisive event then starts the takeover unit as before."""
+    node.write_stub("systemctl", 'case "$*" in *twinstar-prepared.service*) echo "Unit twinstar-prepared.service not found." >&2; exit 5;; esac\nexit 0')
+    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
+    node.listed(2)
+    node.arrive(0)
+    arriving = node.run_hook(node.sysfs.create_unit(1))
+    assert arriving.returncode == 0 and "no takeover runner prepared: " in arriving.stderr, arriving.stderr
+    attach(node.sysfs, 1)
+    decisive = node.run_hook(node.sysfs.online(1))
+    assert decisive.returncode == 0 and "takeover handed off to systemd (twinstar-takeover.service)" in decisive.stderr, decisive.stderr
+    assert node.recorded()[-1] == "systemctl start --no-block twinstar-takeover.service"
