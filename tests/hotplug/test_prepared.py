@@ -220,15 +220,21 @@ def test_no_runner_is_prepared_for_a_unit_leaving_or_when_no_takeover_would_foll
     assert "prepar" not in result.stderr and not _fifo(node).exists()
 
 
+def _second_unit_arriving_under_systemd(node: Node, systemctl: str) -> subprocess.CompletedProcess[str]:
+    """``handoff: systemd``, a recording ``systemctl`` whose shell body is ``systemctl``; two units listed, the
+    first READY: the hook's run for the second one's ``add``."""
+    node.write_stub("systemctl", systemctl)
+    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
+    node.listed(2)
+    node.arrive(0)
+    return node.run_hook(node.sysfs.create_unit(1))
+
+
 def test_under_systemd_the_prepared_unit_is_started_once_per_runner(node: Node) -> None:
     """``handoff: systemd``: an arriving event starts ``twinstar-prepared.service`` (here a recording
     ``systemctl``); once a runner holds ``prepared.lock`` the next event starts nothing. The unit itself,
     under a real systemd: tests/systemd/test_handoff.py."""
-    node.write_stub("systemctl", "exit 0")
-    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
-    node.listed(2)
-    node.arrive(0)
-    first = node.run_hook(node.sysfs.create_unit(1))
+    first = _second_unit_arriving_under_systemd(node, "exit 0")
     assert first.returncode == 0 and "preparing a takeover runner (twinstar-prepared.service)" in first.stderr, first.stderr
     assert node.recorded() == ["systemctl start --no-block twinstar-prepared.service"]
     node.state_dir.mkdir(mode=0o700, exist_ok=True)
@@ -296,11 +302,8 @@ def test_takeover_prepared_takes_no_dry_run_or_json(node: Node, extra: str) -> N
 def test_under_systemd_a_missing_prepared_unit_costs_only_a_note(node: Node) -> None:
     """An installation without ``twinstar-prepared.service`` (``systemctl`` exits 5, "Unit not found"): the
     arriving event still exits 0 and says why; the decisive event then starts the takeover unit as before."""
-    node.write_stub("systemctl", 'case "$*" in *twinstar-prepared.service*) echo "Unit twinstar-prepared.service not found." >&2; exit 5;; esac\nexit 0')
-    node.configure(handoff="systemd", extra=f"programs: {{systemctl: {node.root / 'systemctl'}}}\n")
-    node.listed(2)
-    node.arrive(0)
-    arriving = node.run_hook(node.sysfs.create_unit(1))
+    missing = 'case "$*" in *twinstar-prepared.service*) echo "Unit twinstar-prepared.service not found." >&2; exit 5;; esac\nexit 0'
+    arriving = _second_unit_arriving_under_systemd(node, missing)
     assert arriving.returncode == 0 and "no takeover runner prepared: " in arriving.stderr, arriving.stderr
     attach(node.sysfs, 1)
     decisive = node.run_hook(node.sysfs.online(1))
