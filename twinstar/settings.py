@@ -56,6 +56,8 @@ TAKEOVER_UNIT = "twinstar-takeover.service"
 RELEASE_UNIT = "twinstar-release.service"
 #: The prepared takeover runner under systemd (:mod:`twinstar.hotplug.prepared`), started at a unit's arrival.
 PREPARED_UNIT = "twinstar-prepared.service"
+#: The pair policy's runner under systemd (split units, retries, hand-back): udev kills what its hook leaves running.
+POLICY_UNIT = "twinstar-policy.service"
 #: Template unit for the ``systemd`` hand-off of a watchdog re-arm; the instance is ``BUS-DEV``.
 REARM_UNIT = "twinstar-rearm@{}.service"
 

@@ -124,7 +124,8 @@ def test_install_upgrade_remove_and_purge(container: Node, debs: tuple[Path, Pat
 
     # Nothing was started: the daemon is installed disabled, no takeover ran.
     assert node.run(["systemctl", "is-enabled", "twinstar.service"]).stdout.strip() == "disabled"
-    for unit in ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service"):
+    for unit in ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service",
+                 "twinstar-policy.service"):  # fmt: skip
         assert node.run(["systemctl", "is-active", unit]).stdout.strip() == "inactive", unit
         fragment = node.run(["realpath", node.prop(unit, "FragmentPath")]).stdout.strip()  # /lib is /usr/lib
         assert fragment == f"{lay.unitdir}/{unit}"

@@ -23,6 +23,7 @@ from tests.conftest import REPO
 from tests.support.cli import run_twinstar
 from tests.support.node import PYTHON, Node
 from tests.support.units import attach
+from twinstar.fastpath.lockprobe import held_by_other
 from twinstar.fastpath.procid import process_alive
 
 #: The step: which process ran it (its parent's pid), into a file.
@@ -236,13 +237,14 @@ def test_under_systemd_the_prepared_unit_is_started_once_per_runner(node: Node) 
     under a real systemd: tests/systemd/test_handoff.py."""
     first = _second_unit_arriving_under_systemd(node, "exit 0")
     assert first.returncode == 0 and "preparing a takeover runner (twinstar-prepared.service)" in first.stderr, first.stderr
-    assert node.recorded() == ["systemctl start --no-block twinstar-prepared.service"]
+    prepared = "systemctl start --no-block twinstar-prepared.service"
+    assert node.recorded() == ["systemctl start --no-block twinstar-policy.service", prepared]  # the split's policy too
     node.state_dir.mkdir(mode=0o700, exist_ok=True)
     with open(node.state_dir / "prepared.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         again = node.run_hook(node.sysfs.event("add", 1))
     assert again.returncode == 0 and "takeover runner already prepared" in again.stderr, again.stderr
-    assert len(node.recorded()) == 1
+    assert node.recorded().count(prepared) == 1
 
 
 def test_the_decisive_hook_wakes_the_runner_without_heavy_imports(node: Node, spawned: list[int]) -> None:
@@ -309,3 +311,32 @@ def test_under_systemd_a_missing_prepared_unit_costs_only_a_note(node: Node) -> 
     decisive = node.run_hook(node.sysfs.online(1))
     assert decisive.returncode == 0 and "takeover handed off to systemd (twinstar-takeover.service)" in decisive.stderr, decisive.stderr
     assert node.recorded()[-1] == "systemctl start --no-block twinstar-takeover.service"
+
+
+def test_under_systemd_the_pair_policy_runs_in_its_unit_not_detached(node: Node) -> None:
+    """``handoff: systemd``: an event that concerns the pair policy starts ``twinstar-policy.service``
+    (udev would kill a detached runner); one looking already (``policy-run.lock``) is not started again;
+    a unit that cannot be started is said in the event's line, exit 1."""
+    first = _second_unit_arriving_under_systemd(node, "exit 0")
+    assert first.returncode == 0 and "policy handed off to systemd (twinstar-policy.service)" in first.stderr, first.stderr
+    assert "policy handed off to a detached process" not in first.stderr
+    node.state_dir.mkdir(mode=0o700, exist_ok=True)
+    with open(node.state_dir / "policy-run.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        again = node.run_hook(node.sysfs.event("add", 1))
+    assert again.returncode == 0 and "policy: a runner is already looking" in again.stderr, again.stderr
+    assert node.recorded().count("systemctl start --no-block twinstar-policy.service") == 1
+    node.write_stub("systemctl", "exit 5")
+    failed = node.run_hook(node.sysfs.event("add", 1))
+    assert failed.returncode == 1 and "policy not handed off: " in failed.stderr, failed.stderr
+
+
+def test_twinstar_policy_runs_the_pair_policy_once_and_ends(node: Node) -> None:
+    """``twinstar policy`` (what ``twinstar-policy.service`` runs): with every listed unit here and READY on a
+    standby node there is nothing for the policy to wait for; it ends with exit 0 and the lock free again."""
+    _configure(node)
+    node.listed(1)
+    node.arrive(0)
+    result = run_twinstar(node.config_path, "policy", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert not held_by_other(str(node.state_dir / "policy-run.lock"))

@@ -21,7 +21,8 @@ import pytest
 
 from tests.conftest import REPO
 
-UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service")
+UNITS = ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service",
+         "twinstar-policy.service")  # fmt: skip
 RULE = "xpp_twinstar.rules"
 
 

@@ -70,7 +70,7 @@ def test_check_reports_the_package_files(tmp_path: Path) -> None:
     module = f"{PACKAGE_SITE}/twinstar/ops/installcheck.py"
     findings = check_package(module, layout)
     assert findings is not None and {f.level for f in findings} == {Level.OK}
-    assert len(findings) == 9
+    assert len(findings) == 10
     (tmp_path / "usr/lib/twinstar/hooks/atribank_hook").chmod(0o644)
     (tmp_path / "usr/lib/systemd/system/twinstar-takeover.service").unlink()
     errors = {f.subject: f.message for f in check_package(module, layout) or [] if f.level == Level.ERROR}

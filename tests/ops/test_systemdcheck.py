@@ -27,6 +27,7 @@ BASE = {
     "twinstar-takeover.service": UnitState("twinstar-takeover.service", "loaded", "static"),
     "twinstar-release.service": UnitState("twinstar-release.service", "loaded", "static"),
     "twinstar-prepared.service": UnitState("twinstar-prepared.service", "loaded", "static"),
+    "twinstar-policy.service": UnitState("twinstar-policy.service", "loaded", "static"),
     REARM_PROBE: UnitState(REARM_PROBE, "loaded", "static"),
 }
 
@@ -62,6 +63,7 @@ def test_missing_masked_and_enabled_units() -> None:
         "unit twinstar-takeover.service": Level.ERROR,
         "unit twinstar-release.service": Level.ERROR,
         "unit twinstar-prepared.service": Level.OK,
+        "unit twinstar-policy.service": Level.OK,
         "service asterisk.service": Level.ERROR,
         "service mysql.service": Level.ERROR,
         "hand-off": Level.OK,

@@ -236,7 +236,7 @@ class Node:
         """Stop twinstar's units, forget their failures, and remove twinstar's state and the test's files."""
         units = [
             "twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service",
-            "twinstar-rearm@*.service",
+            "twinstar-policy.service", "twinstar-rearm@*.service",
         ]  # fmt: skip
         # KillMode=process leaves what a unit started running: a test's leftovers go too.
         self.systemctl("kill", "--kill-who=all", "--signal=SIGKILL", *units)

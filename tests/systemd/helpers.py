@@ -12,6 +12,7 @@ from tests.support.nspawn import TESTDIR, Node
 TAKEOVER = "twinstar-takeover.service"
 RELEASE = "twinstar-release.service"
 PREPARED = "twinstar-prepared.service"
+POLICY = "twinstar-policy.service"
 DAEMON = "twinstar.service"
 
 

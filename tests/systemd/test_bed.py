@@ -43,7 +43,8 @@ def test_an_installed_node_runs_systemd_as_pid_1_in_its_own_namespace(sd_node: N
     manifest = json.loads(sd_node.host_path("/usr/local/lib/twinstar/install-manifest.json").read_text())
     assert "/usr/local/sbin/twinstar" in manifest["files"]
     assert not Path("/usr/local/lib/twinstar").exists(), "make install wrote to the host's /"
-    for unit in ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service"):
+    for unit in ("twinstar.service", "twinstar-takeover.service", "twinstar-release.service", "twinstar-prepared.service",
+                 "twinstar-policy.service"):  # fmt: skip
         assert sd_node.prop(unit, "LoadState") == "loaded", unit
     assert sd_node.run([nspawn.TWINSTAR, "--help"], check=True).stdout.startswith("Usage: twinstar")
 

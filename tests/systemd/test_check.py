@@ -50,6 +50,7 @@ def test_a_fresh_installation_passes(checked: Node) -> None:
         f"unit {TAKEOVER}": "ok",
         "unit twinstar-release.service": "ok",
         "unit twinstar-prepared.service": "ok",
+        "unit twinstar-policy.service": "ok",
         "unit twinstar-rearm@.service": "ok",
         "service apache2.service": "ok",
         "hand-off": "ok",

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.nspawn import HOOKDIR, SIMULATOR, TWINSTAR, Node
 from tests.systemd.helpers import (
+    POLICY,
     PREPARED,
     RELEASE,
     TAKEOVER,
@@ -92,6 +93,10 @@ def test_the_last_unit_ready_wakes_the_prepared_unit_instead_of_starting_the_tak
     assert node.show(PREPARED, "Result", "ExecMainStatus") == {"Result": "success", "ExecMainStatus": "0"}
     assert (runs(node, TAKEOVER), runs(node, PREPARED)) == (0, 1)
     assert begins(node, "takeover") == 1 and state(node)["role"] == "active"
+    # The arrival of one unit without the other concerned the pair policy: its runner ran in its unit (a
+    # detached one would have been killed by udev) and ended once both units were here.
+    node.wait_until("the pair policy's end", lambda: node.prop(POLICY, "ActiveState") != "activating")
+    assert runs(node, POLICY) >= 1 and node.prop(POLICY, "Result") == "success"
 
 
 def test_a_release_stops_the_prepared_unit_and_the_takeover_unit_takes_over_later(node: Node) -> None:

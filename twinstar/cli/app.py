@@ -151,6 +151,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "ocf": "ocf",
     "maintenance": "policy",
     "give-up": "policy",
+    "policy": "policy",
 }
 
 

@@ -1,4 +1,5 @@
-"""``twinstar maintenance on|off`` and ``twinstar give-up --reason TEXT``: the operator's and a monitor's side of the policy."""
+"""``twinstar maintenance on|off``, ``twinstar give-up --reason TEXT`` and ``twinstar policy``: the operator's,
+a monitor's and systemd's side of the policy."""
 
 from __future__ import annotations
 
@@ -63,3 +64,16 @@ def give_up(obj: Obj, reason: str, as_json: bool) -> None:
     else:
         click.echo(line)
     raise SystemExit(int(ExitStatus(status)))
+
+
+@main.command("policy")
+@click.pass_obj
+def policy(obj: Obj) -> None:
+    """Let the pair policy act until it has nothing to wait for: send units that arrived without
+    the others back after split_grace, retry a failed takeover, hand the units back. One runner
+    at a time: a second one ends at once. Run by twinstar-policy.service, which the hook starts
+    under systemd; exit 0 (what it did is logged and journaled).
+    """
+    from twinstar.cli.handoff_runner import main as runner
+
+    raise SystemExit(runner(["policy", "--config", obj.config_path]))

@@ -62,12 +62,16 @@ def runner_env(environ: "Mapping[str, str]") -> "dict[str, str]":
     return env
 
 
+#: What an event notes when a pair-policy runner (spawned, or ``twinstar-policy.service``) is looking already.
+POLICY_LOOKING = "policy: a runner is already looking"
+
+
 def policy_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str:
     """Start the pair policy in a detached runner (it may wait), unless one runs already; what was done."""
     from twinstar.fastpath.lockprobe import held_by_other
 
     if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
-        return "policy: a runner is already looking"
+        return POLICY_LOOKING
     pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
     return f"policy handed off to a detached process (pid {pid})"
 

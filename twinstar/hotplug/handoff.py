@@ -192,6 +192,17 @@ def prepared_unit(settings: HookSettings) -> str:
     return f"preparing a takeover runner ({tsettings.PREPARED_UNIT})"
 
 
+def policy_unit(settings: HookSettings) -> str:
+    """Start ``twinstar-policy.service`` unless a pair-policy runner is looking already; what was done."""
+    from twinstar.fastpath.detach import POLICY_LOOKING, POLICY_RUN_LOCK
+    from twinstar.fastpath.lockprobe import held_by_other
+
+    if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
+        return POLICY_LOOKING
+    _systemctl(settings, tsettings.POLICY_UNIT)
+    return f"policy handed off to systemd ({tsettings.POLICY_UNIT})"
+
+
 def _wake_prepared(settings: HookSettings, action: str) -> int | None:
     """For a takeover, the pid of the prepared runner woken (:func:`~twinstar.fastpath.detach.wake_prepared`), else None."""
     if action != words.TAKEOVER:

@@ -194,13 +194,24 @@ def _end_boot_wait(evaluation: "Evaluation") -> None:
 
 
 def _policy(settings: "HookSettings", evaluation: "Evaluation", mode: str, env: "Mapping[str, str]", chain: int) -> None:
-    """Let the pair policy look: here when transitions run in this process, else in a detached runner."""
+    """Let the pair policy look: here when transitions run in this process, else in a detached runner
+    (``spawn``) or ``twinstar-policy.service`` (``systemd``: udev kills what its hook leaves running)."""
     from twinstar.fastpath import detach
 
-    if detach.resolve_mode(mode) == INLINE:
+    how = detach.resolve_mode(mode)
+    if how == INLINE:
         evaluation.policy = consult_here(settings, mode=mode, environ=env, chain=chain)
         return
-    evaluation.notes.append(detach.policy_runner(settings, env))
+    if how != SYSTEMD:
+        evaluation.notes.append(detach.policy_runner(settings, env))
+        return
+    from twinstar.hotplug import handoff
+
+    try:
+        evaluation.notes.append(handoff.policy_unit(settings))
+    except Exception as exc:  # noqa: BLE001 - reported in the event's line; the decision stands
+        evaluation.notes.append(f"policy not handed off: {exc}")
+        evaluation.exit_status = evaluation.exit_status or EXIT_FAILED
 
 
 def _prepare(

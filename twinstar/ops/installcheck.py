@@ -44,6 +44,7 @@ EXPECTED = (
     (KIND_UNIT, "unitdir", tsettings.TAKEOVER_UNIT),
     (KIND_UNIT, "unitdir", tsettings.RELEASE_UNIT),
     (KIND_UNIT, "unitdir", tsettings.PREPARED_UNIT),
+    (KIND_UNIT, "unitdir", tsettings.POLICY_UNIT),
     (KIND_UNIT, "unitdir", tsettings.REARM_UNIT.format("")),
     (KIND_OCF, "ocfdir", "astribank"),
 )

@@ -101,6 +101,7 @@ def assess(units: Mapping[str, UnitState], *, services: Iterable[str], rearm: bo
         _loadable(units.get(settings.TAKEOVER_UNIT), settings.TAKEOVER_UNIT, "the takeover hand-off"),
         _loadable(units.get(settings.RELEASE_UNIT), settings.RELEASE_UNIT, "the release hand-off"),
         _loadable(units.get(settings.PREPARED_UNIT), settings.PREPARED_UNIT, "the takeover prepared ahead"),
+        _loadable(units.get(settings.POLICY_UNIT), settings.POLICY_UNIT, "the pair policy's hand-off"),
     ]
     if rearm:
         template = settings.REARM_UNIT.format("")
@@ -148,7 +149,7 @@ def check_systemd(config: Config, *, runtime_dir: str = settings.SYSTEMD_RUNTIME
         return
     services = systemd_services(config)
     rearm = config.astribanks.rearm_watchdog
-    names = list(dict.fromkeys([DAEMON_UNIT, settings.TAKEOVER_UNIT, settings.RELEASE_UNIT, settings.PREPARED_UNIT, *([REARM_PROBE] if rearm else []), *services]))
+    names = list(dict.fromkeys([DAEMON_UNIT, settings.TAKEOVER_UNIT, settings.RELEASE_UNIT, settings.PREPARED_UNIT, settings.POLICY_UNIT, *([REARM_PROBE] if rearm else []), *services]))
     argv = ["systemctl", "show", "--property=LoadState,UnitFileState", "--", *names]
     try:
         result = ProgramRunner(programs=config.program_map).run(argv, timeout=30, quiet=True)
