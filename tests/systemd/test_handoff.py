@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.support.nspawn import HOOKDIR, SIMULATOR, TWINSTAR, Node
+from tests.support.nspawn import HOOKDIR, SIMULATOR, TESTDIR, TWINSTAR, Node
 from tests.systemd.helpers import (
     POLICY,
     PREPARED,
@@ -112,6 +112,20 @@ def test_a_release_stops_the_prepared_unit_and_the_takeover_unit_takes_over_late
     node.wait_job_done()
     assert (runs(node, TAKEOVER), runs(node, PREPARED), runs(node, RELEASE)) == (1, 1, 1)
     assert begins(node, "takeover") == 1 and state(node)["role"] == "active"
+
+
+def test_a_takeover_that_failed_in_its_unit_is_retried_in_the_policy_unit(node: Node) -> None:
+    """The first takeover fails (its step exits 1 once); ``twinstar-takeover.service`` ends, and the pair
+    policy's retry waits ``retry_delay`` in ``twinstar-policy.service`` and brings the node up there."""
+    once = f"{TESTDIR}/failed-once"
+    step = command_step("flaky", ["/bin/sh", "-c", f"[ -e {once} ] && exit 0; : > {once}; exit 1"])
+    node.configure(step, units=1, extra="policy: {retry_delay: 0.2, retries: 2}\n")
+    concurrent_hooks(node, arrive_all(node, 1))
+    node.wait_until("the retried takeover", lambda: state(node)["role"] == "active" and node.prop(POLICY, "ActiveState") != "activating")
+    assert node.prop(TAKEOVER, "Result") == "exit-code"  # the first try's unit failed
+    assert node.show(POLICY, "Result", "ExecMainStatus") == {"Result": "success", "ExecMainStatus": "0"}
+    assert (runs(node, TAKEOVER), runs(node, POLICY)) == (1, 1)
+    assert begins(node, "takeover") == 2
 
 
 def back(node: Node, i: int) -> dict[str, str]:

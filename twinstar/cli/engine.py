@@ -76,7 +76,13 @@ def _transition(obj: Obj, action: str, *, dry_run: bool, follow_up: bool) -> Rep
         from twinstar.hotplug.handoff import INLINE
         from twinstar.hotplug.hook import run_transition
 
-        return run_transition(HookSettings.from_config(config), action, mode=INLINE, environ=os.environ)
+        settings = HookSettings.from_config(config)
+        report = run_transition(settings, action, mode=INLINE, environ=os.environ)
+        if action == "takeover" and not report.ok:
+            from twinstar.hotplug.handoff import retry_in_policy_unit
+
+            retry_in_policy_unit(settings)
+        return report
     engine = engine_for(config)
     if dry_run:
         return engine.takeover(dry_run=True) if action == "takeover" else engine.release(dry_run=True)

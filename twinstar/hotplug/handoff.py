@@ -203,6 +203,19 @@ def policy_unit(settings: HookSettings) -> str:
     return f"policy handed off to systemd ({tsettings.POLICY_UNIT})"
 
 
+def retry_in_policy_unit(settings: HookSettings) -> None:
+    """After a takeover that failed in one of twinstar's units: under ``systemd``, its retries wait in
+    ``twinstar-policy.service`` (:func:`policy_unit`), as a spawned runner waits for them itself; logged."""
+    from twinstar.fastpath.syslogsend import log_line
+
+    if resolve_mode(settings.handoff) != SYSTEMD:
+        return
+    try:
+        log_line(f"after takeover: {policy_unit(settings)}")
+    except Exception as exc:  # noqa: BLE001 - the takeover's outcome stands; the next event or the daemon retries
+        log_line(f"after takeover: policy not handed off: {exc}", error=True)
+
+
 def _wake_prepared(settings: HookSettings, action: str) -> int | None:
     """For a takeover, the pid of the prepared runner woken (:func:`~twinstar.fastpath.detach.wake_prepared`), else None."""
     if action != words.TAKEOVER:

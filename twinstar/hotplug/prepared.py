@@ -83,7 +83,7 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
     ``follow_up_mode``: how a transition due after the takeover is handed off
     (None: the configured ``handoff``). ``twinstar-prepared.service`` runs it
     in its own process (``inline``), as ``twinstar takeover --follow-up`` does,
-    and leaves a failed takeover's retries to the pair policy's runners.
+    and leaves a failed takeover's retries to ``twinstar-policy.service``.
     """
     from twinstar.engine import log
     from twinstar.engine.lock import FileLock
@@ -138,4 +138,8 @@ def _takeover(settings: HookSettings, engine: Engine, follow_up_mode: str | None
     report = run_transition(settings, "takeover", mode=follow_up_mode, environ=os.environ, engine=engine)
     if not report.ok and follow_up_mode is None:
         policy_loop(settings, environ=os.environ)  # retries wait here: no daemon looks again
+    elif not report.ok:
+        from twinstar.hotplug.handoff import retry_in_policy_unit
+
+        retry_in_policy_unit(settings)
     return int(report.exit_status)
