@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import clean_environ, run_twinstar
-from tests.support.node import Node
+from tests.support.node import simulated_node
 
 #: Run twinstar's command line, then print the modules it loaded.
 CODE = (
@@ -80,14 +80,9 @@ def test_status_imports_no_command_line_library_parser_engine_or_daemon(tmp_path
 
 def test_status_logs_nothing_so_needs_no_logging_set_up(tmp_path: Path) -> None:
     """Without click the group's ``log.setup`` does not run: no twinstar logger may exist on the status path."""
-    node = Node(tmp_path)
-    sim = tmp_path / "units.json"
-    assert run_twinstar(None, "sim", "init", str(sim), "--units", "2").returncode == 0
-    node.configure(extra=f"usb: {{simulator: {sim}, simulator_port: 0}}\n")
-    node.listed(2)
+    node, env = simulated_node(tmp_path)
     code = CODE.replace("print('MODULES', ' '.join(sorted(sys.modules)))",
                         "import logging; print('LOGGERS', *sorted(logging.Logger.manager.loggerDict))")
-    env = {k: v for k, v in node.environ().items() if k.startswith("TWINSTAR_")}
     for args in (["status", "--json"], ["-v", "--config", str(node.config_path), "status", "-v"]):
         proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                               env=clean_environ(env), timeout=60)
@@ -98,13 +93,8 @@ def test_status_logs_nothing_so_needs_no_logging_set_up(tmp_path: Path) -> None:
 
 def test_status_on_a_configured_node_imports_no_command_line_library_or_yaml(tmp_path: Path) -> None:
     """The configuration comes from its compiled cache (a first run writes it), not from PyYAML."""
-    node = Node(tmp_path)
-    sim = tmp_path / "units.json"
-    assert run_twinstar(None, "sim", "init", str(sim), "--units", "2").returncode == 0
-    node.configure(extra=f"usb: {{simulator: {sim}, simulator_port: 0}}\n")
-    node.listed(2)
+    node, env = simulated_node(tmp_path)
     node.cache_dir.mkdir(mode=0o700)  # the compiled configuration's place (the hook's cache)
-    env = {k: v for k, v in node.environ().items() if k.startswith("TWINSTAR_")}
     _modules("--config", str(node.config_path), "status", "-v", env=env)
     loaded = _modules("--config", str(node.config_path), "status", "-v", env=env)
     assert "twinstar.config" in loaded

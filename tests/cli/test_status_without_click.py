@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.cli.test_imports import CODE
 from tests.support.cli import REPO, clean_environ, run_twinstar
-from tests.support.node import Node
+from tests.support.node import simulated_node
 from twinstar.cli.app import main
 from twinstar.cli.options import GROUP, STATUS, Option, parse
 from twinstar.cli.usb import status_command
@@ -119,13 +119,8 @@ def test_an_unreadable_unit_and_bad_input_end_alike(units: tuple[Path, dict[str,
 
 
 def test_a_configured_node_reads_alike(tmp_path: Path) -> None:
-    node = Node(tmp_path)
-    sim = tmp_path / "units.json"
-    assert run_twinstar(None, "sim", "init", str(sim), "--units", "2").returncode == 0
-    node.configure(extra=f"usb: {{simulator: {sim}, simulator_port: 0}}\n")
-    node.listed(2)
+    node, env = simulated_node(tmp_path)
     node.arrive(0)
-    env = {k: v for k, v in node.environ().items() if k.startswith("TWINSTAR_")}
     for args in (["status"], ["status", "-v"], ["status", "--json"]):
         assert _both(["--config", str(node.config_path), *args], env).returncode == 0
     assert _both([f"--config={node.config_path}", "status", "--long"], env).returncode == 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.support.cli import clean_environ
+from tests.support.cli import clean_environ, run_twinstar
 from tests.support.config import write_config
 from tests.support.units import arrive, attach, order_line
 from twinstar.standins.fakesysfs import FakeSysfs
@@ -135,6 +135,17 @@ class Node:
 
     def recorded(self) -> list[str]:
         return self.calls.read_text().splitlines() if self.calls.exists() else []
+
+
+def simulated_node(root: Path, units: int = 2) -> tuple[Node, dict[str, str]]:
+    """A configured node whose ``units`` listed units are the USB simulator's (``usb.simulator``, port 0),
+    none arrived yet; and its ``TWINSTAR_*`` environment."""
+    node = Node(root)
+    sim = root / "units.json"
+    assert run_twinstar(None, "sim", "init", str(sim), "--units", str(units)).returncode == 0
+    node.configure(extra=f"usb: {{simulator: {sim}, simulator_port: 0}}\n")
+    node.listed(units)
+    return node, {k: v for k, v in node.environ().items() if k.startswith("TWINSTAR_")}
 
 
 @pytest.fixture

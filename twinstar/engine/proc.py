@@ -110,7 +110,7 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
 BACKGROUND_NICE = 10
 
 
-def lower_priority(niceness: int = BACKGROUND_NICE, *, tid: int | None = None) -> None:
+def set_niceness(niceness: int = BACKGROUND_NICE, *, tid: int | None = None) -> None:
     """Give the thread ``tid`` (default: the calling one; a process's pid names its main thread) ``niceness``.
 
     Linux: a thread has its own niceness, and the threads and programs it

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from twinstar.engine.proc import BACKGROUND_NICE, lower_priority
+from twinstar.engine.proc import BACKGROUND_NICE, set_niceness
 from twinstar.steps.base import Probe, Step
 
 #: The niceness of a check's thread and of the programs it runs: they get the CPU the applies leave.
@@ -47,7 +47,7 @@ class _Check:
         self.thread.start()
 
     def _run(self) -> None:
-        lower_priority(CHECK_NICE)
+        set_niceness(CHECK_NICE)
         start_wall, start = self._clock(), self._monotonic()
         try:
             probe = self.step.check()

@@ -64,27 +64,24 @@ def runner_env(environ: "Mapping[str, str]") -> "dict[str, str]":
 
 #: What an event notes when a pair-policy runner (spawned, or ``twinstar-policy.service``) is looking already.
 POLICY_LOOKING = "policy: a runner is already looking"
+#: What an arriving event notes when a prepared runner (spawned, or ``twinstar-prepared.service``) holds its lock.
+ALREADY_PREPARED = "takeover runner already prepared"
+
+
+def runner_busy(state_dir: str, lock: str, note: str) -> str | None:
+    """``note`` when a runner holds ``state_dir/lock`` already (no second one is started), else None."""
+    from twinstar.fastpath.lockprobe import held_by_other
+
+    return note if held_by_other(f"{state_dir}/{lock}") else None
 
 
 def policy_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str:
     """Start the pair policy in a detached runner (it may wait), unless one runs already; what was done."""
-    from twinstar.fastpath.lockprobe import held_by_other
-
-    if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
-        return POLICY_LOOKING
+    busy = runner_busy(settings.state_dir, POLICY_RUN_LOCK, POLICY_LOOKING)
+    if busy is not None:
+        return busy
     pid = spawn_detached(runner_argv(settings, "policy"), runner_env(environ))  # niced by the runner (REARM_NICE)
     return f"policy handed off to a detached process (pid {pid})"
-
-
-#: What an arriving event notes when a prepared runner holds its lock already.
-ALREADY_PREPARED = "takeover runner already prepared"
-
-
-def prepared_already(state_dir: str) -> bool:
-    """Whether a prepared takeover runner (spawned, or ``twinstar-prepared.service``) holds its lock."""
-    from twinstar.fastpath.lockprobe import held_by_other
-
-    return held_by_other(f"{state_dir}/{PREPARED_LOCK}")
 
 
 def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> str:
@@ -93,8 +90,9 @@ def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> s
     The runner loads everything a takeover needs and waits on its FIFO for
     :func:`wake_prepared` (:mod:`twinstar.hotplug.prepared`).
     """
-    if prepared_already(settings.state_dir):
-        return ALREADY_PREPARED
+    busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)
+    if busy is not None:
+        return busy
     pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ))
     return f"preparing a takeover runner (pid {pid})"
 

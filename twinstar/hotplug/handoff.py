@@ -184,21 +184,22 @@ def _systemctl(settings: HookSettings, unit: str) -> None:
 
 def prepared_unit(settings: HookSettings) -> str:
     """Start ``twinstar-prepared.service`` unless a prepared runner holds its lock already; what was done."""
-    from twinstar.fastpath.detach import ALREADY_PREPARED, prepared_already
+    from twinstar.fastpath.detach import ALREADY_PREPARED, PREPARED_LOCK, runner_busy
 
-    if prepared_already(settings.state_dir):
-        return ALREADY_PREPARED
+    busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)
+    if busy is not None:
+        return busy
     _systemctl(settings, tsettings.PREPARED_UNIT)
     return f"preparing a takeover runner ({tsettings.PREPARED_UNIT})"
 
 
 def policy_unit(settings: HookSettings) -> str:
     """Start ``twinstar-policy.service`` unless a pair-policy runner is looking already; what was done."""
-    from twinstar.fastpath.detach import POLICY_LOOKING, POLICY_RUN_LOCK
-    from twinstar.fastpath.lockprobe import held_by_other
+    from twinstar.fastpath.detach import POLICY_LOOKING, POLICY_RUN_LOCK, runner_busy
 
-    if held_by_other(f"{settings.state_dir}/{POLICY_RUN_LOCK}"):
-        return POLICY_LOOKING
+    busy = runner_busy(settings.state_dir, POLICY_RUN_LOCK, POLICY_LOOKING)
+    if busy is not None:
+        return busy
     _systemctl(settings, tsettings.POLICY_UNIT)
     return f"policy handed off to systemd ({tsettings.POLICY_UNIT})"
 
@@ -311,27 +312,28 @@ def rearm(settings: HookSettings, busnum: int, devnum: int, *, mode: str, enviro
 
 
 def lower_priority(increment: int) -> int | None:
-    """Add ``increment`` to the calling thread's niceness; the niceness before, None if unchanged.
+    """Add ``increment`` to the calling thread's niceness (:func:`twinstar.engine.proc.set_niceness`); the niceness before, None when it cannot be read.
 
     On Linux the niceness belongs to the thread, so a daemon re-arming inline
     lowers only the thread doing it, and only until :func:`restore_priority`.
     """
+    from twinstar.engine.proc import set_niceness
+
     try:
         before = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, 0, min(before + increment, 19))
     except OSError:
         return None
+    set_niceness(min(before + increment, 19))
     return before
 
 
 def restore_priority(before: int | None) -> None:
-    """Back to the niceness :func:`lower_priority` found (needs CAP_SYS_NICE, as root has)."""
-    if before is None:
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
-    except OSError:
-        pass  # not allowed to raise it again: this thread stays lower, which is safe
+    """Back to the niceness :func:`lower_priority` found (needs CAP_SYS_NICE, as root has; without it this
+    thread stays lower, which is safe)."""
+    from twinstar.engine.proc import set_niceness
+
+    if before is not None:
+        set_niceness(before)
 
 
 def rearm_watchdog(config: Config, busnum: int, devnum: int, *, environ: Mapping[str, str] | None = None) -> str:

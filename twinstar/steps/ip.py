@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import threading
 
-from twinstar.engine.proc import lower_priority
+from twinstar.engine.proc import set_niceness
 from twinstar.errors import RefusedError, StepError
 from twinstar.net import dad, garp
 from twinstar.net.arp import mac_text
@@ -345,7 +345,7 @@ class IpStep(Step):
                 delay=self.spec.arp_interval,
                 sock=sock,
             )
-            lower_priority(tid=self._announcer.pid)
+            set_niceness(tid=self._announcer.pid)
         except OSError as exc:
             self.ctx.log.warning("%s: remaining gratuitous ARPs not sent: %s", self.name, exc)
         finally:
