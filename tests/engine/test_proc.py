@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError
 
 # The programs twinstar runs in this process (tests/conftest.py fails any other).
-pytestmark = pytest.mark.programs("echo", "env", "no-such-prog-ts", "printf", "sh", "x")
+pytestmark = pytest.mark.programs("echo", "env", "no-such-prog-ts", "printf", "sh", "sleep", "x")
 
 HOSTILE = "x; touch {marker}; $(touch {marker}) `touch {marker}` | true"
 
@@ -85,3 +86,32 @@ def test_nonexistent_program_is_a_program_error() -> None:
         ProgramRunner().run(["/nonexistent/x"], timeout=10)
     with pytest.raises(ProgramError, match=r"program no-such-prog-ts not found in /usr/local/sbin"):
         ProgramRunner().run(["no-such-prog-ts"], timeout=10)
+
+
+def _children() -> list[int]:
+    """This test process's direct children (the main thread's, where the runner forks)."""
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_a_start_interrupted_between_the_fork_and_the_exec_leaves_no_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C turned into KeyboardInterrupt while Popen waits for the exec (its first ``os.read``, on the
+    exec-status pipe): the forked child is killed and reaped, so no cleanup that runs afterwards can be undone."""
+    real_read = os.read
+
+    def interrupted(fd: int, n: int) -> bytes:
+        monkeypatch.setattr(os, "read", real_read)
+        raise KeyboardInterrupt
+
+    before = set(_children())
+    monkeypatch.setattr(os, "read", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ProgramRunner().run(["/bin/sleep", "30"], timeout=10, quiet=True)
+        left = set(_children()) - before
+    finally:
+        monkeypatch.setattr(os, "read", real_read)
+    for pid in left:  # only on a failure: the test ends what it started
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert left == set()

@@ -26,6 +26,10 @@ from dataclasses import KW_ONLY, dataclass, field
 from twinstar import settings
 from twinstar.errors import ProgramError, ProgramTimeout
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 log = logging.getLogger("twinstar.proc")
 
 DEFAULT_GRACE = 2.0
@@ -72,6 +76,32 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class _Popen(subprocess.Popen[bytes]):
+    """A Popen whose interrupted start leaves no program behind.
+
+    A SIGINT or SIGTERM turned into an exception between the fork and the
+    constructor's return (while it waits for the exec) would leave the child
+    running with nobody to end it: a cleanup that ran meanwhile (a demo's
+    Ctrl-C) could be undone by it afterwards. Its group (a session of its own)
+    is killed and the child reaped before the exception goes on.
+    """
+
+    def _execute_child(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super()._execute_child(*args, **kwargs)  # type: ignore[misc]
+        except OSError:
+            raise  # the program could not start; Popen has reaped its child
+        except BaseException:
+            pid = getattr(self, "pid", None)
+            if pid:
+                _kill_group(pid, signal.SIGKILL)
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+            raise
 
 
 def _output_file() -> io.BufferedRandom:
@@ -198,7 +228,7 @@ class ProgramRunner:
         start = time.monotonic()
         with _output_file() as out, _output_file() as err:
             try:
-                proc = subprocess.Popen(
+                proc = _Popen(
                     resolved,
                     stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                     stdout=out,
@@ -212,14 +242,14 @@ class ProgramRunner:
                 raise ProgramError(
                     f"cannot run {shlex.join(resolved)}: {exc.strerror}", argv=resolved
                 ) from exc
-            if input is not None:
-                assert proc.stdin is not None
-                try:
-                    proc.stdin.write(input.encode())
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
             try:
+                if input is not None:
+                    assert proc.stdin is not None
+                    try:
+                        proc.stdin.write(input.encode())
+                        proc.stdin.close()
+                    except BrokenPipeError:
+                        pass
                 rc = wait_exit(proc, timeout)
             except subprocess.TimeoutExpired:
                 self._terminate(proc)
