@@ -184,24 +184,27 @@ def _systemctl(settings: HookSettings, unit: str) -> None:
 
 def prepared_unit(settings: HookSettings) -> str:
     """Start ``twinstar-prepared.service`` unless a prepared runner holds its lock already; what was done."""
-    from twinstar.fastpath.detach import ALREADY_PREPARED, PREPARED_LOCK, runner_busy
+    from twinstar.fastpath.detach import ALREADY_PREPARED, PREPARED_LOCK
 
-    busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)
-    if busy is not None:
-        return busy
-    _systemctl(settings, tsettings.PREPARED_UNIT)
-    return f"preparing a takeover runner ({tsettings.PREPARED_UNIT})"
+    return _start_unless_busy(settings, PREPARED_LOCK, ALREADY_PREPARED, tsettings.PREPARED_UNIT, "preparing a takeover runner")
 
 
 def policy_unit(settings: HookSettings) -> str:
     """Start ``twinstar-policy.service`` unless a pair-policy runner is looking already; what was done."""
-    from twinstar.fastpath.detach import POLICY_LOOKING, POLICY_RUN_LOCK, runner_busy
+    from twinstar.fastpath.detach import POLICY_LOOKING, POLICY_RUN_LOCK
 
-    busy = runner_busy(settings.state_dir, POLICY_RUN_LOCK, POLICY_LOOKING)
+    return _start_unless_busy(settings, POLICY_RUN_LOCK, POLICY_LOOKING, tsettings.POLICY_UNIT, "policy handed off to systemd")
+
+
+def _start_unless_busy(settings: HookSettings, lock: str, busy_note: str, unit: str, started: str) -> str:
+    """``busy_note`` when a runner holds ``state_dir/lock``; else ``unit`` started: ``STARTED (UNIT)``."""
+    from twinstar.fastpath.detach import runner_busy
+
+    busy = runner_busy(settings.state_dir, lock, busy_note)
     if busy is not None:
         return busy
-    _systemctl(settings, tsettings.POLICY_UNIT)
-    return f"policy handed off to systemd ({tsettings.POLICY_UNIT})"
+    _systemctl(settings, unit)
+    return f"{started} ({unit})"
 
 
 def retry_in_policy_unit(settings: HookSettings) -> None:
