@@ -142,3 +142,44 @@ def test_a_malformed_request_is_a_usage_error(tmp_path: Path) -> None:
     assert reply[0] == drbdadm.EXIT_USAGE and reply[1:5] == b"\0\0\0\0" and b"malformed" in reply[5:]
     reply = drbdadm.answer(b"pbx-b\0role\0r0\0", str(state))
     assert reply == bytes([0]) + (20).to_bytes(4, "big") + b"Secondary/Secondary\n"
+
+
+@pytest.mark.privileged
+@pytest.mark.programs("cc", "unshare", "nsenter")
+def test_the_resident_server_answers_about_mounts_as_its_client_sees_them(tmp_path: Path) -> None:
+    """``secondary`` refuses while the device is mounted where the client runs: a client in a mount
+    namespace of its own (as in the real stack's containers) is refused, one in the server's namespace,
+    where nothing is mounted, is not. Real loop device, ext4, mount namespace; the DRBD roles are the stand-in's."""
+    import os
+    import threading
+    import time
+
+    from tests.conftest import require_root
+    from tests.support.rigs import kill_if_alive, loop_volume
+
+    require_root("a loop device and a mount namespace")
+    with loop_volume(tmp_path) as vol:
+        state = tmp_path / "drbd.json"
+        sock = str(tmp_path / "drbdadm.sock")
+        drbdadm.write_state(state, drbdadm.new_state("r0", ("pbx-a", "pbx-b"), device=vol.device))
+        fallback = drbdadm.write_wrapper(tmp_path / "a.py", state, "pbx-a")
+        assert drbdadm.build_client(tmp_path / "pbx-a", sock, "pbx-a", fallback)
+        ready = threading.Event()
+        threading.Thread(target=drbdadm.serve, args=(sock, str(state)), kwargs={"ready": ready.set}, daemon=True).start()
+        assert ready.wait(30)
+        holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "--", "sleep", "120"])
+        try:
+            enter = ["nsenter", "-t", str(holder.pid), "-m", "--"]
+            for _ in range(100):  # until unshare has made the namespace and run sleep
+                if os.readlink(f"/proc/{holder.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt"):
+                    break
+                time.sleep(0.05)
+            subprocess.run([*enter, "mount", vol.device, str(vol.mountpoint)], check=True, timeout=30)
+            assert run(tmp_path / "pbx-a", "primary", "r0").returncode == 0
+            inside = subprocess.run([*enter, str(tmp_path / "pbx-a"), "secondary", "r0"], capture_output=True, text=True, timeout=30)
+            assert inside.returncode == drbdadm.EXIT_STATE_CHANGE_FAILED and "held open" in inside.stderr
+            outside = run(tmp_path / "pbx-a", "secondary", "r0")
+            assert outside.returncode == 0, outside.stderr
+        finally:
+            kill_if_alive(holder.pid)
+            holder.wait(30)

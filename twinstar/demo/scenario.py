@@ -188,8 +188,7 @@ class Run:
         # Undone first: the responder runs from the mount, so it must be gone before the unmount.
         self.cleanup.add(f"processes of the demo ({self.members.method})", self.members.kill_all)
         self.shared, self.servers = servers.prepare(
-            self.topo, self.workdir, units=self.options.units, loop_device=loop, services=self.stack.services,
-            resident_drbdadm=self.stack.resident_drbdadm,
+            self.topo, self.workdir, units=self.options.units, loop_device=loop, services=self.stack.services
         )
         events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value, stack=self.stack.kind.value)
         self.stack.build(self)

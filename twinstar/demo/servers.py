@@ -267,13 +267,12 @@ def warm_caches(server: ServerFiles) -> None:
     write_cache(server.cache_dir, server.config, os.stat(server.config), HookSettings.from_config(config))
 
 
-def write_drbdadm(server: ServerFiles, shared: Shared, *, resident: bool) -> bool:
-    """The server's ``drbdadm``: the stand-in's C client (resident, and a compiler at hand: True), else its Python wrapper."""
+def write_drbdadm(server: ServerFiles, shared: Shared) -> bool:
+    """The server's ``drbdadm``: the stand-in's C client (a compiler at hand: True), else its Python wrapper."""
     program = server.path("bin", "drbdadm")
-    if resident:
-        fallback = drbdadm.write_wrapper(server.path("bin", "drbdadm-py"), shared.drbd_state, server.host.name)
-        if drbdadm.build_client(program, shared.drbdadm_socket, server.host.name, fallback):
-            return True
+    fallback = drbdadm.write_wrapper(server.path("bin", "drbdadm-py"), shared.drbd_state, server.host.name)
+    if drbdadm.build_client(program, shared.drbdadm_socket, server.host.name, fallback):
+        return True
     drbdadm.write_wrapper(program, shared.drbd_state, server.host.name)
     return False
 
@@ -287,13 +286,12 @@ def prepare(
     arp_count: int = 3,
     dad_timeout: float = 0.03,
     services: Callable[[ServerFiles, Topology], ServiceConfig] = responder,
-    resident_drbdadm: bool = False,
 ) -> tuple[Shared, dict[str, ServerFiles]]:
     """Write both servers' files and the shared state (units on port 0, nobody Primary).
 
-    With ``resident_drbdadm`` each server's ``drbdadm`` is the stand-in's C
-    client (:func:`twinstar.standins.drbdadm.build_client`) when a C compiler
-    is there: the caller then runs the stand-in's server on
+    Each server's ``drbdadm`` is the stand-in's C client
+    (:func:`twinstar.standins.drbdadm.build_client`) when a C compiler is
+    there: the caller then runs the stand-in's server on
     ``shared.drbdadm_socket`` (``shared.drbdadm_server`` says whether).
     """
     shared = Shared(workdir, loop_device)
@@ -313,7 +311,7 @@ def prepare(
         # The hook uses its cache only in a directory closed to others.
         os.makedirs(server.cache_dir, mode=0o700, exist_ok=True)
         os.chmod(server.cache_dir, 0o700)
-        served = write_drbdadm(server, shared, resident=resident_drbdadm) or served
+        served = write_drbdadm(server, shared) or served
         with open(server.path("xpp_order"), "w") as f:
             f.write("# the units, in DAHDI registration order\n")
             for label in labels:

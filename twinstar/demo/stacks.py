@@ -42,9 +42,6 @@ class LightStack:
     #: Whether the operator recovers on pbx-b after a scenario that ends with nobody serving (ping-pong):
     #: the real stack's records (rows, registration) are read on a server that serves; the light stack's need none.
     recovers = False
-    #: Whether ``drbdadm`` is the stand-in's C client and resident server (:func:`twinstar.demo.servers.write_drbdadm`):
-    #: the servers' programs run in their network namespaces only, so they reach its socket and share its mount table.
-    resident_drbdadm = True
 
     def services(self, server: ServerFiles, topo: Topology) -> ServiceConfig:
         return servers.responder(server, topo)

@@ -31,6 +31,11 @@ passes its node and arguments over a Unix socket and prints the answer: one
 process start of a C program per call, like drbd-utils. Without a compiler,
 or when the server does not answer, the client is the Python wrapper (the
 client runs it itself). Same state file, same answers, every call recorded.
+The server answers about mounts as its client sees them (``secondary``
+refuses while the device is mounted): it reads the client's mount table and
+device node through ``/proc/PID`` of the client's process (the peer of the
+socket), so a client in a container of its own (the real stack's servers)
+gets its container's answer.
 
 State file::
 
@@ -54,6 +59,7 @@ from twinstar.fastpath.statefile import loads  # the one cheap JSON reader (stdl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
     from pathlib import Path
     from typing import Any
@@ -221,15 +227,20 @@ def _peer(res: dict[str, Any], node: str) -> str:
     return peers[0]
 
 
-def _device_mounted(device: str) -> bool:
+#: Whose view of the mounts a command answers with: this process's, unless a server passes its client's.
+OWN_VIEW = "/proc/self"
+
+
+def _device_mounted(device: str, view: str) -> bool:
+    """Whether ``device`` is mounted as the process at ``view`` (a ``/proc/PID``) sees its files and mounts."""
     try:
-        st = os.stat(device)
+        st = os.stat(f"{view}/root/{device.lstrip('/')}")
     except OSError:
         return False
     if not stat.S_ISBLK(st.st_mode):
         return False
     want = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-    with open("/proc/self/mountinfo") as f:
+    with open(f"{view}/mountinfo") as f:
         return any(line.split()[2] == want for line in f)
 
 
@@ -278,9 +289,9 @@ def _cmd_primary(res: dict[str, Any], node: str, resource: str, force: bool) -> 
     me["role"] = "Primary"
 
 
-def _cmd_secondary(res: dict[str, Any], node: str, resource: str) -> None:
+def _cmd_secondary(res: dict[str, Any], node: str, resource: str, view: str) -> None:
     device = res.get("device")
-    if res["nodes"][node]["role"] == "Primary" and device and _device_mounted(device):
+    if res["nodes"][node]["role"] == "Primary" and device and _device_mounted(device, view):
         raise _Exit(EXIT_STATE_CHANGE_FAILED, f"{resource}: State change failed: (-12) Device is held open by someone")
     res["nodes"][node]["role"] = "Secondary"
 
@@ -293,8 +304,9 @@ _READERS: dict[str, Callable[[str, dict[str, Any], str, str], str]] = {
 }
 
 
-def run(argv: list[str], *, state_file: str, node: str) -> tuple[int, str, str]:
-    """Run one drbdadm command line; (exit status, stdout, stderr)."""
+def run(argv: list[str], *, state_file: str, node: str, view: str = OWN_VIEW) -> tuple[int, str, str]:
+    """Run one drbdadm command line; (exit status, stdout, stderr). Mounts are looked up as the
+    process at ``view`` (a ``/proc/PID``) sees them."""
     options = [a for a in argv if a.startswith("-")]
     words = [a for a in argv if not a.startswith("-")]
     if len(words) != 2:
@@ -304,12 +316,12 @@ def run(argv: list[str], *, state_file: str, node: str) -> tuple[int, str, str]:
         # Record and keep every change, also when the command fails.
         state.setdefault("calls", []).append({"node": node, "argv": argv})
         try:
-            return _dispatch(state, command, resource, node, options)
+            return _dispatch(state, command, resource, node, options, view)
         except _Exit as exc:
             return exc.status, "", exc.message + "\n"
 
 
-def _dispatch(state: State, command: str, resource: str, node: str, options: list[str]) -> tuple[int, str, str]:
+def _dispatch(state: State, command: str, resource: str, node: str, options: list[str], view: str) -> tuple[int, str, str]:
     res = state["resources"].get(resource)
     if res is None or node not in res["nodes"]:
         raise _Exit(EXIT_NO_RESOURCE, f"'{resource}' not defined in your config (for this host).")
@@ -318,7 +330,7 @@ def _dispatch(state: State, command: str, resource: str, node: str, options: lis
     if command == "primary":
         _cmd_primary(res, node, resource, "--force" in options)
     elif command == "secondary":
-        _cmd_secondary(res, node, resource)
+        _cmd_secondary(res, node, resource, view)
     else:
         raise _Exit(EXIT_USAGE, f"Unknown command '{command}'")
     return 0, "", ""
@@ -330,13 +342,14 @@ def _dispatch(state: State, command: str, resource: str, node: str, options: lis
 MESSAGE_LIMIT = 64 * 1024
 
 
-def answer(request: bytes, state_file: str) -> bytes:
-    """The reply to one client request: ``NODE\\0ARG\\0...`` -> status byte, stdout length (4 bytes), stdout, stderr."""
+def answer(request: bytes, state_file: str, view: str = OWN_VIEW) -> bytes:
+    """The reply to one client request: ``NODE\\0ARG\\0...`` -> status byte, stdout length (4 bytes), stdout, stderr.
+    ``view``: the client's ``/proc/PID`` (its mounts)."""
     node, *argv = request.decode("utf-8", "surrogateescape").split("\0")[:-1] or [""]
     if not node:
         status, out, err = EXIT_USAGE, "", "drbdadm stand-in: malformed request\n"
     else:
-        status, out, err = run(argv, state_file=state_file, node=node)
+        status, out, err = run(argv, state_file=state_file, node=node, view=view)
     data = out.encode("utf-8", "surrogateescape")
     return bytes([status & 0xFF]) + len(data).to_bytes(4, "big") + data + err.encode("utf-8", "surrogateescape")
 
@@ -368,10 +381,20 @@ def serve(socket_path: str, state_file: str, *, ready: Callable[[], object] | No
                 while len(request) <= MESSAGE_LIMIT and (chunk := conn.recv(4096)):
                     request += chunk
                 try:
-                    reply = answer(request[:MESSAGE_LIMIT], state_file)
+                    reply = answer(request[:MESSAGE_LIMIT], state_file, client_view(conn))
                 except Exception as exc:  # noqa: BLE001 - one call failed (as the wrapper would, exit 1); the server goes on
                     reply = bytes([1]) + bytes(4) + f"drbdadm stand-in: {type(exc).__name__}: {exc}\n".encode()
                 conn.sendall(reply)
+
+
+def client_view(conn: socket.socket) -> str:
+    """The ``/proc/PID`` of the process at the other end of ``conn`` (``SO_PEERCRED``: its PID as this
+    process's PID namespace numbers it, also for a client in a container)."""
+    import socket
+    import struct
+
+    pid, _uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return f"/proc/{pid}"
 
 
 CLIENT_C = r"""
