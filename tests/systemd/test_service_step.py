@@ -100,3 +100,41 @@ def test_a_missing_unit_is_reported(units: Node, node: Node) -> None:
     code, report = transition(node, "takeover")
     assert code == 1, report
     assert "exited with status 5; stderr: Failed to start tss-absent.service: Unit tss-absent.service not found." in failure(report)
+
+
+def test_the_fast_mariadb_start_runs_mariadbd_itself_and_the_debian_checks_after_it(node: Node) -> None:
+    """docs/steps.md's drop-in for Debian's ``mariadb.service`` (the real stack's servers use it), under a real
+    systemd with Debian's MariaDB: the unit's main process is ``mariadbd`` (no shell asking ``galera_recovery``),
+    the service step's ``systemctl start`` returns with MariaDB active, ``debian-start`` runs in its own unit
+    after it, and a release stops both."""
+    from twinstar.demo.stack import mariadb
+
+    node.run(["rm", "-rf", "--", "/var/lib/mysql"], check=True)
+    node.run(["install", "-d", "-o", "mysql", "-g", "mysql", "--", "/var/lib/mysql"], check=True)
+    node.run(mariadb.install_argv("/var/lib/mysql"), check=True, timeout=180)
+    node.write(mariadb.UNIT_DROPIN, mariadb.unit_dropin())
+    node.write(mariadb.CHECKS_UNIT, mariadb.checks_unit())
+    node.systemctl("daemon-reload", check=True)
+    try:
+        node.configure(services("{name: mariadb, manager: systemd, timeout: 120}"))
+        code, report = transition(node, "takeover")
+        assert code == 0, report
+        assert active(node, "mariadb") == "active"
+        unit = node.show("mariadb", "ExecStart", "ExecStartPost")
+        assert "galera_recovery" not in unit["ExecStart"] and "argv[]=/usr/sbin/mariadbd " in unit["ExecStart"]
+        assert unit["ExecStartPost"] == ""
+        main = node.prop("mariadb", "ExecMainPID")
+        assert node.run(["cat", f"/proc/{main}/comm"], check=True).stdout.strip() == "mariadbd"
+        node.wait_until("the Debian checks after MariaDB's start",
+                        lambda: node.prop("mariadb-debian-start.service", "ActiveState") == "active")  # fmt: skip
+        checks_began = int(node.prop("mariadb-debian-start.service", "ExecMainStartTimestampMonotonic"))
+        assert checks_began >= int(node.prop("mariadb", "ActiveEnterTimestampMonotonic")) > 0
+        code, report = transition(node, "release")
+        assert code == 0, report
+        assert active(node, "mariadb") == "inactive"
+        assert active(node, "mariadb-debian-start.service") == "inactive"
+    finally:
+        node.systemctl("stop", "mariadb")
+        for path in (mariadb.UNIT_DROPIN, mariadb.CHECKS_UNIT):
+            node.host_path(path).unlink(missing_ok=True)
+        node.systemctl("daemon-reload")

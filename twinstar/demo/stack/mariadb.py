@@ -24,6 +24,9 @@ KAMAILIO_PASSWORD = "twinstar-demo"
 DURABLE = {"innodb_flush_log_at_trx_commit": "1", "sync_binlog": "1", "log_bin": "mariadb-bin"}
 #: Small enough for the demo's replica (the default redo log alone is 96 MB).
 SIZES = {"innodb_log_file_size": "16M", "innodb_buffer_pool_size": "32M", "max_binlog_size": "16M"}
+#: Where :func:`unit_dropin` and :func:`checks_unit` go (docs/steps.md, "A MariaDB that starts fast").
+UNIT_DROPIN = "/etc/systemd/system/mariadb.service.d/twinstar.conf"
+CHECKS_UNIT = "/etc/systemd/system/mariadb-debian-start.service"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,38 @@ def server_cnf() -> str:
     lines = ["[mysqld]", "bind-address = 0.0.0.0", "skip-name-resolve"]
     lines += [f"{k} = {v}" for k, v in {**DURABLE, **SIZES}.items()]
     return "\n".join(lines) + "\n"
+
+
+def unit_dropin() -> str:
+    """A drop-in for Debian's ``mariadb.service`` on a node without Galera: ``mariadbd`` started
+    directly (not through a shell asking ``galera_recovery`` for a position it has none of), and
+    ``/etc/mysql/debian-start`` run after the start by :func:`checks_unit` instead of before the unit
+    is active."""
+    return (
+        "[Unit]\n"
+        "Wants=mariadb-debian-start.service\n"
+        "\n"
+        "[Service]\n"
+        "ExecStart=\n"
+        "ExecStart=/usr/sbin/mariadbd $MYSQLD_OPTS\n"
+        "ExecStartPost=\n"
+    )
+
+
+def checks_unit() -> str:
+    """Debian's checks after MariaDB's start (system tables after an upgrade, root accounts), in a
+    unit of their own ordered after ``mariadb.service`` and stopped with it."""
+    return (
+        "[Unit]\n"
+        "Description=MariaDB's Debian checks after its start (system tables, root accounts)\n"
+        "After=mariadb.service\n"
+        "BindsTo=mariadb.service\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        "ExecStart=/etc/mysql/debian-start\n"
+    )
 
 
 def setup_sql(kamailio_schema: str) -> str:

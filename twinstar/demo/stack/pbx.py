@@ -87,9 +87,6 @@ def missing_packages() -> dict[str, str]:
 class RealStack(LightStack):
     kind = StackKind.REAL
     recovers = True
-    #: The PBX servers are containers with mount tables of their own: the stand-in's answers about
-    #: mounts must come from there, so each call runs the Python wrapper inside.
-    resident_drbdadm = False
     image_mb = 256  # InnoDB's system tablespace and redo log, the binary log, the usrloc tables
 
     def __init__(self) -> None:
@@ -128,9 +125,12 @@ class RealStack(LightStack):
         self._twinstar(run, "b", "replica", "link", *MANAGED)
 
     def _own_files(self, c: Container) -> None:
-        """What stays on each server: the node name, MariaDB's settings, the mount point, an empty data directory."""
+        """What stays on each server: the node name, MariaDB's settings and unit drop-in, the mount point, an
+    empty data directory."""
         c.write(KAMAILIO_DROPIN, kamailio.unit_dropin(c.name))
         c.write(MARIADB_CNF, mariadb.server_cnf())
+        c.write(mariadb.UNIT_DROPIN, mariadb.unit_dropin())
+        c.write(mariadb.CHECKS_UNIT, mariadb.checks_unit())
         os.makedirs(c.host_path(REPLICA), exist_ok=True)
         # An empty data directory: mariadb-install-db makes the demo's own, not a copy of this machine's.
         shutil.rmtree(c.host_path("/var/lib/mysql"), ignore_errors=True)
