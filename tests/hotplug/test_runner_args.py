@@ -21,7 +21,7 @@ class _Source:
 @pytest.mark.parametrize(
     ("action", "extra", "address"),
     [("takeover", (), None), ("release", (), None), ("rearm", ("1", "12"), (1, 12)), ("prepare", (), None),
-     ("prepare", ("5",), (5, 0))],
+     ("prepare", ("5",), (5, 0)), ("prepare", ("--locked",), (-1, 1)), ("prepare", ("5", "--locked"), (5, 1))],
 )
 def test_what_runner_argv_writes_is_read_back(action: str, extra: tuple[str, ...], address: tuple[int, int] | None) -> None:
     argv = runner_argv(_Source(), action, *extra)  # type: ignore[arg-type]
@@ -43,6 +43,8 @@ def test_what_runner_argv_writes_is_read_back(action: str, extra: tuple[str, ...
         ["rearm", "--config", "x.yaml", "1", "-2"],
         ["prepare", "--config", "x.yaml", "1", "2"],
         ["prepare", "--config", "x.yaml", "-1"],
+        ["prepare", "--config", "x.yaml", "--locked", "5"],
+        ["prepare", "--config", "x.yaml", "--locked", "--locked"],
     ],
 )
 def test_a_malformed_command_line_is_usage_and_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:

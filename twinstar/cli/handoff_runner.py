@@ -33,31 +33,13 @@ def claim_policy_start(path: str) -> int | None:
     hook's settings cache only; without the cache the claim is left to the
     policy run's own lock, as before.
     """
-    import fcntl
-    import posix
-
     from twinstar.fastpath import hooksettings
+    from twinstar.fastpath.lockprobe import claim
 
     settings = hooksettings.cached(path, hooksettings.cache_dir(os.environ))
     if settings is None:
         return -1
-    try:
-        fd = posix.open(
-            f"{settings.state_dir}/{POLICY_START_LOCK}",
-            posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_CLOEXEC,
-            0o600,
-        )
-    except OSError:
-        return -1
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        posix.close(fd)
-        return None
-    except OSError:
-        posix.close(fd)
-        return -1
-    return fd
+    return claim(f"{settings.state_dir}/{POLICY_START_LOCK}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,10 +63,11 @@ def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
 
     complete_startup()  # a fork of the udev hook started without site: PyYAML and the steps need it
     if action == "prepare":
-        from twinstar.fastpath.detach import PREPARED_WAIT
+        from twinstar.fastpath.detach import INHERITED_LOCK_FD, PREPARED_WAIT
         from twinstar.hotplug import prepared
 
-        return prepared.main(path, usb_address[0] if usb_address is not None else PREPARED_WAIT)
+        seconds, locked = usb_address if usb_address is not None else (-1, 0)
+        return prepared.main(path, seconds if seconds >= 0 else PREPARED_WAIT, lock_fd=INHERITED_LOCK_FD if locked else None)
     if usb_address is not None or action == "policy":
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log

@@ -58,6 +58,24 @@ class FileLock:
             raise StateError(f"cannot write {self.path}: {exc.strerror}") from None
         self.fd = fd
 
+    def adopt(self, fd: int) -> bool:
+        """Hold the lock that descriptor ``fd`` (inherited from the process that took it for this one) has
+        on this file; False, ``fd`` left alone, when it is not this file or does not hold the lock."""
+        try:
+            st, here = os.fstat(fd), os.lstat(self.path)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != (here.st_dev, here.st_ino) or not wait_flock(fd, timeout=0):
+            return False
+        os.set_inheritable(fd, False)  # the programs the takeover runs must not hold it
+        try:
+            os.ftruncate(fd, 0)
+            write_all(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass  # the pid in the file is for people; the flock is the lock
+        self.fd = fd
+        return True
+
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 POLICY_RUN_LOCK = "policy-run.lock"
 #: The prepared takeover runner (spawn mode): its lock (one at a time), its FIFO and its pid, in ``state_dir``.
 PREPARED_LOCK, PREPARED_FIFO, PREPARED_PID = "prepared.lock", "prepared.fifo", "prepared.pid"
+#: The descriptor on which a detached runner finds the lock its hook took for it (``spawn_detached(keep_fd=)``).
+INHERITED_LOCK_FD = 3
+#: The runner's argument that says so.
+LOCKED = "--locked"
 #: How long a prepared runner waits for its wake-up, in seconds.
 PREPARED_WAIT = 30
 #: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
@@ -89,11 +93,28 @@ def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> s
 
     The runner loads everything a takeover needs and waits on its FIFO for
     :func:`wake_prepared` (:mod:`twinstar.hotplug.prepared`).
+
+    The hook takes ``prepared.lock`` itself and hands it to the runner
+    (:data:`INHERITED_LOCK_FD`): the units of one power cut arrive within a
+    few ms, before a new interpreter could take it, and each event would start
+    a runner that loads everything only to find the first one there.
     """
-    busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)
-    if busy is not None:
-        return busy
-    pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ))
+    from twinstar.fastpath.lockprobe import claim
+
+    try:
+        posix.mkdir(settings.state_dir, 0o700)  # the first event after an install (the runner checks it)
+    except OSError:
+        pass
+    fd = claim(f"{settings.state_dir}/{PREPARED_LOCK}")
+    if fd is None:
+        return ALREADY_PREPARED
+    if fd < 0:  # the runner's own lock reports what is wrong
+        pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ))
+    else:
+        try:
+            pid = spawn_detached(runner_argv(settings, "prepare", LOCKED), runner_env(environ), keep_fd=fd)
+        finally:
+            posix.close(fd)
     return f"preparing a takeover runner (pid {pid})"
 
 
@@ -146,9 +167,17 @@ def _read_pid(path: str) -> int | None:
 
 
 def spawn_detached(
-    argv: "list[str]", env: "dict[str, str]", *, background: bool = False, run: "Callable[[], int] | None" = None
+    argv: "list[str]",
+    env: "dict[str, str]",
+    *,
+    background: bool = False,
+    run: "Callable[[], int] | None" = None,
+    keep_fd: int | None = None,
 ) -> int:
     """Start ``argv`` fully detached (double fork, new session, stdio on /dev/null); its pid.
+
+    ``keep_fd`` is passed on as descriptor :data:`INHERITED_LOCK_FD` (a lock
+    the process is to hold); every other descriptor but stdio is closed.
 
     With ``run``, the detached process calls it instead of executing ``argv``
     (same descriptors closed, signals reset, environment ``env``, working
@@ -171,7 +200,10 @@ def spawn_detached(
             grandchild = posix.fork()
             if grandchild == 0:
                 code = 127
-                # First let go of everything inherited (the caller's pipes, udev's
+                if keep_fd is not None:  # first: it may be a stdio number, which /dev/null replaces next
+                    posix.dup2(keep_fd, INHERITED_LOCK_FD)
+                    posix.set_inheritable(INHERITED_LOCK_FD, True)
+                # Let go of everything inherited (the caller's pipes, udev's
                 # stdout/stderr): whoever reads them must not wait for this process.
                 devnull = posix.open("/dev/null", posix.O_RDWR)
                 for fd in (0, 1, 2):
@@ -180,7 +212,7 @@ def spawn_detached(
                     from twinstar.fastpath import syslogsend
 
                     syslogsend.forget_connection()  # its descriptor is closed next
-                posix.closerange(3, 1024)
+                posix.closerange(3 if keep_fd is None else INHERITED_LOCK_FD + 1, 1024)
                 import signal
 
                 signal.pthread_sigmask(signal.SIG_SETMASK, [])

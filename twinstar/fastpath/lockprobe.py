@@ -8,6 +8,7 @@ dataclasses) would cost either more than its own work.
 
 import fcntl
 import posix
+import stat
 import time
 
 
@@ -24,6 +25,28 @@ def held_by_other(path: str) -> bool:
     finally:
         posix.close(fd)
     return False
+
+
+def claim(path: str) -> int | None:
+    """Take an exclusive flock(2) on ``path`` at once (created mode 0600, never through a symlink or on
+    anything but a regular file): its descriptor; None when another process holds it; -1 when it cannot
+    be opened or locked (the caller's own lock then reports the problem)."""
+    try:
+        fd = posix.open(path, posix.O_RDWR | posix.O_CREAT | posix.O_NOFOLLOW | posix.O_NONBLOCK | posix.O_CLOEXEC, 0o600)
+    except OSError:
+        return -1
+    try:
+        if not stat.S_ISREG(posix.fstat(fd).st_mode):
+            posix.close(fd)
+            return -1
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        posix.close(fd)
+        return None
+    except OSError:
+        posix.close(fd)
+        return -1
+    return fd
 
 
 def wait_flock(fd: int, *, timeout: float, poll: float = 0.02) -> bool:

@@ -33,21 +33,29 @@ if TYPE_CHECKING:
 
 
 def offer(state_dir: str) -> tuple[int, int]:
-    """Create the FIFO (mode 0600, a killed runner's removed first) after publishing this pid; its read end and a
-    write end kept open here (so that no writer's close ends the wait)."""
+    """Create the FIFO (mode 0600) after publishing this pid; its read end and a write end kept open here (so
+    that no writer's close ends the wait).
+
+    The FIFO is made and opened under a temporary name, then renamed over
+    ``prepared.fifo`` (a killed runner's goes with it): a hook that finds it
+    always finds a reader.
+    """
     fifo = f"{state_dir}/{PREPARED_FIFO}"
+    new = f"{fifo}.new"
     try:
-        os.unlink(fifo)  # a killed runner's
+        os.unlink(new)  # a runner killed while it offered (one runner at a time: prepared.lock)
     except FileNotFoundError:
         pass
     atomic.replace_file(f"{state_dir}/{PREPARED_PID}", f"{os.getpid()}\n".encode(), mode=0o600, sync_dir=False)
     old = os.umask(0o077)
     try:
-        os.mkfifo(fifo, 0o600)
+        os.mkfifo(new, 0o600)
     finally:
         os.umask(old)
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    return reader, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    reader = os.open(new, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    keeper = os.open(new, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    os.rename(new, fifo)
+    return reader, keeper
 
 
 def woken(state_dir: str, reader: int, seconds: float) -> bool:
@@ -71,7 +79,7 @@ def woken(state_dir: str, reader: int, seconds: float) -> bool:
     return bool(byte)
 
 
-def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | None = None) -> int:
+def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | None = None, lock_fd: int | None = None) -> int:
     """The prepared runner for the configuration at ``path``: its exit status.
 
     The FIFO is offered first (from the hook's settings cache when it is
@@ -84,6 +92,9 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
     (None: the configured ``handoff``). ``twinstar-prepared.service`` runs it
     in its own process (``inline``), as ``twinstar takeover --follow-up`` does,
     and leaves a failed takeover's retries to ``twinstar-policy.service``.
+
+    ``lock_fd``: a descriptor on ``prepared.lock`` that the hook which started
+    this runner locked for it (:func:`twinstar.fastpath.detach.prepared_runner`).
     """
     from twinstar.engine import log
     from twinstar.engine.lock import FileLock
@@ -93,10 +104,11 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
 
     settings = load(path, cache=hooksettings.cache_dir(os.environ))
     lock = FileLock(f"{settings.state_dir}/{PREPARED_LOCK}")
-    try:
-        lock.acquire(timeout=0)
-    except LockBusyError:
-        return 0
+    if lock_fd is None or not lock.adopt(lock_fd):
+        try:
+            lock.acquire(timeout=0)
+        except LockBusyError:
+            return 0
     try:
         reader, keeper = offer(settings.state_dir)
         try:
