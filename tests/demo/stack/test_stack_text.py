@@ -254,3 +254,32 @@ def test_ping_pong_fails_when_someone_served_at_the_scenarios_end_or_the_takeove
     assert c.recovery is not None
     c.recovery["takeover_exit"] = 1
     assert "the operator's twinstar takeover on pbx-b exited with status 1" in summarize(c).problems
+
+
+def test_the_mariadb_units_in_the_docs_are_the_ones_the_real_stack_writes() -> None:
+    """docs/steps.md shows the drop-in and the checks' unit; the real stack writes these texts (one copy)."""
+    from tests.conftest import REPO
+
+    steps = (REPO / "docs" / "steps.md").read_text()
+    for path, text in ((mariadb.UNIT_DROPIN, mariadb.unit_dropin()), (mariadb.CHECKS_UNIT, mariadb.checks_unit())):
+        assert f"`{path}`:\n\n```ini\n{text}```\n" in steps
+
+
+def test_the_mariadb_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` (no systemd booted) of the checks' unit beside Debian's ``mariadb.service``
+    with the drop-in: every directive known, the units they name found."""
+    import shutil
+
+    import pytest
+
+    analyze = shutil.which("systemd-analyze")
+    unit = Path("/lib/systemd/system/mariadb.service")
+    if analyze is None or not unit.exists():
+        pytest.fail("systemd-analyze and Debian's mariadb.service are needed (sh .ci/setup installs them)")
+    shutil.copy(unit, tmp_path / "mariadb.service")
+    (tmp_path / "mariadb.service.d").mkdir()
+    (tmp_path / "mariadb.service.d" / os.path.basename(mariadb.UNIT_DROPIN)).write_text(mariadb.unit_dropin())
+    (tmp_path / os.path.basename(mariadb.CHECKS_UNIT)).write_text(mariadb.checks_unit())
+    result = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "mariadb.service"), str(tmp_path / "mariadb-debian-start.service")],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})  # fmt: skip
+    assert result.returncode == 0 and "Unknown" not in result.stderr, result.stderr

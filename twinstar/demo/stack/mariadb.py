@@ -71,10 +71,11 @@ def unit_dropin() -> str:
     """A drop-in for Debian's ``mariadb.service`` on a node without Galera: ``mariadbd`` started
     directly (not through a shell asking ``galera_recovery`` for a position it has none of), and
     ``/etc/mysql/debian-start`` run after the start by :func:`checks_unit` instead of before the unit
-    is active."""
+    is active. ``Upholds=``, not ``Wants=``: the checks are started once MariaDB is active, outside
+    the start's transaction, which ``systemctl start`` would wait for to the end."""
     return (
         "[Unit]\n"
-        "Wants=mariadb-debian-start.service\n"
+        "Upholds=mariadb-debian-start.service\n"
         "\n"
         "[Service]\n"
         "ExecStart=\n"
@@ -85,7 +86,8 @@ def unit_dropin() -> str:
 
 def checks_unit() -> str:
     """Debian's checks after MariaDB's start (system tables after an upgrade, root accounts), in a
-    unit of their own ordered after ``mariadb.service`` and stopped with it."""
+    unit of their own ordered after ``mariadb.service`` and stopped with it, on idle CPU: they run
+    while the services after MariaDB start."""
     return (
         "[Unit]\n"
         "Description=MariaDB's Debian checks after its start (system tables, root accounts)\n"
@@ -96,6 +98,9 @@ def checks_unit() -> str:
         "Type=oneshot\n"
         "RemainAfterExit=yes\n"
         "ExecStart=/etc/mysql/debian-start\n"
+        "Nice=19\n"
+        "CPUSchedulingPolicy=idle\n"
+        "IOSchedulingClass=idle\n"
     )
 
 
