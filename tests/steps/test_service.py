@@ -164,8 +164,8 @@ def test_systemd_start_polls_is_active_then_stop_polls_until_inactive(systemd: S
         ["is-active", "--", "asterisk"],  # active
     ]
     assert len(systemd.slept) == 2 and systemd.slept[0] < systemd.slept[1]
-    step.verify()
-    assert systemd.calls()[-1] == ["is-active", "--", "asterisk"]
+    step.verify()  # the wait's last read ("active", after the start) is the verify's
+    assert len(systemd.calls()) == 4
 
     data = json.loads(systemd.state.read_text())
     data["calls"] = []
@@ -175,9 +175,31 @@ def test_systemd_start_polls_is_active_then_stop_polls_until_inactive(systemd: S
     assert systemd.calls() == [
         ["stop", "--", "asterisk"],
         ["is-active", "--", "asterisk"],  # deactivating
-        ["is-active", "--", "asterisk"],  # inactive
-        ["is-active", "--", "asterisk"],  # verify_undone
+        ["is-active", "--", "asterisk"],  # inactive: also verify_undone's read
     ]
+
+
+def test_the_verify_reads_again_when_the_waits_last_read_is_old_or_was_used(systemd: Systemd) -> None:
+    """The wait's last read stands for the verify's once, and only while fresh (``service.FRESH``)."""
+    from twinstar.steps import service
+
+    systemd.set_unit(start_polls=0)
+    clock = [0.0]
+    systemd.ctx.monotonic = lambda: clock[0]
+    step = systemd.step()
+    step.apply()
+    assert systemd.calls() == [["start", "--", "asterisk"], ["is-active", "--", "asterisk"]]
+    clock[0] += service.FRESH + 0.1
+    step.verify()
+    assert len(systemd.calls()) == 3  # too old: read again
+    step.verify()
+    assert len(systemd.calls()) == 4  # used once already: read again
+    systemd.set_unit(start_polls=0, start_result="failed")
+    with pytest.raises(StepError, match="failed while starting"):
+        step.apply()
+    with pytest.raises(StepError, match="not up after apply"):
+        step.verify()  # a failed wait leaves no read behind: read again
+    assert len(systemd.calls()) == 7
 
 
 def test_systemctl_gets_the_unit_after_double_dash(systemd: Systemd) -> None:

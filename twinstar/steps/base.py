@@ -76,8 +76,9 @@ class RecentReading(Generic[T]):
 
     The engine runs check, then apply (takeover) or undo (release), at once;
     reading the state again in between only costs time. A reading is handed
-    out once, and only while it is at most ``fresh`` seconds old; verify
-    always reads the state back itself.
+    out once, and only while it is at most ``fresh`` seconds old. Verify
+    reads the state back itself, except where the apply's or undo's own wait
+    ended on a read taken after its action (the ``service`` step).
     """
 
     def __init__(self, monotonic: Callable[[], float], fresh: float = 1.0) -> None:
@@ -394,13 +395,17 @@ class Step(ABC):
 
     def verify(self) -> None:
         """Read the state back after apply; raise when it is not up."""
-        probe = self.check()
-        if not probe.up:
-            raise StepError(self.name, f"not up after apply: {probe.detail or 'check failed'}")
+        self._verified(self.check())
 
     def verify_undone(self) -> None:
         """Read the state back after undo; raise when it is still up."""
-        probe = self.release_probe()
+        self._verified_undone(self.release_probe())
+
+    def _verified(self, probe: Probe) -> None:
+        if not probe.up:
+            raise StepError(self.name, f"not up after apply: {probe.detail or 'check failed'}")
+
+    def _verified_undone(self, probe: Probe) -> None:
         if probe.up:
             raise StepError(self.name, f"still up after undo: {probe.detail or 'check says up'}")
 

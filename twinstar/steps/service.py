@@ -15,7 +15,10 @@ Release stops the service unless the manager says it is stopped
 (``activating`` or an unknown status is stopped too).
 
 Each of apply and undo has the step's ``timeout`` for the command and the
-wait together.
+wait together. The wait's last read, taken after the command, is the
+verify's read back (when at most ``FRESH`` seconds old): a second read at
+once would only cost another ``systemctl`` process on the way to the next
+service.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable
 
 from twinstar import settings
 from twinstar.errors import ProgramError, StepError
-from twinstar.steps.base import Probe, Step, StepContext
+from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 from twinstar.steps.service_spec import ServiceManager, ServiceSpec
 
 #: LSB init-script status exit codes meaning "not running".
@@ -36,6 +39,8 @@ _POLL_START = 0.05
 _POLL_MAX = 0.5
 #: The least time a state read gets, also the last one at the deadline (a loaded machine needs it).
 _STATE_READ_MIN = 1.0
+#: How old the wait's last read may be to stand for the verify's (seconds).
+FRESH = 1.0
 
 
 def resolve_manager(mode: ServiceManager, *, systemd_running: bool) -> ServiceManager:
@@ -55,6 +60,7 @@ class ServiceStep(Step):
     def __init__(self, spec: ServiceSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
+        self._read_back: RecentReading[tuple[bool, bool, str]] = RecentReading(ctx.monotonic, FRESH)
 
     @property
     def manager(self) -> ServiceManager:
@@ -84,14 +90,32 @@ class ServiceStep(Step):
         return result.returncode == 0, result.returncode in LSB_STOPPED, said
 
     def check(self) -> Probe:
-        running, _, said = self._state(self.timeout)
+        self._read_back.forget()
+        return self._probe(self._state(self.timeout))
+
+    def _probe(self, state: tuple[bool, bool, str]) -> Probe:
+        running, _, said = state
         return Probe(running, f"{self.spec.service} ({self.manager.value}): {said}")
 
     def release_probe(self) -> Probe:
         """Up unless the manager says stopped: a service still starting or stopping
         (``activating``, ``deactivating``) or of unknown status is stopped too."""
-        _, stopped, said = self._state(self.timeout)
+        self._read_back.forget()
+        return self._release_probe(self._state(self.timeout))
+
+    def _release_probe(self, state: tuple[bool, bool, str]) -> Probe:
+        _, stopped, said = state
         return Probe(not stopped, f"{self.spec.service} ({self.manager.value}): {said}")
+
+    def verify(self) -> None:
+        """The apply's last read, taken after ``start``, when fresh; else a read now."""
+        state = self._read_back.take()
+        self._verified(self._probe(state) if state is not None else self.check())
+
+    def verify_undone(self) -> None:
+        """The undo's last read, taken after ``stop``, when fresh; else a read now."""
+        state = self._read_back.take()
+        self._verified_undone(self._release_probe(state) if state is not None else self.release_probe())
 
     def _hint(self) -> str:
         if self.manager is ServiceManager.SYSTEMD:
@@ -102,9 +126,11 @@ class ServiceStep(Step):
         deadline = self.ctx.monotonic() + self.timeout
         self.run_program(self._argv(action), failure=f"{action} failed", hint=self._hint())
         delay = _POLL_START
+        self._read_back.forget()
         while True:
             running, stopped, said = self._state(deadline - self.ctx.monotonic())
             if done(running, stopped):
+                self._read_back.keep((running, stopped, said))
                 return
             if action == "start" and self.manager is ServiceManager.SYSTEMD and said == "failed":
                 raise StepError(self.name, f"{self.spec.service} failed while starting", hint=self._hint())
