@@ -201,6 +201,26 @@ def test_the_runner_holds_its_lock_from_the_moment_its_hook_returns(node: Node, 
     assert not held_by_other(str(node.state_dir / "prepared.lock"))  # nothing the takeover ran kept it
 
 
+def test_a_configuration_changed_while_the_runner_waits_is_read_again(node: Node, spawned: list[int]) -> None:
+    """The runner loaded the configuration when the first unit arrived; the operator changed it before the
+    last unit was READY: the takeover runs the file as it is then, in the prepared runner."""
+    first = _configure(node)
+    node.listed(1)
+    node.run_hook(node.sysfs.create_unit(0))
+    runner = _prepared_pid(node)
+    spawned.append(runner)
+    # Built its engine and waits on the FIFO (the kernel says where its main thread sleeps).
+    _wait("the runner's wait", lambda: "poll" in Path(f"/proc/{runner}/wchan").read_text())
+    changed = node.root / "changed.pid"
+    code = STEP.format(parent=changed)
+    node.configure(handoff="spawn", steps=f"  - command: {{name: changed, start: [{PYTHON}, -c, {json.dumps(code)}], stop: [/bin/true]}}\n")
+    attach(node.sysfs, 0)
+    online = node.run_hook(node.sysfs.online(0))
+    assert f"(pid {runner}, prepared)" in online.stderr, online.stderr
+    _wait("the prepared takeover", lambda: node.role() == "active" and not process_alive(runner))
+    assert int(changed.read_text()) == runner and not first.exists()
+
+
 def test_a_runner_killed_after_the_wake_up_leaves_the_takeover_to_the_next_event(node: Node, spawned: list[int]) -> None:
     parent = _configure(node)
     node.listed(1)

@@ -95,6 +95,9 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
 
     ``lock_fd``: a descriptor on ``prepared.lock`` that the hook which started
     this runner locked for it (:func:`twinstar.fastpath.detach.prepared_runner`).
+
+    A configuration changed (or replaced) while the runner waited is read
+    again when it is woken: the takeover follows the file as it is then.
     """
     from twinstar.engine import log
     from twinstar.engine.lock import FileLock
@@ -102,7 +105,9 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
     from twinstar.fastpath import hooksettings
     from twinstar.hotplug.configuration import load
 
-    settings = load(path, cache=hooksettings.cache_dir(os.environ))
+    cache = hooksettings.cache_dir(os.environ)
+    read_as = identity(path)
+    settings = load(path, cache=cache)
     lock = FileLock(f"{settings.state_dir}/{PREPARED_LOCK}")
     if lock_fd is None or not lock.adopt(lock_fd):
         try:
@@ -119,12 +124,27 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
         finally:
             os.close(keeper)
             os.close(reader)
+        if identity(path) != read_as:
+            log_line(f"prepared takeover: {path} changed while the runner waited; the takeover reads it again")
+            for step in engine.steps:
+                step.forget_early()
+            settings = load(path, cache=cache)
+            engine = _prepare(settings)
         return _takeover(settings, engine, follow_up_mode)
     except TwinstarError as exc:
         log_line(f"prepared takeover: error: {exc}", error=True)
         return int(exc.exit_status)
     finally:
         lock.release()
+
+
+def identity(path: str) -> tuple[int, ...] | None:
+    """What changes when the file at ``path`` is written or replaced (None: it cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _prepare(settings: HookSettings) -> Engine:
