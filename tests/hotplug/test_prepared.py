@@ -379,3 +379,21 @@ def test_twinstar_policy_runs_the_pair_policy_once_and_ends(node: Node) -> None:
     result = run_twinstar(node.config_path, "policy", timeout=120)
     assert result.returncode == 0, result.stderr
     assert not held_by_other(str(node.state_dir / "policy-run.lock"))
+
+
+def test_a_state_directory_that_is_a_symlink_gets_no_lock_file_from_the_hook(node: Node, spawned: list[int], tmp_path: Path) -> None:
+    """Bad input: ``state_dir`` a symlink. The arriving hook writes nothing through it; the runner it starts
+    finds the state directory bad and ends (exit 2, nothing changed)."""
+    _configure(node)
+    node.listed(1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    if node.state_dir.exists():
+        node.state_dir.rmdir()
+    node.state_dir.symlink_to(elsewhere)
+    add = node.run_hook(node.sysfs.create_unit(0))
+    assert add.returncode == 0 and "preparing a takeover runner (pid" in add.stderr, add.stderr
+    pid = int(add.stderr.split("preparing a takeover runner (pid ")[1].split(")")[0])
+    spawned.append(pid)
+    _wait("the runner to end", lambda: not process_alive(pid))
+    assert list(elsewhere.iterdir()) == []

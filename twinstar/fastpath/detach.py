@@ -99,13 +99,17 @@ def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> s
     few ms, before a new interpreter could take it, and each event would start
     a runner that loads everything only to find the first one there.
     """
+    busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)  # the usual case: no imports
+    if busy is not None:
+        return busy
+    from twinstar.engine.statedir import ensure_dir
     from twinstar.fastpath.lockprobe import claim
 
     try:
-        posix.mkdir(settings.state_dir, 0o700)  # the first event after an install (the runner checks it)
-    except OSError:
-        pass
-    fd = claim(f"{settings.state_dir}/{PREPARED_LOCK}")
+        ensure_dir(settings.state_dir)  # made on the first event after an install; a bad one is not written to
+        fd = claim(f"{settings.state_dir}/{PREPARED_LOCK}")
+    except Exception:  # noqa: BLE001 - the runner's own checks report it
+        fd = -1
     if fd is None:
         return ALREADY_PREPARED
     if fd < 0:  # the runner's own lock reports what is wrong
