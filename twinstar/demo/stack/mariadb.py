@@ -24,7 +24,7 @@ KAMAILIO_PASSWORD = "twinstar-demo"
 DURABLE = {"innodb_flush_log_at_trx_commit": "1", "sync_binlog": "1", "log_bin": "mariadb-bin"}
 #: Small enough for the demo's replica (the default redo log alone is 96 MB).
 SIZES = {"innodb_log_file_size": "16M", "innodb_buffer_pool_size": "32M", "max_binlog_size": "16M"}
-#: Where :func:`unit_dropin` and :func:`checks_unit` go (docs/steps.md, "A MariaDB that starts fast").
+#: Where :func:`unit_dropin` and :func:`checks_unit` go (docs/steps.md, "A service's own start is part of the outage").
 UNIT_DROPIN = "/etc/systemd/system/mariadb.service.d/twinstar.conf"
 CHECKS_UNIT = "/etc/systemd/system/mariadb-debian-start.service"
 

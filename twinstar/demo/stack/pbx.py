@@ -125,8 +125,8 @@ class RealStack(LightStack):
         self._twinstar(run, "b", "replica", "link", *MANAGED)
 
     def _own_files(self, c: Container) -> None:
-        """What stays on each server: the node name, MariaDB's settings and unit drop-in, the mount point, an
-    empty data directory."""
+        """What stays on each server: the node name, MariaDB's settings and units, the mount point, an empty
+        data directory."""
         c.write(KAMAILIO_DROPIN, kamailio.unit_dropin(c.name))
         c.write(MARIADB_CNF, mariadb.server_cnf())
         c.write(mariadb.UNIT_DROPIN, mariadb.unit_dropin())
