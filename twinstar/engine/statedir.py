@@ -13,7 +13,7 @@ import os
 import stat
 
 from twinstar.fastpath.atomic import replace_file, write_all
-from twinstar.fastpath.safefile import kind
+from twinstar.fastpath.safefile import kind, state_dir_problem
 from twinstar.fastpath.statefile import dumps
 
 TYPE_CHECKING = False
@@ -58,32 +58,9 @@ def ensure_dir(path: str) -> None:
 
 def check_state_dir(path: str, st: os.stat_result) -> None:
     """Raise StateDirError unless ``st`` (``lstat`` of ``path``) is a private directory of this user."""
-    if stat.S_ISLNK(st.st_mode):
-        dangling = "" if os.path.exists(path) else "dangling "
-        raise _error(
-            f"state directory {path} is not a directory but a {dangling}symbolic link to {os.readlink(path)!r}; refusing to follow it",
-            hint="set state_dir to the real directory, or remove the link",
-            bad_dir=True,
-        )
-    if not stat.S_ISDIR(st.st_mode):
-        raise _error(
-            f"state directory {path} is not a directory but {kind(st.st_mode)}",
-            hint="set state_dir to a directory, or remove what is in the way",
-            bad_dir=True,
-        )
-    if st.st_uid != os.geteuid():
-        raise _error(
-            f"state directory {path} is owned by uid {st.st_uid}, not by this user",
-            hint=f"remove it or chown it to uid {os.geteuid()}",
-            bad_dir=True,
-        )
-    if st.st_mode & 0o022:
-        raise _error(
-            f"state directory {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
-            "anyone could replace the node's state or journal",
-            hint=f"chmod go-w {path}",
-            bad_dir=True,
-        )
+    problem = state_dir_problem(path, st)
+    if problem is not None:
+        raise _error(problem[0], hint=problem[1], bad_dir=True)
 
 
 def _not_regular(path: str, mode: int) -> StateError:

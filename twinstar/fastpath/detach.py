@@ -102,14 +102,20 @@ def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> s
     busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)  # the usual case: no imports
     if busy is not None:
         return busy
-    from twinstar.engine.statedir import ensure_dir
     from twinstar.fastpath.lockprobe import claim
+    from twinstar.fastpath.safefile import state_dir_problem
 
+    fd: int | None = -1  # the runner's own checks report a state directory that is not fit
     try:
-        ensure_dir(settings.state_dir)  # made on the first event after an install; a bad one is not written to
-        fd = claim(f"{settings.state_dir}/{PREPARED_LOCK}")
-    except Exception:  # noqa: BLE001 - the runner's own checks report it
-        fd = -1
+        try:
+            st = posix.lstat(settings.state_dir)
+        except FileNotFoundError:  # the first event after an install
+            posix.mkdir(settings.state_dir, 0o700)
+            st = posix.lstat(settings.state_dir)
+        if state_dir_problem(settings.state_dir, st) is None:
+            fd = claim(f"{settings.state_dir}/{PREPARED_LOCK}")
+    except OSError:
+        pass
     if fd is None:
         return ALREADY_PREPARED
     if fd < 0:  # the runner's own lock reports what is wrong

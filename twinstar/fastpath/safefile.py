@@ -65,6 +65,32 @@ def kind(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else "an unknown kind of file"
 
 
+def state_dir_problem(path: str, st: "posix.stat_result") -> "tuple[str, str] | None":
+    """Why ``st`` (``lstat`` of ``path``) is no private directory of this user, and what to do; None when it is."""
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = posix.readlink(path)
+            posix.stat(path)
+            dangling = ""
+        except OSError:
+            dangling = "dangling "
+        return (
+            f"state directory {path} is not a directory but a {dangling}symbolic link to {target!r}; refusing to follow it",
+            "set state_dir to the real directory, or remove the link",
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        return f"state directory {path} is not a directory but {kind(st.st_mode)}", "set state_dir to a directory, or remove what is in the way"
+    if st.st_uid != posix.geteuid():
+        return f"state directory {path} is owned by uid {st.st_uid}, not by this user", f"remove it or chown it to uid {posix.geteuid()}"
+    if st.st_mode & 0o022:
+        return (
+            f"state directory {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): "
+            "anyone could replace the node's state or journal",
+            f"chmod go-w {path}",
+        )
+    return None
+
+
 def read_regular(path: str, limit: int, *, follow: bool = False, tail: bool = False) -> bytes:
     """The contents of the regular file ``path``, at most ``limit`` bytes.
 
