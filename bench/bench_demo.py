@@ -31,7 +31,13 @@ then Kamailio and Apache together).
 
 Results go to bench/results-demo.md. Needs root.
 
-usage: python bench/bench_demo.py [--runs N] [--units 1,4] [--stacks light,real]
+With ``--before DIR`` (a checkout of an older commit with its own ``.venv``,
+as ``sh .ci/setup`` makes it) it instead times the real stack's power loss
+RUNS times in each tree, interleaved (the order alternating), and prints the
+comparison table: SIP outage beyond detection and its split, MariaDB's and
+Kamailio's starts.
+
+usage: python bench/bench_demo.py [--runs N] [--units 1,4] [--stacks light,real] [--before DIR]
 """
 
 from __future__ import annotations
@@ -77,9 +83,9 @@ SIP_GOAL_MS = 300
 FAILURE_EVENT = {"power-loss": "power cut", "switchover": "twinstar switchover"}
 
 
-def one_run(scenario: str, units: int, watchdog_ms: int, stack: str = "light") -> dict[str, Any]:
+def one_run(scenario: str, units: int, watchdog_ms: int, stack: str = "light", twinstar: str = TWINSTAR) -> dict[str, Any]:
     proc = subprocess.run(
-        [TWINSTAR, "demo", "--json", "--stack", stack, "--scenario", scenario, "--units", str(units),
+        [twinstar, "demo", "--json", "--stack", stack, "--scenario", scenario, "--units", str(units),
          "--watchdog-timeout", str(watchdog_ms)],
         capture_output=True,
         text=True,
@@ -233,6 +239,34 @@ def real_table(runs: int, watchdog_ms: int) -> list[str]:
     ]
 
 
+def versus(before: str, runs: int, watchdog_ms: int) -> list[str]:
+    """The real stack's power loss, ``runs`` runs in this tree and in the checkout ``before``, interleaved: a table."""
+    trees = {"this tree": TWINSTAR, f"before ({before})": os.path.join(before, ".venv", "bin", "twinstar")}
+    got: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {name: [] for name in trees}
+    loads = []
+    for i in range(runs):
+        order = list(trees.items()) if i % 2 == 0 else list(trees.items())[::-1]
+        for name, twinstar in order:
+            print(f"bench_demo: real stack, power-loss, {name}, pair {i + 1}/{runs}", file=sys.stderr)
+            result = one_run("power-loss", REAL_UNITS, watchdog_ms, stack="real", twinstar=twinstar)
+            split = sip_split("power-loss", result)
+            if split is not None:
+                got[name].append((split, result["service_start_ms"]))
+            loads.append(os.getloadavg()[0])
+    lines = [
+        f"Real stack, power-loss, {REAL_UNITS} units: {runs} interleaved pairs; median (min–max) ms; load (1 min) "
+        f"{load_span(loads)}. Reproduce: `sudo .venv/bin/python bench/bench_demo.py --before DIR --runs {runs}`.",
+        "",
+        "| tree | SIP outage − detection | READY → first service step | first service step → SIP answered | mariadb start | kamailio start |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs_ in got.items():
+        splits = [cell([s[k] for s, _ in runs_]) for k in ("beyond", "to_services", "services")]
+        starts = [cell([st[service] for _, st in runs_ if service in st]) for service in ("mariadb", "kamailio")]
+        lines.append(f"| {name} | " + " | ".join(splits + starts) + " |")
+    return lines
+
+
 def cell(values: list[float]) -> str:
     if not values:
         return "-"
@@ -246,11 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watchdog-timeout", type=int, default=500, metavar="MS")
     parser.add_argument("--stacks", default="light,real")
     parser.add_argument("--output", default=str(HERE / "results-demo.md"))
+    parser.add_argument("--before", metavar="DIR", help="compare the real stack's power loss with this checkout's")
     args = parser.parse_args(argv)
     stacks = args.stacks.split(",")
     if os.geteuid() != 0:
         print("bench_demo: needs root (the demo builds namespaces and mounts)", file=sys.stderr)
         return 2
+    if args.before is not None:
+        if not os.access(os.path.join(args.before, ".venv", "bin", "twinstar"), os.X_OK):
+            print(f"bench_demo: {args.before} has no .venv/bin/twinstar (run sh .ci/setup there)", file=sys.stderr)
+            return 2
+        print("\n".join(versus(args.before, args.runs, args.watchdog_timeout)))
+        return 0
     counts = [int(u) for u in args.units.split(",")] if "light" in stacks else []
     rows = []
     orchestration_all: dict[int, list[float]] = {}
