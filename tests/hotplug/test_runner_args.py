@@ -21,7 +21,7 @@ class _Source:
 @pytest.mark.parametrize(
     ("action", "extra", "address"),
     [("takeover", (), None), ("release", (), None), ("rearm", ("1", "12"), (1, 12)), ("prepare", (), None),
-     ("prepare", ("5",), (5, 0)), ("prepare", ("--locked",), (-1, 1)), ("prepare", ("5", "--locked"), (5, 1))],
+     ("prepare", ("5",), (5, 0))],
 )
 def test_what_runner_argv_writes_is_read_back(action: str, extra: tuple[str, ...], address: tuple[int, int] | None) -> None:
     argv = runner_argv(_Source(), action, *extra)  # type: ignore[arg-type]
@@ -43,6 +43,7 @@ def test_what_runner_argv_writes_is_read_back(action: str, extra: tuple[str, ...
         ["rearm", "--config", "x.yaml", "1", "-2"],
         ["prepare", "--config", "x.yaml", "1", "2"],
         ["prepare", "--config", "x.yaml", "-1"],
+        ["prepare", "--config", "x.yaml", "--locked"],
         ["prepare", "--config", "x.yaml", "--locked", "5"],
         ["prepare", "--config", "x.yaml", "--locked", "--locked"],
     ],
@@ -96,3 +97,36 @@ def test_a_policy_runner_leaves_at_once_while_another_is_starting(tmp_path: Path
         assert handoff_runner.main(args) == 2  # released again: the first call's claim did not outlive it
     finally:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
+def test_a_runner_lock_is_claimed_only_in_a_private_state_directory(tmp_path: Path) -> None:
+    """The hook's claim for a prepared runner and a policy runner's first claim: a missing state directory is
+    made (0700); a symlinked or group-writable one gets nothing written (-1: the runner's checks report it);
+    a lock held elsewhere is None."""
+    import fcntl
+    import os
+    import stat
+
+    from twinstar.fastpath.detach import claim_runner_lock
+
+    state = tmp_path / "state"
+    fd = claim_runner_lock(str(state), "prepared.lock")
+    assert fd is not None and fd >= 0
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    with open(state / "prepared.lock") as other:
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            raise AssertionError("the claim does not hold the lock")
+        except BlockingIOError:
+            pass
+    assert claim_runner_lock(str(state), "prepared.lock") is None  # held (by fd): another claim gets None
+    os.close(fd)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(elsewhere)
+    assert claim_runner_lock(str(tmp_path / "link"), "prepared.lock") == -1
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)
+    assert claim_runner_lock(str(open_dir), "policy-start.lock") == -1
+    assert list(elsewhere.iterdir()) == [] and list(open_dir.iterdir()) == []

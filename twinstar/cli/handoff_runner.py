@@ -34,12 +34,12 @@ def claim_policy_start(path: str) -> int | None:
     policy run's own lock, as before.
     """
     from twinstar.fastpath import hooksettings
-    from twinstar.fastpath.lockprobe import claim
+    from twinstar.fastpath.detach import claim_runner_lock
 
     settings = hooksettings.cached(path, hooksettings.cache_dir(os.environ))
     if settings is None:
         return -1
-    return claim(f"{settings.state_dir}/{POLICY_START_LOCK}")
+    return claim_runner_lock(settings.state_dir, POLICY_START_LOCK)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,8 +66,9 @@ def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
         from twinstar.fastpath.detach import INHERITED_LOCK_FD, PREPARED_WAIT
         from twinstar.hotplug import prepared
 
-        seconds, locked = usb_address if usb_address is not None else (-1, 0)
-        return prepared.main(path, seconds if seconds >= 0 else PREPARED_WAIT, lock_fd=INHERITED_LOCK_FD if locked else None)
+        # The hook that started this runner took prepared.lock for it, on this descriptor (adopt checks that it is).
+        seconds = usb_address[0] if usb_address is not None else PREPARED_WAIT
+        return prepared.main(path, seconds, lock_fd=INHERITED_LOCK_FD)
     if usb_address is not None or action == "policy":
         lower_priority(REARM_NICE)  # before the imports and the configuration: all of it is re-arm or policy work
     from twinstar.engine import log

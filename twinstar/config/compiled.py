@@ -30,7 +30,7 @@ import os
 from dataclasses import fields
 
 from twinstar.config.model import Config
-from twinstar.fastpath.hooksettings import path_tag, private_dir
+from twinstar.fastpath.hooksettings import file_identity, path_tag, private_dir
 from twinstar.schema import RULE, Kind
 from twinstar.steps.registry import STEP_TYPES
 
@@ -68,7 +68,7 @@ def _code_identity() -> tuple[object, ...]:
 
 
 def _key(path: str, st: os.stat_result) -> tuple[object, ...]:
-    identity = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
+    identity = (path, *file_identity(st))
     return (FORMAT, marshal.version, identity, os.uname().nodename, _code_identity())
 
 

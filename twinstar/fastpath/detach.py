@@ -24,8 +24,6 @@ POLICY_RUN_LOCK = "policy-run.lock"
 PREPARED_LOCK, PREPARED_FIFO, PREPARED_PID = "prepared.lock", "prepared.fifo", "prepared.pid"
 #: The descriptor on which a detached runner finds the lock its hook took for it (``spawn_detached(keep_fd=)``).
 INHERITED_LOCK_FD = 3
-#: The runner's argument that says so.
-LOCKED = "--locked"
 #: How long a prepared runner waits for its wake-up, in seconds.
 PREPARED_WAIT = 30
 #: Environment passed on to a spawned hand-off, besides a fixed PATH and locale.
@@ -99,33 +97,32 @@ def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> s
     few ms, before a new interpreter could take it, and each event would start
     a runner that loads everything only to find the first one there.
     """
-    busy = runner_busy(settings.state_dir, PREPARED_LOCK, ALREADY_PREPARED)  # the usual case: no imports
-    if busy is not None:
-        return busy
+    fd = claim_runner_lock(settings.state_dir, PREPARED_LOCK)
+    if fd is None:
+        return ALREADY_PREPARED
+    try:  # without the lock (-1) the runner takes it itself, and its checks report what is wrong
+        pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ), keep_fd=fd if fd >= 0 else None)
+    finally:
+        if fd >= 0:
+            posix.close(fd)
+    return f"preparing a takeover runner (pid {pid})"
+
+
+def claim_runner_lock(state_dir: str, name: str) -> int | None:
+    """Take ``state_dir/name`` for a runner at once: its descriptor; None when another process holds it; -1 when
+    ``state_dir`` is no private directory of this user (made when missing) or the lock cannot be taken."""
     from twinstar.fastpath.lockprobe import claim
     from twinstar.fastpath.safefile import state_dir_problem
 
-    fd: int | None = -1  # the runner's own checks report a state directory that is not fit
     try:
         try:
-            st = posix.lstat(settings.state_dir)
+            st = posix.lstat(state_dir)
         except FileNotFoundError:  # the first event after an install
-            posix.mkdir(settings.state_dir, 0o700)
-            st = posix.lstat(settings.state_dir)
-        if state_dir_problem(settings.state_dir, st) is None:
-            fd = claim(f"{settings.state_dir}/{PREPARED_LOCK}")
+            posix.mkdir(state_dir, 0o700)
+            st = posix.lstat(state_dir)
     except OSError:
-        pass
-    if fd is None:
-        return ALREADY_PREPARED
-    if fd < 0:  # the runner's own lock reports what is wrong
-        pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ))
-    else:
-        try:
-            pid = spawn_detached(runner_argv(settings, "prepare", LOCKED), runner_env(environ), keep_fd=fd)
-        finally:
-            posix.close(fd)
-    return f"preparing a takeover runner (pid {pid})"
+        return -1
+    return claim(f"{state_dir}/{name}") if state_dir_problem(state_dir, st) is None else -1
 
 
 def wake_prepared(state_dir: str) -> "tuple[int | None, str | None]":

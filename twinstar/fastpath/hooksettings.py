@@ -88,8 +88,13 @@ def cache_dir(environ: "Mapping[str, str]") -> str:
     return environ.get(settings.HOOK_CACHE_ENV) or settings.HOOK_CACHE_DIR
 
 
+def file_identity(st: "stat_result") -> tuple[int, ...]:
+    """What changes when the file ``st`` describes is written, replaced, chowned or chmodded."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
+
+
 def _key(path: str, st: "stat_result") -> tuple[object, ...]:
-    return (CACHE_FORMAT, marshal.version, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_uid, st.st_mode)
+    return (CACHE_FORMAT, marshal.version, path, *file_identity(st))
 
 
 def path_tag(path: str) -> str:

@@ -40,7 +40,6 @@ from twinstar import settings as tsettings
 from twinstar import words
 from twinstar.fastpath import procid, statefile
 from twinstar.fastpath.detach import (
-    LOCKED,
     resolve_mode,
     runner_argv,
     runner_env,
@@ -156,28 +155,22 @@ def threading_alone() -> bool:
 #: What :func:`parse_runner_args` accepts.
 RUNNER_USAGE = (
     "usage: python -m twinstar.cli.handoff_runner takeover|release|policy --config PATH | rearm --config PATH BUSNUM DEVNUM"
-    " | prepare --config PATH [SECONDS] [--locked]"
+    " | prepare --config PATH [SECONDS]"
 )
 
 
 def parse_runner_args(args: list[str]) -> tuple[str, str, tuple[int, int] | None] | None:
     """The action, configuration path and (for ``rearm``) USB bus and device of :func:`runner_argv`; None when malformed.
 
-    ``prepare`` takes an optional wait in seconds and ``--locked`` (descriptor
-    :data:`~twinstar.fastpath.detach.INHERITED_LOCK_FD` holds ``prepared.lock``)
-    instead, returned as ``(SECONDS or -1, 1 when locked else 0)``, None without either.
+    ``prepare`` takes an optional wait in seconds instead (returned as ``(SECONDS, 0)``).
     """
     if len(args) < 3 or args[0] not in (words.TAKEOVER, words.RELEASE, "rearm", "policy", "prepare") or args[1] != "--config":
         return None
     action, path, rest = args[0], args[2], args[3:]
     if action == "prepare":
-        locked = rest[-1:] == [LOCKED]
-        seconds = rest[:-1] if locked else rest
-        if len(seconds) > 1 or not all(a.isdigit() for a in seconds):
+        if len(rest) > 1 or not all(a.isdigit() for a in rest):
             return None
-        if not seconds and not locked:
-            return action, path, None
-        return action, path, (int(seconds[0]) if seconds else -1, int(locked))
+        return action, path, (int(rest[0]), 0) if rest else None
     if (action == "rearm") != (len(rest) == 2) or not all(a.isdigit() for a in rest):
         return None
     return action, path, (int(rest[0]), int(rest[1])) if rest else None

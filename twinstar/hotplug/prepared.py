@@ -139,12 +139,13 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
 
 
 def identity(path: str) -> tuple[int, ...] | None:
-    """What changes when the file at ``path`` is written or replaced (None: it cannot be read)."""
+    """The file's identity (:func:`~twinstar.fastpath.hooksettings.file_identity`); None when it cannot be read."""
+    from twinstar.fastpath.hooksettings import file_identity
+
     try:
-        st = os.stat(path)
+        return file_identity(os.stat(path))
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _prepare(settings: HookSettings) -> Engine:
