@@ -26,8 +26,9 @@ two acknowledged commits) and the rows missing after the failover (must be
 the SIP outage against detection + 300 ms (detection: the failure to the
 last unit READY on pbx-b, the watchdog and the simulated driver's
 re-enumeration), with where the rest goes; and the services that do not
-depend on each other starting together (MariaDB first: Kamailio needs it;
-then Kamailio and Apache together).
+depend on each other starting together (MariaDB once the replica is
+mounted, beside dahdi and ip; Kamailio needs it; then Kamailio and Apache
+together).
 
 Results go to bench/results-demo.md. Needs root.
 
@@ -223,13 +224,14 @@ def real_table(runs: int, watchdog_ms: int) -> list[str]:
         "longest time between two commits the writer saw acknowledged (a row every 10 ms); rows missing: "
         "acknowledged but not in pbx-b's table after the failover. orchestration: last unit READY on pbx-b to "
         "its takeover reaching the first service step. start: each service step's duration on pbx-b (Debian's "
-        "unit started until systemd reports it active); MariaDB first, then Kamailio and Apache together.",
+        "unit started until systemd reports it active); MariaDB once the replica is mounted, beside dahdi and ip, "
+        "then Kamailio and Apache together.",
         "",
         f"Where the SIP outage goes (median (min–max) ms): detection is the failure to the last unit READY on "
         f"pbx-b (the watchdog's {watchdog_ms} ms and the simulated driver's re-enumeration for power-loss; the "
         "release on pbx-a, the jump and the re-enumeration for switchover); beyond it, last READY to the first "
-        "service step (the hook, the engine, dahdi, drbd, ip), then to SIPp's first answer (MariaDB, then Kamailio, "
-        "which loads its registrations from the database, with Apache beside it).",
+        "service step (the hook, the engine, drbd; dahdi and ip run beside MariaDB's start), then to SIPp's first "
+        "answer (MariaDB, then Kamailio, which loads its registrations from the database, with Apache beside it).",
         "",
         "| scenario | runs | detection | SIP outage − detection | READY → first service step | first service step → SIP answered | load (1 min) |",
         "|---|---:|---:|---:|---:|---:|---|",

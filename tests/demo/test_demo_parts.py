@@ -4,14 +4,18 @@ the switchover's power and drain decisions, the topology plan."""
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import signal
 
 import pytest
 
+from twinstar.config.load import parse
 from twinstar.demo.cleanup import CleanupRegistry, Interrupted, signals_interrupt
 from twinstar.demo.report import render, served_sequence, service_offsets, summarize
 from twinstar.demo.scenario import Collected, Options, Scenario
+from twinstar.demo.servers import ServiceConfig, takeover_steps
+from twinstar.demo.stack.pbx import RealStack
 from twinstar.demo.topology import NETWORK, plan
 from twinstar.demo.watch import overlaps
 from twinstar.errors import TwinstarError
@@ -209,3 +213,24 @@ def test_responder_command_line_is_parsed_without_argparse() -> None:
     assert responder.parse(["check", *common, "--colour", "red"]) is None
     assert responder.parse(["check", *common[:3], "fifty", *common[4:]]) is None
     assert responder.command()[1:] == ["-IS", os.path.abspath(responder.__file__)]
+
+
+def test_the_real_stack_starts_mariadb_beside_dahdi_and_the_address_and_kamailio_after_it() -> None:
+    """The real stack's takeover list, as twinstar reads it: the replica first, then DAHDI, the address and
+    MariaDB together, then Kamailio and Apache together; the light stack's keeps dahdi, drbd, ip."""
+    dahdi = {"dahdi": {"dahdi_cfg": ["/bin/true"]}}
+    drbd = {"drbd": {"resource": "r0", "device": "/dev/loop7", "mountpoint": "/replica"}}
+    ip = {"ip": {"address": "10.213.0.100/24", "interface": "eth0"}}
+    services = RealStack().services(None, None)  # type: ignore[arg-type]  # the real stack's services need neither
+
+    def read(steps: list[dict[str, object]]) -> tuple[list[str], tuple[tuple[str, ...], ...]]:
+        text = json.dumps({"node": "pbx-b", "state_dir": "/run/twinstar", "takeover": steps})
+        config = parse(text, "twinstar.yaml")
+        return [s.name for s in config.takeover], config.groups
+
+    names, groups = read(takeover_steps(dahdi, drbd, ip, services))
+    assert names == ["drbd:r0", "dahdi", "ip:10.213.0.100/24", "service:mariadb", "service:kamailio", "service:apache2"]
+    assert groups == (("dahdi", "ip:10.213.0.100/24", "service:mariadb"), ("service:kamailio", "service:apache2"))
+    light = ServiceConfig("/replica", [{"command": {"name": "pbx", "start": ["/bin/true"], "stop": ["/bin/true"]}}], None)
+    names, groups = read(takeover_steps(dahdi, drbd, ip, light))
+    assert names == ["dahdi", "drbd:r0", "ip:10.213.0.100/24", "command:pbx"] and groups == ()

@@ -157,8 +157,11 @@ class ServiceConfig:
     """What a stack puts into a server's configuration above the replica and the address."""
 
     mountpoint: str  # where the drbd step mounts the replica (as the takeover sees it)
-    steps: list[dict[str, Any]]  # the takeover's steps after ip
+    steps: list[dict[str, Any]]  # the takeover's steps after ip (after the group with dahdi and ip)
     drain_check: list[str] | None  # switchover's "calls still up?" command
+    #: Steps that need only the replica: with any, the takeover is drbd, then these together with dahdi
+    #: and ip (one ``parallel`` group), then :attr:`steps`; without, dahdi, drbd, ip, then :attr:`steps`.
+    with_dahdi: tuple[dict[str, Any], ...] = ()
     #: The pair policy's first retry delay (doubled for each further try): a failed takeover is retried
     #: for about 7 times this long, which must outlast a reboot of the other server.
     retry_delay: float = 1.0
@@ -183,6 +186,13 @@ def responder(server: ServerFiles, topo: Topology) -> ServiceConfig:
     return ServiceConfig(server.mountpoint, [step], [*responder, "calls", *common])
 
 
+def takeover_steps(dahdi: dict[str, Any], drbd: dict[str, Any], ip: dict[str, Any], services: ServiceConfig) -> list[dict[str, Any]]:
+    """The takeover list (pure): see :attr:`ServiceConfig.with_dahdi`."""
+    if services.with_dahdi:
+        return [drbd, {"parallel": [dahdi, ip, *services.with_dahdi]}, *services.steps]
+    return [dahdi, drbd, ip, *services.steps]
+
+
 def write_config(
     server: ServerFiles,
     shared: Shared,
@@ -203,7 +213,7 @@ def write_config(
         "usb": {"simulator": shared.sim, "simulator_port": server.port},
         "policy": {"split_grace": 1, "retry_delay": services.retry_delay},
         "programs": {"drbdadm": server.path("bin", "drbdadm")},
-        "takeover": [
+        "takeover": takeover_steps(
             {"dahdi": {"dahdi_cfg": ["/bin/true"], "timeout": 10}},
             {
                 "drbd": {
@@ -224,8 +234,8 @@ def write_config(
                     "dad_timeout": dad_timeout,
                 }
             },
-            *services.steps,
-        ],
+            services,
+        ),
         "switchover": {
             **({"drain_check": services.drain_check} if services.drain_check else {}),
             "drain_timeout": 5,

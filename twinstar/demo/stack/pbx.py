@@ -2,8 +2,9 @@
 
 Each server is a container with systemd as PID 1 (:mod:`twinstar.demo.containers`)
 in the server's namespace. The services are Debian's own units, disabled at
-boot; the takeover list ends with ``service: mariadb``, then ``service:
-kamailio`` and ``service: apache2`` together (:data:`SERVICE_STAGES`). Set
+boot; the takeover list is ``drbd``, then ``dahdi``, ``ip`` and ``service:
+mariadb`` together (:data:`WITH_DAHDI`), then ``service: kamailio`` and
+``service: apache2`` together (:data:`SERVICE_STAGES`). Set
 up as the vendor document has an
 operator do it: on pbx-a, with the replica mounted, ``twinstar replica add``
 moves ``/etc/kamailio``, ``/var/lib/mysql`` and ``/var/www`` onto it (then
@@ -44,12 +45,16 @@ if TYPE_CHECKING:
     from twinstar.demo.scenario import Collected, Run
 
 REPLICA = "/replica"
-#: The takeover's service stages, in order; the services of a stage do not depend on each other and start
-#: together (a ``parallel`` group). Kamailio needs the database (usrloc connects to it and loads the
-#: registrations when Kamailio starts) and Apache needs neither: MariaDB first, alone (on two cores, an
-#: Apache starting beside it slows it, and Kamailio waits for it), then Kamailio and Apache together.
-SERVICE_STAGES = (("mariadb",), ("kamailio", "apache2"))
-SERVICES = tuple(name for stage in SERVICE_STAGES for name in stage)
+#: The services that need only the replica: they start once it is mounted, together with the units'
+#: DAHDI registration and the shared address (one ``parallel`` group after ``drbd``). MariaDB listens
+#: on every address and needs neither; its start with crash recovery is the longest on the way to SIP.
+WITH_DAHDI = ("mariadb",)
+#: The service stages after that group, in order; the services of a stage do not depend on each other
+#: and start together (a ``parallel`` group). Kamailio needs the database (usrloc connects to it and
+#: loads the registrations when Kamailio starts) and the shared address it listens on; Apache needs
+#: neither, but beside MariaDB's start on two cores it slows it, and Kamailio waits for MariaDB.
+SERVICE_STAGES = (("kamailio", "apache2"),)
+SERVICES = WITH_DAHDI + tuple(name for stage in SERVICE_STAGES for name in stage)
 #: What ``twinstar replica add`` moves onto the replica on pbx-a.
 MANAGED = ("/etc/kamailio", "/var/lib/mysql", "/var/www")
 WEB_ROOT = "/var/www/html"
@@ -104,7 +109,7 @@ class RealStack(LightStack):
         steps = [{"parallel": [step(n) for n in stage]} if len(stage) > 1 else step(stage[0]) for stage in SERVICE_STAGES]
         # A failed takeover is retried for about 7 times the first delay: long enough for the other
         # server's reboot (a container's systemd) and a takeover's service starts.
-        return ServiceConfig(REPLICA, steps, None, retry_delay=4.0)
+        return ServiceConfig(REPLICA, steps, None, retry_delay=4.0, with_dahdi=tuple(step(n) for n in WITH_DAHDI))
 
     def build(self, run: Run) -> None:
         assert run.loop is not None
