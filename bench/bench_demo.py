@@ -202,7 +202,8 @@ def real_table(runs: int, watchdog_ms: int) -> list[str]:
             ))  # fmt: skip
     goals.append((
         "real stack: services that do not depend on each other start concurrently",
-        "`service: mariadb`, then `- parallel: [service: kamailio, service: apache2]` (Kamailio's usrloc needs the database)",
+        "`- parallel: [dahdi, ip, service: mariadb]` after `drbd`, then `- parallel: [service: kamailio, service: apache2]` "
+        "(Kamailio's usrloc needs the database)",
         f"Kamailio and Apache overlapping, both after MariaDB, in {sum(together)} of {len(together)} takeovers: "
         f"**{'met' if together and all(together) else 'not met'}**",
         "-",
