@@ -1,8 +1,10 @@
 """Everything on disk that makes the two demo servers: configuration, state, storage.
 
 Each server gets a directory under the demo's work directory with its own
-``twinstar.yaml`` (a real takeover list: dahdi, drbd, ip, and the stack's
-services: the responder as a command step, or the real PBX's units), state directory, fake sysfs, ``xpp_order``, mountpoint
+``twinstar.yaml`` (a real takeover list: dahdi, drbd, ip, then the stack's
+services, the responder as a command step; or, for the real PBX's units,
+drbd, then dahdi and ip beside the services that need only the replica,
+then the rest), state directory, fake sysfs, ``xpp_order``, mountpoint
 and ``drbdadm`` wrapper. Shared between them, as between two real servers:
 the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
 (DRBD's view of both nodes) and one ext4 image on one loop device (the
