@@ -3,20 +3,24 @@ the switchover's power and drain decisions, the topology plan."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from twinstar.config.load import parse
 from twinstar.demo.cleanup import CleanupRegistry, Interrupted, signals_interrupt
+from twinstar.demo.members import cgroup2_mounts, cgroup_taken, own_cgroup
 from twinstar.demo.report import render, served_sequence, service_offsets, summarize
-from twinstar.demo.scenario import Collected, Options, Scenario
+from twinstar.demo.scenario import Collected, Options, Scenario, leftover
 from twinstar.demo.servers import ServiceConfig, takeover_steps
 from twinstar.demo.stack.pbx import RealStack
-from twinstar.demo.topology import NETWORK, plan
+from twinstar.demo.topology import NETWORK, free_prefix, plan
 from twinstar.demo.watch import overlaps
 from twinstar.errors import TwinstarError
 from twinstar.ops.switchover import check_power, parse_calls
@@ -172,6 +176,52 @@ def test_plan_stays_inside_the_demo_network_with_valid_names() -> None:
     assert topo.shared.ip in NETWORK
     assert len({topo.a.address, topo.b.address, topo.c.address, topo.shared}) == 4
     assert topo.shared == ipaddress.IPv4Interface("10.213.0.100/24")
+
+
+def test_a_demo_takes_the_next_free_name_when_an_earlier_one_left_parts_under_its_process_id() -> None:
+    taken = {"tsdemo-77", "tsdemo-77-2"}
+    assert free_prefix(76, taken.__contains__) == "tsdemo-76"
+    assert free_prefix(77, taken.__contains__) == "tsdemo-77-3"
+    assert plan(prefix="tsdemo-77-3").namespaces == ("tsdemo-77-3-a", "tsdemo-77-3-b", "tsdemo-77-3-c", "tsdemo-77-3-sw")
+    with pytest.raises(TwinstarError, match="tsdemo-77 to tsdemo-77-100 are all taken"):
+        free_prefix(77, lambda prefix: True)
+
+
+@pytest.mark.privileged
+def test_a_namespace_or_directory_left_by_a_killed_demo_makes_its_name_taken(tmp_path: Path) -> None:
+    """A real network namespace named as a killed demo's server, and its work directory: the names of a
+    demo whose process id came again are not used (its cleanup would remove the earlier run's parts)."""
+    pid = 4194305  # above any process id: no demo of this machine has this name
+    prefix = f"tsdemo-{pid}"
+    assert not leftover(str(tmp_path), prefix)
+    subprocess.run(["ip", "netns", "add", f"{prefix}-b"], check=True)
+    try:
+        assert leftover(str(tmp_path), prefix)
+        assert free_prefix(pid, functools.partial(leftover, str(tmp_path))) == f"{prefix}-2"
+    finally:
+        subprocess.run(["ip", "netns", "del", f"{prefix}-b"], check=True)
+    assert not leftover(str(tmp_path), prefix)
+    (tmp_path / f"{prefix}-nodes").mkdir()
+    assert leftover(str(tmp_path), prefix)
+
+
+@pytest.mark.privileged
+def test_a_cgroup_left_by_a_killed_demo_makes_its_name_taken() -> None:
+    """A real cgroup named as a killed demo's, beside where the demo would make its own."""
+    own = own_cgroup()
+    homes = [os.path.join(m, own.lstrip("/")) for m in cgroup2_mounts()] if own is not None else []
+    if not homes:
+        pytest.skip("no cgroup v2 hierarchy here: the demo finds its processes by namespace instead")
+    prefix = "tsdemo-4194306"  # above any process id
+    assert not cgroup_taken(prefix)
+    group = os.path.join(homes[0], prefix)
+    os.mkdir(group)
+    try:
+        assert cgroup_taken(prefix)
+        assert leftover("/nonexistent", prefix)
+    finally:
+        os.rmdir(group)
+    assert not cgroup_taken(prefix)
 
 
 def unit(port: int, power0: bool, power1: bool, label: str = "usb:X") -> UnitStatusRow:

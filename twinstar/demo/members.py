@@ -6,8 +6,8 @@ list of PIDs read a moment earlier misses such a process, so the demo does
 not rely on pidfiles or lists:
 
 * **cgroup v2** (preferred): before it starts anything, the demo process
-  moves itself into a cgroup of its own, ``tsdemo-PID``, created below the
-  cgroup it runs in (on this machine's unified hierarchy, found in
+  moves itself into a cgroup of its own, ``tsdemo-PID`` (or the run's next
+  free name), created below the cgroup it runs in (on this machine's unified hierarchy, found in
   ``/proc/self/mountinfo``). Every process started afterwards, through
   ``nsenter``, ``setsid`` or a detached handoff, is born in it and stays
   there. To end them the demo process moves back to its own cgroup and writes
@@ -67,6 +67,15 @@ def named_v1_mounts() -> list[str]:
             if tail[0] == "cgroup" and len(tail) > 2 and "name=" in tail[2] and len(fields) > 4 and fields[3] == "/":
                 found.append(unescape_mountinfo(fields[4]))
     return found
+
+
+def cgroup_taken(name: str) -> bool:
+    """Whether a cgroup ``name`` exists beside where :meth:`DemoProcesses.enter` would make it (an earlier
+    demo's, left by a run killed before its cleanup), in the v2 hierarchy or a named v1 one."""
+    path = own_cgroup()
+    if path is None:
+        return False
+    return any(os.path.isdir(os.path.join(m, path.lstrip("/"), name)) for m in (*cgroup2_mounts(), *named_v1_mounts()))
 
 
 def _subtree(top: str) -> list[str]:

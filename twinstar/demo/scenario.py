@@ -59,7 +59,8 @@ from typing import Any
 from twinstar import settings
 from twinstar.demo import events, processes, servers, topology
 from twinstar.demo.cleanup import CleanupRegistry, signals_held
-from twinstar.demo.members import DemoProcesses
+from twinstar.demo.containers import nodes_dir
+from twinstar.demo.members import DemoProcesses, cgroup_taken
 from twinstar.demo.servers import ServerFiles, Shared
 from twinstar.demo.stack.results import Records
 from twinstar.demo.stacks import LightStack, StackKind
@@ -81,6 +82,15 @@ def hook_argv() -> list[str]:
     with open(HOOK, "rb") as f:
         _, *options = f.readline().decode().removeprefix("#!").split()
     return [sys.executable, *options, HOOK]
+
+
+def leftover(base_dir: str, prefix: str) -> bool:
+    """Whether a demo named ``prefix`` left something here: a namespace, its work or container directory, its
+    cgroup. Its process was killed before its cleanup, and this process has its process id."""
+    names = topology.plan(prefix=prefix).namespaces
+    paths = [os.path.join(topology.NETNS_DIR, n) for n in names]
+    paths += [os.path.join(base_dir, prefix), nodes_dir(base_dir, prefix)]
+    return any(os.path.lexists(p) for p in paths) or cgroup_taken(prefix)
 
 
 class Scenario(StrEnum):
@@ -160,7 +170,7 @@ class Run:
         self.cleanup = cleanup
         self.progress = progress
         self.runner = ProgramRunner()
-        self.topo = topology.plan()
+        self.topo = topology.plan(prefix=topology.free_prefix(os.getpid(), functools.partial(leftover, options.base_dir)))
         self.workdir = os.path.join(options.base_dir, self.topo.prefix)
         self.shared: Shared | None = None
         self.servers: dict[str, ServerFiles] = {}

@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.engine.proc import ProgramRunner
-from twinstar.errors import ProgramError
+from twinstar.errors import ProgramError, TwinstarError
 
 NETWORK = ipaddress.IPv4Network("10.213.0.0/24")
 SHARED = ipaddress.IPv4Interface("10.213.0.100/24")
@@ -56,9 +56,27 @@ class Topology:
         return {"a": self.a, "b": self.b}[key]
 
 
-def plan(pid: int | None = None) -> Topology:
-    """Names and addresses for one demo run (pure); unique per process id."""
-    prefix = f"tsdemo-{os.getpid() if pid is None else pid}"
+#: How many names :func:`free_prefix` tries before it gives up.
+PREFIX_TRIES = 100
+
+
+def free_prefix(pid: int, taken: Callable[[str], bool]) -> str:
+    """The name of a demo run (pure): ``tsdemo-PID``, or ``tsdemo-PID-N`` (N from 2) when ``taken`` says that an
+    earlier run, killed before its cleanup, left something of that name (the process id was used again)."""
+    for n in range(1, PREFIX_TRIES + 1):
+        prefix = f"tsdemo-{pid}" if n == 1 else f"tsdemo-{pid}-{n}"
+        if not taken(prefix):
+            return prefix
+    raise TwinstarError(
+        f"tsdemo-{pid} to tsdemo-{pid}-{PREFIX_TRIES} are all taken by earlier demos' namespaces, directories or cgroups",
+        hint="remove what killed demos left: ip netns list, the tsdemo-* directories and cgroups",
+    )
+
+
+def plan(pid: int | None = None, *, prefix: str | None = None) -> Topology:
+    """Names and addresses for one demo run (pure): ``prefix`` (default ``tsdemo-PID``) names its parts."""
+    if prefix is None:
+        prefix = f"tsdemo-{os.getpid() if pid is None else pid}"
 
     def host(key: str, name: str, last: int) -> Host:
         return Host(key, name, f"{prefix}-{key}", ipaddress.IPv4Interface(f"{NETWORK[last]}/24"), f"port-{key}")

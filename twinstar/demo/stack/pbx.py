@@ -32,7 +32,15 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twinstar.demo import events, processes
-from twinstar.demo.containers import Container, boot, entering, make_root, program_binds, reboot
+from twinstar.demo.containers import (
+    Container,
+    boot,
+    entering,
+    make_root,
+    nodes_dir,
+    program_binds,
+    reboot,
+)
 from twinstar.demo.servers import ServerFiles, ServiceConfig
 from twinstar.demo.stack import apache, kamailio, mariadb, sipp, writer
 from twinstar.demo.stack.results import Records
@@ -113,7 +121,7 @@ class RealStack(LightStack):
 
     def build(self, run: Run) -> None:
         assert run.loop is not None
-        nodes = self.nodes = os.path.join(run.options.base_dir, f"{run.topo.prefix}-nodes")
+        nodes = self.nodes = nodes_dir(run.options.base_dir, run.topo.prefix)
         run.cleanup.add(f"container directory {nodes}", lambda: shutil.rmtree(nodes, ignore_errors=True))
         os.makedirs(nodes, mode=0o700)
         for key in ("a", "b"):
