@@ -215,7 +215,10 @@ def test_a_cgroup_left_by_a_killed_demo_makes_its_name_taken() -> None:
     prefix = "tsdemo-4194306"  # above any process id
     assert not cgroup_taken(prefix)
     group = os.path.join(homes[0], prefix)
-    os.mkdir(group)
+    try:
+        os.mkdir(group)
+    except OSError as exc:
+        pytest.skip(f"the cgroup hierarchy is not writable here ({exc.strerror}): the demo finds its processes by namespace")
     try:
         assert cgroup_taken(prefix)
         assert leftover("/nonexistent", prefix)
