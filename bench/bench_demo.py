@@ -242,9 +242,10 @@ def real_table(runs: int, watchdog_ms: int) -> list[str]:
     ]
 
 
-def versus(before: str, runs: int, watchdog_ms: int) -> list[str]:
-    """The real stack's power loss, ``runs`` runs in this tree and in the checkout ``before``, interleaved: a table."""
-    trees = {"this tree": TWINSTAR, f"before ({before})": os.path.join(before, ".venv", "bin", "twinstar")}
+def versus(before: str, program: str, runs: int, watchdog_ms: int) -> list[str]:
+    """The real stack's power loss, ``runs`` runs in this tree and with ``program`` (the checkout ``before``'s
+    ``twinstar``), interleaved: a table."""
+    trees = {"this tree": TWINSTAR, f"before ({before})": program}
     got: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {name: [] for name in trees}
     loads = []
     for i in range(runs):
@@ -290,10 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_demo: needs root (the demo builds namespaces and mounts)", file=sys.stderr)
         return 2
     if args.before is not None:
-        if not os.access(os.path.join(args.before, ".venv", "bin", "twinstar"), os.X_OK):
+        program = os.path.join(args.before, ".venv", "bin", "twinstar")
+        if not os.access(program, os.X_OK):
             print(f"bench_demo: {args.before} has no .venv/bin/twinstar (run sh .ci/setup there)", file=sys.stderr)
             return 2
-        print("\n".join(versus(args.before, args.runs, args.watchdog_timeout)))
+        print("\n".join(versus(args.before, program, args.runs, args.watchdog_timeout)))
         return 0
     counts = [int(u) for u in args.units.split(",")] if "light" in stacks else []
     rows = []

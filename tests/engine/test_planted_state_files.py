@@ -52,6 +52,17 @@ def test_state_dir_that_is_a_dangling_symlink_is_bad_input(tmp_path: Path) -> No
     assert calls(tmp_path) == []
 
 
+def test_a_state_dir_link_gone_between_its_lstat_and_the_message_is_still_reported(tmp_path: Path) -> None:
+    """The link is looked at (lstat), then removed before its target is read: the problem is told, not a crash."""
+    link = tmp_path / "state"
+    link.symlink_to(tmp_path / "elsewhere")
+    st = os.lstat(link)
+    link.unlink()
+    message, hint = safefile.state_dir_problem(str(link), st) or ("", "")
+    assert message == f"state directory {link} is not a directory but a dangling symbolic link to a target no longer readable; refusing to follow it"
+    assert hint == "set state_dir to the real directory, or remove the link"
+
+
 def test_state_dir_under_a_file_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(StateDirError) as caught:

@@ -41,12 +41,12 @@ INSIDE_ENV = {
 BOOT_TIMEOUT = 60.0
 OVERLAY_SIZE = "size=1g,mode=755"
 #: Enabled units of the machine that must not start in a container.
+WANTS_DIRS = ("multi-user.target.wants", "timers.target.wants", "getty.target.wants")
+
+
 def nodes_dir(base_dir: str, prefix: str) -> str:
     """Where the containers of the demo run ``prefix`` keep their overlays and consoles."""
     return os.path.join(base_dir, f"{prefix}-nodes")
-
-
-WANTS_DIRS = ("multi-user.target.wants", "timers.target.wants", "getty.target.wants")
 
 
 #: Directories a container has of its own (a tmpfs at boot): the machine's files there are not seen inside.

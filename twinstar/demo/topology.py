@@ -60,15 +60,19 @@ class Topology:
 PREFIX_TRIES = 100
 
 
+def run_name(pid: int, n: int = 1) -> str:
+    """The name of the demo run of process ``pid`` (pure): ``tsdemo-PID``, the ``n``-th ``tsdemo-PID-N``."""
+    return f"tsdemo-{pid}" if n == 1 else f"tsdemo-{pid}-{n}"
+
+
 def free_prefix(pid: int, taken: Callable[[str], bool]) -> str:
-    """The name of a demo run (pure): ``tsdemo-PID``, or ``tsdemo-PID-N`` (N from 2) when ``taken`` says that an
-    earlier run, killed before its cleanup, left something of that name (the process id was used again)."""
+    """The first :func:`run_name` of ``pid`` that ``taken`` does not say an earlier run, killed before its
+    cleanup, left something of (the process id was used again)."""
     for n in range(1, PREFIX_TRIES + 1):
-        prefix = f"tsdemo-{pid}" if n == 1 else f"tsdemo-{pid}-{n}"
-        if not taken(prefix):
+        if not taken(prefix := run_name(pid, n)):
             return prefix
     raise TwinstarError(
-        f"tsdemo-{pid} to tsdemo-{pid}-{PREFIX_TRIES} are all taken by earlier demos' namespaces, directories or cgroups",
+        f"{run_name(pid)} to {run_name(pid, PREFIX_TRIES)} are all taken by earlier demos' namespaces, directories or cgroups",
         hint="remove what killed demos left: ip netns list, the tsdemo-* directories and cgroups",
     )
 
@@ -76,7 +80,7 @@ def free_prefix(pid: int, taken: Callable[[str], bool]) -> str:
 def plan(pid: int | None = None, *, prefix: str | None = None) -> Topology:
     """Names and addresses for one demo run (pure): ``prefix`` (default ``tsdemo-PID``) names its parts."""
     if prefix is None:
-        prefix = f"tsdemo-{os.getpid() if pid is None else pid}"
+        prefix = run_name(os.getpid() if pid is None else pid)
 
     def host(key: str, name: str, last: int) -> Host:
         return Host(key, name, f"{prefix}-{key}", ipaddress.IPv4Interface(f"{NETWORK[last]}/24"), f"port-{key}")

@@ -49,8 +49,7 @@ class FileLock:
                 hint="wait for it to finish; see the journal in the state directory",
             )
         try:
-            os.ftruncate(fd, 0)
-            write_all(fd, f"{os.getpid()}\n".encode())
+            _write_pid(fd)
         except OSError as exc:
             os.close(fd)
             from twinstar.errors import StateError
@@ -69,8 +68,7 @@ class FileLock:
             return False
         os.set_inheritable(fd, False)  # the programs the takeover runs must not hold it
         try:
-            os.ftruncate(fd, 0)
-            write_all(fd, f"{os.getpid()}\n".encode())
+            _write_pid(fd)
         except OSError:
             pass  # the pid in the file is for people; the flock is the lock
         self.fd = fd
@@ -91,3 +89,9 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _write_pid(fd: int) -> None:
+    """This process's pid as the lock file's contents (for people: the flock is the lock)."""
+    os.ftruncate(fd, 0)
+    write_all(fd, f"{os.getpid()}\n".encode())

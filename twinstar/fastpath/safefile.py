@@ -69,13 +69,16 @@ def state_dir_problem(path: str, st: "posix.stat_result") -> "tuple[str, str] | 
     """Why ``st`` (``lstat`` of ``path``) is no private directory of this user, and what to do; None when it is."""
     if stat.S_ISLNK(st.st_mode):
         try:
-            target = posix.readlink(path)
+            target = repr(posix.readlink(path))
+        except OSError:  # gone or replaced since the lstat
+            target = "a target no longer readable"
+        try:
             posix.stat(path)
             dangling = ""
         except OSError:
             dangling = "dangling "
         return (
-            f"state directory {path} is not a directory but a {dangling}symbolic link to {target!r}; refusing to follow it",
+            f"state directory {path} is not a directory but a {dangling}symbolic link to {target}; refusing to follow it",
             "set state_dir to the real directory, or remove the link",
         )
     if not stat.S_ISDIR(st.st_mode):
