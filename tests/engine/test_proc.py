@@ -6,6 +6,7 @@ import logging
 import os
 import shlex
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,32 @@ def _children() -> list[int]:
     """This test process's direct children (the main thread's, where the runner forks)."""
     with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
         return [int(p) for p in f.read().split()]
+
+
+def test_a_ctrl_c_before_popen_knows_its_child_leaves_no_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real SIGINT delivered the moment the fork returns, before Popen stores the child's pid: Python's
+    handler would raise there and nobody could end the child (a demo's ``ip netns add`` then made its
+    namespace after the cleanup had looked). The signal is held during the start and acted on once the
+    child is known: it is ended, and the KeyboardInterrupt still comes."""
+    real_fork_exec = subprocess._fork_exec  # type: ignore[attr-defined]
+
+    def fork_exec_then_ctrl_c(*args: object) -> int:
+        pid: int = real_fork_exec(*args)
+        signal.raise_signal(signal.SIGINT)  # its Python handler runs here, before the pid is returned
+        return pid
+
+    before = set(_children())
+    monkeypatch.setattr(subprocess, "_fork_exec", fork_exec_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ProgramRunner().run(["/bin/sleep", "30"], timeout=10, quiet=True)
+    finally:
+        monkeypatch.undo()
+        left = set(_children()) - before
+    for pid in left:  # only on a failure: the test ends what it started
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert left == set()
 
 
 def test_a_start_interrupted_between_the_fork_and_the_exec_leaves_no_program(monkeypatch: pytest.MonkeyPatch) -> None:

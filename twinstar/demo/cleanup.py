@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
+
+from twinstar.engine.proc import signals_held
 
 log = logging.getLogger("twinstar.demo.cleanup")
 
@@ -75,30 +76,3 @@ def signals_interrupt() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM arriving inside the block take effect when it ends (main thread only).
-
-    An undo action cut short by Ctrl-C would leave its resource behind; the
-    signal is recorded instead and raised again, to the handler in force
-    before the block, once the block is done.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        held.append(signum)
-
-    old = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            if h is not None:
-                signal.signal(s, h)
-        if held:
-            signal.raise_signal(held[0])

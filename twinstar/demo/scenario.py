@@ -58,7 +58,7 @@ from typing import Any
 
 from twinstar import settings
 from twinstar.demo import events, processes, servers, topology
-from twinstar.demo.cleanup import CleanupRegistry, signals_held
+from twinstar.demo.cleanup import CleanupRegistry
 from twinstar.demo.containers import nodes_dir
 from twinstar.demo.members import DemoProcesses, cgroup_taken
 from twinstar.demo.servers import ServerFiles, Shared
@@ -66,7 +66,7 @@ from twinstar.demo.stack.results import Records
 from twinstar.demo.stacks import LightStack, StackKind
 from twinstar.demo.topology import Topology
 from twinstar.demo.watch import AddressWatch, MountWatch
-from twinstar.engine.proc import ProgramResult, ProgramRunner
+from twinstar.engine.proc import ProgramResult, ProgramRunner, signals_held
 from twinstar.engine.state import Role, StateStore
 from twinstar.errors import TwinstarError
 from twinstar.standins import drbdadm

@@ -19,9 +19,12 @@ import select
 import shlex
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import KW_ONLY, dataclass, field
+from types import FrameType
 
 from twinstar import settings
 from twinstar.errors import ProgramError, ProgramTimeout
@@ -69,6 +72,33 @@ def _describe(argv: Sequence[str], rc: int | None, out: str, err: str) -> str:
             last = text.splitlines()[-1]
             parts.append(f"{label}: {last}")
     return "; ".join(parts)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM arriving inside the block take effect when it ends (main thread only).
+
+    An undo action cut short by Ctrl-C would leave its resource behind; the
+    signal is recorded instead and raised again, to the handler in force
+    before the block, once the block is done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    old = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            if h is not None:
+                signal.signal(s, h)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def _kill_group(pgid: int, sig: int) -> None:
@@ -227,22 +257,26 @@ class ProgramRunner:
             log.info("run: %s", shlex.join(resolved))
         start = time.monotonic()
         with _output_file() as out, _output_file() as err:
+            proc: _Popen | None = None
             try:
-                proc = _Popen(
-                    resolved,
-                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=full_env,
-                    close_fds=True,
-                    start_new_session=True,
-                    cwd="/",
-                )
-            except OSError as exc:
-                raise ProgramError(
-                    f"cannot run {shlex.join(resolved)}: {exc.strerror}", argv=resolved
-                ) from exc
-            try:
+                # A signal during the start is acted on once the child is known: turned into an exception
+                # between the fork and Popen storing the child's pid, it would leave the program running.
+                with signals_held():
+                    try:
+                        proc = _Popen(
+                            resolved,
+                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=out,
+                            stderr=err,
+                            env=full_env,
+                            close_fds=True,
+                            start_new_session=True,
+                            cwd="/",
+                        )
+                    except OSError as exc:
+                        raise ProgramError(
+                            f"cannot run {shlex.join(resolved)}: {exc.strerror}", argv=resolved
+                        ) from exc
                 if input is not None:
                     assert proc.stdin is not None
                     try:
@@ -252,6 +286,7 @@ class ProgramRunner:
                         pass
                 rc = wait_exit(proc, timeout)
             except subprocess.TimeoutExpired:
+                assert proc is not None  # only its wait times out
                 self._terminate(proc)
                 so, se = _read(out), _read(err)
                 raise ProgramTimeout(
@@ -264,7 +299,8 @@ class ProgramRunner:
             except BaseException:
                 # Interrupted while waiting (the engine turns SIGTERM/SIGINT into an
                 # exception): the program must not outlive the step that started it.
-                self._terminate(proc)
+                if proc is not None:
+                    self._terminate(proc)
                 raise
             result = ProgramResult(resolved, rc, _read(out), _read(err), time.monotonic() - start)
         if ok_codes is not None and rc not in ok_codes:
