@@ -95,6 +95,23 @@ def _children() -> list[int]:
         return [int(p) for p in f.read().split()]
 
 
+def _left_by_an_interrupted_start(monkeypatch: pytest.MonkeyPatch, owner: object, name: str, replacement: object) -> set[int]:
+    """Children of this process left after ``ProgramRunner.run`` raised KeyboardInterrupt with ``owner.name``
+    replaced; each is then killed and reaped (only on a failure: the test ends what it started)."""
+    before = set(_children())
+    monkeypatch.setattr(owner, name, replacement)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ProgramRunner().run(["/bin/sleep", "30"], timeout=10, quiet=True)
+    finally:
+        monkeypatch.undo()
+    left = set(_children()) - before
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return left
+
+
 def test_a_ctrl_c_before_popen_knows_its_child_leaves_no_program(monkeypatch: pytest.MonkeyPatch) -> None:
     """A real SIGINT delivered the moment the fork returns, before Popen stores the child's pid: Python's
     handler would raise there and nobody could end the child (a demo's ``ip netns add`` then made its
@@ -107,18 +124,7 @@ def test_a_ctrl_c_before_popen_knows_its_child_leaves_no_program(monkeypatch: py
         signal.raise_signal(signal.SIGINT)  # its Python handler runs here, before the pid is returned
         return pid
 
-    before = set(_children())
-    monkeypatch.setattr(subprocess, "_fork_exec", fork_exec_then_ctrl_c)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            ProgramRunner().run(["/bin/sleep", "30"], timeout=10, quiet=True)
-    finally:
-        monkeypatch.undo()
-        left = set(_children()) - before
-    for pid in left:  # only on a failure: the test ends what it started
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert left == set()
+    assert _left_by_an_interrupted_start(monkeypatch, subprocess, "_fork_exec", fork_exec_then_ctrl_c) == set()
 
 
 def test_a_start_interrupted_between_the_fork_and_the_exec_leaves_no_program(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,15 +136,4 @@ def test_a_start_interrupted_between_the_fork_and_the_exec_leaves_no_program(mon
         monkeypatch.setattr(os, "read", real_read)
         raise KeyboardInterrupt
 
-    before = set(_children())
-    monkeypatch.setattr(os, "read", interrupted)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            ProgramRunner().run(["/bin/sleep", "30"], timeout=10, quiet=True)
-        left = set(_children()) - before
-    finally:
-        monkeypatch.setattr(os, "read", real_read)
-    for pid in left:  # only on a failure: the test ends what it started
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert left == set()
+    assert _left_by_an_interrupted_start(monkeypatch, os, "read", interrupted) == set()
