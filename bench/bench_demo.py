@@ -84,10 +84,12 @@ SIP_GOAL_MS = 300
 FAILURE_EVENT = {"power-loss": "power cut", "switchover": "twinstar switchover"}
 
 
-def one_run(scenario: str, units: int, watchdog_ms: int, stack: str = "light", twinstar: str = TWINSTAR) -> dict[str, Any]:
+def one_run(
+    scenario: str, units: int, watchdog_ms: int, stack: str = "light", twinstar: str = TWINSTAR, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     proc = subprocess.run(
         [twinstar, "demo", "--json", "--stack", stack, "--scenario", scenario, "--units", str(units),
-         "--watchdog-timeout", str(watchdog_ms)],
+         "--watchdog-timeout", str(watchdog_ms), *extra],
         capture_output=True,
         text=True,
         timeout=600,

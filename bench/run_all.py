@@ -28,7 +28,7 @@ from timing import GOAL_HEADER, goal_rows  # noqa: E402
 BENCHMARKS: tuple[tuple[str, str, list[str]], ...] = (
     ("bench_demo.py", "results-demo.md", ["--runs", "2"]),
     ("bench_keepalived.py", "results-keepalived.md", ["--runs", "2"]),
-    ("bench_defaults.py", "results-defaults.md", ["--runs", "3"]),
+    ("bench_defaults.py", "results-defaults.md", ["--runs", "3", "--demo-runs", "2"]),
     ("bench_daemon.py", "results-daemon.md", ["--runs", "3"]),
     ("bench_soak.py", "results-soak.md", ["--quick"]),
     ("bench_hook.py", "results-hook.md", []),

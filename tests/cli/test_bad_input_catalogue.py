@@ -325,6 +325,8 @@ CASES: dict[str, Case] = {
     "--drain-timeout nan": Case(twinstar("switchover", "--drain-timeout", "nan"), ("'--drain-timeout'", "not a finite number")),
     "--drain-timeout inf": Case(twinstar("switchover", "--drain-timeout", "inf"), ("'--drain-timeout'", "not a finite number")),
     "--drain-timeout -1": Case(twinstar("switchover", "--drain-timeout", "-1"), ("'--drain-timeout'", "from 0 to 86400")),
+    "demo --dad-timeout nan": Case(twinstar("demo", "--dad-timeout", "nan"), ("'--dad-timeout'", "not a finite number")),
+    "demo --dad-timeout 61": Case(twinstar("demo", "--dad-timeout", "61"), ("'--dad-timeout'", "from 0 to 60")),
     "unknown option": Case(twinstar("takeover", "--force"), ("No such option '--force'",)),
 }
 

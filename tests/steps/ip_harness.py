@@ -4,11 +4,13 @@ Started as ``ip netns exec NS python ip_harness.py JSON``; JSON gives the
 step's settings and the list of methods to call (``start_early``, then
 ``wait_early`` for the probe it started; ``start_ahead`` on a second step of
 the same settings, as the daemon's, and ``wait_ahead``; ``dad_fresh`` sets
-the age up to which a probe's answer stands, ``packet_sockets`` for how many
+the age up to which a probe's answer stands, ``watch_limit`` how long a
+probe not collected goes on (0: it ends after its ``dad_timeout``, so that
+``wait_*`` returns then), ``packet_sockets`` for how many
 packet sockets this process holds open; a list is a command line run in
 between). Prints one JSON list with
 what each call did (the command lines it ran, how many times it read the
-interface). The step is the production code, unchanged.
+interface, how many ARP frames it sent). The step is the production code, unchanged.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from twinstar.config import Config, IpSpec
 from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.errors import TwinstarError
 from twinstar.net import dad
+from twinstar.net.arp import ArpPacket
 from twinstar.net.iproute import Link
+from twinstar.net.rawsock import ArpSocket
 from twinstar.steps import ip as ip_step
 from twinstar.steps.base import StepContext
 from twinstar.steps.ip import IpStep
@@ -61,14 +65,24 @@ def packet_sockets() -> int:
 
 #: How many times the step read the interface (twinstar.net.iproute.read_link), per call.
 reads = [0]
-#: How many duplicate-address probes it started (twinstar.net.dad.probe), per call.
+#: How many duplicate-address probes it started (twinstar.net.dad.probe and .watch), per call.
 probes = [0]
+#: How many ARP frames this process sent (twinstar.net.rawsock.ArpSocket.send), per call.
+sends = [0]
 
 
 def counting(read: Callable[[str], Link]) -> Callable[[str], Link]:
     def counted(interface: str) -> Link:
         reads[0] += 1
         return read(interface)
+
+    return counted
+
+
+def counting_sends(send: Callable[[ArpSocket, ArpPacket], None]) -> Callable[[ArpSocket, ArpPacket], None]:
+    def counted(sock: ArpSocket, packet: ArpPacket) -> None:
+        sends[0] += 1
+        send(sock, packet)
 
     return counted
 
@@ -97,8 +111,12 @@ def main() -> int:
     req = json.loads(sys.argv[1])
     ip_step.read_link = counting(ip_step.read_link)  # type: ignore[assignment]
     dad.probe = counting_probes(dad.probe)  # type: ignore[assignment]
+    dad.watch = counting_probes(dad.watch)  # type: ignore[assignment]
+    ArpSocket.send = counting_sends(ArpSocket.send)  # type: ignore[method-assign]
     if "dad_fresh" in req:
         ip_step.DAD_FRESH = req["dad_fresh"]
+    if "watch_limit" in req:
+        ip_step.WATCH_LIMIT = req["watch_limit"]
     runner = RecordingRunner()
     spec = IpSpec(address=ipaddress.IPv4Interface(req["address"]), interface=req["interface"], **req.get("options", {}))
     ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=runner)
@@ -110,9 +128,10 @@ def main() -> int:
     for action in req["actions"]:
         entry: dict[str, object] = {"action": action}
         runner.ran.clear()
-        reads[0] = probes[0] = 0
+        reads[0] = probes[0] = sends[0] = 0
         if isinstance(action, list):  # a command line run between two calls of the step (e.g. in the peer namespace)
             subprocess.run(action, check=True, capture_output=True, timeout=30)
+            entry["sends"] = sends[0]
             out.append(entry)
             continue
         try:
@@ -142,7 +161,8 @@ def main() -> int:
             entry["announcer_argv"] = cmdline(step.announcer.pid)
             entry["announcer_running"] = step.announcer.poll() is None
         entry["ran"] = list(runner.ran)
-        entry["reads"], entry["probes"] = reads[0], probes[0]
+        entry["reads"], entry["probes"], entry["sends"] = reads[0], probes[0], sends[0]
+        entry["ahead_running"] = ahead is not None and ahead.running
         out.append(entry)
     print(json.dumps(out))
     return 0

@@ -60,3 +60,23 @@ def test_inputs_that_cannot_be_read_leave_the_probe_to_the_step() -> None:
         raise StepError("x", "ip failed")
 
     assert EarlyProbe("x", unreadable, lambda inputs: "no").collect("link up") is None
+
+
+@pytest.mark.parametrize("end_it", ["collect", "drop"])
+def test_a_probe_that_goes_on_until_told_is_told_when_collected_and_when_dropped(end_it: str) -> None:
+    told = threading.Event()
+
+    def probe(inputs: str) -> str:
+        assert told.wait(WAIT), "never told to end"
+        return "nobody answered meanwhile"
+
+    released: list[str] = []
+    early = EarlyProbe("x", lambda: "link up", probe, release=released.append, finish=told.set)
+    assert early.running and not told.is_set()
+    if end_it == "collect":
+        assert early.collect("link up") == ("nobody answered meanwhile",)
+    else:
+        early.drop()
+        early.wait()
+        assert released == ["nobody answered meanwhile"]
+    assert told.is_set() and not early.running

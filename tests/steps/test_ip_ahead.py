@@ -80,10 +80,14 @@ def pair() -> Iterator[Pair]:
         yield p
 
 
-def harness(pair: Pair, tmp_path: Path, actions: list[object], dad_fresh: float | None = None, **options: object) -> list[dict[str, object]]:
+def harness(
+    pair: Pair, tmp_path: Path, actions: list[object], dad_fresh: float | None = None, watch_limit: float | None = None, **options: object
+) -> list[dict[str, object]]:
     req: dict[str, object] = {"address": ADDRESS, "interface": pair.if_a, "state_dir": str(tmp_path), "options": options, "actions": actions}
     if dad_fresh is not None:
         req["dad_fresh"] = dad_fresh
+    if watch_limit is not None:
+        req["watch_limit"] = watch_limit
     proc = subprocess.run(
         ["ip", "netns", "exec", pair.a, sys.executable, str(HERE / "ip_harness.py"), json.dumps(req)],
         capture_output=True, text=True, timeout=60, cwd=HERE.parent.parent,
@@ -124,10 +128,11 @@ def test_an_owner_found_ahead_that_let_go_since_is_not_held_against_the_takeover
 
 @pytest.mark.privileged
 def test_an_answer_too_old_is_probed_again(pair: Pair, tmp_path: Path) -> None:
-    """Nobody answered ahead, too long ago (here: any age is too old); the peer holds the address now: apply probes again and refuses."""
+    """Nobody answered ahead, and the probe ended (its limit, here its first 0.3 s) too long ago (here: any age is too old);
+    the peer holds the address now: apply probes again and refuses."""
     take = ["ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b]
     actions = ["start_ahead", "wait_ahead", take, "start_early", "check", "apply"]
-    *_, early, _, apply = harness(pair, tmp_path, actions, dad_fresh=0.0, dad_timeout=0.3, arp_count=1)
+    *_, early, _, apply = harness(pair, tmp_path, actions, dad_fresh=0.0, watch_limit=0.0, dad_timeout=0.3, arp_count=1)
     assert early["adopted"] is True
     assert apply["probes"] == 1
     assert apply["ok"] is False and apply["type"] == "RefusedError", apply
@@ -140,3 +145,31 @@ def test_a_link_not_ready_ahead_is_probed_at_apply(pair: Pair, tmp_path: Path) -
     up = ["ip", "-n", pair.a, "link", "set", pair.if_a, "up"]
     *_, apply = harness(pair, tmp_path, [down, "start_ahead", "wait_ahead", up, "start_early", "check", "apply"], dad_timeout=0.3, arp_count=1)
     assert apply["ok"] and apply["probes"] == 1, apply
+
+
+@pytest.mark.privileged
+def test_a_probe_started_ahead_goes_on_listening_and_sees_an_owner_come_after_its_first_timeout(pair: Pair, tmp_path: Path) -> None:
+    """Nobody answered in the probe's first 0.1 s; the peer took the address 0.3 s later, before the takeover:
+    the probe, still asking, found it, and apply (asking once more) refuses. A probe that ended after its first
+    0.1 s would have let the takeover add the address beside the peer's."""
+    take = ["ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b]
+    actions = ["start_ahead", ["sleep", "0.3"], take, "wait_ahead", "start_early", "check", "apply"]
+    _, _, _, found, early, _, apply = harness(pair, tmp_path, actions, dad_timeout=0.1, arp_count=1)
+    assert found["ahead_running"] is False  # ended by the owner's answer, not by its 30 s limit
+    assert early["adopted"] is True
+    assert apply["ok"] is False and apply["type"] == "RefusedError" and apply["exit_status"] == 3, apply
+    assert ADDRESS not in pair.addresses(pair.a, pair.if_a)
+
+
+@pytest.mark.privileged
+def test_a_probe_started_ahead_stands_for_apply_however_long_the_wait(pair: Pair, tmp_path: Path) -> None:
+    """Collected 1.5 s after it began (longer than an answer that ended stands, 1 s), the probe that listened all
+    along is the answer: apply probes no more, adds the address; and the probe went on asking, within the rate."""
+    actions = ["start_ahead", ["sleep", "1.5"], "start_early", "check", "apply"]
+    _, waited, early, _, apply = harness(pair, tmp_path, actions, dad_timeout=0.1, arp_count=1)
+    # After its first 0.1 s (3 frames), one frame every 0.2 s at most: 1.5 s holds 3 + 8 at most; 4 at least show it went on.
+    assert 4 <= waited["sends"] <= 11, waited
+    assert early["adopted"] is True
+    assert apply["ok"] and apply["probes"] == 0, apply
+    assert apply["ahead_running"] is False
+    assert ADDRESS in pair.addresses(pair.a, pair.if_a)

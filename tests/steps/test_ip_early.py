@@ -30,8 +30,10 @@ def pair() -> Iterator[Pair]:
         yield p
 
 
-def harness(pair: Pair, tmp_path: Path, actions: list[object], **options: object) -> list[dict[str, object]]:
-    req = {"address": ADDRESS, "interface": pair.if_a, "state_dir": str(tmp_path), "options": options, "actions": actions}
+def harness(pair: Pair, tmp_path: Path, actions: list[object], watch_limit: float | None = None, **options: object) -> list[dict[str, object]]:
+    req: dict[str, object] = {"address": ADDRESS, "interface": pair.if_a, "state_dir": str(tmp_path), "options": options, "actions": actions}
+    if watch_limit is not None:
+        req["watch_limit"] = watch_limit  # 0: the probe ends after its dad_timeout, as if it had reached its limit
     proc = subprocess.run(
         ["ip", "netns", "exec", pair.a, sys.executable, str(HERE / "ip_harness.py"), json.dumps(req)],
         capture_output=True, text=True, timeout=60, cwd=HERE.parent.parent,
@@ -53,10 +55,12 @@ def test_an_early_probe_finding_the_address_owned_makes_apply_refuse(pair: Pair,
 
 
 def test_an_early_probe_read_on_another_link_state_is_not_used(pair: Pair, tmp_path: Path) -> None:
-    """Nobody answered while the takeover began; since, the peer took the address and A's link changed: apply probes again, refused."""
+    """Nobody answered while the takeover began (the probe has ended); since, the peer took the address and A's link changed:
+    apply probes again, refused."""
     take = ["ip", "-n", pair.b, "addr", "add", ADDRESS, "dev", pair.if_b]
     other = ["ip", "-n", pair.a, "addr", "add", "10.213.42.99/24", "dev", pair.if_a]
-    *_, apply = harness(pair, tmp_path, ["start_early", "wait_early", take, other, "check", "apply"], dad_timeout=0.3, arp_count=1)
+    actions = ["start_early", "wait_early", take, other, "check", "apply"]
+    *_, apply = harness(pair, tmp_path, actions, watch_limit=0.0, dad_timeout=0.3, arp_count=1)
     assert apply["ok"] is False and apply["type"] == "RefusedError", apply
     assert ADDRESS not in pair.addresses(pair.a, pair.if_a)
 
@@ -78,8 +82,8 @@ def test_apply_announces_on_the_early_probes_socket_and_hands_it_to_the_detached
 
 def test_an_early_probe_not_collected_closes_its_socket(pair: Pair, tmp_path: Path) -> None:
     """Dropped once it ended, or while it still probes: either way its socket is closed, nothing leaks (the daemon runs for months)."""
-    *_, ended = harness(pair, tmp_path, ["start_early", "wait_early", "forget_early", "packet_sockets"], dad_timeout=0.3)
+    *_, ended = harness(pair, tmp_path, ["start_early", "wait_early", "forget_early", "packet_sockets"], watch_limit=0.0, dad_timeout=0.3)
     assert ended["count"] == 0
-    # Dropped at once, while the probe listens its 2 s: the probe's thread closes the socket when it ends.
+    # Dropped at once, while the probe listens its first 2 s: the probe's thread closes the socket when it ends.
     *_, later = harness(pair, tmp_path, ["start_early", "forget_early", "wait_early", "packet_sockets"], dad_timeout=2.0)
     assert later["count"] == 0

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from twinstar.cli.app import main
+from twinstar.cli.app import Number, main
 from twinstar.demo import report
 from twinstar.demo.cleanup import Interrupted, signals_interrupt
 from twinstar.demo.scenario import Collected, Options, Scenario, run
@@ -98,9 +98,30 @@ def _preflight(stack: StackKind) -> None:
     help="real: Kamailio, MariaDB and Apache under each server's own systemd, with SIPp, a phone, a database "
     "writer and a web fetcher; light: a small responder and probing client (fast, no extra packages).",
 )
+@click.option(
+    "--unit-init",
+    "unit_init_ms",
+    type=click.IntRange(0, 60000),
+    default=round(Options.unit_init * 1000),
+    show_default=True,
+    metavar="MS",
+    help="A unit's arrival to its READY: the simulated driver's initialisation (real units take seconds: "
+    "firmware and FPGA loading). Part of detection, not of twinstar's time.",
+)
+@click.option(
+    "--dad-timeout",
+    type=Number("ip.dad_timeout"),
+    default=Options.dad_timeout,
+    show_default=True,
+    metavar="SECONDS",
+    help="Each server's ip step's dad_timeout: duplicate-address detection, at least this long "
+    "(the documented default is 0.5).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with \"ok\": true|false).")
 @click.option("--keep", is_flag=True, help="Leave the namespaces, mount and files for inspection.")
-def demo(units: int, scenario: str, watchdog_ms: int, stack: str, as_json: bool, keep: bool) -> None:
+def demo(
+    units: int, scenario: str, watchdog_ms: int, stack: str, unit_init_ms: int, dad_timeout: float, as_json: bool, keep: bool
+) -> None:
     """Two-server failover on this machine; only the hardware is simulated.
 
     Builds pbx-a, pbx-b and a client as network namespaces on one bridge,
@@ -127,6 +148,8 @@ def demo(units: int, scenario: str, watchdog_ms: int, stack: str, as_json: bool,
     options = Options(
         units=units,
         watchdog_timeout=watchdog_ms / 1000,
+        unit_init=unit_init_ms / 1000,
+        dad_timeout=dad_timeout,
         keep=keep,
         stack=kind,
         base_dir="/var/tmp" if real else Options.base_dir,

@@ -92,7 +92,7 @@ class Hardware:
         self.power_file: str = spec["power_file"]
         self.timeout: float = spec["watchdog_timeout"]
         self.poll: float = spec.get("poll", 0.005)
-        self.init_delay: float = spec.get("init_delay", 0.1)
+        self.init_delay: float = spec["init_delay"]
         self.hook_argv: list[str] = spec["hook_argv"]
         self.servers = {
             key: Server(

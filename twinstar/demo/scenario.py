@@ -112,6 +112,8 @@ class Options:
     _: KW_ONLY
     units: int = 2
     watchdog_timeout: float = 0.5
+    dad_timeout: float = 0.03  # the servers' ip step's (the documented default is 0.5)
+    unit_init: float = 0.1  # a unit's arrival -> READY: the simulated driver's initialisation (real units: seconds)
     keep: bool = False
     wait: float = 30.0  # the longest any stage may take before the run fails
     base_dir: str = "/tmp"
@@ -198,7 +200,12 @@ class Run:
         # Undone first: the responder runs from the mount, so it must be gone before the unmount.
         self.cleanup.add(f"processes of the demo ({self.members.method})", self.members.kill_all)
         self.shared, self.servers = servers.prepare(
-            self.topo, self.workdir, units=self.options.units, loop_device=loop, services=self.stack.services
+            self.topo,
+            self.workdir,
+            units=self.options.units,
+            loop_device=loop,
+            dad_timeout=self.options.dad_timeout,
+            services=self.stack.services,
         )
         events.emit(self.shared.events, "demo start", "", scenario=self.scenario.value, stack=self.stack.kind.value)
         self.stack.build(self)
@@ -244,6 +251,7 @@ class Run:
             "events": self.shared.events,
             "power_file": self.shared.power,
             "watchdog_timeout": self.options.watchdog_timeout,
+            "init_delay": self.options.unit_init,
             "hook_argv": hook_argv(),
             "servers": {
                 key: {

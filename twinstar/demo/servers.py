@@ -296,7 +296,7 @@ def prepare(
     units: int,
     loop_device: str,
     arp_count: int = 3,
-    dad_timeout: float = 0.03,
+    dad_timeout: float,
     services: Callable[[ServerFiles, Topology], ServiceConfig] = responder,
 ) -> tuple[Shared, dict[str, ServerFiles]]:
     """Write both servers' files and the shared state (units on port 0, nobody Primary).

@@ -1,13 +1,60 @@
-"""Duplicate-address detection (RFC 5227 probe) before the shared address is added."""
+"""Duplicate-address detection (RFC 5227 probe) before the shared address is added.
+
+:func:`probe` asks for a fixed time. :func:`watch` asks the same way, then
+goes on asking until it is told to end (:class:`Wake`): started when a unit
+arrives, it listens until the takeover adds the address, so its answer is as
+fresh as a probe run at that moment, however long the units took.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import select
+import threading
 import time
 from collections.abc import Callable
 
 from twinstar.net import arp
 from twinstar.net.rawsock import ArpSocket
+
+#: After its first ``timeout``, :func:`watch` probes no more often than this (seconds): 5 frames a
+#: second at most, well under the 15 ARP frames a second that switches' ARP inspection
+#: commonly allows an untrusted port before shutting it.
+WATCH_INTERVAL = 0.2
+
+
+class Wake:
+    """Tells a :func:`watch` in another thread to end: an eventfd its ``select`` waits on too.
+
+    :meth:`set` after :meth:`close` does nothing, so the thread that ends
+    the watch may close it while another still holds the means to end it.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._lock = threading.Lock()
+
+    def fileno(self) -> int:
+        fd = self._fd
+        if fd is None:
+            raise ValueError("wake-up closed")
+        return fd
+
+    def set(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.eventfd_write(self._fd, 1)
+
+    def is_set(self) -> bool:
+        with self._lock:
+            return self._fd is not None and bool(select.select([self._fd], [], [], 0)[0])
+
+    def close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def probe(
@@ -28,22 +75,59 @@ def probe(
     """
     if sock is None:
         with ArpSocket(interface) as own:
-            return _probe(own, address, timeout, probes, sent)
-    return _probe(sock, address, timeout, probes, sent)
+            return _probe(own, address, timeout, probes, sent, None, timeout)
+    return _probe(sock, address, timeout, probes, sent, None, timeout)
+
+
+def watch(
+    sock: ArpSocket,
+    address: ipaddress.IPv4Address,
+    *,
+    timeout: float,
+    wake: Wake,
+    limit: float,
+    probes: int = 3,
+    sent: Callable[[], object] | None = None,
+) -> bytes | None:
+    """:func:`probe` on ``sock`` that goes on until ``wake`` is set (but at least ``timeout``), or ``limit`` seconds in all.
+
+    After the first ``timeout``, one probe every ``timeout / probes``
+    seconds, or :data:`WATCH_INTERVAL` if that is longer. The answer: the
+    hardware address that answered or claimed ``address`` meanwhile (it ends
+    the watch at once), or None.
+    """
+    return _probe(sock, address, timeout, probes, sent, wake, max(limit, timeout))
 
 
 def _probe(
-    sock: ArpSocket, address: ipaddress.IPv4Address, timeout: float, probes: int, sent: Callable[[], object] | None
+    sock: ArpSocket,
+    address: ipaddress.IPv4Address,
+    timeout: float,
+    probes: int,
+    sent: Callable[[], object] | None,
+    wake: Wake | None,
+    limit: float,
 ) -> bytes | None:
     packet = arp.probe(sock.mac, address)
+    count = max(1, probes)
+    spaced = max(timeout / count, WATCH_INTERVAL)
     start = time.monotonic()
-    end = start + timeout
-    for i in range(max(1, probes)):
-        sock.send(packet)
-        if i == 0 and sent is not None:
-            sent()
-        next_send = start + timeout * (i + 1) / max(1, probes) if i + 1 < probes else end
-        for seen in sock.receive(min(next_send, end)):
+    least, end = start + timeout, start + limit
+    woken = wake is None  # a probe ends at its timeout, as a watch told to end does
+    sends, next_send = 0, start
+    while True:
+        now = time.monotonic()
+        if now >= end or (woken and now >= least):
+            return None
+        if now >= next_send:
+            sock.send(packet)
+            sends += 1
+            if sends == 1 and sent is not None:
+                sent()
+            next_send = start + timeout * sends / count if sends < count else max(least, now + spaced)
+        until = min(next_send, least if woken else end)
+        for seen in sock.receive(until, wake=None if woken or wake is None else wake.fileno()):
             if arp.conflict(seen, our_mac=sock.mac, address=address):
                 return seen.sender_mac
-    return None
+        if not woken and wake is not None and wake.is_set():
+            woken = True

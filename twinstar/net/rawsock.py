@@ -71,15 +71,17 @@ class ArpSocket:
                 raise NetError(f"interface {self.interface} is down") from None
             raise NetError(f"cannot send ARP on {self.interface}: {exc.strerror}") from None
 
-    def receive(self, deadline: float) -> Iterator[arp.ArpPacket]:
-        """ARP packets received from other hosts until ``deadline`` (time.monotonic)."""
+    def receive(self, deadline: float, *, wake: int | None = None) -> Iterator[arp.ArpPacket]:
+        """ARP packets received from other hosts until ``deadline`` (time.monotonic), or until descriptor ``wake``
+        is readable and every frame already waiting is read."""
+        watched: list[socket.socket | int] = [self.sock] if wake is None else [self.sock, wake]
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            ready, _, _ = select.select([self.sock], [], [], left)
-            if not ready:
-                return
+            ready, _, _ = select.select(watched, [], [], left)
+            if self.sock not in ready:
+                return  # the deadline, or woken with no frame waiting
             frame, addr = self.sock.recvfrom(2048)
             if addr[2] == socket.PACKET_OUTGOING:
                 continue

@@ -156,7 +156,9 @@ class EarlyProbe(Generic[In, T]):
     inputs), as if the step had probed then. An answer may hold something
     (the ip step's open ARP socket, for the announcement): ``release`` is
     called with every answer not handed out, one collected on other inputs
-    or one :meth:`drop`-ped, at once or when the probe ends.
+    or one :meth:`drop`-ped, at once or when the probe ends. A probe that goes
+    on until it is told to end (the ip step's watch started ahead) is told
+    by ``finish``, called when it is collected or dropped.
     """
 
     def __init__(
@@ -166,11 +168,13 @@ class EarlyProbe(Generic[In, T]):
         probe: Callable[[In], T],
         release: Callable[[T], object] | None = None,
         *,
+        finish: Callable[[], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inputs_fn = inputs
         self._probe = probe
         self._release = release
+        self._finish = finish
         self._monotonic = monotonic
         self._inputs: In | None = None
         self._answer: tuple[T] | None = None
@@ -202,6 +206,11 @@ class EarlyProbe(Generic[In, T]):
         if answer is not None and self._release is not None:
             self._release(answer[0])
 
+    def end(self) -> None:
+        """Tell a probe that goes on until told (``finish``) to end; others end by themselves."""
+        if self._finish is not None:
+            self._finish()
+
     def wait(self) -> None:
         """Until the probe has ended."""
         self._thread.join()
@@ -220,6 +229,7 @@ class EarlyProbe(Generic[In, T]):
     def collect(self, inputs: In, *, max_age: float | None = None) -> tuple[T] | None:
         """``(answer,)`` when the probe ran on these ``inputs``; None when it did not, on other inputs,
         or (with ``max_age``) when it ended more than ``max_age`` seconds ago: too old to stand for now."""
+        self.end()
         self.wait()
         stale = max_age is not None and (self.age or 0.0) > max_age
         if self._inputs is None or self._inputs != inputs or stale:
@@ -231,7 +241,8 @@ class EarlyProbe(Generic[In, T]):
         return answer
 
     def drop(self) -> None:
-        """Its step will not collect it: release its answer now, or when the probe ends (never waited for)."""
+        """Its step will not collect it: end it; release its answer now, or when it ends (never waited for)."""
+        self.end()
         with self._lock:
             self._dropped = True
             done = self._done

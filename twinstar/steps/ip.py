@@ -53,6 +53,9 @@ FRESH = 1.0
 #: How long the answer of duplicate-address detection run before apply stands (seconds, from the
 #: probe's end to apply): an older one is probed again.
 DAD_FRESH = 1.0
+#: How long a probe started before apply goes on listening for it (seconds): the prepared takeover
+#: runner's longest wait for the units. Collected sooner, it ends then; older, it ages as above.
+WATCH_LIMIT = 30.0
 
 
 def _close_socket(answer: tuple[bytes | None, ArpSocket]) -> None:
@@ -235,29 +238,34 @@ class IpStep(Step):
     def _new_probe(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]]:
         """The probe, in its thread; returns once its first frame is out (or it will send none).
 
-        The probe listens ``dad_timeout`` from its first frame: waiting for it
-        here (a fraction of a millisecond) starts that clock now, where the
-        thread would otherwise wait for Python's lock while this one goes on.
+        It listens from its first frame until apply collects it, ``dad_timeout``
+        at least (:func:`dad.watch`), so its answer is as fresh as one probed
+        at apply, however long the units or the steps before took. Waiting
+        here for the first frame (a fraction of a millisecond) starts that
+        clock now, where the thread would otherwise wait for Python's lock
+        while this one goes on.
         """
         out = threading.Event()
+        wake = dad.Wake()
 
         def inputs() -> Link | None:
+            link = None
             try:
                 link = self._link_to_probe()
-            except BaseException:
-                out.set()
-                raise
-            if link is None:
-                out.set()
-            return link
+                return link
+            finally:
+                if link is None:  # nothing to probe: no frame to wait for, nothing to wake
+                    out.set()
+                    wake.close()
 
         def owner(link: Link) -> tuple[bytes | None, ArpSocket]:
             try:
-                return self._early_owner(link, sent=out.set)
+                return self._early_owner(link, sent=out.set, wake=wake)
             finally:
                 out.set()
+                wake.close()
 
-        probe = EarlyProbe(self.name, inputs, owner, release=_close_socket, monotonic=self.ctx.monotonic)
+        probe = EarlyProbe(self.name, inputs, owner, release=_close_socket, finish=wake.set, monotonic=self.ctx.monotonic)
         out.wait(self.timeout)
         return probe
 
@@ -279,18 +287,22 @@ class IpStep(Step):
             return None
         return link
 
-    def _early_owner(self, link: Link, *, sent: Callable[[], object] | None = None) -> tuple[bytes | None, ArpSocket]:
+    def _early_owner(self, link: Link, *, sent: Callable[[], object], wake: dad.Wake) -> tuple[bytes | None, ArpSocket]:
         sock = self._probe_socket()
         try:
-            return self._owner(sock, sent=sent), sock
+            owner = dad.watch(sock, self.spec.address.ip, timeout=self.spec.dad_timeout, wake=wake, limit=WATCH_LIMIT, sent=sent)
+        except NetError as exc:
+            sock.close()
+            raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
         except BaseException:
             sock.close()
             raise
+        return owner, sock
 
-    def _owner(self, sock: ArpSocket, *, sent: Callable[[], object] | None = None) -> bytes | None:
-        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None; ``sent``: see :func:`dad.probe`."""
+    def _owner(self, sock: ArpSocket) -> bytes | None:
+        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None."""
         try:
-            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock, sent=sent)
+            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
         except NetError as exc:
             raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
 
