@@ -10,7 +10,7 @@ probe not collected goes on (0: it ends after its ``dad_timeout``, so that
 packet sockets this process holds open; a list is a command line run in
 between). Prints one JSON list with
 what each call did (the command lines it ran, how many times it read the
-interface, how many ARP frames it sent). The step is the production code, unchanged.
+interface, how many ARP frames it sent, and for a command line how long it took). The step is the production code, unchanged.
 """
 
 from __future__ import annotations
@@ -130,8 +130,9 @@ def main() -> int:
         runner.ran.clear()
         reads[0] = probes[0] = sends[0] = 0
         if isinstance(action, list):  # a command line run between two calls of the step (e.g. in the peer namespace)
+            began = time.monotonic()
             subprocess.run(action, check=True, capture_output=True, timeout=30)
-            entry["sends"] = sends[0]
+            entry["sends"], entry["seconds"] = sends[0], time.monotonic() - began
             out.append(entry)
             continue
         try:
