@@ -6,7 +6,7 @@ step's settings and the list of methods to call (``start_early``, then
 the same settings, as the daemon's, and ``wait_ahead``; ``dad_fresh`` sets
 the age up to which a probe's answer stands, ``watch_limit`` how long a
 probe not collected goes on (0: it ends after its ``dad_timeout``, so that
-``wait_*`` returns then), ``packet_sockets`` for how many
+``wait_*`` returns then), ``descriptors`` for how many descriptors and ``packet_sockets`` for how many
 packet sockets this process holds open; a list is a command line run in
 between). Prints one JSON list with
 what each call did (the command lines it ran, how many times it read the
@@ -149,6 +149,8 @@ def main() -> int:
                 early.wait()
             elif action == "packet_sockets":
                 entry["count"] = packet_sockets()
+            elif action == "descriptors":
+                entry["count"] = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
             elif action == "check":
                 probe = step.check()
                 entry.update(up=probe.up, detail=probe.detail)

@@ -87,3 +87,12 @@ def test_an_early_probe_not_collected_closes_its_socket(pair: Pair, tmp_path: Pa
     # Dropped at once, while the probe listens its first 2 s: the probe's thread closes the socket when it ends.
     *_, later = harness(pair, tmp_path, ["start_early", "forget_early", "wait_early", "packet_sockets"], dad_timeout=2.0)
     assert later["count"] == 0
+
+
+def test_early_probes_started_and_dropped_leave_no_descriptor_behind(pair: Pair, tmp_path: Path) -> None:
+    """Each probe has its socket and the eventfd that tells it to end: a second probe started and dropped
+    leaves this process with as many descriptors as the first did (the daemon runs for months)."""
+    cycle = ["start_early", "forget_early", "wait_early", "descriptors"]
+    *_, first = harness(pair, tmp_path, cycle, dad_timeout=0.05)
+    *_, again = harness(pair, tmp_path, cycle * 3, dad_timeout=0.05)
+    assert again["count"] == first["count"], (first, again)
