@@ -327,6 +327,8 @@ CASES: dict[str, Case] = {
     "--drain-timeout -1": Case(twinstar("switchover", "--drain-timeout", "-1"), ("'--drain-timeout'", "from 0 to 86400")),
     "demo --dad-timeout nan": Case(twinstar("demo", "--dad-timeout", "nan"), ("'--dad-timeout'", "not a finite number")),
     "demo --dad-timeout 61": Case(twinstar("demo", "--dad-timeout", "61"), ("'--dad-timeout'", "from 0 to 60")),
+    "demo --unit-init 10001": Case(twinstar("demo", "--unit-init", "10001"), ("'--unit-init'", "0<=x<=10000")),
+    "demo --unit-init nan": Case(twinstar("demo", "--unit-init", "nan"), ("'--unit-init'", "'nan' is not a valid integer")),
     "unknown option": Case(twinstar("takeover", "--force"), ("No such option '--force'",)),
 }
 

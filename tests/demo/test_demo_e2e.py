@@ -92,6 +92,19 @@ def test_demo_fails_over_from_a_to_b_and_leaves_nothing(scenario: str) -> None:
         assert released < took
 
 
+@pytest.mark.privileged
+def test_the_address_probe_listens_while_the_units_initialise() -> None:
+    """Units READY 2 s after they arrive (``--unit-init``, as real units take seconds) and the documented
+    ``dad_timeout`` of 0.5 s: the prepared takeover's probe, started when the unit arrived, has listened its
+    0.5 s by the ip step's turn, so the step takes less than that (probing at apply, it would take 0.5 s)."""
+    rc, data, stderr = run_demo("--scenario", "power-loss", "--units", "1", "--unit-init", "2000", "--dad-timeout", "0.5")
+    (result,) = data["scenarios"]
+    assert rc == 0 and result["ok"] is True, (result["problems"], stderr[-3000:])
+    ms = {(e["host"], e["event"]): e["ms"] for e in result["timeline"]}
+    assert ms["pbx-b", "online XBUS-00 (usb:SIM00001)"] - ms["pbx-b", "add XBUS-00 (usb:SIM00001)"] >= 2000
+    assert result["takeover_steps_ms"]["ip:10.213.0.100/24"] < 500, result["takeover_steps_ms"]
+
+
 def starting_pbx(topo: Topology, name: str) -> bool:
     """The takeover of server ``name`` of this run is starting its PBX (``responder start`` runs; its
     pidfile is in the run's work directory, named by its prefix: another run's responder does not count)."""

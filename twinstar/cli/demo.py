@@ -101,7 +101,7 @@ def _preflight(stack: StackKind) -> None:
 @click.option(
     "--unit-init",
     "unit_init_ms",
-    type=click.IntRange(0, 60000),
+    type=click.IntRange(0, 10000),
     default=round(Options.unit_init * 1000),
     show_default=True,
     metavar="MS",
