@@ -198,7 +198,10 @@ class IpStep(Step):
         try:
             return ArpSocket(self.spec.interface)
         except NetError as exc:
-            raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
+            raise self._dad_failed(exc) from None
+
+    def _dad_failed(self, exc: NetError) -> StepError:
+        return StepError(self.name, f"duplicate-address detection failed: {exc}")
 
     def start_early(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
         """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`);
@@ -293,7 +296,7 @@ class IpStep(Step):
             owner = dad.watch(sock, self.spec.address.ip, timeout=self.spec.dad_timeout, wake=wake, limit=WATCH_LIMIT, sent=sent)
         except NetError as exc:
             sock.close()
-            raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
+            raise self._dad_failed(exc) from None
         except BaseException:
             sock.close()
             raise
@@ -304,7 +307,7 @@ class IpStep(Step):
         try:
             return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
         except NetError as exc:
-            raise StepError(self.name, f"duplicate-address detection failed: {exc}") from None
+            raise self._dad_failed(exc) from None
 
     def _refuse_if_owned(self, owner: bytes | None) -> None:
         if owner is not None:
