@@ -130,3 +130,35 @@ def test_a_runner_lock_is_claimed_only_in_a_private_state_directory(tmp_path: Pa
     open_dir.chmod(0o777)
     assert claim_runner_lock(str(open_dir), "policy-start.lock") == -1
     assert list(elsewhere.iterdir()) == [] and list(open_dir.iterdir()) == []
+
+
+def test_two_first_events_racing_to_make_the_state_directory_both_claim_the_one_lock(tmp_path: Path) -> None:
+    """The units of a first boot arrive together: both hooks find the state directory missing and one makes it
+    first. The other's mkdir fails with EEXIST; it must still claim the same lock (None: held), not give up
+    (-1), which made both hooks start a prepared runner and a policy runner. The interleaving is forced by
+    answering the other hook's first lstat as it saw the directory then: missing (the only stand-in)."""
+    import os
+    import posix
+
+    from twinstar.fastpath import detach
+
+    state = tmp_path / "state"
+    first = detach.claim_runner_lock(str(state), "prepared.lock")
+    assert first is not None and first >= 0
+    real_lstat = posix.lstat
+    looked: list[str] = []
+
+    def missing_at_first(path: str) -> os.stat_result:
+        if path == str(state) and not looked:
+            looked.append(path)
+            raise FileNotFoundError(path)
+        return real_lstat(path)
+
+    posix.lstat = missing_at_first  # type: ignore[assignment]
+    try:
+        second = detach.claim_runner_lock(str(state), "prepared.lock")
+    finally:
+        posix.lstat = real_lstat
+        os.close(first)
+    assert looked == [str(state)]
+    assert second is None

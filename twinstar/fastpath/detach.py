@@ -118,7 +118,10 @@ def claim_runner_lock(state_dir: str, name: str) -> int | None:
         try:
             st = posix.lstat(state_dir)
         except FileNotFoundError:  # the first event after an install
-            posix.mkdir(state_dir, 0o700)
+            try:
+                posix.mkdir(state_dir, 0o700)
+            except FileExistsError:  # the hook of another unit's event made it meanwhile: checked as any
+                pass
             st = posix.lstat(state_dir)
     except OSError:
         return -1
