@@ -48,6 +48,7 @@ from bench_demo import one_run  # noqa: E402
 from netns import veth_pair  # noqa: E402
 from timing import goal_table, load, load_span, run_timed, spread  # noqa: E402
 
+from twinstar.demo.scenario import Options  # noqa: E402
 from twinstar.steps.ip_spec import IpSpec  # noqa: E402
 
 NODE, PEER = "tsbp-dc-a", "tsbp-dc-b"
@@ -57,7 +58,7 @@ DEFAULTS, DEMO = "documented defaults", "the demo's"
 #: The ip step of each configuration; the defaults leave everything but the required keys out.
 CONFIGS: dict[str, dict[str, object]] = {
     DEFAULTS: {"address": ADDRESS, "interface": "eth0"},
-    DEMO: {"address": ADDRESS, "interface": "eth0", "arp_count": 3, "arp_interval": 0.2, "dad_timeout": 0.03},
+    DEMO: {"address": ADDRESS, "interface": "eth0", "arp_count": 3, "arp_interval": 0.2, "dad_timeout": Options.dad_timeout},
 }
 #: The documented default (the defaults' ip step leaves it out).
 DOCUMENTED_DAD = next(f.default for f in dataclasses.fields(IpSpec) if f.name == "dad_timeout")
@@ -179,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join([
         "## The default configuration (a takeover of the shared address)",
         "",
-        f"The documented defaults of the `ip` step (`dad_timeout: 0.5`, `arp_count: 5`, `arp_interval: 1.0`) "
-        f"against the demo's (`dad_timeout: 0.03`, `arp_count: 3`, `arp_interval: 0.2`); {os.cpu_count()} CPUs, "
+        f"The documented defaults of the `ip` step (`dad_timeout: {DOCUMENTED_DAD}`, `arp_count: 5`, `arp_interval: 1.0`) "
+        f"against the demo's (`dad_timeout: {Options.dad_timeout}`, `arp_count: 3`, `arp_interval: 0.2`); {os.cpu_count()} CPUs, "
         f"load {load()} at the end. Reproduce: `sudo .venv/bin/python bench/bench_defaults.py`.",
         "",
         *demo_lines,

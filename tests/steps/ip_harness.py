@@ -23,14 +23,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from twinstar.config import Config, IpSpec
 from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.errors import TwinstarError
 from twinstar.net import dad
-from twinstar.net.arp import ArpPacket
-from twinstar.net.iproute import Link
 from twinstar.net.rawsock import ArpSocket
 from twinstar.steps import ip as ip_step
 from twinstar.steps.base import StepContext
@@ -63,6 +61,8 @@ def packet_sockets() -> int:
     return held
 
 
+T = TypeVar("T")
+
 #: How many times the step read the interface (twinstar.net.iproute.read_link), per call.
 reads = [0]
 #: How many duplicate-address probes it started (twinstar.net.dad.probe and .watch), per call.
@@ -71,26 +71,12 @@ probes = [0]
 sends = [0]
 
 
-def counting(read: Callable[[str], Link]) -> Callable[[str], Link]:
-    def counted(interface: str) -> Link:
-        reads[0] += 1
-        return read(interface)
+def counting(counter: list[int], function: Callable[..., T]) -> Callable[..., T]:
+    """``function``, adding one to ``counter[0]`` at each call."""
 
-    return counted
-
-
-def counting_sends(send: Callable[[ArpSocket, ArpPacket], None]) -> Callable[[ArpSocket, ArpPacket], None]:
-    def counted(sock: ArpSocket, packet: ArpPacket) -> None:
-        sends[0] += 1
-        send(sock, packet)
-
-    return counted
-
-
-def counting_probes(probe: Callable[..., bytes | None]) -> Callable[..., bytes | None]:
-    def counted(*args: Any, **kwargs: Any) -> bytes | None:
-        probes[0] += 1
-        return probe(*args, **kwargs)
+    def counted(*args: Any, **kwargs: Any) -> T:
+        counter[0] += 1
+        return function(*args, **kwargs)
 
     return counted
 
@@ -109,10 +95,10 @@ def cmdline(pid: int) -> list[str]:
 
 def main() -> int:
     req = json.loads(sys.argv[1])
-    ip_step.read_link = counting(ip_step.read_link)  # type: ignore[assignment]
-    dad.probe = counting_probes(dad.probe)  # type: ignore[assignment]
-    dad.watch = counting_probes(dad.watch)  # type: ignore[assignment]
-    ArpSocket.send = counting_sends(ArpSocket.send)  # type: ignore[method-assign]
+    ip_step.read_link = counting(reads, ip_step.read_link)
+    dad.probe = counting(probes, dad.probe)
+    dad.watch = counting(probes, dad.watch)
+    ArpSocket.send = counting(sends, ArpSocket.send)  # type: ignore[method-assign]
     if "dad_fresh" in req:
         ip_step.DAD_FRESH = req["dad_fresh"]
     if "watch_limit" in req:

@@ -57,26 +57,13 @@ class Wake:
             os.close(fd)
 
 
-def probe(
-    interface: str,
-    address: ipaddress.IPv4Address,
-    *,
-    timeout: float,
-    probes: int = 3,
-    sock: ArpSocket | None = None,
-    sent: Callable[[], object] | None = None,
-) -> bytes | None:
-    """Ask who has ``address`` for ``timeout`` seconds; the hardware address that answered, or None.
+def probe(sock: ArpSocket, address: ipaddress.IPv4Address, *, timeout: float, probes: int = 3) -> bytes | None:
+    """Ask on ``sock`` who has ``address`` for ``timeout`` seconds; the hardware address that answered, or None.
 
     Sends ``probes`` probes spread over the timeout (a lost frame must not
-    let a duplicate through) and listens the whole time. ``sock`` is an open
-    ARP socket on ``interface`` to use (left open); without one, a socket of
-    its own is opened and closed. ``sent`` is called once the first probe is out.
+    let a duplicate through) and listens the whole time. ``sock`` is left open.
     """
-    if sock is None:
-        with ArpSocket(interface) as own:
-            return _probe(own, address, timeout, probes, sent, None, timeout)
-    return _probe(sock, address, timeout, probes, sent, None, timeout)
+    return _probe(sock, address, timeout=timeout, probes=probes, limit=timeout)
 
 
 def watch(
@@ -94,30 +81,31 @@ def watch(
     After the first ``timeout``, one probe every ``timeout / probes``
     seconds, or :data:`WATCH_INTERVAL` if that is longer. The answer: the
     hardware address that answered or claimed ``address`` meanwhile (it ends
-    the watch at once), or None.
+    the watch at once), or None. ``sent`` is called once the first probe is out.
     """
-    return _probe(sock, address, timeout, probes, sent, wake, max(limit, timeout))
+    return _probe(sock, address, timeout=timeout, probes=probes, limit=max(limit, timeout), wake=wake, sent=sent)
 
 
 def _probe(
     sock: ArpSocket,
     address: ipaddress.IPv4Address,
+    *,
     timeout: float,
     probes: int,
-    sent: Callable[[], object] | None,
-    wake: Wake | None,
     limit: float,
+    wake: Wake | None = None,
+    sent: Callable[[], object] | None = None,
 ) -> bytes | None:
     packet = arp.probe(sock.mac, address)
     count = max(1, probes)
     spaced = max(timeout / count, WATCH_INTERVAL)
     start = time.monotonic()
     least, end = start + timeout, start + limit
-    woken = wake is None  # a probe ends at its timeout, as a watch told to end does
+    waiting = wake  # None once told to end: then it ends at its timeout, as a probe (no wake) does
     sends, next_send = 0, start
     while True:
         now = time.monotonic()
-        if now >= end or (woken and now >= least):
+        if now >= end or (waiting is None and now >= least):
             return None
         if now >= next_send:
             sock.send(packet)
@@ -125,9 +113,9 @@ def _probe(
             if sends == 1 and sent is not None:
                 sent()
             next_send = start + timeout * sends / count if sends < count else max(least, now + spaced)
-        until = min(next_send, least if woken else end)
-        for seen in sock.receive(until, wake=None if woken or wake is None else wake.fileno()):
+        until = min(next_send, least if waiting is None else end)
+        for seen in sock.receive(until, wake=None if waiting is None else waiting.fileno()):
             if arp.conflict(seen, our_mac=sock.mac, address=address):
                 return seen.sender_mac
-        if not woken and wake is not None and wake.is_set():
-            woken = True
+        if waiting is not None and waiting.is_set():
+            waiting = None

@@ -293,19 +293,19 @@ class IpStep(Step):
     def _early_owner(self, link: Link, *, sent: Callable[[], object], wake: dad.Wake) -> tuple[bytes | None, ArpSocket]:
         sock = self._probe_socket()
         try:
-            owner = dad.watch(sock, self.spec.address.ip, timeout=self.spec.dad_timeout, wake=wake, limit=WATCH_LIMIT, sent=sent)
-        except NetError as exc:
-            sock.close()
-            raise self._dad_failed(exc) from None
+            return self._owner(sock, wake=wake, sent=sent), sock
         except BaseException:
             sock.close()
             raise
-        return owner, sock
 
-    def _owner(self, sock: ArpSocket) -> bytes | None:
-        """Who answers for the address (duplicate-address detection for ``dad_timeout``), or None."""
+    def _owner(self, sock: ArpSocket, *, wake: dad.Wake | None = None, sent: Callable[[], object] | None = None) -> bytes | None:
+        """Who answers for the address, or None: duplicate-address detection for ``dad_timeout``, or with ``wake``
+        until it is set (:func:`dad.watch`; ``sent`` is called once its first probe is out)."""
+        address, timeout = self.spec.address.ip, self.spec.dad_timeout
         try:
-            return dad.probe(self.spec.interface, self.spec.address.ip, timeout=self.spec.dad_timeout, sock=sock)
+            if wake is None:
+                return dad.probe(sock, address, timeout=timeout)
+            return dad.watch(sock, address, timeout=timeout, wake=wake, limit=WATCH_LIMIT, sent=sent)
         except NetError as exc:
             raise self._dad_failed(exc) from None
 
