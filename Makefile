@@ -21,7 +21,7 @@
 # $(LIBDIR)/install-manifest.json; uninstall removes exactly that and takes
 # the init.conf lines out again.
 # SYSTEM_SITE_PACKAGES=yes lets the environment use Debian's python3-pyudev,
-# python3-usb, python3-click and python3-yaml instead of downloading them;
+# python3-usb, python3-click, python3-yaml and python3-jeepney instead of downloading them;
 # PIP_OPTS passes options to pip (e.g. --no-index --find-links DIR offline).
 
 PREFIX ?= /usr/local

@@ -1,8 +1,8 @@
 """The ``service`` step with ``manager: systemd`` against real units under a real systemd.
 
-Real parts: systemd, systemctl, the installed ``twinstar takeover`` and
-``release``, small units written here and Debian's own ``apache2.service``.
-No stand-in.
+Real parts: systemd, its system bus (dbus-daemon), systemctl, the installed
+``twinstar takeover`` and ``release``, small units written here and Debian's
+own ``apache2.service``. No stand-in.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.nspawn import TWINSTAR, Node
 from tests.systemd.helpers import command_step
+from twinstar.steps.systemd_bus import unit_path
 
 pytestmark = pytest.mark.privileged
 
@@ -72,8 +73,8 @@ def test_a_unit_that_never_becomes_ready_fails_at_the_step_timeout_and_is_stoppe
     node.configure(command_step("before", ["/bin/true"]) + services("{name: tss-never.service, manager: systemd, timeout: 2}"))
     code, report = transition(node, "takeover")
     assert code == 1, report
-    # systemctl start waits for the start job: the step's timeout ends it.
-    assert "systemctl start -- tss-never.service did not finish within 2 s" in failure(report)
+    # The step waits for the start job: its timeout ends the wait.
+    assert "systemd's start job for tss-never.service did not finish within 2 s" in failure(report)
     # The rollback stopped the unit that was still activating (activating counts as up for a release).
     assert [(r["step"], r["result"]) for r in report["rollback"]] == [("service:tss-never.service", "undone"), ("command:before", "undone")]  # type: ignore[index]
     assert active(node, "tss-never.service") == "inactive"
@@ -83,7 +84,7 @@ def test_a_unit_that_fails_while_starting_fails_the_step(units: Node, node: Node
     node.configure(services("{name: tss-dies.service, manager: systemd, timeout: 60}"))
     code, report = transition(node, "takeover")
     assert code == 1, report
-    assert "systemctl start -- tss-dies.service; exited with status 1" in failure(report)
+    assert "start failed: systemd's start job for tss-dies.service ended 'failed'" in failure(report)
     assert "journalctl -u tss-dies.service" in failure(report)
     assert active(node, "tss-dies.service") == "failed"
 
@@ -92,14 +93,53 @@ def test_a_start_job_that_fails_is_reported(units: Node, node: Node) -> None:
     node.configure(services("{name: tss-refused.service, manager: systemd, timeout: 60}"))
     code, report = transition(node, "takeover")
     assert code == 1, report
-    assert "start failed: /usr/bin/systemctl start -- tss-refused.service; exited with status 1" in failure(report)
+    assert "start failed: systemd's start job for tss-refused.service ended 'failed'" in failure(report)
 
 
 def test_a_missing_unit_is_reported(units: Node, node: Node) -> None:
     node.configure(services("{name: tss-absent.service, manager: systemd, timeout: 10}"))
     code, report = transition(node, "takeover")
     assert code == 1, report
-    assert "exited with status 5; stderr: Failed to start tss-absent.service: Unit tss-absent.service not found." in failure(report)
+    assert "start failed: systemd: Unit tss-absent.service not found." in failure(report)
+
+
+def test_the_step_drives_systemd_over_the_system_bus_and_through_systemctl_without_it(units: Node, node: Node) -> None:
+    """Over the bus, no ``systemctl`` process runs; with the bus daemon stopped, the step falls back to
+    ``systemctl`` (which reaches systemd without it) and says so."""
+    node.configure(services("{name: tss-slow, manager: systemd}"))
+    over_bus = node.run([TWINSTAR, "takeover", "--json"], timeout=120)
+    assert over_bus.returncode == 0, over_bus.stdout + over_bus.stderr
+    assert "systemd: StartUnit tss-slow.service" in over_bus.stderr
+    assert "systemctl" not in over_bus.stderr
+    assert active(node, "tss-slow.service") == "active"
+    code, report = transition(node, "release")
+    assert code == 0, report
+    assert active(node, "tss-slow.service") == "inactive"
+    node.systemctl("stop", "dbus.socket", "dbus.service", check=True)
+    try:
+        without = node.run([TWINSTAR, "takeover", "--json"], timeout=120)
+        assert without.returncode == 0, without.stdout + without.stderr
+        assert "cannot connect to the system bus" in without.stderr and "using systemctl" in without.stderr
+        assert "systemctl start -- tss-slow" in without.stderr
+        assert active(node, "tss-slow.service") == "active"
+        code, report = transition(node, "release")
+        assert code == 0, report
+        assert active(node, "tss-slow.service") == "inactive"
+    finally:
+        node.systemctl("start", "dbus.socket", "dbus.service", check=True)
+
+
+@pytest.mark.parametrize("unit", ["tss-slow.service", "apache2.service", "system-getty.slice", "dbus.socket"])
+def test_the_unit_object_path_is_the_one_systemd_gives(units: Node, unit: str) -> None:
+    """systemd's own GetUnit (for a loaded unit) answers the path the step computes for the name."""
+    units.systemctl("start", "--", unit, check=True)
+    try:
+        answer = units.run(["busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                            "org.freedesktop.systemd1.Manager", "GetUnit", "s", unit], check=True).stdout  # fmt: skip
+        assert answer.split() == ["o", f'"{unit_path(unit)}"']
+    finally:
+        if unit in ("tss-slow.service", "apache2.service"):
+            units.systemctl("stop", "--", unit)
 
 
 def test_the_fast_mariadb_start_runs_mariadbd_itself_and_the_debian_checks_after_it(node: Node) -> None:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from twinstar.engine.records import JournalLine, PhaseLine
+    from twinstar.steps.systemd_bus import SystemdBus
 
 logger = logging.getLogger("twinstar.engine")
 
@@ -565,10 +566,17 @@ class Engine:
         )
 
 
+def _systemd_bus(timeout: float) -> SystemdBus:
+    """A connection to systemd's manager (imported with the service step that uses it, not with the engine)."""
+    from twinstar.steps.systemd_bus import SystemdBus
+
+    return SystemdBus.connect(timeout)
+
+
 def engine_for(config: Config, *, runner: ProgramRunner | None = None) -> Engine:
     """The engine with real steps, runner and state store for ``config``."""
     runner = runner or ProgramRunner(programs=config.program_map)
-    ctx = StepContext(config=config, runner=runner)
+    ctx = StepContext(config=config, runner=runner, systemd_bus=_systemd_bus)
     store = StateStore(config.state_dir, journal_max_bytes=config.journal.max_mib << 20, journal_keep=config.journal.keep)
     return Engine(
         config=config, steps=build_steps(config, ctx), store=store, runner=runner, on_ready=ready.after_takeover(config),

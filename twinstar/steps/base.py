@@ -46,6 +46,7 @@ from twinstar.errors import ProgramError, StepError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from twinstar.config import Config
+    from twinstar.steps.systemd_bus import SystemdBus
 
 T = TypeVar("T")
 In = TypeVar("In")
@@ -69,6 +70,8 @@ class StepContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("twinstar.steps"))
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    #: Connects to systemd's manager on the system bus within the seconds given (the service step); None: systemctl only.
+    systemd_bus: Callable[[float], SystemdBus] | None = None
 
 
 class RecentReading(Generic[T]):

@@ -3,9 +3,13 @@
 ``manager: auto`` drives systemd when it runs (``/run/systemd/system``
 exists, as sd_booted(3) checks), else the SysV/LSB way through ``service``.
 
-* systemd: ``systemctl start -- NAME``, then poll ``systemctl is-active -- NAME``
-  until it prints ``active`` (``failed`` ends the wait at once); undo:
-  ``systemctl stop NAME``, poll until ``inactive`` or ``failed``.
+* systemd: start the unit and wait for its job, then poll its state until
+  ``active`` (``failed`` ends the wait at once); undo: stop it, poll until
+  ``inactive`` or ``failed``. Over the system bus
+  (:mod:`twinstar.steps.systemd_bus`), as ``systemctl start``, ``stop`` and
+  ``is-active`` do, without a process each; through those ``systemctl``
+  commands (``systemctl start -- NAME``) when systemd cannot be reached
+  there (no D-Bus daemon).
 * sysv: ``service NAME start``, poll ``service NAME status`` until it exits 0;
   undo: ``service NAME stop``, poll until status exits 1, 2 or 3 (LSB: not
   running). Which init scripts run is ``service``'s business; the
@@ -25,11 +29,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TypeVar
 
 from twinstar import settings
 from twinstar.errors import ProgramError, StepError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 from twinstar.steps.service_spec import ServiceManager, ServiceSpec
+from twinstar.steps.systemd_bus import BusError, BusUnavailable, SystemdBus, unit_name
+
+T = TypeVar("T")
 
 #: LSB init-script status exit codes meaning "not running".
 LSB_STOPPED = frozenset({1, 2, 3})
@@ -41,6 +49,10 @@ _POLL_MAX = 0.5
 _STATE_READ_MIN = 1.0
 #: How old the wait's last read may be to stand for the verify's (seconds).
 FRESH = 1.0
+#: The longest wait for the system bus's greeting (seconds): a bus that takes longer is not used.
+BUS_CONNECT = 1.0
+#: The systemd methods for an action.
+JOB_METHODS = {"start": "StartUnit", "stop": "StopUnit"}
 
 
 def resolve_manager(mode: ServiceManager, *, systemd_running: bool) -> ServiceManager:
@@ -61,6 +73,7 @@ class ServiceStep(Step):
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
         self._read_back: RecentReading[tuple[bool, bool, str]] = RecentReading(ctx.monotonic, FRESH)
+        self._said_no_bus = False
 
     @property
     def manager(self) -> ServiceManager:
@@ -76,11 +89,34 @@ class ServiceStep(Step):
             return ["systemctl", action, "--", self.spec.service]
         return ["service", self.spec.service, action]
 
+    def _over_bus(self, timeout: float, use: Callable[[SystemdBus], T]) -> T | None:
+        """``use`` on a connection to systemd's manager; None when systemd cannot be reached over the system
+        bus (nothing was asked of it: the caller runs ``systemctl``)."""
+        connect = self.ctx.systemd_bus
+        if connect is None or self.manager is not ServiceManager.SYSTEMD:
+            return None
+        try:
+            with connect(min(timeout, BUS_CONNECT)) as bus:
+                return use(bus)
+        except BusUnavailable as exc:
+            if not self._said_no_bus:
+                self._said_no_bus = True
+                self.ctx.log.info("%s: %s; using systemctl", self.name, exc)
+            return None
+
     def _state(self, timeout: float) -> tuple[bool, bool, str]:
         """(running, stopped, what the manager said)."""
+        timeout = max(timeout, _STATE_READ_MIN)
+        unit = unit_name(self.spec.service)
+        try:
+            state = self._over_bus(timeout, lambda bus: bus.active_state(unit, timeout))
+        except (BusError, TimeoutError) as exc:
+            raise StepError(self.name, f"cannot read the state of {unit} from systemd: {exc or f'no answer within {timeout:g} s'}") from None
+        if state is not None:
+            return state == "active", state in SYSTEMD_STOPPED, state
         status = "is-active" if self.manager is ServiceManager.SYSTEMD else "status"
         try:
-            result = self.ctx.runner.run(self._argv(status), timeout=max(timeout, _STATE_READ_MIN), ok_codes=None, quiet=True)
+            result = self.ctx.runner.run(self._argv(status), timeout=timeout, ok_codes=None, quiet=True)
         except ProgramError as exc:
             raise StepError(self.name, f"cannot read the service state: {exc}") from None
         if self.manager is ServiceManager.SYSTEMD:
@@ -122,9 +158,30 @@ class ServiceStep(Step):
             return f"see systemctl status {self.spec.service} and journalctl -u {self.spec.service}"
         return f"see service {self.spec.service} status and the service's log"
 
+    def _command(self, action: str, deadline: float) -> None:
+        """Start or stop the service and wait for the manager's job, until ``deadline``."""
+        unit = unit_name(self.spec.service)
+        left = max(deadline - self.ctx.monotonic(), 0.0)
+        method = JOB_METHODS[action]
+
+        def job(bus: SystemdBus) -> str:
+            self.ctx.log.info("systemd: %s %s", method, unit)
+            return bus.run_job(method, unit, left)
+
+        try:
+            result = self._over_bus(left, job)
+        except TimeoutError:
+            raise StepError(self.name, f"systemd's {action} job for {unit} did not finish within {self.timeout:g} s", hint=self._hint()) from None
+        except BusError as exc:
+            raise StepError(self.name, f"{action} failed: systemd: {exc}", hint=self._hint()) from None
+        if result is None:
+            self.run_program(self._argv(action), failure=f"{action} failed", hint=self._hint())
+        elif result != "done":
+            raise StepError(self.name, f"{action} failed: systemd's {action} job for {unit} ended '{result}'", hint=self._hint())
+
     def _run_and_wait(self, action: str, done: Callable[[bool, bool], bool], goal: str) -> None:
         deadline = self.ctx.monotonic() + self.timeout
-        self.run_program(self._argv(action), failure=f"{action} failed", hint=self._hint())
+        self._command(action, deadline)
         delay = _POLL_START
         self._read_back.forget()
         while True:
