@@ -97,9 +97,10 @@ def test_a_write_the_driver_acts_on_wakes_its_loop_at_once(tmp_path: Path) -> No
     try:
         fs.watch_writes(watch)
         assert not pending()
+        assert watch.wait(0) is False  # nothing written: the loop need not look at the tree
         spans.write(os.path.join(fs.node(0), "dahdi_registration"), "1")  # as the dahdi step writes it
         assert pending()
-        watch.wait(0)  # drained
+        assert watch.wait(0) is True  # drained, and it says a write came
         assert not pending()
         assert fs.drive() == ["registered XBUS-00 with DAHDI"]
         watch.wait(0)  # the driver's own writes

@@ -476,10 +476,11 @@ class WriteWatch:
         if self.fd >= 0:
             self._libc.inotify_add_watch(self.fd, os.fsencode(directory), self._IN_CLOSE_WRITE)
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> bool:
+        """Whether a watched directory saw a write (always True without inotify: then anything may have been)."""
         if self.fd < 0:
             time.sleep(timeout)
-            return
+            return True
         import select
 
         ready, _, _ = select.select([self.fd], [], [], timeout)
@@ -489,6 +490,7 @@ class WriteWatch:
                     pass
             except BlockingIOError:
                 pass
+        return bool(ready)
 
     def close(self) -> None:
         if self.fd >= 0:
