@@ -67,6 +67,7 @@ def test_missing_masked_and_enabled_units() -> None:
         "service asterisk.service": Level.ERROR,
         "service mysql.service": Level.ERROR,
         "hand-off": Level.OK,
+        "systemd bus": Level.OK,
     }
 
 
@@ -92,3 +93,15 @@ def test_rule_state_follows_udevs_directory_order(tmp_path: Path) -> None:
     assert rule_state(RULE, dirs) == RULE_ACTIVE
     os.symlink(os.devnull, etc / RULE)
     assert rule_state(RULE, dirs) == RULE_MASKED
+
+
+def test_services_asked_over_the_system_bus_or_through_systemctl() -> None:
+    units = {**BASE, "apache2.service": UnitState("apache2.service", "loaded", "disabled")}
+    answered = assess(units, services=["apache2.service"], rearm=True, rule=RULE_ACTIVE, bus_problem=None)
+    assert levels(answered)["systemd bus"] is Level.OK
+    silent = assess(units, services=["apache2.service"], rearm=True, rule=RULE_ACTIVE, bus_problem="cannot connect to the system bus: refused")
+    warning = next(f for f in silent if f.subject == "systemd bus")
+    assert warning.level is Level.WARNING
+    assert warning.message.startswith("cannot connect to the system bus: refused: the service steps run systemctl instead")
+    # Without services nothing asks systemd for them: no finding either way.
+    assert "systemd bus" not in levels(assess(BASE, services=[], rearm=True, rule=RULE_ACTIVE, bus_problem="refused"))

@@ -25,7 +25,8 @@ from twinstar.config import Config, ServiceManager, ServiceSpec
 from twinstar.engine.proc import ProgramRunner
 from twinstar.steps.base import StepContext
 from twinstar.steps.service import ServiceStep
-from twinstar.steps.systemd_bus import BusUnavailable, SystemdBus, unit_name, unit_path
+from twinstar.steps.service_spec import unit_name
+from twinstar.steps.systemd_bus import BusUnavailable, SystemdBus, unit_path
 
 pytestmark = pytest.mark.programs("systemctl")
 

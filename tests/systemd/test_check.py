@@ -26,7 +26,7 @@ def systemd_findings(node: Node) -> dict[str, tuple[str, str]]:
     """``twinstar check --json``: the systemd findings, subject -> (level, message)."""
     result = node.run([TWINSTAR, "check", "--json"], timeout=120)
     report = json.loads(result.stdout)
-    subjects = ("unit ", "service ", "hand-off", "systemd")
+    subjects = ("unit ", "service ", "hand-off", "systemd")  # "systemd bus" too
     # "unit /etc/systemd/system/..." are the installation check's (the files against the manifest).
     return {f["subject"]: (f["level"], f["message"]) for f in report["findings"] if f["subject"].startswith(subjects) and "/" not in f["subject"]}
 
@@ -54,6 +54,7 @@ def test_a_fresh_installation_passes(checked: Node) -> None:
         "unit twinstar-rearm@.service": "ok",
         "service apache2.service": "ok",
         "hand-off": "ok",
+        "systemd bus": "ok",
     }, found
     assert found["hand-off"][1] == f"the udev rule {systemdcheck.RULE}"
 
@@ -89,3 +90,15 @@ def test_the_daemon_and_the_udev_hook_both_enabled_is_a_warning_and_neither_an_e
     checked.systemctl("disable", DAEMON, check=True)
     level, message = systemd_findings(checked)["hand-off"]
     assert level == "error" and "nothing acts on Astribank events" in message and "masked" in message
+
+
+def test_systemd_not_on_the_system_bus_is_a_warning(checked: Node) -> None:
+    """The D-Bus daemon stopped: the service steps would run systemctl; the check says so and how to mend it."""
+    checked.systemctl("stop", "dbus.socket", "dbus.service", check=True)
+    try:
+        level, message = systemd_findings(checked)["systemd bus"]
+        assert level == "warning" and "cannot connect to the system bus" in message and "systemctl start dbus.socket" in message
+        assert checked.run([TWINSTAR, "check"]).returncode == 0  # a warning, not an error
+    finally:
+        checked.systemctl("start", "dbus.socket", "dbus.service", check=True)
+    assert systemd_findings(checked)["systemd bus"] == ("ok", "the service steps ask systemd over the system bus")

@@ -34,8 +34,8 @@ from typing import TypeVar
 from twinstar import settings
 from twinstar.errors import ProgramError, StepError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
-from twinstar.steps.service_spec import ServiceManager, ServiceSpec
-from twinstar.steps.systemd_bus import BusError, BusUnavailable, SystemdBus, unit_name
+from twinstar.steps.service_spec import ServiceManager, ServiceSpec, unit_name
+from twinstar.steps.systemd_bus import BusError, BusUnavailable, SystemdBus
 
 T = TypeVar("T")
 

@@ -7,6 +7,15 @@ from enum import StrEnum
 
 from twinstar.schema import DAY, Range, choice, seconds, text
 
+#: What systemctl appends to a name without a unit type (systemd.unit(5)).
+UNIT_TYPES = (".service", ".socket", ".target", ".device", ".mount", ".automount", ".swap", ".timer", ".path", ".slice", ".scope")
+
+
+def unit_name(service: str) -> str:
+    """The unit systemd knows ``service`` by, as systemctl takes it (pure): a name without a unit type is a
+    ``.service`` (``apache2`` is ``apache2.service``, ``asterisk.old`` is ``asterisk.old.service``)."""
+    return service if service.endswith(UNIT_TYPES) else f"{service}.service"
+
 
 class ServiceManager(StrEnum):
     """Which service manager the service step drives."""

@@ -41,8 +41,6 @@ from jeepney.wrappers import Properties  # type: ignore[import-untyped]
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER = DBusAddress("/org/freedesktop/systemd1", bus_name=SYSTEMD, interface=f"{SYSTEMD}.Manager")
 UNIT_PATH = "/org/freedesktop/systemd1/unit/"
-#: What systemctl appends to a name without a unit type (systemd.unit(5)).
-UNIT_TYPES = (".service", ".socket", ".target", ".device", ".mount", ".automount", ".swap", ".timer", ".path", ".slice", ".scope")
 #: D-Bus errors meaning that systemd is not on the bus (nothing was asked of it). Calls to systemd carry
 #: NO_AUTO_START: a bus without systemd answers ServiceUnknown instead of starting its stand-in.
 NOT_THERE = frozenset({"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"})
@@ -58,11 +56,6 @@ class BusError(Exception):
 
 class BusUnavailable(BusError):
     """systemd cannot be reached on the system bus; nothing was asked of it."""
-
-
-def unit_name(service: str) -> str:
-    """The unit systemctl would act on for ``service`` (pure): a name without a unit type is a ``.service``."""
-    return service if service.endswith(UNIT_TYPES) else f"{service}.service"
 
 
 def unit_path(unit: str) -> str:
