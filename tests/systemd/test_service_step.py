@@ -26,6 +26,11 @@ UNITS = {
     "tss-dies.service": "[Service]\nType=notify\nExecStart=/bin/sh -c 'sleep 0.2; exit 1'\n",
     # The start job itself fails (systemctl start exits non-zero).
     "tss-refused.service": "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+    # Reports READY once /run/tss-go exists: activating until the test says.
+    "tss-gated.service": (
+        "[Service]\nType=notify\nNotifyAccess=all\n"
+        "ExecStart=/bin/sh -c 'while [ ! -e /run/tss-go ]; do sleep 0.05; done; systemd-notify --ready; exec sleep infinity'\n"
+    ),
 }
 
 
@@ -127,6 +132,30 @@ def test_the_step_drives_systemd_over_the_system_bus_and_through_systemctl_witho
         assert active(node, "tss-slow.service") == "inactive"
     finally:
         node.systemctl("start", "dbus.socket", "dbus.service", check=True)
+
+
+def test_a_start_whose_job_end_the_bus_did_not_bring_is_followed_by_the_units_state(units: Node, node: Node) -> None:
+    """The D-Bus daemon restarts (as during its package's upgrade) while the start job waits for READY=1: the
+    step says it lost the bus, follows the unit's state instead, and the takeover completes."""
+    node.configure(services("{name: tss-gated, manager: systemd, timeout: 60}"))
+    node.run(["rm", "-f", "--", "/run/tss-go"], check=True)
+    takeover = node.spawn([TWINSTAR, "takeover", "--json"])
+    try:
+        node.wait_until("the start job queued", lambda: active(node, "tss-gated.service") == "activating")
+        node.systemctl("restart", "dbus.service", check=True)
+        node.run(["touch", "--", "/run/tss-go"], check=True)
+        out, err = takeover.communicate(timeout=120)
+    finally:
+        if takeover.poll() is None:
+            takeover.kill()
+            takeover.communicate()
+    assert takeover.returncode == 0, out + err
+    assert "lost the system bus while waiting for the StartUnit job of tss-gated.service" in err
+    assert "reading the unit's state instead" in err
+    assert active(node, "tss-gated.service") == "active"
+    code, report = transition(node, "release")
+    assert code == 0, report
+    assert active(node, "tss-gated.service") == "inactive"
 
 
 @pytest.mark.parametrize("unit", ["tss-slow.service", "apache2.service", "system-getty.slice", "dbus.socket"])

@@ -35,7 +35,7 @@ from twinstar import settings
 from twinstar.errors import ProgramError, StepError
 from twinstar.steps.base import Probe, RecentReading, Step, StepContext
 from twinstar.steps.service_spec import ServiceManager, ServiceSpec, unit_name
-from twinstar.steps.systemd_bus import BusError, BusUnavailable, SystemdBus
+from twinstar.steps.systemd_bus import BusError, BusUnavailable, JobLost, SystemdBus
 
 T = TypeVar("T")
 
@@ -159,7 +159,8 @@ class ServiceStep(Step):
         return f"see service {self.spec.service} status and the service's log"
 
     def _command(self, action: str, deadline: float) -> None:
-        """Start or stop the service and wait for the manager's job, until ``deadline``."""
+        """Start or stop the service and wait for the manager's job, until ``deadline``; a job whose end the
+        bus did not bring is followed by the unit's state (the caller's wait)."""
         unit = unit_name(self.spec.service)
         left = max(deadline - self.ctx.monotonic(), 0.0)
         method = JOB_METHODS[action]
@@ -172,6 +173,9 @@ class ServiceStep(Step):
             result = self._over_bus(left, job)
         except TimeoutError:
             raise StepError(self.name, f"systemd's {action} job for {unit} did not finish within {self.timeout:g} s", hint=self._hint()) from None
+        except JobLost as exc:
+            self.ctx.log.warning("%s: %s; reading the unit's state instead", self.name, exc)
+            return
         except BusError as exc:
             raise StepError(self.name, f"{action} failed: systemd: {exc}", hint=self._hint()) from None
         if result is None:

@@ -16,7 +16,10 @@ as ``systemctl is-active`` does.
 
 Every send and receive has a deadline. :class:`BusUnavailable` means that
 nothing was asked of systemd (no system bus, or no systemd on it): the
-caller drives ``systemctl`` instead.
+caller drives ``systemctl`` instead. :class:`JobLost` means that the job
+was queued and the connection failed before its end (the D-Bus daemon
+restarted, as during its package's upgrade): the job goes on in systemd,
+and the caller reads the unit's state instead.
 
 .. _jeepney: https://jeepney.readthedocs.io/
 """
@@ -56,6 +59,10 @@ class BusError(Exception):
 
 class BusUnavailable(BusError):
     """systemd cannot be reached on the system bus; nothing was asked of it."""
+
+
+class JobLost(BusError):
+    """The job was queued, then the connection failed before its end: the job goes on in systemd."""
 
 
 def unit_path(unit: str) -> str:
@@ -143,12 +150,15 @@ class SystemdBus:
         self.subscribe(self._left(deadline))
         self._signals.clear()
         (job,) = self.call(new_method_call(MANAGER, method, "ss", (unit, "replace")), self._left(deadline))
-        while True:
-            for signal in self._signals:
-                if signal.header.fields.get(HeaderFields.member) == "JobRemoved" and len(signal.body) == 4 and signal.body[1] == job:
-                    return str(signal.body[3])
-            self._signals.clear()
-            self._signals.append(self._receive(deadline))
+        try:
+            while True:
+                for signal in self._signals:
+                    if signal.header.fields.get(HeaderFields.member) == "JobRemoved" and len(signal.body) == 4 and signal.body[1] == job:
+                        return str(signal.body[3])
+                self._signals.clear()
+                self._signals.append(self._receive(deadline))
+        except BusError as exc:
+            raise JobLost(f"lost the system bus while waiting for the {method} job of {unit}: {exc}") from None
 
     # -- the wire ------------------------------------------------------------------------
 
