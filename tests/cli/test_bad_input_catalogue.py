@@ -240,6 +240,7 @@ CASES: dict[str, Case] = {
         ("takeover[0].drbd.resource", "'--force'"),
     ),
     "service --force": Case(twinstar("takeover", steps=_step("service: --force")), ("takeover[0].service", "invalid service name '--force'")),
+    "service not ASCII": Case(twinstar("takeover", steps=_step("service: astérisk")), ("takeover[0].service", "invalid service name 'astérisk'")),
     "interface -eth0": Case(
         twinstar("takeover", steps=_step("ip: {address: 10.213.80.10/24, interface: -eth0}")),
         ("takeover[0].ip.interface", "invalid interface name '-eth0'"),

@@ -26,7 +26,8 @@ class ServiceManager(StrEnum):
 
 
 def _service_name(name: str) -> str:
-    if name.startswith("-") or not all(c.isalnum() or c in "_-.@:" for c in name):
+    """A unit or init-script name: ASCII letters, digits and ``_-.@:`` (systemd's unit names are ASCII), not an option."""
+    if name.startswith("-") or not all(c.isascii() and (c.isalnum() or c in "_-.@:") for c in name):
         raise ValueError(f"invalid service name {name!r}")
     return name
 
