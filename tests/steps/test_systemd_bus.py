@@ -13,6 +13,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,36 @@ def test_a_bus_that_never_answers_is_unavailable_within_the_timeout(tmp_path: Pa
             SystemdBus.connect(0.3, address=f"unix:path={tmp_path / 'silent'}")
         assert time.monotonic() - began < 5
     finally:
+        listener.close()
+
+
+def test_a_bus_that_authenticates_and_then_stays_silent_is_unavailable_within_the_timeout(tmp_path: Path) -> None:
+    """A wedged bus daemon that still finishes the authentication (a few lines of this test's own: a real
+    dbus-daemon cannot be made to stop between the two): the greeting ends at the timeout, not never."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "wedged"))
+    listener.listen(1)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        peer, _ = listener.accept()
+        held.append(peer)
+        data = b""
+        while b"\r\n" not in data:
+            data += peer.recv(1024)
+        peer.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")  # then BEGIN and Hello come, and no answer
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        began = time.monotonic()
+        with pytest.raises(BusUnavailable, match=r"did not greet: no answer within 0.3 s"):
+            SystemdBus.connect(0.3, address=f"unix:path={tmp_path / 'wedged'}")
+        assert time.monotonic() - began < 5
+    finally:
+        thread.join(5)
+        for peer in held:
+            peer.close()
         listener.close()
 
 

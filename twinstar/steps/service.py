@@ -111,7 +111,8 @@ class ServiceStep(Step):
         try:
             state = self._over_bus(timeout, lambda bus: bus.active_state(unit, timeout))
         except (BusError, TimeoutError) as exc:
-            raise StepError(self.name, f"cannot read the state of {unit} from systemd: {exc or f'no answer within {timeout:g} s'}") from None
+            said = str(exc) or f"no answer within {timeout:g} s"  # a TimeoutError says nothing itself
+            raise StepError(self.name, f"cannot read the state of {unit} from systemd: {said}") from None
         if state is not None:
             return state == "active", state in SYSTEMD_STOPPED, state
         status = "is-active" if self.manager is ServiceManager.SYSTEMD else "status"

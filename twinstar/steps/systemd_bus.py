@@ -101,9 +101,10 @@ class SystemdBus:
         bus = cls(sock)
         try:
             bus.call(new_method_call(message_bus, "Hello"), timeout)
-        except BusError as exc:
+        except (BusError, TimeoutError) as exc:
             bus.close()
-            raise BusUnavailable(f"the system bus did not greet: {exc}") from None
+            said = str(exc) or f"no answer within {timeout:g} s"  # a TimeoutError says nothing itself
+            raise BusUnavailable(f"the system bus did not greet: {said}") from None
         return bus
 
     def close(self) -> None:
