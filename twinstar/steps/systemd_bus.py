@@ -1,9 +1,9 @@
 """systemd's manager over the system bus: start or stop a unit and wait for its job; read its state.
 
 What ``systemctl start``, ``stop`` and ``is-active`` do, over one D-Bus
-connection (`jeepney`_, pure Python) instead of a process each: on the way
-to the PBX's first answer that is 20 to 30 ms per service on a loaded
-machine (docs/benchmarks.md).
+connection (`jeepney`_, pure Python) instead of a process each: about 20 ms
+less per service on a quiet machine, more within a failover
+(docs/benchmarks.md).
 
 A start or stop is ``StartUnit``/``StopUnit`` (mode ``replace``, as
 systemctl's default), then the wait for the job's ``JobRemoved`` signal,
