@@ -137,7 +137,7 @@ class Hardware:
             hook.proc.wait(timeout=10)
         self.reap()
 
-    def step(self, *, drive: bool = True) -> bool:
+    def step(self, *, drive: bool) -> bool:
         """One turn: power, watchdog, the xpp driver, and with ``drive`` the DAHDI driver's side of what was
         written; True when a fake tree changed its shape."""
         changed = self.read_power()

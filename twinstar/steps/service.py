@@ -72,6 +72,7 @@ class ServiceStep(Step):
     def __init__(self, spec: ServiceSpec, ctx: StepContext) -> None:
         super().__init__(spec.name, spec.timeout, ctx)
         self.spec = spec
+        self.unit = unit_name(spec.service)  # as systemd knows it
         self._read_back: RecentReading[tuple[bool, bool, str]] = RecentReading(ctx.monotonic, FRESH)
         self._said_no_bus = False
 
@@ -107,12 +108,11 @@ class ServiceStep(Step):
     def _state(self, timeout: float) -> tuple[bool, bool, str]:
         """(running, stopped, what the manager said)."""
         timeout = max(timeout, _STATE_READ_MIN)
-        unit = unit_name(self.spec.service)
         try:
-            state = self._over_bus(timeout, lambda bus: bus.active_state(unit, timeout))
+            state = self._over_bus(timeout, lambda bus: bus.active_state(self.unit, timeout))
         except (BusError, TimeoutError) as exc:
             said = str(exc) or f"no answer within {timeout:g} s"  # a TimeoutError says nothing itself
-            raise StepError(self.name, f"cannot read the state of {unit} from systemd: {said}") from None
+            raise StepError(self.name, f"cannot read the state of {self.unit} from systemd: {said}") from None
         if state is not None:
             return state == "active", state in SYSTEMD_STOPPED, state
         status = "is-active" if self.manager is ServiceManager.SYSTEMD else "status"
@@ -162,7 +162,7 @@ class ServiceStep(Step):
     def _command(self, action: str, deadline: float) -> None:
         """Start or stop the service and wait for the manager's job, until ``deadline``; a job whose end the
         bus did not bring is followed by the unit's state (the caller's wait)."""
-        unit = unit_name(self.spec.service)
+        unit = self.unit
         left = max(deadline - self.ctx.monotonic(), 0.0)
         method = JOB_METHODS[action]
 

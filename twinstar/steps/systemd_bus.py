@@ -29,7 +29,6 @@ from __future__ import annotations
 import select
 import socket
 import time
-from collections.abc import Callable
 from string import ascii_letters as ASCII_LETTERS
 from string import digits as DIGITS
 from typing import Any
@@ -44,8 +43,9 @@ from jeepney.wrappers import Properties  # type: ignore[import-untyped]
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER = DBusAddress("/org/freedesktop/systemd1", bus_name=SYSTEMD, interface=f"{SYSTEMD}.Manager")
 UNIT_PATH = "/org/freedesktop/systemd1/unit/"
-#: D-Bus errors meaning that systemd is not on the bus (nothing was asked of it). Calls to systemd carry
-#: NO_AUTO_START: a bus without systemd answers ServiceUnknown instead of starting its stand-in.
+#: D-Bus errors meaning that systemd is not on the bus (nothing was asked of it): a call to systemd answered
+#: so raises BusUnavailable. Calls to systemd carry NO_AUTO_START: a bus without systemd answers
+#: ServiceUnknown instead of starting its stand-in.
 NOT_THERE = frozenset({"org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner"})
 
 
@@ -68,8 +68,6 @@ class JobLost(BusError):
 def unit_path(unit: str) -> str:
     """The unit's object path (pure): sd-bus's label escape, ``_`` and two hex digits for all but ASCII letters
     and digits (and for a leading digit)."""
-    if not unit:
-        return f"{UNIT_PATH}_"
     escaped = []
     for i, byte in enumerate(unit.encode()):
         char = chr(byte)
@@ -83,12 +81,11 @@ def unit_path(unit: str) -> str:
 class SystemdBus:
     """One authenticated connection to the system bus, for calls to systemd's manager."""
 
-    def __init__(self, sock: socket.socket, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._parser = Parser()
         self._serial = 0
-        self._monotonic = monotonic
-        self._signals: list[Any] = []  # jeepney Messages
+        self._signals: list[Any] = []  # jeepney Messages that came while a call waited for its reply
 
     @classmethod
     def connect(cls, timeout: float, *, address: str = "SYSTEM") -> SystemdBus:
@@ -118,24 +115,10 @@ class SystemdBus:
 
     # -- systemd -------------------------------------------------------------------------
 
-    def subscribe(self, timeout: float) -> None:
-        """Ask systemd for its job signals; BusUnavailable when systemd is not on this bus."""
-        try:
-            self.call(new_method_call(MANAGER, "Subscribe"), timeout)
-        except BusError as exc:
-            if exc.name in NOT_THERE:
-                raise BusUnavailable(f"systemd is not on the system bus: {exc}") from None
-            raise
-
     def active_state(self, unit: str, timeout: float) -> str:
         """The unit's ActiveState (``inactive`` for a unit that does not exist)."""
         props = Properties(DBusAddress(unit_path(unit), bus_name=SYSTEMD, interface=f"{SYSTEMD}.Unit"))
-        try:
-            (variant,) = self.call(props.get("ActiveState"), timeout)
-        except BusError as exc:
-            if exc.name in NOT_THERE:
-                raise BusUnavailable(f"systemd is not on the system bus: {exc}") from None
-            raise
+        (variant,) = self.call(props.get("ActiveState"), timeout)
         signature, value = variant
         if signature != "s" or not isinstance(value, str):
             raise BusError(f"systemd answered ActiveState of {unit} with a {signature!r} value")
@@ -144,19 +127,18 @@ class SystemdBus:
     def run_job(self, method: str, unit: str, timeout: float) -> str:
         """``StartUnit`` or ``StopUnit`` (mode ``replace``), then the job's result; TimeoutError when it has not
         ended within ``timeout`` seconds (the job goes on in systemd, as after systemctl's own timeout)."""
-        deadline = self._monotonic() + timeout
+        deadline = time.monotonic() + timeout
         rule = MatchRule(type="signal", sender=SYSTEMD, interface=MANAGER.interface, member="JobRemoved", path=MANAGER.object_path)
         rule.add_arg_condition(2, unit)
         self.call(message_bus.AddMatch(rule), timeout)
-        self.subscribe(self._left(deadline))
-        self._signals.clear()
-        (job,) = self.call(new_method_call(MANAGER, method, "ss", (unit, "replace")), self._left(deadline))
+        self.call(new_method_call(MANAGER, "Subscribe"), _left(deadline))  # systemd sends job signals only then
+        (job,) = self.call(new_method_call(MANAGER, method, "ss", (unit, "replace")), _left(deadline))
         try:
             while True:
-                for signal in self._signals:
+                while self._signals:  # the end may have come while a call waited for its reply
+                    signal = self._signals.pop(0)
                     if signal.header.fields.get(HeaderFields.member) == "JobRemoved" and len(signal.body) == 4 and signal.body[1] == job:
                         return str(signal.body[3])
-                self._signals.clear()
                 self._signals.append(self._receive(deadline))
         except BusError as exc:
             raise JobLost(f"lost the system bus while waiting for the {method} job of {unit}: {exc}") from None
@@ -164,8 +146,9 @@ class SystemdBus:
     # -- the wire ------------------------------------------------------------------------
 
     def call(self, message: Any, timeout: float) -> tuple[Any, ...]:
-        """Send a method call and return its reply's body; BusError for an error reply, TimeoutError without one."""
-        deadline = self._monotonic() + timeout
+        """Send a method call and return its reply's body; BusError for an error reply (BusUnavailable when
+        systemd is not on the bus), TimeoutError without one."""
+        deadline = time.monotonic() + timeout
         self._serial += 1
         serial = self._serial
         if message.header.fields.get(HeaderFields.destination) == SYSTEMD:
@@ -183,21 +166,17 @@ class SystemdBus:
             if reply.header.message_type is MessageType.error:
                 name = str(reply.header.fields.get(HeaderFields.error_name, ""))
                 said = reply.body[0] if reply.body and isinstance(reply.body[0], str) else name
+                if name in NOT_THERE:
+                    raise BusUnavailable(f"systemd is not on the system bus: {said}", name=name)
                 raise BusError(said, name=name)
             return tuple(reply.body)
-
-    def _left(self, deadline: float) -> float:
-        left = deadline - self._monotonic()
-        if left <= 0:
-            raise TimeoutError
-        return left
 
     def _receive(self, deadline: float) -> Any:
         while True:
             message = self._parser.get_next_message()
             if message is not None:
                 return message
-            ready, _, _ = select.select([self._sock], [], [], self._left(deadline))
+            ready, _, _ = select.select([self._sock], [], [], _left(deadline))
             if not ready:
                 raise TimeoutError
             try:
@@ -207,3 +186,11 @@ class SystemdBus:
             if not data:
                 raise BusError("the system bus closed the connection")
             self._parser.add_data(data)
+
+
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline`` (monotonic); TimeoutError when none are left."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
