@@ -2,12 +2,12 @@
 
 Where the two configurations differ is the ``ip`` step: the documented
 defaults (docs/steps.md: ``arp_count: 5``, ``arp_interval: 1.0``,
-``dad_timeout: 0.5``) against the demo's values (``arp_count: 3``,
+``dad_timeout: 0.2``) against the demo's values (``arp_count: 3``,
 ``arp_interval: 0.2``, ``dad_timeout: 0.03``). Only ``dad_timeout`` is on the
 way: the announcements after the first are sent by a detached process.
 
 1. The light demo's power loss (``twinstar demo --json --stack light
-   --units 2``) with ``--dad-timeout 0.5`` against the demo's 0.03: twinstar's
+   --units 2``) with ``--dad-timeout 0.2`` against the demo's 0.03: twinstar's
    part, last unit READY on pbx-b -> the client served (``ready_to_answer_ms``).
    The probe starts when the first unit arrives (the prepared takeover
    runner's, started ahead) and listens until the ip step collects it, so

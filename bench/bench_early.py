@@ -1,8 +1,8 @@
 """Whole-process ``twinstar takeover`` with duplicate-address detection started early, against a checkout without it.
 
 The takeover: a command step whose start takes STEP_S seconds (standing for
-the steps before the address: DAHDI, DRBD), then an ``ip`` step with the
-documented ``dad_timeout: 0.5``, on a veth pair between two network
+the steps before the address: DAHDI, DRBD), then an ``ip`` step with
+``dad_timeout: 0.5``, on a veth pair between two network
 namespaces this benchmark makes (``tspg-bench-PID-a``/``b``, 10.213.42.0/24
 inside them only; removed at the end). Each run starts from standby (an
 untimed release); this tree and ``--before`` (a checkout of an older commit,

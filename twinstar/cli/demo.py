@@ -115,7 +115,7 @@ def _preflight(stack: StackKind) -> None:
     show_default=True,
     metavar="SECONDS",
     help="Each server's ip step's dad_timeout: duplicate-address detection, at least this long "
-    "(the documented default is 0.5).",
+    "(the documented default is 0.2).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with \"ok\": true|false).")
 @click.option("--keep", is_flag=True, help="Leave the namespaces, mount and files for inspection.")

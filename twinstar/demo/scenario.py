@@ -112,7 +112,7 @@ class Options:
     _: KW_ONLY
     units: int = 2
     watchdog_timeout: float = 0.5
-    dad_timeout: float = 0.03  # the servers' ip step's (the documented default is 0.5)
+    dad_timeout: float = 0.03  # the servers' ip step's (the documented default is 0.2)
     unit_init: float = 0.1  # a unit's arrival -> READY: the simulated driver's initialisation (real units: seconds)
     keep: bool = False
     wait: float = 30.0  # the longest any stage may take before the run fails

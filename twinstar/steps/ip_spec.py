@@ -44,7 +44,7 @@ class IpSpec:
     interface: str = field(metadata=text(convert=_interface, doc="the interface it is added to"))
     arp_count: int = field(default=5, metadata=number(Range(0, 1000, integer=True), doc="gratuitous ARPs sent after adding the address (0: none)"))
     arp_interval: float = field(default=1.0, metadata=seconds(Range(MIN_INTERVAL, 60), doc="seconds between them"))
-    dad_timeout: float = field(default=0.5, metadata=seconds(Range(0, 60), doc="seconds of duplicate-address detection before adding it, at least (0: off); another host answering refuses the step"))
+    dad_timeout: float = field(default=0.2, metadata=seconds(Range(0, 60), doc="seconds of duplicate-address detection before adding it, at least (0: off); another host answering refuses the step"))
     timeout: float = field(default=10.0, metadata=seconds(Range(0.01, DAY), doc="seconds each ip command may run"))
 
     kind = "ip"
