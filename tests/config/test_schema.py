@@ -102,12 +102,13 @@ def test_the_manual_lists_every_top_level_key() -> None:
 
 
 def test_the_hook_settings_are_copied_by_their_one_list() -> None:
-    top = {k.field for k in keys(Config)} | {"source"}
+    top = {k.field for k in keys(Config)} | {"source", "ip_probes"}  # ip_probes: a property of the takeover's steps
     astribanks = {k.field for k in keys(AstribanksConfig)}
     for name in FIELDS:
         assert (name in top) != (name in astribanks), f"{name} must be one key of the configuration"
     config = parse("node: pbx-a\nhandoff: spawn\nastribanks: {sysfs: /x, rearm_watchdog: false}\n"
-                   "programs: {ip: /sbin/ip}\ntakeover: [service: asterisk]\n", "/etc/t.yaml")
+                   "programs: {ip: /sbin/ip}\ntakeover: [service: asterisk, {ip: {address: 10.213.9.1/24, interface: eth0}}]\n",
+                   "/etc/t.yaml")
     assert HookSettings.from_config(config).record() == {
         "source": "/etc/t.yaml",
         "node": "pbx-a",
@@ -118,5 +119,6 @@ def test_the_hook_settings_are_copied_by_their_one_list() -> None:
         "xpp_order": "/etc/dahdi/xpp_order",
         "rearm_watchdog": False,
         "programs": (("ip", "/sbin/ip"),),
+        "ip_probes": (("ip:10.213.9.1/24", "eth0", "10.213.9.1/24", 0.2, 10.0),),
     }
     assert type(HookSettings.from_config(config).handoff) is str  # marshal stores built-in types only

@@ -5,7 +5,7 @@ stand-in); the decision, the engine and the steps are the real code. The ip
 step names an interface that does not exist (``tswd-none0``): its probe
 started ahead reads the link, finds none and sends nothing, so no frame
 leaves this machine's interfaces; what is observed is the probe offered for
-the takeover (:data:`twinstar.steps.base.AHEAD`).
+the takeover (:data:`twinstar.steps.early.AHEAD`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from twinstar.config import Config
 from twinstar.daemon.decide import going_to_take_over
 from twinstar.daemon.loop import Daemon
 from twinstar.daemon.monitor import Uevent
-from twinstar.steps.base import AHEAD
+from twinstar.steps.early import AHEAD
 
 pytestmark = pytest.mark.programs("rm", "test", "touch")
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.support.cli import run_twinstar
-from tests.support.node import PYTHON, Node
+from tests.support.node import HOOK, PYTHON, Node
 from tests.support.units import attach
 from twinstar.fastpath.lockprobe import held_by_other
 from twinstar.fastpath.procid import process_alive
@@ -71,12 +71,14 @@ def _runner(node: Node, seconds: int) -> subprocess.Popen[str]:
 
 
 def test_the_decisive_event_wakes_the_prepared_runner(node: Node, spawned: list[int]) -> None:
+    """The runner is a fork of the hook that prepared it (no new interpreter: its probes start sooner)."""
     parent = _configure(node)
     node.listed(1)
     add = node.run_hook(node.sysfs.create_unit(0))
     assert add.returncode == 0 and "preparing a takeover runner (pid" in add.stderr, add.stderr
     runner = _prepared_pid(node)
     spawned.append(runner)
+    assert Path(f"/proc/{runner}/cmdline").read_bytes().split(b"\0")[:-1] == [PYTHON.encode(), str(HOOK).encode()]
     fifo = os.lstat(_fifo(node))
     assert stat.S_ISFIFO(fifo.st_mode) and stat.S_IMODE(fifo.st_mode) == 0o600
     attach(node.sysfs, 0)

@@ -84,7 +84,7 @@ def test_a_policy_runner_leaves_at_once_while_another_is_starting(tmp_path: Path
     old = time.time() - 60
     os.utime(config, (old, old))
     values = {name: "" for name in ("node", "maintenance_file", "handoff", "sysfs", "xpp_order")}
-    settings_ = HookSettings(source=str(config), state_dir=str(state), rearm_watchdog=False, programs=(), **values)
+    settings_ = HookSettings(source=str(config), state_dir=str(state), rearm_watchdog=False, programs=(), ip_probes=(), **values)
     assert write_cache(str(cache), str(config), os.stat(config), settings_)
     monkeypatch.setenv(settings.HOOK_CACHE_ENV, str(cache))
     args = ["policy", "--config", str(config)]

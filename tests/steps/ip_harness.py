@@ -15,8 +15,10 @@ interface, how many ARP frames it sent, and for a command line how long it took)
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -28,10 +30,12 @@ from typing import Any, TypeVar
 from twinstar.config import Config, IpSpec
 from twinstar.engine.proc import ProgramResult, ProgramRunner
 from twinstar.errors import TwinstarError
+from twinstar.fastpath.hooksettings import HookSettings
 from twinstar.net import dad
 from twinstar.net.rawsock import ArpSocket
-from twinstar.steps import ip as ip_step
+from twinstar.steps import ip_dad
 from twinstar.steps.base import StepContext
+from twinstar.steps.early import AHEAD
 from twinstar.steps.ip import IpStep
 
 
@@ -95,14 +99,14 @@ def cmdline(pid: int) -> list[str]:
 
 def main() -> int:
     req = json.loads(sys.argv[1])
-    ip_step.read_link = counting(reads, ip_step.read_link)
+    ip_dad.read_link = counting(reads, ip_dad.read_link)
     dad.probe = counting(probes, dad.probe)
     dad.watch = counting(probes, dad.watch)
     ArpSocket.send = counting(sends, ArpSocket.send)  # type: ignore[method-assign]
     if "dad_fresh" in req:
-        ip_step.DAD_FRESH = req["dad_fresh"]
+        ip_dad.DAD_FRESH = req["dad_fresh"]
     if "watch_limit" in req:
-        ip_step.WATCH_LIMIT = req["watch_limit"]
+        ip_dad.WATCH_LIMIT = req["watch_limit"]
     runner = RecordingRunner()
     spec = IpSpec(address=ipaddress.IPv4Interface(req["address"]), interface=req["interface"], **req.get("options", {}))
     ctx = StepContext(config=Config(source="test", node="test", state_dir=req["state_dir"]), runner=runner)
@@ -126,7 +130,14 @@ def main() -> int:
                 early = step.start_early()
                 entry["adopted"] = early is not None and early is ahead
             elif action == "start_ahead":
-                ahead = ahead_step.start_ahead()
+                started = ahead_step.start_ahead()
+                entry["same"] = ahead is not None and started is ahead
+                ahead = started
+            elif action == "start_cached":  # the prepared runner's: from the hook's settings cache, as marshal keeps it
+                config = dataclasses.replace(ctx.config, takeover=(spec,))
+                cached = HookSettings(**marshal.loads(marshal.dumps(HookSettings.from_config(config).record())))
+                entry["failures"] = ip_dad.start_cached(cached.ip_probes)
+                ahead = AHEAD.offered(ip_dad.key(spec.interface, spec.address))
             elif action == "wait_ahead":
                 assert ahead is not None
                 ahead.wait()

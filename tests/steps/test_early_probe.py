@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from twinstar.errors import RefusedError, StepError
-from twinstar.steps.base import EarlyProbe
+from twinstar.steps.early import EarlyProbe
 
 #: Generous: only reached when the probe does not run in a thread of its own.
 WAIT = 60.0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.rigs import Pair, netns_pair, run
-from twinstar.steps.base import AheadProbes, EarlyProbe
+from twinstar.steps.early import AheadProbes, EarlyProbe
 
 HERE = Path(__file__).resolve().parent
 ADDRESS = "10.213.71.10/24"
@@ -173,3 +173,26 @@ def test_a_probe_started_ahead_stands_for_apply_however_long_the_wait(pair: Pair
     assert apply["ok"] and apply["probes"] == 0, apply
     assert apply["ahead_running"] is False
     assert ADDRESS in pair.addresses(pair.a, pair.if_a)
+
+
+@pytest.mark.privileged
+def test_the_prepared_runners_probe_from_the_settings_cache_is_the_one_its_step_adopts(pair: Pair, tmp_path: Path) -> None:
+    """The prepared takeover runner starts the probe from the hook's settings cache (``ip_probes``), before the
+    configuration and the engine load; the engine's ``start_ahead`` finds it running, the takeover's step
+    adopts it, and apply probes no more."""
+    actions = ["start_cached", "start_ahead", "start_early", "check", "apply"]
+    cached, ahead, early, _, apply = harness(pair, tmp_path, actions, dad_timeout=0.2, arp_count=1)
+    assert cached["ok"] and cached["failures"] == [] and cached["ahead_running"] is True, cached
+    assert cached["sends"] >= 1  # its first frame is out when start_cached returns
+    assert ahead["same"] is True, ahead  # no second probe: the engine's step kept the running one
+    assert early["adopted"] is True
+    assert apply["ok"] and apply["probes"] == 0, apply
+    assert ADDRESS in pair.addresses(pair.a, pair.if_a)
+
+
+def test_the_probe_started_from_the_settings_cache_loads_no_engine_and_no_configuration() -> None:
+    """What the prepared runner imports to start it: the engine, the steps' base, the configuration (and PyYAML)
+    and ``logging`` load while it listens, not before."""
+    heavy = ("twinstar.config", "twinstar.engine.proc", "twinstar.engine.runner", "twinstar.steps.base", "twinstar.steps.ip", "yaml", "logging")
+    code = f"import sys\nimport twinstar.steps.ip_dad\nprint([m for m in {heavy!r} if m in sys.modules])"
+    assert run(sys.executable, "-c", code) == "[]\n"

@@ -27,6 +27,7 @@ from twinstar.schema import (
     section,
     text,
 )
+from twinstar.steps.ip_spec import IpSpec
 from twinstar.steps.registry import StepSpec
 
 
@@ -156,6 +157,14 @@ class Config:
             first = names.index(group[0])
             if tuple(names[first : first + len(group)]) != group:
                 raise ValueError(f"parallel group {group!r}: its steps must be listed together in takeover")
+
+    @property
+    def ip_probes(self) -> tuple[tuple[str, str, str, float, float], ...]:
+        """The ip steps as the prepared takeover runner starts their duplicate-address probes
+        (:data:`twinstar.steps.ip_dad.Cached`): the hook's settings cache keeps them."""
+        return tuple(
+            (s.name, s.interface, s.address.with_prefixlen, s.dad_timeout, s.timeout) for s in self.takeover if isinstance(s, IpSpec)
+        )
 
     @property
     def program_map(self) -> dict[str, str]:

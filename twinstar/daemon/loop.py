@@ -42,7 +42,8 @@ from twinstar.errors import LockBusyError, TwinstarError
 from twinstar.fastpath import procid
 from twinstar.fastpath.policyfile import read_policy
 from twinstar.policy import stepdown
-from twinstar.steps.base import AHEAD, Step, start_ahead
+from twinstar.steps.base import Step, start_ahead
+from twinstar.steps.early import AHEAD
 from twinstar.words import TAKEOVER, WAIT
 
 TYPE_CHECKING = False

@@ -100,12 +100,24 @@ def prepared_runner(settings: "HookSettings", environ: "Mapping[str, str]") -> s
     fd = claim_runner_lock(settings.state_dir, PREPARED_LOCK)
     if fd is None:
         return ALREADY_PREPARED
+    argv = runner_argv(settings, "prepare")
     try:  # without the lock (-1) the runner takes it itself, and its checks report what is wrong
-        pid = spawn_detached(runner_argv(settings, "prepare"), runner_env(environ), keep_fd=fd if fd >= 0 else None)
+        pid = spawn_detached(argv, runner_env(environ), keep_fd=fd if fd >= 0 else None, run=in_fork(settings, argv))
     finally:
         if fd >= 0:
             posix.close(fd)
     return f"preparing a takeover runner (pid {pid})"
+
+
+def in_fork(settings: "HookSettings", argv: "list[str]") -> "Callable[[], int] | None":
+    """What the detached runner of ``argv`` (:func:`runner_argv`) runs instead of a new interpreter: the
+    hook's own entry to it (:attr:`~twinstar.fastpath.hooksettings.HookSettings.fork_runner`), when this
+    process runs one thread (a fork copies only the calling one); else None (``argv`` is executed)."""
+    here = settings.fork_runner
+    threading = sys.modules.get("threading")
+    if here is None or (threading is not None and threading.active_count() != 1):
+        return None
+    return lambda: here(argv[3:])
 
 
 def claim_runner_lock(state_dir: str, name: str) -> int | None:

@@ -31,15 +31,15 @@ if TYPE_CHECKING:
     from twinstar.config import Config
 
 #: Bump when the cached fields change.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 RACY_SECONDS = 2.0
 
 class HookSettings:
     """What the hotplug decision and its hand-off need from the configuration.
 
-    Each field is the configuration's key of the same name, at the top level
-    or in the ``astribanks`` section: the annotations below are the one list
-    (:data:`FIELDS`), and :meth:`from_config` copies by it.
+    Each field is the configuration's key (or property) of the same name, at
+    the top level or in the ``astribanks`` section: the annotations below are
+    the one list (:data:`FIELDS`), and :meth:`from_config` copies by it.
     """
 
     source: str
@@ -51,6 +51,9 @@ class HookSettings:
     xpp_order: str
     rearm_watchdog: bool
     programs: tuple[tuple[str, str], ...]
+    #: The ip steps, for the prepared takeover runner to start their duplicate-address probes before
+    #: it loads the rest (:func:`twinstar.steps.ip_dad.start_cached`).
+    ip_probes: tuple[tuple[str, str, str, float, float], ...]
 
     def __init__(self, **values: object) -> None:
         for name in FIELDS:
@@ -58,7 +61,7 @@ class HookSettings:
         #: The full configuration when it is at hand (slow path, daemon); else None
         #: (:func:`twinstar.hotplug.configuration.full_config` loads it).
         self.config: Config | None = None
-        #: Runs the hand-off runner's arguments (``takeover|release --config PATH``) in this
+        #: Runs the hand-off runner's arguments (``takeover|release|prepare --config PATH``) in this
         #: process: a ``spawn`` hand-off then forks instead of starting a new interpreter
         #: (:func:`twinstar.fastpath.detach.spawn_detached`). Set by the udev hook's entry only.
         self.fork_runner: Callable[[list[str]], int] | None = None

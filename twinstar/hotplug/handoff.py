@@ -33,13 +33,13 @@ runs the transition.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from twinstar import settings as tsettings
 from twinstar import words
 from twinstar.fastpath import procid, statefile
 from twinstar.fastpath.detach import (
+    in_fork,
     resolve_mode,
     runner_argv,
     runner_env,
@@ -144,12 +144,6 @@ def pending(state_dir: str, node: NodeView, record: dict[str, object] | None) ->
 
 
 # --- acting ------------------------------------------------------------------------------------
-
-
-def threading_alone() -> bool:
-    """This process runs one thread (a fork copies only the calling one)."""
-    threading = sys.modules.get("threading")
-    return threading is None or threading.active_count() == 1
 
 
 #: What :func:`parse_runner_args` accepts.
@@ -283,9 +277,7 @@ def act(
                 handed = f"{action} handed off to a detached process (pid {pid}, prepared)"
             else:
                 argv = runner_argv(settings, action)
-                here = settings.fork_runner
-                run = (lambda: here(argv[3:])) if here is not None and threading_alone() else None
-                pid = spawn_detached(argv, runner_env(environ), run=run)
+                pid = spawn_detached(argv, runner_env(environ), run=in_fork(settings, argv))
                 handed = f"{action} handed off to a detached process (pid {pid})"
             record["pid"], record["start"] = pid, procid.process_start(pid)
         else:

@@ -3,9 +3,12 @@
 On a unit's event while listed units are present but not all READY, and
 this node is going to take over (:func:`twinstar.fastpath.decision.going_to_take_over`),
 the hook starts this runner (:func:`twinstar.fastpath.detach.prepared_runner`).
-It loads the configuration, builds the engine, starts the steps' ahead
-probes as the daemon does, and waits, bounded, on ``state_dir/prepared.fifo``
-(mode 0600; its pid in ``prepared.pid``). The decisive hook, under
+It starts the ip steps' duplicate-address probes from the hook's settings
+cache before anything heavier is imported (they listen while the rest
+loads), loads the configuration, builds the engine, starts the other steps'
+ahead probes as the daemon does (the ip steps find theirs running), and
+waits, bounded, on ``state_dir/prepared.fifo`` (mode 0600; its pid in
+``prepared.pid``). The decisive hook, under
 ``handoff.lock``, writes one byte into it instead of forking
 (:func:`twinstar.fastpath.detach.wake_prepared`) and records the runner's
 pid as the hand-off's; the runner then runs the takeover as a spawned one
@@ -99,7 +102,6 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
     A configuration changed (or replaced) while the runner waited is read
     again when it is woken: the takeover follows the file as it is then.
     """
-    from twinstar.engine import log
     from twinstar.engine.lock import FileLock
     from twinstar.errors import LockBusyError, TwinstarError
     from twinstar.fastpath import hooksettings
@@ -117,6 +119,9 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
     try:
         reader, keeper = offer(settings.state_dir)
         try:
+            _start_probes(settings)
+            from twinstar.engine import log
+
             log.setup()
             engine = _prepare(settings)
             if not woken(settings.state_dir, reader, seconds):
@@ -126,8 +131,11 @@ def main(path: str, seconds: float = PREPARED_WAIT, *, follow_up_mode: str | Non
             os.close(reader)
         if identity(path) != read_as:
             log_line(f"prepared takeover: {path} changed while the runner waited; the takeover reads it again")
+            from twinstar.steps.early import AHEAD
+
             for step in engine.steps:
                 step.forget_early()
+            AHEAD.drop_all()  # started for the configuration as it was
             settings = load(path, cache=cache)
             engine = _prepare(settings)
         return _takeover(settings, engine, follow_up_mode)
@@ -146,6 +154,15 @@ def identity(path: str) -> tuple[int, ...] | None:
         return file_identity(os.stat(path))
     except OSError:
         return None
+
+
+def _start_probes(settings: HookSettings) -> None:
+    """The ip steps' duplicate-address probes, from the settings alone: they listen while the
+    configuration and the engine load (:mod:`twinstar.steps.ip_dad`), and the steps adopt them."""
+    from twinstar.steps.ip_dad import start_cached
+
+    for failure in start_cached(settings.ip_probes):
+        log_line(f"prepared takeover: no probe started ahead for {failure}")
 
 
 def _prepare(settings: HookSettings) -> Engine:

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 from twinstar.engine.proc import ProgramResult
 from twinstar.errors import ProgramError, RefusedError, StepError
-from twinstar.steps.base import EarlyProbe, Probe, RecentReading, SharedRead, Step, StepContext
+from twinstar.steps.base import Probe, RecentReading, SharedRead, Step, StepContext
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
+from twinstar.steps.early import EarlyProbe
 from twinstar.steps.holders import find_holders, stop_holders
 
 PRIMARY = "Primary"

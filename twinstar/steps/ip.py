@@ -28,40 +28,27 @@ import threading
 
 from twinstar.engine.proc import set_niceness
 from twinstar.errors import RefusedError, StepError
-from twinstar.net import dad, garp
+from twinstar.net import garp
 from twinstar.net.arp import mac_text
-from twinstar.net.iproute import Link, LinkError, add_address, delete_address, read_link
+from twinstar.net.iproute import Link, LinkError, add_address, delete_address
 from twinstar.net.rawsock import ArpSocket, NetError
+from twinstar.steps import ip_dad
 from twinstar.steps.base import (
-    AHEAD,
-    EarlyProbe,
     Probe,
     RecentReading,
     SharedRead,
     Step,
     StepContext,
 )
+from twinstar.steps.early import AHEAD, EarlyProbe
 from twinstar.steps.ip_spec import IpSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable
 
 #: How long what a check read stands for the apply or undo right after it (seconds).
 FRESH = 1.0
-#: How long the answer of duplicate-address detection run before apply stands (seconds, from the
-#: probe's end to apply): an older one is probed again.
-DAD_FRESH = 1.0
-#: How long a probe started before apply goes on listening for it (seconds): the prepared takeover
-#: runner's longest wait for the units. Collected sooner, it ends then; older, it ages as above.
-WATCH_LIMIT = 30.0
-
-
-def _close_socket(answer: tuple[bytes | None, ArpSocket]) -> None:
-    answer[1].close()
-
-
 class IpStep(Step):
     kind = "ip"
     check_at_start = True
@@ -72,7 +59,7 @@ class IpStep(Step):
         self._announcer: subprocess.Popen[bytes] | None = None
         self._starting: threading.Thread | None = None  # starting the detached sender
         self._recent: RecentReading[Link] = RecentReading(ctx.monotonic, FRESH)
-        self._early: EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None = None
+        self._early: EarlyProbe[Link, ip_dad.Answer] | None = None
         self._early_ahead = False  # self._early was started ahead of the takeover (start_ahead)
         self._links = SharedRead(self._link_now)  # the takeover's check and early probe read at once: one read
 
@@ -93,10 +80,7 @@ class IpStep(Step):
         return self._links.get()
 
     def _link_now(self) -> Link:
-        try:
-            return read_link(self.spec.interface)
-        except LinkError as exc:
-            raise StepError(self.name, exc.message, hint=exc.hint) from None
+        return ip_dad.read(self.name, self.spec.interface)
 
     def _link_if_present(self) -> Link | None:
         """For undo: an interface that is gone (a removed USB NIC) holds no address."""
@@ -161,7 +145,7 @@ class IpStep(Step):
         found = None
         if early is not None:
             try:
-                found = early.collect(link, max_age=DAD_FRESH)  # probed on this very link state, lately
+                found = early.collect(link, max_age=ip_dad.DAD_FRESH)  # probed on this very link state, lately
             except StepError:
                 if not self._early_ahead:
                     raise
@@ -195,15 +179,9 @@ class IpStep(Step):
         self.announce(self.spec.arp_count)
 
     def _probe_socket(self) -> ArpSocket:
-        try:
-            return ArpSocket(self.spec.interface)
-        except NetError as exc:
-            raise self._dad_failed(exc) from None
+        return ip_dad.open_socket(self.name, self.spec.interface)
 
-    def _dad_failed(self, exc: NetError) -> StepError:
-        return StepError(self.name, f"duplicate-address detection failed: {exc}")
-
-    def start_early(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
+    def start_early(self) -> EarlyProbe[Link, ip_dad.Answer] | None:
         """Start duplicate-address detection in a thread, for apply to collect (:class:`EarlyProbe`);
         or adopt the one started ahead of this takeover (:meth:`start_ahead`).
 
@@ -216,61 +194,28 @@ class IpStep(Step):
         self._early = adopted or (self._new_probe() if self.spec.dad_timeout > 0 else None)
         return self._early
 
-    def start_ahead(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]] | None:
-        """Start duplicate-address detection for the next takeover's ip step of this address to adopt.
+    def start_ahead(self) -> EarlyProbe[Link, ip_dad.Answer] | None:
+        """Start duplicate-address detection for the next takeover's ip step of this address to adopt
+        (:func:`ip_dad.start_ahead`).
 
         The daemon runs it when a listed unit arrives while the node is going
         to take over, so that the probe's ``dad_timeout`` runs while the
-        other units arrive and the steps before this one come up. A probe
-        still running stands; apply probes again when the answer is older
-        than :data:`DAD_FRESH`, was read on another link state, or failed.
+        other units arrive and the steps before this one come up.
         """
-        if self.spec.dad_timeout <= 0:
-            return None
-        current = AHEAD.offered(self._ahead_key)
-        if current is not None and current.running:
-            return current
-        probe = self._new_probe()
-        AHEAD.offer(self._ahead_key, probe, max_age=DAD_FRESH)
-        return probe
+        spec = self.spec
+        return ip_dad.start_ahead(
+            self.name, spec.interface, spec.address, spec.dad_timeout, link=self._link, wait=self.timeout, monotonic=self.ctx.monotonic
+        )
 
     @property
     def _ahead_key(self) -> tuple[str, str, str]:
-        return (self.kind, self.spec.interface, self.spec.address.with_prefixlen)
+        return ip_dad.key(self.spec.interface, self.spec.address)
 
-    def _new_probe(self) -> EarlyProbe[Link, tuple[bytes | None, ArpSocket]]:
-        """The probe, in its thread; returns once its first frame is out (or it will send none).
-
-        It listens from its first frame until apply collects it, ``dad_timeout``
-        at least (:func:`dad.watch`), so its answer is as fresh as one probed
-        at apply, however long the units or the steps before took. Waiting
-        here for the first frame (a fraction of a millisecond) starts that
-        clock now, where the thread would otherwise wait for Python's lock
-        while this one goes on.
-        """
-        out = threading.Event()
-        wake = dad.Wake()
-
-        def inputs() -> Link | None:
-            link = None
-            try:
-                link = self._link_to_probe()
-                return link
-            finally:
-                if link is None:  # nothing to probe: no frame to wait for, nothing to wake
-                    out.set()
-                    wake.close()
-
-        def owner(link: Link) -> tuple[bytes | None, ArpSocket]:
-            try:
-                return self._early_owner(link, sent=out.set, wake=wake)
-            finally:
-                out.set()
-                wake.close()
-
-        probe = EarlyProbe(self.name, inputs, owner, release=_close_socket, finish=wake.set, monotonic=self.ctx.monotonic)
-        out.wait(self.timeout)
-        return probe
+    def _new_probe(self) -> EarlyProbe[Link, ip_dad.Answer]:
+        spec = self.spec
+        return ip_dad.start(
+            self.name, spec.interface, spec.address, spec.dad_timeout, link=self._link, wait=self.timeout, monotonic=self.ctx.monotonic
+        )
 
     def forget_early(self) -> None:
         """Drop an early probe not collected; wait until the detached sender has started (a takeover's
@@ -283,31 +228,9 @@ class IpStep(Step):
         if starting is not None:
             starting.join()
 
-    def _link_to_probe(self) -> Link | None:
-        """The link as it is, when apply would probe on it (address absent, interface up with carrier); else None."""
-        link = self._link()
-        if link.same_ip(self.spec.address) is not None or not link.admin_up or not link.carrier:
-            return None
-        return link
-
-    def _early_owner(self, link: Link, *, sent: Callable[[], object], wake: dad.Wake) -> tuple[bytes | None, ArpSocket]:
-        sock = self._probe_socket()
-        try:
-            return self._owner(sock, wake=wake, sent=sent), sock
-        except BaseException:
-            sock.close()
-            raise
-
-    def _owner(self, sock: ArpSocket, *, wake: dad.Wake | None = None, sent: Callable[[], object] | None = None) -> bytes | None:
-        """Who answers for the address, or None: duplicate-address detection for ``dad_timeout``, or with ``wake``
-        until it is set (:func:`dad.watch`; ``sent`` is called once its first probe is out)."""
-        address, timeout = self.spec.address.ip, self.spec.dad_timeout
-        try:
-            if wake is None:
-                return dad.probe(sock, address, timeout=timeout)
-            return dad.watch(sock, address, timeout=timeout, wake=wake, limit=WATCH_LIMIT, sent=sent)
-        except NetError as exc:
-            raise self._dad_failed(exc) from None
+    def _owner(self, sock: ArpSocket) -> bytes | None:
+        """Who answers for the address, or None: duplicate-address detection for ``dad_timeout``."""
+        return ip_dad.owner(self.name, sock, self.spec.address.ip, self.spec.dad_timeout)
 
     def _refuse_if_owned(self, owner: bytes | None) -> None:
         if owner is not None:
