@@ -3,6 +3,7 @@ the switchover's power and drain decisions, the topology plan."""
 
 from __future__ import annotations
 
+import configparser
 import functools
 import ipaddress
 import json
@@ -19,6 +20,7 @@ from twinstar.demo.members import cgroup2_mounts, cgroup_taken, own_cgroup
 from twinstar.demo.report import render, served_sequence, service_offsets, summarize
 from twinstar.demo.scenario import Collected, Options, Scenario, leftover
 from twinstar.demo.servers import ServiceConfig, takeover_steps
+from twinstar.demo.stack import apache, kamailio
 from twinstar.demo.stack.pbx import RealStack
 from twinstar.demo.topology import NETWORK, free_prefix, plan
 from twinstar.demo.watch import overlaps
@@ -268,9 +270,10 @@ def test_responder_command_line_is_parsed_without_argparse() -> None:
     assert responder.command()[1:] == ["-IS", os.path.abspath(responder.__file__)]
 
 
-def test_the_real_stack_starts_mariadb_beside_dahdi_and_the_address_and_kamailio_after_it() -> None:
-    """The real stack's takeover list, as twinstar reads it: the replica first, then DAHDI, the address and
-    MariaDB together, then Kamailio and Apache together; the light stack's keeps dahdi, drbd, ip."""
+def test_the_real_stack_asks_for_its_services_together_and_their_units_give_the_order() -> None:
+    """The real stack's takeover list, as twinstar reads it: the replica, the address, then DAHDI and the
+    three services together; Kamailio's unit needs MariaDB and comes after it, Apache's comes after
+    Kamailio (ordering only). The light stack's keeps dahdi, drbd, ip."""
     dahdi = {"dahdi": {"dahdi_cfg": ["/bin/true"]}}
     drbd = {"drbd": {"resource": "r0", "device": "/dev/loop7", "mountpoint": "/replica"}}
     ip = {"ip": {"address": "10.213.0.100/24", "interface": "eth0"}}
@@ -282,8 +285,15 @@ def test_the_real_stack_starts_mariadb_beside_dahdi_and_the_address_and_kamailio
         return [s.name for s in config.takeover], config.groups
 
     names, groups = read(takeover_steps(dahdi, drbd, ip, services))
-    assert names == ["drbd:r0", "dahdi", "ip:10.213.0.100/24", "service:mariadb", "service:kamailio", "service:apache2"]
-    assert groups == (("dahdi", "ip:10.213.0.100/24", "service:mariadb"), ("service:kamailio", "service:apache2"))
+    assert names == ["drbd:r0", "ip:10.213.0.100/24", "dahdi", "service:mariadb", "service:kamailio", "service:apache2"]
+    assert groups == (("dahdi", "service:mariadb", "service:kamailio", "service:apache2"),)
+    unit = configparser.ConfigParser(strict=False)
+    unit.read_string(kamailio.unit_dropin("pbx-b"))
+    assert unit["Unit"]["Requires"] == "mariadb.service" and unit["Unit"]["After"] == "mariadb.service"
+    assert unit["Service"]["Environment"] == "NODE=pbx-b"
+    unit = configparser.ConfigParser(strict=False)
+    unit.read_string(apache.unit_dropin())
+    assert dict(unit["Unit"]) == {"after": "kamailio.service"}  # ordering only: Apache needs neither
     light = ServiceConfig("/replica", [{"command": {"name": "pbx", "start": ["/bin/true"], "stop": ["/bin/true"]}}], None)
     names, groups = read(takeover_steps(dahdi, drbd, ip, light))
     assert names == ["dahdi", "drbd:r0", "ip:10.213.0.100/24", "command:pbx"] and groups == ()

@@ -161,8 +161,8 @@ class ServiceConfig:
     mountpoint: str  # where the drbd step mounts the replica (as the takeover sees it)
     steps: list[dict[str, Any]]  # the takeover's steps after ip (after the group with dahdi and ip)
     drain_check: list[str] | None  # switchover's "calls still up?" command
-    #: Steps that need only the replica: with any, the takeover is drbd, then these together with dahdi
-    #: and ip (one ``parallel`` group), then :attr:`steps`; without, dahdi, drbd, ip, then :attr:`steps`.
+    #: Steps that need the replica and the address: with any, the takeover is drbd, ip, then these
+    #: together with dahdi (one ``parallel`` group), then :attr:`steps`; without, dahdi, drbd, ip, then :attr:`steps`.
     with_dahdi: tuple[dict[str, Any], ...] = ()
     #: The pair policy's first retry delay (doubled for each further try): a failed takeover is retried
     #: for about 7 times this long, which must outlast a reboot of the other server.
@@ -191,7 +191,7 @@ def responder(server: ServerFiles, topo: Topology) -> ServiceConfig:
 def takeover_steps(dahdi: dict[str, Any], drbd: dict[str, Any], ip: dict[str, Any], services: ServiceConfig) -> list[dict[str, Any]]:
     """The takeover list (pure): see :attr:`ServiceConfig.with_dahdi`."""
     if services.with_dahdi:
-        return [drbd, {"parallel": [dahdi, ip, *services.with_dahdi]}, *services.steps]
+        return [drbd, ip, {"parallel": [dahdi, *services.with_dahdi]}, *services.steps]
     return [dahdi, drbd, ip, *services.steps]
 
 

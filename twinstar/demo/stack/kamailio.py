@@ -105,5 +105,7 @@ def schema() -> str:
 
 
 def unit_dropin(node: str) -> str:
-    """A drop-in for Debian's ``kamailio.service``: the node name the pings are answered with."""
-    return f"[Service]\nEnvironment=NODE={node}\n"
+    """A drop-in for Debian's ``kamailio.service``: the node name the pings are answered with, and
+    MariaDB before it (usrloc connects to the database and loads the registrations when Kamailio
+    starts): systemd starts Kamailio the moment MariaDB is up, and fails its start when MariaDB's fails."""
+    return f"[Unit]\nRequires=mariadb.service\nAfter=mariadb.service\n\n[Service]\nEnvironment=NODE={node}\n"

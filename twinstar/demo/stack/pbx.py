@@ -2,9 +2,8 @@
 
 Each server is a container with systemd as PID 1 (:mod:`twinstar.demo.containers`)
 in the server's namespace. The services are Debian's own units, disabled at
-boot; the takeover list is ``drbd``, then ``dahdi``, ``ip`` and ``service:
-mariadb`` together (:data:`WITH_DAHDI`), then ``service: kamailio`` and
-``service: apache2`` together (:data:`SERVICE_STAGES`). Set
+boot; the takeover list is ``drbd``, ``ip``, then ``dahdi`` and the three
+services together, in the order their units give (:data:`SERVICES`). Set
 up as the vendor document has an
 operator do it: on pbx-a, with the replica mounted, ``twinstar replica add``
 moves ``/etc/kamailio``, ``/var/lib/mysql`` and ``/var/www`` onto it (then
@@ -53,16 +52,13 @@ if TYPE_CHECKING:
     from twinstar.demo.scenario import Collected, Run
 
 REPLICA = "/replica"
-#: The services that need only the replica: they start once it is mounted, together with the units'
-#: DAHDI registration and the shared address (one ``parallel`` group after ``drbd``). MariaDB listens
-#: on every address and needs neither; its start with crash recovery is the longest on the way to SIP.
-WITH_DAHDI = ("mariadb",)
-#: The service stages after that group, in order; the services of a stage do not depend on each other
-#: and start together (a ``parallel`` group). Kamailio needs the database (usrloc connects to it and
-#: loads the registrations when Kamailio starts) and the shared address it listens on; Apache needs
-#: neither, but beside MariaDB's start on two cores it slows it, and Kamailio waits for MariaDB.
-SERVICE_STAGES = (("kamailio", "apache2"),)
-SERVICES = WITH_DAHDI + tuple(name for stage in SERVICE_STAGES for name in stage)
+#: The services, started together once the replica is mounted and the address is up, beside the units'
+#: DAHDI registration (one ``parallel`` group after ``drbd`` and ``ip``); their order is systemd's, from
+#: the units: Kamailio needs the database (usrloc connects to it and loads the registrations when
+#: Kamailio starts: ``Requires=`` and ``After=mariadb.service``, :func:`~twinstar.demo.stack.kamailio.unit_dropin`),
+#: Apache needs neither but comes after Kamailio (:func:`~twinstar.demo.stack.apache.unit_dropin`).
+#: systemd starts each the moment the one before it is up: no round trip through the takeover between them.
+SERVICES = ("mariadb", "kamailio", "apache2")
 #: What ``twinstar replica add`` moves onto the replica on pbx-a.
 MANAGED = ("/etc/kamailio", "/var/lib/mysql", "/var/www")
 WEB_ROOT = "/var/www/html"
@@ -114,10 +110,9 @@ class RealStack(LightStack):
         def step(name: str) -> dict[str, Any]:
             return {"service": {"name": name, "manager": "systemd", "timeout": SERVICE_TIMEOUT}}
 
-        steps = [{"parallel": [step(n) for n in stage]} if len(stage) > 1 else step(stage[0]) for stage in SERVICE_STAGES]
         # A failed takeover is retried for about 7 times the first delay: long enough for the other
         # server's reboot (a container's systemd) and a takeover's service starts.
-        return ServiceConfig(REPLICA, steps, None, retry_delay=4.0, with_dahdi=tuple(step(n) for n in WITH_DAHDI))
+        return ServiceConfig(REPLICA, [], None, retry_delay=4.0, with_dahdi=tuple(step(n) for n in SERVICES))
 
     def build(self, run: Run) -> None:
         assert run.loop is not None
@@ -141,6 +136,7 @@ class RealStack(LightStack):
         """What stays on each server: the node name, MariaDB's settings and units, the mount point, an empty
         data directory."""
         c.write(KAMAILIO_DROPIN, kamailio.unit_dropin(c.name))
+        c.write(apache.UNIT_DROPIN, apache.unit_dropin())
         c.write(MARIADB_CNF, mariadb.server_cnf())
         c.write(mariadb.UNIT_DROPIN, mariadb.unit_dropin())
         c.write(mariadb.CHECKS_UNIT, mariadb.checks_unit())
