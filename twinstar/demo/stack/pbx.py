@@ -55,8 +55,8 @@ REPLICA = "/replica"
 #: The services, started together once the replica is mounted and the address is up, beside the units'
 #: DAHDI registration (one ``parallel`` group after ``drbd`` and ``ip``); their order is systemd's, from
 #: the units: Kamailio needs the database (usrloc connects to it and loads the registrations when
-#: Kamailio starts: ``Requires=`` and ``After=mariadb.service``, :func:`~twinstar.demo.stack.kamailio.unit_dropin`),
-#: Apache needs neither but comes after Kamailio (:func:`~twinstar.demo.stack.apache.unit_dropin`).
+#: Kamailio starts: ``Requires=`` and ``After=mariadb.service``, :func:`~twinstar.demo.stack.kamailio.unit_dropin`);
+#: Apache needs neither but comes after Kamailio, off their starts' CPU (:func:`~twinstar.demo.stack.apache.unit_dropin`).
 #: systemd starts each the moment the one before it is up: no round trip through the takeover between them.
 SERVICES = ("mariadb", "kamailio", "apache2")
 #: What ``twinstar replica add`` moves onto the replica on pbx-a.
