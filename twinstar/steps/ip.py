@@ -202,10 +202,7 @@ class IpStep(Step):
         to take over, so that the probe's ``dad_timeout`` runs while the
         other units arrive and the steps before this one come up.
         """
-        spec = self.spec
-        return ip_dad.start_ahead(
-            self.name, spec.interface, spec.address, spec.dad_timeout, link=self._link, wait=self.timeout, monotonic=self.ctx.monotonic
-        )
+        return ip_dad.start_ahead(self.spec.interface, self.spec.address, self.spec.dad_timeout, self._new_probe)
 
     @property
     def _ahead_key(self) -> tuple[str, str, str]:

@@ -140,16 +140,10 @@ def start(
 
 
 def start_ahead(
-    name: str,
-    interface: str,
-    address: ipaddress.IPv4Interface,
-    dad_timeout: float,
-    *,
-    link: Callable[[], Link],
-    wait: float,
-    monotonic: Callable[[], float] = time.monotonic,
+    interface: str, address: ipaddress.IPv4Interface, dad_timeout: float, new: Callable[[], EarlyProbe[Link, Answer]]
 ) -> EarlyProbe[Link, Answer] | None:
-    """Start the probe for the next takeover's ip step of this address to adopt; None with ``dad_timeout`` 0.
+    """The probe for the next takeover's ip step of this address to adopt, ``new()`` (:func:`start`) unless
+    one runs already; None with ``dad_timeout`` 0.
 
     A probe still running stands; apply probes again when the answer is older
     than :data:`DAD_FRESH`, was read on another link state, or failed.
@@ -159,7 +153,7 @@ def start_ahead(
     current = AHEAD.offered(key(interface, address))
     if current is not None and current.running:
         return current
-    probe = start(name, interface, address, dad_timeout, link=link, wait=wait, monotonic=monotonic)
+    probe = new()
     AHEAD.offer(key(interface, address), probe, max_age=DAD_FRESH)
     return probe
 
@@ -167,13 +161,14 @@ def start_ahead(
 def start_cached(steps: Iterable[Cached]) -> list[str]:
     """Start the probe of each cached ip step ahead (:func:`start_ahead`); what could not start, ``"STEP: error"`` each."""
     failures = []
-    for name, interface, address, dad_timeout, wait in steps:
+    for name, interface, text, dad_timeout, wait in steps:
         try:
-            start_ahead(name, interface, ipaddress.IPv4Interface(address), dad_timeout, link=_reader(name, interface), wait=wait)
+            address = ipaddress.IPv4Interface(text)
+            start_ahead(interface, address, dad_timeout, _starter(name, interface, address, dad_timeout, wait))
         except (TwinstarError, ValueError) as exc:
             failures.append(f"{name}: {exc}")
     return failures
 
 
-def _reader(name: str, interface: str) -> Callable[[], Link]:
-    return lambda: read(name, interface)
+def _starter(name: str, interface: str, address: ipaddress.IPv4Interface, dad_timeout: float, wait: float) -> Callable[[], EarlyProbe[Link, Answer]]:
+    return lambda: start(name, interface, address, dad_timeout, link=lambda: read(name, interface), wait=wait)

@@ -96,7 +96,7 @@ def missing_packages() -> dict[str, str]:
 class RealStack(LightStack):
     kind = StackKind.REAL
     recovers = True
-    image_mb = 256  # InnoDB's system tablespace and redo log, the binary log, the usrloc tables
+    image_mb = 256  # InnoDB's system tablespace and redo log, the usrloc tables
 
     def __init__(self) -> None:
         self.containers: dict[str, Container] = {}
