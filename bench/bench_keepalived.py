@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -244,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench_keepalived: needs root (namespaces, keepalived, the demo)", file=sys.stderr)
+        return 2
+    if shutil.which("keepalived") is None:
+        print("bench_keepalived: no keepalived on PATH (Debian: apt-get install keepalived)", file=sys.stderr)
         return 2
     if existing():
         print(f"bench_keepalived: namespaces {PREFIX}* exist (another run?): {' '.join(existing())}", file=sys.stderr)
