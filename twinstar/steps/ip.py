@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 #: How long what a check read stands for the apply or undo right after it (seconds).
 FRESH = 1.0
+
+
 class IpStep(Step):
     kind = "ip"
     check_at_start = True

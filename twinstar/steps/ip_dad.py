@@ -9,12 +9,13 @@ that the probe listens while they load; the ip step adopts it
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterable
 
-from twinstar.errors import StepError, TwinstarError
+from twinstar.errors import StepError
 from twinstar.net import dad
 from twinstar.net.iproute import Link, LinkError, read_link
 from twinstar.net.rawsock import ArpSocket, NetError
@@ -150,11 +151,12 @@ def start_ahead(
     """
     if dad_timeout <= 0:
         return None
-    current = AHEAD.offered(key(interface, address))
+    adopter = key(interface, address)
+    current = AHEAD.offered(adopter)
     if current is not None and current.running:
         return current
     probe = new()
-    AHEAD.offer(key(interface, address), probe, max_age=DAD_FRESH)
+    AHEAD.offer(adopter, probe, max_age=DAD_FRESH)
     return probe
 
 
@@ -164,11 +166,9 @@ def start_cached(steps: Iterable[Cached]) -> list[str]:
     for name, interface, text, dad_timeout, wait in steps:
         try:
             address = ipaddress.IPv4Interface(text)
-            start_ahead(interface, address, dad_timeout, _starter(name, interface, address, dad_timeout, wait))
-        except (TwinstarError, ValueError) as exc:
+        except ValueError as exc:  # the cache is written from a validated configuration: a damaged one
             failures.append(f"{name}: {exc}")
+            continue
+        link = functools.partial(read, name, interface)
+        start_ahead(interface, address, dad_timeout, functools.partial(start, name, interface, address, dad_timeout, link=link, wait=wait))
     return failures
-
-
-def _starter(name: str, interface: str, address: ipaddress.IPv4Interface, dad_timeout: float, wait: float) -> Callable[[], EarlyProbe[Link, Answer]]:
-    return lambda: start(name, interface, address, dad_timeout, link=lambda: read(name, interface), wait=wait)
