@@ -273,7 +273,9 @@ def test_responder_command_line_is_parsed_without_argparse() -> None:
 def test_the_real_stack_asks_for_its_services_together_and_their_units_give_the_order() -> None:
     """The real stack's takeover list, as twinstar reads it: the replica, the address, then DAHDI and the
     three services together; Kamailio's unit needs MariaDB and comes after it, Apache's comes after
-    Kamailio (off their starts' CPU). The light stack's keeps dahdi, drbd, ip."""
+    Kamailio (off their starts' CPU). The light stack's registers the units with DAHDI beside the replica's
+    promotion and mount, then adds the address, then starts the responder (standing for Asterisk, which
+    needs all three)."""
     dahdi = {"dahdi": {"dahdi_cfg": ["/bin/true"]}}
     drbd = {"drbd": {"resource": "r0", "device": "/dev/loop7", "mountpoint": "/replica"}}
     ip = {"ip": {"address": "10.213.0.100/24", "interface": "eth0"}}
@@ -296,4 +298,5 @@ def test_the_real_stack_asks_for_its_services_together_and_their_units_give_the_
     assert dict(unit["Unit"]) == {"wants": "kamailio.service", "after": "kamailio.service"}
     light = ServiceConfig("/replica", [{"command": {"name": "pbx", "start": ["/bin/true"], "stop": ["/bin/true"]}}], None)
     names, groups = read(takeover_steps(dahdi, drbd, ip, light))
-    assert names == ["dahdi", "drbd:r0", "ip:10.213.0.100/24", "command:pbx"] and groups == ()
+    assert names == ["dahdi", "drbd:r0", "ip:10.213.0.100/24", "command:pbx"]
+    assert groups == (("dahdi", "drbd:r0"),)

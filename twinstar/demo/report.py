@@ -379,10 +379,10 @@ How to read this:
                  the kernel driver's events for a unit on that server (online: the unit is READY);
                  each one runs that server's atribank_hook, which starts the takeover once every unit is READY
                  in a detached process (handoff: spawn) and returns at once
-  takeover       twinstar's steps, in order: dahdi (register the units with DAHDI), drbd:r0 (become DRBD
-                 Primary and mount the replicated partition), ip:... (add the shared address and announce it
-                 with gratuitous ARP), then the PBX: command:pbx (light stack: a responder standing for
-                 Asterisk); real stack (Debian's units under each server's own systemd): drbd:r0, ip:..., then
+  takeover       twinstar's steps: light stack, dahdi (register the units with DAHDI) and drbd:r0 (become
+                 DRBD Primary and mount the replicated partition) together, then ip:... (add the shared
+                 address and announce it with gratuitous ARP), then the PBX: command:pbx (a responder
+                 standing for Asterisk); real stack (Debian's units under each server's own systemd): drbd:r0, ip:..., then
                  dahdi, service:mariadb, service:kamailio and service:apache2 together, systemd starting
                  Kamailio once MariaDB is up and Apache after it; a release undoes them in reverse order
   watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the

@@ -1,10 +1,9 @@
 """Everything on disk that makes the two demo servers: configuration, state, storage.
 
 Each server gets a directory under the demo's work directory with its own
-``twinstar.yaml`` (a real takeover list: dahdi, drbd, ip, then the stack's
-services, the responder as a command step; or, for the real PBX's units,
-drbd, then dahdi and ip beside the services that need only the replica,
-then the rest), state directory, fake sysfs, ``xpp_order``, mountpoint
+``twinstar.yaml`` (a real takeover list: dahdi beside drbd, then ip, then
+the responder as a command step; or, for the real PBX's units, drbd, ip,
+then dahdi beside the services), state directory, fake sysfs, ``xpp_order``, mountpoint
 and ``drbdadm`` wrapper. Shared between them, as between two real servers:
 the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
 (DRBD's view of both nodes) and one ext4 image on one loop device (the
@@ -162,7 +161,8 @@ class ServiceConfig:
     steps: list[dict[str, Any]]  # the takeover's steps after ip (after the group with dahdi and ip)
     drain_check: list[str] | None  # switchover's "calls still up?" command
     #: Steps that need the replica and the address: with any, the takeover is drbd, ip, then these
-    #: together with dahdi (one ``parallel`` group), then :attr:`steps`; without, dahdi, drbd, ip, then :attr:`steps`.
+    #: together with dahdi (one ``parallel`` group), then :attr:`steps`; without, dahdi and drbd together
+    #: (neither needs the other), ip, then :attr:`steps` (the responder, standing for Asterisk, needs all three).
     with_dahdi: tuple[dict[str, Any], ...] = ()
     #: The pair policy's first retry delay (doubled for each further try): a failed takeover is retried
     #: for about 7 times this long, which must outlast a reboot of the other server.
@@ -192,7 +192,7 @@ def takeover_steps(dahdi: dict[str, Any], drbd: dict[str, Any], ip: dict[str, An
     """The takeover list (pure): see :attr:`ServiceConfig.with_dahdi`."""
     if services.with_dahdi:
         return [drbd, ip, {"parallel": [dahdi, *services.with_dahdi]}, *services.steps]
-    return [dahdi, drbd, ip, *services.steps]
+    return [{"parallel": [dahdi, drbd]}, ip, *services.steps]
 
 
 def write_config(
