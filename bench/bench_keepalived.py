@@ -30,7 +30,8 @@ under load moves keepalived's start mark later, so it can only flatter
 keepalived.
 
 Namespaces and every process in them, the mount and the loop device are
-removed at the end, on failure and on Ctrl-C. Results go to bench/results-keepalived.md. Needs root.
+removed at the end, on failure and on Ctrl-C. Results go to
+bench/results-keepalived.md. Needs root.
 
 usage: sudo .venv/bin/python bench/bench_keepalived.py [--runs N] [--advert-int S]
 """
@@ -157,7 +158,8 @@ class Replica:
         run(["mkfs.ext4", "-q", "-F", "-L", "replica", str(image)])
         self.loop = run(["losetup", "--find", "--show", str(image)]).strip()
         # As the demo's power loss leaves it: both Secondary, the dead peer disconnected.
-        drbdadm.write_state(self.state, drbdadm.new_state(servers.RESOURCE, tuple(ROUTERS), connected=False, device=self.loop))  # type: ignore[arg-type]
+        first, second = ROUTERS
+        drbdadm.write_state(self.state, drbdadm.new_state(servers.RESOURCE, (first, second), connected=False, device=self.loop))
         self.server = subprocess.Popen(
             [sys.executable, "-m", "twinstar.standins.drbdadm", "--serve", str(self.socket), "--state", str(self.state)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -382,9 +382,10 @@ How to read this:
   takeover       twinstar's steps: light stack, dahdi (register the units with DAHDI) and drbd:r0 (become
                  DRBD Primary and mount the replicated partition) together, then ip:... (add the shared
                  address and announce it with gratuitous ARP), then the PBX: command:pbx (a responder
-                 standing for Asterisk); real stack (Debian's units under each server's own systemd): drbd:r0, ip:..., then
-                 dahdi, service:mariadb, service:kamailio and service:apache2 together, systemd starting
-                 Kamailio once MariaDB is up and Apache after it; a release undoes them in reverse order
+                 standing for Asterisk); real stack (Debian's units under each server's own systemd):
+                 drbd:r0, ip:..., then dahdi, service:mariadb, service:kamailio and service:apache2
+                 together, systemd starting Kamailio once MariaDB is up and Apache after it; a release
+                 undoes them in reverse order
   watchdog       the units' TwinStar watchdog: when the active server's heartbeat stops for longer than the
                  timeout, the units switch to the other port
   outage         what the client saw: last answer from pbx-a to first answer from pbx-b (real stack: SIPp's)

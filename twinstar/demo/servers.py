@@ -3,8 +3,8 @@
 Each server gets a directory under the demo's work directory with its own
 ``twinstar.yaml`` (a real takeover list: dahdi beside drbd, then ip, then
 the responder as a command step; or, for the real PBX's units, drbd, ip,
-then dahdi beside the services), state directory, fake sysfs, ``xpp_order``, mountpoint
-and ``drbdadm`` wrapper. Shared between them, as between two real servers:
+then dahdi beside the services), state directory, fake sysfs,
+``xpp_order``, mountpoint and ``drbdadm`` wrapper. Shared between them, as between two real servers:
 the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
 (DRBD's view of both nodes) and one ext4 image on one loop device (the
 replicated partition).
@@ -158,7 +158,7 @@ class ServiceConfig:
     """What a stack puts into a server's configuration above the replica and the address."""
 
     mountpoint: str  # where the drbd step mounts the replica (as the takeover sees it)
-    steps: list[dict[str, Any]]  # the takeover's steps after ip (after the group with dahdi and ip)
+    steps: list[dict[str, Any]]  # the takeover's last steps: after ip, or after the group with dahdi (:attr:`with_dahdi`)
     drain_check: list[str] | None  # switchover's "calls still up?" command
     #: Steps that need the replica and the address: with any, the takeover is drbd, ip, then these
     #: together with dahdi (one ``parallel`` group), then :attr:`steps`; without, dahdi and drbd together
