@@ -26,7 +26,7 @@ from twinstar.fastpath import procid, statefile
 from twinstar.standins import drbdadm
 
 # The programs twinstar runs in this process (tests/conftest.py fails any other).
-pytestmark = pytest.mark.programs("drbdadm", "false", "findmnt", "python", "start", "stop", "true")
+pytestmark = pytest.mark.programs("drbdadm", "false", "python", "start", "stop", "true")
 
 
 def _wait(what: str, condition) -> None:  # type: ignore[no-untyped-def]

@@ -56,7 +56,7 @@ def test_a_usable_configuration_has_only_ok_findings(tmp_path: Path) -> None:
     findings = run_checks(config, [c for c in CHECKS if c is not check_installation])
     assert {f.level for f in findings} == {Level.OK}, findings
     subjects = {f.subject for f in findings}
-    assert {"program drbdadm", "program findmnt", "program /bin/echo", "state_dir", "xpp_order"} <= subjects
+    assert {"program drbdadm", "program mount", "program /bin/echo", "state_dir", "xpp_order"} <= subjects
     assert {"step drbd:r0", "step ip:10.213.7.10/24"} <= subjects
     assert not (tmp_path / "state").exists(), "check must not create the state directory"
 

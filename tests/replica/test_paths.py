@@ -1,4 +1,4 @@
-"""Path validation, mount detection and in-use detection (no root needed)."""
+"""Path validation and in-use detection (no root needed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from twinstar.errors import BadInputError
 from twinstar.replica import inuse
 from twinstar.replica.manifest import ManifestError, parse_manifest
-from twinstar.replica.paths import Replica, canonical, check_placement, is_mounted, mount_points
+from twinstar.replica.paths import Replica, canonical, check_placement
 
 
 @pytest.mark.parametrize(
@@ -47,17 +47,6 @@ def test_placement_accepts_a_sibling_with_a_common_prefix(path: str, root: str) 
     replica = Replica(root)
     assert not replica.contains(path)
     assert check_placement(path, replica) is None  # accepted: no BadInputError
-
-
-def test_mountinfo_escapes_are_decoded(tmp_path: Path) -> None:
-    info = tmp_path / "mountinfo"
-    info.write_text(
-        "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
-        "90 27 7:0 / /srv/my\\040replica rw,relatime - ext4 /dev/loop0 rw\n"
-    )
-    assert mount_points(str(info)) == {"/proc", "/srv/my replica"}
-    assert is_mounted("/srv/my replica", mountinfo=str(info))
-    assert not is_mounted("/srv/my\\040replica", mountinfo=str(info))
 
 
 def test_processes_using_a_path_are_named(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Stand-in: only ``drbdadm`` (twinstar.standins.drbdadm, state in a JSON
 file listing both nodes), because the DRBD kernel module cannot load here.
-fsck, mount, umount, findmnt and the processes holding the mount are real.
+fsck, mount, umount, the mount table and the processes holding the mount are real.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from twinstar.standins import drbdadm
 from twinstar.steps.base import StepContext
 from twinstar.steps.drbd import DrbdStep
 
-pytestmark = [pytest.mark.privileged, pytest.mark.programs("drbdadm", "findmnt", "fsck", "mount", "umount")]  # programs: what twinstar runs in this process
+pytestmark = [pytest.mark.privileged, pytest.mark.programs("drbdadm", "fsck", "mount", "umount")]  # programs: what twinstar runs in this process
 
 
 @dataclass

@@ -1,11 +1,12 @@
-"""What the drbd step reads from drbdadm and findmnt (pure, formats as drbd-utils print them)."""
+"""What the drbd step reads from drbdadm (pure, formats as drbd-utils print them) and how it knows its device's mount."""
 
 from __future__ import annotations
 
 import pytest
 
 from twinstar.config import FsckMode
-from twinstar.steps.drbd import fsck_needed, parse_findmnt, parse_role, parse_status_peer_roles
+from twinstar.mounts import Mount
+from twinstar.steps.drbd import fsck_needed, is_device, parse_role, parse_status_peer_roles
 
 
 @pytest.mark.parametrize(
@@ -41,11 +42,16 @@ def test_parse_status_local_role_is_not_a_peer() -> None:
     assert parse_status_peer_roles("r0 role:Primary\n  disk:UpToDate\n") == []
 
 
-def test_parse_findmnt() -> None:
-    text = '{"filesystems": [{"source": "/dev/drbd0", "target": "/replica", "fstype": "ext4", "maj:min": "147:0"}]}'
-    mount = parse_findmnt(text)
-    assert mount is not None and (mount.source, mount.fstype, mount.majmin) == ("/dev/drbd0", "ext4", "147:0")
-    assert parse_findmnt("") is None
+def test_a_mount_is_its_devices_by_number_whatever_the_source_is_called() -> None:
+    """/dev/null (1:3) stands for the device: a mount whose number is the device's is its, under any name;
+    another number is not, unless the source resolves to the device (a filesystem without a device number)."""
+    def mount(source: str, majmin: str) -> Mount:
+        return Mount("/replica", source, "ext4", "/", majmin, "rw")
+
+    assert is_device(mount("/dev/drbd/by-res/r0/0", "1:3"), "/dev/null")
+    assert not is_device(mount("/dev/drbd0", "147:0"), "/dev/null")
+    assert is_device(mount("/dev/../dev/null", "0:45"), "/dev/null")
+    assert not is_device(mount("/dev/null", "1:3"), "/nonexistent/device")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,6 @@ NEEDED = {
     "mkfs.ext4": "e2fsprogs",
     "mount": "mount",
     "umount": "mount",
-    "findmnt": "util-linux",
     "fsck": "util-linux",
 }
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

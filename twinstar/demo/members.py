@@ -34,10 +34,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from twinstar import mounts
 from twinstar.demo.processes import sigkill
 from twinstar.demo.topology import NETNS_DIR
 from twinstar.errors import TwinstarError
-from twinstar.replica.paths import unescape_mountinfo
 
 log = logging.getLogger("twinstar.demo.members")
 
@@ -47,26 +47,12 @@ WAIT = 10.0
 
 def cgroup2_mounts() -> list[str]:
     """Mount points of the cgroup v2 hierarchy showing its root, from /proc/self/mountinfo."""
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields = left.split(" ")
-            if right.split(" ", 1)[0] == "cgroup2" and len(fields) > 4 and fields[3] == "/":
-                found.append(unescape_mountinfo(fields[4]))
-    return found
+    return [m.target for m in mounts.read() if m.fstype == "cgroup2" and m.root == "/"]
 
 
 def named_v1_mounts() -> list[str]:
     """Mount points of named cgroup v1 hierarchies without controllers (``name=systemd`` on a hybrid machine)."""
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            fields, tail = left.split(" "), right.split(" ")
-            if tail[0] == "cgroup" and len(tail) > 2 and "name=" in tail[2] and len(fields) > 4 and fields[3] == "/":
-                found.append(unescape_mountinfo(fields[4]))
-    return found
+    return [m.target for m in mounts.read() if m.fstype == "cgroup" and "name=" in m.options and m.root == "/"]
 
 
 def cgroup_taken(name: str) -> bool:

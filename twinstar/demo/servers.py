@@ -24,7 +24,7 @@ from twinstar.demo.responder import command as responder_command
 from twinstar.demo.topology import INTERFACE, Host, Topology
 from twinstar.engine.proc import ProgramRunner
 from twinstar.errors import ProgramError, TwinstarError
-from twinstar.replica.paths import mount_points
+from twinstar.mounts import mount_points
 from twinstar.standins import drbdadm
 from twinstar.usb import sim
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from twinstar.demo import events
 from twinstar.engine.proc import clean_env
 from twinstar.errors import BadInputError
-from twinstar.replica.paths import MOUNTINFO, mount_points
+from twinstar.mounts import MOUNTINFO, mount_points
 
 
 class AddressWatch:

@@ -24,17 +24,16 @@ from enum import StrEnum
 
 from twinstar.errors import BadInputError, TwinstarError
 from twinstar.fastpath.atomic import exchange, fsync_dir
+from twinstar.mounts import MOUNTINFO, is_mounted
 from twinstar.ops.findings import Finding, Level
 from twinstar.replica import inuse
 from twinstar.replica.manifest import Manifest, ReplicaFiles, read_local, write_local
 from twinstar.replica.paths import (
-    MOUNTINFO,
     ManagedPath,
     Replica,
     canonical,
     check_placement,
     is_link_to,
-    is_mounted,
     lstat_or_none,
 )
 

@@ -22,6 +22,7 @@ from enum import StrEnum
 from twinstar.engine.lock import FileLock
 from twinstar.errors import BadInputError, TwinstarError
 from twinstar.fastpath.atomic import exchange, fsync_dir
+from twinstar.mounts import MOUNTINFO, is_mounted, mount_points
 from twinstar.replica import inuse, local
 from twinstar.replica.manifest import (
     Manifest,
@@ -32,17 +33,14 @@ from twinstar.replica.manifest import (
     write_local,
 )
 from twinstar.replica.paths import (
-    MOUNTINFO,
     ManagedPath,
     Replica,
     canonical,
     check_placement,
     is_link_to,
-    is_mounted,
     kind_of,
     link_target_in_replica,
     lstat_or_none,
-    mount_points,
 )
 from twinstar.replica.tree import compare_trees, copy_tree
 

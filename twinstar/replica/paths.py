@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 from twinstar.errors import BadInputError
 
-MOUNTINFO = "/proc/self/mountinfo"
-
 
 @dataclass(frozen=True)
 class Replica:
@@ -166,39 +164,3 @@ def kind_of(st: os.stat_result) -> str:
         return "socket"
     return "unknown"
 
-
-# --- mounts -----------------------------------------------------------------------------
-
-
-def unescape_mountinfo(field: str) -> str:
-    """Undo the octal escapes (``\\040`` for a space) mountinfo uses in paths."""
-    out = []
-    i = 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def mount_points(mountinfo: str = MOUNTINFO) -> set[str]:
-    """Every mount point of this process's mount namespace."""
-    try:
-        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        raise BadInputError(f"cannot read {mountinfo}: {exc.strerror}") from None
-    points = set()
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 4:
-            points.add(unescape_mountinfo(fields[4]))
-    return points
-
-
-def is_mounted(path: str, *, mountinfo: str = MOUNTINFO) -> bool:
-    """True when ``path`` (already canonical) is a mount point."""
-    return path in mount_points(mountinfo)

@@ -11,25 +11,26 @@ then SIGTERM the processes holding it, SIGKILL those still there after
 the role change and the mount leaves nothing that blocks the peer.
 
 check reads the state with one ``drbdadm role`` (8.4 prints the peer's role
-beside ours; 9 needs ``status`` for it, read only when promoting) and one
-``findmnt``. An apply or undo that comes right after the check (as the engine
-runs them) starts from that reading instead of taking it again; verify
-always reads the state back.
+beside ours; 9 needs ``status`` for it, read only when promoting) and the
+mount table (:mod:`twinstar.mounts`, in-process). An apply or undo that comes
+right after the check (as the engine runs them) starts from that reading
+instead of taking it again; verify always reads the state back.
 
-The mount is identified by device number (``findmnt`` MAJ:MIN against the
+The mount is identified by device number (the table's MAJ:MIN against the
 device's st_rdev), not by path strings: /dev/drbd0, /dev/drbd/by-res/r0/0 and
 a loop device in tests are all found the same way.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from dataclasses import dataclass
 
+from twinstar import mounts
 from twinstar.engine.proc import ProgramResult
-from twinstar.errors import ProgramError, RefusedError, StepError
+from twinstar.errors import BadInputError, ProgramError, RefusedError, StepError
+from twinstar.mounts import Mount
 from twinstar.steps.base import Probe, RecentReading, SharedRead, Step, StepContext
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
 from twinstar.steps.early import EarlyProbe
@@ -77,34 +78,16 @@ def fsck_needed(mode: FsckMode, fstype: str) -> bool:
     return fstype in FSCK_TYPES
 
 
-@dataclass(frozen=True)
-class Mount:
-    """What ``findmnt`` reports for the mountpoint."""
-
-    source: str
-    fstype: str
-    majmin: str
-
-    def is_device(self, device: str) -> bool:
-        """Same device by number (st_rdev), or by resolved path for filesystems without one."""
-        try:
-            rdev = os.stat(device).st_rdev
-        except OSError:
-            return False
-        if self.majmin == f"{os.major(rdev)}:{os.minor(rdev)}":
-            return True
-        return os.path.realpath(self.source) == os.path.realpath(device)
-
-
-def parse_findmnt(text: str) -> Mount | None:
-    """``findmnt -J -o SOURCE,FSTYPE,MAJ:MIN``: the topmost mount, or None."""
-    if not text.strip():
-        return None
-    fs = json.loads(text)["filesystems"]
-    if not fs:
-        return None
-    top = fs[-1]
-    return Mount(source=top["source"], fstype=top["fstype"], majmin=top["maj:min"])
+def is_device(mount: Mount, device: str) -> bool:
+    """Whether ``mount`` is of ``device``: the same device number (st_rdev), or for a filesystem without one
+    (a mount whose number is not the device's) the same resolved source path."""
+    try:
+        rdev = os.stat(device).st_rdev
+    except OSError:
+        return False
+    if mount.majmin == f"{os.major(rdev)}:{os.minor(rdev)}":
+        return True
+    return os.path.realpath(mount.source) == os.path.realpath(device)
 
 
 @dataclass(frozen=True)
@@ -131,7 +114,7 @@ class DrbdStep(Step):
         self._reads = SharedRead(self._read_now)  # the takeover's check and early probe read at once: one read
 
     def programs(self) -> tuple[str, ...]:
-        progs = ["drbdadm", "findmnt", "mount", "umount"]
+        progs = ["drbdadm", "mount", "umount"]
         if self.spec.fsck is not FsckMode.NEVER:
             progs.append("fsck")
         return tuple(progs)
@@ -172,21 +155,16 @@ class DrbdStep(Step):
         self._early = None
 
     def _mounted(self) -> Mount | None:
-        # The mountpoint is --mountpoint's own argument, not a positional one: no "--" needed.
-        argv = ["findmnt", "-J", "-n", "-o", "SOURCE,TARGET,FSTYPE,MAJ:MIN", "--mountpoint", self.spec.mountpoint]
+        """What is mounted on the mountpoint (its path resolved, as the kernel's table names it), or None."""
         try:
-            result = self.ctx.runner.run(argv, timeout=self.timeout, ok_codes=(0, 1), quiet=True)
-        except ProgramError as exc:
+            return mounts.on(os.path.realpath(self.spec.mountpoint))
+        except BadInputError as exc:
             raise StepError(self.name, f"cannot read mounts: {exc}") from None
-        try:
-            return parse_findmnt(result.stdout) if result.returncode == 0 else None
-        except (ValueError, KeyError, TypeError):
-            raise StepError(self.name, f"cannot read the output of {' '.join(argv)}") from None
 
     def _describe(self, role: str, mount: Mount | None) -> str:
         if mount is None:
             where = f"nothing mounted on {self.spec.mountpoint}"
-        elif mount.is_device(self.spec.device):
+        elif is_device(mount, self.spec.device):
             where = f"{self.spec.device} mounted on {self.spec.mountpoint}"
         else:
             where = f"{mount.source} (not {self.spec.device}) mounted on {self.spec.mountpoint}"
@@ -205,7 +183,7 @@ class DrbdStep(Step):
         return _Reading(local, peer, self._mounted())
 
     def _ours(self, mount: Mount | None) -> bool:
-        return mount is not None and mount.is_device(self.spec.device)
+        return mount is not None and is_device(mount, self.spec.device)
 
     def check(self) -> Probe:
         r = self._recent.keep(self._read())
@@ -235,7 +213,7 @@ class DrbdStep(Step):
         self._require_paths()
         reading = reading or self._read()
         mount = reading.mount
-        if mount is not None and not mount.is_device(self.spec.device):
+        if mount is not None and not is_device(mount, self.spec.device):
             raise StepError(
                 self.name,
                 f"{self.spec.mountpoint} already has {mount.source} mounted, not {self.spec.device}",
@@ -349,7 +327,7 @@ class DrbdStep(Step):
         reading = self._recent.take() or self._read()
         mount = reading.mount
         if mount is not None:
-            if mount.is_device(self.spec.device):
+            if is_device(mount, self.spec.device):
                 self._unmount()
             else:
                 self.ctx.log.warning(
