@@ -60,7 +60,10 @@ from bench_demo import one_run, service_turn_ms  # noqa: E402
 from netns import add, ip, listed, teardown  # noqa: E402
 from timing import goal_table, load, load_span, spread  # noqa: E402
 
-from twinstar.demo import responder, servers  # noqa: E402
+from twinstar.demo import processes, responder, servers  # noqa: E402
+from twinstar.demo.cleanup import CleanupRegistry  # noqa: E402
+from twinstar.engine.proc import ProgramRunner  # noqa: E402
+from twinstar.errors import TwinstarError  # noqa: E402
 from twinstar.standins import drbdadm  # noqa: E402
 
 PREFIX = "tsbp-ka-"
@@ -145,32 +148,24 @@ class Replica:
         self.work.mkdir()
         self.mountpoint = self.work / "mnt"
         self.mountpoint.mkdir()
-        self.state = self.work / "drbd.json"
-        self.socket = self.work / "drbdadm.sock"
         self.drbdadm = self.work / "drbdadm"
         self.loop: str | None = None
-        self.server: subprocess.Popen[bytes] | None = None
+        self.runner = ProgramRunner()
+        self.cleanup = CleanupRegistry()  # the demo's parts' undo, newest first
 
     def set_up(self) -> None:
-        image = self.work / "replica.img"
-        with open(image, "wb") as f:
-            f.truncate(servers.IMAGE_MB * 1024 * 1024)
-        run(["mkfs.ext4", "-q", "-F", "-L", "replica", str(image)])
-        self.loop = run(["losetup", "--find", "--show", str(image)]).strip()
+        """As the demo makes them (``twinstar.demo.servers``, ``twinstar.demo.scenario``)."""
+        self.loop = servers.make_replica(str(self.work), self.runner, self.cleanup)
+        state, socket = str(self.work / "drbd.json"), str(self.work / "drbdadm.sock")
         # As the demo's power loss leaves it: both Secondary, the dead peer disconnected.
         first, second = ROUTERS
-        drbdadm.write_state(self.state, drbdadm.new_state(servers.RESOURCE, (first, second), connected=False, device=self.loop))
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "twinstar.standins.drbdadm", "--serve", str(self.socket), "--state", str(self.state)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not self.socket.exists():
-            if time.monotonic() > deadline or self.server.poll() is not None:
-                raise RuntimeError("the drbdadm stand-in's server did not start")
-            time.sleep(0.01)
-        fallback = drbdadm.write_wrapper(self.work / "drbdadm-py", self.state, "r2")
-        if not drbdadm.build_client(self.drbdadm, str(self.socket), "r2", fallback):
-            drbdadm.write_wrapper(self.drbdadm, self.state, "r2")
+        drbdadm.write_state(state, drbdadm.new_state(servers.RESOURCE, (first, second), connected=False, device=self.loop))
+        server = processes.spawn(
+            [sys.executable, "-m", "twinstar.standins.drbdadm", "--serve", socket, "--state", state],
+            log_path=str(self.work / "drbdadm.log"),
+        )
+        self.cleanup.add("drbdadm stand-in", lambda: processes.stop(server))
+        drbdadm.install(self.drbdadm, state, socket, "r2")
 
     def notify(self, work: Path) -> str:
         """``notify_master`` for r2: a shell script as keepalived-and-DRBD set-ups write it."""
@@ -191,18 +186,14 @@ class Replica:
         return f"/bin/sh {script}"
 
     def tear_down(self) -> None:
-        """After the namespaces' processes are gone (the responder runs from the mount)."""
-        if os.path.ismount(self.mountpoint):
-            subprocess.run(["umount", "--lazy", str(self.mountpoint)], check=False)
-        if self.loop is not None:
-            subprocess.run(["losetup", "-d", self.loop], check=False)
-        if self.server is not None:
-            self.server.kill()
-            self.server.wait()
-
-
-def run(argv: list[str]) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60).stdout
+        """After the namespaces' processes are gone (the responder runs from the mount): the mount, then the
+        stand-in's server and the loop device."""
+        try:
+            servers.unmount_under(self.runner, str(self.work))
+        except TwinstarError as e:
+            print(f"bench_keepalived: {e}", file=sys.stderr)
+        for failure in self.cleanup.run():
+            print(f"bench_keepalived: {failure}", file=sys.stderr)
 
 
 class Flapped(RuntimeError):

@@ -4,8 +4,8 @@ Each server gets a directory under the demo's work directory with its own
 ``twinstar.yaml`` (a real takeover list: dahdi beside drbd, then ip, then
 the responder as a command step; or, for the real PBX's units, drbd, ip,
 then dahdi beside the services), state directory, fake sysfs,
-``xpp_order``, mountpoint and ``drbdadm`` wrapper. Shared between them, as between two real servers:
-the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
+``xpp_order``, mountpoint and ``drbdadm`` wrapper. Shared between them, as
+between two real servers: the USB simulator's state file (the units), the ``drbdadm`` stand-in's state
 (DRBD's view of both nodes) and one ext4 image on one loop device (the
 replicated partition).
 """
@@ -281,12 +281,7 @@ def warm_caches(server: ServerFiles) -> None:
 
 def write_drbdadm(server: ServerFiles, shared: Shared) -> bool:
     """The server's ``drbdadm``: the stand-in's C client (a compiler at hand: True), else its Python wrapper."""
-    program = server.path("bin", "drbdadm")
-    fallback = drbdadm.write_wrapper(server.path("bin", "drbdadm-py"), shared.drbd_state, server.host.name)
-    if drbdadm.build_client(program, shared.drbdadm_socket, server.host.name, fallback):
-        return True
-    drbdadm.write_wrapper(program, shared.drbd_state, server.host.name)
-    return False
+    return drbdadm.install(server.path("bin", "drbdadm"), shared.drbd_state, shared.drbdadm_socket, server.host.name)
 
 
 def prepare(

@@ -486,6 +486,17 @@ def build_client(path: str | os.PathLike[str], socket_path: str, node: str, fall
     return True
 
 
+def install(program: str | os.PathLike[str], state_file: str | os.PathLike[str], socket_path: str, node: str) -> bool:
+    """``program`` as ``node``'s ``drbdadm``: the C client of the server on ``socket_path``, with the Python
+    wrapper beside it (``PROGRAM-py``) for when the server does not answer (a compiler at hand: True); else
+    the Python wrapper itself (False)."""
+    fallback = write_wrapper(f"{os.fspath(program)}-py", state_file, node)
+    if build_client(program, socket_path, node, fallback):
+        return True
+    write_wrapper(program, state_file, node)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--serve"] and len(args) == 4 and args[2] == "--state":

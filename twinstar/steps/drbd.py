@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from twinstar import mounts
 from twinstar.engine.proc import ProgramResult
 from twinstar.errors import BadInputError, ProgramError, RefusedError, StepError
-from twinstar.mounts import Mount
 from twinstar.steps.base import Probe, RecentReading, SharedRead, Step, StepContext
 from twinstar.steps.drbd_spec import DrbdSpec, FsckMode
 from twinstar.steps.early import EarlyProbe
@@ -78,7 +77,7 @@ def fsck_needed(mode: FsckMode, fstype: str) -> bool:
     return fstype in FSCK_TYPES
 
 
-def is_device(mount: Mount, device: str) -> bool:
+def is_device(mount: mounts.Mount, device: str) -> bool:
     """Whether ``mount`` is of ``device``: the same device number (st_rdev), or for a filesystem without one
     (a mount whose number is not the device's) the same resolved source path."""
     try:
@@ -96,7 +95,7 @@ class _Reading:
 
     local: str
     peer: str | None
-    mount: Mount | None
+    mount: mounts.Mount | None
 
 
 # --- the step ----------------------------------------------------------------------------
@@ -154,14 +153,14 @@ class DrbdStep(Step):
     def forget_early(self) -> None:
         self._early = None
 
-    def _mounted(self) -> Mount | None:
+    def _mounted(self) -> mounts.Mount | None:
         """What is mounted on the mountpoint (its path resolved, as the kernel's table names it), or None."""
         try:
             return mounts.on(os.path.realpath(self.spec.mountpoint))
         except BadInputError as exc:
             raise StepError(self.name, f"cannot read mounts: {exc}") from None
 
-    def _describe(self, role: str, mount: Mount | None) -> str:
+    def _describe(self, role: str, mount: mounts.Mount | None) -> str:
         if mount is None:
             where = f"nothing mounted on {self.spec.mountpoint}"
         elif is_device(mount, self.spec.device):
@@ -182,7 +181,7 @@ class DrbdStep(Step):
             raise StepError(self.name, str(exc)) from None
         return _Reading(local, peer, self._mounted())
 
-    def _ours(self, mount: Mount | None) -> bool:
+    def _ours(self, mount: mounts.Mount | None) -> bool:
         return mount is not None and is_device(mount, self.spec.device)
 
     def check(self) -> Probe:
