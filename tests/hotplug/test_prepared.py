@@ -79,6 +79,7 @@ def test_the_decisive_event_wakes_the_prepared_runner(node: Node, spawned: list[
     runner = _prepared_pid(node)
     spawned.append(runner)
     assert Path(f"/proc/{runner}/cmdline").read_bytes().split(b"\0")[:-1] == [PYTHON.encode(), str(HOOK).encode()]
+    assert Path(f"/proc/{runner}/comm").read_text() == "twinstar-prepar\n"  # not the hook's name, under which it was forked
     fifo = os.lstat(_fifo(node))
     assert stat.S_ISFIFO(fifo.st_mode) and stat.S_IMODE(fifo.st_mode) == 0o600
     attach(node.sysfs, 0)

@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(RUNNER_USAGE, file=sys.stderr)
         return 2
     action, path, usb_address = parsed
+    name_process(action)
     claim = claim_policy_start(path) if action == "policy" else -1
     if claim is None:
         return 0  # another runner is starting or looking: it sees these units too
@@ -56,6 +57,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if claim >= 0:
             os.close(claim)
+
+
+def name_process(action: str) -> None:
+    """Show the runner as ``twinstar-ACTION`` in ``ps``, ``top`` and ``pgrep`` (the kernel keeps 15 characters).
+
+    A runner forked from the udev hook would otherwise go by the hook's name
+    for as long as it waits, and one started anew by the interpreter's.
+    Without ``/proc`` the name stays as it was.
+    """
+    try:
+        with open("/proc/self/comm", "w", encoding="ascii") as comm:
+            comm.write(f"twinstar-{action}"[:15])
+    except OSError:
+        pass
 
 
 def _run(action: str, path: str, usb_address: tuple[int, int] | None) -> int:
