@@ -9,7 +9,7 @@ network namespace the test creates; twinstar runs in it with ``nsenter
 "service" is a file that start creates and stop removes.
 
 Every program twinstar runs goes through a small sh wrapper (``programs:``
-points drbdadm, mount, umount, fsck and ip at them; the command
+points drbdadm, mount, umount, fsck.ext4 and ip at them; the command
 steps run one directly; the ip step runs no program, it changes its
 interface over rtnetlink, so it is killed at the calls of the steps around it) that counts the calls and, at call N, SIGKILLs
 twinstar's process group before or after running the real program. A clean
@@ -56,7 +56,7 @@ ADDRESS = "10.213.50.10/24"
 IFACE = "tscr0"
 SERVICES = ("c1", "c2", "c3")
 WITH_CHECK = "c2"
-WRAPPED = ("drbdadm", "mount", "umount", "fsck", "ip")
+WRAPPED = ("drbdadm", "mount", "umount", "fsck.ext4", "ip")
 
 #: Counting and the kill, shared by every wrapper (sh builtins only: one call costs about a millisecond).
 #: twinstar runs each program in a session of its own, so the wrapper survives the kill of twinstar's group.

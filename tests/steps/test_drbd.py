@@ -27,7 +27,7 @@ from twinstar.standins import drbdadm
 from twinstar.steps.base import StepContext
 from twinstar.steps.drbd import DrbdStep
 
-pytestmark = [pytest.mark.privileged, pytest.mark.programs("drbdadm", "fsck", "mount", "umount")]  # programs: what twinstar runs in this process
+pytestmark = [pytest.mark.privileged, pytest.mark.programs("drbdadm", "fsck.ext4", "fsck.ext2", "mount", "umount")]  # programs: what twinstar runs in this process
 
 
 @dataclass
@@ -186,8 +186,8 @@ def test_fsck_runs_when_the_type_needs_it(volume: Volume, tmp_path: Path, caplog
 
 
 def test_mount_and_umount_get_their_paths_after_double_dash(volume: Volume, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """mount and umount end their options at ``--``, the paths follow it; fsck gets none
-    (its ``--`` starts the checker's options) and the absolute device path only."""
+    """mount and umount end their options at ``--``, the paths follow it; the filesystem's checker
+    (``fsck.ext4`` itself, not the fsck front end) gets ``-p`` and the absolute device path only."""
     rig = make_rig(volume, tmp_path)
     step = rig.step()
     with caplog.at_level(logging.INFO, logger="twinstar.proc"):
@@ -199,7 +199,7 @@ def test_mount_and_umount_get_their_paths_after_double_dash(volume: Volume, tmp_
     by_name = {Path(argv[0]).name: argv[1:] for argv in runs}
     assert by_name["mount"] == ["-t", "ext4", "-o", "defaults", "--", volume.device, str(volume.mountpoint)]
     assert by_name["umount"] == ["--", str(volume.mountpoint)]
-    assert by_name["fsck"] == ["-T", "-t", "ext4", "-p", volume.device]
+    assert by_name["fsck.ext4"] == ["-p", volume.device] and "fsck" not in by_name
 
 
 def test_missing_mountpoint_fails_before_promotion(volume: Volume, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ NEEDED = {
     "mkfs.ext4": "e2fsprogs",
     "mount": "mount",
     "umount": "mount",
-    "fsck": "util-linux",
+    "fsck.ext4": "e2fsprogs",
 }
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -115,8 +115,12 @@ class DrbdStep(Step):
     def programs(self) -> tuple[str, ...]:
         progs = ["drbdadm", "mount", "umount"]
         if self.spec.fsck is not FsckMode.NEVER:
-            progs.append("fsck")
+            progs.append(self._checker())
         return tuple(progs)
+
+    def _checker(self) -> str:
+        """The filesystem's own checker, ``fsck.TYPE``, as fsck(8) would run it (the type has no ``/``)."""
+        return f"fsck.{self.spec.fstype}"
 
     # -- reading state --
 
@@ -299,9 +303,10 @@ class DrbdStep(Step):
             self.ctx.log.error("%s: could not demote again after the failed mount: %s", self.name, exc)
 
     def _fsck(self) -> None:
-        # No "--" here: for fsck it starts the checker's own options (the device
-        # after it would be passed as one). The device is an absolute path.
-        argv = ["fsck", "-T", "-t", self.spec.fstype, "-p", self.spec.device]
+        # The checker itself, not fsck(8): with the type known, the front end
+        # only adds a probe of the whole device (libblkid) and a second process.
+        # No "--": not every checker takes it. The device is an absolute path.
+        argv = [self._checker(), "-p", self.spec.device]
         try:
             result = self.ctx.runner.run(argv, timeout=self.timeout, ok_codes=None)
         except ProgramError as exc:
@@ -313,7 +318,7 @@ class DrbdStep(Step):
             raise StepError(
                 self.name,
                 f"fsck of {self.spec.device} failed with exit status {result.returncode}: {last}",
-                hint=f"check it by hand: fsck -t {self.spec.fstype} {self.spec.device}",
+                hint=f"check it by hand: {self._checker()} {self.spec.device}",
             )
 
     def _mount(self) -> None:
