@@ -10,13 +10,14 @@ code. No program runs.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.engine.scripted import FakeStep, context, real_engine
-from twinstar.engine.runner import Engine, Report
+from twinstar.engine.runner import SWITCH_INTERVAL, Engine, Report
 from twinstar.engine.state import NodeState, Role, StateStore
 from twinstar.errors import ExitStatus, RefusedError, StepError, TwinstarError
 
@@ -360,3 +361,42 @@ def test_the_queue_names_the_whole_queue_and_the_position_on_a_mismatch() -> Non
     text = str(failed.value)
     assert "unexpected call s2.check, at position 1" in text
     assert "    0 s1.check\n->  1 s1.apply\n    2 s1.verify" in text
+
+
+class SwitchIntervals(Calls):
+    """The queue of expected calls, noting Python's thread switch interval at each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float] = []
+
+    def take(self, step: str, phase: str) -> Call:
+        self.seen.append(sys.getswitchinterval())
+        return super().take(step, phase)
+
+
+def test_threads_take_turns_often_while_a_transition_runs(tmp_path: Path) -> None:
+    """Every step call of a takeover, a rollback and a release sees :data:`SWITCH_INTERVAL` (not Python's 5 ms);
+    the process's own interval holds again after each, also after a failed takeover."""
+    ctx = context(tmp_path, "unused")
+    calls = SwitchIntervals()
+    r = Rig(*real_engine(ctx, [FakeStep(n, ctx, calls) for n in ("s1", "s2")], tmp_path), calls)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)  # the process's own, told apart from the default and from the engine's
+    try:
+        r.expect(*(Call(s, p) for s in ("s1", "s2") for p in ("check", "apply", "verify")))
+        assert r.engine.takeover().exit_status == ExitStatus.OK
+        assert sys.getswitchinterval() == 0.004
+        r.expect(Call("s2", "release-probe", up=True), Call("s2", "undo"), Call("s2", "verify-undone"),
+                 Call("s1", "release-probe", up=True), Call("s1", "undo"), Call("s1", "verify-undone"))  # fmt: skip
+        assert r.engine.release().exit_status == ExitStatus.OK
+        assert sys.getswitchinterval() == 0.004
+        r.expect(Call("s1", "check"), Call("s1", "apply"), Call("s1", "verify"), Call("s2", "check"),
+                 Call("s2", "apply", fails=StepError("s2", "broken")), Call("s2", "release-probe"),
+                 Call("s1", "undo"), Call("s1", "verify-undone"))  # fmt: skip
+        assert r.engine.takeover().exit_status == ExitStatus.FAILED
+        assert sys.getswitchinterval() == 0.004
+        r.calls.assert_done()
+        assert len(calls.seen) == 20 and set(calls.seen) == {SWITCH_INTERVAL}, calls.seen
+    finally:
+        sys.setswitchinterval(before)
