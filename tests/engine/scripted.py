@@ -12,7 +12,6 @@ after the other, the first would wait there alone and the barrier would break
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
 import threading
 from collections import deque
@@ -43,8 +42,8 @@ class Call:
     """One expected call: ``phase``; a probe answers ``up``; ``fails`` is raised.
 
     Before it answers: ``then`` runs (a wait, a note), ``meet`` waits at the
-    barrier of :meth:`Book.expect`, ``sigterm`` sends SIGTERM to this process
-    (as a unit timeout sends it).
+    barrier of :meth:`Book.expect`, ``sigterm`` sends SIGTERM to this process's
+    main thread (as a unit timeout sends it, when the kernel hands it to that thread).
     """
 
     phase: str
@@ -97,8 +96,10 @@ class Book:
         if call.meet:
             assert self.barrier is not None, "a call meets at a barrier, but expect() set none"
             self.barrier.wait()
-        if call.sigterm:
-            os.kill(os.getpid(), signal.SIGTERM)
+        if call.sigterm:  # to the main thread, whose wait for the members it interrupts (the kernel may pick any thread)
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGTERM)
         with self.lock:
             self.log.append(f"{step}.{phase} ended")
         if call.fails is not None:

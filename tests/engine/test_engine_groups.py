@@ -10,6 +10,7 @@ barrier would break (the test fails). The engine, its journal and
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 from tests.engine.scripted import Call, Rig, rig, short
@@ -94,15 +95,18 @@ def test_two_failed_members_are_both_reported_and_the_first_listed_names_the_err
 
 
 def test_a_sigterm_during_a_group_waits_for_the_members_then_undoes_what_came_up(tmp_path: Path) -> None:
+    """The signal interrupts the main thread's wait for the members; ``a`` is still verifying (0.2 s) then, and
+    its undo comes only after: a rollback never runs beside a member's apply or verify."""
     r = rig(tmp_path, "s1", "a", "b", "s2", groups=(("a", "b"),))
     r.book.expect(
         2,
         s1=[*up_calls(meet=False), Call("undo"), Call("verify-undone")],
-        a=[Call("check"), Call("apply", meet=True, sigterm=True), Call("verify"), Call("undo"), Call("verify-undone")],
+        a=[Call("check"), Call("apply", meet=True, sigterm=True), Call("verify", then=lambda: time.sleep(0.2)), Call("undo"), Call("verify-undone")],
         b=[*up_calls(), Call("undo"), Call("verify-undone")],
     )
     report = r.engine.takeover()
     r.book.assert_done()
+    assert r.book.index("a.verify ended") < r.book.index("a.undo"), r.book.log
     assert report.exit_status == ExitStatus.FAILED and report.error == "interrupted by SIGTERM"
     assert results(report.rollback) == [("b", "undone", None), ("a", "undone", None), ("s1", "undone", None)]
     assert "s2.check" not in r.book.calls()

@@ -100,20 +100,53 @@ class Interrupted(TwinstarError):
     """SIGTERM or SIGINT arrived while steps were running."""
 
 
+class _SignalGate:
+    """SIGTERM and SIGINT as :class:`Interrupted`: raised where the main thread is, or, while :meth:`held`,
+    noted for :meth:`take`.
+
+    A group's members run in threads while the main thread waits for them.
+    Raised inside that wait, the exception would cut it short (Python's
+    ``Thread.join`` interrupted by a signal handler's exception can even take
+    a running thread for ended), and the rollback would start beside a
+    member's apply; held, it is raised once every member has ended and what
+    came up is known.
+    """
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._noted: Interrupted | None = None
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        exc = Interrupted(f"interrupted by {signal.Signals(signum).name}")
+        if not self._holding:
+            raise exc
+        self._noted = self._noted or exc
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+
+    def take(self) -> Interrupted | None:
+        """The first signal noted while held (then forgotten); None when none came."""
+        noted, self._noted = self._noted, None
+        return noted
+
+
 @contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM/SIGINT into :class:`Interrupted` so a stopped takeover rolls back."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
-
+def _signals_raise() -> Iterator[_SignalGate]:
+    """Turn SIGTERM/SIGINT into :class:`Interrupted` so a stopped takeover rolls back (:class:`_SignalGate`)."""
+    gate = _SignalGate()
     try:
-        old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        old = {s: signal.signal(s, gate.handler) for s in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not in the main thread: leave signals alone
-        yield
+        yield gate
         return
     try:
-        yield
+        yield gate
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -393,37 +426,24 @@ class Engine:
             result = StepResult.REFUSED if isinstance(exc, RefusedError) else StepResult.FAILED
             member.outcome = StepOutcome(step.name, "apply", result, self.monotonic() - t0, error=str(exc), group=group)
 
-    def _run_group(self, run: _Run, steps: Sequence[Step], checks: StartedChecks) -> tuple[list[_Member], Interrupted | None]:
+    def _run_group(self, run: _Run, steps: Sequence[Step], checks: StartedChecks) -> list[_Member]:
         """Bring the steps of one concurrent group up, each in its thread; returns when every one has ended.
 
-        A signal arriving meanwhile is returned (and raised by the caller) only
-        once all have ended, so that what came up is known and rolled back.
+        The caller holds signals meanwhile (:meth:`_SignalGate.held`) and
+        raises one that came once it has taken note of what came up.
         """
         group = group_label(steps)
         members = [_Member(step) for step in steps]
         self._note(run, {"ts": self.clock(), "run": run.id, "event": "group", "action": run.action.value, "group": group, "result": "started"})
         threads = [threading.Thread(target=self._bring_up, args=(run, m, group, checks), name=f"twinstar {m.step.name}", daemon=True) for m in members]
-        interrupted: Interrupted | None = None
-        try:
-            for t in threads:
-                t.start()
-        except Interrupted as exc:  # the members started go on; the others never start
-            interrupted = exc
-            for m, t in zip(members, threads, strict=True):
-                if t.ident is None:
-                    m.error = exc
         for t in threads:
-            if t.ident is None:
-                continue
-            while t.is_alive():
-                try:
-                    t.join()
-                except Interrupted as exc:
-                    interrupted = interrupted or exc
+            t.start()
+        for t in threads:
+            t.join()
         failed = [m.step.name for m in members if m.error is not None]
         result = "failed: " + ", ".join(failed) if failed else "up"
         self._note(run, {"ts": self.clock(), "run": run.id, "event": "group", "action": run.action.value, "group": group, "result": result})
-        return members, interrupted
+        return members
 
     def _takeover(self) -> Report:
         run = self._begin(Action.TAKEOVER, Role.STARTING)
@@ -436,16 +456,18 @@ class Engine:
             step.start_early()
         checks = StartedChecks(self.steps, self.clock, self.monotonic)  # collected in each step's turn
         try:
-            with _signals_raise():
+            with _signals_raise() as signals:
                 for stage in stages(self.steps, self.config.groups):
                     self._require_recorded(run)
                     t0 = self.monotonic()
                     if len(stage) > 1:
                         current = group = group_label(stage)
-                        members, interrupted = self._run_group(run, stage, checks)
-                        up += [m.step for m in members if m.error is None]
-                        partial += [m.step for m in members if m.error is not None and m.partial]
-                        outcomes += [m.outcome for m in members if m.error is None and m.outcome is not None]
+                        with signals.held():  # until what came up is noted here, for the rollback
+                            members = self._run_group(run, stage, checks)
+                            up += [m.step for m in members if m.error is None]
+                            partial += [m.step for m in members if m.error is not None and m.partial]
+                            outcomes += [m.outcome for m in members if m.error is None and m.outcome is not None]
+                        interrupted = signals.take()
                         failures = [m for m in members if m.error is not None]
                         if failures:
                             # Every failed member is reported; the first one's error is the takeover's.
