@@ -78,7 +78,7 @@ def mount_points(mountinfo: str = MOUNTINFO) -> set[str]:
 
 def is_mounted(path: str, *, mountinfo: str = MOUNTINFO) -> bool:
     """True when ``path`` (already canonical) is a mount point."""
-    return path in mount_points(mountinfo)
+    return on(path, mountinfo) is not None
 
 
 def on(target: str, mountinfo: str = MOUNTINFO) -> Mount | None:

@@ -167,7 +167,7 @@ class DrbdStep(Step):
     def _describe(self, role: str, mount: mounts.Mount | None) -> str:
         if mount is None:
             where = f"nothing mounted on {self.spec.mountpoint}"
-        elif is_device(mount, self.spec.device):
+        elif self._ours(mount):
             where = f"{self.spec.device} mounted on {self.spec.mountpoint}"
         else:
             where = f"{mount.source} (not {self.spec.device}) mounted on {self.spec.mountpoint}"
@@ -216,7 +216,7 @@ class DrbdStep(Step):
         self._require_paths()
         reading = reading or self._read()
         mount = reading.mount
-        if mount is not None and not is_device(mount, self.spec.device):
+        if mount is not None and not self._ours(mount):
             raise StepError(
                 self.name,
                 f"{self.spec.mountpoint} already has {mount.source} mounted, not {self.spec.device}",
@@ -331,7 +331,7 @@ class DrbdStep(Step):
         reading = self._recent.take() or self._read()
         mount = reading.mount
         if mount is not None:
-            if is_device(mount, self.spec.device):
+            if self._ours(mount):
                 self._unmount()
             else:
                 self.ctx.log.warning(
